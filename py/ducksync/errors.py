@@ -1,0 +1,116 @@
+"""Typed errors that survive every boundary (worker ↔ main thread ↔ server ↔ CLI).
+
+Each error has a stable ``code`` (what a program switches on) and a message that
+says what went wrong *and what to do next*. ``to_wire``/``from_wire`` turn them
+into plain dicts so a worker can raise ``QueryError`` and the page receives a
+``QueryError`` too, not a string.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthError",
+    "ConflictError",
+    "DucksyncError",
+    "NoPrimaryKeyError",
+    "ProtocolError",
+    "QueryError",
+    "RemoteUnavailableError",
+    "SchemaMismatchError",
+    "error_from_wire",
+    "error_to_wire",
+]
+
+
+class DucksyncError(Exception):
+    """Base of every error ducksync raises on purpose.
+
+    ``hint`` is the next step for the user ("declare a primary key", "log in
+    again"); it travels separately so a UI can show it apart from the message.
+    """
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ProtocolError(DucksyncError):
+    """A message that does not follow the protocol (wrong shape, unknown type)."""
+
+    code = "protocol"
+
+
+class QueryError(DucksyncError):
+    """DuckDB rejected a statement; the message is DuckDB's own."""
+
+    code = "query"
+
+
+class NoPrimaryKeyError(DucksyncError):
+    """A table cannot be synced because no key identifies its rows."""
+
+    code = "no_primary_key"
+
+
+class SchemaMismatchError(DucksyncError):
+    """The two sides' schemas of a table cannot be reconciled automatically."""
+
+    code = "schema_mismatch"
+
+
+class ConflictError(DucksyncError):
+    """Both sides changed the same rows and the policy asks a human to decide."""
+
+    code = "conflict"
+
+
+class RemoteUnavailableError(DucksyncError):
+    """The remote could not be reached; local work is kept and retried later."""
+
+    code = "remote_unavailable"
+
+
+class AuthError(DucksyncError):
+    """Missing, wrong or expired credentials."""
+
+    code = "auth"
+
+
+_BY_CODE: dict[str, type[DucksyncError]] = {
+    cls.code: cls
+    for cls in (
+        DucksyncError,
+        ProtocolError,
+        QueryError,
+        NoPrimaryKeyError,
+        SchemaMismatchError,
+        ConflictError,
+        RemoteUnavailableError,
+        AuthError,
+    )
+}
+
+
+def error_to_wire(exc: BaseException) -> dict[str, Any]:
+    """Describe ``exc`` as plain data; unexpected exceptions keep their class name."""
+    if isinstance(exc, DucksyncError):
+        return {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
+                "hint": exc.hint}
+    return {"code": DucksyncError.code, "name": type(exc).__name__, "message": str(exc),
+            "hint": None}
+
+
+def error_from_wire(data: dict[str, Any]) -> DucksyncError:
+    """Rebuild the typed error described by :func:`error_to_wire`."""
+    cls = _BY_CODE.get(str(data.get("code")), DucksyncError)
+    message = str(data.get("message") or "unknown error")
+    hint = data.get("hint")
+    return cls(message, hint=str(hint) if hint else None)
