@@ -1,0 +1,56 @@
+# The few commands everyone runs. Each target is idempotent and works from a fresh clone.
+#   make run    set everything up, then serve the app on http://127.0.0.1:8000
+#   make test   set everything up, then run every test (browser tests included)
+#   make lint   ruff + mypy (strict on py/)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint setup build chromium bench clean
+
+run: setup build
+	$(BIN)/ducksync serve --host $(HOST) --port $(PORT)
+
+test: setup build chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check py tests workers scripts playwright.config.py
+	$(BIN)/mypy
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# Re-install only when the dependency manifests change.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Cheap (esbuild + copies), so it always runs: built assets never go stale.
+build: setup
+	$(BIN)/python scripts/build_assets.py
+
+# Playwright cannot download its own browser here; use Debian's.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install -y chromium' and retry" >&2; exit 1; \
+	  fi; }
+
+bench: setup build chromium
+	$(BIN)/ducksync bench
+
+clean:
+	rm -rf web/dist .pytest_cache .mypy_cache .ruff_cache

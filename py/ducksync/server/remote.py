@@ -1,0 +1,80 @@
+"""The database the server fronts: a native DuckDB file (the embedded stand-in for
+MotherDuck) or ``md:DB`` through native duckdb with ``MOTHERDUCK_TOKEN``.
+
+One connection per process; each request uses its own cursor (DuckDB cursors are
+independent connections to the same database), and requests run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ducksync.errors import AuthError, RemoteUnavailableError
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class RemoteDatabase:
+    def __init__(self, *, spec: str) -> None:
+        self.spec = spec
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return "motherduck" if self.spec.startswith("md:") else "duckdb-file"
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """Open lazily so the server starts (and serves the app) even if the remote is down."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._open()
+            return self._connection
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        config: dict[str, Any] = {"autoload_known_extensions": self.kind == "motherduck"}
+        if self.kind == "motherduck":
+            token = os.environ.get("MOTHERDUCK_TOKEN")
+            if not token:
+                raise AuthError("remote is md: but MOTHERDUCK_TOKEN is not set",
+                                hint="export MOTHERDUCK_TOKEN=... or pass --remote PATH")
+            config["motherduck_token"] = token
+        else:
+            Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(self.spec, config=config)
+        except duckdb.Error as exc:
+            # duckdb's message can echo the connection string but never the config,
+            # so the token cannot leak through it.
+            raise RemoteUnavailableError(f"cannot open remote {self.spec}: {exc}",
+                                         hint="check the path or MotherDuck database name") from exc
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.connection().cursor()
+
+    def ping(self) -> None:
+        """Raise unless the remote answers ``SELECT 1``."""
+        with self.cursor() as cur:
+            cur.execute("SELECT 1").fetchall()
+
+    def list_tables(self) -> list[dict[str, Any]]:
+        """User tables with row estimates: the remote worker's first read query."""
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "SELECT schema_name, table_name, estimated_size, column_count "
+                "FROM duckdb_tables() WHERE NOT internal AND schema_name <> 'ducksync' "
+                "ORDER BY schema_name, table_name").fetchall()
+        return [{"schema": s, "name": n, "rows": int(r or 0), "columns": int(c)}
+                for s, n, r, c in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
