@@ -1,0 +1,189 @@
+"""The two store interfaces the sync engine drives; the engine itself does no I/O.
+
+Why two shapes:
+
+* :class:`LocalStore` is the engine's *own* database (native duckdb in the CLI,
+  DuckDB-WASM in the browser). The engine keeps its state there (schema
+  ``ducksync``) and does all row-level work there as SQL, so it may run SQL.
+* :class:`RemoteStore` is the other side (a file, MotherDuck, or our proxy server
+  over HTTP). A server must never run client-supplied SQL, so the remote offers
+  *structured* operations only. Every argument is plain data (``str``, ``int``,
+  ``list``, ``dict``, ``bytes``) and every result is plain data or Arrow IPC, so a
+  transport can expose each method 1:1 as an endpoint. Implementations validate
+  table and column names against the catalog and build their own SQL.
+
+Both are ``async`` because in the browser the remote sits behind a MessagePort or
+HTTP, and the local DuckDB-WASM answers asynchronously too.
+
+Conventions shared by all implementations:
+
+* **Arrow IPC**: ``bytes`` arguments and results marked *IPC* are one complete
+  Arrow IPC *stream* (schema + batches + end marker), so every chunk can be read
+  on its own. Producers must export lossless types (duckdb: ``SET
+  arrow_lossless_conversion = true``); consumers ``CAST`` columns to the target
+  table's types, so HUGEINT, UUID, ENUM… survive. Payloads may be wrapped by
+  :mod:`ducksync.engine.codec` (gzip/zstd); consumers accept both.
+* **Hashes** (remote side): ``__ds_rk`` is the remote's hash of the key columns
+  and ``__ds_rh`` the remote's row hash, both ``UBIGINT`` from
+  :func:`ducksync.engine.sqlbuild.row_hash_sql` / ``key_hash_sql``. The engine
+  never compares them with local hashes, only with earlier remote hashes.
+* **Buckets**: bucket of a row at modulus ``m`` is ``__ds_rk % m``.
+  ``checksum`` of a bucket is ``sum(bucket_term(rk, rh)) mod 2**64`` (see
+  :func:`ducksync.engine.sqlbuild.checksum_term_sql`): pure integer arithmetic,
+  so the local side recomputes it from its stored remote hashes exactly.
+* **Errors**: raise :mod:`ducksync.errors` types. ``RemoteUnavailableError``
+  means "nothing happened or unknown, retry later"; the engine is safe either
+  way because batches are idempotent (ledger) and state advances only after an
+  acknowledged result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, TypedDict
+
+__all__ = ["ApplyResult", "ColumnInfo", "LocalStore", "RemoteStore", "TableInfo"]
+
+
+class ColumnInfo(TypedDict):
+    """One column: DuckDB type string as the catalog prints it (``DECIMAL(18,3)``)."""
+
+    name: str
+    type: str
+    nullable: bool
+
+
+class TableInfo(TypedDict):
+    """A table's shape: columns in order and the declared primary key (maybe empty)."""
+
+    name: str
+    columns: list[ColumnInfo]
+    primary_key: list[str]
+
+
+class ApplyResult(TypedDict):
+    """What the remote answers to :meth:`RemoteStore.apply_batch`.
+
+    ``result`` is IPC with one row per input row: the key columns, ``__ds_lh``
+    (echoed from the input), ``__ds_status`` (``'ok'`` applied, ``'conflict'``
+    compare-and-swap failed, nothing written), ``__ds_rk`` and ``__ds_rh`` (the
+    remote's hashes after the write; NULL for deletes and conflicts; for a
+    conflict ``__ds_rh`` is the *current* remote hash or NULL if absent).
+    ``replayed`` is true when the batch id was already in the ledger: nothing was
+    written now and ``result`` is the stored answer of the first application.
+    """
+
+    batch_id: str
+    replayed: bool
+    result: bytes
+
+
+class LocalStore(Protocol):
+    """The engine's own database. SQL is allowed; results are small or Arrow.
+
+    All statements run on one connection, so ``BEGIN``/``COMMIT`` given to
+    :meth:`execute` delimit a transaction and temp tables persist between calls.
+    """
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement with bound ``?`` parameters; results are discarded."""
+        ...
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows as tuples. For *small* metadata only."""
+        ...
+
+    def export_arrow(
+        self, sql: str, params: Sequence[Any] = (), *, batch_rows: int, batch_bytes: int
+    ) -> AsyncIterator[bytes]:
+        """Yield the query result as IPC chunks of at most ``batch_rows`` rows.
+
+        ``batch_bytes`` is a soft cap: a chunk is closed once it exceeds it.
+        Always yields at least one chunk (an empty result still carries its schema).
+        """
+        ...
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        """Load IPC into the *temp* table ``table`` (created or replaced, or appended to)."""
+        ...
+
+
+class RemoteStore(Protocol):
+    """The other side, as structured operations. Names are validated by the store."""
+
+    async def list_tables(self) -> list[TableInfo]:
+        """Every user table (schema ``main``) with its columns and primary key."""
+        ...
+
+    async def describe_table(self, table: str) -> TableInfo | None:
+        """The table's shape, or ``None`` when it does not exist."""
+        ...
+
+    async def create_table(
+        self, table: str, columns: list[ColumnInfo], primary_key: list[str]
+    ) -> None:
+        """Create the table (no-op if it exists with the same shape). Types are validated."""
+        ...
+
+    async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
+        """Add nullable columns (existing ones with the same type are skipped)."""
+        ...
+
+    async def bucket_checksums(
+        self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
+    ) -> bytes:
+        """IPC ``(bucket UBIGINT, checksum UBIGINT, n BIGINT)`` of non-empty buckets.
+
+        Buckets are ``__ds_rk % modulus``; only rows whose ``__ds_rk %
+        parent_modulus`` is in ``parents`` count (``parents == []``: all rows).
+        """
+        ...
+
+    async def bucket_hashes(
+        self, table: str, key: list[str], modulus: int, buckets: list[int]
+    ) -> bytes:
+        """IPC ``(key columns…, __ds_rk, __ds_rh)`` of rows with ``__ds_rk % modulus`` in ``buckets``.
+
+        ``buckets == []`` means every row (used when most buckets differ).
+        """
+        ...
+
+    def fetch_rows(
+        self, table: str, key: list[str], keys_ipc: bytes, *, batch_rows: int
+    ) -> AsyncIterator[bytes]:
+        """Yield IPC chunks of full rows (all columns, then ``__ds_rk``, ``__ds_rh``).
+
+        ``keys_ipc`` holds the wanted key columns; absent keys are simply missing.
+        """
+        ...
+
+    def fetch_rows_after(
+        self, table: str, column: str, after: str | None, *, batch_rows: int
+    ) -> AsyncIterator[bytes]:
+        """Append-only fast path: rows with ``column > CAST(after AS column's type)``.
+
+        ``after is None`` means every row. Same columns as :meth:`fetch_rows`.
+        """
+        ...
+
+    async def apply_batch(
+        self, table: str, key: list[str], batch_id: str, ipc: bytes
+    ) -> ApplyResult:
+        """Apply one batch atomically, exactly once, with compare-and-swap.
+
+        ``ipc`` columns: every column of the table (by name, any order), ``__ds_op`` (``'U'`` upsert, ``'D'`` delete),
+        ``__ds_expect`` (UBIGINT remote row hash the row must still have, NULL
+        = the row must be absent), ``__ds_lh`` (opaque UBIGINT, echoed back).
+        In ONE transaction: skip if ``batch_id`` is in the ledger (return the
+        stored result); else write every row whose current hash matches
+        ``__ds_expect``, mark the others ``'conflict'``, record the ledger entry.
+        """
+        ...
+
+    async def batch_result(self, batch_id: str) -> ApplyResult | None:
+        """The stored result of an applied batch, or ``None`` if it never committed."""
+        ...
+
+    async def ack_batches(self, batch_ids: list[str]) -> None:
+        """The client has recorded these results: drop their stored rows (keep the ids)."""
+        ...
