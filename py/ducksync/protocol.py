@@ -35,8 +35,10 @@ EXEC: Final = "exec"  # {"sql"} -> {"ok": true}
 CONNECT_PORT: Final = "connect_port"  # {"peer": "local"|"remote"}; the port rides in the transfer
 REMOTE_HEALTH: Final = "remote_health"  # {} -> {"status": "connected"|"offline"|"failed", ...}
 REMOTE_TABLES: Final = "remote_tables"  # {} -> {"tables": [{"name", "rows"}]}
+PEER_PING: Final = "peer_ping"  # {} -> the peer's ping reply, asked over the CONNECT_PORT channel
 
-REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES})
+REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
+                                  PEER_PING})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -178,7 +180,8 @@ def js_module() -> str:
     constants = {
         "VERSION": VERSION,
         "REQUEST": {name: globals()[name] for name in
-                    ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES")},
+                    ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
+                     "PEER_PING")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},

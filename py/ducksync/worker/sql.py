@@ -1,0 +1,24 @@
+"""Tiny SQL helpers the local worker needs without parsing SQL."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_READ_ONLY: Final = frozenset({"select", "with", "from", "show", "describe", "summarize",
+                               "explain", "values", "table", "pragma"})
+_LEADING = re.compile(r"\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", re.DOTALL)
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def is_read_only(sql: str) -> bool:
+    """True when ``sql`` starts like a read (so no CHECKPOINT is needed after it).
+
+    Conservative: anything unrecognised counts as a write, which only costs a
+    CHECKPOINT.
+    """
+    start = _LEADING.match(sql)
+    rest = sql[start.end():] if start else sql
+    word = _WORD.match(rest)
+    return word is not None and word.group(0).lower() in _READ_ONLY \
+        and ";" not in sql.strip(" \n;")

@@ -1,0 +1,146 @@
+"""Build ``web/dist/``: self-hosted vendor files, esbuild bundles, protocol.js, our Python package.
+
+Everything the browser loads comes from our own server (no CDN), so this script
+copies the few vendor files the app needs under versioned folders
+(``web/dist/vendor/<pkg>-<version>/``, served with immutable caching), bundles
+the JS glue with esbuild (module workers have no import maps), emits the protocol
+constants from ``ducksync.protocol`` and zips the ``ducksync`` package plus
+``workers/*.py`` for ``pyodide.unpackArchive``.
+
+Idempotent and fast: files are rewritten only when their content changes, so
+unchanged files keep their mtime (and the server's ETag stays valid).
+
+    .venv/bin/python scripts/build_assets.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_MODULES = ROOT / "node_modules"
+DIST = ROOT / "web" / "dist"
+VENDOR = DIST / "vendor"
+PY_ROOT = ROOT / "py"
+
+sys.path.insert(0, str(PY_ROOT))
+from ducksync.protocol import js_module  # noqa: E402
+
+# package folder in node_modules -> (vendor folder name, files to copy; "*" = whole dir)
+VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pyodide": ("pyodide", ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm",
+                            "python_stdlib.zip", "pyodide-lock.json")),
+    "@duckdb/duckdb-wasm": ("duckdb-wasm", ("dist/duckdb-eh.wasm",
+                                            "dist/duckdb-browser-eh.worker.js")),
+    "@pyscript/core": ("pyscript-core", ("dist/*",)),
+    "@micropython/micropython-webassembly-pyscript": ("micropython",
+                                                      ("micropython.mjs", "micropython.wasm")),
+}
+# Packages left out of the Pyodide archive: they need the native stack (fastapi, duckdb).
+PY_EXCLUDE = {"server", "cli", "__pycache__"}
+BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js")
+
+
+def package_version(package: str) -> str:
+    data = json.loads((NODE_MODULES / package / "package.json").read_text())
+    return str(data["version"])
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
+
+
+def copy_if_changed(src: Path, dst: Path) -> bool:
+    if dst.exists():
+        s, d = src.stat(), dst.stat()
+        if s.st_size == d.st_size and int(s.st_mtime) == int(d.st_mtime):
+            return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+    return True
+
+
+def copy_vendor() -> dict[str, str]:
+    """Copy vendor files; return {package folder name: URL path relative to dist/}."""
+    paths: dict[str, str] = {}
+    for package, (name, files) in VENDOR_FILES.items():
+        folder = f"{name}-{package_version(package)}"
+        paths[name] = f"vendor/{folder}/"
+        src_root = NODE_MODULES / package
+        for pattern in files:
+            if pattern.endswith("/*"):
+                base = src_root / pattern[:-2]
+                sources = [p for p in base.rglob("*") if p.is_file() and p.suffix != ".map"]
+            else:
+                base = (src_root / pattern).parent
+                sources = [src_root / pattern]
+            for src in sources:
+                copy_if_changed(src, VENDOR / folder / src.relative_to(base))
+    # Drop vendor folders of versions we no longer pin.
+    wanted = {p.split("/")[1] for p in paths.values()}
+    for stale in VENDOR.iterdir():
+        if stale.name not in wanted:
+            shutil.rmtree(stale)
+    return paths
+
+
+def python_archive() -> bytes:
+    """``ducksync/`` (browser-safe parts) and ``workers/*.py`` as a deterministic zip."""
+    members: list[tuple[str, Path]] = []
+    package = PY_ROOT / "ducksync"
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(PY_ROOT)
+        if path.is_file() and not PY_EXCLUDE.intersection(rel.parts[1:]) \
+                and path.suffix in {".py", ".typed"}:
+            members.append((rel.as_posix(), path))
+    for path in sorted((ROOT / "workers").glob("*.py")):
+        members.append((path.name, path))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in members:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def bundle(assets: dict[str, str]) -> None:
+    """esbuild: worker entries (with duckdb-wasm + apache-arrow) and the embedding API."""
+    esbuild = NODE_MODULES / ".bin" / "esbuild"
+    subprocess.run(
+        [str(esbuild), *BUNDLES, "--bundle", "--format=esm", "--platform=browser",
+         "--target=es2022", f"--outdir={DIST}", "--entry-names=[name]", "--sourcemap",
+         "--log-level=warning",
+         f"--alias:@ducksync/protocol={DIST / 'protocol.js'}",
+         f"--define:DUCKSYNC_ASSETS={json.dumps(assets)}"],
+        cwd=ROOT, check=True)
+
+
+def main() -> int:
+    started = time.perf_counter()
+    DIST.mkdir(parents=True, exist_ok=True)
+    VENDOR.mkdir(exist_ok=True)
+    assets = copy_vendor()
+    assets["python"] = "ducksync-py.zip"
+    write_if_changed(DIST / "protocol.js", js_module().encode())
+    write_if_changed(DIST / assets["python"], python_archive())
+    bundle(assets)
+    print(f"built web/dist in {time.perf_counter() - started:.2f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

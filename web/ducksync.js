@@ -1,0 +1,180 @@
+// ducksync embedding API (bundled to /dist/ducksync.js). See web/README.md.
+//
+//   import { connect } from "/dist/ducksync.js";
+//   const db = await connect();                  // both workers started in parallel
+//   await db.exec("CREATE TABLE t (i INTEGER)");
+//   const rows = await db.query("SELECT * FROM t"); // [{i: 1}, ...] plain JSON-friendly objects
+//
+// Workers speak ducksync.protocol (generated constants, never hard-coded strings);
+// query results arrive as Arrow IPC bytes (transferred, zero copy) and are decoded here.
+import { tableFromIPC } from "apache-arrow";
+import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
+import { arrowToRows, columnsOf } from "./rows.js";
+
+const DIST = new URL("./", import.meta.url);
+const SETTLED = new Set([STATE.READY, STATE.CONNECTED, STATE.OFFLINE]);
+
+/** An Error rebuilt from a worker's typed error: name ("QueryError"), code, hint, message. */
+export class DucksyncError extends Error {
+  constructor({ name, code, message, hint }) {
+    super(message);
+    this.name = name || "DucksyncError";
+    this.code = code || "internal";
+    this.hint = hint ?? null;
+  }
+}
+
+class WorkerLink {
+  constructor(name, url, onEvent) {
+    this.name = name;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.worker = new Worker(url, { type: "module", name: `ducksync-${name}` });
+    this.worker.onmessage = ({ data }) => {
+      if (data?.kind === "event") return onEvent(name, data); // events before id lookup
+      if (data?.kind !== "reply") return;
+      const pending = this.pending.get(data.id);
+      if (!pending) return;
+      this.pending.delete(data.id);
+      data.ok ? pending.resolve(data.payload) : pending.reject(new DucksyncError(data.error));
+    };
+    this.worker.onerror = (ev) => {
+      ev.preventDefault?.();
+      onEvent(name, { kind: "event", type: EVENT.PHASE,
+        payload: { worker: name, phase: STATE.FAILED, reason: `worker script error: ${ev.message || "failed to load"}` } });
+    };
+  }
+
+  request(type, payload = {}, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ v: VERSION, kind: "request", id, type, payload }, transfer);
+    });
+  }
+
+  terminate() {
+    this.worker.terminate();
+    for (const { reject } of this.pending.values()) reject(new DucksyncError({ message: "client closed" }));
+    this.pending.clear();
+  }
+}
+
+/** The client; create it with {@link connect} (or {@link createClient} to watch it boot). */
+export class Client {
+  constructor({ duckdb = "blocking", db = "opfs://ducksync.duckdb" } = {}) {
+    this.phases = {
+      local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
+      remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
+    };
+    this.listeners = new Map();
+    const params = new URLSearchParams({ duckdb, db });
+    performance.mark("ducksync:workers-start");
+    // Both workers start now, in parallel.
+    this.local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), (w, e) => this.#onEvent(w, e));
+    this.remote = new WorkerLink("remote", new URL("remote.worker.js", DIST), (w, e) => this.#onEvent(w, e));
+    // One MessageChannel between the workers (later: Arrow batches for sync).
+    const channel = new MessageChannel();
+    this.local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
+    this.remote.request(REQUEST.CONNECT_PORT, { peer: "local" }, [channel.port2]);
+    this.ready = new Promise((resolve, reject) => {
+      const check = () => {
+        const { local, remote } = this.phases;
+        if (local.phase === STATE.FAILED) reject(new DucksyncError({ name: "WorkerFailedError", code: "worker_failed", message: `local worker failed: ${local.reason}` }));
+        else if (local.phase === STATE.READY && (SETTLED.has(remote.phase) || remote.phase === STATE.FAILED)) resolve(this);
+        else return;
+        this.off("phase", check);
+      };
+      this.on("phase", check);
+    });
+    addEventListener("online", () => this.#emit("status", this.status()));
+    addEventListener("offline", () => this.#emit("status", this.status()));
+  }
+
+  #onEvent(worker, message) {
+    const { type, payload } = message;
+    if (type === EVENT.PHASE) {
+      this.phases[worker] = { ...payload, worker };
+      performance.mark(`ducksync:${worker}:${payload.phase}${payload.step ? ":" + payload.step : ""}`,
+                       { detail: payload });
+      this.#emit("phase", this.phases[worker]);
+      this.#emit("status", this.status());
+    } else {
+      this.#emit(type, { worker, ...payload });
+    }
+  }
+
+  #emit(event, data) {
+    for (const fn of [...(this.listeners.get(event) ?? [])]) {
+      try { fn(data); } catch (err) { console.error(`ducksync ${event} listener`, err); }
+    }
+  }
+
+  /** Subscribe to "status" | "phase" | "log" | "progress"; returns an unsubscribe function. */
+  on(event, fn) {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  off(event, fn) {
+    this.listeners.get(event)?.delete(fn);
+  }
+
+  /** {local: {phase, step, reason, ...}, remote: {...}, online: boolean}. */
+  status() {
+    const remote = this.phases.remote.phase;
+    return { local: { ...this.phases.local }, remote: { ...this.phases.remote },
+             online: navigator.onLine && remote === STATE.CONNECTED,
+             ready: this.phases.local.phase === STATE.READY };
+  }
+
+  /** Run SQL on the local database; resolves to {columns: [{name, type}], rows: [[...]], table}. */
+  async queryTable(sql) {
+    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
+    const table = tableFromIPC(ipc);
+    return { columns: columnsOf(table), rows: arrowToRows(table, "arrays"), table };
+  }
+
+  /** Run SQL; resolves to an array of plain row objects (see web/README.md for value types). */
+  async query(sql) {
+    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
+    return arrowToRows(tableFromIPC(ipc), "objects");
+  }
+
+  /** Run a statement for its effect (made durable in OPFS before this resolves). */
+  async exec(sql) {
+    await this.local.request(REQUEST.EXEC, { sql });
+  }
+
+  /** Ping a worker ("local" | "remote"), or "peer": local pings remote over their channel. */
+  ping(target = "local") {
+    if (target === "peer") return this.local.request(REQUEST.PEER_PING);
+    return this[target].request(REQUEST.PING);
+  }
+
+  /** Re-probe the remote: {status: "connected"|"offline"|"failed", reason, remote}. */
+  remoteHealth() {
+    return this.remote.request(REQUEST.REMOTE_HEALTH);
+  }
+
+  /** The remote's tables, read through our server: {remote, tables: [{schema, name, rows}]}. */
+  remoteTables() {
+    return this.remote.request(REQUEST.REMOTE_TABLES);
+  }
+
+  close() {
+    this.local.terminate();
+    this.remote.terminate();
+  }
+}
+
+/** Start both workers now and return the client (not yet ready: await `client.ready`). */
+export function createClient(options = {}) {
+  return new Client(options);
+}
+
+/** Start both workers; resolves once the local worker is ready and the remote one settled. */
+export async function connect(options = {}) {
+  return createClient(options).ready;
+}

@@ -1,0 +1,120 @@
+"""The demo page's UI, run by PyScript on a MicroPython main thread.
+
+It only draws: the client (``window.ducksyncClient``, created by the page's module
+script so both workers start before this interpreter boots) does all the work.
+Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
+"""
+
+import json
+
+from pyscript import document, window
+from pyscript.ffi import create_proxy
+
+client = window.ducksyncClient
+MAX_ROWS_SHOWN = 500
+PLAIN_WORDS = {
+    "query": "DuckDB could not run this SQL",
+    "worker_failed": "The local database is not available",
+    "protocol": "The page and its worker disagree (reload the page)",
+}
+
+
+def el(name):
+    return document.getElementById(name)
+
+
+def from_js(value):
+    return json.loads(window.JSON.stringify(value))
+
+
+def escape(value):
+    text = "NULL" if value is None else (value if isinstance(value, str) else json.dumps(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_status(_=None):
+    status = from_js(client.status())
+    for name in ("local", "remote"):
+        worker = status[name]
+        phase = worker.get("phase") or "booting"
+        text = phase
+        if phase == "booting" and worker.get("step"):
+            text = "booting (" + worker["step"] + ")"
+        elif phase == "failed":
+            text = "failed: " + str(worker.get("reason") or "unknown reason")
+        node = el("status-" + name)
+        node.dataset.phase = phase
+        node.title = worker.get("reason") or ""
+        node.querySelector("b").textContent = text
+    online = el("status-online")
+    online.dataset.online = "true" if status["online"] else "false"
+    online.textContent = "online" if status["online"] else "offline"
+
+
+def show_error(err):
+    code = str(err.code) if err.code else "internal"
+    lead = PLAIN_WORDS.get(code, "Something went wrong")
+    message = lead + ": " + str(err.message)
+    if err.hint:
+        message += "\nWhat to do: " + str(err.hint)
+    box = el("error")
+    box.textContent = message
+    box.hidden = False
+    el("run").disabled = False
+
+
+def show_result(result, started):
+    columns = from_js(result.columns)
+    rows = from_js(result.rows)
+    head = "".join("<th>" + escape(c["name"]) + "<small>" + escape(c["type"]) + "</small></th>"
+                   for c in columns)
+    body = "".join("<tr>" + "".join("<td>" + escape(v) + "</td>" for v in row) + "</tr>"
+                   for row in rows[:MAX_ROWS_SHOWN])
+    el("results").innerHTML = "<table><thead><tr>" + head + "</tr></thead><tbody>" + body + \
+        "</tbody></table>"
+    ms = window.performance.now() - started
+    shown = "" if len(rows) <= MAX_ROWS_SHOWN else " (first " + str(MAX_ROWS_SHOWN) + " shown)"
+    el("summary").textContent = str(len(rows)) + " rows" + shown + " in " + \
+        str(int(ms)) + " ms"
+    el("run").disabled = False
+    window.performance.mark("ducksync:query-result")
+
+
+def run(_event=None):
+    sql = el("sql").value
+    if not sql.strip():
+        return
+    el("run").disabled = True
+    el("error").hidden = True
+    started = window.performance.now()
+    client.queryTable(sql).then(create_proxy(lambda r: show_result(r, started)),
+                                create_proxy(show_error))
+
+
+def on_key(event):
+    if (event.ctrlKey or event.metaKey) and event.key == "Enter":
+        event.preventDefault()
+        run()
+
+
+def on_ready(_client):
+    render_status()
+    el("run").disabled = False
+    window.ducksync = client
+    document.body.dataset.ready = "true"
+    window.performance.mark("ducksync:ready")
+
+
+def on_failed(err):
+    render_status()
+    show_error(err)
+    el("run").disabled = True
+    document.body.dataset.ready = "failed"
+
+
+client.on("status", create_proxy(render_status))
+el("run").addEventListener("click", create_proxy(run))
+el("sql").addEventListener("keydown", create_proxy(on_key))
+render_status()
+window.performance.mark("ducksync:ui-interactive")
+client.ready.then(create_proxy(on_ready), create_proxy(on_failed))

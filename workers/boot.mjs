@@ -1,0 +1,82 @@
+// Boots a raw Pyodide module worker: loads Pyodide and our Python package from our own
+// server, then hands every message to the Python module named by `module`.
+// Until Python is up, this file answers `ping` itself and queues other requests, so a
+// worker answers ping in every phase. Only JS glue lives here; logic is in Python.
+/* global DUCKSYNC_ASSETS */
+import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
+
+const ASSETS = DUCKSYNC_ASSETS; // injected by scripts/build_assets.py (versioned vendor paths)
+const DIST = new URL("./", import.meta.url); // bundles live in web/dist/
+
+export const assetURL = (key, file = "") => new URL(ASSETS[key] + file, DIST).href;
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+function phaseEvent(worker, t0, step, extra = {}) {
+  return { v: VERSION, kind: "event", type: EVENT.PHASE,
+           payload: { worker, phase: STATE.BOOTING, step, elapsed_ms: performance.now() - t0,
+                      ...extra } };
+}
+
+/**
+ * @param {object} o
+ * @param {string} o.worker    "local" | "remote"
+ * @param {string} o.module    Python module in workers/ with `start(host) -> handler`
+ * @param {object} [o.host]    extra JS objects exposed to Python as `ducksync_host`
+ */
+export async function bootPyodideWorker({ worker, module, host = {} }) {
+  const t0 = performance.now();
+  let step = "pyodide";
+  let handler = null;
+  let failed = null;
+  const queue = [];
+
+  self.addEventListener("message", (ev) => {
+    if (handler) return handler(ev.data, ev.ports);
+    const data = ev.data;
+    if (data?.kind === "request" && data.type === REQUEST.PING) {
+      post({ v: VERSION, kind: "reply", id: data.id, ok: true,
+             payload: { worker, phase: failed ? STATE.FAILED : STATE.BOOTING, step,
+                        reason: failed, elapsed_ms: performance.now() - t0 } });
+    } else if (failed && data?.kind === "request") {
+      post({ v: VERSION, kind: "reply", id: data.id, ok: false,
+             error: { code: "worker_failed", name: "WorkerFailedError",
+                      message: `the ${worker} worker failed to start: ${failed}`, hint: null } });
+    } else {
+      queue.push(ev);
+    }
+  });
+
+  try {
+    post(phaseEvent(worker, t0, step));
+    const pyodideReady = import(assetURL("pyodide", "pyodide.mjs"))
+      .then(({ loadPyodide }) => loadPyodide({ indexURL: assetURL("pyodide"), packages: [] }));
+    const archive = fetch(assetURL("python")).then((r) => {
+      if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
+      return r.arrayBuffer();
+    });
+    const pyodide = await pyodideReady;
+    const pyodideMs = performance.now() - t0;
+    step = "package";
+    post(phaseEvent(worker, t0, step, { steps: { pyodide: pyodideMs } }));
+    const started = performance.now();
+    pyodide.unpackArchive(await archive, "zip", { extractDir: "/home/pyodide/ducksync" });
+    pyodide.runPython("import sys; sys.path.insert(0, '/home/pyodide/ducksync')");
+    pyodide.registerJsModule("ducksync_host", {
+      worker, post, startedAt: t0,
+      bootSteps: { pyodide: pyodideMs, package: performance.now() - started },
+      ...host,
+    });
+    handler = pyodide.pyimport(module).start();
+    for (const ev of queue.splice(0)) handler(ev.data, ev.ports);
+  } catch (err) {
+    failed = `${step}: ${err?.message ?? err}`;
+    console.error(`[ducksync ${worker} worker]`, err);
+    post({ v: VERSION, kind: "event", type: EVENT.PHASE,
+           payload: { worker, phase: STATE.FAILED, step, reason: failed,
+                      elapsed_ms: performance.now() - t0 } });
+    for (const ev of queue.splice(0)) self.dispatchEvent(new MessageEvent("message", { data: ev.data }));
+  }
+}

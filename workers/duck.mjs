@@ -1,0 +1,71 @@
+// DuckDB-WASM (eh bundle) behind one small interface, in one of two hostings:
+//   "blocking": the synchronous bindings instantiated inside this (Pyodide) worker;
+//   "async":    AsyncDuckDB, which runs DuckDB in its own nested worker.
+// Both return query results as Arrow IPC stream bytes (a Uint8Array owning its buffer,
+// so it can be transferred without a copy). See docs/architecture.md for the measurement.
+import * as async_ from "@duckdb/duckdb-wasm";
+import * as blocking from "../node_modules/@duckdb/duckdb-wasm/dist/duckdb-browser-blocking.mjs";
+
+const OPEN_ATTEMPTS = 40; // OPFS handles of a page being reloaded are released asynchronously
+const OPEN_RETRY_MS = 100;
+
+async function retryOpen(open) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      const busy = /NoModificationAllowed|createSyncAccessHandle|Access Handle/i.test(String(err?.message ?? err));
+      if (!busy || attempt >= OPEN_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+    }
+  }
+}
+
+async function openBlocking({ path, wasmURL, onStep }) {
+  const bundles = { mvp: { mainModule: wasmURL, mainWorker: null },
+                    eh: { mainModule: wasmURL, mainWorker: null } };
+  onStep("duckdb-instantiate");
+  const db = await blocking.createDuckDB(bundles, new blocking.VoidLogger(), blocking.BROWSER_RUNTIME);
+  await db.instantiate(() => {});
+  onStep("duckdb-open");
+  await retryOpen(async () => {
+    if (path.startsWith("opfs://")) {
+      await db.prepareDBFileHandle(path, blocking.DuckDBDataProtocol.BROWSER_FSACCESS);
+    }
+    db.open({ path, accessMode: blocking.DuckDBAccessMode.READ_WRITE, useDirectIO: path.startsWith("opfs://") });
+  });
+  const conn = db.connect();
+  const run = (sql) => conn.useUnsafe((bindings, id) => bindings.runQuery(id, sql));
+  return {
+    mode: "blocking",
+    version: db.getVersion(),
+    query: async (sql) => run(sql),
+    close: async () => { conn.close(); db.reset(); },
+  };
+}
+
+async function openAsync({ path, wasmURL, workerURL, onStep }) {
+  onStep("duckdb-instantiate");
+  const worker = new Worker(workerURL); // DuckDB's own (classic) worker, nested in ours
+  const db = new async_.AsyncDuckDB(new async_.VoidLogger(), worker);
+  await db.instantiate(wasmURL);
+  onStep("duckdb-open");
+  await retryOpen(() => db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE }));
+  const conn = await db.connect();
+  return {
+    mode: "async",
+    version: await db.getVersion(),
+    query: (sql) => conn.useUnsafe((bindings, id) => bindings.runQuery(id, sql)),
+    close: async () => { await conn.close(); await db.terminate(); },
+  };
+}
+
+/**
+ * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
+ *          onStep?: (step: string) => void}} options
+ */
+export async function openDuckDB(options) {
+  const onStep = options.onStep ?? (() => {});
+  const open = options.mode === "async" ? openAsync : openBlocking;
+  return open({ ...options, onStep });
+}

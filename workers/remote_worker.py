@@ -1,0 +1,91 @@
+"""The remote worker: reaches the remote through our server and reports connectivity.
+
+Health is ``GET /readyz`` (connected / offline / failed, see
+:mod:`ducksync.worker.health`), re-probed periodically and on the browser's
+online/offline events; the first read query is ``GET /api/v1/remote/tables``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from pyodide.http import pyfetch  # type: ignore[import-not-found]
+
+from ducksync import protocol
+from ducksync.errors import RemoteUnavailableError, error_from_wire
+from ducksync.worker import HealthCheck, classify_health
+from worker_host import WorkerHost
+
+HEALTH_URL = "/readyz"
+TABLES_URL = "/api/v1/remote/tables"
+RECHECK_CONNECTED_S = 30.0
+RECHECK_DOWN_S = 5.0
+
+
+class RemoteWorker:
+    def __init__(self) -> None:
+        self.host = WorkerHost()
+        self.last: HealthCheck | None = None
+        self._wake = asyncio.Event()
+        core = self.host.core
+        core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
+        core.on(protocol.REMOTE_TABLES, self.tables)
+        self._listener = create_proxy(lambda _event: self._wake.set())
+        js.self.addEventListener("online", self._listener)
+        js.self.addEventListener("offline", self._listener)
+
+    async def init(self) -> None:
+        self.host.core.booting("remote-probe")
+        await self.check()
+        self.host.spawn(self._watch())
+
+    async def check(self) -> HealthCheck:
+        try:
+            response = await pyfetch(HEALTH_URL, cache="no-store")
+            try:
+                body = await response.json()
+            except Exception:
+                body = None
+            result = classify_health(status=response.status, body=body)
+        except Exception as exc:  # the request itself failed: no network, server down
+            result = classify_health(status=None, error=str(exc))
+        if result != self.last or self.host.core.phase == protocol.BOOTING:
+            if result.state == protocol.FAILED:
+                self.host.core.fail(result.reason or "remote failed")
+            else:
+                self.host.core.settle(result.state, reason=result.reason, remote=result.remote)
+        self.last = result
+        return result
+
+    async def _watch(self) -> None:
+        while True:
+            delay = RECHECK_CONNECTED_S if self.host.core.phase == protocol.CONNECTED \
+                else RECHECK_DOWN_S
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            await self.check()
+
+    async def health(self, _: dict[str, Any]) -> dict[str, Any]:
+        return (await self.check()).to_payload()
+
+    async def tables(self, _: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await pyfetch(TABLES_URL, cache="no-store")
+        except Exception as exc:
+            raise RemoteUnavailableError(f"server unreachable: {exc}",
+                                         hint="local work goes on; sync resumes when online") \
+                from None
+        body = await response.json()
+        if not response.ok:
+            raise error_from_wire(body.get("error") or {"message": f"HTTP {response.status}"})
+        return {"remote": body.get("remote"), "tables": body.get("tables", [])}
+
+
+def start() -> Any:
+    worker = RemoteWorker()
+    return worker.host.start(worker.init)
