@@ -1,8 +1,14 @@
-"""``ducksync serve``: the app, cross-origin isolated, with the remote behind it."""
+"""``ducksync serve``: the app, cross-origin isolated, with the remote behind it.
+
+Every setting comes from the environment (docs/configuration.md); the flags
+here override the few that are handy on a command line. Binding beyond loopback
+without authentication is refused before the port is opened.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 
@@ -11,23 +17,35 @@ def register(subparsers: Any) -> None:
         "serve", help="serve the browser app and the sync API",
         description="Serve the app on HOST:PORT with the remote behind the server. "
                     "The remote defaults to the embedded DuckDB file .ducksync/remote.duckdb, "
-                    "or md:$MOTHERDUCK_DATABASE when MOTHERDUCK_TOKEN is set.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+                    "or md:$MOTHERDUCK_DATABASE when MOTHERDUCK_TOKEN is set. "
+                    "See docs/configuration.md for every environment variable.")
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
     parser.add_argument("--remote", default=None, metavar="PATH|md:DB",
                         help="a DuckDB file path or md:DATABASE")
+    parser.add_argument("--tables", default=None, metavar="T1,T2",
+                        help="sync only these tables (DUCKSYNC_TABLES)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ducksync.server.app import create_app
+    from ducksync.server.app import check_bind, create_app
+    from ducksync.server.observability import configure_logging
     from ducksync.server.settings import Settings
 
-    settings = Settings.from_env(host=args.host, port=args.port, remote=args.remote)
+    tables = tuple(t.strip() for t in args.tables.split(",") if t.strip()) if args.tables else None
+    settings = Settings.from_env(host=args.host, port=args.port, remote=args.remote,
+                                 tables=tables)
+    check_bind(settings)
+    configure_logging(json_lines=settings.log_json)
+    mode = "auth required" if settings.auth_configured else "open dev mode (loopback only)"
+    logging.getLogger("ducksync.server").info(
+        f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")
     print(f"ducksync: serving http://{settings.host}:{settings.port}/ "
-          f"(remote: {settings.remote})", flush=True)
+          f"(remote: {settings.kind_label})", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False)
+                log_level="info", access_log=False, log_config=None,
+                timeout_keep_alive=15, timeout_graceful_shutdown=10)
     return 0

@@ -1,24 +1,36 @@
-"""The ASGI application: static app, health endpoints and the remote API.
+"""The ASGI application: static app, health, metrics, auth, sync API and console.
 
 ``create_app(settings)`` builds everything from one :class:`Settings`, so tests
-start the very same app on a free port that ``ducksync serve`` runs.
+start the very same app on a free port that ``ducksync serve`` runs. API routes
+are registered before the static mount, which must stay last (it answers every
+other path).
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from ducksync import __version__
-from ducksync.errors import DucksyncError, RemoteUnavailableError, error_to_wire
+from ducksync.errors import AuthError, DucksyncError, ProtocolError, RemoteUnavailableError
+from ducksync.server import auth_api, console_api, sync_api
+from ducksync.server.context import ServerContext
+from ducksync.server.errors import NotFoundError, error_response, wire_error
 from ducksync.server.isolation import IsolationMiddleware
-from ducksync.server.remote import RemoteDatabase
+from ducksync.server.limits import BodySizeLimitMiddleware
+from ducksync.server.observability import ObservabilityMiddleware, init_sentry
 from ducksync.server.settings import Settings
 
 # Some systems' mime tables lack these; browsers refuse wasm streaming and module
@@ -28,28 +40,73 @@ mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/x-python", ".py")
 mimetypes.add_type("application/json", ".map")
+log = logging.getLogger("ducksync.server")
 
-_STATUS_BY_CODE = {"auth": 401, "protocol": 400, "query": 400, "no_primary_key": 422,
-                   "schema_mismatch": 409, "conflict": 409, "remote_unavailable": 503}
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to serve an open API beyond this machine."""
+    if not settings.loopback and not settings.auth_configured:
+        raise AuthError(
+            f"refusing to bind {settings.host} with no authentication configured: "
+            "anyone who can reach it could read and write the remote",
+            hint="set DUCKSYNC_USERS_FILE or DUCKSYNC_API_KEYS (see docs/configuration.md), "
+                 "or bind 127.0.0.1 for open dev mode")
+
+
+def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
+    def reply(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
+        ctx.metrics.errors.labels(wire_error(exc)["code"]).inc()
+        return error_response(exc, headers=headers)
+
+    @app.exception_handler(DucksyncError)
+    async def ducksync_error(_: Request, exc: DucksyncError) -> JSONResponse:
+        headers = {"www-authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+        return reply(exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return reply(ProtocolError(f"invalid request: {where}: {first.get('msg', 'invalid')}",
+                                   hint="see the schema at /api/openapi.json"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return reply(NotFoundError("no such resource", hint="check the URL"))
+        error = DucksyncError(str(exc.detail), hint="see /api/docs")
+        response = error_response(error)
+        response.status_code = exc.status_code
+        ctx.metrics.errors.labels(f"http_{exc.status_code}").inc()
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return reply(exc)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    remote = RemoteDatabase(spec=settings.remote)
+    check_bind(settings)
+    ctx = ServerContext.build(settings)
+    remote = ctx.database
+    sentry = init_sentry(os.environ.get("SENTRY_DSN"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.tables is None and not settings.loopback:
+            log.warning("DUCKSYNC_TABLES is not set: every user table is synced")
         yield
+        ctx.pool.close()
         remote.close()
 
     app = FastAPI(title="ducksync", version=__version__, lifespan=lifespan,
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings = settings
     app.state.remote = remote
-
-    @app.exception_handler(DucksyncError)
-    async def ducksync_error(_: Request, exc: DucksyncError) -> JSONResponse:
-        return JSONResponse(status_code=_STATUS_BY_CODE.get(exc.code, 500),
-                            content={"error": error_to_wire(exc)})
+    app.state.ctx = ctx
+    app.state.sentry = sentry
+    _install_error_handlers(app, ctx)
 
     @app.get("/healthz", tags=["monitoring"])
     def healthz() -> dict[str, Any]:
@@ -64,16 +121,38 @@ def create_app(settings: Settings) -> FastAPI:
         except DucksyncError:
             raise
         except Exception as exc:
-            raise RemoteUnavailableError(f"remote does not answer: {exc}",
+            raise RemoteUnavailableError(f"remote does not answer: {type(exc).__name__}",
                                          hint="check the server's --remote setting") from exc
         return {"status": "ready", "remote": remote.kind}
 
-    @app.get("/api/v1/remote/tables", tags=["remote"])
-    def remote_tables() -> dict[str, Any]:
-        """The remote's user tables with row estimates (a fixed, read-only query)."""
-        return {"remote": remote.kind, "tables": remote.list_tables()}
+    @app.get("/metrics", tags=["monitoring"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text: requests, latency, batches, rows, bytes, errors."""
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/api/v1/remote/tables", tags=["remote"])
+    def remote_tables(request: Request) -> dict[str, Any]:
+        """The remote's user tables with row estimates (a fixed, read-only query)."""
+        from ducksync.server.deps import principal
+
+        principal(request)
+        tables = [t for t in remote.list_tables() if ctx.table_allowed(t["name"])]
+        return {"remote": remote.kind, "tables": tables}
+
+    app.include_router(auth_api.router)
+    app.include_router(sync_api.router)
+    app.include_router(console_api.router)
     app.mount("/", StaticFiles(directory=settings.web_root, html=True, check_dir=False),
               name="web")
+    # Outermost last: observability sees everything, isolation headers go on every
+    # response (errors included), CORS answers preflights, the size limit guards the rest.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+                       allow_credentials=True, allow_methods=["GET", "POST", "PUT"],
+                       allow_headers=["authorization", "content-type", "content-encoding",
+                                      "x-api-key", "x-request-id"],
+                       expose_headers=["x-request-id", "x-ducksync-batch-id",
+                                       "x-ducksync-replayed"])
     app.add_middleware(IsolationMiddleware)
+    app.add_middleware(ObservabilityMiddleware, metrics=ctx.metrics)
     return app

@@ -56,7 +56,10 @@ class RemoteDatabase:
                                          hint="check the path or MotherDuck database name") from exc
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.connection().cursor()
+        """A new independent connection; Arrow exports lossless (UUID, HUGEINT… survive)."""
+        cur = self.connection().cursor()
+        cur.execute("SET arrow_lossless_conversion = true")
+        return cur
 
     def ping(self) -> None:
         """Raise unless the remote answers ``SELECT 1``."""

@@ -1,8 +1,10 @@
 """Server settings: one frozen object built from the command line and the environment.
 
-Every knob has one name and one default here, so the docs table, the CLI and the
-tests agree. Secrets (``MOTHERDUCK_TOKEN``) are read where they are used and never
-stored on this object, so printing settings can never leak them.
+Every knob has one name and one default here, so the docs table
+(``docs/configuration.md``), the CLI and the tests agree. Secrets
+(``MOTHERDUCK_TOKEN``, ``DUCKSYNC_SECRET``, API keys, passwords) are read where
+they are used and never stored on this object in clear, so printing settings can
+never leak them: API keys are hashed on read, users come as scrypt hashes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ducksync.errors import ProtocolError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_REMOTE = ".ducksync/remote.duckdb"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -23,21 +36,92 @@ class Settings:
     remote: str = DEFAULT_REMOTE
     web_root: Path = REPO_ROOT / "web"
     allowed_origins: tuple[str, ...] = field(default=("http://localhost:3000",))
+    # Sync API scope: None = every user table (dev mode); otherwise an allowlist.
+    tables: tuple[str, ...] | None = None
+    # Auth. ``users_file`` holds ``name:scrypt$...`` lines (see ``ducksync hash-password``).
+    users_file: Path | None = None
+    users: tuple[str, ...] = ()  # inline ``name:scrypt$...`` entries (DUCKSYNC_USERS)
+    api_key_hashes: tuple[str, ...] = ()  # sha256 hex digests of machine keys
+    session_ttl_s: int = 900
+    # Hardening.
+    max_body_bytes: int = 64 * 1024 * 1024
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 200
+    request_timeout_s: float = 60.0
+    readonly_console: bool = False
+    console_max_rows: int = 10_000
+    pool_size: int = 8
+    # Client-side knobs the server advertises (GET /api/v1/sync/config).
+    sync_interval_s: float = 30.0
+    batch_size: int = 100_000
+    enable_compression: bool = True
+    # Monitoring.
+    log_json: bool = True
+    sentry_dsn_set: bool = False
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.users or self.users_file or self.api_key_hashes)
+
+    @property
+    def kind_label(self) -> str:
+        """The remote for humans and logs: a path, or ``md:DB`` (never a token)."""
+        return self.remote.split("?", 1)[0]
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``ALLOWED_ORIGINS``, ``DUCKSYNC_REMOTE`` and ``MOTHERDUCK_DATABASE``.
+        """Read every setting documented in ``docs/configuration.md``.
 
         With ``MOTHERDUCK_TOKEN`` set and no explicit remote, the remote is
         ``md:$MOTHERDUCK_DATABASE`` (default ``my_db``); otherwise the embedded file.
+        Explicit keyword ``overrides`` (from the command line) win when not None.
         """
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         if origins := env.get("ALLOWED_ORIGINS"):
-            values["allowed_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
+            values["allowed_origins"] = _csv(origins)
         if remote := env.get("DUCKSYNC_REMOTE"):
             values["remote"] = remote
         elif env.get("MOTHERDUCK_TOKEN"):
             values["remote"] = "md:" + env.get("MOTHERDUCK_DATABASE", "my_db")
+        if tables := env.get("DUCKSYNC_TABLES"):
+            values["tables"] = _csv(tables)
+        if users_file := env.get("DUCKSYNC_USERS_FILE"):
+            values["users_file"] = Path(users_file)
+        if users := env.get("DUCKSYNC_USERS"):
+            values["users"] = _csv(users)
+        if keys := env.get("DUCKSYNC_API_KEYS"):
+            from ducksync.server.auth import hash_api_key
+
+            values["api_key_hashes"] = tuple(hash_api_key(k) for k in _csv(keys))
+        numbers: dict[str, tuple[str, type[int] | type[float]]] = {
+            "DUCKSYNC_SESSION_TTL": ("session_ttl_s", int),
+            "DUCKSYNC_MAX_BODY_BYTES": ("max_body_bytes", int),
+            "DUCKSYNC_RATE_LIMIT": ("rate_limit_per_s", float),
+            "DUCKSYNC_RATE_BURST": ("rate_limit_burst", int),
+            "DUCKSYNC_REQUEST_TIMEOUT": ("request_timeout_s", float),
+            "SYNC_INTERVAL": ("sync_interval_s", float),
+            "BATCH_SIZE": ("batch_size", int),
+            "DUCKSYNC_POOL_SIZE": ("pool_size", int),
+            "DUCKSYNC_CONSOLE_MAX_ROWS": ("console_max_rows", int),
+        }
+        for name, (attr, kind) in numbers.items():
+            if (raw := env.get(name)) is not None and raw.strip():
+                try:
+                    values[attr] = kind(raw)
+                except ValueError as exc:
+                    raise ProtocolError(f"{name}={raw!r} is not a number",
+                                        hint=f"set {name} to a {kind.__name__}") from exc
+        if (raw := env.get("ENABLE_COMPRESSION")) is not None:
+            values["enable_compression"] = _flag(raw)
+        if (raw := env.get("DUCKSYNC_READONLY_CONSOLE")) is not None:
+            values["readonly_console"] = _flag(raw)
+        if (raw := env.get("DUCKSYNC_LOG_JSON")) is not None:
+            values["log_json"] = _flag(raw)
+        values["sentry_dsn_set"] = bool(env.get("SENTRY_DSN"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

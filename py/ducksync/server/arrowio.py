@@ -1,0 +1,46 @@
+"""Arrow IPC at the HTTP edge: one stream per response, counted and validated.
+
+A store yields several IPC *chunks* (each a complete stream); over HTTP the
+server sends one stream with all their batches, which any Arrow reader (pyarrow,
+apache-arrow in the browser) reads directly. The HTTP client store splits it back
+into chunks. Request bodies are checked to *be* IPC before a store sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from ducksync.engine import codec
+from ducksync.errors import ProtocolError
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def merge_chunks(chunks: Iterable[bytes]) -> tuple[bytes, int]:
+    """Concatenate IPC chunks (same schema) into one stream; returns (bytes, rows)."""
+    sink = pa.BufferOutputStream()
+    writer = None
+    rows = 0
+    for chunk in chunks:
+        reader = pa.ipc.open_stream(codec.decode(chunk))
+        if writer is None:
+            writer = pa.ipc.new_stream(sink, reader.schema)
+        for batch in reader:
+            if batch.num_rows:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    if writer is None:
+        raise ProtocolError("the remote returned no Arrow schema")
+    writer.close()
+    return bytes(sink.getvalue().to_pybytes()), rows
+
+
+def checked_rows(payload: bytes) -> int:
+    """Rows in an IPC stream (or codec-wrapped one); anything else is a 400."""
+    try:
+        return int(pa.ipc.open_stream(codec.decode(payload)).read_all().num_rows)
+    except (pa.ArrowInvalid, ValueError, OSError) as exc:
+        raise ProtocolError(f"body is not an Arrow IPC stream: {str(exc)[:200]}",
+                            hint=f"send {ARROW_STREAM} (one complete stream)") from exc

@@ -1,0 +1,130 @@
+"""The engine's native :class:`RemoteStore`, shared safely by concurrent requests.
+
+``NativeRemoteStore`` is async in signature but blocking inside (native duckdb),
+and it keeps temp tables on its connection. So the server keeps a small *pool*
+of stores, each on its own duckdb cursor (an independent connection to the same
+database), lends one store to one request at a time, and drives the store's
+coroutine to completion on a worker thread with that thread's own event loop:
+the server's event loop never blocks on DuckDB.
+
+Writes (create/alter/apply/ack) are serialised by one lock: DuckDB would abort
+concurrent writers on the same table with a transaction conflict, which a client
+could only retry; queueing them here turns that into a short wait.
+
+A request that outlives ``DUCKSYNC_REQUEST_TIMEOUT`` gets its cursor interrupted
+(DuckDB stops the statement) and answers 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from ducksync.engine.store import RemoteStore
+from ducksync.errors import DucksyncError
+from ducksync.server.errors import RequestTimeoutError
+from ducksync.server.remote import RemoteDatabase
+
+T = TypeVar("T")
+_local = threading.local()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run one store coroutine to completion on this (worker) thread."""
+    async def main() -> T:
+        return await factory()
+
+    return _loop().run_until_complete(main())
+
+
+def collect(factory: Callable[[], AsyncIterator[bytes]]) -> list[bytes]:
+    """Drain one store async generator on this (worker) thread."""
+    async def main() -> list[bytes]:
+        return [chunk async for chunk in factory()]
+
+    return _loop().run_until_complete(main())
+
+
+class StorePool:
+    """``size`` native remote stores over cursors of one :class:`RemoteDatabase`."""
+
+    def __init__(self, *, database: RemoteDatabase, size: int, timeout_s: float) -> None:
+        self.database = database
+        self.size = size
+        self.timeout_s = timeout_s
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._created = 0
+        self._create_lock = threading.Lock()
+        self._slots = anyio.Semaphore(size)
+        self.write_lock = threading.Lock()
+
+    def _take(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        from ducksync.stores.native import NativeRemoteStore
+
+        with self._create_lock:
+            self._created += 1
+        store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor())
+        return store
+
+    async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False) -> T:
+        """Run ``work(store)`` (blocking) on a worker thread with a pooled store."""
+        async with self._slots:
+            store = await anyio.to_thread.run_sync(self._take)
+            timed_out = threading.Event()
+
+            def interrupt() -> None:
+                timed_out.set()
+                store.con.interrupt()
+
+            def job() -> T:
+                if write:
+                    with self.write_lock:
+                        return work(store)
+                return work(store)
+
+            handle = asyncio.get_running_loop().call_later(self.timeout_s, interrupt)
+            try:
+                result = await anyio.to_thread.run_sync(job)
+            except DucksyncError as exc:
+                if timed_out.is_set():
+                    raise RequestTimeoutError(
+                        f"the remote did not answer within {self.timeout_s:g} s",
+                        hint="retry with smaller batches, or raise DUCKSYNC_REQUEST_TIMEOUT",
+                    ) from exc
+                raise
+            except BaseException:
+                # A non-ducksync failure may leave the cursor mid-transaction: drop it.
+                store = None
+                raise
+            finally:
+                handle.cancel()
+                if store is not None:
+                    self._idle.put(store)
+            return result
+
+    def close(self) -> None:
+        while True:
+            try:
+                store = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(Exception):  # best effort at shutdown
+                store.close()

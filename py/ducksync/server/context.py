@@ -1,0 +1,79 @@
+"""Everything one app instance shares, built once from :class:`Settings`.
+
+Routes receive this object instead of reaching for globals, so two apps in one
+test process (different settings, registries, secrets) never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ducksync.errors import ProtocolError
+from ducksync.server.auth import Authenticator
+from ducksync.server.backend import StorePool
+from ducksync.server.errors import ForbiddenError
+from ducksync.server.limits import RateLimiter
+from ducksync.server.observability import Metrics
+from ducksync.server.remote import RemoteDatabase
+from ducksync.server.settings import Settings
+
+# Table names: one Unicode word, not one of the engine's internal names.
+_TABLE_NAME = re.compile(r"^[^\W\d]\w{0,127}$")
+_INTERNAL_PREFIX = "__ds"
+
+
+def check_identifier(name: str, *, what: str) -> str:
+    """A table name: letters, digits, underscore; no engine-internal prefix."""
+    if not _TABLE_NAME.fullmatch(name) or name.lower().startswith(_INTERNAL_PREFIX):
+        raise ProtocolError(f"invalid {what} name {name[:80]!r}",
+                            hint=f"a {what} name is letters, digits and _, not starting "
+                                 f"with a digit or {_INTERNAL_PREFIX}")
+    return name
+
+
+def check_column(name: str) -> str:
+    """A column name: 1-128 printable characters, no engine-internal prefix (quoted later)."""
+    if (not name or len(name) > 128 or not name.isprintable()
+            or name.lower().startswith(_INTERNAL_PREFIX)):
+        raise ProtocolError(f"invalid column name {name[:80]!r}",
+                            hint="column names are 1-128 printable characters, not __ds*")
+    return name
+
+
+@dataclass(kw_only=True)
+class ServerContext:
+    settings: Settings
+    database: RemoteDatabase
+    pool: StorePool
+    auth: Authenticator
+    limiter: RateLimiter
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServerContext:
+        database = RemoteDatabase(spec=settings.remote)
+        return cls(
+            settings=settings, database=database,
+            pool=StorePool(database=database, size=settings.pool_size,
+                           timeout_s=settings.request_timeout_s),
+            auth=Authenticator.from_settings(
+                users=settings.users, users_file=settings.users_file,
+                api_key_hashes=settings.api_key_hashes,
+                secret=os.environ.get("DUCKSYNC_SECRET"), ttl_s=settings.session_ttl_s,
+                open_mode=not settings.auth_configured),
+            limiter=RateLimiter(rate=settings.rate_limit_per_s,
+                                burst=settings.rate_limit_burst),
+            metrics=Metrics())
+
+    def table_allowed(self, name: str) -> bool:
+        allow = self.settings.tables
+        return allow is None or name in allow
+
+    def check_table(self, name: str) -> str:
+        check_identifier(name, what="table")
+        if not self.table_allowed(name):
+            raise ForbiddenError(f"table {name!r} is not on this server's allowlist",
+                                 hint="ask the operator to add it to DUCKSYNC_TABLES")
+        return name

@@ -1,0 +1,65 @@
+"""Server-only error codes and their HTTP statuses.
+
+The shared :mod:`ducksync.errors` types cover what every layer raises; these add
+what only an HTTP edge can say (too large, too fast, not allowed, too slow). They
+subclass :class:`DucksyncError`, so they travel as ``{"error": {code, message,
+hint}}`` like every other error, and a client that does not know a code still
+gets a ``DucksyncError`` with the message and hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from ducksync.errors import DucksyncError, error_to_wire
+
+
+class PayloadTooLargeError(DucksyncError):
+    code = "payload_too_large"
+
+
+class RateLimitedError(DucksyncError):
+    code = "rate_limited"
+
+
+class ForbiddenError(DucksyncError):
+    code = "forbidden"
+
+
+class NotFoundError(DucksyncError):
+    code = "not_found"
+
+
+class RequestTimeoutError(DucksyncError):
+    code = "timeout"
+
+
+class UnsupportedMediaError(DucksyncError):
+    code = "unsupported_media"
+
+
+STATUS_BY_CODE: dict[str, int] = {
+    "auth": 401, "protocol": 400, "query": 400, "no_primary_key": 422,
+    "schema_mismatch": 409, "conflict": 409, "remote_unavailable": 503,
+    "payload_too_large": 413, "rate_limited": 429, "forbidden": 403, "not_found": 404,
+    "timeout": 504, "unsupported_media": 415, "internal": 500,
+}
+
+
+def wire_error(exc: BaseException) -> dict[str, Any]:
+    """The public body of an error: code, message, hint. Never a traceback."""
+    wire = error_to_wire(exc)
+    if not isinstance(exc, DucksyncError):
+        wire = {"code": "internal", "name": "InternalError",
+                "message": "internal server error",
+                "hint": "retry; if it persists, report the X-Request-ID to the operator"}
+    return {"code": wire["code"], "message": wire["message"], "hint": wire["hint"]}
+
+
+def error_response(exc: BaseException, *, headers: dict[str, str] | None = None
+                   ) -> JSONResponse:
+    wire = wire_error(exc)
+    return JSONResponse(status_code=STATUS_BY_CODE.get(wire["code"], 500),
+                        content={"error": wire}, headers=headers)

@@ -1,0 +1,258 @@
+"""``/api/v1/sync``: the engine's :class:`RemoteStore`, one endpoint per method.
+
+Every route validates names (allowlist, identifier rules), then delegates to the
+engine's native store through :class:`StorePool`; no route builds SQL. Bulk data
+is Arrow IPC both ways (``application/vnd.apache.arrow.stream``), optionally
+``Content-Encoding: gzip|zstd``. Ledger batch ids are scoped to the caller:
+the server stores ``<subject>/<batch_id>``, so one principal can neither replay
+nor read another's batch results.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInfo
+from ducksync.errors import ProtocolError
+from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
+from ducksync.server.auth import Principal
+from ducksync.server.backend import collect, run_coroutine
+from ducksync.server.context import ServerContext, check_column
+from ducksync.server.deps import context, principal
+from ducksync.server.encoding import choose_encoding, decode_body, encode_body
+from ducksync.server.errors import NotFoundError
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+Who = Annotated[Principal, Depends(principal)]
+Ctx = Annotated[ServerContext, Depends(context)]
+KeyParam = Annotated[list[str], Query(min_length=1, max_length=32)]
+BatchRows = Annotated[int, Query(ge=1, le=1_000_000)]
+_BATCH_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_IPC_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}}}}
+_IPC_REPLY: dict[int | str, dict[str, Any]] = {200: {"content": {
+    ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+class Column(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=512)
+    nullable: bool = True
+
+
+class CreateTableBody(BaseModel):
+    columns: list[Column] = Field(min_length=1, max_length=1024)
+    primary_key: list[str] = Field(default_factory=list, max_length=32)
+
+
+class AddColumnsBody(BaseModel):
+    columns: list[Column] = Field(min_length=1, max_length=1024)
+
+
+class ChecksumsBody(BaseModel):
+    key: list[str] = Field(min_length=1, max_length=32)
+    modulus: int = Field(ge=1, le=2**32)
+    parent_modulus: int = Field(default=1, ge=1, le=2**32)
+    parents: list[int] = Field(default_factory=list, max_length=1_000_000)
+
+
+class HashesBody(BaseModel):
+    key: list[str] = Field(min_length=1, max_length=32)
+    modulus: int = Field(ge=1, le=2**32)
+    buckets: list[Annotated[int, Field(ge=0, le=2**32)]] = Field(
+        default_factory=list, max_length=1_000_000)
+
+
+class RowsAfterBody(BaseModel):
+    column: str = Field(min_length=1, max_length=128)
+    after: str | None = Field(default=None, max_length=1024)
+    batch_rows: int = Field(default=100_000, ge=1, le=1_000_000)
+
+
+class AckBody(BaseModel):
+    batch_ids: list[str] = Field(max_length=10_000)
+
+
+def _columns(cols: list[Column]) -> list[ColumnInfo]:
+    return [{"name": check_column(c.name), "type": c.type, "nullable": c.nullable}
+            for c in cols]
+
+
+def _keys(key: list[str]) -> list[str]:
+    return [check_column(k) for k in key]
+
+
+def _scoped(who: Principal, batch_id: str) -> str:
+    if not _BATCH_ID.fullmatch(batch_id):
+        raise ProtocolError(f"invalid batch id {batch_id[:80]!r}",
+                            hint="batch ids are 1-128 of A-Z a-z 0-9 . _ : -")
+    return f"{who.subject}/{batch_id}"
+
+
+async def _ipc_body(request: Request, ctx: ServerContext) -> bytes:
+    body = await request.body()
+    return decode_body(body, request.headers.get("content-encoding"),
+                       max_bytes=ctx.settings.max_body_bytes * 8)
+
+
+def _arrow(request: Request, ctx: ServerContext, payload: bytes,
+           headers: dict[str, str] | None = None) -> Response:
+    ctx.metrics.bytes.labels("out").inc(len(payload))
+    encoding = choose_encoding(request.headers.get("accept-encoding"),
+                               enabled=ctx.settings.enable_compression)
+    out_headers = dict(headers or {})
+    if encoding and len(payload) >= 1024:
+        payload = encode_body(payload, encoding)
+        out_headers["content-encoding"] = encoding
+    out_headers["vary"] = "accept-encoding"
+    return Response(content=payload, media_type=ARROW_STREAM, headers=out_headers)
+
+
+def _apply_reply(request: Request, ctx: ServerContext, result: ApplyResult,
+                 batch_id: str) -> Response:
+    return _arrow(request, ctx, result["result"], {
+        "x-ducksync-batch-id": batch_id,
+        "x-ducksync-replayed": "true" if result["replayed"] else "false"})
+
+
+@router.get("/config")
+def config(_: Who, ctx: Ctx) -> dict[str, Any]:
+    """Client knobs the operator set: sync interval, batch size, compression."""
+    s = ctx.settings
+    return {"sync_interval_s": s.sync_interval_s, "batch_size": s.batch_size,
+            "enable_compression": s.enable_compression, "max_body_bytes": s.max_body_bytes,
+            "encodings": ["zstd", "gzip"] if s.enable_compression else []}
+
+
+@router.get("/tables")
+async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
+    """Every synced table (the allowlist ∩ the remote's user tables)."""
+    tables: list[TableInfo] = await ctx.pool.call(
+        lambda store: run_coroutine(store.list_tables))
+    return [dict(t) for t in tables if ctx.table_allowed(t["name"])]
+
+
+@router.get("/tables/{table}")
+async def describe_table(table: str, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
+    ctx.check_table(table)
+    info = await ctx.pool.call(lambda store: run_coroutine(lambda: store.describe_table(table)))
+    return {"table": dict(info) if info is not None else None}
+
+
+@router.put("/tables/{table}")
+async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """Create the table (no-op if it exists). Types are validated by the store."""
+    ctx.check_table(table)
+    cols, pk = _columns(body.columns), _keys(body.primary_key)
+    await ctx.pool.call(lambda store: run_coroutine(lambda: store.create_table(table, cols, pk)),
+                        write=True)
+    return {"ok": True}
+
+
+@router.post("/tables/{table}/columns")
+async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """Add nullable columns (existing ones are skipped)."""
+    ctx.check_table(table)
+    cols = _columns(body.columns)
+    await ctx.pool.call(lambda store: run_coroutine(lambda: store.add_columns(table, cols)),
+                        write=True)
+    return {"ok": True}
+
+
+@router.post("/tables/{table}/checksums", responses=_IPC_REPLY)
+async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
+                           ctx: Ctx) -> Response:
+    """IPC ``(bucket, checksum, n)`` of non-empty buckets."""
+    ctx.check_table(table)
+    key = _keys(body.key)
+    payload = await ctx.pool.call(lambda store: run_coroutine(lambda: store.bucket_checksums(
+        table, key, body.modulus, body.parent_modulus, body.parents)))
+    return _arrow(request, ctx, payload)
+
+
+@router.post("/tables/{table}/hashes", responses=_IPC_REPLY)
+async def bucket_hashes(table: str, body: HashesBody, request: Request, _: Who,
+                        ctx: Ctx) -> Response:
+    """IPC ``(key…, __ds_rk, __ds_rh)`` of rows in the given buckets."""
+    ctx.check_table(table)
+    key = _keys(body.key)
+    payload = await ctx.pool.call(lambda store: run_coroutine(
+        lambda: store.bucket_hashes(table, key, body.modulus, body.buckets)))
+    return _arrow(request, ctx, payload)
+
+
+async def _rows(ctx: ServerContext, request: Request,
+                factory: Any) -> Response:
+    def work(store: RemoteStore) -> tuple[bytes, int]:
+        return merge_chunks(collect(lambda: factory(store)))
+
+    payload, rows = await ctx.pool.call(work)
+    ctx.metrics.rows.labels("pulled").inc(rows)
+    return _arrow(request, ctx, payload)
+
+
+@router.post("/tables/{table}/rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
+async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: Ctx,
+                     batch_rows: BatchRows = 100_000) -> Response:
+    """Full rows for the keys in the IPC body, as one IPC stream."""
+    ctx.check_table(table)
+    keys = _keys(key)
+    keys_ipc = await _ipc_body(request, ctx)
+    checked_rows(keys_ipc)
+    return await _rows(ctx, request, lambda store: store.fetch_rows(
+        table, keys, keys_ipc, batch_rows=batch_rows))
+
+
+@router.post("/tables/{table}/rows-after", responses=_IPC_REPLY)
+async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _: Who,
+                           ctx: Ctx) -> Response:
+    """Append-only fast path: rows with ``column > after``, as one IPC stream."""
+    ctx.check_table(table)
+    column = check_column(body.column)
+    return await _rows(ctx, request, lambda store: store.fetch_rows_after(
+        table, column, body.after, batch_rows=body.batch_rows))
+
+
+@router.post("/tables/{table}/batches/{batch_id}", openapi_extra=_IPC_BODY,
+             responses=_IPC_REPLY)
+async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request, who: Who,
+                      ctx: Ctx) -> Response:
+    """Apply one batch exactly once with compare-and-swap; IPC result per row."""
+    ctx.check_table(table)
+    keys = _keys(key)
+    scoped = _scoped(who, batch_id)
+    ipc = await _ipc_body(request, ctx)
+    rows = checked_rows(ipc)
+    ctx.metrics.bytes.labels("in").inc(len(ipc))
+    result: ApplyResult = await ctx.pool.call(
+        lambda store: run_coroutine(lambda: store.apply_batch(table, keys, scoped, ipc)),
+        write=True)
+    ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
+    if not result["replayed"]:
+        ctx.metrics.rows.labels("pushed").inc(rows)
+    return _apply_reply(request, ctx, result, batch_id)
+
+
+@router.get("/batches/{batch_id}", responses=_IPC_REPLY)
+async def batch_result(batch_id: str, request: Request, who: Who, ctx: Ctx) -> Response:
+    """The stored result of an applied batch; 404 ``not_found`` if it never committed."""
+    scoped = _scoped(who, batch_id)
+    result = await ctx.pool.call(lambda store: run_coroutine(lambda: store.batch_result(scoped)))
+    if result is None:
+        raise NotFoundError(f"batch {batch_id!r} was never applied",
+                            hint="apply it (it is safe to resend)")
+    return _apply_reply(request, ctx, result, batch_id)
+
+
+@router.post("/batches/ack")
+async def ack_batches(body: AckBody, who: Who, ctx: Ctx) -> dict[str, Any]:
+    """The client recorded these results: the server may drop their stored rows."""
+    scoped = [_scoped(who, b) for b in body.batch_ids]
+    await ctx.pool.call(lambda store: run_coroutine(lambda: store.ack_batches(scoped)),
+                        write=True)
+    return {"ok": True}
