@@ -142,9 +142,10 @@ class RemoteStore(Protocol):
     async def bucket_hashes(
         self, table: str, key: list[str], modulus: int, buckets: list[int]
     ) -> bytes:
-        """IPC ``(key columns…, __ds_rk, __ds_rh)`` of rows with ``__ds_rk % modulus`` in ``buckets``.
+        """IPC ``(key columns…, __ds_rk, __ds_rh)`` of the rows in ``buckets``.
 
-        ``buckets == []`` means every row (used when most buckets differ).
+        A row is in bucket ``__ds_rk % modulus``; ``buckets == []`` means every row
+        (used when most buckets differ).
         """
         ...
 
@@ -171,7 +172,8 @@ class RemoteStore(Protocol):
     ) -> ApplyResult:
         """Apply one batch atomically, exactly once, with compare-and-swap.
 
-        ``ipc`` columns: every column of the table (by name, any order), ``__ds_op`` (``'U'`` upsert, ``'D'`` delete),
+        ``ipc`` columns: every column of the table (by name, any order),
+        ``__ds_op`` (``'U'`` upsert, ``'D'`` delete),
         ``__ds_expect`` (UBIGINT remote row hash the row must still have, NULL
         = the row must be absent), ``__ds_lh`` (opaque UBIGINT, echoed back).
         In ONE transaction: skip if ``batch_id`` is in the ledger (return the

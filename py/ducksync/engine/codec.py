@@ -1,0 +1,66 @@
+"""Optional compression of Arrow IPC payloads on the wire.
+
+A compressed payload is ``b"DSZ" + codec byte + data``; anything else is raw IPC
+(an IPC stream starts with ``0xFFFFFFFF``), so receivers accept both. zstd comes
+from the stdlib (``compression.zstd``, Python 3.14, so Pyodide 314 too) or the
+``zstandard`` package; gzip (stdlib) is the fallback everywhere. Whether it pays
+depends on link speed: see docs/engine.md (native measurement).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["available", "decode", "encode"]
+
+_MAGIC = b"DSZ"
+
+
+def _zstd() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]] | None:
+    for name in ("compression.zstd", "zstandard"):
+        try:
+            mod: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+        if name == "zstandard":
+            return (lambda b, m=mod: bytes(m.ZstdCompressor(level=3).compress(b)),
+                    lambda b, m=mod: bytes(m.ZstdDecompressor().decompressobj().decompress(b)))
+        return (lambda b, m=mod: bytes(m.compress(b, level=3)),
+                lambda b, m=mod: bytes(m.decompress(b)))
+    return None
+
+
+def available() -> list[str]:
+    """Codecs usable in this interpreter, best first."""
+    return (["zstd"] if _zstd() else []) + ["gzip"]
+
+
+def encode(data: bytes, codec: str | None) -> bytes:
+    """Compress ``data`` with ``codec`` (``"zstd"``, ``"gzip"`` or ``None`` = raw)."""
+    if codec is None:
+        return data
+    if codec == "zstd":
+        z = _zstd()
+        if z is None:
+            codec = "gzip"
+        else:
+            return _MAGIC + b"z" + z[0](data)
+    if codec == "gzip":
+        return _MAGIC + b"g" + gzip.compress(data, compresslevel=1)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def decode(data: bytes) -> bytes:
+    """Undo :func:`encode`; raw IPC passes through untouched."""
+    if not data.startswith(_MAGIC):
+        return data
+    kind, body = data[3:4], data[4:]
+    if kind == b"g":
+        return gzip.decompress(body)
+    z = _zstd()
+    if kind == b"z" and z is not None:
+        return z[1](body)
+    raise ValueError("payload compressed with a codec this interpreter lacks")

@@ -1,0 +1,131 @@
+"""SQL fragments built from validated identifiers: the only place SQL text is assembled.
+
+Values always travel as bound ``?`` parameters; only identifiers (quoted with
+:func:`quote_ident`) and DuckDB type strings (checked by :func:`check_type`) are
+spliced into SQL. The hash and checksum formulas live here because the local
+side must recompute the remote's bucket checksums from stored hashes exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ducksync.errors import SchemaMismatchError
+
+__all__ = [
+    "CHECKSUM_MULT",
+    "check_type",
+    "checksum_sql",
+    "cols_sql",
+    "key_hash_sql",
+    "key_join_sql",
+    "quote_ident",
+    "row_hash_sql",
+]
+
+# Pairs (rk, rh) into one integer before summing: rk * M + rh stays < 2**127 (HUGEINT).
+CHECKSUM_MULT = 4611686018427387903  # 2**62 - 1
+_TWO_64 = "18446744073709551616"
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a DuckDB quoted identifier; rejects empty names and NUL bytes."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise SchemaMismatchError(f"invalid identifier {name!r}",
+                                  hint="use a non-empty table or column name")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def cols_sql(columns: Sequence[str], alias: str | None = None) -> str:
+    """Comma-separated quoted columns, optionally qualified by ``alias``."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote_ident(c) for c in columns)
+
+
+def key_join_sql(key: Sequence[str], left: str, right: str) -> str:
+    """``left.k1 = right.k1 AND ...`` for joining on the key."""
+    return " AND ".join(f"{left}.{quote_ident(k)} = {right}.{quote_ident(k)}" for k in key)
+
+
+def key_hash_sql(key: Sequence[str], alias: str | None = None) -> str:
+    """The key hash (``__ds_rk`` on the remote): bucket = key hash % modulus."""
+    return f"hash({cols_sql(key, alias)})"
+
+
+def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
+    """Row hash: XOR over columns of ``hash(name, value)``, NULL contributing 0.
+
+    Why this shape: a NULL column and a missing column hash alike, so adding a
+    nullable column on either side changes no existing row's hash (schema
+    evolution without a resync); the column name inside each term makes a swap of
+    values between columns a change.
+    """
+    prefix = f"{alias}." if alias else ""
+    terms = []
+    for c in sorted(columns):
+        ref = prefix + quote_ident(c)
+        lit = "'" + c.replace("'", "''") + "'"
+        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE hash({lit}, {ref}) END")
+    expr = terms[0]
+    for t in terms[1:]:
+        expr = f"xor({expr}, {t})"
+    return expr
+
+
+def checksum_sql(rk: str, rh: str) -> str:
+    """Aggregate checksum of a bucket from (key hash, row hash) columns: exact integer math."""
+    term = f"(({rk})::HUGEINT * {CHECKSUM_MULT} + ({rh})::HUGEINT)"
+    return f"(sum({term} % {_TWO_64}) % {_TWO_64})::UBIGINT"
+
+
+# --- type strings -------------------------------------------------------------------
+# A remote creates tables from client-described columns, so type strings are checked
+# against a small grammar: TYPE := WORDS [ '(' ARGS ')' ] { '[' [INT] ']' };
+# ARGS := ARG { ',' ARG }; ARG := INT | 'string' | TYPE | IDENT TYPE (struct field).
+_TOKEN = re.compile(r"""\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>[0-9]+)|(?P<str>'(?:[^']|'')*')|(?P<qid>"(?:[^"]|"")*")|(?P<p>[(),\[\]]))""")  # noqa: E501
+_BAD_WORDS = {"SELECT", "FROM", "DEFAULT", "CHECK", "AS", "GENERATED", "REFERENCES",
+              "PRIMARY", "UNIQUE", "CONSTRAINT", "COLLATE"}
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ValueError(f"unexpected character at {pos}")
+        kind = m.lastgroup or ""
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def check_type(type_sql: str) -> str:
+    """Return ``type_sql`` if it is a plain DuckDB type expression, else raise.
+
+    Rejects anything that could smuggle SQL (``;``, comments, subqueries,
+    DEFAULT/CHECK clauses, unbalanced parentheses).
+    """
+    try:
+        toks = _tokens(type_sql)
+        depth = 0
+        for kind, val in toks:
+            if kind == "word" and val.upper() in _BAD_WORDS:
+                raise ValueError(f"keyword {val}")
+            if val in "([":
+                depth += 1
+            elif val in ")]":
+                depth -= 1
+                if depth < 0:
+                    raise ValueError("unbalanced")
+        if depth != 0 or not toks or toks[0][0] != "word":
+            raise ValueError("malformed")
+    except ValueError as exc:
+        raise SchemaMismatchError(
+            f"unsupported column type {type_sql!r}: {exc}",
+            hint="use a plain DuckDB type such as INTEGER, DECIMAL(18,3) or STRUCT(a INTEGER)",
+        ) from None
+    return type_sql

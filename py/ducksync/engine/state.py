@@ -1,0 +1,104 @@
+"""The engine's durable state, kept in schema ``ducksync`` of the *local* database.
+
+Why in the local database: state must commit in the same transaction as the rows
+it describes, so a crash can never leave the base ahead of (or behind) the data.
+
+* ``ducksync.tables``   one row per synced table: its key and last sync time.
+* ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
+  ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
+  Each side's *own* hash, so engines that hash differently never meet.
+* ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
+* ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
+  with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
+
+__all__ = ["base_table", "conflict_rows_table", "describe_local", "ensure_state", "key_text_sql"]
+
+_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS ducksync",
+    "CREATE TABLE IF NOT EXISTS ducksync.tables (name VARCHAR PRIMARY KEY, key_cols VARCHAR[], "
+    "synced_at TIMESTAMP, watermark VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
+    "table_name VARCHAR, created_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
+    "local_deleted BOOLEAN, remote_deleted BOOLEAN, remote_rh UBIGINT, remote_rk UBIGINT, "
+    "detected_at TIMESTAMP, PRIMARY KEY (table_name, key_text))",
+    "CREATE TABLE IF NOT EXISTS ducksync.conflict_log (table_name VARCHAR, key_text VARCHAR, "
+    "policy VARCHAR, winner VARCHAR, decided_at TIMESTAMP)",
+]
+
+
+def base_table(table: str) -> str:
+    """Quoted name of the base table of ``table``."""
+    return "ducksync." + sb.quote_ident("base__" + table)
+
+
+def conflict_rows_table(table: str) -> str:
+    """Quoted name of the table keeping both versions of conflicting rows."""
+    return "ducksync." + sb.quote_ident("conflict_rows__" + table)
+
+
+def key_text_sql(key: list[str], alias: str) -> str:
+    """A key as text (``1`` or ``1|a``): how the CLI names a conflict."""
+    parts = ", ".join(f"CAST({alias}.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
+    return f"concat_ws('|', {parts})"
+
+
+async def ensure_state(local: LocalStore) -> None:
+    """Create the ``ducksync`` schema and its fixed tables (idempotent)."""
+    for ddl in _DDL:
+        await local.execute(ddl)
+
+
+async def describe_local(local: LocalStore, table: str) -> TableInfo | None:
+    """The local table's columns and primary key, or ``None`` if it does not exist."""
+    rows = await local.fetch_rows(
+        "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? "
+        "ORDER BY ordinal_position", [table])
+    if not rows:
+        return None
+    pk = await local.fetch_rows(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = "
+        "current_database() AND schema_name = 'main' AND table_name = ? AND constraint_type = "
+        "'PRIMARY KEY'", [table])
+    cols: list[ColumnInfo] = [{"name": n, "type": t, "nullable": bool(nl)} for n, t, nl in rows]
+    return {"name": table, "columns": cols, "primary_key": list(pk[0][0]) if pk else []}
+
+
+async def list_local_tables(local: LocalStore) -> list[str]:
+    """User tables of the local database (schema ``main``)."""
+    rows = await local.fetch_rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+        "current_database() AND table_schema = 'main' AND table_type = 'BASE TABLE' "
+        "ORDER BY table_name")
+    return [r[0] for r in rows]
+
+
+async def ensure_base(local: LocalStore, table: str, key: list[str],
+                      types: dict[str, str]) -> None:
+    """Create the base for ``table``; a changed key drops the old base (safe: see docs)."""
+    stored = await local.fetch_rows("SELECT key_cols FROM ducksync.tables WHERE name = ?",
+                                    [table])
+    if stored and list(stored[0][0]) != key:
+        await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
+        await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
+        stored = []
+    if not stored:
+        await local.execute("INSERT INTO ducksync.tables VALUES (?, ?, NULL, NULL)", [table, key])
+    cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
+    await local.execute(
+        f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
+        f"__rk UBIGINT, PRIMARY KEY ({sb.cols_sql(key)}))")
+
+
+def scalar(rows: list[tuple[Any, ...]]) -> Any:
+    """First value of the first row, or None."""
+    return rows[0][0] if rows else None

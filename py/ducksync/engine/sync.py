@@ -1,0 +1,162 @@
+"""Orchestration: sync, push or pull a set of tables and report what moved.
+
+Each table is independent: a :class:`SchemaMismatchError` (or any typed error)
+stops that table, is reported, and the others continue. In ``sync`` mode a
+round that hit compare-and-swap conflicts (another client wrote meanwhile) is
+repeated, so the next round sees those rows as remote changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from ducksync.engine import detect, merge, push, state
+from ducksync.engine.detect import Transfer
+from ducksync.engine.merge import Policy
+from ducksync.engine.schema import reconcile
+from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.errors import DucksyncError, NoPrimaryKeyError
+
+__all__ = ["Mode", "SyncOptions", "SyncReport", "TableReport", "sync"]
+
+Mode = Literal["sync", "push", "pull"]
+MAX_ROUNDS = 3
+
+
+@dataclass(kw_only=True)
+class SyncOptions:
+    """Knobs of one run. ``policies`` maps a table to its policy (else ``policy``)."""
+
+    tables: list[str] | None = None
+    key: list[str] | None = None
+    policy: Policy = "manual"
+    policies: dict[str, Policy] = field(default_factory=dict)
+    batch_rows: int = 100_000
+    batch_bytes: int = 64 << 20
+    compression: str | None = None
+
+
+@dataclass(kw_only=True)
+class TableReport:
+    """What happened to one table."""
+
+    table: str
+    pushed: int = 0
+    pulled: int = 0
+    conflicts: int = 0  # seen this run (decided by the policy or kept for a human)
+    pending_conflicts: int = 0  # manual conflicts waiting in ducksync.conflicts
+    cas_retries: int = 0  # rows another client changed during the push
+    pending_local: int = 0  # local changes a pull-only run did not send
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    remote_calls: int = 0
+    ms: float = 0.0
+    error: dict[str, Any] | None = None
+
+    @property
+    def converged(self) -> bool:
+        return (self.error is None and not self.pending_conflicts and not self.cas_retries
+                and not self.pending_local)
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    """One run over several tables."""
+
+    mode: Mode
+    tables: list[TableReport]
+
+    @property
+    def converged(self) -> bool:
+        return all(t.converged for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "converged": self.converged,
+                "tables": [asdict(t) | {"converged": t.converged} for t in self.tables]}
+
+
+def _policy_name(p: Policy) -> str:
+    return p if isinstance(p, str) else getattr(p, "__name__", "callable")
+
+
+async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
+                 mode: Mode, rep: TableReport, xfer: Transfer, shape: Any) -> bool:
+    """One detect → merge → pull → push round; True when another round is needed."""
+    await detect.detect_local(local, shape)
+    if mode == "push":
+        await local.execute(
+            "CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT * FROM __ds_l LIMIT 0")
+        await local.execute("ALTER TABLE __ds_r RENAME COLUMN lh_now TO rh_now")
+        await local.execute("ALTER TABLE __ds_r ADD COLUMN rk_now UBIGINT")
+    else:
+        await detect.detect_remote(local, remote, shape, xfer)
+    await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.batch_rows)
+    await merge.build_plan(local, shape)
+    policy = opts.policies.get(table, opts.policy)
+    rep.conflicts += await merge.apply_policy(local, shape, policy)
+    if mode != "push":
+        rep.pulled += await merge.apply_pull(local, shape, _policy_name(policy))
+    pending = await local.fetch_rows("SELECT count(*) FROM __ds_plan WHERE action = 'push'")
+    if mode == "pull":
+        rep.pending_local = int(pending[0][0])
+        return False
+    applied, cas = await push.push_plan(local, remote, shape, xfer, batch_rows=opts.batch_rows,
+                                        batch_bytes=opts.batch_bytes,
+                                        compression=opts.compression)
+    rep.pushed += applied
+    rep.cas_retries = cas
+    return cas > 0 and mode == "sync"
+
+
+async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
+                     mode: Mode) -> TableReport:
+    """Sync one table; typed errors land in the report instead of stopping the run."""
+    rep, xfer, t0 = TableReport(table=table), Transfer(), time.perf_counter()
+    try:
+        shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
+        if mode == "pull" and await remote.describe_table(table) is None:
+            return rep
+        await state.ensure_base(local, table, shape.key, shape.types)
+        await push.recover(local, remote, shape, xfer)
+        for _ in range(MAX_ROUNDS):
+            if not await _round(local, remote, table, opts, mode, rep, xfer, shape):
+                break
+        rows = await local.fetch_rows(
+            "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
+        rep.pending_conflicts = int(rows[0][0])
+        await local.execute("UPDATE ducksync.tables SET synced_at = now() WHERE name = ?",
+                            [table])
+    except DucksyncError as exc:
+        rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
+                     "hint": exc.hint}
+    finally:
+        rep.bytes_sent, rep.bytes_received = xfer.sent, xfer.received
+        rep.remote_calls, rep.ms = xfer.calls, (time.perf_counter() - t0) * 1000
+    return rep
+
+
+async def default_tables(local: LocalStore, remote: RemoteStore, mode: Mode,
+                         key: list[str] | None) -> list[str]:
+    """Without ``--table``: every user table with a primary key on either side."""
+    names = set()
+    for name in await state.list_local_tables(local):
+        info = await state.describe_local(local, name)
+        if info and (info["primary_key"] or key):
+            names.add(name)
+    if mode != "push":
+        names |= {t["name"] for t in await remote.list_tables() if t["primary_key"] or key}
+    if not names:
+        raise NoPrimaryKeyError("no table with a primary key to sync",
+                                hint="declare primary keys, or pass --table T --key COL")
+    return sorted(names)
+
+
+async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,
+               mode: Mode = "sync") -> SyncReport:
+    """Run ``mode`` over ``opts.tables`` (default: every table with a primary key)."""
+    await state.ensure_state(local)
+    tables = opts.tables or await default_tables(local, remote, mode, opts.key)
+    reports = [await sync_table(local, remote, t, opts, mode) for t in tables]
+    return SyncReport(mode=mode, tables=reports)

@@ -1,0 +1,242 @@
+"""The engine's :class:`RemoteStore` over our server's sync API (``http(s)://HOST``).
+
+Native only (CLI, tests): the browser's remote worker has its own transport.
+Each method is one request to ``/api/v1/sync/...`` (see
+``ducksync.server.sync_api``); Arrow travels as IPC bodies, gzip/zstd negotiated
+by HTTP. Errors come back as ``{"error": {code, message, hint}}`` and are raised
+as the same typed :mod:`ducksync.errors` class.
+
+Credentials, in order: ``api_key=`` / ``DUCKSYNC_API_KEY`` (sent as a bearer
+key), else ``username=``/``password=`` or ``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD``
+(logged in once, then the session token is used and refreshed on expiry), else
+none (a loopback dev server runs open). ``MOTHERDUCK_TOKEN`` is never sent.
+
+Retries: connection failures, 429 and 503 are retried with backoff; that is safe
+for every call, writes included, because batches are idempotent (ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ducksync.engine import codec
+from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
+
+__all__ = ["HttpRemoteStore"]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+API = "/api/v1"
+RETRY_STATUSES = frozenset({429, 503})
+
+
+def _q(name: str) -> str:
+    return quote(name, safe="")
+
+
+class HttpRemoteStore:
+    """:class:`ducksync.engine.store.RemoteStore` talking to ``ducksync serve``."""
+
+    def __init__(self, *, url: str, api_key: str | None = None, username: str | None = None,
+                 password: str | None = None, timeout_s: float = 120.0, retries: int = 4,
+                 compress: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 ) -> None:
+        self.url = url.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get("DUCKSYNC_API_KEY")
+        self._username = username or os.environ.get("DUCKSYNC_USER")
+        self._password = password or os.environ.get("DUCKSYNC_PASSWORD")
+        self._timeout = httpx.Timeout(timeout_s, connect=10.0)
+        self._retries = retries
+        self._compress = compress
+        self._transport = transport
+        self._token: str | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"HttpRemoteStore(url={self.url!r})"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(
+                base_url=self.url, timeout=self._timeout, transport=self._transport,
+                headers={"accept-encoding": "zstd, gzip", "user-agent": "ducksync-http-store"})
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def close(self) -> None:
+        """Synchronous close for callers outside a loop (best effort)."""
+        loop = self._loop
+        if (self._client is not None and loop is not None and not loop.is_closed()
+                and not loop.is_running()):
+            loop.run_until_complete(self.aclose())
+        self._client = None
+
+    async def _auth_headers(self) -> dict[str, str]:
+        if self._api_key:
+            return {"authorization": f"Bearer {self._api_key}"}
+        if self._username and self._password:
+            if self._token is None:
+                await self.login()
+            return {"authorization": f"Bearer {self._token}"}
+        return {}
+
+    async def login(self) -> None:
+        """Trade DUCKSYNC_USER/DUCKSYNC_PASSWORD for a session token."""
+        response = await self._send("POST", f"{API}/auth/login", authed=False,
+                                    json={"username": self._username,
+                                          "password": self._password})
+        self._token = str(response.json()["token"])
+
+    async def _send(self, method: str, path: str, *, authed: bool = True,
+                    **kwargs: Any) -> httpx.Response:
+        relogged = False
+        base_headers = dict(kwargs.pop("headers", {}) or {})
+        for attempt in range(self._retries + 1):
+            headers = dict(base_headers)
+            if authed:
+                headers.update(await self._auth_headers())
+            try:
+                response = await self._http().request(method, path, headers=headers, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt < self._retries:
+                    await asyncio.sleep(0.2 * 2**attempt)
+                    continue
+                raise RemoteUnavailableError(
+                    f"cannot reach {self.url}: {type(exc).__name__}",
+                    hint="check the server is running (ducksync serve) and the URL") from exc
+            if response.status_code < 400:
+                return response
+            if (response.status_code == 401 and authed and not relogged and self._token
+                    and not self._api_key):
+                self._token, relogged = None, True  # session expired: log in again once
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self._retries:
+                await asyncio.sleep(0.1 * 2**attempt)
+                continue
+            raise self._error(response)
+        raise RemoteUnavailableError(f"{self.url} kept refusing the request",
+                                     hint="retry later")
+
+    def _error(self, response: httpx.Response) -> DucksyncError:
+        try:
+            return error_from_wire(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            pass
+        if response.status_code == 401:
+            return AuthError(f"{self.url} refused the credentials",
+                             hint="set DUCKSYNC_API_KEY or DUCKSYNC_USER/DUCKSYNC_PASSWORD")
+        return RemoteUnavailableError(f"{self.url} answered HTTP {response.status_code}",
+                                      hint="check the server log for this request")
+
+    def _ipc_request(self, payload: bytes) -> dict[str, Any]:
+        headers = {"content-type": ARROW_STREAM}
+        if self._compress == "gzip":
+            payload = gzip.compress(codec.decode(payload), compresslevel=1)
+            headers["content-encoding"] = "gzip"
+        elif self._compress == "zstd":
+            import zstandard
+
+            payload = zstandard.ZstdCompressor(level=3).compress(codec.decode(payload))
+            headers["content-encoding"] = "zstd"
+        return {"content": payload, "headers": headers}
+
+    # -- RemoteStore -------------------------------------------------------------------
+    async def list_tables(self) -> list[TableInfo]:
+        tables: list[TableInfo] = (await self._send("GET", f"{API}/sync/tables")).json()
+        return tables
+
+    async def describe_table(self, table: str) -> TableInfo | None:
+        body = (await self._send("GET", f"{API}/sync/tables/{_q(table)}")).json()
+        info: TableInfo | None = body["table"]
+        return info
+
+    async def create_table(self, table: str, columns: list[ColumnInfo],
+                           primary_key: list[str]) -> None:
+        await self._send("PUT", f"{API}/sync/tables/{_q(table)}",
+                         json={"columns": columns, "primary_key": primary_key})
+
+    async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
+        await self._send("POST", f"{API}/sync/tables/{_q(table)}/columns",
+                         json={"columns": columns})
+
+    async def bucket_checksums(self, table: str, key: list[str], modulus: int,
+                               parent_modulus: int, parents: list[int]) -> bytes:
+        response = await self._send(
+            "POST", f"{API}/sync/tables/{_q(table)}/checksums",
+            json={"key": key, "modulus": modulus, "parent_modulus": parent_modulus,
+                  "parents": parents})
+        return response.content
+
+    async def bucket_hashes(self, table: str, key: list[str], modulus: int,
+                            buckets: list[int]) -> bytes:
+        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/hashes",
+                                    json={"key": key, "modulus": modulus, "buckets": buckets})
+        return response.content
+
+    async def fetch_rows(self, table: str, key: list[str], keys_ipc: bytes, *,
+                         batch_rows: int) -> AsyncIterator[bytes]:
+        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/rows",
+                                    params={"key": key, "batch_rows": batch_rows},
+                                    **self._ipc_request(keys_ipc))
+        for chunk in _split(response.content, batch_rows):
+            yield chunk
+
+    async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
+                               batch_rows: int) -> AsyncIterator[bytes]:
+        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/rows-after",
+                                    json={"column": column, "after": after,
+                                          "batch_rows": batch_rows})
+        for chunk in _split(response.content, batch_rows):
+            yield chunk
+
+    async def apply_batch(self, table: str, key: list[str], batch_id: str,
+                          ipc: bytes) -> ApplyResult:
+        response = await self._send(
+            "POST", f"{API}/sync/tables/{_q(table)}/batches/{_q(batch_id)}",
+            params={"key": key}, **self._ipc_request(ipc))
+        return _apply_result(response, batch_id)
+
+    async def batch_result(self, batch_id: str) -> ApplyResult | None:
+        try:
+            response = await self._send("GET", f"{API}/sync/batches/{_q(batch_id)}")
+        except DucksyncError as exc:
+            if exc.code == "not_found":
+                return None
+            raise
+        return _apply_result(response, batch_id)
+
+    async def ack_batches(self, batch_ids: list[str]) -> None:
+        await self._send("POST", f"{API}/sync/batches/ack", json={"batch_ids": batch_ids})
+
+
+def _apply_result(response: httpx.Response, batch_id: str) -> ApplyResult:
+    return {"batch_id": response.headers.get("x-ducksync-batch-id", batch_id),
+            "replayed": response.headers.get("x-ducksync-replayed") == "true",
+            "result": response.content}
+
+
+def _split(stream: bytes, batch_rows: int) -> list[bytes]:
+    """One IPC stream → complete IPC chunks of at most ``batch_rows`` rows (≥ 1 chunk)."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    from ducksync.stores._arrow import to_ipc
+
+    table = pa.ipc.open_stream(stream).read_all()
+    if table.num_rows == 0:
+        return [to_ipc(table)]
+    return [to_ipc(batch) for batch in table.to_batches(max_chunksize=batch_rows)]

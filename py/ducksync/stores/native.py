@@ -1,0 +1,335 @@
+"""Native stores: duckdb + pyarrow in CPython (a DuckDB file, ``:memory:`` or ``md:DB``).
+
+:class:`NativeLocalStore` runs the engine's SQL on the local database.
+:class:`NativeRemoteStore` implements the structured :class:`RemoteStore`
+operations, building its own SQL from identifiers it checked against the catalog,
+so the proxy server can expose it to clients without running their SQL.
+duckdb is imported lazily so that ``ducksync --help`` and Pyodide never load it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
+
+__all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
+
+LEDGER_KEEP_DAYS = 7  # unacknowledged results older than this are pruned
+
+
+def connect(spec: str) -> Any:
+    """Open a duckdb connection for a path, ``:memory:`` or ``md:DB`` (token from env)."""
+    import duckdb
+
+    if spec.startswith("md:") and not os.environ.get("MOTHERDUCK_TOKEN"):
+        raise AuthError(f"cannot open {spec}: MOTHERDUCK_TOKEN is not set",
+                        hint="export MOTHERDUCK_TOKEN=<token from app.motherduck.com>")
+    try:
+        con = duckdb.connect(spec)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot open {spec}: {exc}",
+                         hint="check the path, and that no other process holds the file") from exc
+    con.execute("SET arrow_lossless_conversion = true")
+    return con
+
+
+class _Native:
+    """One duckdb connection; duckdb errors become :class:`QueryError`."""
+
+    def __init__(self, *, spec: str, con: Any = None) -> None:
+        self.spec = spec
+        self.con = con if con is not None else connect(spec)
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        import duckdb
+
+        try:
+            return self.con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                             hint=f"while running: {sql[:200]}") from exc
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class NativeLocalStore(_Native):
+    """:class:`ducksync.engine.store.LocalStore` over a native duckdb connection."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql, params)
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._run(sql, params).fetchall()
+        return rows
+
+    async def export_arrow(
+        self, sql: str, params: Sequence[Any] = (), *, batch_rows: int, batch_bytes: int
+    ) -> AsyncIterator[bytes]:
+        import duckdb
+
+        from ducksync.stores._arrow import chunks
+
+        try:
+            reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0], hint=f"while running: {sql[:200]}") from exc
+        for chunk in chunks(reader, batch_bytes):
+            yield chunk
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        from ducksync.stores._arrow import from_ipc
+
+        data = from_ipc(ipc)
+        self.con.register("__ds_ingest", data)
+        try:
+            if append:
+                self._run(f"INSERT INTO {sb.quote_ident(table)} BY NAME SELECT * FROM __ds_ingest")
+            else:
+                self._run(f"CREATE OR REPLACE TEMP TABLE {sb.quote_ident(table)} AS "
+                          "SELECT * FROM __ds_ingest")
+        finally:
+            self.con.unregister("__ds_ingest")
+
+
+class NativeRemoteStore(_Native):
+    """:class:`ducksync.engine.store.RemoteStore` over a native duckdb connection."""
+
+    _ready = False
+
+    def _setup(self) -> None:
+        if self._ready:
+            return
+        self._run("CREATE SCHEMA IF NOT EXISTS ducksync")
+        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger (batch_id VARCHAR PRIMARY KEY, "
+                  "table_name VARCHAR, applied_at TIMESTAMP, n_rows BIGINT, result BLOB)")
+        self._ready = True
+
+    # -- catalog -----------------------------------------------------------------------
+    def _tables(self, name: str | None = None) -> list[TableInfo]:
+        where = " AND table_name = ?" if name is not None else ""
+        params = [name] if name is not None else []
+        cols = self._run(
+            "SELECT table_name, column_name, data_type, is_nullable = 'YES' "
+            "FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_schema = 'main'" + where + " ORDER BY table_name, ordinal_position",
+            params).fetchall()
+        pks = dict(self._run(
+            "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND constraint_type = 'PRIMARY KEY'" + where, params).fetchall())
+        out: dict[str, TableInfo] = {}
+        for tname, cname, ctype, nullable in cols:
+            info = out.setdefault(tname, {"name": tname, "columns": [],
+                                          "primary_key": list(pks.get(tname) or [])})
+            info["columns"].append({"name": cname, "type": ctype, "nullable": bool(nullable)})
+        return list(out.values())
+
+    def _info(self, table: str) -> TableInfo:
+        found = self._tables(table)
+        if not found:
+            raise SchemaMismatchError(f"remote table {table!r} does not exist",
+                                      hint="sync it once from a client that has it")
+        return found[0]
+
+    def _checked(self, table: str, key: Sequence[str]) -> TableInfo:
+        info = self._info(table)
+        names = {c["name"] for c in info["columns"]}
+        missing = [k for k in key if k not in names]
+        if missing or not key:
+            raise SchemaMismatchError(f"key columns {missing or key} not in remote table {table!r}",
+                                      hint="pass --key with columns that exist on both sides")
+        return info
+
+    async def list_tables(self) -> list[TableInfo]:
+        return self._tables()
+
+    async def describe_table(self, table: str) -> TableInfo | None:
+        found = self._tables(table)
+        return found[0] if found else None
+
+    async def create_table(
+        self, table: str, columns: list[ColumnInfo], primary_key: list[str]
+    ) -> None:
+        if self._tables(table):
+            return
+        defs = [f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}"
+                + ("" if c["nullable"] else " NOT NULL") for c in columns]
+        if primary_key:
+            defs.append(f"PRIMARY KEY ({sb.cols_sql(primary_key)})")
+        self._run(f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})")
+
+    async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
+        have = {c["name"] for c in self._info(table)["columns"]}
+        for c in columns:
+            if c["name"] not in have:
+                self._run(f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
+                          f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}")
+
+    # -- change detection ------------------------------------------------------------
+    def _hashed(self, info: TableInfo, key: Sequence[str]) -> str:
+        cols = [c["name"] for c in info["columns"]]
+        return (f"SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __ds_rk, "
+                f"{sb.row_hash_sql(cols)} AS __ds_rh FROM {sb.quote_ident(info['name'])}")
+
+    async def bucket_checksums(
+        self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
+    ) -> bytes:
+        from ducksync.stores._arrow import to_ipc
+
+        info = self._checked(table, key)
+        where, params = "", list[Any]([int(modulus)])
+        if parents:
+            where = " WHERE list_contains(?::UBIGINT[], __ds_rk % ?)"
+            params += [[int(p) for p in parents], int(parent_modulus)]
+        sql = (f"SELECT __ds_rk % ? AS bucket, {sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
+               f" count(*) AS n FROM ({self._hashed(info, key)}){where} GROUP BY ALL")
+        return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
+
+    async def bucket_hashes(
+        self, table: str, key: list[str], modulus: int, buckets: list[int]
+    ) -> bytes:
+        from ducksync.stores._arrow import to_ipc
+
+        info = self._checked(table, key)
+        sql, params = f"SELECT * FROM ({self._hashed(info, key)})", []
+        if buckets:
+            sql += " WHERE list_contains(?::UBIGINT[], __ds_rk % ?)"
+            params = [[int(b) for b in buckets], int(modulus)]
+        return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
+
+    def _full_rows_sql(self, info: TableInfo, key: Sequence[str], alias: str) -> str:
+        cols = [c["name"] for c in info["columns"]]
+        return (f"SELECT {sb.cols_sql(cols, alias)}, {sb.key_hash_sql(key, alias)} AS __ds_rk, "
+                f"{sb.row_hash_sql(cols, alias)} AS __ds_rh FROM {sb.quote_ident(info['name'])} "
+                f"AS {alias}")
+
+    async def fetch_rows(
+        self, table: str, key: list[str], keys_ipc: bytes, *, batch_rows: int
+    ) -> AsyncIterator[bytes]:
+        from ducksync.stores._arrow import chunks, from_ipc
+
+        info = self._checked(table, key)
+        types = {c["name"]: c["type"] for c in info["columns"]}
+        self.con.register("__ds_keys_raw", from_ipc(keys_ipc))
+        try:
+            casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {types[k]}) AS {sb.quote_ident(k)}"
+                              for k in key)
+            self._run(f"CREATE OR REPLACE TEMP TABLE __ds_keys AS SELECT DISTINCT {casts} "
+                      "FROM __ds_keys_raw")
+        finally:
+            self.con.unregister("__ds_keys_raw")
+        sql = (self._full_rows_sql(info, key, "t") + " SEMI JOIN __ds_keys k ON "
+               + sb.key_join_sql(key, "t", "k"))
+        for chunk in chunks(self.con.sql(sql).to_arrow_reader(batch_rows), 64 << 20):
+            yield chunk
+
+    async def fetch_rows_after(
+        self, table: str, column: str, after: str | None, *, batch_rows: int
+    ) -> AsyncIterator[bytes]:
+        from ducksync.stores._arrow import chunks
+
+        info = self._info(table)
+        types = {c["name"]: c["type"] for c in info["columns"]}
+        if column not in types:
+            raise SchemaMismatchError(f"watermark column {column!r} not in remote {table!r}")
+        key = info["primary_key"] or [column]
+        sql, params = self._full_rows_sql(info, key, "t"), []
+        if after is not None:
+            sql += f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})"
+            params = [after]
+        sql += f" ORDER BY t.{sb.quote_ident(column)}"
+        reader = self.con.sql(sql, params=params).to_arrow_reader(batch_rows)
+        for chunk in chunks(reader, 64 << 20):
+            yield chunk
+
+    # -- writes ------------------------------------------------------------------------
+    async def apply_batch(
+        self, table: str, key: list[str], batch_id: str, ipc: bytes
+    ) -> ApplyResult:
+        from ducksync.stores._arrow import from_ipc
+
+        self._setup()
+        info = self._checked(table, key)
+        data = from_ipc(ipc)
+        self._run("BEGIN TRANSACTION")
+        try:
+            stored = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
+                               [batch_id]).fetchone()
+            if stored is not None:
+                self._run("ROLLBACK")
+                return {"batch_id": batch_id, "replayed": True, "result": bytes(stored[0] or b"")}
+            result = self._apply(info, key, data)
+            self._run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?, ?)",
+                      [batch_id, table, data.num_rows, result])
+            self._run("DELETE FROM ducksync.ledger WHERE result IS NOT NULL AND applied_at < "
+                      f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY")
+            self._run("COMMIT")
+        except BaseException:
+            self._run("ROLLBACK")
+            raise
+        return {"batch_id": batch_id, "replayed": False, "result": result}
+
+    def _apply(self, info: TableInfo, key: list[str], data: Any) -> bytes:
+        from ducksync.stores._arrow import to_ipc
+
+        t = sb.quote_ident(info["name"])
+        cols = [c["name"] for c in info["columns"]]
+        present = set(data.schema.names)
+        if not {"__ds_op", "__ds_expect", "__ds_lh"} <= present or not set(key) <= present:
+            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
+        casts = ", ".join(
+            (f"CAST(r.{sb.quote_ident(c['name'])} AS {c['type']})" if c["name"] in present
+             else "NULL") + f" AS {sb.quote_ident(c['name'])}" for c in info["columns"])
+        self.con.register("__ds_in_raw", data)
+        try:
+            self._run(f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
+                      "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
+                      "r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r")
+        finally:
+            self.con.unregister("__ds_in_raw")
+        dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
+                        "FROM __ds_in").fetchone()
+        if dup and dup[0]:
+            raise ProtocolError("batch holds the same key more than once")
+        k0 = sb.quote_ident(key[0])
+        self._run(
+            f"CREATE OR REPLACE TEMP TABLE __ds_chk AS SELECT {sb.cols_sql(key, 'i')}, i.__ds_op, "
+            f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.row_hash_sql(cols, 't')} END"
+            f" AS __ds_cur FROM __ds_in i LEFT JOIN {t} t ON {sb.key_join_sql(key, 'i', 't')}")
+        self._run(
+            "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
+            "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
+            f"AS __ds_status FROM __ds_chk c JOIN __ds_in i ON {sb.key_join_sql(key, 'c', 'i')}")
+        self._run(f"DELETE FROM {t} AS t USING __ds_chk2 c WHERE {sb.key_join_sql(key, 't', 'c')} "
+                  "AND c.__ds_status = 'ok' AND c.__ds_cur IS NOT NULL")
+        self._run(f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols, 'i')} "
+                  f"FROM __ds_in i JOIN __ds_chk2 c ON {sb.key_join_sql(key, 'i', 'c')} "
+                  "WHERE c.__ds_status = 'ok' AND i.__ds_op = 'U'")
+        join = sb.key_join_sql(key, "c", "t")
+        res = self.con.sql(
+            f"SELECT {sb.cols_sql(key, 'c')}, c.__ds_lh, c.__ds_status, "
+            f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.key_hash_sql(key, 't')} END AS __ds_rk, "
+            f"CASE WHEN c.__ds_status = 'conflict' THEN c.__ds_cur WHEN t.{k0} IS NULL THEN NULL "
+            f"ELSE {sb.row_hash_sql(cols, 't')} END AS __ds_rh "
+            f"FROM __ds_chk2 c LEFT JOIN {t} t ON {join}").to_arrow_table()
+        self._run("DROP TABLE __ds_in; DROP TABLE __ds_chk; DROP TABLE __ds_chk2")
+        return to_ipc(res)
+
+    async def batch_result(self, batch_id: str) -> ApplyResult | None:
+        self._setup()
+        row = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
+                        [batch_id]).fetchone()
+        if row is None:
+            return None
+        return {"batch_id": batch_id, "replayed": True, "result": bytes(row[0] or b"")}
+
+    async def ack_batches(self, batch_ids: list[str]) -> None:
+        self._setup()
+        self._run("UPDATE ducksync.ledger SET result = NULL WHERE list_contains(?, batch_id)",
+                  [list(batch_ids)])
