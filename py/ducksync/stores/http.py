@@ -103,7 +103,7 @@ class HttpRemoteStore:
         self._token = str(response.json()["token"])
 
     async def _send(self, method: str, path: str, *, authed: bool = True,
-                    **kwargs: Any) -> httpx.Response:
+                    accept: frozenset[int] = frozenset(), **kwargs: Any) -> httpx.Response:
         relogged = False
         base_headers = dict(kwargs.pop("headers", {}) or {})
         for attempt in range(self._retries + 1):
@@ -119,7 +119,7 @@ class HttpRemoteStore:
                 raise RemoteUnavailableError(
                     f"cannot reach {self.url}: {type(exc).__name__}",
                     hint="check the server is running (ducksync serve) and the URL") from exc
-            if response.status_code < 400:
+            if response.status_code < 400 or response.status_code in accept:
                 return response
             if (response.status_code == 401 and authed and not relogged and self._token
                     and not self._api_key):
@@ -212,12 +212,12 @@ class HttpRemoteStore:
         return _apply_result(response, batch_id)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
-        try:
-            response = await self._send("GET", f"{API}/sync/batches/{_q(batch_id)}")
-        except DucksyncError as exc:
-            if exc.code == "not_found":
+        response = await self._send("GET", f"{API}/sync/batches/{_q(batch_id)}",
+                                    accept=frozenset({404}))
+        if response.status_code == 404:
+            if _error_code(response) == "not_found":
                 return None
-            raise
+            raise self._error(response)
         return _apply_result(response, batch_id)
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
@@ -228,6 +228,13 @@ def _apply_result(response: httpx.Response, batch_id: str) -> ApplyResult:
     return {"batch_id": response.headers.get("x-ducksync-batch-id", batch_id),
             "replayed": response.headers.get("x-ducksync-replayed") == "true",
             "result": response.content}
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _split(stream: bytes, batch_rows: int) -> list[bytes]:
