@@ -8,7 +8,7 @@ transports plug in here: a path or ``:memory:`` and ``md:DB`` are native today;
 from __future__ import annotations
 
 from ducksync.engine.store import LocalStore, RemoteStore
-from ducksync.errors import DucksyncError, RemoteUnavailableError
+from ducksync.errors import DucksyncError
 
 __all__ = ["open_local", "open_store"]
 
@@ -16,9 +16,10 @@ __all__ = ["open_local", "open_store"]
 def open_store(spec: str) -> RemoteStore:
     """The remote store for ``spec``: a DuckDB path, ``md:DB`` or (later) ``http(s)://``."""
     if spec.startswith(("http://", "https://")):
-        raise RemoteUnavailableError(
-            f"cannot open {spec}: proxy transport not installed yet",
-            hint="sync with a DuckDB file or md:DB for now")
+        # --- HTTP proxy transport (server engineer, issue 4): ducksync serve's sync API ---
+        from ducksync.stores.http import HttpRemoteStore
+
+        return HttpRemoteStore(url=spec)
     if not spec:
         raise DucksyncError("empty REMOTE", hint="pass a DuckDB file path or md:DB")
     from ducksync.stores.native import NativeRemoteStore
