@@ -80,11 +80,12 @@ def start_server(tmp: Path, *, env: dict[str, str] | None = None,
     port = free_port()
     remote = tmp / "remote.duckdb"
     log_path = tmp / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ducksync", "serve", "--port", str(port),
-         "--remote", str(remote), *extra_args],
-        cwd=ROOT, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})})
+    with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ducksync", "serve", "--port", str(port),
+             "--remote", str(remote), *extra_args],
+            cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process, log_path)

@@ -1,0 +1,72 @@
+"""Browser-test fixtures on top of tests/conftest.py (server, Debian chromium).
+
+Booting the two Pyodide workers costs seconds per fresh browser context, so tests
+that only read share one page per module (``shared_app``); tests that need their
+own storage or server open their own context with ``open_app``.
+Contexts come from the session's ``browser`` directly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pageutil import forward_console, wait_ready
+
+OpenApp = Callable[[str], Any]
+
+
+@pytest.fixture
+def open_app(browser: Any) -> Iterator[OpenApp]:
+    """``open_app(url)`` -> a ready app page in a fresh context (fresh OPFS, empty cache)."""
+    contexts: list[Any] = []
+
+    def open_(url: str) -> Any:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        forward_console(page)
+        page.goto(url)
+        return wait_ready(page)
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def shared_app(browser: Any, server_url: str) -> Iterator[Any]:
+    """One ready app page for a whole module of read-mostly tests."""
+    context = browser.new_context()
+    page = context.new_page()
+    forward_console(page)
+    page.goto(server_url)
+    yield wait_ready(page)
+    context.close()
+
+
+def _root_conftest() -> Any:
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("ducksync_tests_root_conftest", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second real server whose remote DuckDB file already holds a table ``birds``."""
+    import duckdb
+
+    tmp: Path = tmp_path_factory.mktemp("seeded")
+    with duckdb.connect(str(tmp / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE birds AS SELECT range AS id, 'duck ' || range AS name "
+                    "FROM range(3)")
+    running = _root_conftest().start_server(tmp)
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=10)

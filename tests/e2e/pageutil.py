@@ -1,0 +1,32 @@
+"""Helpers for driving the app page (imported by the e2e tests and their conftest)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("ducksync.tests.e2e")
+READY_TIMEOUT_MS = 90_000
+READY = "() => window.ducksync && document.body.dataset.ready === 'true'"
+
+
+def wait_ready(page: Any) -> Any:
+    """Wait for the page's own readiness signal (both workers settled, UI wired): no sleeps."""
+    page.wait_for_function(READY, timeout=READY_TIMEOUT_MS)
+    return page
+
+
+def forward_console(page: Any) -> None:
+    """Page and worker console lines into the test log (shown for failing tests)."""
+    page.on("console", lambda msg: log.info("[browser %s] %s", msg.type, msg.text))
+    page.on("pageerror", lambda exc: log.error("[browser pageerror] %s", exc))
+
+
+def evaluate_error(page: Any, script: str) -> dict[str, Any]:
+    """Run ``script`` (an expression whose promise should reject) and describe the rejection."""
+    result: dict[str, Any] = page.evaluate(f"""async () => {{
+        try {{ await {script}; return {{rejected: false}}; }}
+        catch (e) {{ return {{rejected: true, isError: e instanceof Error, name: e.name,
+                             code: e.code, message: e.message}}; }}
+    }}""")
+    return result
