@@ -1,0 +1,123 @@
+"""``ducksync push|pull|sync|status|conflicts``: the engine on native stores.
+
+These commands prove the engine natively: the same code the browser worker runs,
+here over duckdb files or ``md:DB``. Exit 0 means converged; 1 means the run
+finished but something waits (conflicts, CAS retries, a table that failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+POLICIES = ("remote-wins", "local-wins", "manual", "newest:COLUMN")
+
+
+def _csv(text: str | None) -> list[str] | None:
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    return items or None
+
+
+def register(subparsers: Any) -> None:
+    for mode, text in (("sync", "push local changes and pull remote ones"),
+                       ("push", "send local changes to REMOTE"),
+                       ("pull", "bring REMOTE's changes into LOCAL")):
+        p: argparse.ArgumentParser = subparsers.add_parser(mode, help=text, description=text)
+        p.add_argument("local", metavar="LOCAL", help="local DuckDB file")
+        p.add_argument("remote", metavar="REMOTE", help="DuckDB file, md:DB or http(s):// URL")
+        p.add_argument("--table", default=None, metavar="T[,T2]",
+                       help="tables (default: every table with a primary key)")
+        p.add_argument("--key", default=None, metavar="COL[,COL]",
+                       help="key columns for tables without a primary key")
+        p.add_argument("--conflict", default="manual", metavar="POLICY",
+                       help=f"one of {', '.join(POLICIES)} (default manual)")
+        p.add_argument("--batch-rows", type=int, default=100_000, metavar="N",
+                       help="rows per pushed Arrow batch (default 100000)")
+        p.add_argument("--compress", choices=("gzip", "zstd"), default=None,
+                       help="compress batches on the wire")
+        p.add_argument("--json", action="store_true", help="print the report as JSON")
+        p.set_defaults(handler=run_sync, mode=mode)
+    st = subparsers.add_parser("status", help="per-table sync state and pending conflicts")
+    st.add_argument("local", metavar="LOCAL")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(handler=run_status)
+    cf = subparsers.add_parser("conflicts", help="list or resolve pending conflicts")
+    cf.add_argument("local", metavar="LOCAL")
+    cf.add_argument("--table", default=None, help="table of the conflict (needed to resolve "
+                    "when several tables have one with the same key)")
+    cf.add_argument("--resolve", default=None, metavar="KEY",
+                    help="key as listed (multi-column keys joined by |)")
+    cf.add_argument("--take", choices=("local", "remote"), default=None)
+    cf.add_argument("--json", action="store_true")
+    cf.set_defaults(handler=run_conflicts)
+
+
+def _human(rep: dict[str, Any]) -> str:
+    lines = []
+    for t in rep["tables"]:
+        if t["error"]:
+            lines.append(f"{t['table']}: FAILED {t['error']['name']}: {t['error']['message']}"
+                         + (f" ({t['error']['hint']})" if t["error"]["hint"] else ""))
+            continue
+        lines.append(
+            f"{t['table']}: pushed {t['pushed']}, pulled {t['pulled']}, conflicts "
+            f"{t['conflicts']} ({t['pending_conflicts']} pending), sent {t['bytes_sent']} B, "
+            f"received {t['bytes_received']} B, {t['ms']:.0f} ms"
+            + ("" if t["converged"] else " — not converged"))
+    return "\n".join(lines)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from ducksync.engine.sync import SyncOptions, sync
+    from ducksync.stores import open_local, open_store
+
+    remote = open_store(args.remote)
+    local = open_local(args.local)
+    opts = SyncOptions(tables=_csv(args.table), key=_csv(args.key), policy=args.conflict,
+                       batch_rows=max(1, args.batch_rows), compression=args.compress)
+    rep = asyncio.run(sync(local, remote, opts, args.mode)).to_dict()
+    print(json.dumps(rep, default=str) if args.json else _human(rep))
+    return 0 if rep["converged"] else 1
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ducksync.engine.conflicts import table_status
+    from ducksync.stores import open_local
+
+    rows = asyncio.run(table_status(open_local(args.local)))
+    if args.json:
+        print(json.dumps(rows, default=str))
+    for r in [] if args.json else rows:
+        print(f"{r['table']}: key {','.join(r['key'])}, {r['base_rows']} rows synced at "
+              f"{r['synced_at']}, {r['pending_conflicts']} pending conflicts, "
+              f"{r['outbox_batches']} unsettled batches")
+    return 0
+
+
+def run_conflicts(args: argparse.Namespace) -> int:
+    from ducksync.engine.conflicts import list_conflicts, resolve
+    from ducksync.errors import DucksyncError
+    from ducksync.stores import open_local
+
+    local = open_local(args.local)
+    if args.resolve is None:
+        rows = asyncio.run(list_conflicts(local, args.table))
+        if args.json:
+            print(json.dumps(rows, default=str))
+        for r in [] if args.json else rows:
+            print(f"{r['table']} key={r['key']} local_deleted={r['local_deleted']} "
+                  f"remote_deleted={r['remote_deleted']} at {r['detected_at']}")
+        return 0
+    if args.take is None:
+        raise DucksyncError("--resolve needs --take local|remote")
+    matches = [r for r in asyncio.run(list_conflicts(local, args.table))
+               if r["key"] == args.resolve]
+    if len(matches) != 1:
+        raise DucksyncError(f"{len(matches)} pending conflicts match key {args.resolve!r}",
+                            hint="list them with `ducksync conflicts LOCAL`; add --table")
+    asyncio.run(resolve(local, matches[0]["table"], args.resolve, args.take))
+    print(f"resolved {matches[0]['table']} key={args.resolve}: took {args.take}", file=sys.stderr)
+    return 0

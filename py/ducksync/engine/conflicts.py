@@ -1,0 +1,104 @@
+"""Manual conflicts: list them, and resolve one locally (no remote needed).
+
+Resolving only rewrites the local row and the base, so the *next* sync carries
+the decision: "take remote" makes the base say both sides hold the remote version;
+"take local" makes the base say the remote holds what it held at detection and the
+local row differs from the base, so the next sync pushes it with compare-and-swap
+against that remote hash (if the remote changed again meanwhile, that is a new
+conflict, never an overwrite).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.state import (
+    base_table,
+    conflict_rows_table,
+    describe_local,
+    ensure_state,
+    key_text_sql,
+)
+from ducksync.engine.store import LocalStore
+from ducksync.errors import DucksyncError
+
+__all__ = ["list_conflicts", "resolve", "table_status"]
+
+
+async def list_conflicts(local: LocalStore, table: str | None = None) -> list[dict[str, Any]]:
+    """Pending conflicts as plain dicts (table, key, which side deleted, when)."""
+    await ensure_state(local)
+    rows = await local.fetch_rows(
+        "SELECT table_name, key_text, local_deleted, remote_deleted, detected_at::VARCHAR FROM "
+        "ducksync.conflicts WHERE ? IS NULL OR table_name = ? ORDER BY table_name, key_text",
+        [table, table])
+    return [{"table": t, "key": k, "local_deleted": ld, "remote_deleted": rd, "detected_at": d}
+            for t, k, ld, rd, d in rows]
+
+
+async def table_status(local: LocalStore) -> list[dict[str, Any]]:
+    """Per synced table: key, last sync, base rows, pending conflicts and outbox."""
+    await ensure_state(local)
+    out = []
+    for name, key, synced in await local.fetch_rows(
+            "SELECT name, key_cols, synced_at::VARCHAR FROM ducksync.tables ORDER BY name"):
+        base = await local.fetch_rows(f"SELECT count(*) FROM {base_table(name)}")
+        pend = await local.fetch_rows(
+            "SELECT (SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?), "
+            "(SELECT count(*) FROM ducksync.outbox WHERE table_name = ?)", [name, name])
+        out.append({"table": name, "key": list(key), "synced_at": synced,
+                    "base_rows": int(base[0][0]), "pending_conflicts": int(pend[0][0]),
+                    "outbox_batches": int(pend[0][1])})
+    return out
+
+
+async def resolve(local: LocalStore, table: str, key_text: str,
+                  take: Literal["local", "remote"]) -> None:
+    """Settle one manual conflict in a single local transaction."""
+    await ensure_state(local)
+    found = await local.fetch_rows(
+        "SELECT local_deleted, remote_deleted, remote_rh, remote_rk FROM ducksync.conflicts "
+        "WHERE table_name = ? AND key_text = ?", [table, key_text])
+    if not found:
+        raise DucksyncError(f"no pending conflict for key {key_text!r} in {table!r}",
+                            hint="list them with `ducksync conflicts LOCAL`")
+    if take not in ("local", "remote"):
+        raise DucksyncError(f"--take must be local or remote, not {take!r}")
+    local_deleted, remote_deleted, rh, rk = found[0]
+    info = await describe_local(local, table)
+    krow = await local.fetch_rows("SELECT key_cols FROM ducksync.tables WHERE name = ?", [table])
+    if info is None or not krow:
+        raise DucksyncError(f"table {table!r} is not synced", hint="run `ducksync sync` first")
+    key, cols = list(krow[0][0]), [c["name"] for c in info["columns"]]
+    t, base, cr = sb.quote_ident(table), base_table(table), conflict_rows_table(table)
+    match = f"{key_text_sql(key, 'x')} = ?"
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        await local.execute(f"DELETE FROM {base} AS x WHERE {match}", [key_text])
+        if take == "remote":
+            await local.execute(f"DELETE FROM {t} AS x WHERE {match}", [key_text])
+            if not remote_deleted:
+                await local.execute(
+                    f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols)} FROM {cr} "
+                    "WHERE __key = ? AND __side = 'remote'", [key_text])
+                await local.execute(
+                    f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(cols)}, ?, ? "
+                    f"FROM {t} AS x WHERE {match}", [rh, rk, key_text])
+        elif not remote_deleted:
+            # lh differs from the current local row, so the next sync pushes it (CAS on rh).
+            lh = "0::UBIGINT" if local_deleted else f"xor({sb.row_hash_sql(cols, 'x')}, 1)"
+            src = (f"(SELECT {sb.cols_sql(key)} FROM {cr} WHERE __key = ? AND __side = 'remote')"
+                   if local_deleted else f"(SELECT * FROM {t} AS x WHERE {match})")
+            await local.execute(
+                f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'x')}, {lh}, ?, ? FROM {src} AS x",
+                [rh, rk, key_text])
+        await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ? AND "
+                            "key_text = ?", [table, key_text])
+        await local.execute(f"DELETE FROM {cr} WHERE __key = ?", [key_text])
+        await local.execute("INSERT INTO ducksync.conflict_log VALUES (?, ?, 'manual', ?, now())",
+                            [table, key_text, take])
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
