@@ -74,11 +74,11 @@ def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return reply(NotFoundError("no such resource", hint="check the URL"))
-        error = DucksyncError(str(exc.detail), hint="see /api/docs")
-        response = error_response(error)
-        response.status_code = exc.status_code
-        ctx.metrics.errors.labels(f"http_{exc.status_code}").inc()
-        return response
+        code = "method_not_allowed" if exc.status_code == 405 else "protocol"
+        ctx.metrics.errors.labels(code).inc()
+        return JSONResponse(status_code=exc.status_code, headers=exc.headers, content={
+            "error": {"code": code, "message": str(exc.detail),
+                      "hint": "see the API schema at /api/docs"}})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
