@@ -18,7 +18,8 @@ def test_metrics_and_request_ids(auth_server: Any, key_headers: dict[str, str]) 
     echoed = httpx.get(auth_server.url + "/api/v1/sync/tables", headers={
         **key_headers, "x-request-id": "trace-123"})
     assert echoed.headers["x-request-id"] == "trace-123"
-    generated = httpx.get(auth_server.url + "/healthz", headers={"x-request-id": "bad id with spaces!"})
+    generated = httpx.get(auth_server.url + "/healthz",
+                          headers={"x-request-id": "bad id with spaces!"})
     assert generated.headers["x-request-id"] != "bad id with spaces!"
     text = httpx.get(auth_server.url + "/metrics").text
     for name in ("ducksync_http_requests_total", "ducksync_http_request_duration_seconds_bucket",

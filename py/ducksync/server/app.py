@@ -86,6 +86,17 @@ def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
         return reply(exc)
 
 
+async def _prepare_ledger(ctx: ServerContext) -> None:
+    """Create the remote's ledger now, so that no request (even a rejected one) does DDL."""
+    from ducksync.server.backend import run_coroutine
+
+    try:
+        await ctx.pool.call(lambda store: run_coroutine(
+            lambda: store.batch_result("startup-probe")), write=True)
+    except DucksyncError as exc:
+        log.warning(f"remote not ready at startup ({exc.code}); /readyz will say why")
+
+
 def create_app(settings: Settings) -> FastAPI:
     check_bind(settings)
     ctx = ServerContext.build(settings)
@@ -96,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.tables is None and not settings.loopback:
             log.warning("DUCKSYNC_TABLES is not set: every user table is synced")
+        await _prepare_ledger(ctx)
         yield
         ctx.pool.close()
         remote.close()

@@ -32,15 +32,15 @@ from ducksync.server.errors import RequestTimeoutError
 from ducksync.server.remote import RemoteDatabase
 
 T = TypeVar("T")
-_local = threading.local()
 
 
-def _loop() -> asyncio.AbstractEventLoop:
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop
+def _run(main: Awaitable[T]) -> T:
+    """A short-lived event loop on this worker thread, closed afterwards (no leaks)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()
 
 
 def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
@@ -48,7 +48,7 @@ def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await factory()
 
-    return _loop().run_until_complete(main())
+    return _run(main())
 
 
 def collect(factory: Callable[[], AsyncIterator[bytes]]) -> list[bytes]:
@@ -56,7 +56,7 @@ def collect(factory: Callable[[], AsyncIterator[bytes]]) -> list[bytes]:
     async def main() -> list[bytes]:
         return [chunk async for chunk in factory()]
 
-    return _loop().run_until_complete(main())
+    return _run(main())
 
 
 class StorePool:
