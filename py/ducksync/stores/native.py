@@ -259,8 +259,9 @@ class NativeRemoteStore(_Native):
         data = from_ipc(ipc)
         self._run("BEGIN TRANSACTION")
         try:
-            stored = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
-                               [batch_id]).fetchone()
+            found = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
+                              [batch_id]).fetchall()
+            stored = found[0] if found else None
             if stored is not None:
                 self._run("ROLLBACK")
                 return {"batch_id": batch_id, "replayed": True, "result": bytes(stored[0] or b"")}
@@ -294,8 +295,8 @@ class NativeRemoteStore(_Native):
         finally:
             self.con.unregister("__ds_in_raw")
         dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
-                        "FROM __ds_in").fetchone()
-        if dup and dup[0]:
+                        "FROM __ds_in").fetchall()
+        if dup[0][0]:
             raise ProtocolError("batch holds the same key more than once")
         k0 = sb.quote_ident(key[0])
         self._run(
@@ -323,8 +324,9 @@ class NativeRemoteStore(_Native):
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
         self._setup()
-        row = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
-                        [batch_id]).fetchone()
+        found = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
+                          [batch_id]).fetchall()
+        row = found[0] if found else None
         if row is None:
             return None
         return {"batch_id": batch_id, "replayed": True, "result": bytes(row[0] or b"")}
