@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,14 @@ def test_log_lines_are_json_with_request_ids(auth_server: Any, key_headers: dict
                                              ) -> None:
     httpx.get(auth_server.url + "/api/v1/sync/tables",
               headers={**key_headers, "x-request-id": "log-probe-1"})
-    lines = [json.loads(line) for line in auth_server.output().splitlines()
-             if line.startswith("{")]
-    assert any(entry.get("request_id") == "log-probe-1" for entry in lines)
+    deadline = time.monotonic() + 5  # the access line is written just after the response
+    while True:
+        lines = [json.loads(line) for line in auth_server.output().splitlines()
+                 if line.startswith("{")]
+        if any(entry.get("request_id") == "log-probe-1" for entry in lines):
+            break
+        assert time.monotonic() < deadline, "no JSON log line with the request id"
+        time.sleep(0.05)
 
 
 def test_rate_limit_is_429_per_session(tmp_path: Path) -> None:

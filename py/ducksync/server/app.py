@@ -93,8 +93,9 @@ async def _prepare_ledger(ctx: ServerContext) -> None:
     try:
         await ctx.pool.call(lambda store: run_coroutine(
             lambda: store.batch_result("startup-probe")), write=True)
-    except DucksyncError as exc:
-        log.warning(f"remote not ready at startup ({exc.code}); /readyz will say why")
+    except Exception as exc:  # the server still serves the app; /readyz reports the remote
+        code = exc.code if isinstance(exc, DucksyncError) else type(exc).__name__
+        log.warning(f"remote not ready at startup ({code}); /readyz will say why")
 
 
 def create_app(settings: Settings) -> FastAPI:

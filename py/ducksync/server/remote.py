@@ -46,7 +46,12 @@ class RemoteDatabase:
                                 hint="export MOTHERDUCK_TOKEN=... or pass --remote PATH")
             config["motherduck_token"] = token
         else:
-            Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RemoteUnavailableError(
+                    f"cannot create the folder for remote {self.spec}: {exc.strerror}",
+                    hint="check the server's --remote path and its permissions") from exc
         try:
             return duckdb.connect(self.spec, config=config)
         except duckdb.Error as exc:
