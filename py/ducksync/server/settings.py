@@ -84,6 +84,8 @@ class Settings:
         values: dict[str, object] = {}
         if origins := env.get("ALLOWED_ORIGINS"):
             values["allowed_origins"] = _csv(origins)
+        if web_root := env.get("DUCKSYNC_WEB_ROOT"):
+            values["web_root"] = Path(web_root)
         if remote := env.get("DUCKSYNC_REMOTE"):
             values["remote"] = remote
         elif env.get("MOTHERDUCK_TOKEN"):
