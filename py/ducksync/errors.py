@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthError",
+    "BackupError",
     "ConflictError",
     "DucksyncError",
     "NoPrimaryKeyError",
@@ -84,6 +85,12 @@ class AuthError(DucksyncError):
     code = "auth"
 
 
+class BackupError(DucksyncError):
+    """An export or import cannot proceed (table not empty, malformed file); nothing changed."""
+
+    code = "backup"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -95,6 +102,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         ConflictError,
         RemoteUnavailableError,
         AuthError,
+        BackupError,
     )
 }
 

@@ -107,6 +107,21 @@ class LocalStore(Protocol):
         """Load IPC into the *temp* table ``table`` (created or replaced, or appended to)."""
         ...
 
+    # -- files for DuckDB's own readers and writers (backup: CSV bundles) -------------
+    # ``{file}`` in ``sql`` stands for a scratch file, replaced by its path as a quoted
+    # SQL string. The store owns the file (native: a temp file; DuckDB-WASM: a name
+    # used with ``registerFileBuffer`` / ``copyFileToBuffer``) and removes it after.
+
+    async def copy_out(self, sql: str) -> bytes:
+        """Run ``sql`` (which writes ``{file}``, e.g. ``COPY (…) TO {file} (FORMAT csv)``);
+        return the file's bytes."""
+        ...
+
+    async def copy_in(self, sql: str, data: bytes) -> None:
+        """Expose ``data`` as ``{file}`` and run ``sql`` (which reads it, e.g.
+        ``INSERT INTO t SELECT * FROM read_csv({file}, …)``)."""
+        ...
+
 
 class RemoteStore(Protocol):
     """The other side, as structured operations. Names are validated by the store."""

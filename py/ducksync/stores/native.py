@@ -96,6 +96,24 @@ class NativeLocalStore(_Native):
         finally:
             self.con.unregister("__ds_ingest")
 
+    async def copy_out(self, sql: str) -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ducksync-") as tmp:
+            path = os.path.join(tmp, "scratch")
+            self._run(sql.replace("{file}", "'" + path.replace("'", "''") + "'"))
+            with open(path, "rb") as fh:
+                return fh.read()
+
+    async def copy_in(self, sql: str, data: bytes) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ducksync-") as tmp:
+            path = os.path.join(tmp, "scratch")
+            with open(path, "wb") as fh:
+                fh.write(data)
+            self._run(sql.replace("{file}", "'" + path.replace("'", "''") + "'"))
+
 
 class NativeRemoteStore(_Native):
     """:class:`ducksync.engine.store.RemoteStore` over a native duckdb connection."""
