@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 from ducksync.engine.conflicts import list_conflicts, resolve
 from ducksync.engine.merge import ConflictCase
-from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 
 def setup(n: int = 20, extra: str = "") -> tuple[Any, Any, Any]:
@@ -129,7 +129,7 @@ def test_replayed_batch_is_a_noop() -> None:
 
 
 def test_remote_hash_change_costs_transfer_not_a_wrong_merge() -> None:
-    a, b, r = setup(200)
+    a, _, r = setup(200)
     # Pretend the remote engine now hashes differently: every stored remote hash is stale.
     a.con.execute('UPDATE ducksync."base__t" SET __rh = __rh + 1')
     a.con.execute("UPDATE t SET v = 'mine' WHERE id = 7")
@@ -197,5 +197,5 @@ def test_batches_respect_batch_rows() -> None:
     a.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR)")
     a.con.execute("INSERT INTO t SELECT i, 'x' FROM range(1000) x(i)")
     rep = do_sync(a, r, batch_rows=300, compression="gzip").tables[0]
-    assert rep.pushed == 1000 and rep.remote_calls == 1 + 4  # checksums + 4 batches
+    assert rep.pushed == 1000 and rep.remote_calls == 1 + 4 + 1  # checksums, 4 batches, ack
     assert rows(a) == rows(r)

@@ -63,14 +63,15 @@ async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     await local.ingest_arrow("__ds_rcs", ipc)
     where, params = "", [modulus]
     if parents:
-        where = "WHERE list_contains(?::UBIGINT[], __rk % ?)"
-        params += [parents, parent_mod]  # type: ignore[list-item]
+        where = "WHERE __rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+        params += [parent_mod, parents]  # type: ignore[list-item]
     rows = await local.fetch_rows(
         "SELECT COALESCE(r.bucket, l.bucket)::UBIGINT, greatest(COALESCE(r.n, 0), "
-        "COALESCE(l.n, 0)) FROM __ds_rcs r FULL OUTER JOIN (SELECT __rk % ? AS bucket, "
+        "COALESCE(l.n, 0)) FROM __ds_rcs r FULL OUTER JOIN (SELECT __rk % ?::UBIGINT AS bucket, "
         f"{sb.checksum_sql('__rk', '__rh')} AS checksum, count(*) AS n FROM "
         f"{base_table(shape.table)} {where} GROUP BY ALL) l ON r.bucket = l.bucket "
-        "WHERE r.checksum IS DISTINCT FROM l.checksum ORDER BY 1", params)
+        "WHERE r.checksum IS DISTINCT FROM l.checksum OR r.n IS DISTINCT FROM l.n ORDER BY 1",
+        params)
     return [(int(b), int(n)) for b, n in rows]
 
 
@@ -111,7 +112,8 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
                       for k in shape.key)
     where, params = "", list[object]()
     if buckets:
-        where, params = "WHERE list_contains(?::UBIGINT[], __rk % ?)", [buckets, modulus]
+        where = "WHERE __rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+        params = [modulus, buckets]
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {_coalesced(shape.key, 'f', 'b')}, "
         f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM (SELECT {casts}, __ds_rk, __ds_rh FROM "

@@ -201,7 +201,7 @@ async def apply_pull(local: LocalStore, shape: Shape, policy_name: str) -> int:
         await local.execute(
             "INSERT INTO ducksync.conflict_log SELECT ?, "
             f"{key_text_sql(key, 'p')}, ?, winner, now() FROM __ds_plan p WHERE was_conflict "
-            "AND winner IS NOT NULL AND p.action = 'pull'", [shape.table, policy_name])
+            "AND winner IS NOT NULL", [shape.table, policy_name])
         await _record_conflicts(local, shape)
         await local.execute("COMMIT")
     except BaseException:

@@ -3,7 +3,7 @@
 Per batch: (1) its id is committed to ``ducksync.outbox``; (2) the remote applies
 it in one transaction with a ledger entry and compare-and-swap; (3) the result
 moves the base and clears the outbox entry in one local transaction; (4) the
-remote may forget the stored result (ack). A crash between any two steps leaves
+remote may forget the stored results (one ack per run). A crash between any two steps leaves
 an outbox entry that :func:`recover` settles on the next sync: the ledger either
 has the result (record it) or the batch never committed (forget it).
 """
@@ -88,6 +88,7 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
         "WHERE p.action = 'push'")
     total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
     applied = conflicts = 0
+    acked: list[str] = []
     cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
     for start in range(0, total, batch_rows):
         chunks = [c async for c in local.export_arrow(
@@ -103,7 +104,10 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             xfer.sent += len(payload)
             xfer.received += len(res["result"])
             ok, bad = await record_result(local, shape, batch_id, res["result"])
-            await remote.ack_batches([batch_id])
+            acked.append(batch_id)
             applied += ok
             conflicts += bad
+    if acked:  # one call for the run: the remote may now drop the stored results
+        await remote.ack_batches(acked)
+        xfer.calls += 1
     return applied, conflicts

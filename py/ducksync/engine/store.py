@@ -28,9 +28,9 @@ Conventions shared by all implementations:
   :func:`ducksync.engine.sqlbuild.row_hash_sql` / ``key_hash_sql``. The engine
   never compares them with local hashes, only with earlier remote hashes.
 * **Buckets**: bucket of a row at modulus ``m`` is ``__ds_rk % m``.
-  ``checksum`` of a bucket is ``sum(bucket_term(rk, rh)) mod 2**64`` (see
-  :func:`ducksync.engine.sqlbuild.checksum_term_sql`): pure integer arithmetic,
-  so the local side recomputes it from its stored remote hashes exactly.
+  ``checksum`` of a bucket is ``bit_xor(rk XOR rh)`` over its rows (see
+  :func:`ducksync.engine.sqlbuild.checksum_sql`): pure integer arithmetic, so
+  the local side recomputes it from its stored remote hashes exactly.
 * **Errors**: raise :mod:`ducksync.errors` types. ``RemoteUnavailableError``
   means "nothing happened or unknown, retry later"; the engine is safe either
   way because batches are idempotent (ledger) and state advances only after an

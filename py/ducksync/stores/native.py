@@ -20,6 +20,8 @@ from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatch
 __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
 
 LEDGER_KEEP_DAYS = 7  # unacknowledged results older than this are pruned
+_LOOKUP = ("SELECT r.result FROM ducksync.ledger l LEFT JOIN ducksync.ledger_results r "
+           "USING (batch_id) WHERE l.batch_id = ?")
 
 
 def connect(spec: str) -> Any:
@@ -124,8 +126,11 @@ class NativeRemoteStore(_Native):
         if self._ready:
             return
         self._run("CREATE SCHEMA IF NOT EXISTS ducksync")
+        # Ids stay forever (replay protection, a few bytes each); results only until acked.
         self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger (batch_id VARCHAR PRIMARY KEY, "
-                  "table_name VARCHAR, applied_at TIMESTAMP, n_rows BIGINT, result BLOB)")
+                  "table_name VARCHAR, applied_at TIMESTAMP, n_rows BIGINT)")
+        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_results (batch_id VARCHAR "
+                  "PRIMARY KEY, applied_at TIMESTAMP, result BLOB)")
         self._ready = True
 
     # -- catalog -----------------------------------------------------------------------
@@ -203,9 +208,10 @@ class NativeRemoteStore(_Native):
         info = self._checked(table, key)
         where, params = "", list[Any]([int(modulus)])
         if parents:
-            where = " WHERE list_contains(?::UBIGINT[], __ds_rk % ?)"
-            params += [[int(p) for p in parents], int(parent_modulus)]
-        sql = (f"SELECT __ds_rk % ? AS bucket, {sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
+            where = " WHERE __ds_rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+            params += [int(parent_modulus), [int(p) for p in parents]]
+        sql = (f"SELECT __ds_rk % ?::UBIGINT AS bucket, "
+               f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
                f" count(*) AS n FROM ({self._hashed(info, key)}){where} GROUP BY ALL")
         return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
 
@@ -217,8 +223,8 @@ class NativeRemoteStore(_Native):
         info = self._checked(table, key)
         sql, params = f"SELECT * FROM ({self._hashed(info, key)})", []
         if buckets:
-            sql += " WHERE list_contains(?::UBIGINT[], __ds_rk % ?)"
-            params = [[int(b) for b in buckets], int(modulus)]
+            sql += " WHERE __ds_rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+            params = [int(modulus), [int(b) for b in buckets]]
         return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
 
     def _full_rows_sql(self, info: TableInfo, key: Sequence[str], alias: str) -> str:
@@ -277,16 +283,17 @@ class NativeRemoteStore(_Native):
         data = from_ipc(ipc)
         self._run("BEGIN TRANSACTION")
         try:
-            found = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
-                              [batch_id]).fetchall()
+            found = self._run(_LOOKUP, [batch_id]).fetchall()
             stored = found[0] if found else None
             if stored is not None:
                 self._run("ROLLBACK")
                 return {"batch_id": batch_id, "replayed": True, "result": bytes(stored[0] or b"")}
             result = self._apply(info, key, data)
-            self._run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?, ?)",
-                      [batch_id, table, data.num_rows, result])
-            self._run("DELETE FROM ducksync.ledger WHERE result IS NOT NULL AND applied_at < "
+            self._run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
+                      [batch_id, table, data.num_rows])
+            self._run("INSERT INTO ducksync.ledger_results VALUES (?, now(), ?)",
+                      [batch_id, result])
+            self._run("DELETE FROM ducksync.ledger_results WHERE applied_at < "
                       f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY")
             self._run("COMMIT")
         except BaseException:
@@ -342,8 +349,7 @@ class NativeRemoteStore(_Native):
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
         self._setup()
-        found = self._run("SELECT result FROM ducksync.ledger WHERE batch_id = ?",
-                          [batch_id]).fetchall()
+        found = self._run(_LOOKUP, [batch_id]).fetchall()
         row = found[0] if found else None
         if row is None:
             return None
@@ -351,5 +357,5 @@ class NativeRemoteStore(_Native):
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         self._setup()
-        self._run("UPDATE ducksync.ledger SET result = NULL WHERE list_contains(?, batch_id)",
-                  [list(batch_ids)])
+        self._run("DELETE FROM ducksync.ledger_results WHERE batch_id IN "
+                  "(SELECT unnest(?::VARCHAR[]))", [list(batch_ids)])
