@@ -62,7 +62,7 @@ class WorkerLink {
 
 /** The client; create it with {@link connect} (or {@link createClient} to watch it boot). */
 export class Client {
-  constructor({ duckdb = "blocking", db = "opfs://ducksync.duckdb" } = {}) {
+  constructor({ duckdb = "async", db = "opfs://ducksync.duckdb" } = {}) {
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },

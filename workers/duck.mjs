@@ -21,6 +21,17 @@ async function retryOpen(open) {
   }
 }
 
+// DuckDB-WASM 1.32 registers a prepared OPFS handle only when the file is non-empty. A WAL left
+// empty (by a session that never wrote) next to a non-empty database is then never registered,
+// and every later commit fails with "File is not opened in write mode". So we register the WAL
+// ourselves before open; open's own preparation then finds it already registered.
+async function walFileHandle(path) {
+  const parts = `${path.slice("opfs://".length)}.wal`.split("/");
+  let dir = await navigator.storage.getDirectory();
+  for (const folder of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(folder, { create: true });
+  return dir.getFileHandle(parts.at(-1), { create: true });
+}
+
 async function openBlocking({ path, wasmURL, onStep }) {
   const bundles = { mvp: { mainModule: wasmURL, mainWorker: null },
                     eh: { mainModule: wasmURL, mainWorker: null } };
@@ -30,7 +41,11 @@ async function openBlocking({ path, wasmURL, onStep }) {
   onStep("duckdb-open");
   await retryOpen(async () => {
     if (path.startsWith("opfs://")) {
-      await db.prepareDBFileHandle(path, blocking.DuckDBDataProtocol.BROWSER_FSACCESS);
+      const opfs = blocking.DuckDBDataProtocol.BROWSER_FSACCESS;
+      if (!globalThis.DUCKDB_RUNTIME?._files?.has(`${path}.wal`)) {
+        await db.registerFileHandleAsync(`${path}.wal`, await walFileHandle(path), opfs, true);
+      }
+      await db.prepareDBFileHandle(path, opfs);
     }
     db.open({ path, accessMode: blocking.DuckDBAccessMode.READ_WRITE, useDirectIO: path.startsWith("opfs://") });
   });
@@ -50,7 +65,15 @@ async function openAsync({ path, wasmURL, workerURL, onStep }) {
   const db = new async_.AsyncDuckDB(new async_.VoidLogger(), worker);
   await db.instantiate(wasmURL);
   onStep("duckdb-open");
-  await retryOpen(() => db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE }));
+  let walRegistered = false;
+  await retryOpen(async () => {
+    if (path.startsWith("opfs://") && !walRegistered) {
+      await db.registerFileHandle(`${path}.wal`, await walFileHandle(path),
+                                  async_.DuckDBDataProtocol.BROWSER_FSACCESS, true);
+      walRegistered = true;
+    }
+    await db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE });
+  });
   const conn = await db.connect();
   return {
     mode: "async",

@@ -1,18 +1,31 @@
 // Entry of the local worker (a module worker): Pyodide + DuckDB-WASM with the database in OPFS.
 // The logic is workers/local_worker.py; DuckDB's JS API is wrapped by ./duck.mjs.
+// DuckDB starts instantiating *now*, while Pyodide loads (both are mostly wasm compilation
+// and fetches): Python picks up the pending database when it is up (docs/startup.md).
 import { bootPyodideWorker, assetURL } from "./boot.mjs";
 import { openDuckDB } from "./duck.mjs";
 
 const params = new URL(self.location.href).searchParams;
-
-bootPyodideWorker({
-  worker: "local",
-  module: "local_worker",
-  host: {
-    duckdbMode: params.get("duckdb") || "blocking",
-    dbPath: params.get("db") || "opfs://ducksync.duckdb",
-    openDuckDB: (options) =>
-      openDuckDB({ ...options, wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
-                   workerURL: assetURL("duckdb-wasm", "duckdb-browser-eh.worker.js") }),
-  },
+const t0 = performance.now();
+const duckdbSteps = {}; // step -> ms, reported in the worker's PHASE events
+let current = null;
+const onStep = (step) => {
+  const now = performance.now();
+  if (current) duckdbSteps[current.step] = now - current.at;
+  current = { step, at: now };
+};
+const dbPath = params.get("db") || "opfs://ducksync.duckdb";
+const duckdb = openDuckDB({
+  mode: params.get("duckdb") || "async",
+  path: dbPath,
+  wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
+  workerURL: assetURL("duckdb-wasm", "duckdb-browser-eh.worker.js"),
+  onStep,
+}).then((db) => {
+  onStep(null);
+  duckdbSteps["duckdb-ready-at"] = performance.now() - t0;
+  return db;
 });
+duckdb.catch(() => {}); // reported by Python when it awaits the promise
+
+bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps } });

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import ducksync_host  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import is_read_only
-from worker_host import WorkerHost, js_message, to_plain_js
+from worker_host import WorkerHost, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false")
@@ -31,13 +31,13 @@ class LocalWorker:
 
     async def init(self) -> None:
         core = self.host.core
-        on_step = create_proxy(core.booting)
+        # DuckDB was started by the JS entry while Pyodide loaded; wait for what is left.
+        core.booting("duckdb")
         try:
-            self.db = await ducksync_host.openDuckDB(to_plain_js({
-                "mode": ducksync_host.duckdbMode, "path": ducksync_host.dbPath,
-                "onStep": on_step}))
+            self.db = await ducksync_host.duckdb
         finally:
-            on_step.destroy()
+            for step, ms in ducksync_host.duckdbSteps.to_py().items():
+                core.steps[step] = round(float(ms), 1)
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)

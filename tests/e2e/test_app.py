@@ -17,7 +17,8 @@ def test_page_is_cross_origin_isolated(shared_app: Any) -> None:
 def test_both_workers_report_ready_in_api_and_status_bar(shared_app: Any) -> None:
     status = shared_app.evaluate("window.ducksync.status()")
     assert status["local"]["phase"] == "ready"
-    assert status["local"]["duckdb"]["path"] == "opfs://ducksync.duckdb"
+    assert status["local"]["duckdb"] == {"mode": "async", "version": "v1.4.3",
+                                         "path": "opfs://ducksync.duckdb"}
     assert status["remote"]["phase"] == "connected"
     assert status["online"] is True
     assert shared_app.locator("#status-local").get_attribute("data-phase") == "ready"
@@ -76,6 +77,10 @@ def test_console_runs_sql_and_shows_columns_types_and_errors(shared_app: Any) ->
 
 def test_local_table_survives_a_reload(open_app: Any, server_url: str) -> None:
     app_page = open_app(server_url)
+    # Reopen before any write first: DuckDB-WASM 1.32 then leaves an empty WAL behind that
+    # used to make every later commit fail (see workers/duck.mjs, registerPreparedWal).
+    app_page.reload()
+    wait_ready(app_page)
     app_page.evaluate("""async () => {
         await window.ducksync.exec("CREATE TABLE kept AS SELECT 7 AS n, 'persisted' AS s");
     }""")
