@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -11,6 +13,14 @@ from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.protocol import Event, Request
 from ducksync.worker import WorkerCore, classify_health, is_read_only
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a fresh thread: the sync Playwright tests keep a loop running in this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class Clock:
@@ -45,7 +55,7 @@ def test_phases_are_emitted_with_step_durations() -> None:
 def test_ping_is_answered_while_booting() -> None:
     core, _, _ = make_core()
     core.booting("duckdb")
-    reply = asyncio.run(core.handle(wire(protocol.PING)))
+    reply = run(core.handle(wire(protocol.PING)))
     assert reply is not None and reply.ok
     assert reply.payload["phase"] == "booting" and reply.payload["step"] == "duckdb"
 
@@ -64,7 +74,7 @@ def test_requests_wait_for_ready_then_run() -> None:
         core.settle(protocol.READY)
         return await pending
 
-    reply = asyncio.run(scenario())
+    reply = run(scenario())
     assert reply.ok and reply.payload == {"echo": "SELECT 1"}
 
 
@@ -78,12 +88,12 @@ def test_failed_worker_refuses_with_its_reason_but_keeps_answering_ping() -> Non
     core.on(protocol.REMOTE_HEALTH, handler, when_failed=True)
     core.fail("duckdb: OPFS is locked by another tab")
     assert events[-1].payload["reason"] == "duckdb: OPFS is locked by another tab"
-    refused = asyncio.run(core.handle(wire(protocol.QUERY, sql="SELECT 1")))
+    refused = run(core.handle(wire(protocol.QUERY, sql="SELECT 1")))
     assert refused is not None and refused.error is not None
     assert refused.error["code"] == "worker_failed"
     assert "OPFS is locked" in refused.error["message"]
-    assert asyncio.run(core.handle(wire(protocol.REMOTE_HEALTH, 2))).ok  # type: ignore[union-attr]
-    assert asyncio.run(core.handle(wire(protocol.PING, 3))).ok  # type: ignore[union-attr]
+    assert run(core.handle(wire(protocol.REMOTE_HEALTH, 2))).ok  # type: ignore[union-attr]
+    assert run(core.handle(wire(protocol.PING, 3))).ok  # type: ignore[union-attr]
 
 
 def test_handler_errors_cross_the_boundary_typed() -> None:
@@ -94,7 +104,7 @@ def test_handler_errors_cross_the_boundary_typed() -> None:
 
     core.on(protocol.QUERY, bad)
     core.settle(protocol.READY)
-    reply = asyncio.run(core.handle(wire(protocol.QUERY, sql="SELEC 1")))
+    reply = run(core.handle(wire(protocol.QUERY, sql="SELEC 1")))
     assert reply is not None
     with pytest.raises(QueryError, match="SELEC"):
         reply.unwrap()
@@ -103,12 +113,12 @@ def test_handler_errors_cross_the_boundary_typed() -> None:
 def test_malformed_and_unknown_messages_get_protocol_errors() -> None:
     core, _, _ = make_core()
     core.settle(protocol.READY)
-    unhandled = asyncio.run(core.handle(wire(protocol.REMOTE_TABLES)))
+    unhandled = run(core.handle(wire(protocol.REMOTE_TABLES)))
     assert unhandled is not None and unhandled.error is not None
     assert unhandled.error["code"] == "protocol"
-    bad = asyncio.run(core.handle({"v": 1, "kind": "request", "id": 4, "type": "nope"}))
+    bad = run(core.handle({"v": 1, "kind": "request", "id": 4, "type": "nope"}))
     assert bad is not None and bad.error is not None and bad.error["code"] == "protocol"
-    assert asyncio.run(core.handle(Event(type=protocol.LOG).to_wire())) is None
+    assert run(core.handle(Event(type=protocol.LOG).to_wire())) is None
 
 
 @pytest.mark.parametrize(("sql", "read_only"), [
