@@ -16,6 +16,7 @@ __all__ = [
     "ConflictError",
     "DucksyncError",
     "NoPrimaryKeyError",
+    "OwnerGoneError",
     "ProtocolError",
     "QueryError",
     "RemoteUnavailableError",
@@ -91,6 +92,16 @@ class BackupError(DucksyncError):
     code = "backup"
 
 
+class OwnerGoneError(DucksyncError):
+    """The tab that owned the database closed while this tab's request was with it.
+
+    The request may or may not have run; it is safe to retry once this tab shows an owner
+    again (often itself, a few seconds later).
+    """
+
+    code = "owner_gone"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -103,6 +114,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         RemoteUnavailableError,
         AuthError,
         BackupError,
+        OwnerGoneError,
     )
 }
 
