@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import duckdb
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ducksync.backup.splitter import StatementSplitter
@@ -28,6 +28,9 @@ def split(text: str, cuts: list[int]) -> list[str]:
 @given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=6),
        st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
        st.sampled_from([";", ";\n", " ;\n\n", ";-- c\n"]))
+# A chunk ending inside an E-string once made the splitter cut at the ``;`` inside it.
+@example(pieces=["SELECT 1", "SELECT E'esc\\'aped;'", "SELECT E'esc\\'aped;'"],
+         cuts=[29], sep=";\n")
 def test_matches_duckdb_extract_statements(pieces, cuts, sep) -> None:  # type: ignore[no-untyped-def]
     text = sep.join(pieces) + sep
     ours = split(text, cuts)

@@ -8,13 +8,14 @@ Contexts come from the session's ``browser`` directly.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pageutil import forward_console, wait_ready
+
+from serverutil import running_server
 
 OpenApp = Callable[[str], Any]
 
@@ -48,15 +49,6 @@ def shared_app(browser: Any, server_url: str) -> Iterator[Any]:
     context.close()
 
 
-def _root_conftest() -> Any:
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("ducksync_tests_root_conftest", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A second real server whose remote DuckDB file already holds a table ``birds``."""
@@ -66,7 +58,5 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with duckdb.connect(str(tmp / "remote.duckdb")) as con:
         con.execute("CREATE TABLE birds AS SELECT range AS id, 'duck ' || range AS name "
                     "FROM range(3)")
-    running = _root_conftest().start_server(tmp)
-    yield running
-    running.process.terminate()
-    running.process.wait(timeout=10)
+    with running_server(tmp) as running:
+        yield running

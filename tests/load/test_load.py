@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pytest
 
 from ducksync.stores.http import HttpRemoteStore
+from serverutil import running_server
 
 CLIENTS = int(os.environ.get("DUCKSYNC_LOAD_CLIENTS", "50"))
 SECONDS = float(os.environ.get("DUCKSYNC_LOAD_SECONDS", "8"))
@@ -94,21 +94,11 @@ async def _run(url: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_fifty_clients_sync_concurrently_without_errors(pytestconfig: pytest.Config,
-                                                        tmp_path_factory: pytest.TempPathFactory
-                                                        ) -> None:
-    root = next(p for p in pytestconfig.pluginmanager.get_plugins()
-                if str(getattr(p, "__file__", "")).endswith("tests/conftest.py"))
-    server = root.start_server(tmp_path_factory.mktemp("load"), env={
-        "DUCKSYNC_RATE_LIMIT": "0", "DUCKSYNC_LOG_JSON": "1"})
-    try:
+def test_fifty_clients_sync_concurrently_without_errors(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = {"DUCKSYNC_RATE_LIMIT": "0", "DUCKSYNC_LOG_JSON": "1"}
+    with running_server(tmp_path_factory.mktemp("load"), env=env) as server:
         report = asyncio.run(_run(server.url))
-    finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
     print(f"\nload: {report}")
     assert report["errors"] == 0, report["first_errors"]
     assert report["cycles"] >= CLIENTS

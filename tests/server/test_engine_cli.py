@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from server_env import API_KEY, CANARY
 
-from conftest import API_KEY, CANARY
 from ducksync.engine.sync import SyncOptions, sync
 from ducksync.stores import open_local
 from ducksync.stores.http import HttpRemoteStore

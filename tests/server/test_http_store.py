@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import pytest
+from server_env import API_KEY, OTHER_KEY, PASSWORD, USER
 
-from conftest import API_KEY, OTHER_KEY, PASSWORD, USER
 from ducksync.errors import DucksyncError, ProtocolError, SchemaMismatchError
 from ducksync.stores.http import HttpRemoteStore
 

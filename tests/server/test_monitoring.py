@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from server_env import CANARY
 
-from conftest import CANARY
 from ducksync.server.app import create_app
 from ducksync.server.settings import Settings
 

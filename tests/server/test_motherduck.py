@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
+from serverutil import running_server
+
 
 @pytest.mark.motherduck
-def test_server_fronts_motherduck(start_server_fn: Any,
-                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_server_fronts_motherduck(tmp_path_factory: pytest.TempPathFactory) -> None:
     token = os.environ.get("MOTHERDUCK_TOKEN")
     if not token:
         pytest.skip("MOTHERDUCK_TOKEN is not set: the live MotherDuck test needs a token")
     database = os.environ.get("MOTHERDUCK_DATABASE", "my_db")
     table = f"ducksync_live_{uuid.uuid4().hex[:8]}"
-    server = start_server_fn(tmp_path_factory.mktemp("md"),
-                             extra_args=("--remote", f"md:{database}"))
-    try:
+    with running_server(tmp_path_factory.mktemp("md"),
+                        extra_args=("--remote", f"md:{database}")) as server:
         assert httpx.get(server.url + "/readyz", timeout=60).status_code == 200
         created = httpx.put(server.url + f"/api/v1/sync/tables/{table}", timeout=60, json={
             "columns": [{"name": "id", "type": "INTEGER", "nullable": False}],
@@ -30,9 +28,3 @@ def test_server_fronts_motherduck(start_server_fn: Any,
         described = httpx.get(server.url + f"/api/v1/sync/tables/{table}", timeout=60).json()
         assert described["table"]["primary_key"] == ["id"]
         assert token not in server.output()
-    finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from server_env import API_KEY, MAX_BODY, ORIGIN, PASSWORD, SECRET, USER
 
-from conftest import API_KEY, MAX_BODY, ORIGIN, PASSWORD, SECRET, USER
 from ducksync.server.auth import Authenticator
 
 ROUTES = [("GET", "/api/v1/sync/tables", None), ("GET", "/api/v1/sync/tables/items", None),

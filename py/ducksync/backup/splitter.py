@@ -19,8 +19,10 @@ __all__ = ["Statement", "StatementSplitter", "head_without_comments"]
 
 _BODY = re.compile(
     r"""(?:[^;'"\-/$eE]+"""
-    r"""|[eE]'(?:[^'\\]|\\.|'')*'"""
-    r"""|[eE]"""
+    r"""|(?<!\w)[eE]'(?:[^'\\]|\\.|'')*'"""
+    # A lone e/E, but never the start of an E-string whose end has not arrived yet:
+    # falling back to a plain string there would split at a ``;`` inside it.
+    r"""|[eE](?!')|(?<=\w)[eE]"""
     r"""|'(?:[^']|'')*'"""
     r'''|"(?:[^"]|"")*"'''
     r"""|--[^\n]*\n"""

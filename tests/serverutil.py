@@ -1,0 +1,97 @@
+"""Start real ``ducksync serve`` processes for tests: free port, readiness, output, stop.
+
+Imported by conftests and tests alike (``from serverutil import start_server``), so
+there is one way to run a server in tests and never an import of a conftest.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path,
+                       timeout: float = 30.0) -> None:
+    """Poll ``/healthz`` until it answers; fail with the server's output if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n"
+                               f"{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise RuntimeError(f"server not healthy after {timeout}s:\n{log_path.read_text()}")
+
+
+class RunningServer:
+    """A ``ducksync serve`` subprocess; ``output()`` is what it printed so far."""
+
+    def __init__(self, *, url: str, remote: Path, log_path: Path,
+                 process: subprocess.Popen[bytes]) -> None:
+        self.url = url
+        self.remote = remote
+        self.log_path = log_path
+        self.process = process
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate politely, then kill if it does not exit within 10 s."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(tmp: Path, *, env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> RunningServer:
+    port = free_port()
+    remote = tmp / "remote.duckdb"
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ducksync", "serve", "--port", str(port),
+             "--remote", str(remote), *extra_args],
+            cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log_path)
+    except Exception:
+        process.kill()
+        raise
+    return RunningServer(url=url, remote=remote, log_path=log_path, process=process)
+
+
+@contextmanager
+def running_server(tmp: Path, *, env: dict[str, str] | None = None,
+                   extra_args: tuple[str, ...] = ()) -> Iterator[RunningServer]:
+    """A server for the duration of a ``with`` block (or a fixture's yield)."""
+    server = start_server(tmp, env=env, extra_args=extra_args)
+    try:
+        yield server
+    finally:
+        server.stop()
