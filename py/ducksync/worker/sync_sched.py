@@ -1,0 +1,96 @@
+"""When to sync next: interval, debounced local writes, reconnects, and backoff after failures.
+
+A pure state machine over a clock value (seconds): the local worker feeds it events
+(``wrote``, ``online``, ``finished``) and sleeps until :meth:`Schedule.next_due`;
+CPython tests drive it with made-up times and a fixed random source.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = ["Backoff", "Schedule"]
+
+DEBOUNCE_S: Final = 2.0
+
+
+@dataclass(kw_only=True)
+class Backoff:
+    """Exponential backoff with "equal jitter": attempt n waits in [d/2, d], d = base·2ⁿ ≤ cap."""
+
+    base_s: float = 1.0
+    cap_s: float = 300.0
+    rng: Callable[[], float] = random.random
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        """Record a failure and return how long to wait before the next attempt."""
+        ceiling = min(self.cap_s, self.base_s * 2 ** min(self.failures, 30))
+        self.failures += 1
+        return float(ceiling / 2 + self.rng() * ceiling / 2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass(kw_only=True)
+class Schedule:
+    """Decides the next automatic sync. ``interval_s`` 0 disables the periodic sync;
+    ``on_write`` False ignores local writes. Times are the caller's clock, in seconds."""
+
+    interval_s: float = 30.0
+    on_write: bool = True
+    debounce_s: float = DEBOUNCE_S
+    online: bool = True
+    backoff: Backoff = field(default_factory=Backoff)
+    last_end: float | None = None
+    write_due: float | None = None
+    retry_due: float | None = None
+    asap: bool = False  # reconnected: sync as soon as possible
+    _last_write: float | None = None
+
+    def wrote(self, now: float) -> None:
+        """A local write: sync ``debounce_s`` after the last one of a burst."""
+        self._last_write = now
+        if self.on_write:
+            self.write_due = now + self.debounce_s
+
+    def set_online(self, online: bool, now: float) -> None:
+        """Connectivity changed; coming back online triggers a sync (and resets backoff)."""
+        if online and not self.online:
+            self.asap = True
+            self.retry_due = None
+            self.backoff.reset()
+        self.online = online
+
+    def started(self, now: float) -> float:
+        """A sync starts now; returns the start mark to pass to :meth:`finished`."""
+        self.asap = False
+        return now
+
+    def finished(self, started: float, now: float, *, ok: bool, retry: bool = True) -> None:
+        """A sync ended. Writes made before it started are covered by it."""
+        self.last_end = now
+        if self._last_write is not None and self._last_write <= started:
+            self.write_due = None
+        if ok:
+            self.backoff.reset()
+            self.retry_due = None
+        elif retry:
+            self.retry_due = now + self.backoff.next_delay()
+
+    def next_due(self, now: float) -> float | None:
+        """When the next automatic sync should start (``None``: nothing is scheduled)."""
+        if not self.online:
+            return None
+        if self.retry_due is not None:  # failing: only the backoff decides
+            return self.retry_due
+        if self.asap:
+            return now
+        due = [t for t in (self.write_due,) if t is not None]
+        if self.interval_s > 0:
+            due.append((self.last_end if self.last_end is not None else now) + self.interval_s)
+        return min(due) if due else None

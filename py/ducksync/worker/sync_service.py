@@ -1,0 +1,373 @@
+"""The browser's sync service: runs the engine, tracks status and progress, logs runs,
+and schedules automatic syncs. Pure asyncio over the two store protocols.
+
+The local worker (``workers/sync_worker.py``) builds it with a DuckDB-WASM
+``LocalStore`` (its own connection, so a sync never shares a transaction with the
+page's queries) and a :class:`PortRemoteStore`; CPython tests build it with native
+stores. Events go out through ``emit(type, payload)``: ``sync`` (status changed),
+``progress`` and ``conflict``.
+
+Cancellation cancels the running engine task at its next await. The engine's
+durable steps are transactions and its pushes are idempotent (outbox + ledger), so
+after a ``ROLLBACK`` of whatever was open, the next sync converges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from ducksync.engine import conflicts as engine_conflicts
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine import state
+from ducksync.engine.store import LocalStore
+from ducksync.engine.sync import Mode, SyncOptions, SyncReport, default_tables, sync_table
+from ducksync.errors import DucksyncError, NoPrimaryKeyError, error_to_wire
+from ducksync.worker.port_store import CallStats, PortRemoteStore
+from ducksync.worker.sql_params import literal
+from ducksync.worker.sync_sched import Schedule
+from ducksync.worker.sync_status import Progress, SyncStatus
+
+__all__ = ["DIRECTIONS", "SyncCancelledError", "SyncService"]
+
+Emit = Callable[[str, dict[str, Any]], None]
+DIRECTIONS: Final[dict[str, Mode]] = {"push": "push", "pull": "pull", "both": "sync",
+                                      "sync": "sync"}
+POLICIES: Final = ("manual", "remote-wins", "local-wins")
+SYNC_LOG_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS ducksync.sync_log (started_at TIMESTAMP, ended_at TIMESTAMP, "
+    "direction VARCHAR, tables VARCHAR[], rows_pushed BIGINT, rows_pulled BIGINT, "
+    "conflicts BIGINT, bytes_raw BIGINT, bytes_compressed BIGINT, outcome VARCHAR, "
+    "error VARCHAR, trigger VARCHAR, ms DOUBLE)")
+# The engine's temp tables holding what a round will push / pull (for progress totals).
+_PUSH_TOTAL: Final = "SELECT count(*) FROM __ds_push"
+_PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
+
+
+class SyncCancelledError(DucksyncError):
+    """The sync was cancelled; nothing is lost, the next sync picks up from here."""
+
+    code = "cancelled"
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(kw_only=True)
+class _Counters:
+    bytes_raw: int = 0
+    bytes_wire: int = 0
+    push_known: bool = False
+    pull_known: bool = False
+
+
+class SyncService:
+    """One database's sync: ``sync()`` on demand, ``run_forever()`` for automatic triggers."""
+
+    def __init__(self, *, local: LocalStore, remote: PortRemoteStore, emit: Emit,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
+                 schedule: Schedule | None = None) -> None:
+        self.local, self.remote, self._emit = local, remote, emit
+        self.clock, self.wall = clock, wall
+        self.schedule = schedule or Schedule()
+        self.status = SyncStatus(interval_s=self.schedule.interval_s)
+        self.policy: str = "manual"
+        self.batch_rows = 100_000
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[dict[str, Any]] | None = None
+        self._wake: asyncio.Event | None = None
+        self._counters = _Counters()
+        remote_observer: Any = self._observe
+        self.remote._observer = remote_observer
+
+    # --- status and events -----------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        due = self.schedule.next_due(self.clock()) if not self.status.running else None
+        self.status.next_sync_at = None if due is None else \
+            round(self.wall() + max(0.0, due - self.clock()), 3)
+        self.status.interval_s = self.schedule.interval_s
+        return self.status.to_dict()
+
+    def publish(self) -> None:
+        self._emit("sync", self.snapshot())
+
+    def _wakeup(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def configure(self, *, interval_s: float | None = None, on_write: bool | None = None,
+                  debounce_s: float | None = None, policy: str | None = None,
+                  batch_rows: int | None = None) -> dict[str, Any]:
+        if interval_s is not None:
+            self.schedule.interval_s = max(0.0, float(interval_s))
+        if on_write is not None:
+            self.schedule.on_write = bool(on_write)
+            if not on_write:
+                self.schedule.write_due = None
+        if debounce_s is not None:
+            self.schedule.debounce_s = max(0.0, float(debounce_s))
+        if policy is not None:
+            self.policy = _checked_policy(policy)
+        if batch_rows is not None:
+            self.batch_rows = max(1, int(batch_rows))
+        self._wakeup()
+        self.publish()
+        return {"interval_s": self.schedule.interval_s, "on_write": self.schedule.on_write,
+                "debounce_s": self.schedule.debounce_s, "policy": self.policy,
+                "batch_rows": self.batch_rows}
+
+    def wrote(self) -> None:
+        """The page wrote to the local database (debounced sync)."""
+        self.schedule.wrote(self.clock())
+        self._wakeup()
+
+    def set_online(self, online: bool) -> None:
+        self.schedule.set_online(online, self.clock())
+        self.status.online = online
+        if online:
+            self.status.remote_down = False
+        self._wakeup()
+        self.publish()
+
+    # --- progress --------------------------------------------------------------------
+    async def _observe(self, stats: CallStats) -> None:
+        c = self._counters
+        c.bytes_raw += stats.bytes_sent + stats.bytes_received
+        c.bytes_wire += stats.wire_bytes or (stats.bytes_sent + stats.bytes_received)
+        progress = self.status.progress
+        if progress is None or stats.table != progress.table:
+            return
+        if stats.method == "apply_batch":
+            if not c.push_known:
+                c.push_known = True
+                progress.rows_total += await self._count(_PUSH_TOTAL)
+            progress.add(stats.rows_sent, stats.bytes_sent)
+        elif stats.method in ("fetch_rows", "fetch_rows_after"):
+            if not c.pull_known and stats.method == "fetch_rows":
+                c.pull_known = True
+                progress.rows_total += await self._count(_PULL_TOTAL)
+            progress.add(stats.rows_received, stats.bytes_received)
+        else:
+            return
+        self._emit("progress", progress.to_dict())
+
+    async def _count(self, sql: str) -> int:
+        try:
+            return int(state.scalar(await self.local.fetch_rows(sql)) or 0)
+        except DucksyncError:
+            return 0
+
+    # --- running ---------------------------------------------------------------------
+    async def sync(self, *, tables: list[str] | None = None, direction: str = "both",
+                   policy: str | None = None, batch_rows: int | None = None,
+                   trigger: str = "manual") -> dict[str, Any]:
+        """Run one sync (waits for a running one first); returns the summary."""
+        mode = DIRECTIONS.get(direction)
+        if mode is None:
+            raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
+        async with self._lock:
+            task = asyncio.ensure_future(self._run(
+                tables=tables, mode=mode, direction=direction,
+                policy=_checked_policy(policy or self.policy),
+                batch_rows=batch_rows or self.batch_rows, trigger=trigger))
+            self._task = task
+            try:
+                return await task
+            finally:
+                self._task = None
+
+    def cancel(self) -> bool:
+        """Cancel the running sync; False if none is running."""
+        if self._task is None or self._task.done():
+            return False
+        self._task.cancel()
+        return True
+
+    async def _run(self, *, tables: list[str] | None, mode: Mode, direction: str, policy: str,
+                   batch_rows: int, trigger: str) -> dict[str, Any]:
+        t0, start_wall = time.perf_counter(), self.wall()
+        mark = self.schedule.started(self.clock())
+        self._counters = _Counters()
+        self.status.begin(trigger)
+        self.publish()
+        reports, names = [], list(tables or [])
+        outcome, error = "ok", None
+        opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows)
+        try:
+            await state.ensure_state(self.local)
+            await self.local.execute(SYNC_LOG_DDL)
+            if not names:
+                try:
+                    names = await default_tables(self.local, self.remote, mode, None)
+                except NoPrimaryKeyError:
+                    outcome = "nothing"
+            for name in names:
+                self.status.progress = Progress(table=name)
+                self._counters.push_known = self._counters.pull_known = False
+                reports.append(await sync_table(self.local, self.remote, name, opts, mode))
+                await self.local.execute("CHECKPOINT")
+            failed = [r.error for r in reports if r.error]
+            if failed:
+                outcome, error = "error", failed[0]
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            error = error_to_wire(SyncCancelledError(
+                "sync cancelled", hint="nothing is lost: the next sync picks up from here"))
+            with contextlib.suppress(DucksyncError):
+                await self.local.execute("ROLLBACK")
+        except Exception as exc:  # every failure is reported, not raised raw
+            outcome, error = "error", error_to_wire(exc)
+            with contextlib.suppress(DucksyncError):
+                await self.local.execute("ROLLBACK")
+        report = SyncReport(mode=mode, tables=reports)
+        summary = self._summary(report, outcome, error, (time.perf_counter() - t0) * 1000)
+        await self._finish(summary, names, direction, trigger, start_wall, mark)
+        if outcome == "cancelled":
+            raise SyncCancelledError("sync cancelled",
+                                     hint="nothing is lost: the next sync picks up from here")
+        return summary
+
+    def _summary(self, report: SyncReport, outcome: str, error: dict[str, Any] | None,
+                 ms: float) -> dict[str, Any]:
+        t = report.tables
+        return {"pushed": sum(r.pushed for r in t), "pulled": sum(r.pulled for r in t),
+                "conflicts": sum(r.conflicts for r in t),
+                "pending_conflicts": sum(r.pending_conflicts for r in t),
+                "bytes": self._counters.bytes_raw, "bytes_wire": self._counters.bytes_wire,
+                "ms": round(ms, 1), "converged": report.converged and outcome == "ok",
+                "outcome": outcome, "error": error, "mode": report.mode,
+                "tables": report.to_dict()["tables"]}
+
+    async def _finish(self, summary: dict[str, Any], names: list[str], direction: str,
+                      trigger: str, start_wall: float, mark: float) -> None:
+        outcome, error = summary["outcome"], summary["error"]
+        ok = outcome in ("ok", "nothing")
+        down = bool(error and error.get("code") == "remote_unavailable")
+        end_wall = self.wall()
+        if outcome != "nothing":
+            with contextlib.suppress(DucksyncError, asyncio.CancelledError):
+                await self._log(summary, names, direction, trigger, start_wall, end_wall)
+        with contextlib.suppress(DucksyncError, asyncio.CancelledError):
+            before = self.status.pending_conflicts
+            self.status.pending_conflicts = int(state.scalar(await self.local.fetch_rows(
+                "SELECT count(*) FROM ducksync.conflicts")) or 0)
+            if summary["conflicts"] or self.status.pending_conflicts > before:
+                self._emit("conflict", {"pending": self.status.pending_conflicts,
+                                        "conflicts": summary["conflicts"],
+                                        "tables": [t["table"] for t in summary["tables"]
+                                                   if t["conflicts"] or t["pending_conflicts"]]})
+        self.schedule.finished(mark, self.clock(), ok=ok,
+                               retry=outcome not in ("cancelled",))
+        self.status.end(ok=ok, at=_stamp(end_wall), error=error, remote_down=down)
+        self.publish()
+
+    async def _log(self, summary: dict[str, Any], names: list[str], direction: str,
+                   trigger: str, start: float, end: float) -> None:
+        err = summary["error"]
+        await self.local.execute(
+            "INSERT INTO ducksync.sync_log VALUES (CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), "
+            "?, ?::VARCHAR[], ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_stamp(start), _stamp(end), direction, names, summary["pushed"],
+             summary["pulled"], summary["conflicts"], summary["bytes"], summary["bytes_wire"],
+             summary["outcome"], (err.get("message") if err else None), trigger,
+             summary["ms"]])
+        await self.local.execute("CHECKPOINT")
+
+    # --- automatic triggers ----------------------------------------------------------
+    async def run_forever(self) -> None:
+        """Sleep until the schedule says so, sync, repeat (cancel the task to stop)."""
+        self._wake = asyncio.Event()
+        while True:
+            now = self.clock()
+            due = self.schedule.next_due(now)
+            if due is None or due > now:
+                self._wake.clear()
+                timeout = None if due is None else due - now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            trigger = ("reconnect" if self.schedule.asap else
+                       "retry" if self.schedule.retry_due is not None else
+                       "write" if self.schedule.write_due is not None
+                       and self.schedule.write_due <= now else "interval")
+            with contextlib.suppress(DucksyncError):
+                await self.sync(trigger=trigger)
+
+    # --- conflicts and tables --------------------------------------------------------
+    async def conflicts(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Pending manual conflicts, each with both versions of the row as text."""
+        items = await engine_conflicts.list_conflicts(self.local, table)
+        versions: dict[tuple[str, str, str], str] = {}
+        for name in sorted({c["table"] for c in items}):
+            rows = await self.local.fetch_rows(
+                "SELECT __key, __side, CAST(x AS VARCHAR) FROM "
+                f"{state.conflict_rows_table(name)} x")
+            for key, side, text in rows:
+                versions[(name, key, side)] = text
+        for c in items:
+            c["local"] = None if c["local_deleted"] else versions.get((c["table"], c["key"],
+                                                                       "local"))
+            c["remote"] = None if c["remote_deleted"] else versions.get((c["table"], c["key"],
+                                                                         "remote"))
+        return items
+
+    async def resolve(self, table: str, key: str, take: str) -> dict[str, Any]:
+        if take not in ("local", "remote"):
+            raise DucksyncError(f"take must be 'local' or 'remote', not {take!r}")
+        side: Literal["local", "remote"] = "local" if take == "local" else "remote"
+        async with self._lock:
+            await engine_conflicts.resolve(self.local, table, key, side)
+            await self.local.execute("CHECKPOINT")
+            self.status.pending_conflicts = int(state.scalar(await self.local.fetch_rows(
+                "SELECT count(*) FROM ducksync.conflicts")) or 0)
+        self.wrote()  # the decision travels with the next sync
+        self.publish()
+        return {"pending": self.status.pending_conflicts}
+
+    async def tables(self) -> list[dict[str, Any]]:
+        """Local user tables: rows, key, last sync, pending conflicts and outbox."""
+        await state.ensure_state(self.local)
+        names = await state.list_local_tables(self.local)
+        synced = {t["table"]: t for t in await engine_conflicts.table_status(self.local)}
+        counts: dict[str, int] = {}
+        if names:
+            sql = " UNION ALL ".join(
+                f"SELECT {literal(n)}, "
+                f"count(*) FROM {sb.quote_ident(n)}" for n in names)
+            counts = {str(n): int(c) for n, c in await self.local.fetch_rows(sql)}
+        out = []
+        for name in names:
+            info = await state.describe_local(self.local, name)
+            s = synced.get(name)
+            out.append({"table": name, "rows": counts.get(name, 0),
+                        "primary_key": info["primary_key"] if info else [],
+                        "synced": s is not None, "synced_at": s and s["synced_at"],
+                        "pending_conflicts": s["pending_conflicts"] if s else 0,
+                        "outbox_batches": s["outbox_batches"] if s else 0})
+        return out
+
+    async def sync_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        await state.ensure_state(self.local)
+        await self.local.execute(SYNC_LOG_DDL)
+        rows = await self.local.fetch_rows(
+            "SELECT started_at::VARCHAR, ended_at::VARCHAR, direction, tables, rows_pushed, "
+            "rows_pulled, conflicts, bytes_raw, bytes_compressed, outcome, error, trigger, ms "
+            "FROM ducksync.sync_log ORDER BY started_at DESC LIMIT ?", [int(limit)])
+        keys = ("started_at", "ended_at", "direction", "tables", "rows_pushed", "rows_pulled",
+                "conflicts", "bytes_raw", "bytes_compressed", "outcome", "error", "trigger",
+                "ms")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def _checked_policy(policy: str) -> str:
+    if policy in POLICIES or policy.startswith("newest:"):
+        return policy
+    raise DucksyncError(f"unknown conflict policy {policy!r}",
+                        hint="use manual, remote-wins, local-wins or newest:COLUMN")
