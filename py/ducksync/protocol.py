@@ -37,15 +37,32 @@ REMOTE_HEALTH: Final = "remote_health"  # {} -> {"status": "connected"|"offline"
 REMOTE_TABLES: Final = "remote_tables"  # {} -> {"tables": [{"name", "rows"}]}
 PEER_PING: Final = "peer_ping"  # {} -> the peer's ping reply, asked over the CONNECT_PORT channel
 
+# Sync (local worker; see ducksync.worker.sync_service and web/sync.js).
+SYNC: Final = "sync"  # {tables?, direction?, policy?, batch_rows?} -> {pushed, pulled, ...}
+SYNC_CANCEL: Final = "sync_cancel"  # {} -> {"cancelled": bool}
+SYNC_CONFIGURE: Final = "sync_configure"  # {interval_s?, on_write?, policy?, ...} -> settings
+SYNC_STATUS: Final = "sync_status"  # {} -> the sync status (same as the SYNC_STATE event)
+SYNC_CONFLICTS: Final = "sync_conflicts"  # {table?} -> {"conflicts": [...]}
+SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> {"pending"}
+SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
+SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
+# Local worker -> remote worker over the CONNECT_PORT channel: one RemoteStore method.
+REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire, ...}
+
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
-                                  PEER_PING})
+                                  PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
+                                  SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
+                                  REMOTE_CALL})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
 LOG: Final = "log"  # {"level", "message"}
 PROGRESS: Final = "progress"  # {"task", "done", "total", "unit"}
 
-EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS})
+SYNC_STATE: Final = "sync"  # the sync status: {phase, progress, last_sync, last_error, ...}
+CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found conflicts
+
+EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT})
 
 # Worker phases shown in the status bar.
 BOOTING: Final = "booting"
@@ -193,8 +210,10 @@ def js_module() -> str:
         "VERSION": VERSION,
         "REQUEST": {name: globals()[name] for name in
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
-                     "PEER_PING")},
-        "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS")},
+                     "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
+                     "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "REMOTE_CALL")},
+        "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
+                                                     "CONFLICT")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},
         "TAB": {name: globals()[name] for name in
