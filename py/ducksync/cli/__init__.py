@@ -16,7 +16,7 @@ from ducksync import __version__
 from ducksync.errors import DucksyncError
 
 # Modules under ducksync.cli that each register one or more subcommands.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "sync_commands", "backup")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "sync_commands", "backup", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,170 @@
+"""The CLI path, natively: file → file, file → real server (HTTP store), and the yardsticks.
+
+Yardsticks in the same run: the seed's ``INSERT ... VALUES`` (on a sample,
+extrapolated) and duckdb's own Arrow export + ingest into a fresh file (no
+network, no engine) — the fastest a push could be on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ducksync.bench import data, seed
+from ducksync.bench.repo import serverutil
+from ducksync.bench.results import Results
+
+SUITE = "native"
+Log = Callable[[str], None]
+
+
+def make_source(path: Path, rows: int) -> int:
+    """A duckdb file with the benchmark table; returns its size as Arrow IPC bytes."""
+    import duckdb
+
+    from ducksync.stores._arrow import to_ipc
+
+    con = duckdb.connect(str(path))
+    con.execute(data.create_sql())
+    con.execute(data.fill_sql(rows))
+    con.execute("CHECKPOINT")
+    size = len(to_ipc(con.sql(f"SELECT * FROM {data.TABLE}").to_arrow_table()))
+    con.close()
+    return size
+
+
+def reference(src: Path, dst: Path) -> tuple[float, float]:
+    """(export ms, ingest ms): Arrow IPC out of one duckdb file, into a fresh one."""
+    import duckdb
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    from ducksync.stores._arrow import to_ipc
+
+    a, b = duckdb.connect(str(src), read_only=True), duckdb.connect(str(dst))
+    t0 = time.perf_counter()
+    ipc = to_ipc(a.sql(f"SELECT * FROM {data.TABLE}").to_arrow_table())
+    t1 = time.perf_counter()
+    b.register("__ipc", pa.ipc.open_stream(ipc).read_all())
+    b.execute(data.create_sql())
+    b.execute(f"INSERT INTO {data.TABLE} SELECT * FROM __ipc")
+    b.execute("CHECKPOINT")
+    t2 = time.perf_counter()
+    a.close()
+    b.close()
+    return (t1 - t0) * 1000, (t2 - t1) * 1000
+
+
+def metrics_bytes(url: str) -> float:
+    """Sum of the server's ``ducksync_sync_bytes`` counters (Arrow bytes in + out)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ducksync_sync_bytes_total"))
+
+
+async def _sync(local: Any, remote: Any, mode: str) -> tuple[float, Any]:
+    from ducksync.engine.sync import SyncOptions, sync
+
+    t0 = time.perf_counter()
+    report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), mode)  # type: ignore[arg-type]
+    ms = (time.perf_counter() - t0) * 1000
+    table = report.tables[0]
+    if table.error:
+        raise RuntimeError(f"{mode} failed: {table.error}")
+    return ms, table
+
+
+def _wire(t: Any) -> int:
+    return int(t.bytes_sent + t.bytes_received)
+
+
+async def _file_to_file(tmp: Path, src: Path, res: Results, rows: int) -> None:
+    from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
+
+    shutil.copy(src, tmp / "ff-local.duckdb")
+    local = NativeLocalStore(spec=str(tmp / "ff-local.duckdb"))
+    remote = NativeRemoteStore(spec=str(tmp / "ff-remote.duckdb"))
+    try:
+        ms, _ = await _sync(local, remote, "push")
+        res.add(SUITE, "push file→file ms", ms, "ms", "engine push, native remote store")
+        res.add(SUITE, "push file→file rows/s", rows / ms * 1000, "rows/s")
+    finally:
+        local.close()
+        remote.close()
+
+
+async def _via_server(tmp: Path, src: Path, res: Results, rows: int, log: Log) -> None:
+    from ducksync.stores.http import HttpRemoteStore
+    from ducksync.stores.native import NativeLocalStore
+
+    su = serverutil()
+    shutil.copy(src, tmp / "http-local.duckdb")
+    local = NativeLocalStore(spec=str(tmp / "http-local.duckdb"))
+    server_dir = tmp / "server"
+    server_dir.mkdir()
+    server = su.start_server(server_dir)
+    try:
+        async def step(label: str, mode: str, note: str) -> Any:
+            remote = HttpRemoteStore(url=server.url)
+            before = metrics_bytes(server.url)
+            try:
+                ms, t = await _sync(local, remote, mode)
+            finally:
+                await remote.aclose()
+            res.add(SUITE, f"{label} ms", ms, "ms", note)
+            res.add(SUITE, f"{label} bytes", _wire(t), "B",
+                    f"engine report (sent+received); server /metrics Arrow bytes: "
+                    f"{metrics_bytes(server.url) - before:,.0f}")
+            log(f"native {label}: {ms:,.0f} ms, {_wire(t):,} B")
+            return t
+
+        await step("push http", "push", "engine push, local file → ducksync serve (HTTP store)")
+        res.add(SUITE, "push http rows/s", rows / res.get(f"{SUITE}/push http ms") * 1000,  # type: ignore[operator]
+                "rows/s")
+        await step("no-op sync", "sync", "sync with nothing changed (checksums only)")
+        local.con.execute(data.change_sql(rows))
+        await step("1k change", "sync", f"{data.CHANGED_ROWS} local rows updated, then sync")
+        # Remote-side changes: the server owns its file, so edit it while stopped.
+        server.stop()
+        import duckdb
+
+        con = duckdb.connect(str(server.remote))
+        con.execute(data.change_sql(rows, salt=2))
+        con.close()
+        server = su.start_server(server_dir)
+        await step("1k pull", "pull", f"{data.CHANGED_ROWS} remote rows updated, then pull")
+    finally:
+        server.stop()
+        local.close()
+
+
+def run(tmp: Path, res: Results, *, rows: int, seed_rows: int, log: Log) -> None:
+    import duckdb
+
+    src = tmp / "source.duckdb"
+    table_bytes = make_source(src, rows)
+    res.add(SUITE, "table bytes", table_bytes, "B", f"{rows:,} rows x 6 columns as Arrow IPC")
+    export_ms, ingest_ms = reference(src, tmp / "reference.duckdb")
+    res.add(SUITE, "reference arrow round trip ms", export_ms + ingest_ms, "ms",
+            f"duckdb Arrow export {export_ms:,.0f} ms + ingest into a new file "
+            f"{ingest_ms:,.0f} ms, no network")
+    log(f"native reference: {export_ms + ingest_ms:,.0f} ms")
+    asyncio.run(_file_to_file(tmp, src, res, rows))
+    asyncio.run(_via_server(tmp, src, res, rows, log))
+    sample = min(rows, seed_rows)
+    a, b = duckdb.connect(str(src), read_only=True), duckdb.connect(str(tmp / "seed.duckdb"))
+    b.execute(data.create_sql())
+    run_ = seed.run_native(a, b, table=data.TABLE, rows=sample)
+    a.close()
+    b.close()
+    res.add(SUITE, "seed rows/s", run_.rows_per_s, "rows/s",
+            f"BASELINE: seed's INSERT ... VALUES ({seed.ROWS_PER_STATEMENT} rows/statement) "
+            f"file → file, timed on {run_.rows:,} rows, {run_.seconds:.1f} s")
+    res.add(SUITE, "seed extrapolated ms", run_.extrapolated_s(rows) * 1000, "ms",
+            f"extrapolated to {rows:,} rows at the measured rate (not run in full)")
+    log(f"native seed: {run_.rows_per_s:,.0f} rows/s")

@@ -1,0 +1,201 @@
+"""The result JSON (schema ``ducksync-bench/1``), target evaluation, and the markdown table.
+
+A run is a flat list of measurements keyed ``suite/name`` (``native/push http``,
+``browser/push``, ``start/warm first query``). Targets are ratios between two
+measurements of the same run; a target whose inputs were not measured is SKIP,
+never a silent PASS.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "ducksync-bench/1"
+SUITES = ("start", "native", "browser")
+Status = Literal["PASS", "MISS", "SKIP"]
+
+
+@dataclass(kw_only=True)
+class Measurement:
+    """One number. ``unit``: ms, rows/s, B, MB, x, %; ``note`` says how it was obtained."""
+
+    suite: str
+    name: str
+    value: float | None
+    unit: str
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+
+@dataclass(kw_only=True)
+class Target:
+    """``numerator / denominator`` (or ``numerator`` alone) compared with ``limit``."""
+
+    name: str
+    numerator: str
+    denominator: str | None
+    op: Literal["<=", ">=", "<"]
+    limit: float
+    unit: str = "x"
+
+    def evaluate(self, values: dict[str, float]) -> TargetResult:
+        num = values.get(self.numerator)
+        den = values.get(self.denominator) if self.denominator else 1.0
+        if num is None or den is None or den == 0:
+            missing = [k for k in (self.numerator, self.denominator)
+                       if k and values.get(k) is None]
+            return TargetResult(name=self.name, value=None, limit=self.limit, op=self.op,
+                                unit=self.unit, status="SKIP",
+                                detail=f"not measured: {', '.join(missing) or 'zero'}")
+        value = num / den
+        ok = OPS[self.op](value, self.limit)
+        return TargetResult(name=self.name, value=value, limit=self.limit, op=self.op,
+                            unit=self.unit, status="PASS" if ok else "MISS",
+                            detail=f"{self.numerator}" + (f" / {self.denominator}"
+                                                          if self.denominator else ""))
+
+
+@dataclass(kw_only=True)
+class TargetResult:
+    name: str
+    value: float | None
+    limit: float
+    op: str
+    unit: str
+    status: Status
+    detail: str = ""
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "<": operator.lt}
+
+# The issue's targets. Rates are rows/s (bigger is better), times ms, sizes bytes.
+TARGETS: tuple[Target, ...] = (
+    Target(name="browser push >= 50x seed", numerator="browser/push rows/s",
+           denominator="browser/seed rows/s", op=">=", limit=50),
+    Target(name="native push (via server) >= 50x seed", numerator="native/push http rows/s",
+           denominator="native/seed rows/s", op=">=", limit=50),
+    Target(name="browser push <= 3x local Arrow round trip", numerator="browser/push ms",
+           denominator="browser/reference arrow round trip ms", op="<=", limit=3),
+    Target(name="native push (via server) <= 3x local Arrow round trip",
+           numerator="native/push http ms", denominator="native/reference arrow round trip ms",
+           op="<=", limit=3),
+    Target(name="browser no-op sync <= 5% of initial push", numerator="browser/no-op sync ms",
+           denominator="browser/push ms", op="<=", limit=0.05, unit="ratio"),
+    Target(name="native no-op sync <= 5% of initial push", numerator="native/no-op sync ms",
+           denominator="native/push http ms", op="<=", limit=0.05, unit="ratio"),
+    Target(name="browser 1k change < 1% of table bytes", numerator="browser/1k change bytes",
+           denominator="browser/table bytes", op="<", limit=0.01, unit="ratio"),
+    Target(name="native 1k change < 1% of table bytes", numerator="native/1k change bytes",
+           denominator="native/table bytes", op="<", limit=0.01, unit="ratio"),
+    Target(name="warm start to first query <= 2.5 s", numerator="start/warm first query ms",
+           denominator=None, op="<=", limit=2500, unit="ms"),
+)
+
+
+def evaluate(measurements: Iterable[Measurement],
+             targets: Iterable[Target] = TARGETS) -> list[TargetResult]:
+    values = {m.key: m.value for m in measurements if m.value is not None}
+    return [t.evaluate(values) for t in targets]
+
+
+@dataclass(kw_only=True)
+class Results:
+    """Everything one ``ducksync bench`` run produced."""
+
+    command: str
+    rows: int
+    started_at: str
+    machine: dict[str, Any]
+    measurements: list[Measurement] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, suite: str, name: str, value: float | None, unit: str,
+            note: str = "") -> Measurement:
+        m = Measurement(suite=suite, name=name, value=value, unit=unit, note=note)
+        self.measurements = [x for x in self.measurements if x.key != m.key] + [m]
+        return m
+
+    def get(self, key: str) -> float | None:
+        return next((m.value for m in self.measurements if m.key == key), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "command": self.command, "rows": self.rows,
+                "started_at": self.started_at, "machine": self.machine,
+                "measurements": [asdict(m) for m in self.measurements],
+                "targets": [asdict(t) for t in evaluate(self.measurements)],
+                "notes": list(self.notes)}
+
+
+def validate(doc: dict[str, Any]) -> list[str]:
+    """Problems with a result document (empty when it follows ``ducksync-bench/1``)."""
+    problems: list[str] = []
+    if doc.get("schema") != SCHEMA:
+        problems.append(f"schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
+    for key, typ in (("command", str), ("rows", int), ("started_at", str),
+                     ("machine", dict), ("measurements", list), ("targets", list),
+                     ("notes", list)):
+        if not isinstance(doc.get(key), typ):
+            problems.append(f"{key} missing or not {typ.__name__}")
+    for i, m in enumerate(doc.get("measurements") or []):
+        if not isinstance(m, dict) or m.get("suite") not in SUITES \
+                or not isinstance(m.get("name"), str) or not isinstance(m.get("unit"), str) \
+                or not (m.get("value") is None or isinstance(m.get("value"), int | float)):
+            problems.append(f"measurements[{i}] malformed: {m!r}")
+    for i, t in enumerate(doc.get("targets") or []):
+        if not isinstance(t, dict) or t.get("status") not in ("PASS", "MISS", "SKIP"):
+            problems.append(f"targets[{i}] malformed: {t!r}")
+    return problems
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit in ("B",):
+        return f"{value:,.0f} B"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "x":
+        return f"{value:,.1f}x"
+    if abs(value) >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:,.2f} {unit}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The results section of ``docs/benchmarks.md`` for one result document."""
+    lines = [f"Command: `{doc['command']}` — {doc['rows']:,} rows, started "
+             f"{doc['started_at']}; machine: {doc['machine'].get('summary', '')}", ""]
+    for suite in SUITES:
+        rows = [m for m in doc["measurements"] if m["suite"] == suite]
+        if not rows:
+            continue
+        lines += [f"### {suite}", "", "| measurement | value | how |", "|---|---|---|"]
+        lines += [f"| {m['name']} | {_fmt(m['value'], m['unit'])} | {m['note']} |" for m in rows]
+        lines.append("")
+    lines += ["### targets", "", "| target | measured | limit | status |", "|---|---|---|---|"]
+    for t in doc["targets"]:
+        lines.append(f"| {t['name']} | {_fmt(t['value'], t['unit'])} | {t['op']} "
+                     f"{_fmt(t['limit'], t['unit'])} | **{t['status']}** |")
+    if doc.get("notes"):
+        lines += ["", *[f"* {n}" for n in doc["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+BEGIN = "<!-- bench:results:begin (generated by `ducksync bench`; edit outside these marks) -->"
+END = "<!-- bench:results:end -->"
+
+
+def splice(document: str, generated: str) -> str:
+    """Replace the generated block of ``docs/benchmarks.md`` (appended when absent)."""
+    block = f"{BEGIN}\n{generated}{END}"
+    if BEGIN in document and END in document:
+        head, rest = document.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1]
+    return document.rstrip("\n") + "\n\n" + block + "\n"

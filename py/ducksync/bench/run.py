@@ -1,0 +1,75 @@
+"""One ``ducksync bench`` run: the chosen suites → result JSON + ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ducksync.bench.repo import ROOT, machine
+from ducksync.bench.results import Results, evaluate, markdown, splice
+
+SUITES = ("start", "native", "browser")
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass(kw_only=True)
+class Options:
+    rows: int = 1_000_000
+    only: tuple[str, ...] = SUITES
+    out: Path = Path("bench-results.json")
+    seed_rows: int = 50_000
+    memory_rows: int = 5_000_000
+    runs: int = 1
+    update_docs: bool = True
+    command: str = "ducksync bench"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(opts: Options) -> Results:
+    res = Results(command=opts.command, rows=opts.rows,
+                  started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  machine=machine())
+    with tempfile.TemporaryDirectory(prefix="ducksync-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        if "native" in opts.only:
+            from ducksync.bench import native
+
+            (tmp / "native").mkdir()
+            native.run(tmp / "native", res, rows=opts.rows, seed_rows=opts.seed_rows, log=log)
+        if "start" in opts.only or "browser" in opts.only:
+            from ducksync.bench import browser
+
+            browser.run(tmp, res, opts=opts, log=log)
+    after = machine()
+    res.machine["load_after"] = after["load"]
+    res.machine["summary"] += f"; after: {after['load'][0]:.2f}"
+    return res
+
+
+def write(res: Results, opts: Options) -> dict[str, object]:
+    doc = res.to_dict()
+    opts.out.write_text(json.dumps(doc, indent=2) + "\n")
+    if opts.update_docs and DOC.exists():
+        DOC.write_text(splice(DOC.read_text(), markdown(doc)))
+    return doc
+
+
+def summary(res: Results) -> tuple[str, int]:
+    """Human lines (PASS/MISS per target) and the number of misses."""
+    lines, misses = [], 0
+    for m in res.measurements:
+        value = "—" if m.value is None else f"{m.value:,.1f}"
+        lines.append(f"  {m.key:<44} {value:>16} {m.unit}")
+    lines.append("targets:")
+    for t in evaluate(res.measurements):
+        misses += t.status == "MISS"
+        value = "—" if t.value is None else f"{t.value:,.3f}"
+        lines.append(f"  {t.status:<4}  {t.name:<56} {value} ({t.op} {t.limit:g}) {t.detail}")
+    return "\n".join(lines), misses

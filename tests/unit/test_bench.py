@@ -1,0 +1,125 @@
+"""The benchmark's pure parts: the seed baseline, the result schema, target evaluation.
+
+No timings are asserted; the benchmark itself is ``ducksync bench`` (not in ``make test``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import pytest
+
+from ducksync.bench import data, seed
+from ducksync.bench.results import (
+    BEGIN,
+    END,
+    TARGETS,
+    Results,
+    Target,
+    evaluate,
+    markdown,
+    splice,
+    validate,
+)
+
+
+def _source(rows: int) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(data.create_sql())
+    con.execute(data.fill_sql(rows))
+    return con
+
+
+def test_seed_baseline_copies_the_rows_exactly() -> None:
+    src, dst = _source(2500), duckdb.connect()
+    dst.execute(data.create_sql())
+    run = seed.run_native(src, dst, table=data.TABLE, rows=2500)
+    assert (run.rows, run.statements) == (2500, 3)  # 1000 + 1000 + 500
+    got = dst.execute(f"SELECT * FROM {data.TABLE} ORDER BY id").fetchall()
+    assert got == src.execute(f"SELECT * FROM {data.TABLE} ORDER BY id").fetchall()
+
+
+def test_seed_sample_is_a_prefix() -> None:
+    src, dst = _source(1200), duckdb.connect()
+    dst.execute(data.create_sql())
+    run = seed.run_native(src, dst, table=data.TABLE, rows=300, per_statement=100)
+    assert (run.rows, run.statements) == (300, 3)
+    assert dst.execute(f"SELECT min(id), max(id) FROM {data.TABLE}").fetchone() == (0, 299)
+
+
+def test_literals_round_trip_awkward_values() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (a VARCHAR, b DOUBLE, c TIMESTAMP, d BOOLEAN, e INTEGER)")
+    stamp = dt.datetime(2024, 2, 29, 23, 59, 59, 123456)
+    rows = [("it's; -- \"q\" é", 1.5e-300, stamp, True, None),
+            (None, float("nan"), None, False, -7)]
+    for sql in seed.values_statements("t", rows):
+        con.execute(sql)
+    got = con.execute("SELECT * FROM t").fetchall()
+    assert got[0] == rows[0]
+    assert got[1][0] is None and got[1][1] != got[1][1] and got[1][2:] == (None, False, -7)
+
+
+def test_extrapolation_is_linear() -> None:
+    run = seed.SeedRun(rows=50_000, seconds=2.0, statements=50)
+    assert run.rows_per_s == 25_000
+    assert run.extrapolated_s(1_000_000) == pytest.approx(40.0)
+
+
+def test_change_sql_touches_exactly_the_changed_rows() -> None:
+    con = _source(20_000)
+    con.execute(data.change_sql(20_000))
+    assert con.execute(f"SELECT count(*) FROM {data.TABLE} WHERE name LIKE '%*'").fetchone() \
+        == (data.CHANGED_ROWS,)
+
+
+def _results() -> Results:
+    res = Results(command="ducksync bench --rows 10", rows=10, started_at="2026-01-01T00:00:00",
+                  machine={"cpus": 2, "summary": "2 CPUs"})
+    res.add("native", "push http rows/s", 1_000_000, "rows/s")
+    res.add("native", "seed rows/s", 10_000, "rows/s")
+    res.add("native", "push http ms", 1000, "ms")
+    res.add("native", "reference arrow round trip ms", 500, "ms")
+    res.add("native", "no-op sync ms", 80, "ms")
+    res.add("start", "warm first query ms", 2400, "ms")
+    res.add("native", "1k change bytes", None, "B")
+    return res
+
+
+def test_targets_pass_miss_and_skip() -> None:
+    by_name = {t.name: t for t in evaluate(_results().measurements)}
+    assert by_name["native push (via server) >= 50x seed"].status == "PASS"
+    assert by_name["native push (via server) >= 50x seed"].value == 100
+    assert by_name["native push (via server) <= 3x local Arrow round trip"].status == "PASS"
+    assert by_name["native no-op sync <= 5% of initial push"].status == "MISS"
+    assert by_name["warm start to first query <= 2.5 s"].status == "PASS"
+    skipped = by_name["native 1k change < 1% of table bytes"]
+    assert skipped.status == "SKIP" and "native/1k change bytes" in skipped.detail
+    assert by_name["browser push >= 50x seed"].status == "SKIP"
+
+
+def test_strict_limit_is_strict() -> None:
+    t = Target(name="x", numerator="a/b", denominator="a/c", op="<", limit=0.01)
+    assert t.evaluate({"a/b": 1, "a/c": 100}).status == "MISS"
+    assert t.evaluate({"a/b": 0.99, "a/c": 100}).status == "PASS"
+
+
+def test_result_json_follows_the_schema() -> None:
+    doc = json.loads(json.dumps(_results().to_dict()))
+    assert validate(doc) == []
+    assert len(doc["targets"]) == len(TARGETS)
+    doc["measurements"].append({"suite": "gpu", "name": "x", "value": 1, "unit": "ms"})
+    del doc["rows"]
+    problems = validate(doc)
+    assert any("rows" in p for p in problems) and any("measurements[" in p for p in problems)
+
+
+def test_docs_block_is_replaced_not_duplicated() -> None:
+    table = markdown(_results().to_dict())
+    assert "| native push (via server) >= 50x seed | 100.0x | >= 50.0x | **PASS** |" in table
+    once = splice("# Benchmarks\n\nintro\n", table)
+    twice = splice(once.replace("intro", "intro edited"), table.replace("PASS", "MISS"))
+    assert twice.count(BEGIN) == 1 and twice.count(END) == 1
+    assert "intro edited" in twice and "**MISS**" in twice and "**PASS**" not in twice
