@@ -5,7 +5,9 @@ copies the few vendor files the app needs under versioned folders
 (``web/dist/vendor/<pkg>-<version>/``, served with immutable caching), bundles
 the JS glue with esbuild (module workers have no import maps), emits the protocol
 constants from ``ducksync.protocol`` and zips the ``ducksync`` package plus
-``workers/*.py`` for ``pyodide.unpackArchive``.
+``workers/*.py`` for ``pyodide.unpackArchive``. Last, it lists every file the app
+needs to boot, with content hashes, for the service worker (``dist/precache.json``,
+see ``ducksync.precache``).
 
 Idempotent and fast: files are rewritten only when their content changes, so
 unchanged files keep their mtime (and the server's ETag stays valid).
@@ -31,6 +33,7 @@ VENDOR = DIST / "vendor"
 PY_ROOT = ROOT / "py"
 
 sys.path.insert(0, str(PY_ROOT))
+from ducksync.precache import build_manifest, manifest_json, manifest_script  # noqa: E402
 from ducksync.protocol import js_module  # noqa: E402
 
 # package folder in node_modules -> (vendor folder name, files to copy; "*" = whole dir)
@@ -43,8 +46,8 @@ VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "@micropython/micropython-webassembly-pyscript": ("micropython",
                                                       ("micropython.mjs", "micropython.wasm")),
 }
-# Packages left out of the Pyodide archive: they need the native stack (fastapi, duckdb).
-PY_EXCLUDE = {"server", "cli", "__pycache__"}
+# Left out of the Pyodide archive: the native stack (fastapi, duckdb) and build tooling.
+PY_EXCLUDE = {"server", "cli", "__pycache__", "precache.py"}
 BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js")
 
 
@@ -138,6 +141,9 @@ def main() -> int:
     write_if_changed(DIST / "protocol.js", js_module().encode())
     write_if_changed(DIST / assets["python"], python_archive())
     bundle(assets)
+    manifest = build_manifest(ROOT / "web", DIST)  # last: it hashes everything built above
+    write_if_changed(DIST / "precache.json", manifest_json(manifest).encode())
+    write_if_changed(DIST / "precache.js", manifest_script(manifest).encode())
     print(f"built web/dist in {time.perf_counter() - started:.2f}s")
     return 0
 

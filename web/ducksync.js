@@ -10,6 +10,10 @@
 import { tableFromIPC } from "apache-arrow";
 import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
 import { arrowToRows, columnsOf } from "./rows.js";
+import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
+import { attachSync, installSync } from "./sync.js";
+
+export { registerServiceWorker } from "./offline.js";
 
 const DIST = new URL("./", import.meta.url);
 const SETTLED = new Set([STATE.READY, STATE.CONNECTED, STATE.OFFLINE]);
@@ -62,21 +66,18 @@ class WorkerLink {
 
 /** The client; create it with {@link connect} (or {@link createClient} to watch it boot). */
 export class Client {
-  constructor({ duckdb = "async", db = "opfs://ducksync.duckdb" } = {}) {
+  constructor({ duckdb = "async", db = DEFAULT_DB, ...syncOptions } = {}) {
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    const params = new URLSearchParams({ duckdb, db });
-    performance.mark("ducksync:workers-start");
-    // Both workers start now, in parallel.
-    this.local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), (w, e) => this.#onEvent(w, e));
-    this.remote = new WorkerLink("remote", new URL("remote.worker.js", DIST), (w, e) => this.#onEvent(w, e));
-    // One MessageChannel between the workers (later: Arrow batches for sync).
-    const channel = new MessageChannel();
-    this.local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
-    this.remote.request(REQUEST.CONNECT_PORT, { peer: "local" }, [channel.port2]);
+    this.options = { duckdb, db };
+    // Requests go to this tab's workers when it owns the database, else to the owner tab
+    // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
+    const makeError = (data) => new DucksyncError(data);
+    this.local = new RoutedLink("local", makeError);
+    this.remote = new RoutedLink("remote", makeError);
     this.ready = new Promise((resolve, reject) => {
       const check = () => {
         const { local, remote } = this.phases;
@@ -89,6 +90,29 @@ export class Client {
     });
     addEventListener("online", () => this.#emit("status", this.status()));
     addEventListener("offline", () => this.#emit("status", this.status()));
+    this.tabs = new Tabs({
+      db, links: { local: this.local, remote: this.remote }, makeError,
+      startWorkers: () => this.#startWorkers(),
+      phases: () => this.phases,
+      onOwnerEvent: (worker, message) => this.#onEvent(worker, message),
+      onChange: () => this.#emit("status", this.status()),
+    });
+    attachSync(this, syncOptions); // sync(), conflicts(), status().sync: web/sync.js
+  }
+
+  /** Called by Tabs once this tab owns the database: both workers start now, in parallel. */
+  #startWorkers() {
+    const params = new URLSearchParams(this.options);
+    performance.mark("ducksync:workers-start");
+    for (const worker of ["local", "remote"]) this.phases[worker] = { worker, phase: STATE.BOOTING, step: "starting" };
+    const onEvent = (w, e) => { this.#onEvent(w, e); this.tabs?.forward(w, e); };
+    const local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), onEvent);
+    const remote = new WorkerLink("remote", new URL("remote.worker.js", DIST), onEvent);
+    // One MessageChannel between the workers (later: Arrow batches for sync).
+    const channel = new MessageChannel();
+    local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
+    remote.request(REQUEST.CONNECT_PORT, { peer: "local" }, [channel.port2]);
+    return { local, remote };
   }
 
   #onEvent(worker, message) {
@@ -121,12 +145,13 @@ export class Client {
     this.listeners.get(event)?.delete(fn);
   }
 
-  /** {local: {phase, step, reason, ...}, remote: {...}, online: boolean}. */
+  /** {local: {phase, step, reason, ...}, remote: {...}, online, ready, tab: {role, id, owner}}. */
   status() {
     const remote = this.phases.remote.phase;
     return { local: { ...this.phases.local }, remote: { ...this.phases.remote },
              online: navigator.onLine && remote === STATE.CONNECTED,
-             ready: this.phases.local.phase === STATE.READY };
+             ready: this.phases.local.phase === STATE.READY,
+             tab: this.tabs?.status() ?? { role: "pending" } };
   }
 
   /** Run SQL on the local database; resolves to {columns: [{name, type}], rows: [[...]], table}. */
@@ -166,8 +191,11 @@ export class Client {
   close() {
     this.local.terminate();
     this.remote.terminate();
+    this.tabs.close();
   }
 }
+
+installSync(Client);
 
 /** Start both workers now and return the client (not yet ready: await `client.ready`). */
 export function createClient(options = {}) {

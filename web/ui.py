@@ -49,6 +49,23 @@ def render_status(_=None):
     online = el("status-online")
     online.dataset.online = "true" if status["online"] else "false"
     online.textContent = "online" if status["online"] else "offline"
+    render_tab(status.get("tab") or {})
+
+
+def render_tab(tab):
+    role = tab.get("role") or "pending"
+    node = el("status-tab")
+    node.dataset.role = role
+    if role == "owner":
+        text = "this tab owns the database"
+    elif role == "follower":
+        owner = tab.get("owner")
+        text = ("open in another tab (owner: tab " + owner + "); requests go there") if owner \
+            else "open in another tab; waiting for it"
+    else:
+        text = "starting"
+    node.title = "this tab: " + str(tab.get("id") or "?")
+    node.querySelector("b").textContent = text
 
 
 def show_error(err):
