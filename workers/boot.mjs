@@ -20,6 +20,25 @@ function phaseEvent(worker, t0, step, extra = {}) {
                       ...extra } };
 }
 
+// Restore the memory snapshot made at build time (scripts/pyodide_snapshot.mjs) instead of
+// booting the interpreter: the top start-up cost (docs/benchmarks.md). Fetched in parallel
+// with pyodide.mjs; if it is missing or fails to restore, boot the ordinary way.
+async function loadPyodideFast() {
+  const { loadPyodide } = await import(assetURL("pyodide", "pyodide.mjs"));
+  const options = { indexURL: assetURL("pyodide"), packages: [] };
+  if (!ASSETS["pyodide-snapshot"]) return loadPyodide(options);
+  try {
+    const snapshot = fetch(new URL(ASSETS["pyodide-snapshot"], DIST)).then((r) => {
+      if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
+      return r.arrayBuffer();
+    });
+    return await loadPyodide({ ...options, _loadSnapshot: snapshot });
+  } catch (err) {
+    console.warn("[ducksync] Pyodide snapshot not restored, booting without it:", err);
+    return loadPyodide(options);
+  }
+}
+
 /**
  * @param {object} o
  * @param {string} o.worker    "local" | "remote"
@@ -51,8 +70,7 @@ export async function bootPyodideWorker({ worker, module, host = {} }) {
 
   try {
     post(phaseEvent(worker, t0, step));
-    const pyodideReady = import(assetURL("pyodide", "pyodide.mjs"))
-      .then(({ loadPyodide }) => loadPyodide({ indexURL: assetURL("pyodide"), packages: [] }));
+    const pyodideReady = loadPyodideFast();
     const archive = fetch(assetURL("python")).then((r) => {
       if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
       return r.arrayBuffer();
