@@ -9,7 +9,7 @@
 // Message names come from ducksync.protocol (TAB.*). See docs/offline-and-tabs.md.
 import { VERSION, TAB, EVENT } from "@ducksync/protocol";
 
-export const DEFAULT_DB = "opfs://ducksync.duckdb";
+export const DEFAULT_DB = "opfs://ducksync-local.duckdb"; // not "ducksync": that catalog name would clash with the engine's schema ducksync
 
 export const lockName = (db) => (db === DEFAULT_DB ? "ducksync:owner" : `ducksync:owner:${db}`);
 

@@ -55,6 +55,12 @@ async function openBlocking({ path, wasmURL, onStep }) {
     mode: "blocking",
     version: db.getVersion(),
     query: async (sql) => run(sql),
+    // Another connection (own transactions and temp tables), e.g. for the sync engine.
+    connect: async () => {
+      const c = db.connect();
+      return { query: async (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
+               insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+    },
     close: async () => { conn.close(); db.reset(); },
   };
 }
@@ -79,6 +85,12 @@ async function openAsync({ path, wasmURL, workerURL, onStep }) {
     mode: "async",
     version: await db.getVersion(),
     query: (sql) => conn.useUnsafe((bindings, id) => bindings.runQuery(id, sql)),
+    // Another connection (own transactions and temp tables), e.g. for the sync engine.
+    connect: async () => {
+      const c = await db.connect();
+      return { query: (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
+               insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+    },
     close: async () => { await conn.close(); await db.terminate(); },
   };
 }

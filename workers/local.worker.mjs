@@ -4,6 +4,7 @@
 // and fetches): Python picks up the pending database when it is up (docs/startup.md).
 import { bootPyodideWorker, assetURL } from "./boot.mjs";
 import { openDuckDB } from "./duck.mjs";
+import * as sync from "./sync_host.mjs";
 
 const params = new URL(self.location.href).searchParams;
 const t0 = performance.now();
@@ -14,7 +15,7 @@ const onStep = (step) => {
   if (current) duckdbSteps[current.step] = now - current.at;
   current = { step, at: now };
 };
-const dbPath = params.get("db") || "opfs://ducksync.duckdb";
+const dbPath = params.get("db") || "opfs://ducksync-local.duckdb"; // catalog "ducksync" would clash with schema ducksync
 const duckdb = openDuckDB({
   mode: params.get("duckdb") || "async",
   path: dbPath,
@@ -28,4 +29,4 @@ const duckdb = openDuckDB({
 });
 duckdb.catch(() => {}); // reported by Python when it awaits the promise
 
-bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps } });
+bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps, sync } });

@@ -15,6 +15,7 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import is_read_only
+from sync_worker import SyncWorker
 from worker_host import WorkerHost, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
@@ -28,6 +29,7 @@ class LocalWorker:
         core = self.host.core
         core.on(protocol.QUERY, self.query)
         core.on(protocol.EXEC, self.exec)
+        self.sync = SyncWorker(self.host)
 
     async def init(self) -> None:
         core = self.host.core
@@ -41,6 +43,7 @@ class LocalWorker:
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)
+        await self.sync.start(self.db)
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
 
@@ -51,6 +54,7 @@ class LocalWorker:
             ipc = await self.db.query(sql)
             if not is_read_only(sql):
                 await self.db.query("CHECKPOINT")  # make the write durable in OPFS now
+                self.sync.wrote()  # a debounced sync follows local writes
         except JsException as exc:
             raise QueryError(js_message(exc)) from None
         return ipc

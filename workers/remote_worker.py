@@ -18,6 +18,7 @@ from pyodide.http import pyfetch  # type: ignore[import-not-found]
 from ducksync import protocol
 from ducksync.errors import RemoteUnavailableError, error_from_wire
 from ducksync.worker import HealthCheck, classify_health
+from remote_sync import register as register_sync
 from worker_host import WorkerHost
 
 HEALTH_URL = "/readyz"
@@ -34,6 +35,7 @@ class RemoteWorker:
         core = self.host.core
         core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
         core.on(protocol.REMOTE_TABLES, self.tables)
+        register_sync(self.host)
         self._listener = create_proxy(lambda _event: self._wake.set())
         js.self.addEventListener("online", self._listener)
         js.self.addEventListener("offline", self._listener)

@@ -61,6 +61,7 @@ class WorkerHost:
         self.core = WorkerCore(name=self.name, emit=self.emit,
                                boot_ms=js.performance.now() - ducksync_host.startedAt)
         self.port: Any = None
+        self.port_ready = asyncio.Event()  # set once CONNECT_PORT gave us the peer channel
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._proxies: list[Any] = []
@@ -118,18 +119,23 @@ class WorkerHost:
         self._proxies.append(listener)
         port.addEventListener("message", listener)
         port.start()
+        self.port_ready.set()
         return {"worker": self.name, "peer": payload.get("peer")}
 
     async def peer_request(self, request_type: str, payload: dict[str, Any] | None = None,
                            timeout: float = 10.0) -> Reply:
+        """Ask the peer worker; typed-array values of ``payload`` are transferred."""
         if self.port is None:
             raise RemoteUnavailableError(f"the {self.name} worker has no peer port yet",
                                          hint="the main thread sends connect_port at start-up")
         request = Request(id=next(self._ids), type=request_type, payload=payload or {})
         future: asyncio.Future[Reply] = asyncio.get_event_loop().create_future()
         self._pending[request.id] = future
-        send(self.port.postMessage, request.to_wire())
-        return await asyncio.wait_for(future, timeout)
+        send(self.port.postMessage, request.to_wire(), transfer_list(request.payload))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(request.id, None)
 
     async def _peer_ping(self, _: dict[str, Any]) -> dict[str, Any]:
         started = js.performance.now()

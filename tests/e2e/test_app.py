@@ -18,7 +18,7 @@ def test_both_workers_report_ready_in_api_and_status_bar(shared_app: Any) -> Non
     status = shared_app.evaluate("window.ducksync.status()")
     assert status["local"]["phase"] == "ready"
     assert status["local"]["duckdb"] == {"mode": "async", "version": "v1.4.3",
-                                         "path": "opfs://ducksync.duckdb"}
+                                         "path": "opfs://ducksync-local.duckdb"}
     assert status["remote"]["phase"] == "connected"
     assert status["online"] is True
     assert shared_app.locator("#status-local").get_attribute("data-phase") == "ready"

@@ -1,0 +1,26 @@
+// The remote worker's one HTTP primitive for sync calls (workers/remote_sync.py): the
+// request body (an IPC Uint8Array that was transferred to this worker) goes to fetch as
+// is, and an Arrow answer comes back as a Uint8Array that Python passes on untouched.
+const ARROW = "application/vnd.apache.arrow.stream";
+
+export async function syncFetch(method, path, query, json, body) {
+  const url = new URL(path, self.location.origin);
+  for (const [k, v] of query ?? []) url.searchParams.append(k, v);
+  const headers = {};
+  let payload;
+  if (body) { headers["content-type"] = ARROW; payload = body; }
+  else if (json !== null && json !== undefined) { headers["content-type"] = "application/json"; payload = JSON.stringify(json); }
+  const response = await fetch(url, { method, headers, body: payload, cache: "no-store", credentials: "same-origin" });
+  const type = response.headers.get("content-type") || "";
+  const out = { status: response.status, ipc: null, json: null,
+                headers: Object.fromEntries(response.headers.entries()) };
+  if (type.startsWith(ARROW)) {
+    out.ipc = new Uint8Array(await response.arrayBuffer());
+    out.wire = Number(response.headers.get("content-length")) || out.ipc.byteLength;
+  } else {
+    const text = await response.text();
+    out.wire = text.length;
+    try { out.json = text ? JSON.parse(text) : null; } catch { out.json = null; }
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+// JS helpers for the local worker's sync store (workers/sync_worker.py): a DuckDB
+// connection of its own, small metadata results as plain arrays, IPC split into
+// bounded chunks, and Arrow IPC ingested into temp tables. Bulk bytes stay JS
+// Uint8Arrays: Python only passes them along.
+import { RecordBatchReader, Table, tableFromIPC, tableToIPC } from "apache-arrow";
+
+const quote = (name) => `"${String(name).replaceAll('"', '""')}"`;
+
+function plain(value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "object") return value; // number, bigint (-> Python int), string, boolean
+  if (value instanceof Date) return value.toISOString();
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return value instanceof BigInt64Array || value instanceof BigUint64Array ? Array.from(value) : value;
+  }
+  if (typeof value.toArray === "function") return Array.from(value.toArray(), plain); // LIST
+  if (typeof value.toJSON === "function") { // STRUCT / MAP rows
+    const out = {};
+    for (const [k, v] of Object.entries(value.toJSON())) out[k] = plain(v);
+    return out;
+  }
+  return String(value);
+}
+
+/** Rows of an IPC stream as arrays of plain values (metadata only: small results). */
+export function ipcToRows(ipc) {
+  const table = tableFromIPC(ipc);
+  const columns = table.schema.fields.map((_, i) => table.getChildAt(i));
+  const rows = new Array(table.numRows);
+  for (let r = 0; r < table.numRows; r++) rows[r] = columns.map((c) => plain(c.get(r)));
+  return rows;
+}
+
+/** Number of rows in an IPC stream (reads the batch headers; no copy). */
+export function ipcRows(ipc) {
+  let rows = 0;
+  for (const batch of RecordBatchReader.from(ipc)) rows += batch.numRows;
+  return rows;
+}
+
+/**
+ * A DuckDB-WASM result (Arrow IPC *file* format) -> IPC *streams* (what the engine and the
+ * server speak) of at most `batchRows` rows / about `batchBytes` each.
+ */
+export function splitIPC(ipc, batchRows, batchBytes) {
+  const table = tableFromIPC(ipc);
+  if (table.numRows <= batchRows && ipc.byteLength <= batchBytes) return [tableToIPC(table, "stream")];
+  const bytesPerRow = ipc.byteLength / Math.max(1, table.numRows);
+  const step = Math.max(1, Math.min(batchRows, Math.floor(batchBytes / bytesPerRow)));
+  const out = [];
+  for (let start = 0; start < table.numRows; start += step) {
+    out.push(tableToIPC(table.slice(start, start + step), "stream"));
+  }
+  return out.length ? out : [tableToIPC(table, "stream")];
+}
+
+/** The sync engine's connection: query, rows, chunked export, temp-table ingest. */
+export async function syncConnection(db) {
+  const conn = await db.connect();
+  await conn.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
+  // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
+  // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
+  // catalog (USE'd for the insert only, on this connection only), then moves to temp.
+  const home = quote(ipcToRows(await conn.query("SELECT current_database()"))[0][0]);
+  await conn.query("ATTACH IF NOT EXISTS ':memory:' AS __ds_scratch");
+  return {
+    query: (sql) => conn.query(sql),
+    rows: async (sql) => ipcToRows(await conn.query(sql)),
+    exportChunks: async (sql, batchRows, batchBytes) => splitIPC(await conn.query(sql), batchRows, batchBytes),
+    // Load IPC into temp table `name` (replaced, or appended to). DuckDB-WASM detaches `ipc`.
+    ingest: async (name, ipc, append) => {
+      const scratch = `__ds_scratch.main.${quote(name)}`;
+      await conn.query(`DROP TABLE IF EXISTS ${scratch}`);
+      await conn.query("USE __ds_scratch");
+      try {
+        await conn.insert(ipc, { name, schema: "main", create: true });
+      } finally {
+        await conn.query(`USE ${home}`);
+      }
+      await conn.query(append
+        ? `INSERT INTO temp.main.${quote(name)} BY NAME SELECT * FROM ${scratch}`
+        : `CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${scratch}`);
+      await conn.query(`DROP TABLE ${scratch}`);
+    },
+  };
+}

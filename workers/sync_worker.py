@@ -1,0 +1,184 @@
+"""The local worker's sync: DuckDB-WASM as the engine's LocalStore, the MessagePort as its
+RemoteStore, and the requests/events of :mod:`ducksync.worker.sync_service`.
+
+Data path: the engine's SQL runs on a DuckDB connection of its own (own temp tables
+and transactions, never the page's). Arrow IPC results of DuckDB stay JS
+``Uint8Array``s: Python hands them to the port (``remote_call``, buffer in the transfer
+list), and IPC that arrives from the remote worker goes straight into
+``insertArrowFromIPCStream``. Only small metadata results are decoded into tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import ducksync_host  # type: ignore[import-not-found]
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
+
+from ducksync import protocol
+from ducksync.errors import BackupError, QueryError
+from ducksync.protocol import Event
+from ducksync.worker.port_store import PortRemoteStore
+from ducksync.worker.sql_params import bind
+from ducksync.worker.sync_service import SyncService
+from jsvalues import py
+from worker_host import WorkerHost, js_message
+
+sync_host = ducksync_host.sync  # workers/sync_host.mjs
+
+
+def js_bytes(data: Any) -> Any:
+    """A Uint8Array for ``data``: JS arrays pass through; Python bytes are copied once."""
+    if isinstance(data, JsProxy):
+        return data
+    return to_js(bytes(data))
+
+
+class WasmLocalStore:
+    """:class:`ducksync.engine.store.LocalStore` over a DuckDB-WASM connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def _q(self, call: Any, sql: str) -> Any:
+        try:
+            return await call
+        except JsException as exc:
+            raise QueryError(js_message(exc), hint=f"while running: {sql[:200]}") from None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        text = bind(sql, params)
+        await self._q(self.conn.query(text), text)
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        text = bind(sql, params)
+        rows = await self._q(self.conn.rows(text), text)
+        return [tuple(r) for r in rows.to_py()]
+
+    async def export_arrow(self, sql: str, params: Sequence[Any] = (), *, batch_rows: int,
+                           batch_bytes: int) -> AsyncIterator[bytes]:
+        text = bind(sql, params)
+        chunks = await self._q(self.conn.exportChunks(text, batch_rows, batch_bytes), text)
+        for chunk in chunks:
+            yield chunk  # a JS Uint8Array; the engine only measures and forwards it
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        await self._q(self.conn.ingest(table, js_bytes(ipc), append), f"ingest {table}")
+
+    async def copy_out(self, sql: str) -> bytes:
+        raise BackupError("copy_out is not available in the browser yet")
+
+    async def copy_in(self, sql: str, data: bytes) -> None:
+        raise BackupError("copy_in is not available in the browser yet")
+
+
+class SyncWorker:
+    """Registers the sync requests on the local worker and runs the automatic triggers."""
+
+    def __init__(self, host: WorkerHost) -> None:
+        self.host = host
+        self.service: SyncService | None = None
+        self._proxies: list[Any] = []
+        core = host.core
+        for request_type, handler in (
+                (protocol.SYNC, self._sync), (protocol.SYNC_CANCEL, self._cancel),
+                (protocol.SYNC_CONFIGURE, self._configure), (protocol.SYNC_STATUS, self._status),
+                (protocol.SYNC_CONFLICTS, self._conflicts),
+                (protocol.SYNC_RESOLVE, self._resolve), (protocol.SYNC_TABLES, self._tables),
+                (protocol.SYNC_LOG, self._log)):
+            core.on(request_type, handler)
+
+    async def start(self, db: Any) -> None:
+        conn = await sync_host.syncConnection(db)
+        remote = PortRemoteStore(transport=self._transport)
+        self.service = SyncService(local=WasmLocalStore(conn), remote=remote, emit=self._emit)
+        self.service.status.online = bool(js.navigator.onLine)
+        self.service.schedule.online = self.service.status.online
+        for name in ("online", "offline"):
+            listener = create_proxy(lambda _e, on=name == "online": self._online(on))
+            self._proxies.append(listener)
+            js.self.addEventListener(name, listener)
+        self.host.spawn(self._server_config())
+
+    async def _server_config(self) -> None:
+        """The server's SYNC_INTERVAL, unless the page set one; then the trigger loop."""
+        assert self.service is not None
+        await self.host.port_ready.wait()
+        try:
+            config = await self.service.remote.config()
+            if not getattr(self, "_interval_set", False):
+                self.service.configure(interval_s=float(config.get("sync_interval_s") or 0))
+        except Exception as exc:  # offline at start: keep the default interval
+            js.console.warn(f"[ducksync sync] no server config: {exc}")
+        await self.service.run_forever()
+
+    def _online(self, online: bool) -> None:
+        if self.service is not None:
+            self.service.set_online(online)
+
+    def wrote(self) -> None:
+        if self.service is not None:
+            self.service.wrote()
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        self.host.emit(Event(type=kind, payload=payload))
+
+    async def _transport(self, method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {"method": method, "args": args}
+        rows_sent = 0
+        if ipc is not None:
+            data = js_bytes(ipc)
+            if method == "apply_batch":
+                rows_sent = int(sync_host.ipcRows(data))
+            payload["ipc"] = data
+        reply = await self.host.peer_request(protocol.REMOTE_CALL, payload, timeout=900.0)
+        out = {k: py(v) for k, v in reply.unwrap().items()}
+        if out.get("ipc") is not None:
+            out["rows"] = int(sync_host.ipcRows(out["ipc"]))
+        out["rows_sent"] = rows_sent
+        return out
+
+    def _svc(self) -> SyncService:
+        if self.service is None:
+            raise QueryError("sync is not ready yet", hint="wait for the ready phase")
+        return self.service
+
+    async def _sync(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        tables = p.get("tables")
+        return await self._svc().sync(
+            tables=list(tables) if tables else None, direction=str(p.get("direction") or "both"),
+            policy=p.get("policy"), batch_rows=p.get("batch_rows"),
+            trigger=str(p.get("trigger") or "manual"))
+
+    async def _cancel(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"cancelled": self._svc().cancel()}
+
+    async def _configure(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        if p.get("interval_s") is not None:
+            self._interval_set = True
+        return self._svc().configure(
+            interval_s=p.get("interval_s"), on_write=p.get("on_write"),
+            debounce_s=p.get("debounce_s"), policy=p.get("policy"),
+            batch_rows=p.get("batch_rows"))
+
+    async def _status(self, _: dict[str, Any]) -> dict[str, Any]:
+        return self._svc().snapshot()
+
+    async def _conflicts(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        return {"conflicts": await self._svc().conflicts(p.get("table"))}
+
+    async def _resolve(self, p: dict[str, Any]) -> dict[str, Any]:
+        return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
+                                         str(p.get("take")))
+
+    async def _tables(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"tables": await self._svc().tables()}
+
+    async def _log(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        return {"runs": await self._svc().sync_log(int(p.get("limit") or 50))}
