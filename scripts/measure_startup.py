@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,9 @@ from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
+from ducksync.bench.startup import median_table, sample  # shared with ducksync bench
+
 ROOT = Path(__file__).resolve().parents[1]
-MARKS = ("ducksync:client-created", "ducksync:ui-interactive", "ducksync:local:ready",
-         "ducksync:remote:connected", "ducksync:ready")
-READY = "() => window.ducksync && document.body.dataset.ready === 'true'"
-FIRST_QUERY = "SELECT 42 AS answer"
 QUERIES = {
     "SELECT 1 (x20, mean)": ("SELECT 1", 20),
     "1M rows x 2 BIGINT -> IPC": ("SELECT range AS i, range * 2 AS j FROM range(1000000)", 1),
@@ -64,22 +61,6 @@ def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError((tmp / "server.log").read_text())
 
 
-def sample(page: Page) -> dict[str, float]:
-    """Marks (ms since navigation), worker boot steps, and the first query's result time."""
-    page.wait_for_function(READY, timeout=120_000)
-    result: dict[str, float] = page.evaluate("""async (sql) => {
-        const out = {};
-        for (const m of performance.getEntriesByType("mark")) out[m.name] ??= m.startTime;
-        await window.ducksync.query(sql);
-        out["first query result"] = performance.now();
-        const s = window.ducksync.status();
-        for (const [w, st] of [["local", s.local], ["remote", s.remote]])
-            for (const [k, v] of Object.entries(st.steps ?? {})) out[`${w} step: ${k}`] = v;
-        return out;
-    }""", FIRST_QUERY)
-    return result
-
-
 def time_queries(page: Page) -> dict[str, float]:
     timings: dict[str, float] = {}
     for label, (sql, repeat) in QUERIES.items():
@@ -89,11 +70,6 @@ def time_queries(page: Page) -> dict[str, float]:
             return (performance.now() - t0) / repeat;
         }""", [sql, repeat])
     return timings
-
-
-def median_table(samples: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in samples[0] if all(k in s for s in samples)]
-    return {k: statistics.median(s[k] for s in samples) for k in keys}
 
 
 def main() -> int:
