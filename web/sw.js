@@ -9,8 +9,8 @@
 //   Every response we serve is rebuilt with COOP/COEP/CORP so the page stays
 //   crossOriginIsolated offline. Anything not in the manifest (the /api/, /readyz, ...) is
 //   never touched: it goes to the network as if we did not exist.
-// * Updates: a new worker precaches, then skipWaiting + clients.claim; pages are told
-//   ("ducksync:sw-updated") and offer a reload. See docs/offline-and-tabs.md.
+// * Updates: a new worker precaches, then skipWaiting + clients.claim; a page that an older
+//   worker served sees controllerchange and offers a reload. See docs/offline-and-tabs.md.
 /* global DUCKSYNC_PRECACHE */
 importScripts("./dist/precache.js");
 
@@ -68,10 +68,7 @@ self.addEventListener("activate", (event) => {
     for (const name of await caches.keys()) {
       if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
     }
-    await self.clients.claim();
-    for (const client of await self.clients.matchAll({ type: "window" })) {
-      client.postMessage({ type: "ducksync:sw-updated", version: MANIFEST.version });
-    }
+    await self.clients.claim(); // pages see controllerchange (web/offline.js)
   })());
 });
 
