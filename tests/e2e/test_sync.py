@@ -77,3 +77,69 @@ def test_two_devices_converge_through_the_server(open_app: Any, server: Any) -> 
     log = a.evaluate("window.ducksync.syncLog()")
     assert [r["outcome"] for r in log] == ["ok", "ok"] and log[-1]["rows_pushed"] == 1000
     assert q(a, "SELECT count(*) AS n FROM ducksync.sync_log") == [{"n": 2}]
+
+
+def test_conflicts_surface_under_manual_and_resolve_under_each_policy(open_app: Any,
+                                                                       server: Any) -> None:
+    a, b = device(open_app, server.url), device(open_app, server.url)
+    ex(a, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR)")
+    ex(a, "INSERT INTO notes SELECT range, 'v0' FROM range(5)")
+    sync(a, tables=["notes"])
+    sync(b, tables=["notes"])
+    for row in (1, 2, 3):
+        ex(a, f"UPDATE notes SET body = 'from a' WHERE id = {row}")
+        ex(b, f"UPDATE notes SET body = 'from b' WHERE id = {row}")
+    assert sync(a, tables=["notes"])["pushed"] == 3
+    b.evaluate("() => { window.__conflicts = []; "
+               "window.ducksync.on('conflict', (c) => window.__conflicts.push(c)); }")
+    manual = sync(b, tables=["notes"], policy="manual")
+    assert manual["pending_conflicts"] == 3
+    b.wait_for_function("window.__conflicts.length > 0")
+    assert b.evaluate("window.ducksync.status().sync.phase") == "conflict"
+    listed = b.evaluate("window.ducksync.conflicts('notes')")
+    assert [c["key"] for c in listed] == ["1", "2", "3"]
+    assert "from a" in listed[0]["remote"] and "from b" in listed[0]["local"]
+    # per row: take local for 1, take remote for 2; row 3 goes to the policies below
+    b.evaluate("window.ducksync.resolveConflict('notes', '1', 'local')")
+    b.evaluate("window.ducksync.resolveConflict('notes', '2', 'remote')")
+    assert sync(b, tables=["notes"], policy="remote-wins")["outcome"] == "ok"
+    assert b.evaluate("window.ducksync.status().sync.phase") == "idle"
+    sync(a, tables=["notes"])
+    expected = {0: "v0", 1: "from b", 2: "from a", 3: "from a", 4: "v0"}
+    for page in (a, b):
+        assert {r["id"]: r["body"] for r in q(page, "SELECT * FROM notes")} == expected
+    # local-wins: b's edit overrides a's
+    ex(a, "UPDATE notes SET body = 'a again' WHERE id = 4")
+    ex(b, "UPDATE notes SET body = 'b again' WHERE id = 4")
+    sync(a, tables=["notes"])
+    assert sync(b, tables=["notes"], policy="local-wins")["conflicts"] == 1
+    sync(a, tables=["notes"])
+    assert q(a, "SELECT body FROM notes WHERE id = 4") == [{"body": "b again"}]
+    assert q(a, "SELECT * FROM notes ORDER BY id") == q(b, "SELECT * FROM notes ORDER BY id")
+
+
+def test_tab_closed_mid_sync_then_next_session_converges(open_app: Any, server: Any) -> None:
+    page = device(open_app, server.url)
+    n = 200_000
+    ex(page, "CREATE TABLE big (id BIGINT PRIMARY KEY, v VARCHAR, x DOUBLE)")
+    ex(page, f"INSERT INTO big SELECT range, 'row ' || range, range * 0.5 FROM range({n})")
+    page.evaluate("() => { window.__run = window.ducksync.sync({tables: ['big'], "
+                  "direction: 'push', batchRows: 5000}).catch((e) => e.message); }")
+    page.wait_for_function("window.__progress.some((p) => p.rows_done >= 20000)",
+                           timeout=60_000)
+    done = page.evaluate("Math.max(...window.__progress.map((p) => p.rows_done))")
+    assert done < n  # really in the middle
+    context = page.context
+    page.close()  # the tab goes away mid-sync: workers die, OPFS keeps what was committed
+    again = context.new_page()
+    again.goto(server.url)
+    again.wait_for_function("() => window.ducksync && document.body.dataset.ready === 'true'",
+                            timeout=90_000)
+    again.evaluate(MANUAL)
+    result = sync(again, tables=["big"], batchRows=50_000)
+    assert result["converged"], result["error"]
+    keys = remote_keys(server, "big")
+    assert len(keys) == n and keys == list(range(n))  # nothing lost, nothing twice
+    assert q(again, "SELECT count(*) AS n FROM big") == [{"n": n}]
+    again_result = sync(again, tables=["big"])
+    assert again_result["pushed"] == 0 and again_result["pulled"] == 0
