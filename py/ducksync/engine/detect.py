@@ -1,17 +1,28 @@
 """Change detection on both sides, as SQL in the local database.
 
 Local: one pass hashes the table and full-outer-joins it with the base: rows whose
-hash differs (or that appear/disappear) are the local changes (``__ds_l``).
+hash differs (or that appear/disappear) are the local changes (``__ds_l``). A
+whole-table aggregate (mixed XOR of row hashes + count) compared with the same
+aggregate over the base skips the join when nothing changed; with a declared
+watermark column only rows above the cursor are joined, once an aggregate over
+the older rows proved them untouched.
 
-Remote: a descent over bucket checksums. The remote sums (key hash, row hash)
-per bucket; the local side computes the same sums from the base's *remote* hashes.
-Equal buckets are skipped; differing ones are split (``modulus * FANOUT``) until
-they are small, then only their (key, hashes) travel (``__ds_rkeys``) and are
-compared with the base (``__ds_r``). Cost is O(changed rows), not O(table).
+Remote: first one whole-table checksum (modulus 1): equal to the base's → no
+remote change, done. Else a descent over bucket checksums. The remote sums (key
+hash, row hash) per bucket; the local side computes the same sums from the base's
+*remote* hashes. Equal buckets are skipped; differing ones are split
+(``modulus * FANOUT``) until they hold about ``LEAF_ROWS`` rows, then only their
+(key, hashes) travel (``__ds_rkeys``) and are compared with the base (``__ds_r``).
+Cost is O(changed rows · log), not O(table). With a watermark, the rows above the
+cursor are fetched first (``fetch_rows_after``) and the descent is skipped when
+base ⊕ those rows reproduces the remote's whole-table checksum exactly.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ducksync.engine import sqlbuild as sb
@@ -19,22 +30,39 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
 
-__all__ = ["Transfer", "detect_local", "detect_remote"]
+__all__ = ["Transfer", "detect_local", "detect_remote", "remote_top"]
 
-FANOUT = 16  # children per differing bucket when descending
-LEAF_ROWS = 32  # stop descending when differing buckets hold about this many rows
-ROOT_ROWS = 512  # rows per bucket at the first level
+# Descent tuning (bytes per changed row, see docs/engine.md "Pull"): a checksum row
+# costs about as much as a leaf hash row, so a differing bucket of r rows is best
+# split in few children per level until a handful of rows remain.
+FANOUT = 4  # children per differing bucket when descending
+LEAF_ROWS = 4  # stop descending when differing buckets hold about this many rows
+ROOT_ROWS = 256  # rows per bucket at the first level
 MAX_ROOT = 4096
+MAX_LEVELS = 24
+
+Top = tuple[int, int]  # (checksum, rows) of a whole table; (0, 0) when empty
 
 
 @dataclass(kw_only=True)
 class Transfer:
-    """Bytes moved and remote round trips, for the report and the benchmarks."""
+    """Bytes moved, remote round trips and time per phase, for the report and benches."""
 
     sent: int = 0
     received: int = 0
     calls: int = 0
     log: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> ms (debug hook)
+    paths: list[str] = field(default_factory=list)  # fast paths taken, in order
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            ms = (time.perf_counter() - t0) * 1000
+            self.timings[name] = round(self.timings.get(name, 0.0) + ms, 3)
 
 
 def _coalesced(key: list[str], a: str, b: str) -> str:
@@ -42,16 +70,72 @@ def _coalesced(key: list[str], a: str, b: str) -> str:
                      f"{sb.quote_ident(k)}" for k in key)
 
 
-async def detect_local(local: LocalStore, shape: Shape) -> int:
+def _wm_filter(shape: Shape, watermark: str, alias: str = "") -> str:
+    """``wm > CAST(? AS type)`` on the local table (the cursor is a bound parameter)."""
+    prefix = f"{alias}." if alias else ""
+    return (f"{prefix}{sb.quote_ident(watermark)} > CAST(? AS "
+            f"{sb.check_type(shape.types[watermark])})")
+
+
+async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = None, *,
+                       watermark: str | None = None, cursor: str | None = None) -> int:
     """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base."""
-    t = sb.quote_ident(shape.table)
+    t, base = sb.quote_ident(shape.table), base_table(shape.table)
+    keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
+    empty = (f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {keys}, __lh AS lh_now "
+             f"FROM {base} LIMIT 0")
+    if watermark is not None and cursor is not None:
+        # Rows at or below the cursor must be exactly the base minus the keys above it.
+        fresh = _wm_filter(shape, watermark)
+        old, new = (await local.fetch_rows(
+            f"SELECT (SELECT [bit_xor({sb.mix_sql(lh)}), count(*)] FROM {t} WHERE NOT "
+            f"COALESCE({fresh}, false)), (SELECT [bit_xor({sb.mix_sql('b.__lh')}), count(*)] "
+            f"FROM {base} b ANTI JOIN (SELECT {keys} FROM {t} WHERE {fresh}) f ON "
+            f"{sb.key_join_sql(shape.key, 'b', 'f')})", [cursor, cursor]))[0]
+        if list(old) == list(new):
+            if xfer is not None:
+                xfer.paths.append("append-local")
+            await local.execute(
+                f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {sb.cols_sql(shape.key, 'c')}, "
+                f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t} WHERE {fresh}) c "
+                f"LEFT JOIN {base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
+                "WHERE c.__lh IS DISTINCT FROM b.__lh", [cursor])
+            return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
+    else:
+        now, was = (await local.fetch_rows(
+            f"SELECT (SELECT [bit_xor({sb.mix_sql(lh)}), count(*)] FROM {t}), "
+            f"(SELECT [bit_xor({sb.mix_sql('__lh')}), count(*)] FROM {base})"))[0]
+        if list(now) == list(was):
+            if xfer is not None:
+                xfer.paths.append("local-unchanged")
+            await local.execute(empty)
+            return 0
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {_coalesced(shape.key, 'c', 'b')}, "
-        f"c.__lh AS lh_now FROM (SELECT {sb.cols_sql(shape.key)}, "
-        f"{sb.row_hash_sql(shape.columns)} AS __lh FROM {t}) c FULL OUTER JOIN "
-        f"{base_table(shape.table)} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
+        f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t}) c FULL OUTER JOIN "
+        f"{base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
         f"WHERE c.__lh IS DISTINCT FROM b.__lh")
     return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
+
+
+async def remote_top(local: LocalStore, remote: RemoteStore, shape: Shape,
+                     xfer: Transfer) -> Top:
+    """The remote's whole-table checksum and row count (one small call)."""
+    ipc = await remote.bucket_checksums(shape.table, shape.key, 1, 1, [])
+    xfer.calls += 1
+    xfer.sent += 64
+    xfer.received += len(ipc)
+    await local.ingest_arrow("__ds_rcs", ipc)
+    rows = await local.fetch_rows("SELECT checksum::UBIGINT, n::BIGINT FROM __ds_rcs")
+    return (int(rows[0][0]), int(rows[0][1])) if rows and rows[0][1] else (0, 0)
+
+
+async def base_top(local: LocalStore, shape: Shape) -> Top:
+    """The same checksum, computed from the base's stored remote hashes."""
+    rows = await local.fetch_rows(
+        f"SELECT COALESCE({sb.checksum_sql('__rk', '__rh')}, 0), count(*) FROM "
+        f"{base_table(shape.table)}")
+    return (int(rows[0][0]), int(rows[0][1])) if rows[0][1] else (0, 0)
 
 
 async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
@@ -67,38 +151,102 @@ async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xf
         params += [parent_mod, parents]  # type: ignore[list-item]
     rows = await local.fetch_rows(
         "SELECT COALESCE(r.bucket, l.bucket)::UBIGINT, greatest(COALESCE(r.n, 0), "
-        "COALESCE(l.n, 0)) FROM __ds_rcs r FULL OUTER JOIN (SELECT __rk % ?::UBIGINT AS bucket, "
-        f"{sb.checksum_sql('__rk', '__rh')} AS checksum, count(*) AS n FROM "
+        "COALESCE(l.n, 0)) FROM (SELECT bucket::UBIGINT AS bucket, checksum::UBIGINT AS "
+        "checksum, n::BIGINT AS n FROM __ds_rcs) r FULL OUTER JOIN (SELECT __rk % ?::UBIGINT "
+        f"AS bucket, {sb.checksum_sql('__rk', '__rh')} AS checksum, count(*) AS n FROM "
         f"{base_table(shape.table)} {where} GROUP BY ALL) l ON r.bucket = l.bucket "
         "WHERE r.checksum IS DISTINCT FROM l.checksum OR r.n IS DISTINCT FROM l.n ORDER BY 1",
         params)
     return [(int(b), int(n)) for b, n in rows]
 
 
+async def _empty_r(local: LocalStore, shape: Shape) -> None:
+    await local.execute(
+        f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key)}, "
+        f"__rh AS rh_now, __rk AS rk_now FROM {base_table(shape.table)} LIMIT 0")
+
+
+async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                       top: Top, watermark: str, cursor: str | None,
+                       batch_rows: int) -> bool:
+    """Rows above the cursor, proven to be the remote's only changes; else False.
+
+    Proof: base (minus the fetched keys) plus the fetched rows must reproduce the
+    remote's whole-table checksum and count. Any other update or delete (or a row
+    that arrived below the cursor) breaks the equality and the caller runs the
+    full descent: the watermark is a speed hint, never trusted for correctness.
+    Leaves ``__ds_rrows`` (the fetched rows) and ``__ds_r`` on success.
+    """
+    base, first = base_table(shape.table), True
+    async for chunk in remote.fetch_rows_after(shape.table, watermark, cursor,
+                                               batch_rows=batch_rows):
+        xfer.received += len(chunk)
+        await local.ingest_arrow("__ds_rrows", chunk, append=not first)
+        first = False
+    xfer.calls += 1
+    xfer.sent += 64 + len(cursor or "")
+    if first:
+        return False
+    casts = ", ".join(f"CAST(f.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
+                      for k in shape.key)
+    await local.execute(
+        f"CREATE OR REPLACE TEMP TABLE __ds_rfresh AS SELECT {casts}, f.__ds_rk::UBIGINT AS "
+        "__ds_rk, f.__ds_rh::UBIGINT AS __ds_rh FROM __ds_rrows f")
+    rows = await local.fetch_rows(
+        f"SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0), count(*) FROM (SELECT b.__rk AS rk, "
+        f"b.__rh AS rh FROM {base} b ANTI JOIN __ds_rfresh f ON "
+        f"{sb.key_join_sql(shape.key, 'b', 'f')} UNION ALL SELECT __ds_rk, __ds_rh FROM "
+        "__ds_rfresh)")
+    expected = (int(rows[0][0]), int(rows[0][1])) if rows[0][1] else (0, 0)
+    if expected != top:
+        xfer.paths.append("append-fallback")
+        return False
+    xfer.paths.append("append-pull")
+    await local.execute(
+        f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key, 'f')}, "
+        f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM __ds_rfresh f LEFT JOIN {base} b ON "
+        f"{sb.key_join_sql(shape.key, 'f', 'b')} WHERE f.__ds_rh IS DISTINCT FROM b.__rh")
+    return True
+
+
 async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
-                        xfer: Transfer) -> int:
-    """Fill temp ``__ds_r(key…, rh_now, rk_now, in_remote)``: keys changed on the remote.
+                        xfer: Transfer, *, top: Top | None = None,
+                        watermark: str | None = None, cursor: str | None = None,
+                        batch_rows: int = 100_000) -> tuple[int, bool]:
+    """Fill temp ``__ds_r(key…, rh_now, rk_now)``: keys changed on the remote.
 
     ``rh_now``/``rk_now`` are the remote's current hashes (NULL: deleted there).
+    Returns (changed keys, prefetched): prefetched means the changed rows are
+    already in ``__ds_rrows`` (append-only path).
     """
     base = base_table(shape.table)
+    if top is None:
+        top = await remote_top(local, remote, shape, xfer)
+    if top == await base_top(local, shape):
+        xfer.paths.append("remote-unchanged")
+        await _empty_r(local, shape)
+        return 0, False
+    if watermark is not None and await _append_only(local, remote, shape, xfer, top,
+                                                    watermark, cursor, batch_rows):
+        return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_r"))), True
     n_base = int(scalar(await local.fetch_rows(f"SELECT count(*) FROM {base}")))
+    n = max(n_base, top[1])
     modulus = 1
-    while modulus < MAX_ROOT and n_base / modulus > ROOT_ROWS:
+    while modulus < MAX_ROOT and n / modulus > ROOT_ROWS:
         modulus *= 2
     parent_mod, parents = 1, list[int]()
-    while True:
+    dense = False
+    for _ in range(MAX_LEVELS):
         diff = await _diff_buckets(local, remote, shape, xfer, modulus, parent_mod, parents)
         xfer.log.append(f"modulus {modulus}: {len(diff)} differing buckets")
         if not diff:
-            await local.execute(
-                f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key)}, "
-                f"__rh AS rh_now, __rk AS rk_now FROM {base} LIMIT 0")
-            return 0
+            await _empty_r(local, shape)
+            return 0, False
         rows = sum(n for _, n in diff)
         examined = len(parents) * FANOUT if parents else modulus
-        dense = len(diff) > 0.5 * examined
-        if rows / len(diff) <= LEAF_ROWS or dense:
+        dense = len(diff) > 0.75 * examined
+        per = rows / len(diff)
+        if per <= LEAF_ROWS or (dense and per <= 4 * LEAF_ROWS):
             break
         parent_mod, parents = modulus, [b for b, _ in diff]
         modulus *= FANOUT
@@ -116,8 +264,8 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
         params = [modulus, buckets]
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {_coalesced(shape.key, 'f', 'b')}, "
-        f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM (SELECT {casts}, __ds_rk, __ds_rh FROM "
-        f"__ds_rkeys) f FULL OUTER JOIN (SELECT * FROM {base} {where}) b ON "
-        f"{sb.key_join_sql(shape.key, 'f', 'b')} WHERE f.__ds_rh IS DISTINCT FROM b.__rh",
-        params)
-    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_r")))
+        f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM (SELECT {casts}, __ds_rk::UBIGINT AS "
+        f"__ds_rk, __ds_rh::UBIGINT AS __ds_rh FROM __ds_rkeys) f FULL OUTER JOIN (SELECT * FROM "
+        f"{base} {where}) b ON {sb.key_join_sql(shape.key, 'f', 'b')} "
+        "WHERE f.__ds_rh IS DISTINCT FROM b.__rh", params)
+    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_r"))), False

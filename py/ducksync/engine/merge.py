@@ -48,12 +48,15 @@ Policy = str | Callable[[ConflictCase], Winner]
 
 
 async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                        *, batch_rows: int) -> int:
-    """Fetch the remote rows of ``__ds_r`` into ``__ds_rt`` (local types + ``__lh``)."""
+                        *, batch_rows: int, prefetched: bool = False) -> int:
+    """Fetch the remote rows of ``__ds_r`` into ``__ds_rt`` (local types + ``__lh``).
+
+    ``prefetched``: the rows are already in ``__ds_rrows`` (append-only path).
+    """
     key, t = shape.key, sb.quote_ident(shape.table)
     wanted = (await local.fetch_rows("SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"))[0][0]
-    first = True
-    if wanted:
+    first = not prefetched
+    if wanted and not prefetched:
         chunks = [c async for c in local.export_arrow(
             f"SELECT {sb.cols_sql(key)} FROM __ds_r WHERE rh_now IS NOT NULL",
             batch_rows=batch_rows, batch_bytes=64 << 20)]

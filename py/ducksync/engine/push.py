@@ -19,12 +19,16 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
 
-__all__ = ["push_plan", "recover"]
+__all__ = ["bulk_push", "push_plan", "recover"]
 
 
 async def record_result(local: LocalStore, shape: Shape, batch_id: str,
-                        result: bytes) -> tuple[int, int]:
-    """Move the base for the batch's accepted rows; returns (applied, cas_conflicts)."""
+                        result: bytes, *, fresh_keys: bool = False) -> tuple[int, int]:
+    """Move the base for the batch's accepted rows; returns (applied, cas_conflicts).
+
+    ``fresh_keys``: the batch's keys are known to be absent from the base (bulk push
+    into an empty base, each key in one batch), so the base only gets inserts.
+    """
     key, base = shape.key, base_table(shape.table)
     if not result:  # acknowledged earlier, so already recorded
         await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [batch_id])
@@ -38,9 +42,10 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
         "count(*) FILTER (WHERE __ds_status <> 'ok') FROM __ds_res"))[0]
     await local.execute("BEGIN TRANSACTION")
     try:
-        await local.execute(
-            f"DELETE FROM {base} AS b USING (SELECT {named} FROM __ds_res r WHERE "
-            f"r.__ds_status = 'ok') r WHERE {sb.key_join_sql(key, 'b', 'r')}")
+        if not fresh_keys:
+            await local.execute(
+                f"DELETE FROM {base} AS b USING (SELECT {named} FROM __ds_res r WHERE "
+                f"r.__ds_status = 'ok') r WHERE {sb.key_join_sql(key, 'b', 'r')}")
         await local.execute(
             f"INSERT INTO {base} SELECT {casts}, r.__ds_lh, r.__ds_rh, r.__ds_rk FROM __ds_res r "
             "WHERE r.__ds_status = 'ok' AND r.__ds_rh IS NOT NULL")
@@ -49,6 +54,7 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
     except BaseException:
         await local.execute("ROLLBACK")
         raise
+    await local.execute("DROP TABLE IF EXISTS __ds_res")
     return int(ok), int(bad)
 
 
@@ -70,6 +76,37 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
     return done
 
 
+async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                chunks: list[bytes], compression: str | None, acked: list[str], *,
+                fresh_keys: bool = False) -> tuple[int, int]:
+    """Steps (1)-(3) for each chunk: outbox, one remote transaction, base + outbox."""
+    applied = conflicts = 0
+    for chunk in chunks:
+        batch_id = uuid.uuid4().hex
+        with xfer.phase("push.outbox"):
+            await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
+                                [batch_id, shape.table])
+        payload = codec.encode(chunk, compression)
+        with xfer.phase("push.remote_apply"):
+            res = await remote.apply_batch(shape.table, shape.key, batch_id, payload)
+        xfer.calls += 1
+        xfer.sent += len(payload)
+        xfer.received += len(res["result"])
+        with xfer.phase("push.record"):
+            ok, bad = await record_result(local, shape, batch_id, res["result"],
+                                          fresh_keys=fresh_keys)
+        acked.append(batch_id)
+        applied += ok
+        conflicts += bad
+    return applied, conflicts
+
+
+async def _ack(remote: RemoteStore, xfer: Transfer, acked: list[str]) -> None:
+    if acked:  # one call for the run: the remote may now drop the stored results
+        await remote.ack_batches(acked)
+        xfer.calls += 1
+
+
 async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
                     batch_rows: int, batch_bytes: int,
                     compression: str | None) -> tuple[int, int]:
@@ -78,36 +115,71 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     nonkey = [c for c in shape.columns if c not in key]
     # Snapshot first: the export must not hold a cursor while other statements run,
     # and the hash sent as __ds_lh must be the hash of exactly the row sent.
-    await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_push AS SELECT {sb.cols_sql(key, 'p')}"
-        + (f", {sb.cols_sql(nonkey, 't')}" if nonkey else "")
-        + f", CASE WHEN t.{k0} IS NULL THEN 'D' ELSE 'U' END AS __ds_op, p.rh_now AS "
-        f"__ds_expect, CASE WHEN t.{k0} IS NULL THEN NULL ELSE "
-        f"{sb.row_hash_sql(shape.columns, 't')} END AS __ds_lh, row_number() OVER () AS __ds_seq"
-        f" FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
-        "WHERE p.action = 'push'")
-    total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
+    with xfer.phase("push.snapshot"):
+        await local.execute(
+            f"CREATE OR REPLACE TEMP TABLE __ds_push AS SELECT {sb.cols_sql(key, 'p')}"
+            + (f", {sb.cols_sql(nonkey, 't')}" if nonkey else "")
+            + f", CASE WHEN t.{k0} IS NULL THEN 'D' ELSE 'U' END AS __ds_op, p.rh_now AS "
+            f"__ds_expect, CASE WHEN t.{k0} IS NULL THEN NULL ELSE "
+            f"{sb.row_hash_sql(shape.columns, 't')} END AS __ds_lh, row_number() OVER () AS "
+            f"__ds_seq FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
+            "WHERE p.action = 'push'")
+        total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
     applied = conflicts = 0
     acked: list[str] = []
     cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
     for start in range(0, total, batch_rows):
-        chunks = [c async for c in local.export_arrow(
-            f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
-            [start, start + batch_rows], batch_rows=batch_rows, batch_bytes=batch_bytes)]
-        for chunk in chunks:
-            batch_id = uuid.uuid4().hex
-            await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
-                                [batch_id, shape.table])
-            payload = codec.encode(chunk, compression)
-            res = await remote.apply_batch(shape.table, key, batch_id, payload)
-            xfer.calls += 1
-            xfer.sent += len(payload)
-            xfer.received += len(res["result"])
-            ok, bad = await record_result(local, shape, batch_id, res["result"])
-            acked.append(batch_id)
-            applied += ok
-            conflicts += bad
-    if acked:  # one call for the run: the remote may now drop the stored results
-        await remote.ack_batches(acked)
-        xfer.calls += 1
+        with xfer.phase("push.export"):
+            chunks = [c async for c in local.export_arrow(
+                f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
+                [start, start + batch_rows], batch_rows=batch_rows, batch_bytes=batch_bytes)]
+        ok, bad = await _send(local, remote, shape, xfer, chunks, compression, acked)
+        applied += ok
+        conflicts += bad
+    await _ack(remote, xfer, acked)
+    return applied, conflicts
+
+
+async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
+                    batch_rows: int, batch_bytes: int,
+                    compression: str | None) -> tuple[int, int]:
+    """Initial push: the base is empty and the remote table was empty when checked.
+
+    Every local row is an insert expected absent, so no diff, plan or snapshot join
+    is needed: the rows (hashed once) are exported straight from the table, in large
+    batches, and the remote's bulk path inserts them without compare-and-swap joins
+    (it still refuses any key that exists by then: those come back as conflicts, as
+    on the normal path). Requires the key to be the local table's primary key (each
+    key in exactly one batch, so the base gets plain inserts). Tables above one
+    batch are snapshotted first so that batches cannot overlap.
+    """
+    t = sb.quote_ident(shape.table)
+    key, nonkey = shape.key, [c for c in shape.columns if c not in shape.key]
+    select = (f"SELECT {sb.cols_sql([*key, *nonkey])}, 'U' AS __ds_op, NULL::UBIGINT AS "
+              f"__ds_expect, {sb.row_hash_sql(shape.columns)} AS __ds_lh")
+    total = int((await local.fetch_rows(f"SELECT count(*) FROM {t}"))[0][0])
+    acked: list[str] = []
+    applied = conflicts = 0
+    snapshot = total > batch_rows
+    if not snapshot:  # one consistent query: no snapshot needed
+        slices = [(f"{select} FROM {t}", list[int]())]
+    else:
+        with xfer.phase("push.snapshot"):
+            await local.execute(f"CREATE OR REPLACE TEMP TABLE __ds_push AS {select} FROM {t}")
+            total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
+        cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
+        # a fresh temp table's rowids are 0..n-1; ranges skip row groups (zonemaps)
+        slices = [(f"SELECT {cols} FROM __ds_push WHERE rowid >= ? AND rowid < ?",
+                   [lo, lo + batch_rows]) for lo in range(0, total, batch_rows)]
+    for sql, params in slices:
+        with xfer.phase("push.export"):
+            chunks = [c async for c in local.export_arrow(
+                sql, params, batch_rows=batch_rows, batch_bytes=batch_bytes)]
+        ok, bad = await _send(local, remote, shape, xfer, chunks, compression, acked,
+                              fresh_keys=True)
+        applied += ok
+        conflicts += bad
+    if snapshot:
+        await local.execute("DROP TABLE IF EXISTS __ds_push")
+    await _ack(remote, xfer, acked)
     return applied, conflicts

@@ -27,6 +27,7 @@ class Shape:
     columns: list[str]
     types: dict[str, str]
     key: list[str]
+    local_pk: tuple[str, ...] = ()  # the local table's declared primary key
 
 
 def _norm(t: str) -> str:
@@ -110,4 +111,5 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         raise SchemaMismatchError(f"key {k} is not a set of columns of {table!r}",
                                   hint="pass --key with existing columns")
     return Shape(table=table, columns=[c["name"] for c in linfo["columns"]],
-                 types={c["name"]: c["type"] for c in linfo["columns"]}, key=k)
+                 types={c["name"]: c["type"] for c in linfo["columns"]}, key=k,
+                 local_pk=tuple(linfo["primary_key"]))

@@ -19,6 +19,7 @@ __all__ = [
     "cols_sql",
     "key_hash_sql",
     "key_join_sql",
+    "mix_sql",
     "quote_ident",
     "row_hash_sql",
 ]
@@ -69,15 +70,33 @@ def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
     return expr
 
 
+def mix_sql(x: str) -> str:
+    """A non-linear integer mix of a UBIGINT: ``x XOR (low32(x) * high32(x))``.
+
+    Row hashes are XORs of per-column terms, so a plain XOR over rows is blind to
+    values *swapped between rows* (the multiset of column terms is unchanged).
+    Mixing each row's term first makes the aggregate see it. Integer-only (no
+    ``hash``) so every engine computes it alike; the product of two 32-bit halves
+    cannot overflow UBIGINT.
+    """
+    v = f"({x})::UBIGINT"
+    return f"xor({v}, ({v} & 4294967295::UBIGINT) * ({v} >> 32))"
+
+
 def checksum_sql(rk: str, rh: str) -> str:
     """Aggregate checksum of a bucket from (key hash, row hash) columns: exact integer math.
 
-    ``bit_xor`` of ``rk XOR rh`` per row: integer-only, so both engines agree, and
-    cheap (HUGEINT arithmetic cost 15x more). Since the row hash covers the key
-    columns too, each term is an independent 64-bit value; a change goes unseen
-    only on a 2**-64 coincidence. The row count travels alongside.
+    ``bit_xor`` of ``mix(mix(rk) XOR rh)`` per row: integer-only, so both engines
+    agree (the local side recomputes it from stored hashes), and cheap (HUGEINT
+    arithmetic cost 15x more). Both mixes matter: DuckDB's ``hash(k)`` and the row
+    hash's key term ``hash('k', k)`` differ by a constant, so a plain ``rk XOR rh``
+    dropped the key altogether, and a plain XOR over rows cancels values swapped
+    between rows of one bucket (``test_swapped_values_are_seen``). A change goes
+    unseen only on a coincidence of the mixed 64-bit terms. The row count travels
+    alongside.
     """
-    return f"bit_xor(xor(({rk})::UBIGINT, ({rh})::UBIGINT))"
+    term = f"xor({mix_sql(rk)}, ({rh})::UBIGINT)"
+    return f"bit_xor({mix_sql(term)})"
 
 
 # --- type strings -------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Why in the local database: state must commit in the same transaction as the rows
 it describes, so a crash can never leave the base ahead of (or behind) the data.
 
-* ``ducksync.tables``   one row per synced table: its key and last sync time.
+* ``ducksync.tables``   one row per synced table: its key, last sync time and the
+  append-only cursor (``watermark`` value of column ``wm_column``).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
@@ -25,6 +26,9 @@ _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
     "CREATE TABLE IF NOT EXISTS ducksync.tables (name VARCHAR PRIMARY KEY, key_cols VARCHAR[], "
     "synced_at TIMESTAMP, watermark VARCHAR)",
+    # watermark: the append-only cursor (text of the column's max value), for column
+    # wm_column; only a speed hint (every use is verified by checksums).
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS wm_column VARCHAR",
     "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
     "table_name VARCHAR, created_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
@@ -92,13 +96,33 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
         stored = []
     if not stored:
-        await local.execute("INSERT INTO ducksync.tables VALUES (?, ?, NULL, NULL)", [table, key])
+        await local.execute("INSERT INTO ducksync.tables (name, key_cols) VALUES (?, ?)",
+                            [table, key])
+    # No PRIMARY KEY index: maintaining it cost most of a 1M-row initial push (insert
+    # + commit). Keys stay unique because every writer deletes a key before inserting
+    # it in the same transaction (the bulk push inserts only keys new to an empty base).
+    # Bases created earlier keep their index; both work.
     cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
     await local.execute(
         f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
-        f"__rk UBIGINT, PRIMARY KEY ({sb.cols_sql(key)}))")
+        "__rk UBIGINT)")
 
 
 def scalar(rows: list[tuple[Any, ...]]) -> Any:
     """First value of the first row, or None."""
     return rows[0][0] if rows else None
+
+
+async def get_cursor(local: LocalStore, table: str, column: str) -> str | None:
+    """The append-only cursor of ``table`` if it was recorded for ``column``."""
+    rows = await local.fetch_rows("SELECT watermark FROM ducksync.tables WHERE name = ? AND "
+                                  "wm_column = ?", [table, column])
+    return rows[0][0] if rows else None
+
+
+async def set_cursor(local: LocalStore, table: str, column: str) -> None:
+    """Cursor := the column's max in the local table (a hint: every use is verified)."""
+    await local.execute(
+        f"UPDATE ducksync.tables SET wm_column = ?, watermark = (SELECT CAST(max("
+        f"{sb.quote_ident(column)}) AS VARCHAR) FROM {sb.quote_ident(table)}) WHERE name = ?",
+        [column, table])

@@ -13,16 +13,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ducksync.engine import detect, merge, push, state
-from ducksync.engine.detect import Transfer
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.detect import Top, Transfer
 from ducksync.engine.merge import Policy
-from ducksync.engine.schema import reconcile
+from ducksync.engine.schema import Shape, reconcile
 from ducksync.engine.store import LocalStore, RemoteStore
-from ducksync.errors import DucksyncError, NoPrimaryKeyError
+from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
 
 __all__ = ["Mode", "SyncOptions", "SyncReport", "TableReport", "sync"]
 
 Mode = Literal["sync", "push", "pull"]
 MAX_ROUNDS = 3
+BATCH_ROWS = 100_000
+BULK_ROWS = 1_000_000
 
 
 @dataclass(kw_only=True)
@@ -33,9 +36,20 @@ class SyncOptions:
     key: list[str] | None = None
     policy: Policy = "manual"
     policies: dict[str, Policy] = field(default_factory=dict)
-    batch_rows: int = 100_000
-    batch_bytes: int = 64 << 20
+    batch_rows: int | None = None  # None: 100k rows per batch, 1M for the bulk path
+    batch_bytes: int = 48 << 20  # stays under the server's 64 MB body limit
     compression: str | None = None
+    # Append-only fast path: a column whose values only grow for new or changed rows
+    # (a monotonic integer key, or e.g. ``updated_at``). A speed hint, never trusted:
+    # rows above the cursor are fetched/compared first and checksums prove that
+    # nothing else changed, else the full diff runs (see docs/engine.md).
+    watermark: str | None = None
+    watermarks: dict[str, str] = field(default_factory=dict)
+
+    def rows_per_batch(self, bulk: bool = False) -> int:
+        if self.batch_rows is not None:
+            return max(1, self.batch_rows)
+        return BULK_ROWS if bulk else BATCH_ROWS
 
 
 @dataclass(kw_only=True)
@@ -54,6 +68,10 @@ class TableReport:
     remote_calls: int = 0
     ms: float = 0.0
     error: dict[str, Any] | None = None
+    # debug hooks: time per phase (ms) and the fast paths taken ("bulk-push",
+    # "local-unchanged", "remote-unchanged", "append-local", "append-pull", ...)
+    timings: dict[str, float] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
 
     @property
     def converged(self) -> bool:
@@ -81,28 +99,79 @@ def _policy_name(p: Policy) -> str:
     return p if isinstance(p, str) else getattr(p, "__name__", "callable")
 
 
+async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
+                         xfer: Transfer) -> tuple[bool, Top | None]:
+    """Initial push? Base empty, key = local primary key, local rows, remote table empty.
+
+    Returns the remote's whole-table checksum when it was fetched (reused by detection).
+    """
+    base = state.base_table(shape.table)
+    if shape.local_pk != tuple(shape.key):
+        return False, None
+    n = await local.fetch_rows(
+        f"SELECT (SELECT count(*) FROM {base}), (SELECT count(*) FROM "
+        f"(SELECT 1 FROM {sb.quote_ident(shape.table)} LIMIT 1))")
+    if n[0][0] or not n[0][1]:
+        return False, None
+    top = await detect.remote_top(local, remote, shape, xfer)
+    return top == (0, 0), top
+
+
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
-                 mode: Mode, rep: TableReport, xfer: Transfer, shape: Any) -> bool:
+                 mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape) -> bool:
     """One detect → merge → pull → push round; True when another round is needed."""
-    await detect.detect_local(local, shape)
+    top: Top | None = None
+    if mode != "pull":
+        with xfer.phase("bulk.check"):
+            bulk, top = await _bulk_eligible(local, remote, shape, xfer)
+        if bulk:
+            xfer.paths.append("bulk-push")
+            applied, cas = await push.bulk_push(
+                local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
+                batch_bytes=opts.batch_bytes, compression=opts.compression)
+            rep.pushed += applied
+            rep.cas_retries = cas
+            return cas > 0 and mode == "sync"
+    wm = opts.watermarks.get(table, opts.watermark)
+    cursor = None
+    if wm is not None:
+        if wm not in shape.columns:
+            raise SchemaMismatchError(f"watermark column {wm!r} is not in {table!r}",
+                                      hint="pass --watermark with a column of every table "
+                                           "synced, or sync the tables separately")
+        cursor = await state.get_cursor(local, table, wm)
+    with xfer.phase("detect.local"):
+        n_local = await detect.detect_local(local, shape, xfer, watermark=wm, cursor=cursor)
+    prefetched = False
+    n_remote = 0
     if mode == "push":
         await local.execute(
             "CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT * FROM __ds_l LIMIT 0")
         await local.execute("ALTER TABLE __ds_r RENAME COLUMN lh_now TO rh_now")
         await local.execute("ALTER TABLE __ds_r ADD COLUMN rk_now UBIGINT")
     else:
-        await detect.detect_remote(local, remote, shape, xfer)
-    await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.batch_rows)
-    await merge.build_plan(local, shape)
-    policy = opts.policies.get(table, opts.policy)
-    rep.conflicts += await merge.apply_policy(local, shape, policy)
+        with xfer.phase("detect.remote"):
+            n_remote, prefetched = await detect.detect_remote(
+                local, remote, shape, xfer, top=top, watermark=wm, cursor=cursor,
+                batch_rows=opts.rows_per_batch())
+    if not n_local and not n_remote:
+        return False  # nothing changed on either side: no plan, no transaction
+    with xfer.phase("fetch"):
+        await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.rows_per_batch(),
+                                  prefetched=prefetched)
+    with xfer.phase("plan"):
+        await merge.build_plan(local, shape)
+        policy = opts.policies.get(table, opts.policy)
+        rep.conflicts += await merge.apply_policy(local, shape, policy)
     if mode != "push":
-        rep.pulled += await merge.apply_pull(local, shape, _policy_name(policy))
+        with xfer.phase("pull.apply"):
+            rep.pulled += await merge.apply_pull(local, shape, _policy_name(policy))
     pending = await local.fetch_rows("SELECT count(*) FROM __ds_plan WHERE action = 'push'")
     if mode == "pull":
         rep.pending_local = int(pending[0][0])
         return False
-    applied, cas = await push.push_plan(local, remote, shape, xfer, batch_rows=opts.batch_rows,
+    applied, cas = await push.push_plan(local, remote, shape, xfer,
+                                        batch_rows=opts.rows_per_batch(),
                                         batch_bytes=opts.batch_bytes,
                                         compression=opts.compression)
     rep.pushed += applied
@@ -115,25 +184,31 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     """Sync one table; typed errors land in the report instead of stopping the run."""
     rep, xfer, t0 = TableReport(table=table), Transfer(), time.perf_counter()
     try:
-        shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
-        if mode == "pull" and await remote.describe_table(table) is None:
-            return rep
-        await state.ensure_base(local, table, shape.key, shape.types)
-        await push.recover(local, remote, shape, xfer)
+        with xfer.phase("reconcile"):
+            shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
+            if mode == "pull" and await remote.describe_table(table) is None:
+                return rep
+            await state.ensure_base(local, table, shape.key, shape.types)
+            await push.recover(local, remote, shape, xfer)
         for _ in range(MAX_ROUNDS):
             if not await _round(local, remote, table, opts, mode, rep, xfer, shape):
                 break
-        rows = await local.fetch_rows(
-            "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
-        rep.pending_conflicts = int(rows[0][0])
-        await local.execute("UPDATE ducksync.tables SET synced_at = now() WHERE name = ?",
-                            [table])
+        with xfer.phase("finish"):
+            rows = await local.fetch_rows(
+                "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
+            rep.pending_conflicts = int(rows[0][0])
+            await local.execute("UPDATE ducksync.tables SET synced_at = now() WHERE name = ?",
+                                [table])
+            wm = opts.watermarks.get(table, opts.watermark)
+            if wm is not None and rep.converged:
+                await state.set_cursor(local, table, wm)
     except DucksyncError as exc:
         rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
                      "hint": exc.hint}
     finally:
         rep.bytes_sent, rep.bytes_received = xfer.sent, xfer.received
         rep.remote_calls, rep.ms = xfer.calls, (time.perf_counter() - t0) * 1000
+        rep.timings, rep.paths = dict(xfer.timings), list(xfer.paths)
     return rep
 
 

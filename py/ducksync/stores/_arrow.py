@@ -12,10 +12,15 @@ from ducksync.engine import codec
 
 
 def to_ipc(data: Any) -> bytes:
-    """A pyarrow Table or RecordBatch as one complete IPC stream."""
+    """A pyarrow Table, RecordBatch or list of RecordBatches as one complete IPC stream."""
+    batches = data if isinstance(data, list) else None
+    schema = batches[0].schema if batches else data.schema
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, data.schema) as writer:
-        if isinstance(data, pa.RecordBatch):
+    with pa.ipc.new_stream(sink, schema) as writer:
+        if batches:
+            for b in batches:
+                writer.write_batch(b)
+        elif isinstance(data, pa.RecordBatch):
             writer.write_batch(data)
         else:
             writer.write_table(data)
@@ -27,16 +32,37 @@ def from_ipc(payload: bytes) -> pa.Table:
     return pa.ipc.open_stream(codec.decode(payload)).read_all()
 
 
-def chunks(reader: Any, batch_bytes: int) -> Iterator[bytes]:
-    """IPC chunks from a RecordBatchReader, splitting batches above ``batch_bytes``."""
+def chunks(reader: Any, batch_bytes: int, batch_rows: int | None = None) -> Iterator[bytes]:
+    """IPC chunks from a RecordBatchReader, splitting batches above ``batch_bytes``.
+
+    With ``batch_rows``, consecutive reader batches (duckdb yields row groups of
+    ~122k rows) are merged into one IPC stream while it stays within ``batch_rows``
+    rows and ``batch_bytes`` bytes: fewer, larger chunks (each one remote
+    transaction when pushed) without copying the batches.
+    """
     sent = False
+    pending: list[Any] = []
+    rows = size = 0
     for batch in reader:
         if batch.num_rows == 0:
             continue
         parts = max(1, math.ceil(batch.nbytes / max(batch_bytes, 1)))
         step = math.ceil(batch.num_rows / parts)
         for start in range(0, batch.num_rows, step):
-            sent = True
-            yield to_ipc(batch.slice(start, step))
+            piece = batch.slice(start, step)
+            if batch_rows is None:
+                sent = True
+                yield to_ipc(piece)
+                continue
+            if pending and (rows + piece.num_rows > batch_rows
+                            or size + piece.nbytes > batch_bytes):
+                sent = True
+                yield to_ipc(pending)
+                pending, rows, size = [], 0, 0
+            pending.append(piece)
+            rows, size = rows + piece.num_rows, size + piece.nbytes
+    if pending:
+        sent = True
+        yield to_ipc(pending)
     if not sent:
         yield to_ipc(reader.schema.empty_table())

@@ -10,7 +10,7 @@ duckdb is imported lazily so that ``ducksync --help`` and Pyodide never load it.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ducksync.engine import sqlbuild as sb
@@ -81,7 +81,7 @@ class NativeLocalStore(_Native):
             reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
             raise QueryError(str(exc).splitlines()[0], hint=f"while running: {sql[:200]}") from exc
-        for chunk in chunks(reader, batch_bytes):
+        for chunk in chunks(reader, batch_bytes, batch_rows):
             yield chunk
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
@@ -281,6 +281,30 @@ class NativeRemoteStore(_Native):
         self._setup()
         info = self._checked(table, key)
         data = from_ipc(ipc)
+        present = set(data.schema.names)
+        if not {"__ds_op", "__ds_expect", "__ds_lh"} <= present or not set(key) <= present:
+            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
+        self.con.register("__ds_in_raw", data)
+        try:
+            casts = self._casts(info, present)
+            if self._all_inserts():
+                out = self._in_transaction(batch_id, table, data.num_rows,
+                                           lambda: self._apply_bulk(info, key, casts))
+                if out is not None:
+                    return out
+            out = self._in_transaction(batch_id, table, data.num_rows,
+                                       lambda: self._apply(info, key, casts))
+            assert out is not None
+            return out
+        finally:
+            self.con.unregister("__ds_in_raw")
+
+    def _in_transaction(self, batch_id: str, table: str, n_rows: int,
+                        work: Callable[[], bytes | None]) -> ApplyResult | None:
+        """Ledger lookup, ``work`` and the ledger entry in ONE transaction.
+
+        ``work`` returning ``None`` means "not applicable here": rolled back, nothing written.
+        """
         self._run("BEGIN TRANSACTION")
         try:
             found = self._run(_LOOKUP, [batch_id]).fetchall()
@@ -288,9 +312,12 @@ class NativeRemoteStore(_Native):
             if stored is not None:
                 self._run("ROLLBACK")
                 return {"batch_id": batch_id, "replayed": True, "result": bytes(stored[0] or b"")}
-            result = self._apply(info, key, data)
+            result = work()
+            if result is None:
+                self._run("ROLLBACK")
+                return None
             self._run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
-                      [batch_id, table, data.num_rows])
+                      [batch_id, table, n_rows])
             self._run("INSERT INTO ducksync.ledger_results VALUES (?, now(), ?)",
                       [batch_id, result])
             self._run("DELETE FROM ducksync.ledger_results WHERE applied_at < "
@@ -301,24 +328,64 @@ class NativeRemoteStore(_Native):
             raise
         return {"batch_id": batch_id, "replayed": False, "result": result}
 
-    def _apply(self, info: TableInfo, key: list[str], data: Any) -> bytes:
+    @staticmethod
+    def _casts(info: TableInfo, present: set[str]) -> str:
+        """The batch's columns (``r``) cast to the table's types; absent ones NULL."""
+        return ", ".join(
+            (f"CAST(r.{sb.quote_ident(c['name'])} AS {c['type']})" if c["name"] in present
+             else "NULL") + f" AS {sb.quote_ident(c['name'])}" for c in info["columns"])
+
+    def _all_inserts(self) -> bool:
+        """Every row is an upsert expected absent (``__ds_expect`` NULL): an initial push."""
+        rows = self._run("SELECT count(*) FILTER (WHERE __ds_op IS DISTINCT FROM 'U' OR "
+                         "__ds_expect IS NOT NULL), count(*) FROM __ds_in_raw").fetchall()
+        return bool(rows[0][1]) and not rows[0][0]
+
+    def _apply_bulk(self, info: TableInfo, key: list[str], casts: str) -> bytes | None:
+        """Bulk path for a batch of inserts expected absent: no CAS joins, no temp copy.
+
+        Runs inside the caller's transaction. Still safe against a concurrent writer:
+        the "must be absent" expectation is checked by the database at the INSERT
+        itself. With ``key`` = the table's primary key, an existing (or repeated) key
+        fails the INSERT, the caller rolls the transaction back and takes the CAS
+        path; without that primary key only an empty table (checked inside the
+        transaction) qualifies. ``None`` = not applicable, caller rolls back.
+        """
+        import duckdb
+
         from ducksync.stores._arrow import to_ipc
 
         t = sb.quote_ident(info["name"])
         cols = [c["name"] for c in info["columns"]]
-        present = set(data.schema.names)
-        if not {"__ds_op", "__ds_expect", "__ds_lh"} <= present or not set(key) <= present:
-            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
-        casts = ", ".join(
-            (f"CAST(r.{sb.quote_ident(c['name'])} AS {c['type']})" if c["name"] in present
-             else "NULL") + f" AS {sb.quote_ident(c['name'])}" for c in info["columns"])
-        self.con.register("__ds_in_raw", data)
+        if list(info["primary_key"]) != list(key):
+            if self._run(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)").fetchall()[0][0]:
+                return None
+            dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
+                            "FROM __ds_in_raw").fetchall()
+            if dup[0][0]:
+                return None
         try:
-            self._run(f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
-                      "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
-                      "r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r")
-        finally:
-            self.con.unregister("__ds_in_raw")
+            self.con.execute(f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {casts} "
+                             "FROM __ds_in_raw r")
+        except duckdb.ConstraintException:
+            return None  # a key exists (or repeats): roll back, then the CAS path decides
+        # Hashes from the input cast to the table's types: the same values the table
+        # now holds, without reading it back.
+        res = self.con.sql(
+            f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
+            f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+            f"FROM (SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r)"
+        ).to_arrow_table()
+        return to_ipc(res)
+
+    def _apply(self, info: TableInfo, key: list[str], casts: str) -> bytes:
+        from ducksync.stores._arrow import to_ipc
+
+        t = sb.quote_ident(info["name"])
+        cols = [c["name"] for c in info["columns"]]
+        self._run(f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
+                  "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
+                  "r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r")
         dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
                         "FROM __ds_in").fetchall()
         if dup[0][0]:
