@@ -28,5 +28,8 @@ const duckdb = openDuckDB({
   return db;
 });
 duckdb.catch(() => {}); // reported by Python when it awaits the promise
+// Diagnostics only (devtools; `ducksync bench` times DuckDB-WASM's own Arrow export + ingest
+// through it as the reference limit of a push). Nothing in the app reads it.
+self.ducksyncDiagnostics = { duckdb };
 
 bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps, sync } });

@@ -1,14 +1,233 @@
-"""Placeholder: the browser data path (push, seed, reference, incremental, memory)."""
+"""The browser data path: the 6-column table in the page's OPFS database, pushed to a real server.
+
+Same page, same run: our push (``ducksync.sync``), the seed's approach (baseline,
+on a sample), DuckDB-WASM's own Arrow export + ingest (reference, no network,
+no Python), incremental syncs with bytes on the wire (the engine's report and the
+server's ``/metrics``), and per-worker peak memory during a 1M and a large push.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ducksync.bench import data, seed, startup
+from ducksync.bench.native import metrics_bytes
+from ducksync.bench.probe import WorkerProbe
+from ducksync.bench.repo import ROOT, launch_options, serverutil
 from ducksync.bench.results import Results
 
+SUITE = "browser"
+Log = Callable[[str], None]
 
-def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any,
-        log: Callable[[str], None]) -> None:
-    res.notes.append("browser data path: not measured yet (ducksync.sync not in the browser)")
+# The seed's approach in the page (BASELINE ONLY): rows out as JS objects 1000 at a time,
+# each value formatted as an SQL literal, one INSERT ... VALUES statement per 1000 rows.
+SEED_JS = """async ({n, per, create}) => {
+  const db = window.ducksync;
+  await db.exec("DROP TABLE IF EXISTS bench_seed");
+  await db.exec(create);
+  const lit = (v) => v === null || v === undefined ? "NULL"
+    : typeof v === "boolean" ? (v ? "TRUE" : "FALSE")
+    : typeof v === "number" || typeof v === "bigint" ? String(v)
+    : `'${String(v).replaceAll("'", "''")}'`;
+  const t0 = performance.now();
+  for (let lo = 0; lo < n; lo += per) {
+    const rows = await db.query(`SELECT * FROM bench WHERE id >= ${lo} AND id < ${lo + per}`);
+    await db.exec("INSERT INTO bench_seed VALUES " +
+      rows.map((r) => "(" + Object.values(r).map(lit).join(", ") + ")").join(", "));
+  }
+  const ms = performance.now() - t0;
+  const [{c}] = await db.query("SELECT count(*)::INTEGER AS c FROM bench_seed");
+  await db.exec("DROP TABLE bench_seed");
+  return {ms, rows: c};
+}"""
+
+# DuckDB-WASM's own limit (REFERENCE): Arrow IPC out of the OPFS table and into a new one,
+# in the local worker, on a connection of its own; no network, no Python.
+REFERENCE_JS = """async () => {
+  const db = await self.ducksyncDiagnostics.duckdb;
+  const c = await db.connect();
+  await c.query("DROP TABLE IF EXISTS bench_ref");
+  const t0 = performance.now();
+  const ipc = await c.query("SELECT * FROM bench");
+  const t1 = performance.now();
+  const bytes = ipc.byteLength;
+  // runQuery answers in the Arrow IPC *file* format: its body (after the 8-byte magic, up
+  // to the footer) is the stream format, EOS included; a view, no copy.
+  const footer = new DataView(ipc.buffer, ipc.byteOffset).getInt32(bytes - 10, true);
+  const stream = ipc.subarray(8, bytes - 10 - footer);
+  await c.insert(stream, {name: "bench_ref", schema: "main", create: true});
+  await c.query("CHECKPOINT");
+  const t2 = performance.now();
+  await c.query("DROP TABLE bench_ref");
+  await c.query("CHECKPOINT");
+  return {export_ms: t1 - t0, ingest_ms: t2 - t1, bytes};
+}"""
+
+START_SYNC_JS = """(args) => {
+  window.__bench = null;
+  const t0 = performance.now();
+  window.ducksync.sync(args).then(
+    (r) => { window.__bench = {ok: true, ms: performance.now() - t0, report: r}; },
+    (e) => { window.__bench = {ok: false, error: `${e.name}: ${e.message}`}; });
+}"""
+
+
+def _local_worker(page: Any) -> Any:
+    return next(w for w in page.workers if "local.worker" in w.url)
+
+
+def _sync(page: Any, probe: WorkerProbe | None, **args: Any) -> dict[str, Any]:
+    """Run ``ducksync.sync(args)``; sample worker memory while it runs (when probing)."""
+    page.evaluate(START_SYNC_JS, args)
+    while True:
+        done = page.evaluate("() => window.__bench")
+        if done:
+            break
+        if probe is not None:
+            probe.sample()
+        page.wait_for_timeout(500)
+    if not done["ok"]:
+        raise RuntimeError(f"sync {args} failed: {done['error']}")
+    if probe is not None:
+        probe.sample(wasm=True)
+    tables = done["report"].get("tables") or []
+    done["engine_bytes"] = sum(t["bytes_sent"] + t["bytes_received"] for t in tables)
+    result: dict[str, Any] = done
+    return result
+
+
+def _restart_same_port(server: Any, change: Callable[[], None]) -> Any:
+    """Stop the server, run ``change`` on its remote file, start it again on the same URL."""
+    su = serverutil()
+    server.stop()
+    change()
+    port = server.url.rsplit(":", 1)[1]
+    with server.log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ducksync", "serve", "--port", port,
+             "--remote", str(server.remote)], cwd=ROOT, stdout=log_file,
+            stderr=subprocess.STDOUT)
+    su.wait_until_healthy(server.url, process, server.log_path)
+    return su.RunningServer(url=server.url, remote=server.remote, log_path=server.log_path,
+                            process=process)
+
+
+def _wait_online(page: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.evaluate("async () => (await window.ducksync.remoteHealth()).status") \
+                == "connected":
+            return
+        page.wait_for_timeout(250)
+    raise RuntimeError("the remote worker did not reconnect to the restarted server")
+
+
+def _fill(page: Any, table: str, rows: int) -> float:
+    t0 = time.perf_counter()
+    page.evaluate("async (sqls) => { for (const s of sqls) await window.ducksync.exec(s); }",
+                  [f"DROP TABLE IF EXISTS {table}", data.create_sql(table),
+                   data.fill_sql(rows, table)])
+    return (time.perf_counter() - t0) * 1000
+
+
+def _record_memory(res: Results, probe: WorkerProbe, label: str, rows: int) -> None:
+    for worker, peak in sorted(probe.peak.items()):
+        total = peak["js heap MB"] + peak.get("wasm memory MB", 0.0)
+        res.add(SUITE, f"peak memory {worker} worker, {label} MB", total, "MB",
+                f"{rows:,}-row push: JS heap {peak['js heap MB']:.0f} + WASM "
+                f"{peak.get('wasm memory MB', 0.0):.0f} MB (array buffers "
+                f"{peak['array buffers MB']:.0f} MB); CDP Runtime.getHeapUsage every "
+                "~0.5 s, WASM memories summed after the push")
+
+
+def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -> None:
+    rows = opts.rows
+    browser = pw.chromium.launch(**launch_options())
+    try:
+        page = browser.new_context().new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function(startup.READY, timeout=180_000)
+        fill_ms = _fill(page, data.TABLE, rows)
+        log(f"browser: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
+        ref = _local_worker(page).evaluate(REFERENCE_JS)
+        res.add(SUITE, "table bytes", ref["bytes"], "B", "the table as DuckDB-WASM Arrow IPC")
+        res.add(SUITE, "reference arrow round trip ms", ref["export_ms"] + ref["ingest_ms"], "ms",
+                f"DuckDB-WASM Arrow export {ref['export_ms']:,.0f} ms + insertArrowFromIPCStream "
+                f"into a new OPFS table + CHECKPOINT {ref['ingest_ms']:,.0f} ms; local worker, "
+                "no network")
+        log(f"browser reference: {ref['export_ms'] + ref['ingest_ms']:,.0f} ms")
+        probe = WorkerProbe(browser, page)
+        before = metrics_bytes(server.url)
+        push = _sync(page, probe, tables=[data.TABLE], direction="push")
+        rep = push["report"]
+        res.add(SUITE, "push ms", push["ms"], "ms",
+                f"ducksync.sync push: OPFS → local worker → remote worker → server; "
+                f"pushed {rep['pushed']:,}; engine {rep['ms']:,.0f} ms")
+        res.add(SUITE, "push rows/s", rows / push["ms"] * 1000, "rows/s")
+        res.add(SUITE, "push bytes", push["engine_bytes"], "B",
+                f"engine report; server /metrics Arrow bytes "
+                f"{metrics_bytes(server.url) - before:,.0f}")
+        _record_memory(res, probe, "1M" if rows == 1_000_000 else f"{rows:,}", rows)
+        log(f"browser push: {push['ms']:,.0f} ms")
+        for label, direction, prepare in (
+                ("no-op sync", "both", None),
+                ("1k change", "both", data.change_sql(rows))):
+            if prepare:
+                page.evaluate("(s) => window.ducksync.exec(s)", prepare)
+            before = metrics_bytes(server.url)
+            out = _sync(page, None, tables=[data.TABLE], direction=direction)
+            res.add(SUITE, f"{label} ms", out["ms"], "ms", f"ducksync.sync direction={direction}")
+            res.add(SUITE, f"{label} bytes", out["engine_bytes"], "B",
+                    f"engine report; server /metrics {metrics_bytes(server.url) - before:,.0f}")
+            log(f"browser {label}: {out['ms']:,.0f} ms, {out['engine_bytes']:,} B")
+
+        def remote_change() -> None:
+            import duckdb
+
+            with duckdb.connect(str(server.remote)) as con:
+                con.execute(data.change_sql(rows, salt=2))
+
+        server = _restart_same_port(server, remote_change)
+        _wait_online(page)
+        before = metrics_bytes(server.url)
+        out = _sync(page, None, tables=[data.TABLE], direction="pull")
+        res.add(SUITE, "1k pull ms", out["ms"], "ms", "1k rows changed on the remote, then pull")
+        res.add(SUITE, "1k pull bytes", out["engine_bytes"], "B",
+                f"engine report; server /metrics {metrics_bytes(server.url) - before:,.0f}")
+        log(f"browser 1k pull: {out['ms']:,.0f} ms")
+        _seed(page, res, rows, opts.seed_rows, log)
+        if opts.memory_rows:
+            _memory(page, probe, res, opts.memory_rows, log)
+    finally:
+        browser.close()
+        server.stop()
+
+
+def _seed(page: Any, res: Results, rows: int, seed_rows: int, log: Log) -> None:
+    sample = min(rows, seed_rows)
+    out = page.evaluate(SEED_JS, {"n": sample, "per": seed.ROWS_PER_STATEMENT,
+                                  "create": data.create_sql("bench_seed")})
+    rate = out["rows"] / out["ms"] * 1000
+    res.add(SUITE, "seed rows/s", rate, "rows/s",
+            f"BASELINE: seed's INSERT ... VALUES, {seed.ROWS_PER_STATEMENT} rows/statement, "
+            f"string-built in the page, run by DuckDB-WASM into OPFS (no network: flatters the "
+            f"seed); timed on {out['rows']:,} rows, {out['ms'] / 1000:.1f} s")
+    res.add(SUITE, "seed extrapolated ms", rows / rate * 1000, "ms",
+            f"extrapolated to {rows:,} rows at the measured rate (not run in full)")
+    log(f"browser seed: {rate:,.0f} rows/s")
+
+
+def _memory(page: Any, probe: WorkerProbe, res: Results, rows: int, log: Log) -> None:
+    table = "bench_big"
+    fill_ms = _fill(page, table, rows)
+    log(f"browser memory run: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
+    probe.reset_peaks()
+    out = _sync(page, probe, tables=[table], direction="push")
+    res.add(SUITE, f"push {rows:,} rows ms", out["ms"], "ms", "memory run")
+    _record_memory(res, probe, f"{rows // 1_000_000}M" if rows >= 1_000_000 else str(rows), rows)
+    log(f"browser {rows:,}-row push: {out['ms']:,.0f} ms")
