@@ -46,18 +46,24 @@ SYNC_CONFLICTS: Final = "sync_conflicts"  # {table?} -> {"conflicts": [...]}
 SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> {"pending"}
 SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
 SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
+# Backup (local worker; ducksync.worker.backup_service, web/backup.js).
+BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
+#                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
+BACKUP_NEXT: Final = "backup_next"  # {export_id, close?} -> {chunk: str | null, done}
+BACKUP_IMPORT: Final = "backup_import"  # {data (transferred), format?, replace?} -> {tables, rows}
 # Local worker -> remote worker over the CONNECT_PORT channel: one RemoteStore method.
 REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire, ...}
 
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
-                                  REMOTE_CALL})
+                                  REMOTE_CALL, BACKUP_EXPORT, BACKUP_NEXT, BACKUP_IMPORT})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
 LOG: Final = "log"  # {"level", "message"}
-PROGRESS: Final = "progress"  # {"task", "done", "total", "unit"}
+PROGRESS: Final = "progress"  # sync: {table, rows_done, rows_total, bytes_done, bytes_total};
+#                                backup: {task: "backup", phase, table, rows_done, rows_total, ...}
 
 SYNC_STATE: Final = "sync"  # the sync status: {phase, progress, last_sync, last_error, ...}
 CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found conflicts
@@ -211,7 +217,8 @@ def js_module() -> str:
         "REQUEST": {name: globals()[name] for name in
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
-                     "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "REMOTE_CALL")},
+                     "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "REMOTE_CALL",
+                     "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT")},
         "STATE": {name: globals()[name] for name in
