@@ -176,7 +176,8 @@ class BackupService:
         if source.size == 0:
             raise BackupError("the file is empty", hint="pick a file written by ducksync export")
         if fmt == "csv":
-            result = await import_csv(self.store, io.BufferedReader(RangeFile(source), 1 << 20), replace=replace,
+            bundle = io.BufferedReader(RangeFile(source), 1 << 20)
+            result = await import_csv(self.store, bundle, replace=replace,
                                       on_progress=self._progress)
         else:
             result = await import_sql(self.store, text_chunks(source), replace=replace,
