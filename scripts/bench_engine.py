@@ -3,14 +3,17 @@
     .venv/bin/python scripts/bench_engine.py [--rows 1000000]
 
 Compares the initial push with the seed's approach (string-built INSERT ... VALUES,
-1000 rows per statement, timed on a sample and extrapolated), then times a no-op
-sync and a 1k-row change, and measures batch compression.
+1000 rows per statement, timed on a 50k-row sample before and after, extrapolated),
+then times a no-op sync, 1k local / remote updates, 1k remote appends (with and
+without the watermark hint), and measures batch compression. Prints each run's
+phase timings (``TableReport.timings``) and the load average (shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +34,7 @@ def seed_rate(d: Path, n: int = 50_000) -> float:
     """Rows/s of the seed: INSERT ... VALUES strings of 1000 rows."""
     import duckdb
 
-    src, dst = duckdb.connect(), duckdb.connect(str(d / "seed.db"))
+    src, dst = duckdb.connect(), duckdb.connect(str(d / f"seed{time.time_ns()}.db"))
     src.execute(TABLE)
     src.execute(FILL, [n])
     dst.execute(TABLE)
@@ -44,8 +47,16 @@ def seed_rate(d: Path, n: int = 50_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _phases(rep: object) -> str:
+    timings = getattr(rep, "timings", {})
+    return ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items(), key=lambda kv: -kv[1])
+                     if v >= 1)
+
+
 async def main(rows: int) -> None:
     d = Path(tempfile.mkdtemp())
+    print(f"load average before: {os.getloadavg()}")
+    seed_before = seed_rate(d)
     local = NativeLocalStore(spec=str(d / "local.db"))
     remote = NativeRemoteStore(spec=str(d / "remote.db"))
     local.con.execute(TABLE)
@@ -53,38 +64,42 @@ async def main(rows: int) -> None:
     table_bytes = len(to_ipc(local.con.sql("SELECT * FROM t").to_arrow_table()))
     opts = SyncOptions(tables=["t"])
 
-    async def timed(label: str) -> float:
+    async def timed(label: str, o: SyncOptions = opts) -> tuple[float, object]:
         t0 = time.perf_counter()
-        rep = (await sync(local, remote, opts)).tables[0]
+        rep = (await sync(local, remote, o)).tables[0]
         s = time.perf_counter() - t0
-        print(f"{label:<28} {s * 1000:9.0f} ms  pushed {rep.pushed:>8}  "
-              f"sent {rep.bytes_sent:>11,} B  received {rep.bytes_received:>9,} B  "
-              f"calls {rep.remote_calls}")
-        return s
+        moved = rep.bytes_sent + rep.bytes_received
+        print(f"{label:<30} {s * 1000:8.0f} ms  pushed {rep.pushed:>8}  pulled {rep.pulled:>5}  "
+              f"sent {rep.bytes_sent:>11,} B  received {rep.bytes_received:>10,} B  "
+              f"({100 * moved / table_bytes:.3f}% of table)  calls {rep.remote_calls}  "
+              f"paths {rep.paths}")
+        print(f"{'':<30} phases (ms): {_phases(rep)}")
+        return s, rep
 
     print(f"table: {rows:,} rows, {table_bytes:,} B as Arrow IPC")
-    first = await timed("initial push")
-    noop = await timed("no-op sync")
+    first, _ = await timed("initial push")
+    noop, _ = await timed("no-op sync")
     local.con.execute("UPDATE t SET qty = qty + 1 WHERE id IN "
                       "(SELECT id FROM t USING SAMPLE 1000 ROWS)")
-    t0 = time.perf_counter()
-    rep = (await sync(local, remote, opts)).tables[0]
-    change = time.perf_counter() - t0
-    print(f"{'1k random updates':<28} {change * 1000:9.0f} ms  pushed {rep.pushed:>8}  "
-          f"sent {rep.bytes_sent:>11,} B  ({100 * rep.bytes_sent / table_bytes:.3f}% of table)")
+    await timed("1k random local updates")
     # remote-side changes: the pull path (bucket descent)
     remote.con.execute("UPDATE t SET qty = qty + 1 WHERE id IN "
                        "(SELECT id FROM t USING SAMPLE 1000 ROWS)")
-    t0 = time.perf_counter()
-    rep = (await sync(local, remote, opts)).tables[0]
-    moved = rep.bytes_sent + rep.bytes_received
-    print(f"{'1k random remote updates':<28} {(time.perf_counter() - t0) * 1000:9.0f} ms  "
-          f"pulled {rep.pulled:>8}  moved {moved:,} B ({100 * moved / table_bytes:.3f}% "
-          f"of table), calls {rep.remote_calls}")
-    seed = seed_rate(d)
-    print(f"seed INSERT VALUES: {seed:,.0f} rows/s -> {rows / seed:.1f} s for {rows:,} rows; "
-          f"engine initial push {rows / first:,.0f} rows/s = {rows / seed / first:.0f}x; "
-          f"no-op = {100 * noop / first:.1f}% of initial push")
+    await timed("1k random remote updates")
+    # append-only: 1k new rows on the remote, without and with the watermark hint
+    append = FILL.replace("range(?) x(i)", "range(?, ?) x(i)")
+    remote.con.execute(append, [rows, rows + 1000])
+    await timed("1k remote appends")
+    hint = SyncOptions(tables=["t"], watermark="id")
+    await sync(local, remote, hint)  # records the cursor
+    remote.con.execute(append, [rows + 1000, rows + 2000])
+    await timed("1k remote appends, watermark", hint)
+    seed_after = seed_rate(d)
+    seed = (seed_before + seed_after) / 2
+    print(f"load average after: {os.getloadavg()}")
+    print(f"seed INSERT VALUES: {seed_before:,.0f} / {seed_after:,.0f} rows/s (before/after) -> "
+          f"{rows / seed:.1f} s for {rows:,} rows; engine initial push {rows / first:,.0f} rows/s"
+          f" = {rows / seed / first:.0f}x; no-op = {100 * noop / first:.1f}% of initial push")
     batch = to_ipc(local.con.sql("SELECT * FROM t LIMIT 100000").to_arrow_table())
     for c in codec.available():
         t0 = time.perf_counter()

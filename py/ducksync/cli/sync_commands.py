@@ -34,8 +34,14 @@ def register(subparsers: Any) -> None:
                        help="key columns for tables without a primary key")
         p.add_argument("--conflict", default="manual", metavar="POLICY",
                        help=f"one of {', '.join(POLICIES)} (default manual)")
-        p.add_argument("--batch-rows", type=int, default=100_000, metavar="N",
-                       help="rows per pushed Arrow batch (default 100000)")
+        p.add_argument("--batch-rows", type=int, default=None, metavar="N",
+                       help="rows per pushed Arrow batch (default 100000; 1000000 for an "
+                            "initial push into an empty remote table)")
+        p.add_argument("--watermark", default=None, metavar="COL",
+                       help="append-only hint: a column whose value grows for every new or "
+                            "changed row (monotonic key, updated_at); only rows above the "
+                            "last sync's maximum are scanned, verified by checksums (falls "
+                            "back to the full diff otherwise)")
         p.add_argument("--compress", choices=("gzip", "zstd"), default=None,
                        help="compress batches on the wire")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -77,7 +83,8 @@ def run_sync(args: argparse.Namespace) -> int:
     remote = open_store(args.remote)
     local = open_local(args.local)
     opts = SyncOptions(tables=_csv(args.table), key=_csv(args.key), policy=args.conflict,
-                       batch_rows=max(1, args.batch_rows), compression=args.compress)
+                       batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
+                       compression=args.compress, watermark=args.watermark)
     rep = asyncio.run(sync(local, remote, opts, args.mode)).to_dict()
     print(json.dumps(rep, default=str) if args.json else _human(rep))
     return 0 if rep["converged"] else 1

@@ -55,15 +55,18 @@ def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
 
     Why this shape: a NULL column and a missing column hash alike, so adding a
     nullable column on either side changes no existing row's hash (schema
-    evolution without a resync); the column name inside each term makes a swap of
-    values between columns a change.
+    evolution without a resync). Each term is *mixed* (:func:`mix_sql`): DuckDB's
+    ``hash(name, value)`` is ``f(name) XOR g(value)``, so unmixed terms cancelled
+    a swap of values between two columns (``SET a = b, b = a``) and made two
+    columns holding equal values contribute a constant; the mix makes them count.
     """
     prefix = f"{alias}." if alias else ""
     terms = []
     for c in sorted(columns):
         ref = prefix + quote_ident(c)
         lit = "'" + c.replace("'", "''") + "'"
-        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE hash({lit}, {ref}) END")
+        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE "
+                     f"{mix_sql(f'hash({lit}, {ref})')} END")
     expr = terms[0]
     for t in terms[1:]:
         expr = f"xor({expr}, {t})"

@@ -28,9 +28,17 @@ Conventions shared by all implementations:
   :func:`ducksync.engine.sqlbuild.row_hash_sql` / ``key_hash_sql``. The engine
   never compares them with local hashes, only with earlier remote hashes.
 * **Buckets**: bucket of a row at modulus ``m`` is ``__ds_rk % m``.
-  ``checksum`` of a bucket is ``bit_xor(rk XOR rh)`` over its rows (see
+  ``checksum`` of a bucket is ``bit_xor(mix(mix(rk) XOR rh))`` over its rows (see
   :func:`ducksync.engine.sqlbuild.checksum_sql`): pure integer arithmetic, so
-  the local side recomputes it from its stored remote hashes exactly.
+  the local side recomputes it from its stored remote hashes exactly. A remote
+  running an older formula makes every bucket differ: extra transfer, never a
+  wrong merge.
+* **Bulk batches**: a batch whose rows are all ``'U'`` with ``__ds_expect`` NULL
+  (the engine's initial push into an empty remote table) may be applied by a
+  faster path (no CAS joins), but the "must be absent" check still happens inside
+  the same transaction (native: the table's primary key at the INSERT, or an
+  empty table): a key that exists by then is a ``'conflict'``, as always.
+* **Optional methods**: none. The engine uses only the methods below.
 * **Errors**: raise :mod:`ducksync.errors` types. ``RemoteUnavailableError``
   means "nothing happened or unknown, retry later"; the engine is safe either
   way because batches are idempotent (ledger) and state advances only after an
@@ -148,6 +156,10 @@ class RemoteStore(Protocol):
         self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
     ) -> bytes:
         """IPC ``(bucket UBIGINT, checksum UBIGINT, n BIGINT)`` of non-empty buckets.
+
+        ``bucket`` and ``n`` may be sent as narrower integer types (the native store
+        uses UINTEGER: 16 bytes per bucket instead of 24); consumers cast.
+        ``modulus == 1`` is the whole-table checksum the engine asks first.
 
         Buckets are ``__ds_rk % modulus``; only rows whose ``__ds_rk %
         parent_modulus`` is in ``parents`` count (``parents == []``: all rows).

@@ -170,6 +170,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     if mode == "pull":
         rep.pending_local = int(pending[0][0])
         return False
+    if not pending[0][0]:
+        return False
     applied, cas = await push.push_plan(local, remote, shape, xfer,
                                         batch_rows=opts.rows_per_batch(),
                                         batch_bytes=opts.batch_bytes,

@@ -1,0 +1,191 @@
+"""The fast paths: bulk initial push, whole-table shortcuts, append-only watermark.
+
+Each must take its shortcut only when it is provably safe and otherwise fall back to
+the general path with the same outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_helpers import do_sync, local_db, remote_db, rows, run
+
+from ducksync.stores._arrow import from_ipc, to_ipc
+
+
+def make(n: int = 1000, *, pk: bool = True) -> tuple[Any, Any]:
+    a, r = local_db(), remote_db()
+    a.con.execute("CREATE TABLE t (id INTEGER" + (" PRIMARY KEY" if pk else "")
+                  + ", v VARCHAR, ts INTEGER)")
+    a.con.execute(f"INSERT INTO t SELECT i, 'v' || i, i FROM range({n}) x(i)")
+    return a, r
+
+
+def base_rows(store: Any) -> list[tuple[Any, ...]]:
+    return list(store.con.execute('SELECT * FROM ducksync."base__t" ORDER BY ALL').fetchall())
+
+
+def test_swapped_values_are_seen() -> None:
+    """Regression: XOR-composed row hashes made a swap between two rows invisible."""
+    a, r = make(2)
+    do_sync(a, r)
+    r.con.execute("UPDATE t SET v = CASE id WHEN 0 THEN 'v1' ELSE 'v0' END")
+    assert do_sync(a, r).tables[0].pulled == 2
+    assert rows(a) == rows(r)
+    a.con.execute("UPDATE t SET v = CASE id WHEN 0 THEN 'v0' ELSE 'v1' END")
+    assert do_sync(a, r).tables[0].pushed == 2
+    assert rows(a) == rows(r)
+
+
+def test_bulk_initial_push_builds_the_same_base_as_the_general_path() -> None:
+    a, r = make()
+    rep = do_sync(a, r).tables[0]
+    assert rep.paths == ["bulk-push"] and rep.pushed == 1000 and rep.converged
+    assert rows(a) == rows(r)
+    assert "push.remote_apply" in rep.timings
+    # the general path (pushing into a non-empty remote) must agree on the base
+    b, r2 = make()
+    r2.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, ts INTEGER)")
+    r2.con.execute("INSERT INTO t VALUES (5000, 'other', 0)")
+    rep2 = do_sync(b, r2).tables[0]
+    assert "bulk-push" not in rep2.paths and rep2.pushed == 1000
+    assert base_rows(a) == [x for x in base_rows(b) if x[0] != 5000]
+    noop = do_sync(a, r).tables[0]
+    assert noop.paths == ["local-unchanged", "remote-unchanged"] and noop.remote_calls == 1
+
+
+def test_bulk_push_in_slices_from_a_snapshot() -> None:
+    a, r = make()
+    rep = do_sync(a, r, batch_rows=300).tables[0]
+    assert rep.paths == ["bulk-push"] and rep.remote_calls == 1 + 4 + 1
+    assert rows(a) == rows(r) and len(base_rows(a)) == 1000
+
+
+def test_bulk_refuses_keys_written_meanwhile() -> None:
+    """The remote's "must be absent" check runs inside its transaction: a concurrent
+    writer's row becomes a conflict (CAS path), never an overwrite."""
+    a, r = make()
+    inner = r.apply_batch
+
+    async def racing(*args: Any) -> Any:
+        r.con.execute("INSERT INTO t VALUES (7, 'theirs', 0)")  # between check and apply
+        r.apply_batch = inner
+        return await inner(*args)
+
+    r.apply_batch = racing
+    rep = do_sync(a, r, "push").tables[0]
+    assert rep.paths == ["bulk-push"] and rep.cas_retries == 1 and rep.pushed == 999
+    assert r.con.execute("SELECT v FROM t WHERE id = 7").fetchone() == ("theirs",)
+    rep = do_sync(a, r, policy="remote-wins").tables[0]
+    assert rep.conflicts == 1 and rep.converged
+    assert rows(a) == rows(r)
+
+
+def test_remote_bulk_path_without_primary_key_needs_an_empty_table() -> None:
+    r = remote_db()
+    r.con.execute("CREATE TABLE t (id INTEGER, v VARCHAR)")
+    r.con.execute("INSERT INTO t VALUES (1, 'x')")
+    src = local_db()
+    batch = to_ipc(src.con.sql("SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(id, v), "
+                               "(SELECT 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
+                               "1::UBIGINT AS __ds_lh)").to_arrow_table())
+    res = run(r.apply_batch("t", ["id"], "b1", batch))
+    got = sorted(zip(*(from_ipc(res["result"]).column(c).to_pylist()
+                       for c in ("id", "__ds_status")), strict=True))
+    assert got == [(1, "conflict"), (2, "ok")]
+    assert r.con.execute("SELECT * FROM t ORDER BY ALL").fetchall() == [(1, "x"), (2, "b")]
+    again = run(r.apply_batch("t", ["id"], "b1", batch))
+    assert again["replayed"] and again["result"] == res["result"]
+
+
+def test_watermark_pull_moves_only_new_rows() -> None:
+    a, r = make(5000)
+    do_sync(a, r, watermark="id")  # bulk push, then the cursor is recorded
+    r.con.execute("INSERT INTO t SELECT i, 'new', i FROM range(5000, 5010) x(i)")
+    rep = do_sync(a, r, watermark="id").tables[0]
+    assert "append-pull" in rep.paths and rep.pulled == 10 and rep.converged
+    assert rep.remote_calls == 2  # whole-table checksum + rows after the cursor
+    assert rows(a) == rows(r)
+    r.con.execute("INSERT INTO t SELECT i, 'new', i FROM range(5010, 5020) x(i)")
+    slow = do_sync(local_copy(a), remote_copy(r)).tables[0]  # same change, no hint
+    assert slow.bytes_received > 2 * rep.bytes_received
+
+
+def local_copy(a: Any) -> Any:
+    """A second client in the same state as ``a`` (its table and its ducksync schema)."""
+    b = local_db()
+    b.con.execute("CREATE SCHEMA ducksync")
+    for src, dst in (("t", "t"), *((f"ducksync.{x}", f"ducksync.{x}") for x in
+                                   ("tables", "outbox", "conflicts", "conflict_log",
+                                    '"base__t"'))):
+        b.con.register("s", a.con.sql(f"SELECT * FROM {src}").to_arrow_table())
+        b.con.execute(f"CREATE TABLE {dst} AS SELECT * FROM s")
+        b.con.unregister("s")
+    b.con.execute("ALTER TABLE t ADD PRIMARY KEY (id)")
+    return b
+
+
+def remote_copy(r: Any) -> Any:
+    c = remote_db()
+    c.con.register("s", r.con.sql("SELECT * FROM t").to_arrow_table())
+    c.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, ts INTEGER)")
+    c.con.execute("INSERT INTO t SELECT * FROM s")
+    return c
+
+
+def test_watermark_falls_back_on_update_or_delete() -> None:
+    a, r = make(2000)
+    do_sync(a, r, watermark="id")
+    r.con.execute("INSERT INTO t VALUES (3000, 'new', 0)")
+    r.con.execute("UPDATE t SET v = 'changed' WHERE id = 10")  # below the cursor
+    r.con.execute("DELETE FROM t WHERE id = 11")
+    rep = do_sync(a, r, watermark="id").tables[0]
+    assert "append-fallback" in rep.paths and "append-pull" not in rep.paths
+    assert rep.pulled == 3 and rep.converged and rows(a) == rows(r)
+    # local side: an update below the cursor is seen too
+    a.con.execute("INSERT INTO t VALUES (3001, 'mine', 0)")
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 12")
+    rep = do_sync(a, r, watermark="id").tables[0]
+    assert "append-local" not in rep.paths and rep.pushed == 2 and rows(a) == rows(r)
+    a.con.execute("INSERT INTO t VALUES (3002, 'mine', 0)")
+    rep = do_sync(a, r, watermark="id").tables[0]
+    assert "append-local" in rep.paths and rep.pushed == 1 and rows(a) == rows(r)
+
+
+def test_watermark_on_an_updated_at_column_carries_updates() -> None:
+    a, r = make(500)
+    do_sync(a, r, watermark="ts")
+    r.con.execute("UPDATE t SET v = 'bumped', ts = 10000 WHERE id IN (3, 4)")
+    r.con.execute("INSERT INTO t VALUES (900, 'new', 10001)")
+    rep = do_sync(a, r, watermark="ts").tables[0]
+    assert "append-pull" in rep.paths and rep.pulled == 3 and rows(a) == rows(r)
+
+
+def test_watermark_column_must_exist() -> None:
+    a, r = make(10)
+    do_sync(a, r)
+    rep = do_sync(a, r, watermark="nope").tables[0]
+    assert rep.error and rep.error["name"] == "SchemaMismatchError"
+
+
+def test_scattered_remote_changes_move_little() -> None:
+    a, r = make(50_000)
+    do_sync(a, r)
+    r.con.execute("UPDATE t SET ts = ts + 1 WHERE id % 1000 = 7")  # 50 scattered rows
+    rep = do_sync(a, r).tables[0]
+    assert rep.pulled == 50 and rows(a) == rows(r)
+    # the (key, rk, rh) list of the whole table would be 24 B/row; the descent moves
+    # a few hundred bytes per changed row (checksums per level + a leaf of ~4 rows)
+    assert rep.bytes_sent + rep.bytes_received < 1000 * 50
+
+
+def test_values_swapped_between_columns_are_seen() -> None:
+    """Regression: hash(name, value) is f(name) XOR g(value); unmixed, a swap cancelled."""
+    a, r = local_db(), remote_db()
+    a.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER, y INTEGER)")
+    a.con.execute("INSERT INTO t VALUES (1, 10, 20), (2, 30, 40)")
+    do_sync(a, r)
+    a.con.execute("UPDATE t SET x = y, y = x WHERE id = 1")
+    assert do_sync(a, r).tables[0].pushed == 1 and rows(a) == rows(r)
+    r.con.execute("UPDATE t SET x = y, y = x WHERE id = 2")
+    assert do_sync(a, r).tables[0].pulled == 1 and rows(a) == rows(r)
