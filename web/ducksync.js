@@ -12,6 +12,7 @@ import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
 import { arrowToRows, columnsOf } from "./rows.js";
 import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
 import { attachSync, installSync } from "./sync.js";
+import { installBackup } from "./backup.js";
 
 export { registerServiceWorker } from "./offline.js";
 
@@ -196,6 +197,7 @@ export class Client {
 }
 
 installSync(Client);
+installBackup(Client); // export(), import(): web/backup.js
 
 /** Start both workers now and return the client (not yet ready: await `client.ready`). */
 export function createClient(options = {}) {

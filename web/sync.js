@@ -59,9 +59,11 @@ const methods = {
   async syncTables() {
     return (await this.local.request(REQUEST.SYNC_TABLES)).tables;
   },
-  /** Recent rows of ducksync.sync_log, newest first. */
+  /** Recent rows of ducksync.sync_log, newest first (counts as numbers: JSON-friendly). */
   async syncLog(limit = 50) {
-    return (await this.local.request(REQUEST.SYNC_LOG, { limit })).runs;
+    const runs = (await this.local.request(REQUEST.SYNC_LOG, { limit })).runs;
+    return runs.map((run) => Object.fromEntries(Object.entries(run).map(
+      ([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
   },
   /** Re-probe the server now (the remote worker also checks periodically). */
   checkHealth() {

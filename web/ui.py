@@ -1,35 +1,23 @@
 """The demo page's UI, run by PyScript on a MicroPython main thread.
 
 It only draws: the client (``window.ducksyncClient``, created by the page's module
-script so both workers start before this interpreter boots) does all the work.
+script so both workers start before this interpreter boots) does all the work. The sync
+panel is ``ui_sync.py``, the backup buttons ``ui_backup.py`` (fetched through the
+``files`` config in index.html).
 Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
 """
-
-import json
 
 from pyscript import document, window
 from pyscript.ffi import create_proxy
 
+from ui_backup import BackupPanel
+from ui_common import PLAIN_WORDS, el, escape, from_js
+from ui_sync import SyncPanel
+
 client = window.ducksyncClient
 MAX_ROWS_SHOWN = 500
-PLAIN_WORDS = {
-    "query": "DuckDB could not run this SQL",
-    "worker_failed": "The local database is not available",
-    "protocol": "The page and its worker disagree (reload the page)",
-}
-
-
-def el(name):
-    return document.getElementById(name)
-
-
-def from_js(value):
-    return json.loads(window.JSON.stringify(value))
-
-
-def escape(value):
-    text = "NULL" if value is None else (value if isinstance(value, str) else json.dumps(value))
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+sync_panel = SyncPanel(client)
+backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
 
 
 def render_status(_=None):
@@ -117,6 +105,8 @@ def on_key(event):
 def on_ready(_client):
     render_status()
     el("run").disabled = False
+    sync_panel.start()
+    backup_panel.start()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")

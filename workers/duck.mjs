@@ -61,6 +61,7 @@ async function openBlocking({ path, wasmURL, onStep }) {
       return { query: async (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
                insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
     },
+    files: fileAPI(db),
     close: async () => { conn.close(); db.reset(); },
   };
 }
@@ -91,7 +92,19 @@ async function openAsync({ path, wasmURL, workerURL, onStep }) {
       return { query: (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
                insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
     },
+    files: fileAPI(db),
     close: async () => { await conn.close(); await db.terminate(); },
+  };
+}
+
+// Scratch files DuckDB reads and writes by name (backup: COPY … TO / read_csv). The same
+// calls exist on both hostings (sync bindings or AsyncDuckDB). `register` detaches `bytes`.
+function fileAPI(db) {
+  return {
+    register: async (name, bytes) => db.registerFileBuffer(name, bytes),
+    registerEmpty: async (name) => db.registerEmptyFileBuffer(name),
+    copyOut: async (name) => db.copyFileToBuffer(name),
+    drop: async (name) => db.dropFile(name),
   };
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 import ducksync_host  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
+from backup_worker import BackupWorker
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import is_read_only
@@ -30,6 +31,7 @@ class LocalWorker:
         core.on(protocol.QUERY, self.query)
         core.on(protocol.EXEC, self.exec)
         self.sync = SyncWorker(self.host)
+        self.backup = BackupWorker(self.host, self.sync)
 
     async def init(self) -> None:
         core = self.host.core
@@ -44,6 +46,7 @@ class LocalWorker:
         for sql in INIT_SQL:
             await self.db.query(sql)
         await self.sync.start(self.db)
+        await self.backup.start(self.db)
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
 

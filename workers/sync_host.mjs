@@ -67,6 +67,26 @@ export async function syncConnection(db) {
     query: (sql) => conn.query(sql),
     rows: async (sql) => ipcToRows(await conn.query(sql)),
     exportChunks: async (sql, batchRows, batchBytes) => splitIPC(await conn.query(sql), batchRows, batchBytes),
+    // Backup scratch files: `sql` names the file `name` (COPY … TO it / read_csv from it).
+    copyOut: async (sql, name) => {
+      await db.files.registerEmpty(name);
+      try {
+        await conn.query(sql);
+        return await db.files.copyOut(name); // a Uint8Array that owns its buffer
+      } finally {
+        await db.files.drop(name);
+      }
+    },
+    copyIn: async (sql, name, data) => {
+      // registerFileBuffer detaches (transfers) its buffer: hand it a copy we own alone.
+      const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+      await db.files.register(name, own);
+      try {
+        await conn.query(sql);
+      } finally {
+        await db.files.drop(name);
+      }
+    },
     // Load IPC into temp table `name` (replaced, or appended to). DuckDB-WASM detaches `ipc`.
     ingest: async (name, ipc, append) => {
       const scratch = `__ds_scratch.main.${quote(name)}`;

@@ -18,7 +18,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
-from ducksync.errors import BackupError, QueryError
+from ducksync.errors import QueryError
 from ducksync.protocol import Event
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.sql_params import bind
@@ -41,6 +41,7 @@ class WasmLocalStore:
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self._files = 0
 
     async def _q(self, call: Any, sql: str) -> Any:
         try:
@@ -67,11 +68,20 @@ class WasmLocalStore:
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
         await self._q(self.conn.ingest(table, js_bytes(ipc), append), f"ingest {table}")
 
+    def _scratch(self, sql: str) -> tuple[str, str]:
+        """A fresh scratch file name, and ``sql`` with ``{file}`` replaced by it."""
+        self._files += 1
+        name = f"__ducksync_scratch_{id(self)}_{self._files}.csv"
+        return sql.replace("{file}", "'" + name + "'"), name
+
     async def copy_out(self, sql: str) -> bytes:
-        raise BackupError("copy_out is not available in the browser yet")
+        text, name = self._scratch(sql)
+        data = await self._q(self.conn.copyOut(text, name), text)
+        return bytes(data.to_bytes())
 
     async def copy_in(self, sql: str, data: bytes) -> None:
-        raise BackupError("copy_in is not available in the browser yet")
+        text, name = self._scratch(sql)
+        await self._q(self.conn.copyIn(text, name, js_bytes(data)), text)
 
 
 class SyncWorker:

@@ -1,0 +1,49 @@
+"""Small helpers shared by the demo page's UI modules (MicroPython main thread)."""
+
+import json
+
+from pyscript import document, window
+from pyscript.ffi import create_proxy
+
+PLAIN_WORDS = {
+    "query": "DuckDB could not run this SQL",
+    "worker_failed": "The local database is not available",
+    "protocol": "The page and its worker disagree (reload the page)",
+    "backup": "The backup could not be used",
+    "remote_unavailable": "The server could not be reached",
+    "cancelled": "Cancelled",
+}
+
+
+def el(name):
+    return document.getElementById(name)
+
+
+def from_js(value):
+    return json.loads(window.JSON.stringify(value))
+
+
+def escape(value):
+    text = "NULL" if value is None else (value if isinstance(value, str) else json.dumps(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+        .replace('"', "&quot;")
+
+
+def js_obj(value):
+    """A plain JS object (options for the client: MicroPython dicts are not JS objects)."""
+    return window.JSON.parse(json.dumps(value))
+
+
+def plain_error(error):
+    """An error dict ({code, message, hint}) in plain words, with the next step."""
+    lead = PLAIN_WORDS.get(str(error.get("code") or ""), "")
+    text = (lead + ": " if lead else "") + str(error.get("message") or "unknown error")
+    hint = error.get("hint")
+    if hint:
+        text += " What to do: " + str(hint)
+    return text
+
+
+def on_promise(promise, ok, failed):
+    """``promise.then(ok, failed)`` with Python callbacks."""
+    promise.then(create_proxy(ok), create_proxy(failed))
