@@ -58,6 +58,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 # --- Browser (pytest-playwright) -------------------------------------------------------
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread for as long
+    as the session-scoped browser lives; any later test calling ``asyncio.run`` would
+    fail with "cannot be called from a running event loop". Order is otherwise kept.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Launch Debian's chromium; Playwright's own download is unavailable here."""
