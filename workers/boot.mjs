@@ -10,8 +10,30 @@ const DIST = new URL("./", import.meta.url); // bundles live in web/dist/
 
 export const assetURL = (key, file = "") => new URL(ASSETS[key] + file, DIST).href;
 
+// Start-up order: both workers start at once, but only the local one gates the first query.
+// On 2 cores the remote worker's interpreter start competes with the local worker's
+// Pyodide and DuckDB, so the remote worker fetches its files at once and waits with the
+// CPU-heavy part until the local worker settles (told over this channel) or REMOTE_WAIT_MS.
+const BOOT_CHANNEL = "ducksync-boot";
+const REMOTE_WAIT_MS = 5000;
+let bootChannel = null;
+
 function post(message, transfer = []) {
   self.postMessage(message, transfer);
+  const p = message?.type === EVENT.PHASE ? message.payload : null;
+  if (p?.worker === "local" && (p.phase === STATE.READY || p.phase === STATE.FAILED)) {
+    bootChannel ??= new BroadcastChannel(BOOT_CHANNEL);
+    bootChannel.postMessage({ settled: "local" });
+  }
+}
+
+function localSettled(timeoutMs) {
+  return new Promise((resolve) => {
+    const channel = new BroadcastChannel(BOOT_CHANNEL);
+    const done = (why) => { clearTimeout(timer); channel.close(); resolve(why); };
+    const timer = setTimeout(() => done("timeout"), timeoutMs);
+    channel.onmessage = () => done("local-settled");
+  });
 }
 
 function phaseEvent(worker, t0, step, extra = {}) {
@@ -23,15 +45,22 @@ function phaseEvent(worker, t0, step, extra = {}) {
 // Restore the memory snapshot made at build time (scripts/pyodide_snapshot.mjs) instead of
 // booting the interpreter: the top start-up cost (docs/benchmarks.md). Fetched in parallel
 // with pyodide.mjs; if it is missing or fails to restore, boot the ordinary way.
-async function loadPyodideFast() {
-  const { loadPyodide } = await import(assetURL("pyodide", "pyodide.mjs"));
-  const options = { indexURL: assetURL("pyodide"), packages: [] };
-  if (!ASSETS["pyodide-snapshot"]) return loadPyodide(options);
-  try {
-    const snapshot = fetch(new URL(ASSETS["pyodide-snapshot"], DIST)).then((r) => {
+async function loadPyodideFast(gate = null) {
+  const snapshot = ASSETS["pyodide-snapshot"]
+    ? fetch(new URL(ASSETS["pyodide-snapshot"], DIST)).then((r) => {
       if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
       return r.arrayBuffer();
-    });
+    })
+    : null;
+  snapshot?.catch(() => {}); // handled below
+  if (gate) {
+    fetch(assetURL("pyodide", "pyodide.asm.wasm")).then((r) => r.arrayBuffer()).catch(() => {}); // warms the HTTP cache
+    await gate;
+  }
+  const { loadPyodide } = await import(assetURL("pyodide", "pyodide.mjs"));
+  const options = { indexURL: assetURL("pyodide"), packages: [] };
+  if (!snapshot) return loadPyodide(options);
+  try {
     return await loadPyodide({ ...options, _loadSnapshot: snapshot });
   } catch (err) {
     console.warn("[ducksync] Pyodide snapshot not restored, booting without it:", err);
@@ -70,7 +99,8 @@ export async function bootPyodideWorker({ worker, module, host = {} }) {
 
   try {
     post(phaseEvent(worker, t0, step));
-    const pyodideReady = loadPyodideFast();
+    const gate = worker === "remote" ? localSettled(REMOTE_WAIT_MS) : null;
+    const pyodideReady = loadPyodideFast(gate);
     const archive = fetch(assetURL("python")).then((r) => {
       if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
       return r.arrayBuffer();

@@ -152,6 +152,8 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         page = browser.new_context().new_page()
         page.goto(server.url + "/")
         page.wait_for_function(startup.READY, timeout=180_000)
+        # Only the syncs we start: no interval or after-write syncs racing the timed ones.
+        page.evaluate("() => window.ducksync.configureSync({interval: 0, onWrite: false})")
         fill_ms = _fill(page, data.TABLE, rows)
         log(f"browser: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
         ref = _local_worker(page).evaluate(REFERENCE_JS)
