@@ -88,10 +88,11 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
         # Rows at or below the cursor must be exactly the base minus the keys above it.
         fresh = _wm_filter(shape, watermark)
         old, new = (await local.fetch_rows(
-            f"SELECT (SELECT [bit_xor({sb.mix_sql(lh)}), count(*)] FROM {t} WHERE NOT "
-            f"COALESCE({fresh}, false)), (SELECT [bit_xor({sb.mix_sql('b.__lh')}), count(*)] "
-            f"FROM {base} b ANTI JOIN (SELECT {keys} FROM {t} WHERE {fresh}) f ON "
-            f"{sb.key_join_sql(shape.key, 'b', 'f')})", [cursor, cursor]))[0]
+            f"SELECT (SELECT [bit_xor({sb.mix_sql('h')}), count(*)] FROM (SELECT {lh} AS h "
+            f"FROM {t} WHERE NOT COALESCE({fresh}, false))), (SELECT [bit_xor("
+            f"{sb.mix_sql('b.__lh')}), count(*)] FROM {base} b ANTI JOIN (SELECT {keys} FROM "
+            f"{t} WHERE {fresh}) f ON {sb.key_join_sql(shape.key, 'b', 'f')})",
+            [cursor, cursor]))[0]
         if list(old) == list(new):
             if xfer is not None:
                 xfer.paths.append("append-local")
@@ -103,7 +104,8 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
             return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
     else:
         now, was = (await local.fetch_rows(
-            f"SELECT (SELECT [bit_xor({sb.mix_sql(lh)}), count(*)] FROM {t}), "
+            f"SELECT (SELECT [bit_xor({sb.mix_sql('h')}), count(*)] FROM (SELECT {lh} AS h "
+            f"FROM {t})), "
             f"(SELECT [bit_xor({sb.mix_sql('__lh')}), count(*)] FROM {base})"))[0]
         if list(now) == list(was):
             if xfer is not None:

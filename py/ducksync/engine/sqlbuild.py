@@ -55,18 +55,19 @@ def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
 
     Why this shape: a NULL column and a missing column hash alike, so adding a
     nullable column on either side changes no existing row's hash (schema
-    evolution without a resync). Each term is *mixed* (:func:`mix_sql`): DuckDB's
-    ``hash(name, value)`` is ``f(name) XOR g(value)``, so unmixed terms cancelled
-    a swap of values between two columns (``SET a = b, b = a``) and made two
-    columns holding equal values contribute a constant; the mix makes them count.
+    evolution without a resync). Each term is hashed again: DuckDB's
+    ``hash(name, value)`` is ``f(name) XOR g(value)``, so bare terms cancelled a
+    swap of values between two columns (``SET a = b, b = a``) and made two columns
+    holding equal values contribute a constant; ``hash()`` of the term (a
+    multiply-xorshift finalizer) makes them count. Engine-specific like every row
+    hash: each side only ever compares its own.
     """
     prefix = f"{alias}." if alias else ""
     terms = []
     for c in sorted(columns):
         ref = prefix + quote_ident(c)
         lit = "'" + c.replace("'", "''") + "'"
-        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE "
-                     f"{mix_sql(f'hash({lit}, {ref})')} END")
+        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE hash(hash({lit}, {ref})) END")
     expr = terms[0]
     for t in terms[1:]:
         expr = f"xor({expr}, {t})"
@@ -80,7 +81,7 @@ def mix_sql(x: str) -> str:
     values *swapped between rows* (the multiset of column terms is unchanged).
     Mixing each row's term first makes the aggregate see it. Integer-only (no
     ``hash``) so every engine computes it alike; the product of two 32-bit halves
-    cannot overflow UBIGINT.
+    cannot overflow UBIGINT. Pass a column, not an expression: ``x`` is repeated.
     """
     v = f"({x})::UBIGINT"
     return f"xor({v}, ({v} & 4294967295::UBIGINT) * ({v} >> 32))"

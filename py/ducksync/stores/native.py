@@ -195,10 +195,21 @@ class NativeRemoteStore(_Native):
                           f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}")
 
     # -- change detection ------------------------------------------------------------
-    def _hashed(self, info: TableInfo, key: Sequence[str]) -> str:
+    def _hashed(self, info: TableInfo, key: Sequence[str], modulus: int | None = None,
+                buckets: Sequence[int] = ()) -> tuple[str, list[Any]]:
+        """``(key…, __ds_rk, __ds_rh)`` of the rows whose ``__ds_rk % modulus`` is in
+        ``buckets`` (all rows when empty). The filter runs on the key hash *before*
+        the row hash, so deeper descent levels hash only their buckets' rows."""
         cols = [c["name"] for c in info["columns"]]
-        return (f"SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __ds_rk, "
-                f"{sb.row_hash_sql(cols)} AS __ds_rh FROM {sb.quote_ident(info['name'])}")
+        inner = (f"SELECT {sb.cols_sql(cols)}, {sb.key_hash_sql(key)} AS __ds_rk FROM "
+                 f"{sb.quote_ident(info['name'])}")
+        params: list[Any] = []
+        if buckets:
+            inner = (f"SELECT * FROM ({inner}) WHERE __ds_rk % ?::UBIGINT IN "
+                     "(SELECT unnest(?::UBIGINT[]))")
+            params = [int(modulus or 1), [int(b) for b in buckets]]
+        return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+                f"FROM ({inner})"), params
 
     async def bucket_checksums(
         self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
@@ -206,17 +217,14 @@ class NativeRemoteStore(_Native):
         from ducksync.stores._arrow import to_ipc
 
         info = self._checked(table, key)
-        where, params = "", list[Any]([int(modulus)])
-        if parents:
-            where = " WHERE __ds_rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
-            params += [int(parent_modulus), [int(p) for p in parents]]
+        hashed, params = self._hashed(info, key, parent_modulus, parents)
         # 16 B per bucket instead of 24 (bucket ids and counts fit 32 bits): checksum
         # lists are most of a pull's bytes. Consumers cast, per the protocol.
         narrow = "UINTEGER" if modulus <= 1 << 32 else "UBIGINT"
         sql = (f"SELECT (__ds_rk % ?::UBIGINT)::{narrow} AS bucket, "
                f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
-               f" count(*)::UINTEGER AS n FROM ({self._hashed(info, key)}){where} GROUP BY ALL")
-        return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
+               f" count(*)::UINTEGER AS n FROM ({hashed}) GROUP BY ALL")
+        return to_ipc(self.con.sql(sql, params=[int(modulus), *params]).to_arrow_table())
 
     async def bucket_hashes(
         self, table: str, key: list[str], modulus: int, buckets: list[int]
@@ -224,10 +232,7 @@ class NativeRemoteStore(_Native):
         from ducksync.stores._arrow import to_ipc
 
         info = self._checked(table, key)
-        sql, params = f"SELECT * FROM ({self._hashed(info, key)})", []
-        if buckets:
-            sql += " WHERE __ds_rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
-            params = [int(modulus), [int(b) for b in buckets]]
+        sql, params = self._hashed(info, key, modulus, buckets)
         return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
 
     def _full_rows_sql(self, info: TableInfo, key: Sequence[str], alias: str) -> str:
