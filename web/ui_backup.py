@@ -47,7 +47,8 @@ class BackupPanel:
         total = p.get("rows_total")
         rows = str(p.get("rows_done") or 0) + (" of " + str(total) if total and total > 0 else "")
         verb = "Importing" if p.get("phase") == "import" else "Exporting"
-        el("backup-result").textContent = verb + " " + (p.get("table") or "") + ": " + rows + \
+        table = p.get("table")
+        el("backup-result").textContent = verb + (" " + table if table else "") + ": " + rows + \
             " rows"
 
     def download(self, fmt):

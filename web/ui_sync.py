@@ -111,7 +111,7 @@ class SyncPanel:
 
     def on_progress(self, p):
         p = from_js(p)
-        if p.get("task") == "backup":
+        if p.get("task") == "backup" or not self.running:
             return
         done, total = p.get("rows_done") or 0, p.get("rows_total") or 0
         box = el("sync-progress")
@@ -211,7 +211,7 @@ def chart_svg(runs):
     if not runs:
         return '<p class="muted">No syncs yet.</p>'
     width, height, pad = 320, 90, 14
-    step = (width - 2 * pad) / max(len(runs), 1)
+    step = min((width - 2 * pad) / max(len(runs), 1), 28)
     max_ms = max([r.get("ms") or 0 for r in runs] + [1])
     moved = [(r.get("rows_pushed") or 0) + (r.get("rows_pulled") or 0) for r in runs]
     max_rows = max(moved + [1])
@@ -236,5 +236,5 @@ def chart_svg(runs):
             '<text x="{r}" y="10" class="axis rows" text-anchor="end">max {rows} rows</text>'
             '{bars}<polyline class="rows" points="{pts}"/></svg>').format(
         w=width, h=height, s=escape(summary), p=pad, r=width - pad, ms=int(max_ms),
-        rows=max_rows, bars="".join(parts), pts=" ".join(points))
+        rows=max_rows if any(moved) else 0, bars="".join(parts), pts=" ".join(points))
 
