@@ -189,3 +189,53 @@ def test_values_swapped_between_columns_are_seen() -> None:
     assert do_sync(a, r).tables[0].pushed == 1 and rows(a) == rows(r)
     r.con.execute("UPDATE t SET x = y, y = x WHERE id = 2")
     assert do_sync(a, r).tables[0].pulled == 1 and rows(a) == rows(r)
+
+
+def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once() -> None:
+    from engine_helpers import Crash
+    a, r = make()
+    inner = r.apply_batch
+
+    async def committed_then_lost(*args: Any) -> Any:
+        await inner(*args)  # the remote committed; the client never hears
+        r.apply_batch = inner
+        raise Crash()
+
+    r.apply_batch = committed_then_lost
+    rep = do_sync(a, r, batch_rows=400).tables[0]
+    assert rep.error and rep.error["name"] == "Crash"
+    assert r.con.execute("SELECT count(*) FROM t").fetchone() == (400,)
+    assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (1,)
+    rep = do_sync(a, r, batch_rows=400).tables[0]  # recover() records the stored result
+    assert rep.converged and rows(a) == rows(r)
+    assert base_rows(a) == sorted(base_rows(a)) and len(base_rows(a)) == 1000
+    assert a.con.execute('SELECT count(DISTINCT id) FROM ducksync."base__t"').fetchone() == (
+        1000,)
+    assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
+
+
+def test_bulk_push_crash_in_the_local_record_recovers() -> None:
+    import contextlib
+
+    from engine_helpers import Crash, FlakyLocal
+    class Recording(FlakyLocal):
+        def _tick(self, sql: str) -> None:
+            super()._tick(sql)
+            self.seen.append(sql)
+
+    probe, r0 = make()
+    counter = Recording(probe, fail_at=None)
+    counter.seen = []
+    do_sync(counter, r0, batch_rows=400)
+    first = next(i for i, q in enumerate(counter.seen) if "ducksync.outbox VALUES" in q)
+    second = next(i for i, q in enumerate(counter.seen) if "ducksync.outbox VALUES" in q
+                  and i > first)
+    # every local statement of the first batch's cycle: outbox, result, base, commit
+    for fail_at in range(first + 1, second + 2):
+        b, r2 = make()
+        with contextlib.suppress(Crash):
+            do_sync(FlakyLocal(b, fail_at=fail_at), r2, batch_rows=400)
+        rep = do_sync(b, r2, batch_rows=400).tables[0]
+        assert rep.converged and rows(b) == rows(r2), fail_at
+        assert b.con.execute('SELECT count(*), count(DISTINCT id) FROM ducksync."base__t"'
+                             ).fetchone() == (1000, 1000), fail_at
