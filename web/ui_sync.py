@@ -157,7 +157,8 @@ class SyncPanel:
         rows = []
         for t in tables:
             if t.get("pending_conflicts"):
-                state = str(t["pending_conflicts"]) + " conflicts"
+                n = t["pending_conflicts"]
+                state = str(n) + (" conflict" if n == 1 else " conflicts")
             elif not t.get("primary_key"):
                 state = "not synced (no primary key)"
             elif not t.get("synced"):
@@ -188,9 +189,9 @@ class SyncPanel:
             items.append(
                 '<li class="conflict" ' + ident + '><p class="conflict-title">' + label + "</p>"
                 '<dl><dt>This device</dt><dd class="local">' +
-                escape(c["local"] if c["local"] is not None else "(deleted)") + "</dd>"
+                escape(row_text(c["local"])) + "</dd>"
                 '<dt>Server</dt><dd class="remote">' +
-                escape(c["remote"] if c["remote"] is not None else "(deleted)") + "</dd></dl>"
+                escape(row_text(c["remote"])) + "</dd></dl>"
                 '<button type="button" ' + ident + ' data-take="local" aria-label="Keep this '
                 'device\'s version of ' + label + '">Take local</button> '
                 '<button type="button" ' + ident + ' data-take="remote" aria-label="Take the '
@@ -204,6 +205,14 @@ class SyncPanel:
         event.target.disabled = True
         on_promise(self.client.resolveConflict(data.table, data.key, data.take),
                    lambda _r: self.refresh(), self.show_error)
+
+
+def row_text(text):
+    """A conflict version without the engine's bookkeeping fields (``__side``, ``__key``)."""
+    if text is None:
+        return "(deleted)"
+    cut = text.find(", '__side'")
+    return text[:cut] + "}" if cut > 0 and text.endswith("}") else text
 
 
 def chart_svg(runs):
