@@ -53,10 +53,28 @@ def _phases(rep: object) -> str:
                      if v >= 1)
 
 
+def floor_seconds(d: Path, rows: int) -> float:
+    """DuckDB alone: Arrow -> empty PK table in a file + COMMIT (what any push pays)."""
+    import duckdb
+
+    src, dst = duckdb.connect(), duckdb.connect(str(d / f"floor{time.time_ns()}.db"))
+    src.execute(TABLE)
+    src.execute(FILL, [rows])
+    data = src.sql("SELECT * FROM t").to_arrow_table()
+    dst.execute(TABLE)
+    dst.register("data", data)
+    t0 = time.perf_counter()
+    dst.execute("BEGIN")
+    dst.execute("INSERT INTO t SELECT * FROM data")
+    dst.execute("COMMIT")
+    return time.perf_counter() - t0
+
+
 async def main(rows: int) -> None:
     d = Path(tempfile.mkdtemp())
     print(f"load average before: {os.getloadavg()}")
     seed_before = seed_rate(d)
+    floor_before = floor_seconds(d, rows)
     local = NativeLocalStore(spec=str(d / "local.db"))
     remote = NativeRemoteStore(spec=str(d / "remote.db"))
     local.con.execute(TABLE)
@@ -94,12 +112,17 @@ async def main(rows: int) -> None:
     await sync(local, remote, hint)  # records the cursor
     remote.con.execute(append, [rows + 1000, rows + 2000])
     await timed("1k remote appends, watermark", hint)
+    floor_after = floor_seconds(d, rows)
+    floor = (floor_before + floor_after) / 2
     seed_after = seed_rate(d)
     seed = (seed_before + seed_after) / 2
     print(f"load average after: {os.getloadavg()}")
     print(f"seed INSERT VALUES: {seed_before:,.0f} / {seed_after:,.0f} rows/s (before/after) -> "
           f"{rows / seed:.1f} s for {rows:,} rows; engine initial push {rows / first:,.0f} rows/s"
           f" = {rows / seed / first:.0f}x; no-op = {100 * noop / first:.1f}% of initial push")
+    print(f"floor (duckdb alone: Arrow -> empty PK table in a file, COMMIT): {floor_before:.2f}"
+          f" / {floor_after:.2f} s (before/after) = "
+          f"{rows / seed / floor:.0f}x the seed; initial push = {first / floor:.1f}x the floor")
     batch = to_ipc(local.con.sql("SELECT * FROM t LIMIT 100000").to_arrow_table())
     for c in codec.available():
         t0 = time.perf_counter()
