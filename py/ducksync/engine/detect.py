@@ -30,7 +30,7 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
 
-__all__ = ["Transfer", "detect_local", "detect_remote", "remote_top"]
+__all__ = ["Transfer", "detect_local", "detect_remote", "ingest_top", "remote_top"]
 
 # Descent tuning (bytes per changed row, see docs/engine.md "Pull"): a checksum row
 # costs about as much as a leaf hash row, so a differing bucket of r rows is best
@@ -123,7 +123,12 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
 async def remote_top(local: LocalStore, remote: RemoteStore, shape: Shape,
                      xfer: Transfer) -> Top:
     """The remote's whole-table checksum and row count (one small call)."""
-    ipc = await remote.bucket_checksums(shape.table, shape.key, 1, 1, [])
+    return await ingest_top(local, xfer,
+                            await remote.bucket_checksums(shape.table, shape.key, 1, 1, []))
+
+
+async def ingest_top(local: LocalStore, xfer: Transfer, ipc: bytes) -> Top:
+    """Read the answer of ``bucket_checksums(modulus=1)`` (see :func:`remote_top`)."""
     xfer.calls += 1
     xfer.sent += 64
     xfer.received += len(ipc)

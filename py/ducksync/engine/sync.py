@@ -8,6 +8,8 @@ repeated, so the next round sees those rows as remote changes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -140,8 +142,26 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                       hint="pass --watermark with a column of every table "
                                            "synced, or sync the tables separately")
         cursor = await state.get_cursor(local, table, wm)
-    with xfer.phase("detect.local"):
-        n_local = await detect.detect_local(local, shape, xfer, watermark=wm, cursor=cursor)
+    # The remote hashes its table while the local side hashes its own: the whole-table
+    # checksum is requested first and awaited after local detection (a real transport
+    # overlaps the two; the answer is read into the local DB only afterwards, so local
+    # statements never interleave).
+    pending_top: asyncio.Future[bytes] | None = None
+    if mode != "push" and top is None:
+        pending_top = asyncio.ensure_future(
+            remote.bucket_checksums(shape.table, shape.key, 1, 1, []))
+    try:
+        with xfer.phase("detect.local"):
+            n_local = await detect.detect_local(local, shape, xfer, watermark=wm, cursor=cursor)
+    except BaseException:
+        if pending_top is not None:
+            pending_top.cancel()
+            with contextlib.suppress(BaseException):
+                await pending_top
+        raise
+    if pending_top is not None:
+        with xfer.phase("detect.remote"):
+            top = await detect.ingest_top(local, xfer, await pending_top)
     prefetched = False
     n_remote = 0
     if mode == "push":
