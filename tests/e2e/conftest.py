@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pageutil import forward_console, wait_ready
 
-from serverutil import running_server
+from serverutil import RunningServer, running_server
 
 OpenApp = Callable[[str], Any]
 
@@ -59,4 +59,15 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         con.execute("CREATE TABLE birds AS SELECT range AS id, 'duck ' || range AS name "
                     "FROM range(3)")
     with running_server(tmp) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real server for one test module, its remote empty at the start.
+
+    Pages sync every table they can see, so a module that counts what a sync moves
+    must not share a remote with other modules' tables.
+    """
+    with running_server(tmp_path_factory.mktemp("module-server")) as running:
         yield running

@@ -17,16 +17,16 @@ import pytest
 pytestmark = pytest.mark.browser
 
 SEED = """
-CREATE TABLE birds (id INTEGER PRIMARY KEY, name VARCHAR, weight DOUBLE, seen TIMESTAMP,
+CREATE TABLE bk_birds (id INTEGER PRIMARY KEY, name VARCHAR, weight DOUBLE, seen TIMESTAMP,
                     big UBIGINT, tags VARCHAR[], d DECIMAL(12,3));
-INSERT INTO birds SELECT range, CASE WHEN range % 7 = 0 THEN NULL ELSE 'bird "' || range
+INSERT INTO bk_birds SELECT range, CASE WHEN range % 7 = 0 THEN NULL ELSE 'bird "' || range
   || '", 🦆 ''x''' END, range / 3, TIMESTAMP '2024-01-01' + INTERVAL (range) MINUTE,
   18446744073709551615 - range, ['a', NULL, range::VARCHAR], range * 1.125 FROM range(800);
 CREATE SCHEMA zoo;
 CREATE TABLE zoo.keepers (name VARCHAR, since DATE);
 INSERT INTO zoo.keepers VALUES ('ann', '2020-02-29'), ('', NULL), (NULL, '1970-01-01');
 """
-TABLES = ("birds", "zoo.keepers")
+TABLES = ("bk_birds", "zoo.keepers")
 MANUAL = "window.ducksync.configureSync({interval: 0, onWrite: false})"
 
 EXPORT_B64 = """async (format) => {
@@ -70,7 +70,7 @@ def rows_of(page: Any, table: str) -> list[dict[str, Any]]:
 def snapshot_as(page: Any, schema: str) -> None:
     """Copy the imported tables into ``schema`` (to compare two imports with EXCEPT ALL)."""
     page.evaluate("(sql) => window.ducksync.exec(sql)",
-                  f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.birds AS FROM main.birds; "
+                  f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.bk_birds AS FROM main.bk_birds; "
                   f"CREATE TABLE {schema}.keepers AS FROM zoo.keepers")
 
 
@@ -108,7 +108,7 @@ def test_csv_and_sql_round_trip_through_the_js_api(source: Any, open_app: Any,
     assert sql["type"] == "application/sql" and script.count("INSERT INTO") > 3  # streamed pages
     result = target.evaluate(IMPORT_B64, [sql["b64"], True])
     assert result["format"] == "sql" and result["rows"] == 803
-    assert_identical(source, target, "birds", "via_csv.birds")
+    assert_identical(source, target, "bk_birds", "via_csv.bk_birds")
     assert_identical(source, target, "zoo.keepers", "via_csv.keepers")
 
 
@@ -121,8 +121,8 @@ def test_download_buttons_and_native_duckdb(source: Any, tmp_path: Path) -> None
     download.save_as(path)
     con = duckdb.connect()
     con.execute(path.read_text())
-    native = con.execute("SELECT * FROM birds ORDER BY ALL").fetchall()
-    browser = rows_of(source, "birds")
+    native = con.execute("SELECT * FROM bk_birds ORDER BY ALL").fetchall()
+    browser = rows_of(source, "bk_birds")
     assert len(native) == len(browser) == 800
     assert [r[0] for r in native] == [r["id"] for r in browser]
     assert [r[4] for r in native] == [int(r["big"]) for r in browser]
@@ -138,4 +138,4 @@ def test_download_buttons_and_native_duckdb(source: Any, tmp_path: Path) -> None
     source.wait_for_function(
         "document.getElementById('backup-result').dataset.state === 'done'", timeout=60_000)
     assert "803 rows" in source.inner_text("#backup-result")
-    assert len(rows_of(source, "birds")) == 800
+    assert len(rows_of(source, "bk_birds")) == 800

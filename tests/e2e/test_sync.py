@@ -50,28 +50,29 @@ def remote_keys(server: Any, table: str, key: str = "id") -> list[int]:
 
 def test_two_devices_converge_through_the_server(open_app: Any, server: Any) -> None:
     a, b = device(open_app, server.url), device(open_app, server.url)
-    ex(a, "CREATE TABLE birds (id INTEGER PRIMARY KEY, name VARCHAR, weight DOUBLE, "
+    ex(a, "CREATE TABLE dev_birds (id INTEGER PRIMARY KEY, name VARCHAR, weight DOUBLE, "
           "seen TIMESTAMP, big UBIGINT)")
-    ex(a, "INSERT INTO birds SELECT range, 'bird ' || range, range / 3, "
+    ex(a, "INSERT INTO dev_birds SELECT range, 'bird ' || range, range / 3, "
           "TIMESTAMP '2024-01-01' + INTERVAL (range) MINUTE, 18446744073709551615 - range "
           "FROM range(1000)")
-    first = sync(a, tables=["birds"], direction="push")
+    first = sync(a, tables=["dev_birds"], direction="push")
     assert first["pushed"] == 1000 and first["outcome"] == "ok", first["error"]
     assert first["bytes"] > 0
     assert set(first) >= {"pushed", "pulled", "conflicts", "bytes", "ms"}
-    pulled = sync(b, tables=["birds"], direction="pull")
+    pulled = sync(b, tables=["dev_birds"], direction="pull")
     assert pulled["pulled"] == 1000 and pulled["converged"]
     # both edit different rows, then sync both ways
-    ex(b, "UPDATE birds SET name = 'renamed' WHERE id < 10")
-    ex(b, "DELETE FROM birds WHERE id >= 990")
-    ex(a, "INSERT INTO birds VALUES (5000, 'new', 1.5, NULL, 7)")
-    assert sync(b)["pushed"] == 20
-    assert sync(a)["pulled"] == 20
-    assert sync(b)["pulled"] == 1
-    order = "SELECT * FROM birds ORDER BY id"
+    ex(b, "UPDATE dev_birds SET name = 'renamed' WHERE id < 10")
+    ex(b, "DELETE FROM dev_birds WHERE id >= 990")
+    ex(a, "INSERT INTO dev_birds VALUES (5000, 'new', 1.5, NULL, 7)")
+    # Name the table: the session's remote also holds other tests' tables.
+    assert sync(b, tables=["dev_birds"])["pushed"] == 20
+    assert sync(a, tables=["dev_birds"])["pulled"] == 20
+    assert sync(b, tables=["dev_birds"])["pulled"] == 1
+    order = "SELECT * FROM dev_birds ORDER BY id"
     rows_a, rows_b = q(a, order), q(b, order)
     assert rows_a == rows_b and len(rows_a) == 991
-    assert remote_keys(server, "birds") == [r["id"] for r in rows_a]
+    assert remote_keys(server, "dev_birds") == [r["id"] for r in rows_a]
     assert "syncing" in a.evaluate("window.__phases") and a.evaluate(
         "window.ducksync.status().sync.phase") == "idle"
     log = a.evaluate("window.ducksync.syncLog()")
@@ -82,40 +83,41 @@ def test_two_devices_converge_through_the_server(open_app: Any, server: Any) -> 
 def test_conflicts_surface_under_manual_and_resolve_under_each_policy(open_app: Any,
                                                                        server: Any) -> None:
     a, b = device(open_app, server.url), device(open_app, server.url)
-    ex(a, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR)")
-    ex(a, "INSERT INTO notes SELECT range, 'v0' FROM range(5)")
-    sync(a, tables=["notes"])
-    sync(b, tables=["notes"])
+    ex(a, "CREATE TABLE dev_notes (id INTEGER PRIMARY KEY, body VARCHAR)")
+    ex(a, "INSERT INTO dev_notes SELECT range, 'v0' FROM range(5)")
+    sync(a, tables=["dev_notes"])
+    sync(b, tables=["dev_notes"])
     for row in (1, 2, 3):
-        ex(a, f"UPDATE notes SET body = 'from a' WHERE id = {row}")
-        ex(b, f"UPDATE notes SET body = 'from b' WHERE id = {row}")
-    assert sync(a, tables=["notes"])["pushed"] == 3
+        ex(a, f"UPDATE dev_notes SET body = 'from a' WHERE id = {row}")
+        ex(b, f"UPDATE dev_notes SET body = 'from b' WHERE id = {row}")
+    assert sync(a, tables=["dev_notes"])["pushed"] == 3
     b.evaluate("() => { window.__conflicts = []; "
                "window.ducksync.on('conflict', (c) => window.__conflicts.push(c)); }")
-    manual = sync(b, tables=["notes"], policy="manual")
+    manual = sync(b, tables=["dev_notes"], policy="manual")
     assert manual["pending_conflicts"] == 3
     b.wait_for_function("window.__conflicts.length > 0")
     assert b.evaluate("window.ducksync.status().sync.phase") == "conflict"
-    listed = b.evaluate("window.ducksync.conflicts('notes')")
+    listed = b.evaluate("window.ducksync.conflicts('dev_notes')")
     assert [c["key"] for c in listed] == ["1", "2", "3"]
     assert "from a" in listed[0]["remote"] and "from b" in listed[0]["local"]
     # per row: take local for 1, take remote for 2; row 3 goes to the policies below
-    b.evaluate("window.ducksync.resolveConflict('notes', '1', 'local')")
-    b.evaluate("window.ducksync.resolveConflict('notes', '2', 'remote')")
-    assert sync(b, tables=["notes"], policy="remote-wins")["outcome"] == "ok"
+    b.evaluate("window.ducksync.resolveConflict('dev_notes', '1', 'local')")
+    b.evaluate("window.ducksync.resolveConflict('dev_notes', '2', 'remote')")
+    assert sync(b, tables=["dev_notes"], policy="remote-wins")["outcome"] == "ok"
     assert b.evaluate("window.ducksync.status().sync.phase") == "idle"
-    sync(a, tables=["notes"])
+    sync(a, tables=["dev_notes"])
     expected = {0: "v0", 1: "from b", 2: "from a", 3: "from a", 4: "v0"}
     for page in (a, b):
-        assert {r["id"]: r["body"] for r in q(page, "SELECT * FROM notes")} == expected
+        assert {r["id"]: r["body"] for r in q(page, "SELECT * FROM dev_notes")} == expected
     # local-wins: b's edit overrides a's
-    ex(a, "UPDATE notes SET body = 'a again' WHERE id = 4")
-    ex(b, "UPDATE notes SET body = 'b again' WHERE id = 4")
-    sync(a, tables=["notes"])
-    assert sync(b, tables=["notes"], policy="local-wins")["conflicts"] == 1
-    sync(a, tables=["notes"])
-    assert q(a, "SELECT body FROM notes WHERE id = 4") == [{"body": "b again"}]
-    assert q(a, "SELECT * FROM notes ORDER BY id") == q(b, "SELECT * FROM notes ORDER BY id")
+    ex(a, "UPDATE dev_notes SET body = 'a again' WHERE id = 4")
+    ex(b, "UPDATE dev_notes SET body = 'b again' WHERE id = 4")
+    sync(a, tables=["dev_notes"])
+    assert sync(b, tables=["dev_notes"], policy="local-wins")["conflicts"] == 1
+    sync(a, tables=["dev_notes"])
+    assert q(a, "SELECT body FROM dev_notes WHERE id = 4") == [{"body": "b again"}]
+    everything = "SELECT * FROM dev_notes ORDER BY id"
+    assert q(a, everything) == q(b, everything)
 
 
 def test_tab_closed_mid_sync_then_next_session_converges(open_app: Any, server: Any) -> None:

@@ -51,7 +51,9 @@ async def _client(url: str, n: int, stop_at: float, latencies: list[float],
     expect: list[int | None] = [None] * ROWS_PER_BATCH
     cycle = 0
     try:
-        while time.monotonic() < stop_at:
+        # Every client completes at least one cycle, however slow the machine: the claim
+        # is "no errors with this many concurrent clients", not a throughput figure.
+        while cycle == 0 or time.monotonic() < stop_at:
             start = time.perf_counter()
             try:
                 await store.bucket_checksums("load_items", ["id"], 64, 1, [])
