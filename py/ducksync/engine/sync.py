@@ -103,7 +103,8 @@ def _policy_name(p: Policy) -> str:
 
 async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
                          xfer: Transfer) -> tuple[bool, Top | None]:
-    """Initial push? Base empty, key = local primary key, local rows, remote table empty.
+    """Initial push? Base empty (no pending conflicts), key = local primary key, local
+    rows, remote table empty.
 
     Returns the remote's whole-table checksum when it was fetched (reused by detection).
     """
@@ -111,8 +112,9 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
     if shape.local_pk != tuple(shape.key):
         return False, None
     n = await local.fetch_rows(
-        f"SELECT (SELECT count(*) FROM {base}), (SELECT count(*) FROM "
-        f"(SELECT 1 FROM {sb.quote_ident(shape.table)} LIMIT 1))")
+        f"SELECT (SELECT count(*) FROM {base}) + (SELECT count(*) FROM ducksync.conflicts "
+        f"WHERE table_name = ?), (SELECT count(*) FROM (SELECT 1 FROM "
+        f"{sb.quote_ident(shape.table)} LIMIT 1))", [shape.table])
     if n[0][0] or not n[0][1]:
         return False, None
     top = await detect.remote_top(local, remote, shape, xfer)
