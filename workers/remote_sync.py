@@ -25,6 +25,12 @@ def _py(value: Any) -> Any:
     return clean(value.to_py() if isinstance(value, JsProxy) else value)
 
 
+def _absent(value: Any) -> bool:
+    """None or JS null/undefined, tested without ``to_py()`` (which would copy a whole IPC
+    Uint8Array into the Pyodide heap just to look at it)."""
+    return value is None or type(value).__name__ in ("JsNull", "JsUndefined")
+
+
 async def _fetch(call: HttpCall, ipc: Any) -> HttpAnswer:
     json = to_js(call.json, dict_converter=js.Object.fromEntries) \
         if call.json is not None else None
@@ -37,7 +43,7 @@ async def _fetch(call: HttpCall, ipc: Any) -> HttpAnswer:
             hint="your changes are kept locally; sync retries when the server is back") \
             from None
     return HttpAnswer(status=int(res.status), json=_py(res.json),
-                      ipc=None if _py(res.ipc) is None else res.ipc,
+                      ipc=None if _absent(res.ipc) else res.ipc,
                       headers=_py(res.headers) or {}, wire=int(res.wire or 0))
 
 
@@ -47,7 +53,7 @@ async def remote_call(payload: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError("remote_call needs a method")
     args = _py(payload.get("args")) or {}
     ipc = payload.get("ipc")
-    return await serve_call(method, dict(args), None if _py(ipc) is None else ipc, _fetch)
+    return await serve_call(method, dict(args), None if _absent(ipc) else ipc, _fetch)
 
 
 def register(host: WorkerHost) -> None:

@@ -20,7 +20,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 class Options:
     rows: int = 1_000_000
     only: tuple[str, ...] = SUITES
-    out: Path = Path("bench-results.json")
+    out: Path = Path("bench-results/results.json")
     seed_rows: int = 50_000
     memory_rows: int = 5_000_000
     runs: int = 1
@@ -55,6 +55,7 @@ def run(opts: Options) -> Results:
 
 def write(res: Results, opts: Options) -> dict[str, object]:
     doc = res.to_dict()
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(doc, indent=2) + "\n")
     if opts.update_docs and DOC.exists():
         DOC.write_text(splice(DOC.read_text(), markdown(doc)))

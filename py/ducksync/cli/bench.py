@@ -22,8 +22,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rows", type=int, default=1_000_000, help="table rows (default 1M)")
     p.add_argument("--only", default=None, metavar="|".join(ONLY),
                    help="run only these suites (comma-separated; default all)")
-    p.add_argument("--out", type=Path, default=Path("bench-results.json"),
-                   help="result JSON (default bench-results.json)")
+    p.add_argument("--out", type=Path, default=Path("bench-results/results.json"),
+                   help="result JSON (default bench-results/results.json)")
     p.add_argument("--seed-rows", type=int, default=50_000,
                    help="rows the seed's baseline is timed on (rate extrapolated)")
     p.add_argument("--memory-rows", type=int, default=5_000_000,
