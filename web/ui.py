@@ -65,6 +65,9 @@ def show_error(err):
     box = el("error")
     box.textContent = message
     box.hidden = False
+    # An old result beside a new error would look like the answer to the failed SQL.
+    el("results").innerHTML = ""
+    el("summary").textContent = ""
     el("run").disabled = False
 
 

@@ -20,7 +20,7 @@ from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignor
 from ducksync import protocol
 from ducksync.errors import ProtocolError, RemoteUnavailableError
 from ducksync.protocol import Event, Reply, Request
-from ducksync.worker import WorkerCore
+from ducksync.worker import WorkerCore, tidy_error_message
 
 Post = Callable[[Any, Any], None]
 
@@ -30,8 +30,8 @@ def js_message(exc: BaseException) -> str:
     if isinstance(exc, JsException):
         message = getattr(exc, "message", None)
         if message:
-            return str(message)
-    return str(exc).removeprefix("Error: ")
+            return tidy_error_message(str(message))
+    return tidy_error_message(str(exc).removeprefix("Error: "))
 
 
 def to_plain_js(value: Any) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.protocol import Event, Request
-from ducksync.worker import WorkerCore, classify_health, is_read_only
+from ducksync.worker import WorkerCore, classify_health, is_read_only, tidy_error_message
 
 T = TypeVar("T")
 
@@ -142,3 +142,11 @@ def test_classify_health() -> None:
     failed = classify_health(status=503, body={"error": {"message": "cannot open remote"}})
     assert failed.state == "failed" and failed.reason == "cannot open remote"
     assert classify_health(status=500, body=None).reason == "server answered HTTP 500"
+
+
+def test_tidy_error_message_drops_a_repeated_context_block() -> None:
+    twice = ('Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC oops\n        ^'
+             '\n\nLINE 1: SELEC oops\n        ^')
+    assert tidy_error_message(twice) == (
+        'Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC oops\n        ^')
+    assert tidy_error_message("Catalog Error: no table t") == "Catalog Error: no table t"

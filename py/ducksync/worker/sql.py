@@ -22,3 +22,16 @@ def is_read_only(sql: str) -> bool:
     word = _WORD.match(rest)
     return word is not None and word.group(0).lower() in _READ_ONLY \
         and ";" not in sql.strip(" \n;")
+
+
+def tidy_error_message(message: str) -> str:
+    """DuckDB's error text without repeated paragraphs.
+
+    DuckDB-WASM 1.32 appends the ``LINE 1: ...`` context block twice; users should
+    read it once. Paragraphs (blank-line separated) that repeat the previous one go.
+    """
+    paragraphs: list[str] = []
+    for paragraph in message.strip().split("\n\n"):
+        if not paragraphs or paragraph.strip() != paragraphs[-1].strip():
+            paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)
