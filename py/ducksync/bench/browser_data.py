@@ -208,7 +208,11 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         log(f"browser 1k pull: {out['ms']:,.0f} ms")
         _seed(page, res, rows, opts.seed_rows, log)
         if opts.memory_rows:
-            _memory(page, probe, res, opts.memory_rows, log)
+            try:
+                _memory(page, probe, res, opts.memory_rows, log)
+            except Exception as exc:  # e.g. the tab runs out of WASM memory: say so, keep the rest
+                res.notes.append(f"memory run with {opts.memory_rows:,} rows failed: {exc}"[:500])
+                log(f"browser memory run failed: {exc}")
     finally:
         browser.close()
         server.stop()
