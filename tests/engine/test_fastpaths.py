@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 from ducksync.stores._arrow import from_ipc, to_ipc
@@ -214,6 +215,7 @@ def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once() -> N
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
 
 
+@pytest.mark.slow  # ~10 syncs; the fast property test covers local crashes too
 def test_bulk_push_crash_in_the_local_record_recovers() -> None:
     import contextlib
 
