@@ -87,13 +87,13 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
     if watermark is not None and cursor is not None:
         # Rows at or below the cursor must be exactly the base minus the keys above it.
         fresh = _wm_filter(shape, watermark)
-        old, new = (await local.fetch_rows(
-            f"SELECT (SELECT [bit_xor({sb.mix_sql('h')}), count(*)] FROM (SELECT {lh} AS h "
-            f"FROM {t} WHERE NOT COALESCE({fresh}, false))), (SELECT [bit_xor("
-            f"{sb.mix_sql('b.__lh')}), count(*)] FROM {base} b ANTI JOIN (SELECT {keys} FROM "
-            f"{t} WHERE {fresh}) f ON {sb.key_join_sql(shape.key, 'b', 'f')})",
-            [cursor, cursor]))[0]
-        if list(old) == list(new):
+        x_old, n_old, x_base, n_base = (await local.fetch_rows(
+            f"SELECT a.x, a.n, b.x, b.n FROM (SELECT bit_xor({sb.mix_sql('h')}) AS x, count(*) "
+            f"AS n FROM (SELECT {lh} AS h FROM {t} WHERE NOT COALESCE({fresh}, false))) a, "
+            f"(SELECT bit_xor({sb.mix_sql('b.__lh')}) AS x, count(*) AS n FROM {base} b "
+            f"ANTI JOIN (SELECT {keys} FROM {t} WHERE {fresh}) f ON "
+            f"{sb.key_join_sql(shape.key, 'b', 'f')}) b", [cursor, cursor]))[0]
+        if (x_old, n_old) == (x_base, n_base):
             if xfer is not None:
                 xfer.paths.append("append-local")
             await local.execute(
@@ -103,11 +103,11 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
                 "WHERE c.__lh IS DISTINCT FROM b.__lh", [cursor])
             return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
     else:
-        now, was = (await local.fetch_rows(
-            f"SELECT (SELECT [bit_xor({sb.mix_sql('h')}), count(*)] FROM (SELECT {lh} AS h "
-            f"FROM {t})), "
-            f"(SELECT [bit_xor({sb.mix_sql('__lh')}), count(*)] FROM {base})"))[0]
-        if list(now) == list(was):
+        x_now, n_now, x_base, n_base = (await local.fetch_rows(
+            f"SELECT a.x, a.n, b.x, b.n FROM (SELECT bit_xor({sb.mix_sql('h')}) AS x, count(*) "
+            f"AS n FROM (SELECT {lh} AS h FROM {t})) a, (SELECT bit_xor({sb.mix_sql('__lh')}) "
+            f"AS x, count(*) AS n FROM {base}) b"))[0]
+        if (x_now, n_now) == (x_base, n_base):
             if xfer is not None:
                 xfer.paths.append("local-unchanged")
             await local.execute(empty)
