@@ -20,6 +20,7 @@ from ducksync.bench.results import (
     Target,
     evaluate,
     markdown,
+    phases,
     splice,
     validate,
 )
@@ -123,3 +124,9 @@ def test_docs_block_is_replaced_not_duplicated() -> None:
     twice = splice(once.replace("intro", "intro edited"), table.replace("PASS", "MISS"))
     assert twice.count(BEGIN) == 1 and twice.count(END) == 1
     assert "intro edited" in twice and "**MISS**" in twice and "**PASS**" not in twice
+
+
+def test_phases_are_shares_of_the_biggest_steps() -> None:
+    assert phases({"push.remote_apply": 50, "push.record": 30, "reconcile": 20}, top=2) \
+        == "phases: remote_apply 50%, record 30%"
+    assert phases(None) == ""

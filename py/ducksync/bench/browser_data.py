@@ -19,7 +19,7 @@ from ducksync.bench import data, seed, startup
 from ducksync.bench.native import metrics_bytes
 from ducksync.bench.probe import WorkerProbe
 from ducksync.bench.repo import ROOT, launch_options, serverutil
-from ducksync.bench.results import Results
+from ducksync.bench.results import Results, phases
 
 SUITE = "browser"
 Log = Callable[[str], None]
@@ -177,7 +177,8 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         rep = push["report"]
         res.add(SUITE, "push ms", push["ms"], "ms",
                 f"ducksync.sync push: OPFS → local worker → remote worker → server; "
-                f"pushed {rep['pushed']:,}; engine {rep['ms']:,.0f} ms")
+                f"pushed {rep['pushed']:,}; engine {rep['ms']:,.0f} ms; "
+                + phases((rep.get("tables") or [{}])[0].get("timings")))
         res.add(SUITE, "push rows/s", rows / push["ms"] * 1000, "rows/s")
         _bytes(res, "push bytes", metrics_bytes(server.url) - before, push)
         _record_memory(res, probe, "1M" if rows == 1_000_000 else f"{rows:,}", rows)

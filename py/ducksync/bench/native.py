@@ -17,7 +17,7 @@ from typing import Any
 
 from ducksync.bench import data, seed
 from ducksync.bench.repo import serverutil
-from ducksync.bench.results import Results
+from ducksync.bench.results import Results, phases
 
 SUITE = "native"
 Log = Callable[[str], None]
@@ -116,7 +116,8 @@ async def _via_server(tmp: Path, src: Path, res: Results, rows: int, log: Log) -
                 ms, t = await _sync(local, remote, mode)
             finally:
                 await remote.aclose()
-            res.add(SUITE, f"{label} ms", ms, "ms", note)
+            res.add(SUITE, f"{label} ms", ms, "ms", "; ".join(
+                x for x in (note, phases(getattr(t, "timings", None))) if x))
             res.add(SUITE, f"{label} bytes", _wire(t), "B",
                     f"engine report (sent+received); server /metrics Arrow bytes: "
                     f"{metrics_bytes(server.url) - before:,.0f}")

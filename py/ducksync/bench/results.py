@@ -154,6 +154,15 @@ def validate(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def phases(timings: dict[str, float] | None, top: int = 4) -> str:
+    """The engine's biggest phases as shares of their sum: ``remote_apply 49%, record 30%``."""
+    if not timings:
+        return ""
+    total = sum(timings.values()) or 1.0
+    parts = sorted(timings.items(), key=lambda kv: -kv[1])[:top]
+    return "phases: " + ", ".join(f"{k.removeprefix('push.')} {v / total:.0%}" for k, v in parts)
+
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
