@@ -144,6 +144,7 @@ def _bytes(res: Results, name: str, server_bytes: float, out: dict[str, Any]) ->
 
 
 def _record_memory(res: Results, probe: WorkerProbe, label: str, rows: int) -> None:
+    """``label``: "table push" (the --rows push) or "memory run" (the --memory-rows push)."""
     for worker, peak in sorted(probe.peak.items()):
         total = peak["js heap MB"] + peak.get("wasm memory MB", 0.0)
         res.add(SUITE, f"peak memory {worker} worker, {label} MB", total, "MB",
@@ -181,7 +182,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
                 + phases((rep.get("tables") or [{}])[0].get("timings")))
         res.add(SUITE, "push rows/s", rows / push["ms"] * 1000, "rows/s")
         _bytes(res, "push bytes", metrics_bytes(server.url) - before, push)
-        _record_memory(res, probe, "1M" if rows == 1_000_000 else f"{rows:,}", rows)
+        _record_memory(res, probe, "table push", rows)
         log(f"browser push: {push['ms']:,.0f} ms")
         for label, direction, prepare in (
                 ("no-op sync", "both", None),
@@ -239,6 +240,6 @@ def _memory(page: Any, probe: WorkerProbe, res: Results, rows: int, log: Log) ->
     log(f"browser memory run: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
     probe.reset_peaks()
     out = _sync(page, probe, tables=[table], direction="push")
-    res.add(SUITE, f"push {rows:,} rows ms", out["ms"], "ms", "memory run")
-    _record_memory(res, probe, f"{rows // 1_000_000}M" if rows >= 1_000_000 else str(rows), rows)
+    res.add(SUITE, "memory run push ms", out["ms"], "ms", f"{rows:,}-row push (memory run)")
+    _record_memory(res, probe, "memory run", rows)
     log(f"browser {rows:,}-row push: {out['ms']:,.0f} ms")
