@@ -67,11 +67,16 @@ class RunningServer:
 
 
 def start_server(tmp: Path, *, env: dict[str, str] | None = None,
-                 extra_args: tuple[str, ...] = ()) -> RunningServer:
-    port = free_port()
+                 extra_args: tuple[str, ...] = (), port: int | None = None) -> RunningServer:
+    """Start ``ducksync serve`` with its remote at ``tmp/remote.duckdb``.
+
+    Pass the ``port`` (and ``tmp``) of a stopped server to bring "the same server" back,
+    as a reconnect test needs: same origin for the page, same remote file.
+    """
+    port = port or free_port()
     remote = tmp / "remote.duckdb"
     log_path = tmp / "server.log"
-    with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
+    with log_path.open("ab") as log_file:  # the child keeps its own copy; a restart appends
         process = subprocess.Popen(
             [sys.executable, "-m", "ducksync", "serve", "--port", str(port),
              "--remote", str(remote), *extra_args],
@@ -88,9 +93,10 @@ def start_server(tmp: Path, *, env: dict[str, str] | None = None,
 
 @contextmanager
 def running_server(tmp: Path, *, env: dict[str, str] | None = None,
-                   extra_args: tuple[str, ...] = ()) -> Iterator[RunningServer]:
+                   extra_args: tuple[str, ...] = (), port: int | None = None
+                   ) -> Iterator[RunningServer]:
     """A server for the duration of a ``with`` block (or a fixture's yield)."""
-    server = start_server(tmp, env=env, extra_args=extra_args)
+    server = start_server(tmp, env=env, extra_args=extra_args, port=port)
     try:
         yield server
     finally:

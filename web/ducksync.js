@@ -17,6 +17,7 @@ import { installBackup } from "./backup.js";
 export { registerServiceWorker } from "./offline.js";
 
 const DIST = new URL("./", import.meta.url);
+const REACHABILITY = new Set([STATE.CONNECTED, STATE.OFFLINE]);
 const SETTLED = new Set([STATE.READY, STATE.CONNECTED, STATE.OFFLINE]);
 
 /** An Error rebuilt from a worker's typed error: name ("QueryError"), code, hint, message. */
@@ -106,7 +107,16 @@ export class Client {
     const params = new URLSearchParams(this.options);
     performance.mark("ducksync:workers-start");
     for (const worker of ["local", "remote"]) this.phases[worker] = { worker, phase: STATE.BOOTING, step: "starting" };
-    const onEvent = (w, e) => { this.#onEvent(w, e); this.tabs?.forward(w, e); };
+    const onEvent = (w, e) => {
+      this.#onEvent(w, e);
+      this.tabs?.forward(w, e);
+      // Reconnects are what the remote worker's probe sees, not only navigator.onLine
+      // (a server can come back while the browser never went offline, or vice versa).
+      if (w === "remote" && e.type === EVENT.PHASE && REACHABILITY.has(e.payload.phase)) {
+        local.request(REQUEST.SYNC_CONFIGURE, { online: e.payload.phase === STATE.CONNECTED })
+          .catch(() => {}); // the local worker may still be booting: it reads navigator.onLine
+      }
+    };
     const local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), onEvent);
     const remote = new WorkerLink("remote", new URL("remote.worker.js", DIST), onEvent);
     // One MessageChannel between the workers (later: Arrow batches for sync).

@@ -168,6 +168,9 @@ class SyncWorker:
 
     async def _configure(self, p: dict[str, Any]) -> dict[str, Any]:
         p = {k: py(v) for k, v in p.items()}
+        if p.get("online") is not None:  # the remote worker's probe, relayed by the page
+            self._online(bool(p["online"]))
+            return self._svc().configure()
         if p.get("interval_s") is not None:
             self._interval_set = True
         return self._svc().configure(
