@@ -10,6 +10,9 @@ has the result (record it) or the batch never committed (forget it).
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import uuid
 
 from ducksync.engine import codec
@@ -17,7 +20,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
-from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 
 __all__ = ["bulk_push", "push_plan", "recover"]
 
@@ -77,27 +80,71 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
 
 
 async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                chunks: list[bytes], compression: str | None, acked: list[str], *,
+                slices: list[tuple[str, list[int]]], compression: str | None, acked: list[str],
+                *, batch_rows: int, batch_bytes: int,
                 fresh_keys: bool = False) -> tuple[int, int]:
-    """Steps (1)-(3) for each chunk: outbox, one remote transaction, base + outbox."""
+    """Steps (1)-(3) for every chunk the ``slices`` export to, pipelined.
+
+    Each batch still goes outbox (1) → one remote transaction (2) → base + outbox
+    (3), in that order. What overlaps is only *other* batches' local work with a
+    remote apply: while the remote applies batch n, the local side records batch
+    n-1 and exports the next slice. Local statements never interleave (one local
+    chain at a time, so a local transaction is never split), and at most one
+    ``apply_batch`` is in flight, so the remote sees the same calls in the same order.
+    """
     applied = conflicts = 0
-    for chunk in chunks:
+    todo = iter(slices)
+    queue: collections.deque[bytes] = collections.deque()
+
+    async def refill() -> None:
+        for sql, params in todo:
+            with xfer.phase("push.export"):
+                queue.extend([c async for c in local.export_arrow(
+                    sql, params, batch_rows=batch_rows, batch_bytes=batch_bytes)])
+            if queue:
+                return
+
+    async def record(batch_id: str, result: bytes) -> None:
+        nonlocal applied, conflicts
+        with xfer.phase("push.record"):
+            ok, bad = await record_result(local, shape, batch_id, result, fresh_keys=fresh_keys)
+        acked.append(batch_id)
+        applied += ok
+        conflicts += bad
+
+    async def apply(batch_id: str, payload: bytes) -> ApplyResult:
+        with xfer.phase("push.remote_apply"):
+            return await remote.apply_batch(shape.table, shape.key, batch_id, payload)
+
+    await refill()
+    prev: tuple[str, bytes] | None = None
+    while queue:
+        chunk = queue.popleft()
         batch_id = uuid.uuid4().hex
         with xfer.phase("push.outbox"):
             await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
                                 [batch_id, shape.table])
         payload = codec.encode(chunk, compression)
-        with xfer.phase("push.remote_apply"):
-            res = await remote.apply_batch(shape.table, shape.key, batch_id, payload)
+        del chunk
+        task = asyncio.ensure_future(apply(batch_id, payload))
+        try:
+            if prev is not None:
+                await record(*prev)
+                prev = None
+            if not queue:
+                await refill()
+        except BaseException:
+            # the apply may still commit: its outbox entry lets recover() settle it
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        res = await task
         xfer.calls += 1
         xfer.sent += len(payload)
         xfer.received += len(res["result"])
-        with xfer.phase("push.record"):
-            ok, bad = await record_result(local, shape, batch_id, res["result"],
-                                          fresh_keys=fresh_keys)
-        acked.append(batch_id)
-        applied += ok
-        conflicts += bad
+        prev = (batch_id, res["result"])
+    if prev is not None:
+        await record(*prev)
     return applied, conflicts
 
 
@@ -125,17 +172,12 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             f"__ds_seq FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
             "WHERE p.action = 'push'")
         total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
-    applied = conflicts = 0
     acked: list[str] = []
     cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
-    for start in range(0, total, batch_rows):
-        with xfer.phase("push.export"):
-            chunks = [c async for c in local.export_arrow(
-                f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
-                [start, start + batch_rows], batch_rows=batch_rows, batch_bytes=batch_bytes)]
-        ok, bad = await _send(local, remote, shape, xfer, chunks, compression, acked)
-        applied += ok
-        conflicts += bad
+    slices = [(f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
+               [start, start + batch_rows]) for start in range(0, total, batch_rows)]
+    applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,
+                                     batch_rows=batch_rows, batch_bytes=batch_bytes)
     await _ack(remote, xfer, acked)
     return applied, conflicts
 
@@ -159,7 +201,6 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
               f"__ds_expect, {sb.row_hash_sql(shape.columns)} AS __ds_lh")
     total = int((await local.fetch_rows(f"SELECT count(*) FROM {t}"))[0][0])
     acked: list[str] = []
-    applied = conflicts = 0
     snapshot = total > batch_rows
     if not snapshot:  # one consistent query: no snapshot needed
         slices = [(f"{select} FROM {t}", list[int]())]
@@ -171,14 +212,9 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
         # a fresh temp table's rowids are 0..n-1; ranges skip row groups (zonemaps)
         slices = [(f"SELECT {cols} FROM __ds_push WHERE rowid >= ? AND rowid < ?",
                    [lo, lo + batch_rows]) for lo in range(0, total, batch_rows)]
-    for sql, params in slices:
-        with xfer.phase("push.export"):
-            chunks = [c async for c in local.export_arrow(
-                sql, params, batch_rows=batch_rows, batch_bytes=batch_bytes)]
-        ok, bad = await _send(local, remote, shape, xfer, chunks, compression, acked,
-                              fresh_keys=True)
-        applied += ok
-        conflicts += bad
+    applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,
+                                     batch_rows=batch_rows, batch_bytes=batch_bytes,
+                                     fresh_keys=True)
     if snapshot:
         await local.execute("DROP TABLE IF EXISTS __ds_push")
     await _ack(remote, xfer, acked)

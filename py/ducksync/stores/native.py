@@ -9,9 +9,11 @@ duckdb is imported lazily so that ``ducksync --help`` and Pyodide never load it.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
@@ -19,6 +21,7 @@ from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatch
 
 __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
 
+T = TypeVar("T")
 LEDGER_KEEP_DAYS = 7  # unacknowledged results older than this are pruned
 _LOOKUP = ("SELECT r.result FROM ducksync.ledger l LEFT JOIN ducksync.ledger_results r "
            "USING (batch_id) WHERE l.batch_id = ?")
@@ -41,11 +44,35 @@ def connect(spec: str) -> Any:
 
 
 class _Native:
-    """One duckdb connection; duckdb errors become :class:`QueryError`."""
+    """One duckdb connection; duckdb errors become :class:`QueryError`.
 
-    def __init__(self, *, spec: str, con: Any = None) -> None:
+    Every public method runs its duckdb work off the event loop
+    (:func:`asyncio.to_thread`; duckdb releases the GIL), under a per-store lock so
+    the connection is never used by two threads at once. So a local and a remote
+    store work *concurrently* when the engine overlaps them (the remote applies
+    batch n while the local side records n-1 and exports n+1; both sides hash
+    their tables at once in a no-op sync). ``threaded=False`` runs inline.
+    """
+
+    def __init__(self, *, spec: str, con: Any = None, threaded: bool = True) -> None:
         self.spec = spec
         self.con = con if con is not None else connect(spec)
+        self.threaded = threaded
+        self._lock = threading.Lock()
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (blocking duckdb work) under the store's lock, on a worker thread.
+
+        A cancelled caller does not stop the thread; the lock keeps the next call
+        waiting until it is done, so the connection is still never shared.
+        """
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        if not self.threaded:
+            return locked()
+        return await asyncio.to_thread(locked)
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         import duckdb
@@ -64,10 +91,10 @@ class NativeLocalStore(_Native):
     """:class:`ducksync.engine.store.LocalStore` over a native duckdb connection."""
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._run(sql, params)
+        await self._call(lambda: self._run(sql, params))
 
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self._run(sql, params).fetchall()
+        rows: list[tuple[Any, ...]] = await self._call(lambda: self._run(sql, params).fetchall())
         return rows
 
     async def export_arrow(
@@ -77,14 +104,22 @@ class NativeLocalStore(_Native):
 
         from ducksync.stores._arrow import chunks
 
-        try:
-            reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
-        except duckdb.Error as exc:
-            raise QueryError(str(exc).splitlines()[0], hint=f"while running: {sql[:200]}") from exc
-        for chunk in chunks(reader, batch_bytes, batch_rows):
+        def run() -> list[bytes]:
+            # drained in one go: no cursor stays open between the engine's statements
+            try:
+                reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+            except duckdb.Error as exc:
+                raise QueryError(str(exc).splitlines()[0],
+                                 hint=f"while running: {sql[:200]}") from exc
+            return list(chunks(reader, batch_bytes, batch_rows))
+
+        for chunk in await self._call(run):
             yield chunk
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        await self._call(lambda: self._ingest_arrow(table, ipc, append=append))
+
+    def _ingest_arrow(self, table: str, ipc: bytes, *, append: bool) -> None:
         from ducksync.stores._arrow import from_ipc
 
         data = from_ipc(ipc)
@@ -99,6 +134,9 @@ class NativeLocalStore(_Native):
             self.con.unregister("__ds_ingest")
 
     async def copy_out(self, sql: str) -> bytes:
+        return await self._call(lambda: self._copy_out(sql))
+
+    def _copy_out(self, sql: str) -> bytes:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="ducksync-") as tmp:
@@ -108,6 +146,9 @@ class NativeLocalStore(_Native):
                 return fh.read()
 
     async def copy_in(self, sql: str, data: bytes) -> None:
+        await self._call(lambda: self._copy_in(sql, data))
+
+    def _copy_in(self, sql: str, data: bytes) -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="ducksync-") as tmp:
@@ -170,15 +211,18 @@ class NativeRemoteStore(_Native):
         return info
 
     async def list_tables(self) -> list[TableInfo]:
-        return self._tables()
+        return await self._call(self._tables)
 
     async def describe_table(self, table: str) -> TableInfo | None:
-        found = self._tables(table)
+        found = await self._call(lambda: self._tables(table))
         return found[0] if found else None
 
     async def create_table(
         self, table: str, columns: list[ColumnInfo], primary_key: list[str]
     ) -> None:
+        await self._call(lambda: self._create_table(table, columns, primary_key))
+
+    def _create_table(self, table: str, columns: list[ColumnInfo], primary_key: list[str]) -> None:
         if self._tables(table):
             return
         defs = [f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}"
@@ -188,6 +232,9 @@ class NativeRemoteStore(_Native):
         self._run(f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})")
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
+        await self._call(lambda: self._add_columns(table, columns))
+
+    def _add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         have = {c["name"] for c in self._info(table)["columns"]}
         for c in columns:
             if c["name"] not in have:
@@ -214,6 +261,12 @@ class NativeRemoteStore(_Native):
     async def bucket_checksums(
         self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
     ) -> bytes:
+        return await self._call(
+            lambda: self._bucket_checksums(table, key, modulus, parent_modulus, parents))
+
+    def _bucket_checksums(
+        self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
+    ) -> bytes:
         from ducksync.stores._arrow import to_ipc
 
         info = self._checked(table, key)
@@ -227,6 +280,11 @@ class NativeRemoteStore(_Native):
         return to_ipc(self.con.sql(sql, params=[int(modulus), *params]).to_arrow_table())
 
     async def bucket_hashes(
+        self, table: str, key: list[str], modulus: int, buckets: list[int]
+    ) -> bytes:
+        return await self._call(lambda: self._bucket_hashes(table, key, modulus, buckets))
+
+    def _bucket_hashes(
         self, table: str, key: list[str], modulus: int, buckets: list[int]
     ) -> bytes:
         from ducksync.stores._arrow import to_ipc
@@ -244,6 +302,11 @@ class NativeRemoteStore(_Native):
     async def fetch_rows(
         self, table: str, key: list[str], keys_ipc: bytes, *, batch_rows: int
     ) -> AsyncIterator[bytes]:
+        for chunk in await self._call(lambda: self._fetch_rows(table, key, keys_ipc, batch_rows)):
+            yield chunk
+
+    def _fetch_rows(self, table: str, key: list[str], keys_ipc: bytes,
+                    batch_rows: int) -> list[bytes]:
         from ducksync.stores._arrow import chunks, from_ipc
 
         info = self._checked(table, key)
@@ -258,12 +321,17 @@ class NativeRemoteStore(_Native):
             self.con.unregister("__ds_keys_raw")
         sql = (self._full_rows_sql(info, key, "t") + " SEMI JOIN __ds_keys k ON "
                + sb.key_join_sql(key, "t", "k"))
-        for chunk in chunks(self.con.sql(sql).to_arrow_reader(batch_rows), 64 << 20):
-            yield chunk
+        return list(chunks(self.con.sql(sql).to_arrow_reader(batch_rows), 64 << 20))
 
     async def fetch_rows_after(
         self, table: str, column: str, after: str | None, *, batch_rows: int
     ) -> AsyncIterator[bytes]:
+        for chunk in await self._call(
+                lambda: self._fetch_rows_after(table, column, after, batch_rows)):
+            yield chunk
+
+    def _fetch_rows_after(self, table: str, column: str, after: str | None,
+                          batch_rows: int) -> list[bytes]:
         from ducksync.stores._arrow import chunks
 
         info = self._info(table)
@@ -277,13 +345,15 @@ class NativeRemoteStore(_Native):
             params = [after]
         sql += f" ORDER BY t.{sb.quote_ident(column)}"
         reader = self.con.sql(sql, params=params).to_arrow_reader(batch_rows)
-        for chunk in chunks(reader, 64 << 20):
-            yield chunk
+        return list(chunks(reader, 64 << 20))
 
     # -- writes ------------------------------------------------------------------------
     async def apply_batch(
         self, table: str, key: list[str], batch_id: str, ipc: bytes
     ) -> ApplyResult:
+        return await self._call(lambda: self._apply_batch(table, key, batch_id, ipc))
+
+    def _apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes) -> ApplyResult:
         from ducksync.stores._arrow import from_ipc
 
         self._setup()
@@ -426,6 +496,9 @@ class NativeRemoteStore(_Native):
         return to_ipc(res)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
+        return await self._call(lambda: self._batch_result(batch_id))
+
+    def _batch_result(self, batch_id: str) -> ApplyResult | None:
         self._setup()
         found = self._run(_LOOKUP, [batch_id]).fetchall()
         row = found[0] if found else None
@@ -434,6 +507,9 @@ class NativeRemoteStore(_Native):
         return {"batch_id": batch_id, "replayed": True, "result": bytes(row[0] or b"")}
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
+        await self._call(lambda: self._ack_batches(batch_ids))
+
+    def _ack_batches(self, batch_ids: list[str]) -> None:
         self._setup()
         self._run("DELETE FROM ducksync.ledger_results WHERE batch_id IN "
                   "(SELECT unnest(?::VARCHAR[]))", [list(batch_ids)])
