@@ -219,17 +219,19 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
 async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
                         xfer: Transfer, *, top: Top | None = None,
                         watermark: str | None = None, cursor: str | None = None,
-                        batch_rows: int = 100_000) -> tuple[int, bool]:
+                        batch_rows: int = 100_000,
+                        base_sum: Top | None = None) -> tuple[int, bool]:
     """Fill temp ``__ds_r(key…, rh_now, rk_now)``: keys changed on the remote.
 
     ``rh_now``/``rk_now`` are the remote's current hashes (NULL: deleted there).
     Returns (changed keys, prefetched): prefetched means the changed rows are
-    already in ``__ds_rrows`` (append-only path).
+    already in ``__ds_rrows`` (append-only path). ``base_sum``: :func:`base_top`, when
+    the caller computed it already (while waiting for the remote's checksum).
     """
     base = base_table(shape.table)
     if top is None:
         top = await remote_top(local, remote, shape, xfer)
-    if top == await base_top(local, shape):
+    if top == (base_sum if base_sum is not None else await base_top(local, shape)):
         xfer.paths.append("remote-unchanged")
         await _empty_r(local, shape)
         return 0, False

@@ -161,7 +161,18 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             with contextlib.suppress(BaseException):
                 await pending_top
         raise
+    base_top: Top | None = None
     if pending_top is not None:
+        # The base's own checksum is computed while the remote is still hashing (the
+        # base does not change before detect_remote compares the two).
+        try:
+            with xfer.phase("detect.base"):
+                base_top = await detect.base_top(local, shape)
+        except BaseException:
+            pending_top.cancel()
+            with contextlib.suppress(BaseException):
+                await pending_top
+            raise
         with xfer.phase("detect.remote"):
             top = await detect.ingest_top(local, xfer, await pending_top)
     prefetched = False
@@ -175,7 +186,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         with xfer.phase("detect.remote"):
             n_remote, prefetched = await detect.detect_remote(
                 local, remote, shape, xfer, top=top, watermark=wm, cursor=cursor,
-                batch_rows=opts.rows_per_batch())
+                batch_rows=opts.rows_per_batch(), base_sum=base_top)
     if not n_local and not n_remote:
         return False  # nothing changed on either side: no plan, no transaction
     with xfer.phase("fetch"):
