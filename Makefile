@@ -1,6 +1,6 @@
 # The few commands everyone runs. Each target is idempotent and works from a fresh clone.
 #   make run    set everything up, then serve the app on http://127.0.0.1:8000
-#   make test   set everything up, then run every test (browser tests included)
+#   make test   set everything up, lint, then run every test (browser tests included)
 #   make lint   ruff + mypy (strict on py/)
 
 PYTHON ?= python3
@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 run: setup build
 	$(BIN)/ducksync serve --host $(HOST) --port $(PORT)
 
-test: setup build chromium
+test: setup build chromium lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup
