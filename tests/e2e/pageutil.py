@@ -30,3 +30,19 @@ def evaluate_error(page: Any, script: str) -> dict[str, Any]:
                              code: e.code, message: e.message}}; }}
     }}""")
     return result
+
+
+def q(page: Any, sql: str) -> Any:
+    """``ducksync.query(sql)`` in the page: plain row objects."""
+    return page.evaluate("(sql) => window.ducksync.query(sql)", sql)
+
+
+def ex(page: Any, sql: str) -> None:
+    """``ducksync.exec(sql)`` in the page."""
+    page.evaluate("(sql) => window.ducksync.exec(sql)", sql)
+
+
+def sync(page: Any, **options: Any) -> dict[str, Any]:
+    """``ducksync.sync(options)`` in the page: the sync report."""
+    result: dict[str, Any] = page.evaluate("(o) => window.ducksync.sync(o)", options)
+    return result

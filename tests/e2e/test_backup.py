@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from pageutil import q
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +58,6 @@ def source(browser: Any, server_url: str) -> Any:
     page.evaluate("(sql) => window.ducksync.exec(sql)", SEED)
     yield page
     context.close()
-
-
-def q(page: Any, sql: str) -> Any:
-    return page.evaluate("(sql) => window.ducksync.query(sql)", sql)
 
 
 def rows_of(page: Any, table: str) -> list[dict[str, Any]]:

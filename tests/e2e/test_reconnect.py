@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import forward_console, wait_ready
+from pageutil import ex, forward_console, q, sync, wait_ready
 
 from serverutil import free_port, start_server
 
@@ -34,19 +34,6 @@ def open_device(browser: Any, url: str) -> tuple[Any, Any]:
     # Only the page's own calls sync until the test says otherwise.
     page.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
     return context, page
-
-
-def q(page: Any, sql: str) -> Any:
-    return page.evaluate("(sql) => window.ducksync.query(sql)", sql)
-
-
-def ex(page: Any, sql: str) -> None:
-    page.evaluate("(sql) => window.ducksync.exec(sql)", sql)
-
-
-def sync(page: Any, **options: Any) -> dict[str, Any]:
-    result: dict[str, Any] = page.evaluate("(o) => window.ducksync.sync(o)", options)
-    return result
 
 
 def test_offline_edit_survives_reload_and_is_pushed_after_reconnect(browser: Any,

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from pageutil import ex, q, sync
 
 pytestmark = pytest.mark.browser
 
@@ -25,19 +26,6 @@ def device(open_app: Any, url: str) -> Any:
         window.ducksync.on('sync', (s) => window.__phases.push(s.phase));
         window.ducksync.on('progress', (p) => window.__progress.push(p)); }""")
     return page
-
-
-def q(page: Any, sql: str) -> Any:
-    return page.evaluate("(sql) => window.ducksync.query(sql)", sql)
-
-
-def ex(page: Any, sql: str) -> None:
-    page.evaluate("(sql) => window.ducksync.exec(sql)", sql)
-
-
-def sync(page: Any, **options: Any) -> dict[str, Any]:
-    result: dict[str, Any] = page.evaluate("(o) => window.ducksync.sync(o)", options)
-    return result
 
 
 def remote_keys(server: Any, table: str, key: str = "id") -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pageutil import ex
 
 pytestmark = pytest.mark.browser
 
@@ -20,10 +21,6 @@ def device(open_app: Any, url: str) -> Any:
     page = open_app(url)
     page.evaluate(MANUAL)
     return page
-
-
-def ex(page: Any, sql: str) -> None:
-    page.evaluate("(sql) => window.ducksync.exec(sql)", sql)
 
 
 def test_sync_button_badge_tables_chart_and_conflict_resolution(open_app: Any,
