@@ -13,6 +13,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from ducksync.errors import RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, http_call, serve_call
@@ -222,3 +223,49 @@ def test_cancel_mid_push_then_next_sync_converges(server_url: str, tmp_path: Any
     assert second["converged"] and 0 < second["pushed"] < 20000  # only what was left
     log = run(svc.sync_log())
     assert [r["outcome"] for r in log][::-1] == ["cancelled", "ok"]
+
+
+def test_a_push_cut_off_mid_batch_resumes_as_soon_as_the_service_starts(
+        server_url: str, tmp_path: Any) -> None:
+    path = str(tmp_path / "resume.duckdb")
+    first = _service(server_url, path, [])
+    con: Any = first.local
+    con.con.execute("CREATE TABLE unit_resume (id BIGINT PRIMARY KEY, v VARCHAR)")
+    con.con.execute("INSERT INTO unit_resume SELECT range, 'x' FROM range(5000)")
+    original = first.remote._transport
+    applied = {"n": 0}
+
+    async def drops_after_second_apply(method: str, args: dict[str, Any],
+                                       ipc: Any) -> dict[str, Any]:
+        answer = await original(method, args, ipc)
+        if method == "apply_batch":
+            applied["n"] += 1
+            if applied["n"] == 2:  # the server committed; the answer never arrives
+                raise RemoteUnavailableError("connection dropped")
+        return answer
+
+    first.remote._transport = drops_after_second_apply
+    cut = run(first.sync(tables=["unit_resume"], direction="push", batch_rows=1000))
+    assert cut["outcome"] == "error" and cut["error"]["code"] == "remote_unavailable"
+    assert run(first.interrupted())
+    con.close()
+
+    # A new page on the same database: no interval, no writes, yet it resumes at once.
+    second = _service(server_url, path, [])
+    second.configure(interval_s=0, on_write=False)
+
+    async def start_and_wait() -> list[dict[str, Any]]:
+        task = asyncio.ensure_future(second.run_forever())
+        try:
+            while not [e for e in await second.sync_log() if e["trigger"] == "resume"]:
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+        return await second.sync_log()
+
+    log = run(asyncio.wait_for(start_and_wait(), 60))
+    assert log[0]["trigger"] == "resume" and log[0]["outcome"] == "ok", log[0]
+    assert not run(second.interrupted())
+    remote = run(_service(server_url, str(tmp_path / "check.duckdb"), []).sync(
+        tables=["unit_resume"], direction="pull"))
+    assert remote["pulled"] == 5000  # every row once: nothing lost, nothing twice

@@ -281,9 +281,29 @@ class SyncService:
         await self.local.execute("CHECKPOINT")
 
     # --- automatic triggers ----------------------------------------------------------
+    async def interrupted(self) -> bool:
+        """True when an earlier sync was cut off (a reload, a closed tab) mid-push.
+
+        Its batches wait in the engine's outbox: sent, their answers not yet recorded.
+        """
+        found = await self.local.fetch_rows(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE schema_name = 'ducksync' AND table_name = 'outbox'")
+        if not found or not found[0][0]:
+            return False
+        pending = await self.local.fetch_rows("SELECT count(*) FROM ducksync.outbox")
+        return bool(pending and pending[0][0])
+
     async def run_forever(self) -> None:
-        """Sleep until the schedule says so, sync, repeat (cancel the task to stop)."""
+        """Sleep until the schedule says so, sync, repeat (cancel the task to stop).
+
+        A sync that a reload or a closed tab cut off resumes at once, not at the next
+        interval: its pushed batches are only half recorded until it runs again.
+        """
         self._wake = asyncio.Event()
+        if self.schedule.online and await self.interrupted():
+            with contextlib.suppress(DucksyncError):
+                await self.sync(trigger="resume")
         while True:
             now = self.clock()
             due = self.schedule.next_due(now)
