@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import forward_console, wait_ready
+from pageutil import forward_console, open_in_new_context, wait_ready
 
 from serverutil import RunningServer, running_server
 
@@ -26,12 +26,9 @@ def open_app(browser: Any) -> Iterator[OpenApp]:
     contexts: list[Any] = []
 
     def open_(url: str) -> Any:
-        context = browser.new_context()
-        contexts.append(context)
-        page = context.new_page()
-        forward_console(page)
-        page.goto(url)
-        return wait_ready(page)
+        page = open_in_new_context(browser, url)
+        contexts.append(page.context)
+        return page
 
     yield open_
     for context in contexts:

@@ -16,6 +16,14 @@ def wait_ready(page: Any) -> Any:
     return page
 
 
+def open_in_new_context(browser: Any, url: str) -> Any:
+    """A ready app page in a fresh browser context (own OPFS, own cache): one "device"."""
+    page = browser.new_context().new_page()
+    forward_console(page)
+    page.goto(url)
+    return wait_ready(page)
+
+
 def forward_console(page: Any) -> None:
     """Page and worker console lines into the test log (shown for failing tests)."""
     page.on("console", lambda msg: log.info("[browser %s] %s", msg.type, msg.text))

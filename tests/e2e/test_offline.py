@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import forward_console, wait_ready
+from pageutil import open_in_new_context, wait_ready
 
 from serverutil import RunningServer, running_server
 
@@ -32,11 +32,8 @@ def own_server(tmp_path: Path) -> Iterator[RunningServer]:
 
 def visit_once(browser: Any, url: str) -> tuple[Any, Any]:
     """A fresh context's first visit; returns once the service worker controls the page."""
-    context = browser.new_context()
-    page = context.new_page()
-    forward_console(page)
-    page.goto(url)
-    wait_ready(page)
+    page = open_in_new_context(browser, url)
+    context = page.context
     # install (= precache of every file) finished, activated, and claimed this page
     page.wait_for_function(SW_CONTROLS)
     return context, page

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import ex, forward_console, q, sync, wait_ready
+from pageutil import ex, open_in_new_context, q, sync, wait_ready
 
 from serverutil import free_port, start_server
 
@@ -26,14 +26,10 @@ SYNCED_SINCE = """(before) => { const s = window.ducksync.status().sync;
 
 
 def open_device(browser: Any, url: str) -> tuple[Any, Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    forward_console(page)
-    page.goto(url)
-    wait_ready(page)
+    page = open_in_new_context(browser, url)
     # Only the page's own calls sync until the test says otherwise.
     page.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
-    return context, page
+    return page.context, page
 
 
 def test_offline_edit_survives_reload_and_is_pushed_after_reconnect(browser: Any,
