@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from ducksync.engine.sqlbuild import quote_ident
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
 from ducksync.errors import RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
+from ducksync.stores.sql_remote import SqlRemoteStore
 
 T = TypeVar("T")
+# Which RemoteStore remote_db() builds: "native", or "sql" (SqlRemoteStore over a native
+# connection: the browser's direct transport, run on a real DuckDB). Switched by
+# remote_kind() (tests/engine/test_sql_contract.py), so one contract test covers both.
+REMOTE_KIND = "native"
+
+
+@contextlib.contextmanager
+def remote_kind(kind: str) -> Iterator[None]:
+    """remote_db() builds ``kind`` ("native" | "sql") stores inside the block."""
+    global REMOTE_KIND
+    before, REMOTE_KIND = REMOTE_KIND, kind
+    try:
+        yield
+    finally:
+        REMOTE_KIND = before
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -22,8 +39,39 @@ def local_db(spec: str = ":memory:") -> NativeLocalStore:
     return NativeLocalStore(spec=spec)
 
 
-def remote_db(spec: str = ":memory:") -> NativeRemoteStore:
-    return NativeRemoteStore(spec=spec)
+class ScalarConnector(NativeLocalStore):
+    """A native connection that accepts only what a browser connector can bind (JSON
+    scalars): proves SqlRemoteStore never sends a list or BLOB parameter."""
+
+    @staticmethod
+    def _check(params: Any) -> None:
+        bad = [p for p in params if p is not None and not isinstance(p, str | int | float)]
+        assert not bad, f"non-scalar SQL parameters: {bad!r}"
+
+    async def execute(self, sql: str, params: Any = ()) -> None:
+        self._check(params)
+        await super().execute(sql, params)
+
+    async def fetch_rows(self, sql: str, params: Any = ()) -> Any:
+        self._check(params)
+        return await super().fetch_rows(sql, params)
+
+    def export_arrow(self, sql: str, params: Any = (), **kw: Any) -> Any:
+        self._check(params)
+        return super().export_arrow(sql, params, **kw)
+
+
+class SqlRemote(SqlRemoteStore):
+    """SqlRemoteStore whose connector is a native connection; ``con`` lets a test write
+    the remote directly (another writer), as with NativeRemoteStore."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(connector=ScalarConnector(spec=spec))
+        self.con = self.connector.con  # type: ignore[attr-defined]
+
+
+def remote_db(spec: str = ":memory:") -> NativeRemoteStore | SqlRemote:
+    return SqlRemote(spec) if REMOTE_KIND == "sql" else NativeRemoteStore(spec=spec)
 
 
 def do_sync(local: Any, remote: Any, mode: str = "sync", **kw: Any) -> SyncReport:

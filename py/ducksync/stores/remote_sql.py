@@ -1,0 +1,232 @@
+"""The remote side's SQL text, shared by every RemoteStore that runs DuckDB SQL itself.
+
+Two stores speak the structured :class:`~ducksync.engine.store.RemoteStore`
+protocol by running SQL on a DuckDB that holds the remote tables: the native one
+(duckdb + pyarrow, the proxy server and the CLI) and the SQL one (any async
+connector, e.g. the browser's direct MotherDuck transport). They must agree on
+more than results: both read and write the *same* ledger (schema ``ducksync``),
+so a client can switch transport between a batch and its acknowledgement. So the
+statements live here once, built from catalog-checked identifiers with
+:mod:`ducksync.engine.sqlbuild`; values are always bound ``?`` parameters.
+Pure text: no duckdb, no pyarrow (this module runs in Pyodide).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.store import ColumnInfo, TableInfo
+
+__all__ = [
+    "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
+    "answer_shape_sql", "bulk_result_sql", "cas_statements", "casts_sql", "checksums_sql",
+    "columns_sql", "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql",
+    "primary_keys_sql", "prune_sql", "rows_after_sql", "tables_from_catalog",
+]
+
+LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
+ROWS: Final = "ledger_rows__"  # + table name: answers kept as rows instead of a BLOB
+
+# Ids stay forever (replay protection, a few bytes each); results only until acked.
+# A batch's answer is either one BLOB (ledger_results) or rows of
+# ducksync."ledger_rows__<table>" listed in ledger_rowsets (columnar, no WAL'd BLOB).
+LEDGER_DDL: Final = (
+    "CREATE SCHEMA IF NOT EXISTS ducksync",
+    "CREATE TABLE IF NOT EXISTS ducksync.ledger (batch_id VARCHAR PRIMARY KEY, "
+    "table_name VARCHAR, applied_at TIMESTAMP, n_rows BIGINT)",
+    "CREATE TABLE IF NOT EXISTS ducksync.ledger_results (batch_id VARCHAR "
+    "PRIMARY KEY, applied_at TIMESTAMP, result BLOB)",
+    "CREATE TABLE IF NOT EXISTS ducksync.ledger_rowsets (batch_id VARCHAR "
+    "PRIMARY KEY, applied_at TIMESTAMP, table_name VARCHAR)",
+)
+LOOKUP: Final = (
+    "SELECT r.result, s.table_name FROM ducksync.ledger l LEFT JOIN "
+    "ducksync.ledger_results r USING (batch_id) LEFT JOIN ducksync.ledger_rowsets s "
+    "USING (batch_id) WHERE l.batch_id = ?")
+ROWS_TABLES: Final = (
+    "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+    "current_database() AND schema_name = 'ducksync' AND starts_with(table_name, ?)")
+
+
+# -- catalog -------------------------------------------------------------------------
+def columns_sql(filtered: bool) -> str:
+    """``(table, column, type, nullable)`` of user tables; ``filtered``: one ``?`` table."""
+    return ("SELECT table_name, column_name, data_type, is_nullable = 'YES' "
+            "FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_schema = 'main'" + (" AND table_name = ?" if filtered else "")
+            + " ORDER BY table_name, ordinal_position")
+
+
+def primary_keys_sql(filtered: bool) -> str:
+    """``(table, [pk columns])`` of user tables; ``filtered``: one ``?`` table."""
+    return ("SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND constraint_type = 'PRIMARY KEY'" + (" AND table_name = ?" if filtered else ""))
+
+
+def tables_from_catalog(cols: Iterable[Sequence[Any]],
+                        pks: Iterable[Sequence[Any]]) -> list[TableInfo]:
+    """Assemble :class:`TableInfo` from the rows of :func:`columns_sql` and
+    :func:`primary_keys_sql`."""
+    keys = {str(t): list(k or []) for t, k in pks}
+    out: dict[str, TableInfo] = {}
+    for tname, cname, ctype, nullable in cols:
+        info = out.setdefault(tname, {"name": tname, "columns": [],
+                                      "primary_key": list(keys.get(tname) or [])})
+        info["columns"].append({"name": cname, "type": ctype, "nullable": bool(nullable)})
+    return list(out.values())
+
+
+def create_table_sql(table: str, columns: Sequence[ColumnInfo], primary_key: Sequence[str]) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` with checked type strings."""
+    defs = [f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}"
+            + ("" if c["nullable"] else " NOT NULL") for c in columns]
+    if primary_key:
+        defs.append(f"PRIMARY KEY ({sb.cols_sql(primary_key)})")
+    return f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})"
+
+
+def add_column_sql(table: str, column: ColumnInfo) -> str:
+    return (f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
+            f"{sb.quote_ident(column['name'])} {sb.check_type(column['type'])}")
+
+
+# -- change detection ----------------------------------------------------------------
+def hashed_sql(info: TableInfo, key: Sequence[str], filtered: bool) -> str:
+    """``(key…, __ds_rk, __ds_rh)`` of the table's rows; ``filtered``: only rows whose
+    ``__ds_rk % ?`` is in the ``?`` UBIGINT list. The filter runs on the key hash
+    *before* the row hash, so deeper descent levels hash only their buckets' rows."""
+    cols = [c["name"] for c in info["columns"]]
+    inner = (f"SELECT {sb.cols_sql(cols)}, {sb.key_hash_sql(key)} AS __ds_rk FROM "
+             f"{sb.quote_ident(info['name'])}")
+    if filtered:
+        inner = (f"SELECT * FROM ({inner}) WHERE __ds_rk % ?::UBIGINT IN "
+                 "(SELECT unnest(?::UBIGINT[]))")
+    return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+            f"FROM ({inner})")
+
+
+def checksums_sql(hashed: str, modulus: int) -> str:
+    """Per-bucket checksums over ``hashed``; first ``?`` is the modulus.
+
+    16 B per bucket instead of 24 (bucket ids and counts fit 32 bits): checksum
+    lists are most of a pull's bytes. Consumers cast, per the protocol.
+    """
+    narrow = "UINTEGER" if modulus <= 1 << 32 else "UBIGINT"
+    return (f"SELECT (__ds_rk % ?::UBIGINT)::{narrow} AS bucket, "
+            f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
+            f" count(*)::UINTEGER AS n FROM ({hashed}) GROUP BY ALL")
+
+
+def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str) -> str:
+    """All columns of the table, then ``__ds_rk`` and ``__ds_rh``."""
+    cols = [c["name"] for c in info["columns"]]
+    return (f"SELECT {sb.cols_sql(cols, alias)}, {sb.key_hash_sql(key, alias)} AS __ds_rk, "
+            f"{sb.row_hash_sql(cols, alias)} AS __ds_rh FROM {sb.quote_ident(info['name'])} "
+            f"AS {alias}")
+
+
+def keys_table_sql(info: TableInfo, key: Sequence[str], source: str) -> str:
+    """Temp ``__ds_keys``: the wanted keys of ``source``, cast to the table's types."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {types[k]}) AS {sb.quote_ident(k)}"
+                      for k in key)
+    return f"CREATE OR REPLACE TEMP TABLE __ds_keys AS SELECT DISTINCT {casts} FROM {source}"
+
+
+def rows_by_key_sql(info: TableInfo, key: Sequence[str]) -> str:
+    """Full rows whose key is in ``__ds_keys`` (see :func:`keys_table_sql`)."""
+    return (full_rows_sql(info, key, "t") + " SEMI JOIN __ds_keys k ON "
+            + sb.key_join_sql(key, "t", "k"))
+
+
+def rows_after_sql(info: TableInfo, key: Sequence[str], column: str, after: bool) -> str:
+    """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    sql = full_rows_sql(info, key, "t")
+    if after:
+        sql += f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})"
+    return sql + f" ORDER BY t.{sb.quote_ident(column)}"
+
+
+# -- writes --------------------------------------------------------------------------
+def casts_sql(info: TableInfo, present: Iterable[str]) -> str:
+    """The batch's columns (``r``) cast to the table's types; absent ones NULL."""
+    have = set(present)
+    return ", ".join(
+        (f"CAST(r.{sb.quote_ident(c['name'])} AS {c['type']})" if c["name"] in have
+         else "NULL") + f" AS {sb.quote_ident(c['name'])}" for c in info["columns"])
+
+
+def dup_sql(key: Sequence[str], source: str) -> str:
+    """How many rows of ``source`` repeat a key (0: every key is unique)."""
+    return f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) FROM {source}"
+
+
+def bulk_result_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
+    """A bulk batch's answer from the input cast to the table's types: the same values
+    the table now holds, without reading it back."""
+    cols = [c["name"] for c in info["columns"]]
+    return (f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
+            f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+            f"FROM (SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r)")
+
+
+def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
+                   source: str) -> tuple[str, list[str], str]:
+    """The compare-and-swap path as ``(load, check_and_write, answer)``.
+
+    ``load`` copies ``source`` cast to the table's types into temp ``__ds_in`` (then
+    check :func:`dup_sql` on it); ``check_and_write`` records each row's current hash
+    (``__ds_chk``) and status (``__ds_chk2``: ``'ok'`` when it still matches
+    ``__ds_expect``), then deletes and inserts the ``'ok'`` rows; ``answer`` is the
+    per-row answer, read back from the table after the writes.
+    """
+    t = sb.quote_ident(info["name"])
+    cols = [c["name"] for c in info["columns"]]
+    k0 = sb.quote_ident(key[0])
+    load = (f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
+            "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
+            f"r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r")
+    steps = [
+        f"CREATE OR REPLACE TEMP TABLE __ds_chk AS SELECT {sb.cols_sql(key, 'i')}, i.__ds_op, "
+        f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.row_hash_sql(cols, 't')} END"
+        f" AS __ds_cur FROM __ds_in i LEFT JOIN {t} t ON {sb.key_join_sql(key, 'i', 't')}",
+        "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
+        "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
+        f"AS __ds_status FROM __ds_chk c JOIN __ds_in i ON {sb.key_join_sql(key, 'c', 'i')}",
+        f"DELETE FROM {t} AS t USING __ds_chk2 c WHERE {sb.key_join_sql(key, 't', 'c')} "
+        "AND c.__ds_status = 'ok' AND c.__ds_cur IS NOT NULL",
+        f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols, 'i')} "
+        f"FROM __ds_in i JOIN __ds_chk2 c ON {sb.key_join_sql(key, 'i', 'c')} "
+        "WHERE c.__ds_status = 'ok' AND i.__ds_op = 'U'",
+    ]
+    answer = (
+        f"SELECT {sb.cols_sql(key, 'c')}, c.__ds_lh, c.__ds_status, "
+        f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.key_hash_sql(key, 't')} END AS __ds_rk, "
+        f"CASE WHEN c.__ds_status = 'conflict' THEN c.__ds_cur WHEN t.{k0} IS NULL THEN NULL "
+        f"ELSE {sb.row_hash_sql(cols, 't')} END AS __ds_rh "
+        f"FROM __ds_chk2 c LEFT JOIN {t} t ON {sb.key_join_sql(key, 'c', 't')}")
+    return load, steps, answer
+
+
+def answer_shape_sql(source: str) -> str:
+    """An answer as rows of ``ledger_rows__<table>``: ``?`` is the batch id."""
+    return ("SELECT ?::VARCHAR AS __ds_batch, now()::TIMESTAMP AS __ds_at, * "
+            f"FROM {source}")
+
+
+def rows_table(table: str) -> str:
+    """The qualified ``ducksync."ledger_rows__<table>"``."""
+    return "ducksync." + sb.quote_ident(ROWS + table)
+
+
+def prune_sql(rows_tables: Iterable[str]) -> list[str]:
+    """Drop answers unacknowledged for LEDGER_KEEP_DAYS (the ids stay in the ledger)."""
+    old = f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY"
+    return [f"DELETE FROM ducksync.ledger_results WHERE applied_at < {old}",
+            f"DELETE FROM ducksync.ledger_rowsets WHERE applied_at < {old}",
+            *(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}"
+              for name in rows_tables)]

@@ -1,0 +1,63 @@
+"""SqlRemoteStore's own promises: the ledger it shares with the native store, the BLOB
+fallback, the ignored ``checksum`` hint, ``database``, and scalar-only parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_helpers import ScalarConnector, run
+
+from ducksync.stores._arrow import from_ipc, to_ipc
+from ducksync.stores.native import NativeRemoteStore
+from ducksync.stores.sql_remote import SqlRemoteStore
+
+
+def batch(con: Any, values: str = "(1, 'a'), (2, 'b')", expect: str = "NULL") -> bytes:
+    return to_ipc(con.sql(f"SELECT * FROM (VALUES {values}) v(id, v), (SELECT 'U' AS __ds_op, "
+                          f"{expect}::UBIGINT AS __ds_expect, 7::UBIGINT AS __ds_lh)")
+                  .to_arrow_table())
+
+
+def stores(path: str) -> tuple[SqlRemoteStore, NativeRemoteStore, Any]:
+    connector = ScalarConnector(spec=path)
+    sql = SqlRemoteStore(connector=connector)
+    native = NativeRemoteStore(spec=":memory:", con=connector.con, threaded=False)
+    run(sql.create_table("t", [{"name": "id", "type": "INTEGER", "nullable": False},
+                               {"name": "v", "type": "VARCHAR", "nullable": True}], ["id"]))
+    return sql, native, connector.con
+
+
+def test_both_stores_read_each_others_ledger(tmp_path: Any) -> None:
+    sql, native, con = stores(str(tmp_path / "r.duckdb"))
+    first = run(sql.apply_batch("t", ["id"], "s1", batch(con), checksum="123"))
+    assert not first["replayed"] and "verified" not in first  # the hint is ignored
+    assert run(native.batch_result("s1"))["result"] == first["result"]  # type: ignore[index]
+    update = batch(con, "(1, 'A')", expect="NULL")  # expected absent, but id 1 exists
+    second = run(native.apply_batch("t", ["id"], "n1", update))
+    again = run(sql.apply_batch("t", ["id"], "n1", update))
+    assert again["replayed"] and again["result"] == second["result"]
+    assert from_ipc(again["result"]).column("__ds_status").to_pylist() == ["conflict"]
+    run(sql.ack_batches(["s1", "n1"]))
+    for store in (sql, native):  # acknowledged: the ids stay, the answers are gone
+        assert [run(store.batch_result(b))["result"] for b in ("s1", "n1")] == [b"", b""]  # type: ignore[index]
+    assert run(sql.batch_result("never")) is None
+
+
+def test_a_changed_key_shape_falls_back_to_a_blob(tmp_path: Any) -> None:
+    sql, _, con = stores(str(tmp_path / "r.duckdb"))
+    run(sql.apply_batch("t", ["id"], "b1", batch(con)))
+    # the same table synced with another key: answers have other columns
+    res = run(sql.apply_batch("t", ["id", "v"], "b2", batch(con, "(3, 'c')")))
+    assert con.execute("SELECT count(*) FROM ducksync.ledger_results "
+                       "WHERE batch_id = 'b2'").fetchone() == (1,)
+    assert run(sql.batch_result("b2"))["result"] == res["result"]  # type: ignore[index]
+
+
+def test_database_qualifies_everything(tmp_path: Any) -> None:
+    connector = ScalarConnector(spec=":memory:")
+    connector.con.execute(f"ATTACH '{tmp_path / 'svc.duckdb'}' AS svc")
+    sql = SqlRemoteStore(connector=connector, database="svc")
+    run(sql.create_table("t", [{"name": "id", "type": "INTEGER", "nullable": False}], ["id"]))
+    assert [t["name"] for t in run(sql.list_tables())] == ["t"]
+    assert connector.con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
+                                 "'svc' AND table_name IN ('t', 'ledger')").fetchone() == (2,)
