@@ -10,6 +10,13 @@ const DIST = new URL("./", import.meta.url); // bundles live in web/dist/
 
 export const assetURL = (key, file = "") => new URL(ASSETS[key] + file, DIST).href;
 
+// Diagnostics: when each boot milestone happened, as absolute times (performance.timeOrigin
+// + now, so the page's and every worker's clocks line up). Nothing in the app reads it;
+// scripts/measure_startup.py --timeline reads it through Playwright's worker handles.
+export const timeline = (self.ducksyncTimeline ??= {});
+export const mark = (name) => { timeline[name] ??= performance.timeOrigin + performance.now(); };
+mark("entry");
+
 // Start-up order: both workers start at once, but only the local one gates the first query.
 // On 2 cores the remote worker's interpreter start competes with the local worker's
 // Pyodide and DuckDB, so the remote worker fetches its files at once and waits with the
@@ -50,14 +57,16 @@ async function loadPyodideFast(gate = null) {
     ? fetch(new URL(ASSETS["pyodide-snapshot"], DIST)).then((r) => {
       if (!r.ok) throw new Error(`GET ${r.url}: HTTP ${r.status}`);
       return r.arrayBuffer();
-    })
+    }).then((buffer) => { mark("snapshot:fetched"); return buffer; })
     : null;
   snapshot?.catch(() => {}); // handled below
   if (gate) {
     fetch(assetURL("pyodide", "pyodide.asm.wasm")).then((r) => r.arrayBuffer()).catch(() => {}); // warms the HTTP cache
     await gate;
   }
+  mark("pyodide:start");
   const { loadPyodide } = await import(assetURL("pyodide", "pyodide.mjs"));
+  mark("pyodide:mjs");
   const options = { indexURL: assetURL("pyodide"), packages: [] };
   if (!snapshot) return loadPyodide(options);
   try {
@@ -106,18 +115,25 @@ export async function bootPyodideWorker({ worker, module, host = {} }) {
       return r.arrayBuffer();
     });
     const pyodide = await pyodideReady;
+    mark("pyodide:ready");
     const pyodideMs = performance.now() - t0;
     step = "package";
     post(phaseEvent(worker, t0, step, { steps: { pyodide: pyodideMs } }));
     const started = performance.now();
-    pyodide.unpackArchive(await archive, "zip", { extractDir: "/home/pyodide/ducksync" });
+    const zip = await archive;
+    mark("package:fetched");
+    pyodide.unpackArchive(zip, "zip", { extractDir: "/home/pyodide/ducksync" });
     pyodide.runPython("import sys; sys.path.insert(0, '/home/pyodide/ducksync')");
     pyodide.registerJsModule("ducksync_host", {
-      worker, post, startedAt: t0,
+      worker, post, mark, startedAt: t0,
       bootSteps: { pyodide: pyodideMs, package: performance.now() - started },
       ...host,
     });
-    handler = pyodide.pyimport(module).start();
+    mark("package:unpacked");
+    const logic = pyodide.pyimport(module);
+    mark("python:imported");
+    handler = logic.start();
+    mark("python:started");
     for (const ev of queue.splice(0)) handler(ev.data, ev.ports);
   } catch (err) {
     failed = `${step}: ${err?.message ?? err}`;

@@ -2,7 +2,7 @@
 // The logic is workers/local_worker.py; DuckDB's JS API is wrapped by ./duck.mjs.
 // DuckDB starts instantiating *now*, while Pyodide loads (both are mostly wasm compilation
 // and fetches): Python picks up the pending database when it is up (docs/startup.md).
-import { bootPyodideWorker, assetURL } from "./boot.mjs";
+import { bootPyodideWorker, assetURL, mark } from "./boot.mjs";
 import { openDuckDB } from "./duck.mjs";
 import * as sync from "./sync_host.mjs";
 
@@ -11,6 +11,7 @@ const t0 = performance.now();
 const duckdbSteps = {}; // step -> ms, reported in the worker's PHASE events
 let current = null;
 const onStep = (step) => {
+  mark(`duckdb:${step ?? "ready"}`);
   const now = performance.now();
   if (current) duckdbSteps[current.step] = now - current.at;
   current = { step, at: now };

@@ -39,14 +39,18 @@ class LocalWorker:
         core.booting("duckdb")
         try:
             self.db = await ducksync_host.duckdb
+            ducksync_host.mark("python:duckdb")
         finally:
             for step, ms in ducksync_host.duckdbSteps.to_py().items():
                 core.steps[step] = round(float(ms), 1)
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)
+        ducksync_host.mark("python:init-sql")
         await self.sync.start(self.db)
+        ducksync_host.mark("python:sync-started")
         await self.backup.start(self.db)
+        ducksync_host.mark("python:backup-started")
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
 

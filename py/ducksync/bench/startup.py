@@ -54,6 +54,32 @@ def sample(page: Any, timeout_ms: float = 120_000) -> dict[str, float]:
     return result
 
 
+_TIMELINE_JS = """() => {
+    const t = self.ducksyncTimeline;
+    return t ? Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v])) : null;
+}"""
+
+
+def timeline(page: Any) -> dict[str, float]:
+    """Each worker's boot milestones (``workers/boot.mjs`` ``mark``), in ms since navigation.
+
+    Workers keep absolute times (``performance.timeOrigin + now``); the page's own
+    ``timeOrigin`` turns them into the same scale as the page's marks. Keys are
+    ``<worker>: <milestone>``, the worker named after its script.
+    """
+    origin = float(page.evaluate("performance.timeOrigin"))
+    out: dict[str, float] = {}
+    for worker in page.workers:
+        name = worker.url.rsplit("/", 1)[-1].split(".", 1)[0]
+        try:
+            marks = worker.evaluate(_TIMELINE_JS)
+        except Exception:  # a worker that went away (e.g. a closed nested worker)
+            continue
+        for key, at in (marks or {}).items():
+            out[f"{name}: {key}"] = float(at) - origin
+    return out
+
+
 def median_table(samples: list[dict[str, float]]) -> dict[str, float]:
     """Per key, the median over the samples that all have it."""
     keys = [k for k in samples[0] if all(k in s for s in samples)]
