@@ -53,11 +53,16 @@ BACKUP_NEXT: Final = "backup_next"  # {export_id, close?} -> {chunk: str | null,
 BACKUP_IMPORT: Final = "backup_import"  # {data (transferred), format?, replace?} -> {tables, rows}
 # Local worker -> remote worker over the CONNECT_PORT channel: one RemoteStore method.
 REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire, ...}
+# Main thread -> remote worker: which way it reaches the remote (docs/transports.md). The
+# token lives only in the remote worker's memory and never comes back in a reply or error.
+REMOTE_TRANSPORT: Final = "remote_transport"  # {transport: proxy|motherduck, token?,
+#                                                database?, service?} -> {transport, remote}
 
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
-                                  REMOTE_CALL, BACKUP_EXPORT, BACKUP_NEXT, BACKUP_IMPORT})
+                                  REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT, BACKUP_NEXT,
+                                  BACKUP_IMPORT})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -218,7 +223,7 @@ def js_module() -> str:
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "REMOTE_CALL",
-                     "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
+                     "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT")},
         "STATE": {name: globals()[name] for name in

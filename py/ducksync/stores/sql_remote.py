@@ -72,11 +72,14 @@ class SqlRemoteStore:
     table, the catalog queries and the ``ducksync`` ledger schema resolve there
     while temp tables stay on the client. Calls are serialised: the connector is
     one connection, and a batch's transaction must not interleave with anything.
+    ``chunk_bytes``: the soft cap of a ``fetch_rows*`` chunk.
     """
 
-    def __init__(self, *, connector: SqlConnector, database: str | None = None) -> None:
+    def __init__(self, *, connector: SqlConnector, database: str | None = None,
+                 chunk_bytes: int = 64 << 20) -> None:
         self.connector = connector
         self.database = database
+        self.chunk_bytes = chunk_bytes  # soft cap of a fetch chunk (a worker wants one)
         self._lock = asyncio.Lock()
         self._ready = False
 
@@ -101,7 +104,7 @@ class SqlRemoteStore:
 
     async def _chunks(self, sql: str, params: Sequence[Any], batch_rows: int) -> list[bytes]:
         return [c async for c in self.connector.export_arrow(sql, params, batch_rows=batch_rows,
-                                                             batch_bytes=64 << 20)]
+                                                             batch_bytes=self.chunk_bytes)]
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self.connector.fetch_rows(sql, params)
