@@ -145,7 +145,7 @@ class SyncWorker:
             payload["ipc"] = data
         reply = await self.host.peer_request(protocol.REMOTE_CALL, payload, timeout=900.0)
         out = {k: py(v) for k, v in reply.unwrap().items()}
-        if out.get("ipc") is not None:
+        if out.get("ipc") is not None and int(out["ipc"].byteLength):  # empty: verified
             out["rows"] = int(sync_host.ipcRows(out["ipc"]))
         out["rows_sent"] = rows_sent
         return out

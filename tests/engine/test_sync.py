@@ -116,9 +116,9 @@ def test_replayed_batch_is_a_noop() -> None:
     calls: list[tuple[Any, ...]] = []
     inner = r.apply_batch
 
-    async def twice(*args: Any) -> Any:
-        first = await inner(*args)
-        second = await inner(*args)
+    async def twice(*args: Any, **kw: Any) -> Any:
+        first = await inner(*args, **kw)
+        second = await inner(*args, **kw)
         calls.append((first["replayed"], second["replayed"], first["result"] == second["result"]))
         return second
 

@@ -21,8 +21,13 @@ from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
+from ducksync.errors import RemoteUnavailableError
 
-__all__ = ["bulk_push", "push_plan", "recover"]
+__all__ = ["PUSH_TOTAL", "bulk_push", "push_plan", "recover"]
+
+# One row (n): how many rows the current push sends, for progress bars (the sync
+# service reads it at the first apply; a temp table, so it joins any transaction).
+PUSH_TOTAL = "__ds_push_total"
 
 
 async def record_result(local: LocalStore, shape: Shape, batch_id: str,
@@ -67,6 +72,9 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
                                   "ORDER BY created_at", [shape.table])
     done = 0
     for (batch_id,) in rows:
+        if batch_id.startswith((RUN, SETTLE)):
+            done += await _recover_run(local, remote, shape, xfer, batch_id)
+            continue
         res = await remote.batch_result(batch_id)
         xfer.calls += 1
         if res is None:
@@ -79,10 +87,67 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
     return done
 
 
+async def _recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                       entry: str) -> int:
+    """Settle a bulk run cut off before its end (see :func:`bulk_push`).
+
+    Its batches were applied strictly in order, so they are ``<id>.0``, ``<id>.1``…
+    up to the first the remote never committed. Answers in full are recorded (the
+    non-fresh way). Verified answers carry no rows: after ``settle:`` the run's
+    transaction committed, so the base has them; after ``run:`` it did not, and
+    :func:`_adopt_equal_rows` gives the base every row both sides now hold alike.
+    """
+    committed = entry.startswith(SETTLE)
+    run = entry.split(":", 1)[1]
+    found: list[str] = []
+    unrecorded = False
+    while (res := await remote.batch_result(f"{run}.{len(found)}")) is not None:
+        xfer.calls += 1
+        batch_id = f"{run}.{len(found)}"
+        found.append(batch_id)
+        if res.get("verified"):
+            unrecorded = unrecorded or not committed
+        elif res["result"]:
+            xfer.received += len(res["result"])
+            await record_result(local, shape, batch_id, res["result"])
+    xfer.calls += 1
+    if unrecorded:
+        await _adopt_equal_rows(local, remote, shape, xfer)
+    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [entry])
+    if found:
+        await remote.ack_batches(found)
+    return len(found)
+
+
+async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape,
+                            xfer: Transfer) -> None:
+    """Base entries for rows without one whose remote hash equals the local hash.
+
+    Only after a verified batch of this table whose recording was lost: its checksum
+    proved both engines hash these values alike, so equal hashes mean equal content
+    (the same 64-bit bet change detection makes). Costs one download of the remote's
+    (key, hashes); rows changed since on either side stay without a base and are
+    decided by the next detection as usual.
+    """
+    key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
+    hashes = await remote.bucket_hashes(shape.table, key, 1, [])
+    xfer.calls += 1
+    xfer.received += len(hashes)
+    await local.ingest_arrow("__ds_adopt", hashes)
+    casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
+                      for k in key)
+    await local.execute(
+        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, l.lh, r.__ds_rh, r.__ds_rk FROM "
+        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.columns)} AS lh FROM {t}) l "
+        f"JOIN (SELECT {casts}, r.__ds_rk::UBIGINT AS __ds_rk, r.__ds_rh::UBIGINT AS __ds_rh "
+        f"FROM __ds_adopt r) r ON {sb.key_join_sql(key, 'l', 'r')} AND l.lh = r.__ds_rh "
+        f"ANTI JOIN {base} b ON {sb.key_join_sql(key, 'l', 'b')}")
+    await local.execute("DROP TABLE IF EXISTS __ds_adopt")
+
+
 async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
                 slices: list[tuple[str, list[int]]], compression: str | None, acked: list[str],
-                *, batch_rows: int, batch_bytes: int,
-                fresh_keys: bool = False) -> tuple[int, int]:
+                *, batch_rows: int, batch_bytes: int) -> tuple[int, int]:
     """Steps (1)-(3) for every chunk the ``slices`` export to, pipelined.
 
     Each batch still goes outbox (1) → one remote transaction (2) → base + outbox
@@ -107,7 +172,7 @@ async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tran
     async def record(batch_id: str, result: bytes) -> None:
         nonlocal applied, conflicts
         with xfer.phase("push.record"):
-            ok, bad = await record_result(local, shape, batch_id, result, fresh_keys=fresh_keys)
+            ok, bad = await record_result(local, shape, batch_id, result)
         acked.append(batch_id)
         applied += ok
         conflicts += bad
@@ -171,7 +236,9 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             f"{sb.row_hash_sql(shape.columns, 't')} END AS __ds_lh, row_number() OVER () AS "
             f"__ds_seq FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
             "WHERE p.action = 'push'")
-        total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
+        await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
+                            "SELECT count(*) AS n FROM __ds_push")
+        total = int((await local.fetch_rows(f"SELECT n FROM {PUSH_TOTAL}"))[0][0])
     acked: list[str] = []
     cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
     slices = [(f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
@@ -187,35 +254,158 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
                     compression: str | None) -> tuple[int, int]:
     """Initial push: the base is empty and the remote table was empty when checked.
 
-    Every local row is an insert expected absent, so no diff, plan or snapshot join
-    is needed: the rows (hashed once) are exported straight from the table, in large
-    batches, and the remote's bulk path inserts them without compare-and-swap joins
-    (it still refuses any key that exists by then: those come back as conflicts, as
-    on the normal path). Requires the key to be the local table's primary key (each
-    key in exactly one batch, so the base gets plain inserts). Tables above one
-    batch are snapshotted first so that batches cannot overlap.
+    Every local row is an insert expected absent, so there is no diff, plan or
+    snapshot copy: the table is read in ``rowid`` ranges inside ONE local read
+    transaction (its MVCC snapshot keeps every range and the final base consistent
+    while the page goes on writing), each range is one batch, and each batch carries
+    the client's *prediction* of the remote's hashes (``checksum``). The remote's bulk
+    path inserts without compare-and-swap joins and, when its own checksum agrees,
+    answers compactly (``verified``): then the base rows come from the local table in
+    the same snapshot (``rh`` = the local row hash), and no per-row answer is built,
+    sent, stored or read back. A batch the remote answers in full (a key that exists
+    by then, or an engine that hashes differently) is recorded from its stored answer
+    after the transaction (:func:`_settle`). The outbox holds one entry for the
+    whole run (``run:<id>``; batches are ``<id>.<k>``, applied strictly in order), so
+    :func:`recover` can find every batch the remote committed (``settle:<id>`` once
+    the transaction committed with some batches still to record).
+
+    Requires the key to be the local table's primary key (each key in exactly one
+    range, so the base only gets inserts).
     """
-    t = sb.quote_ident(shape.table)
-    key, nonkey = shape.key, [c for c in shape.columns if c not in shape.key]
+    t, key = sb.quote_ident(shape.table), shape.key
+    nonkey = [c for c in shape.columns if c not in key]
+    lh, rk = sb.row_hash_sql(shape.columns), sb.key_hash_sql(key)
     select = (f"SELECT {sb.cols_sql([*key, *nonkey])}, 'U' AS __ds_op, NULL::UBIGINT AS "
-              f"__ds_expect, {sb.row_hash_sql(shape.columns)} AS __ds_lh")
-    total = int((await local.fetch_rows(f"SELECT count(*) FROM {t}"))[0][0])
-    acked: list[str] = []
-    snapshot = total > batch_rows
-    if not snapshot:  # one consistent query: no snapshot needed
-        slices = [(f"{select} FROM {t}", list[int]())]
-    else:
-        with xfer.phase("push.snapshot"):
-            await local.execute(f"CREATE OR REPLACE TEMP TABLE __ds_push AS {select} FROM {t}")
-            total = int((await local.fetch_rows("SELECT count(*) FROM __ds_push"))[0][0])
-        cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
-        # a fresh temp table's rowids are 0..n-1; ranges skip row groups (zonemaps)
-        slices = [(f"SELECT {cols} FROM __ds_push WHERE rowid >= ? AND rowid < ?",
-                   [lo, lo + batch_rows]) for lo in range(0, total, batch_rows)]
-    applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,
-                                     batch_rows=batch_rows, batch_bytes=batch_bytes,
-                                     fresh_keys=True)
-    if snapshot:
-        await local.execute("DROP TABLE IF EXISTS __ds_push")
-    await _ack(remote, xfer, acked)
-    return applied, conflicts
+              f"__ds_expect, {lh} AS __ds_lh FROM {t}")
+    in_range = "WHERE rowid >= ? AND rowid < ?"
+    run = uuid.uuid4().hex
+    await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
+                        [RUN + run, shape.table])
+    sent: list[str] = []
+    full: list[str] = []  # batches answered in full: recorded after the transaction
+    applied = 0
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
+                            f"SELECT count(*) AS n FROM {t}")
+        ranges = await _ranges(local, t, select, batch_rows, batch_bytes)
+
+        async def export(lo: int, hi: int) -> tuple[bytes, str, int] | None:
+            """One range as ONE chunk + its predicted checksum and row count; a range
+            whose chunk is above ``batch_bytes`` is split in two (re-exported)."""
+            while True:
+                with xfer.phase("push.predict"):
+                    checksum, n = (await local.fetch_rows(
+                        f"SELECT {sb.checksum_sql('rk', 'lh')}::VARCHAR, count(*) FROM "
+                        f"(SELECT {rk} AS rk, {lh} AS lh FROM {t} {in_range})", [lo, hi]))[0]
+                if not n:
+                    return None
+                with xfer.phase("push.export"):
+                    chunks = [c async for c in local.export_arrow(
+                        f"{select} {in_range}", [lo, hi], batch_rows=hi - lo,
+                        batch_bytes=_NO_SPLIT)]
+                if (len(chunks) == 1 and len(chunks[0]) <= batch_bytes) or hi - lo < 2:
+                    return chunks[0], str(checksum), int(n)
+                ranges.insert(0, ((lo + hi) // 2, hi))
+                hi = (lo + hi) // 2
+
+        async def record(lo: int, hi: int) -> None:
+            with xfer.phase("push.record"):
+                await local.execute(
+                    f"INSERT INTO {base_table(shape.table)} SELECT {sb.cols_sql(key)}, lh, lh, rk "
+                    f"FROM (SELECT {sb.cols_sql(key)}, {lh} AS lh, {rk} AS rk FROM {t} "
+                    f"{in_range})", [lo, hi])
+
+        pending: tuple[int, int] | None = None  # a verified range not yet in the base
+        while ranges:
+            lo, hi = ranges.pop(0)
+            got = await export(lo, hi)
+            if got is None:
+                continue
+            chunk, checksum, n = got
+            batch_id = f"{run}.{len(sent)}"
+            payload = codec.encode(chunk, compression)
+            del chunk
+            sent.append(batch_id)
+            with xfer.phase("push.remote_apply"):
+                task = asyncio.ensure_future(remote.apply_batch(
+                    shape.table, key, batch_id, payload, checksum=checksum))
+                try:
+                    if pending is not None:
+                        await record(*pending)
+                        pending = None
+                except BaseException:
+                    with contextlib.suppress(BaseException):
+                        await task  # it may still commit: recover() finds it by id
+                    raise
+                res = await task
+            xfer.calls += 1
+            xfer.sent += len(payload)
+            xfer.received += len(res["result"])
+            if res.get("verified"):
+                applied += n
+                pending = (lo, hi)
+            else:
+                full.append(batch_id)
+        if pending is not None:
+            await record(*pending)
+        if full:  # the verified part is in the base now: only the full answers remain
+            await local.execute("UPDATE ducksync.outbox SET batch_id = ? WHERE batch_id = ?",
+                                [SETTLE + run, RUN + run])
+        else:
+            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run])
+        await local.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            await local.execute("ROLLBACK")
+        raise
+    ok, conflicts = await _settle(local, remote, shape, xfer, run, full)
+    await _ack(remote, xfer, sent)
+    return applied + ok, conflicts
+
+
+# the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>".
+# SETTLE: the run's transaction committed; only batches answered in full remain.
+RUN, SETTLE = "run:", "settle:"
+_NO_SPLIT = 1 << 60  # batch_bytes that never closes a chunk early: one range = one chunk
+_RANGE_FILL = 0.7  # aim ranges at this share of batch_bytes (the probe is only a sample)
+_PROBE_ROWS = 4096
+
+
+async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
+                  batch_bytes: int) -> list[tuple[int, int]]:
+    """``rowid`` ranges of about ``batch_bytes * _RANGE_FILL`` bytes of IPC each.
+
+    Bytes per row come from exporting a sample; a range that still comes out too big
+    is split when exported. Ranges may hold fewer rows than their width (deleted
+    rows leave gaps in ``rowid``)."""
+    lo, hi = (await local.fetch_rows(f"SELECT min(rowid), max(rowid) FROM {t}"))[0]
+    if lo is None:
+        return []
+    sample = [c async for c in local.export_arrow(
+        f"{select} LIMIT {_PROBE_ROWS}", batch_rows=_PROBE_ROWS, batch_bytes=_NO_SPLIT)]
+    n = min(_PROBE_ROWS, int(hi) - int(lo) + 1)
+    per_row = max(1.0, sum(len(c) for c in sample) / max(n, 1))
+    width = max(1, min(batch_rows, int(batch_bytes * _RANGE_FILL / per_row)))
+    return [(a, a + width) for a in range(int(lo), int(hi) + 1, width)]
+
+
+async def _settle(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                  run: str, full: list[str]) -> tuple[int, int]:
+    """Record the run's batches answered in full, from the answers the remote keeps
+    until acknowledged, then drop the run's outbox entry. (Fetched again rather than
+    held: a local write cannot join the read transaction on DuckDB-WASM, whose Arrow
+    ingest goes through a second attached database.)"""
+    ok = bad = 0
+    for batch_id in full:
+        res = await remote.batch_result(batch_id)
+        xfer.calls += 1
+        if res is None:  # cannot happen for an applied batch; recover() would retry
+            raise RemoteUnavailableError(f"the remote lost the answer of batch {batch_id}",
+                                         hint="sync again: the next run reconciles it")
+        xfer.received += len(res["result"])
+        a, b = await record_result(local, shape, batch_id, res["result"], fresh_keys=True)
+        ok, bad = ok + a, bad + b
+    if full:
+        await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [SETTLE + run])
+    return ok, bad

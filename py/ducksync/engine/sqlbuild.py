@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ducksync.errors import SchemaMismatchError
+from ducksync.errors import ProtocolError, SchemaMismatchError
 
 __all__ = [
     "check_type",
@@ -20,6 +20,7 @@ __all__ = [
     "key_hash_sql",
     "key_join_sql",
     "mix_sql",
+    "parse_checksum",
     "quote_ident",
     "row_hash_sql",
 ]
@@ -153,3 +154,18 @@ def check_type(type_sql: str) -> str:
             hint="use a plain DuckDB type such as INTEGER, DECIMAL(18,3) or STRUCT(a INTEGER)",
         ) from None
     return type_sql
+
+
+def parse_checksum(text: str | None) -> int | None:
+    """A checksum sent as decimal text (UBIGINT does not fit a JSON/JS number) → int.
+
+    ``None`` stays ``None``; anything but a decimal UBIGINT is a :class:`ProtocolError`
+    (it reaches here from HTTP query strings and worker messages).
+    """
+    if text is None:
+        return None
+    if not (isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 20
+            and int(text) < 1 << 64):
+        raise ProtocolError(f"checksum must be a decimal UBIGINT, got {str(text)[:40]!r}",
+                            hint="send the checksum the engine computed, or none")
+    return int(text)

@@ -48,7 +48,7 @@ Conventions shared by all implementations:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 __all__ = ["ApplyResult", "ColumnInfo", "LocalStore", "RemoteStore", "TableInfo"]
 
@@ -79,11 +79,18 @@ class ApplyResult(TypedDict):
     conflict ``__ds_rh`` is the *current* remote hash or NULL if absent).
     ``replayed`` is true when the batch id was already in the ledger: nothing was
     written now and ``result`` is the stored answer of the first application.
+
+    ``verified`` (the *compact* answer, see :meth:`RemoteStore.apply_batch`'s
+    ``checksum``): every row was applied and the remote's hashes of the written rows
+    have exactly the checksum the client predicted, so ``result`` is empty and the
+    client records its own predicted hashes. Absent or false: ``result`` is the full
+    per-row answer (or empty once acknowledged).
     """
 
     batch_id: str
     replayed: bool
     result: bytes
+    verified: NotRequired[bool]
 
 
 class LocalStore(Protocol):
@@ -195,7 +202,8 @@ class RemoteStore(Protocol):
         ...
 
     async def apply_batch(
-        self, table: str, key: list[str], batch_id: str, ipc: bytes
+        self, table: str, key: list[str], batch_id: str, ipc: bytes, *,
+        checksum: str | None = None,
     ) -> ApplyResult:
         """Apply one batch atomically, exactly once, with compare-and-swap.
 
@@ -206,6 +214,16 @@ class RemoteStore(Protocol):
         In ONE transaction: skip if ``batch_id`` is in the ledger (return the
         stored result); else write every row whose current hash matches
         ``__ds_expect``, mark the others ``'conflict'``, record the ledger entry.
+
+        ``checksum`` (decimal text of a UBIGINT): the client's prediction of
+        ``checksum_sql(__ds_rk, __ds_rh)`` over the batch's rows once written (its own
+        engine's hashes of the values it sent). A store *may* then answer compactly:
+        when every row was applied and its own checksum is equal, it returns
+        ``verified=True`` with an empty ``result`` and keeps only that in the ledger
+        (no per-row answer to build, send, store or read back: the bulk push's
+        biggest cost after the insert itself). Otherwise, or if it does not
+        implement the shortcut, it returns the full answer as usual — so a remote
+        engine that hashes differently costs the usual answer, never a wrong base.
         """
         ...
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ducksync.engine.sqlbuild import parse_checksum
 from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInfo
 from ducksync.errors import ProtocolError
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
@@ -31,6 +32,8 @@ Who = Annotated[Principal, Depends(principal)]
 Ctx = Annotated[ServerContext, Depends(context)]
 KeyParam = Annotated[list[str], Query(min_length=1, max_length=32)]
 BatchRows = Annotated[int, Query(ge=1, le=1_000_000)]
+# the client's predicted checksum of a batch (decimal UBIGINT; see RemoteStore.apply_batch)
+ChecksumParam = Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")]
 _BATCH_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IPC_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}}}}
@@ -116,7 +119,8 @@ def _apply_reply(request: Request, ctx: ServerContext, result: ApplyResult,
                  batch_id: str) -> Response:
     return _arrow(request, ctx, result["result"], {
         "x-ducksync-batch-id": batch_id,
-        "x-ducksync-replayed": "true" if result["replayed"] else "false"})
+        "x-ducksync-replayed": "true" if result["replayed"] else "false",
+        "x-ducksync-verified": "true" if result.get("verified") else "false"})
 
 
 @router.get("/config")
@@ -221,16 +225,19 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _:
 @router.post("/tables/{table}/batches/{batch_id}", openapi_extra=_IPC_BODY,
              responses=_IPC_REPLY)
 async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request, who: Who,
-                      ctx: Ctx) -> Response:
-    """Apply one batch exactly once with compare-and-swap; IPC result per row."""
+                      ctx: Ctx, checksum: ChecksumParam = None) -> Response:
+    """Apply one batch exactly once with compare-and-swap; IPC result per row, or an
+    empty body with ``x-ducksync-verified: true`` when ``checksum`` matched."""
     ctx.check_table(table)
     keys = _keys(key)
+    parse_checksum(checksum)  # a clear 400 before the body is read
     scoped = _scoped(who, batch_id)
     ipc = await _ipc_body(request, ctx)
     rows = checked_rows(ipc)
     ctx.metrics.bytes.labels("in").inc(len(ipc))
     result: ApplyResult = await ctx.pool.call(
-        lambda store: run_coroutine(lambda: store.apply_batch(table, keys, scoped, ipc)),
+        lambda store: run_coroutine(
+            lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
         write=True)
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:

@@ -205,10 +205,13 @@ class HttpRemoteStore:
             yield chunk
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
-                          ipc: bytes) -> ApplyResult:
+                          ipc: bytes, *, checksum: str | None = None) -> ApplyResult:
+        params: dict[str, Any] = {"key": key}
+        if checksum is not None:
+            params["checksum"] = checksum
         response = await self._send(
             "POST", f"{API}/sync/tables/{_q(table)}/batches/{_q(batch_id)}",
-            params={"key": key}, **self._ipc_request(ipc))
+            params=params, **self._ipc_request(ipc))
         return _apply_result(response, batch_id)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
@@ -227,6 +230,7 @@ class HttpRemoteStore:
 def _apply_result(response: httpx.Response, batch_id: str) -> ApplyResult:
     return {"batch_id": response.headers.get("x-ducksync-batch-id", batch_id),
             "replayed": response.headers.get("x-ducksync-replayed") == "true",
+            "verified": response.headers.get("x-ducksync-verified") == "true",
             "result": response.content}
 
 

@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
@@ -23,8 +24,9 @@ __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
 
 T = TypeVar("T")
 LEDGER_KEEP_DAYS = 7  # unacknowledged results older than this are pruned
-_LOOKUP = ("SELECT r.result, s.table_name FROM ducksync.ledger l LEFT JOIN "
-           "ducksync.ledger_results r USING (batch_id) LEFT JOIN ducksync.ledger_rowsets s "
+_LOOKUP = ("SELECT r.result, s.table_name, v.batch_id IS NOT NULL FROM ducksync.ledger l "
+           "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
+           "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
            "USING (batch_id) WHERE l.batch_id = ?")
 _ROWS = "ledger_rows__"  # + table name: bulk answers, stored as columns (see _store_rows)
 
@@ -160,6 +162,17 @@ class NativeLocalStore(_Native):
             self._run(sql.replace("{file}", "'" + path.replace("'", "''") + "'"))
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """An apply's answer: the per-row IPC (``rows``: the same as an Arrow table, kept as
+    rows of the ledger for a bulk batch) or, when ``verified`` holds the checksum, the
+    compact one (empty ``result``; only the checksum is kept)."""
+
+    result: bytes
+    rows: Any = None
+    verified: int | None = None
+
+
 class NativeRemoteStore(_Native):
     """:class:`ducksync.engine.store.RemoteStore` over a native duckdb connection."""
 
@@ -178,6 +191,9 @@ class NativeRemoteStore(_Native):
         # of one BLOB (a BLOB goes through the WAL and a checkpoint: ~2x the cost).
         self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_rowsets (batch_id VARCHAR "
                   "PRIMARY KEY, applied_at TIMESTAMP, table_name VARCHAR)")
+        # A verified (compact) answer is only this row: the client holds the hashes.
+        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_verified (batch_id VARCHAR "
+                  "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)")
         self._ready = True
 
     # -- catalog -----------------------------------------------------------------------
@@ -355,11 +371,14 @@ class NativeRemoteStore(_Native):
 
     # -- writes ------------------------------------------------------------------------
     async def apply_batch(
-        self, table: str, key: list[str], batch_id: str, ipc: bytes
+        self, table: str, key: list[str], batch_id: str, ipc: bytes, *,
+        checksum: str | None = None,
     ) -> ApplyResult:
-        return await self._call(lambda: self._apply_batch(table, key, batch_id, ipc))
+        expected = sb.parse_checksum(checksum)
+        return await self._call(lambda: self._apply_batch(table, key, batch_id, ipc, expected))
 
-    def _apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes) -> ApplyResult:
+    def _apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes,
+                     expected: int | None) -> ApplyResult:
         from ducksync.stores._arrow import from_ipc
 
         self._setup()
@@ -373,7 +392,7 @@ class NativeRemoteStore(_Native):
             casts = self._casts(info, present)
             if self._all_inserts(data):
                 out = self._in_transaction(batch_id, table, data.num_rows,
-                                           lambda: self._apply_bulk(info, key, casts))
+                                           lambda: self._apply_bulk(info, key, casts, expected))
                 if out is not None:
                     return out
             out = self._in_transaction(batch_id, table, data.num_rows,
@@ -384,44 +403,51 @@ class NativeRemoteStore(_Native):
             self.con.unregister("__ds_in_raw")
 
     def _in_transaction(self, batch_id: str, table: str, n_rows: int,
-                        work: Callable[[], tuple[bytes, Any] | None]) -> ApplyResult | None:
+                        work: Callable[[], _Answer | None]) -> ApplyResult | None:
         """Ledger lookup, ``work`` and the ledger entry in ONE transaction.
 
-        ``work`` returns the answer as IPC and, for a bulk batch, as an Arrow table (then
-        stored as rows, see :meth:`_store_rows`); ``None`` means "not applicable here":
-        rolled back, nothing written.
+        ``work`` returns the answer (see :class:`_Answer`); ``None`` means "not
+        applicable here": rolled back, nothing written.
         """
         self._run("BEGIN TRANSACTION")
         try:
             stored = self._stored(batch_id)
             if stored is not None:
                 self._run("ROLLBACK")
-                return {"batch_id": batch_id, "replayed": True, "result": stored}
+                return stored
             out = work()
             if out is None:
                 self._run("ROLLBACK")
                 return None
-            result, rows = out
             self._run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
                       [batch_id, table, n_rows])
-            if rows is None or not self._store_rows(table, batch_id, rows):
+            if out.verified is not None:
+                self._run("INSERT INTO ducksync.ledger_verified VALUES (?, now(), ?)",
+                          [batch_id, out.verified])
+            elif out.rows is None or not self._store_rows(table, batch_id, out.rows):
                 self._run("INSERT INTO ducksync.ledger_results VALUES (?, now(), ?)",
-                          [batch_id, result])
+                          [batch_id, out.result])
             self._prune()
             self._run("COMMIT")
         except BaseException:
             self._run("ROLLBACK")
             raise
-        return {"batch_id": batch_id, "replayed": False, "result": result}
+        return {"batch_id": batch_id, "replayed": False, "result": out.result,
+                "verified": out.verified is not None}
 
-    def _stored(self, batch_id: str) -> bytes | None:
-        """The stored answer of a ledger entry (b"" once acknowledged); None: never applied."""
-        from ducksync.stores._arrow import to_ipc
-
+    def _stored(self, batch_id: str) -> ApplyResult | None:
+        """The stored answer of a ledger entry (result b"" once acknowledged), as a
+        replay; None: never applied."""
         found = self._run(_LOOKUP, [batch_id]).fetchall()
         if not found:
             return None
-        blob, rows_table = found[0]
+        blob, rows_table, verified = found[0]
+        return {"batch_id": batch_id, "replayed": True, "verified": bool(verified),
+                "result": self._stored_rows(batch_id, rows_table, blob)}
+
+    def _stored_rows(self, batch_id: str, rows_table: str | None, blob: bytes | None) -> bytes:
+        from ducksync.stores._arrow import to_ipc
+
         if rows_table is None:
             return bytes(blob or b"")
         target = "ducksync." + sb.quote_ident(_ROWS + rows_table)
@@ -461,6 +487,7 @@ class NativeRemoteStore(_Native):
         old = f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY"
         self._run(f"DELETE FROM ducksync.ledger_results WHERE applied_at < {old}")
         self._run(f"DELETE FROM ducksync.ledger_rowsets WHERE applied_at < {old}")
+        self._run(f"DELETE FROM ducksync.ledger_verified WHERE applied_at < {old}")
         for name in self._rows_tables():
             self._run(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}")
 
@@ -480,8 +507,8 @@ class NativeRemoteStore(_Native):
         return bool(data.num_rows and data.column("__ds_expect").null_count == data.num_rows
                     and op.null_count == 0 and pc.all(pc.equal(op.cast("string"), "U")).as_py())
 
-    def _apply_bulk(self, info: TableInfo, key: list[str],
-                    casts: str) -> tuple[bytes, Any] | None:
+    def _apply_bulk(self, info: TableInfo, key: list[str], casts: str,
+                    expected: int | None) -> _Answer | None:
         """Bulk path for a batch of inserts expected absent: no CAS joins, no temp copy.
 
         Runs inside the caller's transaction. Still safe against a concurrent writer:
@@ -490,6 +517,8 @@ class NativeRemoteStore(_Native):
         fails the INSERT, the caller rolls the transaction back and takes the CAS
         path; without that primary key only an empty table (checked inside the
         transaction) qualifies. ``None`` = not applicable, caller rolls back.
+        With ``expected`` (the client's predicted checksum of the written rows' hashes)
+        equal to ours, the answer is the compact ``verified`` one.
         """
         import duckdb
 
@@ -511,14 +540,19 @@ class NativeRemoteStore(_Native):
             return None  # a key exists (or repeats): roll back, then the CAS path decides
         # Hashes from the input cast to the table's types: the same values the table
         # now holds, without reading it back.
+        written = f"(SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r)"
+        if expected is not None:
+            got = self._run(f"SELECT {sb.checksum_sql(sb.key_hash_sql(key), sb.row_hash_sql(cols))}"
+                            f" FROM {written}").fetchall()[0][0]
+            if got == expected:
+                return _Answer(b"", verified=expected)
         res = self.con.sql(
             f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
             f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
-            f"FROM (SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r)"
-        ).to_arrow_table()
-        return to_ipc(res), res
+            f"FROM {written}").to_arrow_table()
+        return _Answer(to_ipc(res), rows=res)
 
-    def _apply(self, info: TableInfo, key: list[str], casts: str) -> tuple[bytes, None]:
+    def _apply(self, info: TableInfo, key: list[str], casts: str) -> _Answer:
         from ducksync.stores._arrow import to_ipc
 
         t = sb.quote_ident(info["name"])
@@ -552,17 +586,14 @@ class NativeRemoteStore(_Native):
             f"ELSE {sb.row_hash_sql(cols, 't')} END AS __ds_rh "
             f"FROM __ds_chk2 c LEFT JOIN {t} t ON {join}").to_arrow_table()
         self._run("DROP TABLE __ds_in; DROP TABLE __ds_chk; DROP TABLE __ds_chk2")
-        return to_ipc(res), None
+        return _Answer(to_ipc(res))
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
         return await self._call(lambda: self._batch_result(batch_id))
 
     def _batch_result(self, batch_id: str) -> ApplyResult | None:
         self._setup()
-        stored = self._stored(batch_id)
-        if stored is None:
-            return None
-        return {"batch_id": batch_id, "replayed": True, "result": stored}
+        return self._stored(batch_id)
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         await self._call(lambda: self._ack_batches(batch_ids))
@@ -582,6 +613,8 @@ class NativeRemoteStore(_Native):
                     self._run(f"DELETE FROM ducksync.{sb.quote_ident(_ROWS + table)} WHERE "
                               "__ds_batch IN (SELECT unnest(?::VARCHAR[]))", ids)
             self._run("DELETE FROM ducksync.ledger_rowsets WHERE batch_id IN "
+                      "(SELECT unnest(?::VARCHAR[]))", ids)
+            self._run("DELETE FROM ducksync.ledger_verified WHERE batch_id IN "
                       "(SELECT unnest(?::VARCHAR[]))", ids)
             self._run("COMMIT")
         except BaseException:

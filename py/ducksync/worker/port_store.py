@@ -122,18 +122,21 @@ class PortRemoteStore:
         yield cast(bytes, self._ipc(reply))
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
-                          ipc: bytes) -> ApplyResult:
+                          ipc: bytes, *, checksum: str | None = None) -> ApplyResult:
         reply = await self.call("apply_batch", {"table": table, "key": list(key),
-                                                "batch_id": batch_id}, ipc)
+                                                "batch_id": batch_id, "checksum": checksum},
+                                ipc)
         return {"batch_id": str(reply.get("batch_id") or batch_id),
-                "replayed": bool(reply.get("replayed")), "result": self._ipc(reply)}
+                "replayed": bool(reply.get("replayed")),
+                "verified": bool(reply.get("verified")), "result": self._ipc(reply)}
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
         reply = await self.call("batch_result", {"batch_id": batch_id})
         if not reply.get("found", True):
             return None
         return {"batch_id": str(reply.get("batch_id") or batch_id),
-                "replayed": bool(reply.get("replayed")), "result": self._ipc(reply)}
+                "replayed": bool(reply.get("replayed")),
+                "verified": bool(reply.get("verified")), "result": self._ipc(reply)}
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         await self.call("ack_batches", {"batch_ids": list(batch_ids)})

@@ -87,8 +87,10 @@ def http_call(method: str, args: dict[str, Any]) -> HttpCall:
             "column": args["column"], "after": args["after"],
             "batch_rows": int(args["batch_rows"])})
     if method == "apply_batch":
+        checksum = args.get("checksum")
         return HttpCall(method="POST", path=f"{_t(args)}/batches/{_q(args.get('batch_id'))}",
-                        query=_keys(args), body_ipc=True, reply_ipc=ipc)
+                        query=_keys(args) + ([("checksum", str(checksum))] if checksum else []),
+                        body_ipc=True, reply_ipc=ipc)
     if method == "batch_result":
         return HttpCall(method="GET", path=f"{API}/batches/{_q(args.get('batch_id'))}",
                         reply_ipc=ipc, not_found_ok=True)
@@ -124,7 +126,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
     if method in ("apply_batch", "batch_result"):
         return {"value": None, "found": True,
                 "batch_id": headers.get("x-ducksync-batch-id"),
-                "replayed": headers.get("x-ducksync-replayed") == "true"}
+                "replayed": headers.get("x-ducksync-replayed") == "true",
+                "verified": headers.get("x-ducksync-verified") == "true"}
     return {"value": None if call.reply_ipc else body}
 
 

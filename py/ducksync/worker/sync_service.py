@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 from ducksync.engine import conflicts as engine_conflicts
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
+from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.store import LocalStore
 from ducksync.engine.sync import Mode, SyncOptions, SyncReport, default_tables, sync_table
 from ducksync.errors import DucksyncError, NoPrimaryKeyError, error_to_wire
@@ -45,7 +46,7 @@ SYNC_LOG_DDL: Final = (
     "conflicts BIGINT, bytes_raw BIGINT, bytes_compressed BIGINT, outcome VARCHAR, "
     "error VARCHAR, trigger VARCHAR, ms DOUBLE)")
 # The engine's temp tables holding what a round will push / pull (for progress totals).
-_PUSH_TOTAL: Final = "SELECT count(*) FROM __ds_push"
+_PUSH_TOTAL: Final = f"SELECT n FROM {PUSH_TOTAL}"
 _PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
 
 
