@@ -8,7 +8,7 @@
 // Workers speak ducksync.protocol (generated constants, never hard-coded strings);
 // query results arrive as Arrow IPC bytes (transferred, zero copy) and are decoded here.
 import { tableFromIPC } from "apache-arrow";
-import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
+import { VERSION, REQUEST, EVENT, STATE, TAB } from "@ducksync/protocol";
 import { arrowToRows, columnsOf } from "./rows.js";
 import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
 import { attachSync, installSync } from "./sync.js";
@@ -68,7 +68,14 @@ class WorkerLink {
 
 /** The client; create it with {@link connect} (or {@link createClient} to watch it boot). */
 export class Client {
-  constructor({ duckdb = "async", db = DEFAULT_DB, ...syncOptions } = {}) {
+  // The remote transport: {transport: "proxy"|"motherduck", token, database, service}. Kept
+  // in this private field only (never options, URLs, storage or events); the token goes to
+  // this tab's remote worker and nowhere else. See docs/transports.md.
+  #transport;
+
+  constructor({ duckdb = "async", db = DEFAULT_DB, transport = "proxy", token = null,
+                database = null, service = null, ...syncOptions } = {}) {
+    this.#transport = { transport, token, database, service };
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
@@ -80,6 +87,9 @@ export class Client {
     const makeError = (data) => new DucksyncError(data);
     this.local = new RoutedLink("local", makeError);
     this.remote = new RoutedLink("remote", makeError);
+    // Settles once this tab's remote worker took the transport given to the constructor.
+    this.transportReady = new Promise((resolve, reject) => { this.#transportSettled = { resolve, reject }; });
+    this.transportReady.catch(() => {}); // observed by connect() / the caller
     this.ready = new Promise((resolve, reject) => {
       const check = () => {
         const { local, remote } = this.phases;
@@ -123,7 +133,35 @@ export class Client {
     const channel = new MessageChannel();
     local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
     remote.request(REQUEST.CONNECT_PORT, { peer: "local" }, [channel.port2]);
+    const chosen = this.#transport;
+    const applied = chosen.transport === "proxy"
+      ? Promise.resolve({ transport: "proxy", remote: null })
+      : remote.request(REQUEST.REMOTE_TRANSPORT, { ...chosen });
+    applied.then(this.#transportSettled.resolve, (err) => {
+      this.#transport = { transport: "proxy", token: null, database: null, service: null };
+      this.#transportSettled.reject(err);
+    });
     return { local, remote };
+  }
+
+  #transportSettled;
+
+  /**
+   * Switch how this tab's remote worker reaches the remote: `{transport: "proxy"}` (our
+   * server, the default) or `{transport: "motherduck", token, database?}` (MotherDuck
+   * directly). Resolves to {transport, remote}; a refused token rejects with an AuthError
+   * and the previous transport stays. Only the tab that owns the database can switch.
+   */
+  async setTransport({ transport = "proxy", token = null, database = null, service = null } = {}) {
+    if (this.tabs.status().role !== TAB.OWNER) {
+      throw new DucksyncError({ name: "ProtocolError", code: "protocol",
+        message: "switch the transport in the tab that owns the database",
+        hint: "another tab of this app holds the database; use that tab (or close it)" });
+    }
+    const chosen = { transport, token, database, service };
+    const reply = await this.remote.request(REQUEST.REMOTE_TRANSPORT, chosen);
+    this.#transport = chosen;
+    return reply;
   }
 
   #onEvent(worker, message) {
@@ -216,5 +254,14 @@ export function createClient(options = {}) {
 
 /** Start both workers; resolves once the local worker is ready and the remote one settled. */
 export async function connect(options = {}) {
-  return createClient(options).ready;
+  const client = await createClient(options).ready;
+  if ((options.transport ?? "proxy") !== "proxy" && client.status().tab.role === TAB.OWNER) {
+    try {
+      await client.transportReady;
+    } catch (err) {
+      client.close(); // the caller asked for these credentials: no half-connected client
+      throw err;
+    }
+  }
+  return client;
 }

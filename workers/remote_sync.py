@@ -1,13 +1,22 @@
-"""The remote worker's side of sync: answers ``remote_call`` from the local worker's port
-by calling our server's sync API (``ducksync.worker.remote_calls`` does the mapping).
+"""The remote worker's side of sync: answers ``remote_call`` from the local worker's port.
 
-The request's IPC body (transferred to this worker) goes to ``fetch`` as is; an Arrow
-answer comes back as a JS ``Uint8Array`` and is transferred on to the local worker.
-Python never copies or decodes either.
+Two transports (docs/transports.md), chosen by the page with ``remote_transport``:
+
+* ``proxy`` (default): each call becomes one request of our server's sync API
+  (``ducksync.worker.remote_calls``). The request's IPC body (transferred to this
+  worker) goes to ``fetch`` as is; an Arrow answer comes back as a JS ``Uint8Array``
+  and is transferred on to the local worker. Python never copies or decodes either.
+* ``motherduck``: each call goes to a SqlRemoteStore on a SQL service worker
+  (``md_connector``; ``ducksync.worker.store_calls`` maps the messages), the same
+  reply payloads, IPC still passed through untouched.
+
+A failed connect leaves the previous transport in place, and its service worker is
+already gone, so the next attempt starts clean. The token is never logged or echoed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ducksync_host  # type: ignore[import-not-found]
@@ -17,6 +26,8 @@ from pyodide.ffi import JsException, JsProxy, to_js  # type: ignore[import-not-f
 from ducksync import protocol
 from ducksync.errors import ProtocolError, RemoteUnavailableError
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
+from ducksync.worker.store_calls import call_store
+from ducksync.worker.transport import TRANSPORTS
 from jsvalues import clean
 from worker_host import WorkerHost, js_message
 
@@ -47,14 +58,59 @@ async def _fetch(call: HttpCall, ipc: Any) -> HttpAnswer:
                       headers=_py(res.headers) or {}, wire=int(res.wire or 0))
 
 
-async def remote_call(payload: dict[str, Any]) -> dict[str, Any]:
-    method = payload.get("method")
-    if not isinstance(method, str):
-        raise ProtocolError("remote_call needs a method")
-    args = _py(payload.get("args")) or {}
-    ipc = payload.get("ipc")
-    return await serve_call(method, dict(args), None if _absent(ipc) else ipc, _fetch)
+class RemoteSync:
+    """The transport in use and the ``remote_call`` / ``remote_transport`` handlers.
+
+    ``on_change(remote or None)`` tells the worker that the transport changed (None:
+    back to ``proxy``), so its health reporting follows.
+    """
+
+    def __init__(self, host: WorkerHost,
+                 on_change: Callable[[str | None], Awaitable[None]]) -> None:
+        self.sql: Any = None  # md_connector.SqlTransport while ``motherduck`` is in use
+        self._on_change = on_change
+        host.core.on(protocol.REMOTE_CALL, self.remote_call, when_failed=True)
+        host.core.on(protocol.REMOTE_TRANSPORT, self.set_transport, when_failed=True)
+
+    async def remote_call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        method = payload.get("method")
+        if not isinstance(method, str):
+            raise ProtocolError("remote_call needs a method")
+        args = dict(_py(payload.get("args")) or {})
+        raw = payload.get("ipc")
+        ipc = None if _absent(raw) else raw
+        if self.sql is not None:
+            return await call_store(self.sql.store, method, args, ipc)
+        return await serve_call(method, args, ipc, _fetch)
+
+    async def set_transport(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Switch transport. The reply carries the transport and remote name, never the token."""
+        transport = payload.get("transport") or "proxy"
+        if transport not in TRANSPORTS:
+            raise ProtocolError(f"unknown transport {transport!r}",
+                                hint=f"use one of: {', '.join(TRANSPORTS)}")
+        if transport == "proxy":
+            self._close()
+            await self._on_change(None)
+            return {"transport": "proxy", "remote": None}
+        token = payload.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise ProtocolError("the motherduck transport needs a token",
+                                hint="paste a MotherDuck access token (app.motherduck.com)")
+        from md_connector import open_transport  # only now: the proxy path never loads it
+
+        opened = await open_transport(token.strip(), payload.get("database") or None,
+                                      payload.get("service") or None)
+        self._close()
+        self.sql = opened
+        await self._on_change(opened.remote)
+        return {"transport": "motherduck", "remote": opened.remote}
+
+    def _close(self) -> None:
+        if self.sql is not None:
+            self.sql.close()
+            self.sql = None
 
 
-def register(host: WorkerHost) -> None:
-    host.core.on(protocol.REMOTE_CALL, remote_call, when_failed=True)
+def register(host: WorkerHost, on_change: Callable[[str | None], Awaitable[None]]) -> RemoteSync:
+    return RemoteSync(host, on_change)

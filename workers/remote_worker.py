@@ -1,8 +1,10 @@
-"""The remote worker: reaches the remote through our server and reports connectivity.
+"""The remote worker: reaches the remote and reports connectivity.
 
-Health is ``GET /readyz`` (connected / offline / failed, see
-:mod:`ducksync.worker.health`), re-probed periodically and on the browser's
-online/offline events; the first read query is ``GET /api/v1/remote/tables``.
+With the ``proxy`` transport (default) health is ``GET /readyz`` (connected /
+offline / failed, see :mod:`ducksync.worker.health`), re-probed periodically and on
+the browser's online/offline events; the first read query is
+``GET /api/v1/remote/tables``. With ``motherduck`` (``remote_sync``) the open SQL
+service is the remote: connected while it is open, tables from its catalog.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class RemoteWorker:
         core = self.host.core
         core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
         core.on(protocol.REMOTE_TABLES, self.tables)
-        register_sync(self.host)
+        self.sync = register_sync(self.host, self._transport_changed)
         self._listener = create_proxy(lambda _event: self._wake.set())
         js.self.addEventListener("online", self._listener)
         js.self.addEventListener("offline", self._listener)
@@ -45,7 +47,17 @@ class RemoteWorker:
         await self.check()
         self.host.spawn(self._watch())
 
+    async def _transport_changed(self, remote: str | None) -> None:
+        self.last = None  # report the new transport's state even if it looks the same
+        await self.check()
+
     async def check(self) -> HealthCheck:
+        if self.sync.sql is not None:  # motherduck: the open service is the remote
+            result = HealthCheck(state=protocol.CONNECTED, remote=self.sync.sql.remote)
+            if result != self.last:
+                self.host.core.settle(result.state, reason=None, remote=result.remote)
+            self.last = result
+            return result
         try:
             response = await pyfetch(HEALTH_URL, cache="no-store")
             try:
@@ -76,6 +88,11 @@ class RemoteWorker:
         return (await self.check()).to_payload()
 
     async def tables(self, _: dict[str, Any]) -> dict[str, Any]:
+        if self.sync.sql is not None:
+            found = await self.sync.sql.store.list_tables()
+            return {"remote": self.sync.sql.remote,
+                    "tables": [{"schema": "main", "name": t["name"], "rows": None}
+                               for t in found]}
         try:
             response = await pyfetch(TABLES_URL, cache="no-store")
         except Exception as exc:

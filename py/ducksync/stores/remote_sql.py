@@ -224,8 +224,11 @@ def rows_table(table: str) -> str:
 
 
 def prune_sql(rows_tables: Iterable[str]) -> list[str]:
-    """Drop answers unacknowledged for LEDGER_KEEP_DAYS (the ids stay in the ledger)."""
-    old = f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY"
+    """Drop answers unacknowledged for LEDGER_KEEP_DAYS (the ids stay in the ledger).
+
+    ``now()::TIMESTAMP``: a DuckDB without ICU (DuckDB-WASM) has no TIMESTAMPTZ - INTERVAL.
+    """
+    old = f"now()::TIMESTAMP - INTERVAL {LEDGER_KEEP_DAYS} DAY"
     return [f"DELETE FROM ducksync.ledger_results WHERE applied_at < {old}",
             f"DELETE FROM ducksync.ledger_rowsets WHERE applied_at < {old}",
             *(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}"

@@ -1,0 +1,55 @@
+"""Rules of the remote worker's transports that need no browser: pure, CPython-tested.
+
+``proxy`` (default) reaches the remote through our server's sync API; ``motherduck``
+talks SQL to a MotherDuck connection that lives in a nested worker (see
+docs/transports.md). Here: which service module may be loaded, how a failed login is
+recognised and reported, and how a token is kept out of every text that leaves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+from ducksync.errors import AuthError, DucksyncError, ProtocolError, RemoteUnavailableError
+
+__all__ = ["TRANSPORTS", "login_error", "scrub", "service_url"]
+
+TRANSPORTS: Final = ("proxy", "motherduck")
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+_AUTH = re.compile(r"token|auth|unauthori[sz]ed|unauthenticated|forbidden|\b40[13]\b", re.I)
+AUTH_HINT: Final = ("check the token (app.motherduck.com → Settings → Access Tokens: copy a "
+                    "fresh one), then connect again; nothing was synced with it")
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` masked (secrets under 4 characters are not masked)."""
+    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
+
+
+def service_url(requested: str | None, *, default: str, origin: str, hostname: str) -> str:
+    """The SQL service module to load: ``default`` (MotherDuck), or a ``requested`` one.
+
+    A requested service (the browser tests' loopback stand-in) is honoured only when
+    the page itself is served from a loopback address and the module is same-origin:
+    a deployed app cannot be talked into handing its token to another module.
+    """
+    if not requested:
+        return default
+    url = urljoin(origin + "/", requested)
+    if hostname not in LOOPBACK or urlsplit(url).netloc != urlsplit(origin).netloc:
+        raise ProtocolError("a custom SQL service is honoured only on a loopback origin",
+                            hint="omit `service`: the motherduck transport loads MotherDuck")
+    return url
+
+
+def login_error(message: str, token: str | None) -> DucksyncError:
+    """The typed error for a failed connect: AuthError for a refused token (the fix in
+    the hint), else RemoteUnavailableError (offline, assets unreachable: retry later)."""
+    text = scrub(message, token)
+    if _AUTH.search(text):
+        return AuthError(f"MotherDuck refused the token: {text}", hint=AUTH_HINT)
+    return RemoteUnavailableError(f"cannot connect to MotherDuck: {text}",
+                                  hint="check the network; the motherduck transport needs "
+                                       "app.motherduck.com (the proxy transport does not)")

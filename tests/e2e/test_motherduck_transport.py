@@ -1,0 +1,133 @@
+"""The ``motherduck`` transport end to end, against a loopback stand-in for the service.
+
+The remote worker's direct transport (docs/transports.md) runs here for real: the
+embedding API, the remote worker, its nested SQL service worker, the connector and
+SqlRemoteStore. Only the service at the far end is replaced: a plain DuckDB-WASM
+(``tests/e2e/loopback_sql.worker.mjs``, loaded because the page is on a loopback
+origin) that checks the token and, like the real client, *poisons itself* after a bad
+one. So a good token working after a bad one on the same client proves each attempt
+is isolated. The token must never reach the console, storage, or any message or error
+the page sees.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pageutil import forward_console
+
+pytestmark = pytest.mark.browser
+
+TOKEN = "loopback-good-token-4e1f"  # the only token the loopback service accepts
+BAD = "wrong-token-9c2d-do-not-leak"
+SERVICE = "/dist/loopback_sql.worker.js"
+
+# Records every message a worker posts to the page (the page's whole view of the workers).
+SPY = """(() => {
+  const seen = [];
+  window.__fromWorkers = seen;
+  const text = (v) => { try {
+    return JSON.stringify(v, (k, x) => typeof x === "bigint" ? String(x)
+      : ArrayBuffer.isView(x) ? `<${x.byteLength} bytes>` : x);
+  } catch { return String(v); } };
+  const Original = window.Worker;
+  window.Worker = class extends Original {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => seen.push(text(e.data)));
+    }
+  };
+})()"""
+
+CONNECT = """async ({db, token, service}) => {
+  const m = await import("/dist/ducksync.js");
+  try {
+    const c = await m.connect({db, transport: "motherduck", token, service});
+    c.configureSync({interval: 0, onWrite: false});
+    (window.__clients ??= {})[db] = c;
+    return {ok: true, remote: c.status().remote};
+  } catch (e) { return {ok: false, name: e.name, code: e.code, message: e.message, hint: e.hint}; }
+}"""
+
+
+def run_on(page: Any, db: str, script: str, arg: Any = None) -> Any:
+    return page.evaluate(f"async ([db, arg]) => {{ const c = window.__clients[db]; {script} }}",
+                         [db, arg])
+
+
+@pytest.fixture
+def page(browser: Any, server_url: str) -> Any:
+    context = browser.new_context()
+    page = context.new_page()
+    forward_console(page)
+    page.__console = []  # type: ignore[attr-defined]
+    page.on("console", lambda msg: page.__console.append(msg.text))  # type: ignore[attr-defined]
+    page.add_init_script(SPY)
+    page.goto(server_url + "/readyz")  # a plain page of the app's origin: no default client
+    yield page
+    context.close()
+
+
+def test_sync_bad_token_isolation_and_no_token_leaks(page: Any, server_url: str) -> None:
+    # 1. A wrong token: a clear AuthError naming the fix, without the token.
+    bad = page.evaluate(CONNECT, {"db": "opfs://md-a.duckdb", "token": BAD, "service": SERVICE})
+    assert not bad["ok"] and bad["name"] == "AuthError" and bad["code"] == "auth", bad
+    assert "token" in bad["hint"] and "app.motherduck.com" in bad["hint"]
+    assert BAD not in json.dumps(bad)
+
+    # 2. The same client, bad then good: the service poisoned itself, so this works only
+    #    because every attempt gets a fresh service worker.
+    page.evaluate("""async () => { const m = await import("/dist/ducksync.js");
+        const c = await m.connect({db: "opfs://md-a.duckdb"});
+        c.configureSync({interval: 0, onWrite: false});
+        (window.__clients ??= {})["opfs://md-a.duckdb"] = c; }""")
+    again = run_on(page, "opfs://md-a.duckdb", """try {
+        await c.setTransport({transport: "motherduck", token: arg.bad, service: arg.service});
+        return {ok: true}; } catch (e) { return {ok: false, name: e.name}; }""",
+                   {"bad": BAD, "service": SERVICE})
+    assert again == {"ok": False, "name": "AuthError"}
+    good = run_on(page, "opfs://md-a.duckdb",
+                  "return c.setTransport({transport: 'motherduck', token: arg.t, service: arg.s});",
+                  {"t": TOKEN, "s": SERVICE})
+    assert good["transport"] == "motherduck" and good["remote"].startswith("md:")
+
+    # 3. Device A pushes through the motherduck path (not the server: it never sees "birds").
+    run_on(page, "opfs://md-a.duckdb", """
+        await c.exec("CREATE TABLE birds (id INTEGER PRIMARY KEY, name VARCHAR, n HUGEINT)");
+        await c.exec(`INSERT INTO birds VALUES (1, 'mallard', 1), (2, 'teal', 2),
+                      (3, 'eider', 3)`);""")
+    rep = run_on(page, "opfs://md-a.duckdb", "return c.sync();")
+    assert rep["pushed"] == 3 and rep["conflicts"] == 0, json.dumps(rep)
+    tables = run_on(page, "opfs://md-a.duckdb", "return c.remoteTables();")
+    assert [t["name"] for t in tables["tables"]] == ["birds"]
+    server_tables = page.evaluate(
+        "async () => (await (await fetch('/api/v1/remote/tables')).json())")
+    assert "birds" not in json.dumps(server_tables)
+    run_on(page, "opfs://md-a.duckdb", "c.close();")
+
+    # 4. Device B (another local database) pulls, changes a row; A pulls it back.
+    b = page.evaluate(CONNECT, {"db": "opfs://md-b.duckdb", "token": TOKEN, "service": SERVICE})
+    assert b["ok"], b
+    assert run_on(page, "opfs://md-b.duckdb", "return c.sync();")["pulled"] == 3
+    run_on(page, "opfs://md-b.duckdb", """
+        await c.exec("UPDATE birds SET name = 'common eider' WHERE id = 3");
+        return c.sync();""")
+    run_on(page, "opfs://md-b.duckdb", "c.close();")
+    a = page.evaluate(CONNECT, {"db": "opfs://md-a.duckdb", "token": TOKEN, "service": SERVICE})
+    assert a["ok"], a
+    assert run_on(page, "opfs://md-a.duckdb", "return c.sync();")["pulled"] == 1
+    got = run_on(page, "opfs://md-a.duckdb",
+                 "return c.query('SELECT id, name, n::VARCHAR AS n FROM birds ORDER BY id');")
+    assert got == [{"id": 1, "name": "mallard", "n": "1"}, {"id": 2, "name": "teal", "n": "2"},
+                   {"id": 3, "name": "common eider", "n": "3"}]
+
+    # 5. Neither token anywhere the page can see or keep.
+    kept = page.evaluate("""() => JSON.stringify({
+        local: {...localStorage}, session: {...sessionStorage},
+        marks: performance.getEntriesByType("mark").map((m) => [m.name, m.detail]),
+        workers: window.__fromWorkers})""")
+    seen = kept + "\n".join(page.__console)  # type: ignore[attr-defined]
+    assert TOKEN not in seen and BAD not in seen
+    assert len(json.loads(kept)["workers"]) > 20  # the spy did see the traffic

@@ -1,0 +1,51 @@
+"""The ``motherduck`` transport in the remote worker: SqlRemoteStore on a SQL service worker.
+
+The service (workers/sql_service.mjs: MotherDuck's WASM client, or the browser tests'
+loopback stand-in) runs in a nested worker opened per connect attempt; its connection
+has the shape of the local worker's sync connection, so the local worker's
+``WasmLocalStore`` is the connector here too (parameters bound as literals, metadata
+rows decoded in JS, IPC bytes passed through as JS ``Uint8Array``s). The token lives in
+this worker's memory (and the service worker's) only; errors are scrubbed of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ducksync_host  # type: ignore[import-not-found]
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+
+from ducksync.stores.sql_remote import SqlRemoteStore
+from ducksync.worker.store_calls import WHOLE
+from ducksync.worker.transport import login_error, service_url
+from sync_worker import WasmLocalStore
+from worker_host import js_message
+
+
+@dataclass
+class SqlTransport:
+    """An open service: the store the ``remote_call`` messages go to, and its worker."""
+
+    store: SqlRemoteStore
+    handle: Any
+    remote: str
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+async def open_transport(token: str, database: str | None, service: str | None) -> SqlTransport:
+    """Open a fresh service worker and log in; on any failure it is already terminated."""
+    host = ducksync_host.sqlService
+    url = service_url(service, default=str(host.defaultURL), origin=str(host.origin),
+                      hostname=str(host.hostname))
+    options = to_js({"url": url, "token": token, "database": database},
+                    dict_converter=js.Object.fromEntries)
+    try:
+        handle = await host.open(options)
+    except JsException as exc:
+        raise login_error(js_message(exc), token) from None
+    store = SqlRemoteStore(connector=WasmLocalStore(handle.conn), chunk_bytes=WHOLE)
+    return SqlTransport(store=store, handle=handle, remote=f"md:{handle.database}")
