@@ -34,7 +34,12 @@ VENDOR = DIST / "vendor"
 PY_ROOT = ROOT / "py"
 
 sys.path.insert(0, str(PY_ROOT))
-from ducksync.precache import build_manifest, manifest_json, manifest_script  # noqa: E402
+from ducksync.precache import (  # noqa: E402
+    build_manifest,
+    manifest_json,
+    manifest_script,
+    precache_paths,
+)
 from ducksync.protocol import js_module  # noqa: E402
 
 # package folder in node_modules -> (vendor folder name, files to copy; "*" = whole dir)
@@ -50,6 +55,10 @@ VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
 # Left out of the Pyodide archive: the native stack (fastapi, duckdb) and build tooling.
 PY_EXCLUDE = {"server", "cli", "__pycache__", "precache.py"}
 BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js")
+# Loaded only when a page picks the motherduck transport (docs/transports.md): bundles of
+# their own, left out of the precache so the default (proxy) app never downloads them.
+# The loopback service is the browser tests' stand-in, honoured only on loopback origins.
+ON_DEMAND = ("workers/md_service.worker.mjs", "tests/e2e/loopback_sql.worker.mjs")
 
 
 def package_version(package: str) -> str:
@@ -161,7 +170,7 @@ def bundle(assets: dict[str, str]) -> None:
     """esbuild: worker entries (with duckdb-wasm + apache-arrow) and the embedding API."""
     esbuild = NODE_MODULES / ".bin" / "esbuild"
     subprocess.run(
-        [str(esbuild), *BUNDLES, "--bundle", "--format=esm", "--platform=browser",
+        [str(esbuild), *BUNDLES, *ON_DEMAND, "--bundle", "--format=esm", "--platform=browser",
          "--target=es2022", f"--outdir={DIST}", "--entry-names=[name]", "--sourcemap",
          "--log-level=warning",
          f"--alias:@ducksync/protocol={DIST / 'protocol.js'}",
@@ -179,7 +188,9 @@ def main() -> int:
     write_if_changed(DIST / "protocol.js", js_module().encode())
     write_if_changed(DIST / assets["python"], python_archive())
     bundle(assets)
-    manifest = build_manifest(ROOT / "web", DIST)  # last: it hashes everything built above
+    on_demand = {Path(p).name.replace(".mjs", ".js") for p in ON_DEMAND}
+    boot = [p for p in precache_paths(ROOT / "web", DIST) if p.name not in on_demand]
+    manifest = build_manifest(ROOT / "web", DIST, boot)  # last: hashes everything built
     write_if_changed(DIST / "precache.json", manifest_json(manifest).encode())
     write_if_changed(DIST / "precache.js", manifest_script(manifest).encode())
     print(f"built web/dist in {time.perf_counter() - started:.2f}s")
