@@ -4,9 +4,8 @@ SqlRemoteStore (the browser's direct ``motherduck`` transport) runs here over a 
 DuckDB (a native connection as its connector, bindable scalar parameters only). The
 tests are the *same functions* as for the native store, imported and collected again
 under the ``sql_remote`` fixture (no copies): conflicts and policies, CAS,
-replay/exactly-once, schema evolution, every type, bulk and watermark paths.
-Left out: tests that count the native store's compact (verified) answers, which
-SqlRemoteStore deliberately never gives.
+replay/exactly-once, schema evolution, every type, bulk and watermark paths, and the
+compact (verified) answers, which count the same calls and bytes on both stores.
 """
 
 from __future__ import annotations
@@ -30,10 +29,12 @@ CONTRACT = {
                   "test_remote_hash_change_costs_transfer_not_a_wrong_merge",
                   "test_schema_add_column_and_incompatible_change",
                   "test_no_primary_key_is_a_clear_error", "test_composite_key_and_quoted_names",
-                  "test_pull_only_leaves_local_changes_pending"],
+                  "test_pull_only_leaves_local_changes_pending",
+                  "test_batches_respect_batch_rows"],
     "test_types": ["test_all_types_round_trip_exactly"],
     "test_fastpaths": ["test_swapped_values_are_seen",
                        "test_bulk_initial_push_builds_the_same_base_as_the_general_path",
+                       "test_bulk_push_in_ranges_with_verified_answers",
                        "test_bulk_refuses_keys_written_meanwhile",
                        "test_remote_bulk_path_without_primary_key_needs_an_empty_table",
                        "test_watermark_pull_moves_only_new_rows",
@@ -42,7 +43,8 @@ CONTRACT = {
                        "test_watermark_column_must_exist",
                        "test_scattered_remote_changes_move_little",
                        "test_values_swapped_between_columns_are_seen",
-                       "test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once"],
+                       "test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once",
+                       "test_bulk_push_crash_in_the_local_record_recovers"],
 }
 
 

@@ -1,12 +1,16 @@
 """SqlRemoteStore's own promises: the ledger it shares with the native store, the BLOB
-fallback, the ignored ``checksum`` hint, ``database``, and scalar-only parameters."""
+fallback, the compact (``verified``) answer as the native store gives it, ``database``,
+and scalar-only parameters."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from engine_helpers import ScalarConnector, run
 
+from ducksync.engine import sqlbuild as sb
+from ducksync.errors import ProtocolError
 from ducksync.stores._arrow import from_ipc, to_ipc
 from ducksync.stores.native import NativeRemoteStore
 from ducksync.stores.sql_remote import SqlRemoteStore
@@ -27,10 +31,19 @@ def stores(path: str) -> tuple[SqlRemoteStore, NativeRemoteStore, Any]:
     return sql, native, connector.con
 
 
+def predicted(con: Any, values: str = "(1, 'a'), (2, 'b')") -> str:
+    """The client's prediction: checksum of the rows' hashes once written as (INTEGER,
+    VARCHAR), as the engine sends it."""
+    return str(con.execute(
+        f"SELECT {sb.checksum_sql(sb.key_hash_sql(['id']), sb.row_hash_sql(['id', 'v']))}"
+        f" FROM (SELECT id::INTEGER AS id, v::VARCHAR AS v FROM (VALUES {values}) x(id, v))"
+    ).fetchall()[0][0])
+
+
 def test_both_stores_read_each_others_ledger(tmp_path: Any) -> None:
     sql, native, con = stores(str(tmp_path / "r.duckdb"))
     first = run(sql.apply_batch("t", ["id"], "s1", batch(con), checksum="123"))
-    assert not first["replayed"] and "verified" not in first  # the hint is ignored
+    assert not first["replayed"] and not first["verified"]  # wrong prediction: full answer
     assert run(native.batch_result("s1"))["result"] == first["result"]  # type: ignore[index]
     update = batch(con, "(1, 'A')", expect="NULL")  # expected absent, but id 1 exists
     second = run(native.apply_batch("t", ["id"], "n1", update))
@@ -41,6 +54,33 @@ def test_both_stores_read_each_others_ledger(tmp_path: Any) -> None:
     for store in (sql, native):  # acknowledged: the ids stay, the answers are gone
         assert [run(store.batch_result(b))["result"] for b in ("s1", "n1")] == [b"", b""]  # type: ignore[index]
     assert run(sql.batch_result("never")) is None
+
+
+def test_verified_answer_is_compact_replayed_and_shared(tmp_path: Any) -> None:
+    sql, native, con = stores(str(tmp_path / "r.duckdb"))
+    first = run(sql.apply_batch("t", ["id"], "s1", batch(con), checksum=predicted(con)))
+    assert first == {"batch_id": "s1", "replayed": False, "result": b"", "verified": True}
+    assert con.execute("SELECT checksum::VARCHAR FROM ducksync.ledger_verified").fetchall() \
+        == [(predicted(con),)]
+    assert con.execute("SELECT count(*) FROM ducksync.ledger_rowsets").fetchall() == [(0,)]
+    again = run(sql.apply_batch("t", ["id"], "s1", batch(con), checksum=predicted(con)))
+    assert again == {"batch_id": "s1", "replayed": True, "result": b"", "verified": True}
+    assert run(native.batch_result("s1")) == again  # the native store reads it alike
+    # and the other way round: a compact answer of the native store, read by this one
+    values = "(3, 'c'), (4, 'd')"
+    n1 = run(native.apply_batch("t", ["id"], "n1", batch(con, values),
+                                checksum=predicted(con, values)))
+    assert n1["verified"] and n1["result"] == b""
+    assert run(sql.batch_result("n1")) == {"batch_id": "n1", "replayed": True,
+                                           "result": b"", "verified": True}
+    run(sql.ack_batches(["s1"]))
+    run(native.ack_batches(["n1"]))
+    assert con.execute("SELECT count(*) FROM ducksync.ledger_verified").fetchall() == [(0,)]
+    for store in (sql, native):  # acknowledged: the ids stay (replays), not verified now
+        assert run(store.batch_result("s1")) == {"batch_id": "s1", "replayed": True,
+                                                 "result": b"", "verified": False}
+    with pytest.raises(ProtocolError):
+        run(sql.apply_batch("t", ["id"], "bad", batch(con, "(9, 'z')"), checksum="-1"))
 
 
 def test_a_changed_key_shape_falls_back_to_a_blob(tmp_path: Any) -> None:

@@ -21,8 +21,8 @@ from ducksync.engine.store import ColumnInfo, TableInfo
 
 __all__ = [
     "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
-    "answer_shape_sql", "bulk_result_sql", "cas_statements", "casts_sql", "checksums_sql",
-    "columns_sql", "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql",
+    "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
+    "checksums_sql", "columns_sql", "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql",
     "primary_keys_sql", "prune_sql", "rows_after_sql", "tables_from_catalog",
 ]
 
@@ -31,7 +31,9 @@ ROWS: Final = "ledger_rows__"  # + table name: answers kept as rows instead of a
 
 # Ids stay forever (replay protection, a few bytes each); results only until acked.
 # A batch's answer is either one BLOB (ledger_results) or rows of
-# ducksync."ledger_rows__<table>" listed in ledger_rowsets (columnar, no WAL'd BLOB).
+# ducksync."ledger_rows__<table>" listed in ledger_rowsets (columnar, no WAL'd BLOB),
+# or, for a verified (compact) answer, only its checksum in ledger_verified: the client
+# holds the hashes.
 LEDGER_DDL: Final = (
     "CREATE SCHEMA IF NOT EXISTS ducksync",
     "CREATE TABLE IF NOT EXISTS ducksync.ledger (batch_id VARCHAR PRIMARY KEY, "
@@ -40,10 +42,14 @@ LEDGER_DDL: Final = (
     "PRIMARY KEY, applied_at TIMESTAMP, result BLOB)",
     "CREATE TABLE IF NOT EXISTS ducksync.ledger_rowsets (batch_id VARCHAR "
     "PRIMARY KEY, applied_at TIMESTAMP, table_name VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS ducksync.ledger_verified (batch_id VARCHAR "
+    "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)",
 )
+# ``(result BLOB, rows table, verified)`` of an applied batch; no row: never applied.
 LOOKUP: Final = (
-    "SELECT r.result, s.table_name FROM ducksync.ledger l LEFT JOIN "
-    "ducksync.ledger_results r USING (batch_id) LEFT JOIN ducksync.ledger_rowsets s "
+    "SELECT r.result, s.table_name, v.batch_id IS NOT NULL FROM ducksync.ledger l "
+    "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
+    "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
     "USING (batch_id) WHERE l.batch_id = ?")
 ROWS_TABLES: Final = (
     "SELECT table_name FROM duckdb_tables() WHERE database_name = "
@@ -165,13 +171,27 @@ def dup_sql(key: Sequence[str], source: str) -> str:
     return f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) FROM {source}"
 
 
+def _written(casts: str, source: str) -> str:
+    """The input cast to the table's types: the same values the table now holds after
+    a bulk insert, without reading it back."""
+    return f"(SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r)"
+
+
 def bulk_result_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
-    """A bulk batch's answer from the input cast to the table's types: the same values
-    the table now holds, without reading it back."""
+    """A bulk batch's per-row answer, from the written values (see :func:`_written`)."""
     cols = [c["name"] for c in info["columns"]]
     return (f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
             f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
-            f"FROM (SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r)")
+            f"FROM {_written(casts, source)}")
+
+
+def bulk_checksum_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
+    """``checksum_sql(__ds_rk, __ds_rh)`` of a bulk batch's written values, as decimal
+    text (a UBIGINT survives every connector as text); compared with the client's
+    prediction for the compact (``verified``) answer."""
+    cols = [c["name"] for c in info["columns"]]
+    return (f"SELECT {sb.checksum_sql(sb.key_hash_sql(key), sb.row_hash_sql(cols))}::VARCHAR"
+            f" FROM {_written(casts, source)}")
 
 
 def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
@@ -231,5 +251,6 @@ def prune_sql(rows_tables: Iterable[str]) -> list[str]:
     old = f"now()::TIMESTAMP - INTERVAL {LEDGER_KEEP_DAYS} DAY"
     return [f"DELETE FROM ducksync.ledger_results WHERE applied_at < {old}",
             f"DELETE FROM ducksync.ledger_rowsets WHERE applied_at < {old}",
+            f"DELETE FROM ducksync.ledger_verified WHERE applied_at < {old}",
             *(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}"
               for name in rows_tables)]

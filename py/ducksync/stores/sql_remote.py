@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ducksync.engine import sqlbuild as sb
@@ -57,6 +58,14 @@ class SqlConnector(Protocol):
 def _int_list(values: Sequence[int]) -> str:
     """A UBIGINT list as the text DuckDB casts (``'[1, 2]'::UBIGINT[]``): validated ints."""
     return "[" + ", ".join(str(int(v)) for v in values) + "]"
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A write applied: the answer is in temp ``__ds_res``, or, when ``verified`` holds
+    the checksum, it is the compact one (nothing to send or keep but the checksum)."""
+
+    verified: int | None = None
 
 
 def _raw(data: Any) -> bytes:
@@ -208,21 +217,20 @@ class SqlRemoteStore:
     # -- writes ----------------------------------------------------------------------
     async def apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes, *,
                           checksum: str | None = None) -> ApplyResult:
-        """Like the native store. ``checksum`` (the compact-answer hint) is accepted and
-        ignored: the full per-row answer is always correct for the engine."""
-        del checksum
+        """Like the native store, compact (``verified``) answer included."""
+        expected = sb.parse_checksum(checksum)
         async with self._lock:
             await self._setup()
             info = await self._checked(table, key)
             await self.connector.ingest_arrow("__ds_in_raw", ipc)
             try:
-                return await self._apply_ingested(info, table, key, batch_id)
+                return await self._apply_ingested(info, table, key, batch_id, expected)
             finally:
                 for temp in ("__ds_in_raw", "__ds_res"):
                     await self.connector.execute(f"DROP TABLE IF EXISTS {temp}")
 
     async def _apply_ingested(self, info: TableInfo, table: str, key: list[str],
-                              batch_id: str) -> ApplyResult:
+                              batch_id: str, expected: int | None) -> ApplyResult:
         present = {str(r[0]) for r in await self.connector.fetch_rows("DESCRIBE __ds_in_raw")}
         if not set(_META) <= present or not set(key) <= present:
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
@@ -234,7 +242,7 @@ class SqlRemoteStore:
         casts = rs.casts_sql(info, present)
         if n_rows and not odd:
             out = await self._in_transaction(batch_id, table, int(n_rows),
-                                             lambda: self._bulk(info, key, casts))
+                                             lambda: self._bulk(info, key, casts, expected))
             if out is not None:
                 return out
         out = await self._in_transaction(batch_id, table, int(n_rows),
@@ -243,59 +251,76 @@ class SqlRemoteStore:
         return out
 
     async def _in_transaction(self, batch_id: str, table: str, n_rows: int,
-                              work: Callable[[], Awaitable[bool]]) -> ApplyResult | None:
-        """Ledger lookup, ``work`` (fills temp ``__ds_res`` with the answer; False: not
-        applicable, roll back) and the ledger entry in ONE transaction."""
+                              work: Callable[[], Awaitable[_Done | None]]) -> ApplyResult | None:
+        """Ledger lookup, ``work`` and the ledger entry in ONE transaction.
+
+        ``work`` fills temp ``__ds_res`` with the answer, or returns the verified
+        checksum (compact answer: nothing to fill); ``None``: not applicable, roll back.
+        """
         run = self.connector.execute
         await run("BEGIN TRANSACTION")
         try:
             stored = await self._stored(batch_id)
             if stored is not None:
                 await run("ROLLBACK")
-                return {"batch_id": batch_id, "replayed": True, "result": stored}
-            if not await work():
+                return stored
+            done = await work()
+            if done is None:
                 await run("ROLLBACK")
                 return None
             await run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
                       [batch_id, table, n_rows])
-            result = await self._one("SELECT * FROM __ds_res")
-            if not await self._store_rows(table, batch_id):
-                await run("INSERT INTO ducksync.ledger_results VALUES (?, now(), from_base64(?))",
-                          [batch_id, base64.b64encode(_raw(result)).decode()])
+            result = b""
+            if done.verified is not None:
+                await run("INSERT INTO ducksync.ledger_verified VALUES (?, now(), ?::UBIGINT)",
+                          [batch_id, str(done.verified)])
+            else:
+                result = await self._one("SELECT * FROM __ds_res")
+                if not await self._store_rows(table, batch_id):
+                    await run("INSERT INTO ducksync.ledger_results VALUES "
+                              "(?, now(), from_base64(?))",
+                              [batch_id, base64.b64encode(_raw(result)).decode()])
             for sql in rs.prune_sql(await self._rows_tables()):
                 await run(sql)
             await run("COMMIT")
         except BaseException:
             await run("ROLLBACK")
             raise
-        return {"batch_id": batch_id, "replayed": False, "result": result}
+        return {"batch_id": batch_id, "replayed": False, "result": result,
+                "verified": done.verified is not None}
 
-    async def _bulk(self, info: TableInfo, key: list[str], casts: str) -> bool:
+    async def _bulk(self, info: TableInfo, key: list[str], casts: str,
+                    expected: int | None) -> _Done | None:
         """Inserts expected absent, without CAS joins; see ``NativeRemoteStore._apply_bulk``.
 
         The "must be absent" check is the database's: the primary key fails the
         INSERT (then the caller rolls back and takes the CAS path); without that key
-        only an empty table qualifies.
+        only an empty table qualifies. With ``expected`` (the client's predicted
+        checksum) equal to ours, the answer is the compact ``verified`` one.
         """
         t = sb.quote_ident(info["name"])
         cols = [c["name"] for c in info["columns"]]
         if list(info["primary_key"]) != list(key):
             if await self._scalar(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
-                return False
+                return None
             if await self._scalar(rs.dup_sql(key, "__ds_in_raw")):
-                return False
+                return None
         try:
             await self.connector.execute(
                 f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {casts} FROM __ds_in_raw r")
         except QueryError as exc:
             if "constraint" in str(exc).lower():
-                return False  # a key exists (or repeats): the CAS path decides
+                return None  # a key exists (or repeats): the CAS path decides
             raise
+        if expected is not None:
+            got = await self._scalar(rs.bulk_checksum_sql(info, key, casts, "__ds_in_raw"))
+            if got is not None and int(got) == expected:
+                return _Done(verified=expected)
         await self.connector.execute("CREATE OR REPLACE TEMP TABLE __ds_res AS "
                                      + rs.bulk_result_sql(info, key, casts, "__ds_in_raw"))
-        return True
+        return _Done()
 
-    async def _cas(self, info: TableInfo, key: list[str], casts: str) -> bool:
+    async def _cas(self, info: TableInfo, key: list[str], casts: str) -> _Done:
         run = self.connector.execute
         load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
         await run(load)
@@ -306,7 +331,7 @@ class SqlRemoteStore:
         await run("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
         for temp in ("__ds_in", "__ds_chk", "__ds_chk2"):
             await run(f"DROP TABLE {temp}")
-        return True
+        return _Done()
 
     async def _rows_tables(self) -> list[str]:
         return [str(r[0]) for r in await self.connector.fetch_rows(rs.ROWS_TABLES, [rs.ROWS])]
@@ -329,25 +354,26 @@ class SqlRemoteStore:
                                      [batch_id, table])
         return True
 
-    async def _stored(self, batch_id: str) -> bytes | None:
-        """The stored answer (b"" once acknowledged); None: never applied."""
+    async def _stored(self, batch_id: str) -> ApplyResult | None:
+        """The stored answer of a ledger entry (result b"" once acknowledged or
+        verified), as a replay; None: never applied."""
         found = await self.connector.fetch_rows(rs.LOOKUP, [batch_id])
         if not found:
             return None
-        blob, rows_table = found[0][0], found[0][1]
+        blob, rows_table, verified = found[0][0], found[0][1], found[0][2]
         if rows_table is None:
-            return _raw(blob or b"")
-        return await self._one(f"SELECT * EXCLUDE (__ds_batch, __ds_at) FROM "
-                               f"{rs.rows_table(str(rows_table))} WHERE __ds_batch = ?",
-                               [batch_id])
+            result = _raw(blob or b"")
+        else:
+            result = await self._one(f"SELECT * EXCLUDE (__ds_batch, __ds_at) FROM "
+                                     f"{rs.rows_table(str(rows_table))} WHERE __ds_batch = ?",
+                                     [batch_id])
+        return {"batch_id": batch_id, "replayed": True, "verified": bool(verified),
+                "result": result}
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
         async with self._lock:
             await self._setup()
-            stored = await self._stored(batch_id)
-        if stored is None:
-            return None
-        return {"batch_id": batch_id, "replayed": True, "result": stored}
+            return await self._stored(batch_id)
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         if not batch_ids:
@@ -369,6 +395,7 @@ class SqlRemoteStore:
                         await run(f"DELETE FROM {rs.rows_table(str(name))} WHERE "
                                   f"__ds_batch {listed}", ids)
                 await run(f"DELETE FROM ducksync.ledger_rowsets WHERE {among}", ids)
+                await run(f"DELETE FROM ducksync.ledger_verified WHERE {among}", ids)
                 await run("COMMIT")
             except BaseException:
                 await run("ROLLBACK")
