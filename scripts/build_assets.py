@@ -54,7 +54,8 @@ VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # Left out of the Pyodide archive: the native stack (fastapi, duckdb) and build tooling.
 PY_EXCLUDE = {"server", "cli", "__pycache__", "precache.py"}
-BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js")
+BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js",
+           "workers/duckdb_blocking.mjs")
 # Loaded only when a page picks the motherduck transport (docs/transports.md): bundles of
 # their own, left out of the precache so the default (proxy) app never downloads them.
 # The loopback service is the browser tests' stand-in, honoured only on loopback origins.
@@ -167,11 +168,16 @@ def python_archive() -> bytes:
 
 
 def bundle(assets: dict[str, str]) -> None:
-    """esbuild: worker entries (with duckdb-wasm + apache-arrow) and the embedding API."""
+    """esbuild: worker entries (with duckdb-wasm + apache-arrow) and the embedding API.
+
+    Minified (names kept, source maps beside): the local worker's bundle is parsed and
+    evaluated before it can spawn DuckDB, on the start-up's critical path (docs/startup.md).
+    """
     esbuild = NODE_MODULES / ".bin" / "esbuild"
     subprocess.run(
         [str(esbuild), *BUNDLES, *ON_DEMAND, "--bundle", "--format=esm", "--platform=browser",
          "--target=es2022", f"--outdir={DIST}", "--entry-names=[name]", "--sourcemap",
+         "--minify", "--keep-names",
          "--log-level=warning",
          f"--alias:@ducksync/protocol={DIST / 'protocol.js'}",
          f"--define:DUCKSYNC_ASSETS={json.dumps(assets)}"],
@@ -186,6 +192,8 @@ def main() -> int:
     assets["python"] = "ducksync-py.zip"
     pyodide_snapshot(assets)
     write_if_changed(DIST / "protocol.js", js_module().encode())
+    # Classic worker script (DuckDB's worker behind a shim): copied as is, not bundled.
+    write_if_changed(DIST / "duckdb.worker.js", (ROOT / "workers" / "duckdb.worker.js").read_bytes())
     write_if_changed(DIST / assets["python"], python_archive())
     bundle(assets)
     on_demand = {Path(p).name.replace(".mjs", ".js") for p in ON_DEMAND}

@@ -72,10 +72,14 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
+// A hit is returned as stored (precache stored it with the isolation headers): only a
+// Cache Storage response itself lets Chromium keep V8's compiled wasm beside it (the code
+// cache of DuckDB's and Pyodide's wasm); a rebuilt Response would compile from scratch on
+// every start (docs/startup.md).
 async function cacheFirst(request, key) {
   const cache = await caches.open(CACHE);
   const hit = await cache.match(key);
-  if (hit) return isolated(hit);
+  if (hit) return hit;
   return isolated(await fetch(request));
 }
 

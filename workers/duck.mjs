@@ -4,7 +4,10 @@
 // Both return query results as Arrow IPC stream bytes (a Uint8Array owning its buffer,
 // so it can be transferred without a copy). See docs/architecture.md for the measurement.
 import * as async_ from "@duckdb/duckdb-wasm";
-import * as blocking from "../node_modules/@duckdb/duckdb-wasm/dist/duckdb-browser-blocking.mjs";
+
+// The blocking bindings are a separate bundle (./duckdb_blocking.mjs), loaded on demand: a
+// URL built at run time keeps esbuild from inlining it into the local worker's bundle.
+const BLOCKING_BUNDLE = new URL("./duckdb_blocking.js", import.meta.url).href;
 
 const OPEN_ATTEMPTS = 40; // OPFS handles of a page being reloaded are released asynchronously
 const OPEN_RETRY_MS = 100;
@@ -33,6 +36,7 @@ async function walFileHandle(path) {
 }
 
 async function openBlocking({ path, wasmURL, onStep }) {
+  const blocking = await import(BLOCKING_BUNDLE);
   const bundles = { mvp: { mainModule: wasmURL, mainWorker: null },
                     eh: { mainModule: wasmURL, mainWorker: null } };
   onStep("duckdb-instantiate");
@@ -66,9 +70,12 @@ async function openBlocking({ path, wasmURL, onStep }) {
   };
 }
 
-async function openAsync({ path, wasmURL, workerURL, onStep }) {
+async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
   onStep("duckdb-instantiate");
-  const worker = new Worker(workerURL); // DuckDB's own (classic) worker, nested in ours
+  // DuckDB's own (classic) worker, nested in ours, behind ./duckdb.worker.js when given: it
+  // compiles the wasm code-cacheably while DuckDB's script loads.
+  const worker = new Worker(shimURL ? `${shimURL}?${new URLSearchParams({ worker: workerURL, wasm: wasmURL })}`
+                                    : workerURL);
   const db = new async_.AsyncDuckDB(new async_.VoidLogger(), worker);
   await db.instantiate(wasmURL);
   onStep("duckdb-open");
@@ -110,6 +117,7 @@ function fileAPI(db) {
 
 /**
  * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
+ *          shimURL?: string,
  *          onStep?: (step: string) => void}} options
  */
 export async function openDuckDB(options) {

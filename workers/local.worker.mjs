@@ -1,7 +1,8 @@
 // Entry of the local worker (a module worker): Pyodide + DuckDB-WASM with the database in OPFS.
 // The logic is workers/local_worker.py; DuckDB's JS API is wrapped by ./duck.mjs.
-// DuckDB starts instantiating *now*, while Pyodide loads (both are mostly wasm compilation
-// and fetches): Python picks up the pending database when it is up (docs/startup.md).
+// DuckDB starts *now*, while Pyodide loads (its nested worker compiles the wasm while its
+// script loads, see duckdb.worker.js); Python picks up the pending database when it is up
+// (docs/startup.md).
 import { bootPyodideWorker, assetURL, mark } from "./boot.mjs";
 import { openDuckDB } from "./duck.mjs";
 import * as sync from "./sync_host.mjs";
@@ -22,6 +23,7 @@ const duckdb = openDuckDB({
   path: dbPath,
   wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
   workerURL: assetURL("duckdb-wasm", "duckdb-browser-eh.worker.js"),
+  shimURL: new URL("./duckdb.worker.js", import.meta.url).href,
   onStep,
 }).then((db) => {
   onStep(null);
