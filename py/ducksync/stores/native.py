@@ -19,16 +19,12 @@ from typing import Any, TypeVar
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
 from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
+from ducksync.stores import remote_sql as rs
 
 __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
 
 T = TypeVar("T")
-LEDGER_KEEP_DAYS = 7  # unacknowledged results older than this are pruned
-_LOOKUP = ("SELECT r.result, s.table_name, v.batch_id IS NOT NULL FROM ducksync.ledger l "
-           "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
-           "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
-           "USING (batch_id) WHERE l.batch_id = ?")
-_ROWS = "ledger_rows__"  # + table name: bulk answers, stored as columns (see _store_rows)
+LEDGER_KEEP_DAYS = rs.LEDGER_KEEP_DAYS  # unacknowledged results older than this are pruned
 
 
 def connect(spec: str) -> Any:
@@ -181,56 +177,29 @@ class NativeRemoteStore(_Native):
     def _setup(self) -> None:
         if self._ready:
             return
-        self._run("CREATE SCHEMA IF NOT EXISTS ducksync")
-        # Ids stay forever (replay protection, a few bytes each); results only until acked.
-        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger (batch_id VARCHAR PRIMARY KEY, "
-                  "table_name VARCHAR, applied_at TIMESTAMP, n_rows BIGINT)")
-        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_results (batch_id VARCHAR "
-                  "PRIMARY KEY, applied_at TIMESTAMP, result BLOB)")
-        # A bulk batch's answer is kept as rows of ducksync."ledger_rows__<table>" instead
-        # of one BLOB (a BLOB goes through the WAL and a checkpoint: ~2x the cost).
-        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_rowsets (batch_id VARCHAR "
-                  "PRIMARY KEY, applied_at TIMESTAMP, table_name VARCHAR)")
-        # A verified (compact) answer is only this row: the client holds the hashes.
-        self._run("CREATE TABLE IF NOT EXISTS ducksync.ledger_verified (batch_id VARCHAR "
-                  "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)")
+        # The ledger tables and their SQL are shared with SqlRemoteStore (remote_sql.py):
+        # either store reads the other's entries. A bulk answer is kept as rows of
+        # ducksync."ledger_rows__<table>" (a BLOB goes through the WAL and a checkpoint:
+        # ~2x the cost); a verified (compact) answer only as its checksum.
+        for ddl in rs.LEDGER_DDL:
+            self._run(ddl)
         self._ready = True
 
     # -- catalog -----------------------------------------------------------------------
     def _tables(self, name: str | None = None) -> list[TableInfo]:
-        where = " AND table_name = ?" if name is not None else ""
         params = [name] if name is not None else []
-        cols = self._run(
-            "SELECT table_name, column_name, data_type, is_nullable = 'YES' "
-            "FROM information_schema.columns WHERE table_catalog = current_database() "
-            "AND table_schema = 'main'" + where + " ORDER BY table_name, ordinal_position",
-            params).fetchall()
-        pks = dict(self._run(
-            "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
-            "WHERE database_name = current_database() AND schema_name = 'main' "
-            "AND constraint_type = 'PRIMARY KEY'" + where, params).fetchall())
-        out: dict[str, TableInfo] = {}
-        for tname, cname, ctype, nullable in cols:
-            info = out.setdefault(tname, {"name": tname, "columns": [],
-                                          "primary_key": list(pks.get(tname) or [])})
-            info["columns"].append({"name": cname, "type": ctype, "nullable": bool(nullable)})
-        return list(out.values())
+        cols = self._run(rs.columns_sql(name is not None), params).fetchall()
+        pks = self._run(rs.primary_keys_sql(name is not None), params).fetchall()
+        return rs.tables_from_catalog(cols, pks)
 
     def _info(self, table: str) -> TableInfo:
         found = self._tables(table)
         if not found:
-            raise SchemaMismatchError(f"remote table {table!r} does not exist",
-                                      hint="sync it once from a client that has it")
+            raise rs.no_table(table)
         return found[0]
 
     def _checked(self, table: str, key: Sequence[str]) -> TableInfo:
-        info = self._info(table)
-        names = {c["name"] for c in info["columns"]}
-        missing = [k for k in key if k not in names]
-        if missing or not key:
-            raise SchemaMismatchError(f"key columns {missing or key} not in remote table {table!r}",
-                                      hint="pass --key with columns that exist on both sides")
-        return info
+        return rs.check_key(self._info(table), key)
 
     async def list_tables(self) -> list[TableInfo]:
         return await self._call(self._tables)
@@ -245,13 +214,8 @@ class NativeRemoteStore(_Native):
         await self._call(lambda: self._create_table(table, columns, primary_key))
 
     def _create_table(self, table: str, columns: list[ColumnInfo], primary_key: list[str]) -> None:
-        if self._tables(table):
-            return
-        defs = [f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}"
-                + ("" if c["nullable"] else " NOT NULL") for c in columns]
-        if primary_key:
-            defs.append(f"PRIMARY KEY ({sb.cols_sql(primary_key)})")
-        self._run(f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})")
+        if not self._tables(table):
+            self._run(rs.create_table_sql(table, columns, primary_key))
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self._call(lambda: self._add_columns(table, columns))
@@ -260,25 +224,15 @@ class NativeRemoteStore(_Native):
         have = {c["name"] for c in self._info(table)["columns"]}
         for c in columns:
             if c["name"] not in have:
-                self._run(f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
-                          f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}")
+                self._run(rs.add_column_sql(table, c))
 
     # -- change detection ------------------------------------------------------------
-    def _hashed(self, info: TableInfo, key: Sequence[str], modulus: int | None = None,
-                buckets: Sequence[int] = ()) -> tuple[str, list[Any]]:
-        """``(key…, __ds_rk, __ds_rh)`` of the rows whose ``__ds_rk % modulus`` is in
-        ``buckets`` (all rows when empty). The filter runs on the key hash *before*
-        the row hash, so deeper descent levels hash only their buckets' rows."""
-        cols = [c["name"] for c in info["columns"]]
-        inner = (f"SELECT {sb.cols_sql(cols)}, {sb.key_hash_sql(key)} AS __ds_rk FROM "
-                 f"{sb.quote_ident(info['name'])}")
-        params: list[Any] = []
-        if buckets:
-            inner = (f"SELECT * FROM ({inner}) WHERE __ds_rk % ?::UBIGINT IN "
-                     "(SELECT unnest(?::UBIGINT[]))")
-            params = [int(modulus or 1), [int(b) for b in buckets]]
-        return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
-                f"FROM ({inner})"), params
+    @staticmethod
+    def _hashed(info: TableInfo, key: Sequence[str], modulus: int,
+                buckets: Sequence[int]) -> tuple[str, list[Any]]:
+        """:func:`rs.hashed_sql` and its parameters (all rows when ``buckets`` is empty)."""
+        params = [int(modulus), [int(b) for b in buckets]] if buckets else []
+        return rs.hashed_sql(info, key, bool(buckets)), params
 
     async def bucket_checksums(
         self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
@@ -293,12 +247,7 @@ class NativeRemoteStore(_Native):
 
         info = self._checked(table, key)
         hashed, params = self._hashed(info, key, parent_modulus, parents)
-        # 16 B per bucket instead of 24 (bucket ids and counts fit 32 bits): checksum
-        # lists are most of a pull's bytes. Consumers cast, per the protocol.
-        narrow = "UINTEGER" if modulus <= 1 << 32 else "UBIGINT"
-        sql = (f"SELECT (__ds_rk % ?::UBIGINT)::{narrow} AS bucket, "
-               f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
-               f" count(*)::UINTEGER AS n FROM ({hashed}) GROUP BY ALL")
+        sql = rs.checksums_sql(hashed, modulus)
         return to_ipc(self.con.sql(sql, params=[int(modulus), *params]).to_arrow_table())
 
     async def bucket_hashes(
@@ -315,12 +264,6 @@ class NativeRemoteStore(_Native):
         sql, params = self._hashed(info, key, modulus, buckets)
         return to_ipc(self.con.sql(sql, params=params).to_arrow_table())
 
-    def _full_rows_sql(self, info: TableInfo, key: Sequence[str], alias: str) -> str:
-        cols = [c["name"] for c in info["columns"]]
-        return (f"SELECT {sb.cols_sql(cols, alias)}, {sb.key_hash_sql(key, alias)} AS __ds_rk, "
-                f"{sb.row_hash_sql(cols, alias)} AS __ds_rh FROM {sb.quote_ident(info['name'])} "
-                f"AS {alias}")
-
     async def fetch_rows(
         self, table: str, key: list[str], keys_ipc: bytes, *, batch_rows: int
     ) -> AsyncIterator[bytes]:
@@ -332,17 +275,12 @@ class NativeRemoteStore(_Native):
         from ducksync.stores._arrow import chunks, from_ipc
 
         info = self._checked(table, key)
-        types = {c["name"]: c["type"] for c in info["columns"]}
         self.con.register("__ds_keys_raw", from_ipc(keys_ipc))
         try:
-            casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {types[k]}) AS {sb.quote_ident(k)}"
-                              for k in key)
-            self._run(f"CREATE OR REPLACE TEMP TABLE __ds_keys AS SELECT DISTINCT {casts} "
-                      "FROM __ds_keys_raw")
+            self._run(rs.keys_table_sql(info, key, "__ds_keys_raw"))
         finally:
             self.con.unregister("__ds_keys_raw")
-        sql = (self._full_rows_sql(info, key, "t") + " SEMI JOIN __ds_keys k ON "
-               + sb.key_join_sql(key, "t", "k"))
+        sql = rs.rows_by_key_sql(info, key)
         return list(chunks(self.con.sql(sql).to_arrow_reader(batch_rows), 64 << 20))
 
     async def fetch_rows_after(
@@ -357,15 +295,11 @@ class NativeRemoteStore(_Native):
         from ducksync.stores._arrow import chunks
 
         info = self._info(table)
-        types = {c["name"]: c["type"] for c in info["columns"]}
-        if column not in types:
+        if column not in {c["name"] for c in info["columns"]}:
             raise SchemaMismatchError(f"watermark column {column!r} not in remote {table!r}")
         key = info["primary_key"] or [column]
-        sql, params = self._full_rows_sql(info, key, "t"), []
-        if after is not None:
-            sql += f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})"
-            params = [after]
-        sql += f" ORDER BY t.{sb.quote_ident(column)}"
+        sql = rs.rows_after_sql(info, key, column, after is not None)
+        params = [after] if after is not None else []
         reader = self.con.sql(sql, params=params).to_arrow_reader(batch_rows)
         return list(chunks(reader, 64 << 20))
 
@@ -389,7 +323,7 @@ class NativeRemoteStore(_Native):
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
         self.con.register("__ds_in_raw", data)
         try:
-            casts = self._casts(info, present)
+            casts = rs.casts_sql(info, present)
             if self._all_inserts(data):
                 out = self._in_transaction(batch_id, table, data.num_rows,
                                            lambda: self._apply_bulk(info, key, casts, expected))
@@ -438,7 +372,7 @@ class NativeRemoteStore(_Native):
     def _stored(self, batch_id: str) -> ApplyResult | None:
         """The stored answer of a ledger entry (result b"" once acknowledged), as a
         replay; None: never applied."""
-        found = self._run(_LOOKUP, [batch_id]).fetchall()
+        found = self._run(rs.LOOKUP, [batch_id]).fetchall()
         if not found:
             return None
         blob, rows_table, verified = found[0]
@@ -450,26 +384,23 @@ class NativeRemoteStore(_Native):
 
         if rows_table is None:
             return bytes(blob or b"")
-        target = "ducksync." + sb.quote_ident(_ROWS + rows_table)
+        target = rs.rows_table(rows_table)
         rows = self.con.sql(f"SELECT * EXCLUDE (__ds_batch, __ds_at) FROM {target} "
                             "WHERE __ds_batch = ?", params=[batch_id]).to_arrow_table()
         return to_ipc(rows)
 
     def _rows_tables(self) -> list[str]:
-        found = self._run("SELECT table_name FROM duckdb_tables() WHERE database_name = "
-                          "current_database() AND schema_name = 'ducksync' AND "
-                          "starts_with(table_name, ?)", [_ROWS]).fetchall()
+        found = self._run(rs.ROWS_TABLES, [rs.ROWS]).fetchall()
         return [r[0] for r in found]
 
     def _store_rows(self, table: str, batch_id: str, rows: Any) -> bool:
         """Keep a bulk answer as rows of ``ducksync."ledger_rows__<table>"`` (columnar,
         written once, compressed) in the caller's transaction. False when that table
         exists with other columns (the table's key changed): the caller stores a BLOB."""
-        target = "ducksync." + sb.quote_ident(_ROWS + table)
+        target = rs.rows_table(table)
         self.con.register("__ds_answer", rows)
         try:
-            shape = ("SELECT ?::VARCHAR AS __ds_batch, now()::TIMESTAMP AS __ds_at, * "
-                     "FROM __ds_answer")
+            shape = rs.answer_shape_sql("__ds_answer")
             self._run(f"CREATE TABLE IF NOT EXISTS {target} AS {shape} LIMIT 0", [batch_id])
             want = self._run(f"DESCRIBE {shape}", [batch_id]).fetchall()
             have = self._run(f"DESCRIBE {target}").fetchall()
@@ -484,19 +415,8 @@ class NativeRemoteStore(_Native):
 
     def _prune(self) -> None:
         """Drop answers unacknowledged for LEDGER_KEEP_DAYS (the ids stay in the ledger)."""
-        old = f"now() - INTERVAL {LEDGER_KEEP_DAYS} DAY"
-        self._run(f"DELETE FROM ducksync.ledger_results WHERE applied_at < {old}")
-        self._run(f"DELETE FROM ducksync.ledger_rowsets WHERE applied_at < {old}")
-        self._run(f"DELETE FROM ducksync.ledger_verified WHERE applied_at < {old}")
-        for name in self._rows_tables():
-            self._run(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}")
-
-    @staticmethod
-    def _casts(info: TableInfo, present: set[str]) -> str:
-        """The batch's columns (``r``) cast to the table's types; absent ones NULL."""
-        return ", ".join(
-            (f"CAST(r.{sb.quote_ident(c['name'])} AS {c['type']})" if c["name"] in present
-             else "NULL") + f" AS {sb.quote_ident(c['name'])}" for c in info["columns"])
+        for sql in rs.prune_sql(self._rows_tables()):
+            self._run(sql)
 
     @staticmethod
     def _all_inserts(data: Any) -> bool:
@@ -529,9 +449,7 @@ class NativeRemoteStore(_Native):
         if list(info["primary_key"]) != list(key):
             if self._run(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)").fetchall()[0][0]:
                 return None
-            dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
-                            "FROM __ds_in_raw").fetchall()
-            if dup[0][0]:
+            if self._run(rs.dup_sql(key, "__ds_in_raw")).fetchall()[0][0]:
                 return None
         try:
             self.con.execute(f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {casts} "
@@ -540,51 +458,23 @@ class NativeRemoteStore(_Native):
             return None  # a key exists (or repeats): roll back, then the CAS path decides
         # Hashes from the input cast to the table's types: the same values the table
         # now holds, without reading it back.
-        written = f"(SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r)"
         if expected is not None:
-            got = self._run(f"SELECT {sb.checksum_sql(sb.key_hash_sql(key), sb.row_hash_sql(cols))}"
-                            f" FROM {written}").fetchall()[0][0]
-            if got == expected:
+            got = self._run(rs.bulk_checksum_sql(info, key, casts, "__ds_in_raw")).fetchall()
+            if got[0][0] is not None and int(got[0][0]) == expected:
                 return _Answer(b"", verified=expected)
-        res = self.con.sql(
-            f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
-            f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
-            f"FROM {written}").to_arrow_table()
+        res = self.con.sql(rs.bulk_result_sql(info, key, casts, "__ds_in_raw")).to_arrow_table()
         return _Answer(to_ipc(res), rows=res)
 
     def _apply(self, info: TableInfo, key: list[str], casts: str) -> _Answer:
         from ducksync.stores._arrow import to_ipc
 
-        t = sb.quote_ident(info["name"])
-        cols = [c["name"] for c in info["columns"]]
-        self._run(f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
-                  "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
-                  "r.__ds_lh::UBIGINT AS __ds_lh FROM __ds_in_raw r")
-        dup = self._run(f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) "
-                        "FROM __ds_in").fetchall()
-        if dup[0][0]:
+        load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
+        self._run(load)
+        if self._run(rs.dup_sql(key, "__ds_in")).fetchall()[0][0]:
             raise ProtocolError("batch holds the same key more than once")
-        k0 = sb.quote_ident(key[0])
-        self._run(
-            f"CREATE OR REPLACE TEMP TABLE __ds_chk AS SELECT {sb.cols_sql(key, 'i')}, i.__ds_op, "
-            f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.row_hash_sql(cols, 't')} END"
-            f" AS __ds_cur FROM __ds_in i LEFT JOIN {t} t ON {sb.key_join_sql(key, 'i', 't')}")
-        self._run(
-            "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
-            "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
-            f"AS __ds_status FROM __ds_chk c JOIN __ds_in i ON {sb.key_join_sql(key, 'c', 'i')}")
-        self._run(f"DELETE FROM {t} AS t USING __ds_chk2 c WHERE {sb.key_join_sql(key, 't', 'c')} "
-                  "AND c.__ds_status = 'ok' AND c.__ds_cur IS NOT NULL")
-        self._run(f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols, 'i')} "
-                  f"FROM __ds_in i JOIN __ds_chk2 c ON {sb.key_join_sql(key, 'i', 'c')} "
-                  "WHERE c.__ds_status = 'ok' AND i.__ds_op = 'U'")
-        join = sb.key_join_sql(key, "c", "t")
-        res = self.con.sql(
-            f"SELECT {sb.cols_sql(key, 'c')}, c.__ds_lh, c.__ds_status, "
-            f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.key_hash_sql(key, 't')} END AS __ds_rk, "
-            f"CASE WHEN c.__ds_status = 'conflict' THEN c.__ds_cur WHEN t.{k0} IS NULL THEN NULL "
-            f"ELSE {sb.row_hash_sql(cols, 't')} END AS __ds_rh "
-            f"FROM __ds_chk2 c LEFT JOIN {t} t ON {join}").to_arrow_table()
+        for sql in steps:
+            self._run(sql)
+        res = self.con.sql(answer).to_arrow_table()
         self._run("DROP TABLE __ds_in; DROP TABLE __ds_chk; DROP TABLE __ds_chk2")
         return _Answer(to_ipc(res))
 
@@ -609,8 +499,8 @@ class NativeRemoteStore(_Native):
                                "batch_id IN (SELECT unnest(?::VARCHAR[]))", ids).fetchall()
             have = set(self._rows_tables())
             for (table,) in tables:
-                if _ROWS + table in have:
-                    self._run(f"DELETE FROM ducksync.{sb.quote_ident(_ROWS + table)} WHERE "
+                if rs.ROWS + table in have:
+                    self._run(f"DELETE FROM {rs.rows_table(table)} WHERE "
                               "__ds_batch IN (SELECT unnest(?::VARCHAR[]))", ids)
             self._run("DELETE FROM ducksync.ledger_rowsets WHERE batch_id IN "
                       "(SELECT unnest(?::VARCHAR[]))", ids)

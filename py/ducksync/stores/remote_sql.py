@@ -18,12 +18,14 @@ from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, TableInfo
+from ducksync.errors import SchemaMismatchError
 
 __all__ = [
     "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
     "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
-    "checksums_sql", "columns_sql", "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql",
-    "primary_keys_sql", "prune_sql", "rows_after_sql", "tables_from_catalog",
+    "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
+    "full_rows_sql", "hashed_sql", "keys_table_sql", "no_table", "primary_keys_sql",
+    "prune_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "tables_from_catalog",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -83,6 +85,23 @@ def tables_from_catalog(cols: Iterable[Sequence[Any]],
                                       "primary_key": list(keys.get(tname) or [])})
         info["columns"].append({"name": cname, "type": ctype, "nullable": bool(nullable)})
     return list(out.values())
+
+
+def no_table(table: str) -> SchemaMismatchError:
+    """The error for a remote table that does not exist."""
+    return SchemaMismatchError(f"remote table {table!r} does not exist",
+                               hint="sync it once from a client that has it")
+
+
+def check_key(info: TableInfo, key: Sequence[str]) -> TableInfo:
+    """``info`` when every ``key`` column exists in it; else :class:`SchemaMismatchError`."""
+    names = {c["name"] for c in info["columns"]}
+    missing = [k for k in key if k not in names]
+    if missing or not key:
+        raise SchemaMismatchError(
+            f"key columns {missing or key} not in remote table {info['name']!r}",
+            hint="pass --key with columns that exist on both sides")
+    return info
 
 
 def create_table_sql(table: str, columns: Sequence[ColumnInfo], primary_key: Sequence[str]) -> str:

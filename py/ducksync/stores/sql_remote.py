@@ -128,18 +128,11 @@ class SqlRemoteStore:
     async def _info(self, table: str) -> TableInfo:
         found = await self._tables(table)
         if not found:
-            raise SchemaMismatchError(f"remote table {table!r} does not exist",
-                                      hint="sync it once from a client that has it")
+            raise rs.no_table(table)
         return found[0]
 
     async def _checked(self, table: str, key: Sequence[str]) -> TableInfo:
-        info = await self._info(table)
-        names = {c["name"] for c in info["columns"]}
-        missing = [k for k in key if k not in names]
-        if missing or not key:
-            raise SchemaMismatchError(f"key columns {missing or key} not in remote table {table!r}",
-                                      hint="pass --key with columns that exist on both sides")
-        return info
+        return rs.check_key(await self._info(table), key)
 
     # -- catalog ---------------------------------------------------------------------
     async def list_tables(self) -> list[TableInfo]:
