@@ -193,7 +193,8 @@ def main() -> int:
     pyodide_snapshot(assets)
     write_if_changed(DIST / "protocol.js", js_module().encode())
     # Classic worker script (DuckDB's worker behind a shim): copied as is, not bundled.
-    write_if_changed(DIST / "duckdb.worker.js", (ROOT / "workers" / "duckdb.worker.js").read_bytes())
+    shim = ROOT / "workers" / "duckdb.worker.js"
+    write_if_changed(DIST / shim.name, shim.read_bytes())
     write_if_changed(DIST / assets["python"], python_archive())
     bundle(assets)
     on_demand = {Path(p).name.replace(".mjs", ".js") for p in ON_DEMAND}

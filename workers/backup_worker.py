@@ -17,6 +17,7 @@ from pyodide.ffi import JsProxy, to_js  # type: ignore[import-not-found]
 from ducksync import protocol
 from ducksync.errors import BackupError, QueryError
 from ducksync.protocol import Event
+from ducksync.worker import Handler
 from ducksync.worker.backup_service import BackupService
 from jsvalues import py
 from sync_worker import SyncWorker, WasmLocalStore
@@ -40,12 +41,14 @@ class JsByteSource:
 
 
 class BackupWorker:
+    """The BACKUP_* requests (``handlers``), started on demand like :class:`SyncWorker`."""
+
     def __init__(self, host: WorkerHost, sync: SyncWorker) -> None:
         self.host, self.sync = host, sync
         self.service: BackupService | None = None
-        host.core.on(protocol.BACKUP_EXPORT, self._export)
-        host.core.on(protocol.BACKUP_NEXT, self._next)
-        host.core.on(protocol.BACKUP_IMPORT, self._import)
+        self.handlers: dict[str, Handler] = {protocol.BACKUP_EXPORT: self._export,
+                                             protocol.BACKUP_NEXT: self._next,
+                                             protocol.BACKUP_IMPORT: self._import}
 
     async def start(self, db: Any) -> None:
         store = WasmLocalStore(await sync_host.syncConnection(db))

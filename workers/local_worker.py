@@ -3,35 +3,52 @@
 Python orchestrates; Arrow bytes move: a query's result is DuckDB's Arrow IPC stream
 (a JS Uint8Array that never enters the Pyodide heap), posted with its buffer in the
 transfer list. DuckDB's own error message becomes a :class:`QueryError`.
+
+Sync and export/import (``sync_worker``, ``backup_worker``) are imported and started
+*after* the worker reports ready: the first query needs neither, and their imports and
+DuckDB connections would compete with DuckDB's start on a 2-core machine
+(docs/startup.md). They start :data:`SERVICES_DELAY_S` after ready, or at once when a
+SYNC_* / BACKUP_* request arrives first (it waits for the start). A sync cut off by a
+reload still resumes then: the sync service checks the outbox first thing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import functools
+from typing import Any, Final
 
 import ducksync_host  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from backup_worker import BackupWorker
 from ducksync import protocol
 from ducksync.errors import QueryError
-from ducksync.worker import is_read_only
-from sync_worker import SyncWorker
+from ducksync.worker import Handler, is_read_only
 from worker_host import WorkerHost, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false")
+# Long enough for the page's first query (sent when it sees `ready`) to be answered before
+# the services' imports hold this (single) Python thread; short enough that an interrupted
+# sync resumes at once.
+SERVICES_DELAY_S: Final = 0.15
+# Requests answered by the services started on demand: every SYNC_* and BACKUP_* request.
+ON_DEMAND: Final = frozenset(t for t in protocol.REQUEST_TYPES
+                             if t == protocol.SYNC or t.startswith(("sync_", "backup_")))
 
 
 class LocalWorker:
     def __init__(self) -> None:
         self.host = WorkerHost()
         self.db: Any = None
+        self.sync: Any = None  # sync_worker.SyncWorker, once the services started
+        self._services: asyncio.Future[dict[str, Handler]] | None = None
+        self._wrote = False  # a write before the sync service existed: it syncs once started
         core = self.host.core
         core.on(protocol.QUERY, self.query)
         core.on(protocol.EXEC, self.exec)
-        self.sync = SyncWorker(self.host)
-        self.backup = BackupWorker(self.host, self.sync)
+        for request_type in ON_DEMAND:
+            core.on(request_type, functools.partial(self._on_demand, request_type))
 
     async def init(self) -> None:
         core = self.host.core
@@ -46,14 +63,40 @@ class LocalWorker:
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)
-        ducksync_host.mark("python:init-sql")
-        await self.sync.start(self.db)
-        ducksync_host.mark("python:sync-started")
-        await self.backup.start(self.db)
-        ducksync_host.mark("python:backup-started")
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
+        self.host.spawn(self._start_services_soon())
 
+    # --- sync and export/import, started after ready ----------------------------------
+    async def _start_services_soon(self) -> None:
+        await asyncio.sleep(SERVICES_DELAY_S)
+        await self.services()
+
+    def services(self) -> asyncio.Future[dict[str, Handler]]:
+        """The services' request handlers, started once (the first caller starts them)."""
+        if self._services is None:
+            self._services = asyncio.ensure_future(self._start_services())
+        return self._services
+
+    async def _start_services(self) -> dict[str, Handler]:
+        from backup_worker import BackupWorker  # deferred: see the module docstring
+        from sync_worker import SyncWorker
+
+        sync = SyncWorker(self.host)
+        backup = BackupWorker(self.host, sync)
+        await sync.start(self.db)
+        await backup.start(self.db)
+        self.sync = sync
+        if self._wrote:
+            sync.wrote()
+        ducksync_host.mark("python:services-started")
+        return {**sync.handlers, **backup.handlers}
+
+    async def _on_demand(self, request_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        handlers = await self.services()
+        return await handlers[request_type](payload)
+
+    # --- queries ------------------------------------------------------------------------
     async def _run(self, sql: object) -> Any:
         if not isinstance(sql, str) or not sql.strip():
             raise QueryError("no SQL given", hint="pass a non-empty SQL string")
@@ -61,10 +104,17 @@ class LocalWorker:
             ipc = await self.db.query(sql)
             if not is_read_only(sql):
                 await self.db.query("CHECKPOINT")  # make the write durable in OPFS now
-                self.sync.wrote()  # a debounced sync follows local writes
+                self._wrote_now()
         except JsException as exc:
             raise QueryError(js_message(exc)) from None
         return ipc
+
+    def _wrote_now(self) -> None:
+        """A debounced sync follows local writes (once the sync service is up)."""
+        if self.sync is not None:
+            self.sync.wrote()
+        else:
+            self._wrote = True
 
     async def query(self, payload: dict[str, Any]) -> dict[str, Any]:
         ipc = await self._run(payload.get("sql"))

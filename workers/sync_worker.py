@@ -20,6 +20,7 @@ from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignor
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.protocol import Event
+from ducksync.worker import Handler
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.sql_params import bind
 from ducksync.worker.sync_service import SyncService
@@ -85,20 +86,21 @@ class WasmLocalStore:
 
 
 class SyncWorker:
-    """Registers the sync requests on the local worker and runs the automatic triggers."""
+    """The sync requests of the local worker (``handlers``) and the automatic triggers.
+
+    The local worker creates it after start-up, on demand (workers/local_worker.py), and
+    routes the SYNC_* requests to ``handlers`` once :meth:`start` is done.
+    """
 
     def __init__(self, host: WorkerHost) -> None:
         self.host = host
         self.service: SyncService | None = None
         self._proxies: list[Any] = []
-        core = host.core
-        for request_type, handler in (
-                (protocol.SYNC, self._sync), (protocol.SYNC_CANCEL, self._cancel),
-                (protocol.SYNC_CONFIGURE, self._configure), (protocol.SYNC_STATUS, self._status),
-                (protocol.SYNC_CONFLICTS, self._conflicts),
-                (protocol.SYNC_RESOLVE, self._resolve), (protocol.SYNC_TABLES, self._tables),
-                (protocol.SYNC_LOG, self._log)):
-            core.on(request_type, handler)
+        self.handlers: dict[str, Handler] = {
+            protocol.SYNC: self._sync, protocol.SYNC_CANCEL: self._cancel,
+            protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
+            protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
+            protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
