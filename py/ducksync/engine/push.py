@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import uuid
+from dataclasses import dataclass
 
 from ducksync.engine import codec
 from ducksync.engine import sqlbuild as sb
@@ -272,96 +273,138 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     Requires the key to be the local table's primary key (each key in exactly one
     range, so the base only gets inserts).
     """
-    t, key = sb.quote_ident(shape.table), shape.key
-    nonkey = [c for c in shape.columns if c not in key]
-    lh, rk = sb.row_hash_sql(shape.columns), sb.key_hash_sql(key)
-    select = (f"SELECT {sb.cols_sql([*key, *nonkey])}, 'U' AS __ds_op, NULL::UBIGINT AS "
-              f"__ds_expect, {lh} AS __ds_lh FROM {t}")
-    in_range = "WHERE rowid >= ? AND rowid < ?"
-    run = uuid.uuid4().hex
+    run = _BulkRun(local, remote, shape, xfer, compression=compression)
     await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
-                        [RUN + run, shape.table])
-    sent: list[str] = []
-    full: list[str] = []  # batches answered in full: recorded after the transaction
-    applied = 0
+                        [RUN + run.id, shape.table])
     await local.execute("BEGIN TRANSACTION")
     try:
         await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
-                            f"SELECT count(*) AS n FROM {t}")
-        ranges = await _ranges(local, t, select, batch_rows, batch_bytes)
-
-        async def export(lo: int, hi: int) -> tuple[bytes, str, int] | None:
-            """One range as ONE chunk + its predicted checksum and row count; a range
-            whose chunk is above ``batch_bytes`` is split in two (re-exported)."""
-            while True:
-                with xfer.phase("push.predict"):
-                    checksum, n = (await local.fetch_rows(
-                        f"SELECT {sb.checksum_sql('rk', 'lh')}::VARCHAR, count(*) FROM "
-                        f"(SELECT {rk} AS rk, {lh} AS lh FROM {t} {in_range})", [lo, hi]))[0]
-                if not n:
-                    return None
-                with xfer.phase("push.export"):
-                    chunks = [c async for c in local.export_arrow(
-                        f"{select} {in_range}", [lo, hi], batch_rows=hi - lo,
-                        batch_bytes=_NO_SPLIT)]
-                if (len(chunks) == 1 and len(chunks[0]) <= batch_bytes) or hi - lo < 2:
-                    return chunks[0], str(checksum), int(n)
-                ranges.insert(0, ((lo + hi) // 2, hi))
-                hi = (lo + hi) // 2
-
-        async def record(lo: int, hi: int) -> None:
-            with xfer.phase("push.record"):
-                await local.execute(
-                    f"INSERT INTO {base_table(shape.table)} SELECT {sb.cols_sql(key)}, lh, lh, rk "
-                    f"FROM (SELECT {sb.cols_sql(key)}, {lh} AS lh, {rk} AS rk FROM {t} "
-                    f"{in_range})", [lo, hi])
-
-        pending: tuple[int, int] | None = None  # a verified range not yet in the base
-        while ranges:
-            lo, hi = ranges.pop(0)
-            got = await export(lo, hi)
-            if got is None:
-                continue
-            chunk, checksum, n = got
-            batch_id = f"{run}.{len(sent)}"
-            payload = codec.encode(chunk, compression)
-            del chunk
-            sent.append(batch_id)
-            with xfer.phase("push.remote_apply"):
-                task = asyncio.ensure_future(remote.apply_batch(
-                    shape.table, key, batch_id, payload, checksum=checksum))
-                try:
-                    if pending is not None:
-                        await record(*pending)
-                        pending = None
-                except BaseException:
-                    with contextlib.suppress(BaseException):
-                        await task  # it may still commit: recover() finds it by id
-                    raise
-                res = await task
-            xfer.calls += 1
-            xfer.sent += len(payload)
-            xfer.received += len(res["result"])
-            if res.get("verified"):
-                applied += n
-                pending = (lo, hi)
-            else:
-                full.append(batch_id)
-        if pending is not None:
-            await record(*pending)
-        if full:  # the verified part is in the base now: only the full answers remain
+                            f"SELECT count(*) AS n FROM {run.t}")
+        run.ranges = await _ranges(local, run.t, run.select, batch_rows, batch_bytes)
+        await run.send_all(batch_bytes)
+        if run.full:  # the verified part is in the base now: only the full answers remain
             await local.execute("UPDATE ducksync.outbox SET batch_id = ? WHERE batch_id = ?",
-                                [SETTLE + run, RUN + run])
+                                [SETTLE + run.id, RUN + run.id])
         else:
-            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run])
+            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
         await local.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(BaseException):
             await local.execute("ROLLBACK")
         raise
-    ok, conflicts = await _settle(local, remote, shape, xfer, run, full)
-    await _ack(remote, xfer, sent)
-    return applied + ok, conflicts
+    finally:
+        for slot in _SLOTS:
+            with contextlib.suppress(BaseException):
+                await local.execute(f"DROP TABLE IF EXISTS {slot}")
+    ok, conflicts = await _settle(local, remote, shape, xfer, run.id, run.full)
+    await _ack(remote, xfer, run.sent)
+    return run.applied + ok, conflicts
+
+
+@dataclass
+class _Range:
+    """A range ready to send: its IPC, the predicted checksum, its rows, and the temp
+    table (``slot``) holding its keys and hashes for the base."""
+
+    payload: bytes
+    checksum: str
+    rows: int
+    slot: str
+
+
+_SLOTS = ("__ds_rng0", "__ds_rng1")  # two: range k+1 is prepared while k awaits its answer
+
+
+class _BulkRun:
+    """One bulk run's pipeline, inside the caller's read transaction.
+
+    While the remote applies range k, the local side records range k-1 (if verified)
+    and prepares range k+1. Each range is read and hashed ONCE, into a temp table of
+    at most one batch (``slot``): the prediction, the export and the base rows all
+    read it (on DuckDB-WASM one row-hash pass over 1M rows costs seconds).
+    """
+
+    def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                 *, compression: str | None) -> None:
+        self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
+        self.compression = compression
+        self.id = uuid.uuid4().hex
+        self.t = sb.quote_ident(shape.table)
+        key = shape.key
+        self.lh = sb.row_hash_sql(shape.columns)
+        self.cols = sb.cols_sql([*key, *(c for c in shape.columns if c not in key)])
+        self.select = (f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
+                       f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
+        self.ranges: list[tuple[int, int]] = []
+        self.sent: list[str] = []
+        self.full: list[str] = []  # batches answered in full: recorded after the commit
+        self.applied = 0
+        self._prepared = 0
+
+    async def prepare(self, batch_bytes: int) -> _Range | None:
+        """The next non-empty range; one above ``batch_bytes`` is split and redone."""
+        while self.ranges:
+            lo, hi = self.ranges.pop(0)
+            slot = _SLOTS[self._prepared % 2]
+            with self.xfer.phase("push.predict"):
+                await self.local.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {slot} AS SELECT {self.cols}, {self.lh} AS "
+                    f"__ds_lh, {sb.key_hash_sql(self.shape.key)} AS __ds_rk FROM {self.t} "
+                    "WHERE rowid >= ? AND rowid < ?", [lo, hi])
+                checksum, n = (await self.local.fetch_rows(
+                    f"SELECT {sb.checksum_sql('__ds_rk', '__ds_lh')}::VARCHAR, count(*) "
+                    f"FROM {slot}"))[0]
+            if not n:
+                continue
+            with self.xfer.phase("push.export"):
+                chunks = [c async for c in self.local.export_arrow(
+                    f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
+                    f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=_NO_SPLIT)]
+            if len(chunks) > 1 or (len(chunks[0]) > batch_bytes and hi - lo > 1):
+                mid = (lo + hi) // 2
+                self.ranges[:0] = [(lo, mid), (mid, hi)]
+                continue
+            self._prepared += 1
+            return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot)
+        return None
+
+    async def record(self, slot: str) -> None:
+        """A verified range's base rows: ``rh`` = ``lh``, as the checksum proved."""
+        key = sb.cols_sql(self.shape.key)
+        with self.xfer.phase("push.record"):
+            await self.local.execute(f"INSERT INTO {base_table(self.shape.table)} "
+                                     f"SELECT {key}, __ds_lh, __ds_lh, __ds_rk FROM {slot}")
+
+    async def send_all(self, batch_bytes: int) -> None:
+        todo = await self.prepare(batch_bytes)
+        unrecorded: str | None = None  # the slot of a verified range not yet in the base
+        while todo is not None:
+            cur, batch_id = todo, f"{self.id}.{len(self.sent)}"
+            self.sent.append(batch_id)
+            with self.xfer.phase("push.remote_apply"):
+                task = asyncio.ensure_future(self.remote.apply_batch(
+                    self.shape.table, self.shape.key, batch_id, cur.payload,
+                    checksum=cur.checksum))
+                try:
+                    if unrecorded is not None:
+                        await self.record(unrecorded)
+                        unrecorded = None
+                    todo = await self.prepare(batch_bytes)
+                except BaseException:
+                    with contextlib.suppress(BaseException):
+                        await task  # it may still commit: recover() finds it by id
+                    raise
+                res = await task
+            self.xfer.calls += 1
+            self.xfer.sent += len(cur.payload)
+            self.xfer.received += len(res["result"])
+            if res.get("verified"):
+                self.applied += cur.rows
+                unrecorded = cur.slot
+            else:
+                self.full.append(batch_id)
+        if unrecorded is not None:
+            await self.record(unrecorded)
 
 
 # the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>".
