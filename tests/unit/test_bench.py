@@ -18,6 +18,7 @@ from ducksync.bench.results import (
     TARGETS,
     Results,
     Target,
+    carry_over,
     evaluate,
     markdown,
     phases,
@@ -130,3 +131,17 @@ def test_phases_are_shares_of_the_biggest_steps() -> None:
     assert phases({"push.remote_apply": 50, "push.record": 30, "reconcile": 20}, top=2) \
         == "phases: remote_apply 50%, record 30%"
     assert phases(None) == ""
+
+
+def test_partial_run_carries_the_other_suites_over() -> None:
+    previous = json.loads(json.dumps(_results().to_dict()))
+    partial = Results(command="ducksync bench --only start", rows=1, started_at="later",
+                      machine={"summary": "now"})
+    partial.add("start", "warm first query ms", 2000.0, "ms")
+    assert carry_over(partial, previous, ["start"]) == ["native"]
+    doc = partial.to_dict()
+    assert partial.get("start/warm first query ms") == 2000.0  # this run's, not the old 2400
+    assert partial.get("native/push http ms") == 1000
+    assert {m["suite"] for m in doc["measurements"]} == {"start", "native"}
+    assert "carried over" in partial.notes[0] and "this run measured start" in partial.notes[0]
+    assert carry_over(partial, {"schema": "other"}, ["start"]) == []

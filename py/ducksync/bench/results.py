@@ -137,6 +137,28 @@ class Results:
                 "notes": list(self.notes)}
 
 
+def carry_over(res: Results, previous: dict[str, Any], ran: Iterable[str]) -> list[str]:
+    """Copy into ``res`` the measurements of the suites this run skipped, from ``previous``.
+
+    A partial run (``ducksync bench --only start``) then regenerates the docs table whole
+    (its targets need the other suites' numbers) instead of dropping their rows; a note
+    says which rows come from which run. Returns the suites carried over.
+    """
+    if validate(previous):
+        return []
+    fresh = set(ran)
+    kept = [m for m in previous["measurements"] if m["suite"] not in fresh]
+    for m in kept:
+        res.add(m["suite"], m["name"], m["value"], m["unit"], m.get("note", ""))
+    suites = [s for s in SUITES if any(m["suite"] == s for m in kept)]
+    if suites:
+        machine = previous["machine"].get("summary", "")
+        res.notes.append(f"{', '.join(suites)}: carried over from `{previous['command']}`, "
+                         f"started {previous['started_at']} (machine: {machine}); "
+                         f"this run measured {', '.join(s for s in SUITES if s in fresh)}")
+    return suites
+
+
 def validate(doc: dict[str, Any]) -> list[str]:
     """Problems with a result document (empty when it follows ``ducksync-bench/1``)."""
     problems: list[str] = []

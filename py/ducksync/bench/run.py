@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ducksync.bench.repo import ROOT, machine
-from ducksync.bench.results import Results, evaluate, markdown, splice
+from ducksync.bench.results import Results, carry_over, evaluate, markdown, splice
 
 SUITES = ("start", "native", "browser")
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -54,6 +54,13 @@ def run(opts: Options) -> Results:
 
 
 def write(res: Results, opts: Options) -> dict[str, object]:
+    """The result JSON at ``opts.out`` and the docs table. A partial run (``--only``) keeps
+    the other suites' rows from the result file it replaces (see ``carry_over``)."""
+    if set(opts.only) != set(SUITES) and opts.out.exists():
+        try:
+            carry_over(res, json.loads(opts.out.read_text()), opts.only)
+        except (OSError, ValueError):
+            log(f"{opts.out}: unreadable, the other suites' rows are not carried over")
     doc = res.to_dict()
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(doc, indent=2) + "\n")
