@@ -56,3 +56,16 @@ def test_errors_and_unknown_methods_cross_as_typed_errors() -> None:
     with pytest.raises(ProtocolError):
         run(call_store(store, "drop_everything", {}, None))
     assert run(r.batch_result("never")) is None
+
+
+def test_verified_answers_cross_the_messages() -> None:
+    r, store, _ = over_messages()
+    a = local_db()
+    a.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR)")
+    a.con.execute("INSERT INTO t SELECT i, 'v' || i FROM range(500) x(i)")
+    rep = do_sync(a, r, batch_rows=200).tables[0]
+    assert rep.paths == ["bulk-push"] and rep.pushed == 500 and rep.converged
+    assert rep.bytes_received < 1000  # compact answers: no per-row IPC came back
+    assert store.connector.con.execute(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM ducksync.ledger_verified").fetchall() == [(0,)]  # acked
+    assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]

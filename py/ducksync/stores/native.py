@@ -379,10 +379,10 @@ class NativeRemoteStore(_Native):
         return {"batch_id": batch_id, "replayed": True, "verified": bool(verified),
                 "result": self._stored_rows(batch_id, rows_table, blob)}
 
-    def _stored_rows(self, batch_id: str, rows_table: str | None, blob: bytes | None) -> bytes:
+    def _stored_rows(self, batch_id: str, rows_table: str, blob: bytes) -> bytes:
         from ducksync.stores._arrow import to_ipc
 
-        if rows_table is None:
+        if not rows_table:
             return bytes(blob or b"")
         target = rs.rows_table(rows_table)
         rows = self.con.sql(f"SELECT * EXCLUDE (__ds_batch, __ds_at) FROM {target} "

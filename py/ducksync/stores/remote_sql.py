@@ -48,8 +48,10 @@ LEDGER_DDL: Final = (
     "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)",
 )
 # ``(result BLOB, rows table, verified)`` of an applied batch; no row: never applied.
+# No NULLs (empty BLOB, '' table): a browser connector decodes NULL as a JS null proxy.
 LOOKUP: Final = (
-    "SELECT r.result, s.table_name, v.batch_id IS NOT NULL FROM ducksync.ledger l "
+    "SELECT coalesce(r.result, ''::BLOB), coalesce(s.table_name, ''), "
+    "v.batch_id IS NOT NULL FROM ducksync.ledger l "
     "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
     "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
     "USING (batch_id) WHERE l.batch_id = ?")

@@ -354,8 +354,8 @@ class SqlRemoteStore:
         if not found:
             return None
         blob, rows_table, verified = found[0][0], found[0][1], found[0][2]
-        if rows_table is None:
-            result = _raw(blob or b"")
+        if not rows_table:
+            result = _raw(blob)
         else:
             result = await self._one(f"SELECT * EXCLUDE (__ds_batch, __ds_at) FROM "
                                      f"{rs.rows_table(str(rows_table))} WHERE __ds_batch = ?",

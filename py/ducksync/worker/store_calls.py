@@ -32,7 +32,8 @@ def _applied(res: ApplyResult | None) -> dict[str, Any]:
     if res is None:
         return {"value": None, "found": False}
     return {"value": None, "found": True, "batch_id": res["batch_id"],
-            "replayed": bool(res["replayed"]), **_ipc(res["result"])}
+            "replayed": bool(res["replayed"]), "verified": bool(res.get("verified")),
+            **_ipc(res["result"])}
 
 
 async def _one(chunks: Any) -> Any:
