@@ -2,8 +2,8 @@
 
 It only draws: the client (``window.ducksyncClient``, created by the page's module
 script so both workers start before this interpreter boots) does all the work. The sync
-panel is ``ui_sync.py``, the backup buttons ``ui_backup.py`` (fetched through the
-``files`` config in index.html).
+panel is ``ui_sync.py``, the backup buttons ``ui_backup.py``, the transport choice
+``ui_remote.py`` (fetched through the ``files`` config in index.html).
 Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
 """
 
@@ -12,12 +12,14 @@ from pyscript.ffi import create_proxy
 
 from ui_backup import BackupPanel
 from ui_common import PLAIN_WORDS, el, escape, from_js
+from ui_remote import RemotePanel
 from ui_sync import SyncPanel
 
 client = window.ducksyncClient
 MAX_ROWS_SHOWN = 500
 sync_panel = SyncPanel(client)
 backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
+remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
 
 
 def render_status(_=None):
@@ -110,6 +112,7 @@ def on_ready(_client):
     el("run").disabled = False
     sync_panel.start()
     backup_panel.start()
+    remote_panel.start()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")
