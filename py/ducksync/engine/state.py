@@ -20,7 +20,8 @@ from typing import Any
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
-__all__ = ["base_table", "conflict_rows_table", "describe_local", "ensure_state", "key_text_sql"]
+__all__ = ["base_table", "bind_remote", "conflict_rows_table", "describe_local", "ensure_state",
+           "key_text_sql"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -29,6 +30,8 @@ _DDL = [
     # watermark: the append-only cursor (text of the column's max value), for column
     # wm_column; only a speed hint (every use is verified by checksums).
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS wm_column VARCHAR",
+    # remote_id: the remote database the base describes (RemoteStore.remote_id).
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS remote_id VARCHAR",
     "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
     "table_name VARCHAR, created_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
@@ -106,6 +109,41 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     await local.execute(
         f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
         "__rk UBIGINT)")
+
+
+async def bind_remote(local: LocalStore, table: str, remote_id: str) -> bool:
+    """Tie ``table``'s sync state to the remote database ``remote_id``; True if it was
+    tied to another one and has been reset.
+
+    A base says "both sides held this row at the last sync". Against a *different*
+    database (another server, a MotherDuck database instead of the proxy's file)
+    that is false, and rows missing there would read as remote deletions and be
+    deleted here. So the base, its conflicts, cursor and unsent batches go (the
+    local rows stay): the next sync is a first sync, which merges by content and
+    deletes nothing. A state from before ids were kept (NULL) adopts the id.
+    """
+    rows = await local.fetch_rows("SELECT remote_id FROM ducksync.tables WHERE name = ?",
+                                  [table])
+    known = rows[0][0] if rows else None
+    if known == remote_id:
+        return False
+    reset = known is not None
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        if reset:
+            await local.execute(f"DELETE FROM {base_table(table)}")
+            await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ?", [table])
+            await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
+            await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
+            await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL "
+                                "WHERE name = ?", [table])
+        await local.execute("UPDATE ducksync.tables SET remote_id = ? WHERE name = ?",
+                            [remote_id, table])
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
+    return reset
 
 
 def scalar(rows: list[tuple[Any, ...]]) -> Any:

@@ -141,6 +141,15 @@ class LocalStore(Protocol):
 class RemoteStore(Protocol):
     """The other side, as structured operations. Names are validated by the store."""
 
+    async def remote_id(self) -> str:
+        """A stable id of the remote *database* (a UUID the store keeps in it, made on
+        first use), whichever way it is reached (proxy or direct).
+
+        The engine keeps each table's base for one remote database: a base built
+        against another one would read that database's rows as deletions here.
+        """
+        ...
+
     async def list_tables(self) -> list[TableInfo]:
         """Every user table (schema ``main``) with its columns and primary key."""
         ...

@@ -215,15 +215,24 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
 
 
 async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
-                     mode: Mode) -> TableReport:
-    """Sync one table; typed errors land in the report instead of stopping the run."""
+                     mode: Mode, *, remote_id: str | None = None) -> TableReport:
+    """Sync one table; typed errors land in the report instead of stopping the run.
+
+    ``remote_id``: the remote's :meth:`~RemoteStore.remote_id` when the caller already
+    asked for it this run (one call per run, not per table); None asks here.
+    """
     rep, xfer, t0 = TableReport(table=table), Transfer(), time.perf_counter()
     try:
         with xfer.phase("reconcile"):
+            if remote_id is None:
+                remote_id = await remote.remote_id()
+                xfer.calls += 1
             shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
             if mode == "pull" and await remote.describe_table(table) is None:
                 return rep
             await state.ensure_base(local, table, shape.key, shape.types)
+            if await state.bind_remote(local, table, remote_id):
+                xfer.paths.append("remote-changed")  # a first sync against this remote
             await push.recover(local, remote, shape, xfer)
         for _ in range(MAX_ROUNDS):
             if not await _round(local, remote, table, opts, mode, rep, xfer, shape):
@@ -268,5 +277,7 @@ async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,
     """Run ``mode`` over ``opts.tables`` (default: every table with a primary key)."""
     await state.ensure_state(local)
     tables = opts.tables or await default_tables(local, remote, mode, opts.key)
-    reports = [await sync_table(local, remote, t, opts, mode) for t in tables]
+    remote_id = await remote.remote_id()
+    reports = [await sync_table(local, remote, t, opts, mode, remote_id=remote_id)
+               for t in tables]
     return SyncReport(mode=mode, tables=reports)

@@ -132,6 +132,13 @@ def config(_: Who, ctx: Ctx) -> dict[str, Any]:
             "encodings": ["zstd", "gzip"] if s.enable_compression else []}
 
 
+@router.get("/identity")
+async def identity(_: Who, ctx: Ctx) -> dict[str, str]:
+    """The remote database's stable id (clients keep their sync state per remote)."""
+    remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
+    return {"remote_id": remote_id}
+
+
 @router.get("/tables")
 async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     """Every synced table (the allowlist ∩ the remote's user tables)."""

@@ -156,6 +156,9 @@ class HttpRemoteStore:
         return {"content": payload, "headers": headers}
 
     # -- RemoteStore -------------------------------------------------------------------
+    async def remote_id(self) -> str:
+        return str((await self._send("GET", f"{API}/sync/identity")).json()["remote_id"])
+
     async def list_tables(self) -> list[TableInfo]:
         tables: list[TableInfo] = (await self._send("GET", f"{API}/sync/tables")).json()
         return tables

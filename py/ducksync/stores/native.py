@@ -185,6 +185,14 @@ class NativeRemoteStore(_Native):
             self._run(ddl)
         self._ready = True
 
+    async def remote_id(self) -> str:
+        return await self._call(self._remote_id)
+
+    def _remote_id(self) -> str:
+        self._setup()
+        self._run(rs.IDENTITY[0])
+        return str(self._run(rs.IDENTITY[1]).fetchall()[0][0])
+
     # -- catalog -----------------------------------------------------------------------
     def _tables(self, name: str | None = None) -> list[TableInfo]:
         params = [name] if name is not None else []

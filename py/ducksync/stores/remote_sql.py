@@ -21,7 +21,7 @@ from ducksync.engine.store import ColumnInfo, TableInfo
 from ducksync.errors import SchemaMismatchError
 
 __all__ = [
-    "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
+    "IDENTITY", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
     "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
     "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
     "full_rows_sql", "hashed_sql", "keys_table_sql", "no_table", "primary_keys_sql",
@@ -46,6 +46,14 @@ LEDGER_DDL: Final = (
     "PRIMARY KEY, applied_at TIMESTAMP, table_name VARCHAR)",
     "CREATE TABLE IF NOT EXISTS ducksync.ledger_verified (batch_id VARCHAR "
     "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)",
+    "CREATE TABLE IF NOT EXISTS ducksync.identity (remote_id VARCHAR)",
+)
+# The database's id (RemoteStore.remote_id): made once; two racing first calls may both
+# insert, and every reader then agrees on the smallest.
+IDENTITY: Final = (
+    "INSERT INTO ducksync.identity SELECT uuid()::VARCHAR WHERE NOT EXISTS "
+    "(SELECT 1 FROM ducksync.identity)",
+    "SELECT min(remote_id) FROM ducksync.identity",
 )
 # ``(result BLOB, rows table, verified)`` of an applied batch; no row: never applied.
 # No NULLs (empty BLOB, '' table): a browser connector decodes NULL as a JS null proxy.

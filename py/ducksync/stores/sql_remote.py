@@ -135,6 +135,12 @@ class SqlRemoteStore:
         return rs.check_key(await self._info(table), key)
 
     # -- catalog ---------------------------------------------------------------------
+    async def remote_id(self) -> str:
+        async with self._lock:
+            await self._setup()
+            await self.connector.execute(rs.IDENTITY[0])
+            return str(await self._scalar(rs.IDENTITY[1]))
+
     async def list_tables(self) -> list[TableInfo]:
         async with self._lock:
             await self._setup()

@@ -79,6 +79,11 @@ class PortRemoteStore:
         """The server's client knobs (``GET /api/v1/sync/config``)."""
         return cast(dict[str, Any], (await self.call("config", {}))["value"])
 
+    async def remote_id(self) -> str:
+        """Asked on every run, never cached here: the remote worker may have switched
+        transport (and so database) since the last call."""
+        return str((await self.call("remote_id", {}))["value"])
+
     async def list_tables(self) -> list[TableInfo]:
         return cast(list[TableInfo], (await self.call("list_tables", {}))["value"])
 

@@ -23,7 +23,7 @@ __all__ = ["METHODS", "Fetch", "HttpAnswer", "HttpCall", "error_for", "http_call
 
 API: Final = "/api/v1/sync"
 METHODS: Final = frozenset({
-    "config", "list_tables", "describe_table", "create_table", "add_columns",
+    "config", "remote_id", "list_tables", "describe_table", "create_table", "add_columns",
     "bucket_checksums", "bucket_hashes", "fetch_rows", "fetch_rows_after", "apply_batch",
     "batch_result", "ack_batches"})
 _IPC_OUT: Final = frozenset({"bucket_checksums", "bucket_hashes", "fetch_rows",
@@ -62,6 +62,8 @@ def http_call(method: str, args: dict[str, Any]) -> HttpCall:
     ipc = method in _IPC_OUT
     if method == "config":
         return HttpCall(method="GET", path=f"{API}/config")
+    if method == "remote_id":
+        return HttpCall(method="GET", path=f"{API}/identity")
     if method == "list_tables":
         return HttpCall(method="GET", path=f"{API}/tables")
     if method == "describe_table":
@@ -123,6 +125,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
         raise error_for(status, body)
     if method == "describe_table":
         return {"value": body.get("table") if isinstance(body, dict) else None}
+    if method == "remote_id":
+        return {"value": body.get("remote_id") if isinstance(body, dict) else None}
     if method in ("apply_batch", "batch_result"):
         return {"value": None, "found": True,
                 "batch_id": headers.get("x-ducksync-batch-id"),

@@ -54,6 +54,8 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
     a = args
     if method == "config":
         return {"value": {}}  # no server: the page's own sync settings apply
+    if method == "remote_id":
+        return {"value": await store.remote_id()}
     if method == "list_tables":
         return {"value": await store.list_tables()}
     if method == "describe_table":

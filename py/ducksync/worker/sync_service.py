@@ -209,10 +209,12 @@ class SyncService:
                     names = await default_tables(self.local, self.remote, mode, None)
                 except NoPrimaryKeyError:
                     outcome = "nothing"
+            remote_id = await self.remote.remote_id() if names else None
             for name in names:
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
-                reports.append(await sync_table(self.local, self.remote, name, opts, mode))
+                reports.append(await sync_table(self.local, self.remote, name, opts, mode,
+                                                remote_id=remote_id))
                 await self.local.execute("CHECKPOINT")
             failed = [r.error for r in reports if r.error]
             if failed:
