@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 import pytest
-from pageutil import READY_TIMEOUT_MS, ex, forward_console, sync, wait_ready
+from pageutil import READY_TIMEOUT_MS, ex, forward_console, q, sync, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -175,11 +175,14 @@ def test_remote_section_switches_transport_from_the_page(browser: Any, server_ur
     page.select_option("#remote-transport", "proxy")
     assert page.locator("#remote-md").is_hidden()
     assert connect("done") == "Using our server (proxy)."
-    # proxy works again. (A table synced through the other remote is left out: the local
-    # sync state is not per remote, see the note in docs/transports.md.)
+    # proxy works again, and the table synced through the other remote is NOT read as
+    # "deleted on this remote" (regression: its state is per remote database now):
+    # this remote gets its row, the page keeps it.
     ex(page, "CREATE TABLE ui_ducks (id INTEGER PRIMARY KEY); INSERT INTO ui_ducks VALUES (1)")
-    assert sync(page, tables=["ui_ducks"])["pushed"] == 1
-    assert "ui_ducks" in page.evaluate(server)
+    report = sync(page, tables=["ui_ducks", "ui_geese"])
+    assert report["pushed"] == 2 and report["pulled"] == 0, report
+    assert q(page, "SELECT name FROM ui_geese") == [{"name": "greylag"}]
+    assert "ui_ducks" in page.evaluate(server) and "ui_geese" in page.evaluate(server)
 
     kept = page.evaluate("""() => JSON.stringify({local: {...localStorage},
         session: {...sessionStorage}, inputs: [...document.querySelectorAll("input")]
