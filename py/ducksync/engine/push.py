@@ -22,7 +22,6 @@ from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
-from ducksync.errors import RemoteUnavailableError
 
 __all__ = ["PUSH_TOTAL", "bulk_push", "push_plan", "recover"]
 
@@ -73,7 +72,7 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
                                   "ORDER BY created_at", [shape.table])
     done = 0
     for (batch_id,) in rows:
-        if batch_id.startswith((RUN, SETTLE)):
+        if batch_id.startswith(RUN):
             done += await _recover_run(local, remote, shape, xfer, batch_id)
             continue
         res = await remote.batch_result(batch_id)
@@ -94,12 +93,11 @@ async def _recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
 
     Its batches were applied strictly in order, so they are ``<id>.0``, ``<id>.1``…
     up to the first the remote never committed. Answers in full are recorded (the
-    non-fresh way). Verified answers carry no rows: after ``settle:`` the run's
-    transaction committed, so the base has them; after ``run:`` it did not, and
-    :func:`_adopt_equal_rows` gives the base every row both sides now hold alike.
+    non-fresh way: idempotent). Verified answers carry no rows; the ranges recorded
+    before the crash are in the base, and :func:`_adopt_equal_rows` gives the base
+    every other row both sides now hold alike.
     """
-    committed = entry.startswith(SETTLE)
-    run = entry.split(":", 1)[1]
+    run = entry[len(RUN):]
     found: list[str] = []
     unrecorded = False
     while (res := await remote.batch_result(f"{run}.{len(found)}")) is not None:
@@ -107,7 +105,7 @@ async def _recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
         batch_id = f"{run}.{len(found)}"
         found.append(batch_id)
         if res.get("verified"):
-            unrecorded = unrecorded or not committed
+            unrecorded = True
         elif res["result"]:
             xfer.received += len(res["result"])
             await record_result(local, shape, batch_id, res["result"])
@@ -255,56 +253,45 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
                     compression: str | None) -> tuple[int, int]:
     """Initial push: the base is empty and the remote table was empty when checked.
 
-    Every local row is an insert expected absent, so there is no diff, plan or
-    snapshot copy: the table is read in ``rowid`` ranges inside ONE local read
-    transaction (its MVCC snapshot keeps every range and the final base consistent
-    while the page goes on writing), each range is one batch, and each batch carries
-    the client's *prediction* of the remote's hashes (``checksum``). The remote's bulk
-    path inserts without compare-and-swap joins and, when its own checksum agrees,
-    answers compactly (``verified``): then the base rows come from the local table in
-    the same snapshot (``rh`` = the local row hash), and no per-row answer is built,
-    sent, stored or read back. A batch the remote answers in full (a key that exists
-    by then, or an engine that hashes differently) is recorded from its stored answer
-    after the transaction (:func:`_settle`). The outbox holds one entry for the
-    whole run (``run:<id>``; batches are ``<id>.<k>``, applied strictly in order), so
-    :func:`recover` can find every batch the remote committed (``settle:<id>`` once
-    the transaction committed with some batches still to record).
+    Every local row is an insert expected absent, so there is no diff or plan: the
+    table is cut into ``rowid`` ranges of about one batch, and each range is copied
+    ONCE, by one statement, into a temp table (a consistent snapshot of that range,
+    even while the page writes) with its row and key hashes. From that copy come the
+    client's *prediction* of the remote's checksum (sent with the batch), the batch
+    itself and, afterwards, its base rows. The remote's bulk path inserts without
+    compare-and-swap joins and, when its own checksum agrees, answers compactly
+    (``verified``): the base rows are then the copy's (``rh`` = the local row hash),
+    and no per-row answer is built, stored, sent or read back. A batch answered in
+    full (a key that exists by then, an engine that hashes differently) is recorded
+    from its answer as usual. Memory is bounded by two batches, not the table.
 
-    Requires the key to be the local table's primary key (each key in exactly one
-    range, so the base only gets inserts).
+    The outbox holds one entry for the whole run (``run:<id>``; batches are
+    ``<id>.<k>``, applied strictly in order), deleted once every batch is recorded,
+    so :func:`recover` can find every batch the remote committed. Requires the key
+    to be the local table's primary key (each key in one range: the base only gets
+    inserts).
     """
     run = _BulkRun(local, remote, shape, xfer, compression=compression)
     await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
                         [RUN + run.id, shape.table])
-    await local.execute("BEGIN TRANSACTION")
     try:
         await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
                             f"SELECT count(*) AS n FROM {run.t}")
         run.ranges = await _ranges(local, run.t, run.select, batch_rows, batch_bytes)
         await run.send_all(batch_bytes)
-        if run.full:  # the verified part is in the base now: only the full answers remain
-            await local.execute("UPDATE ducksync.outbox SET batch_id = ? WHERE batch_id = ?",
-                                [SETTLE + run.id, RUN + run.id])
-        else:
-            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
-        await local.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            await local.execute("ROLLBACK")
-        raise
     finally:
         for slot in _SLOTS:
             with contextlib.suppress(BaseException):
                 await local.execute(f"DROP TABLE IF EXISTS {slot}")
-    ok, conflicts = await _settle(local, remote, shape, xfer, run.id, run.full)
+    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
     await _ack(remote, xfer, run.sent)
-    return run.applied + ok, conflicts
+    return run.applied, run.conflicts
 
 
 @dataclass
 class _Range:
     """A range ready to send: its IPC, the predicted checksum, its rows, and the temp
-    table (``slot``) holding its keys and hashes for the base."""
+    table (``slot``) holding its copy and hashes."""
 
     payload: bytes
     checksum: str
@@ -316,12 +303,13 @@ _SLOTS = ("__ds_rng0", "__ds_rng1")  # two: range k+1 is prepared while k awaits
 
 
 class _BulkRun:
-    """One bulk run's pipeline, inside the caller's read transaction.
+    """One bulk run's pipeline.
 
-    While the remote applies range k, the local side records range k-1 (if verified)
-    and prepares range k+1. Each range is read and hashed ONCE, into a temp table of
-    at most one batch (``slot``): the prediction, the export and the base rows all
-    read it (on DuckDB-WASM one row-hash pass over 1M rows costs seconds).
+    While the remote applies range k, the local side records range k-1 and prepares
+    range k+1. Each range is read and hashed ONCE, into a temp table of at most one
+    batch (``slot``): the prediction, the export and the base rows all read it (on
+    DuckDB-WASM one row-hash pass over 1M rows costs seconds). Each record commits on
+    its own, so no transaction grows with the table.
     """
 
     def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
@@ -337,8 +325,7 @@ class _BulkRun:
                        f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
         self.ranges: list[tuple[int, int]] = []
         self.sent: list[str] = []
-        self.full: list[str] = []  # batches answered in full: recorded after the commit
-        self.applied = 0
+        self.applied = self.conflicts = 0
         self._prepared = 0
 
     async def prepare(self, batch_bytes: int) -> _Range | None:
@@ -368,16 +355,23 @@ class _BulkRun:
             return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot)
         return None
 
-    async def record(self, slot: str) -> None:
-        """A verified range's base rows: ``rh`` = ``lh``, as the checksum proved."""
-        key = sb.cols_sql(self.shape.key)
+    async def record(self, cur: _Range, batch_id: str, res: ApplyResult) -> None:
+        """A verified range's base rows (``rh`` = ``lh``, as the checksum proved), or a
+        full answer recorded as usual."""
         with self.xfer.phase("push.record"):
-            await self.local.execute(f"INSERT INTO {base_table(self.shape.table)} "
-                                     f"SELECT {key}, __ds_lh, __ds_lh, __ds_rk FROM {slot}")
+            if res.get("verified"):
+                await self.local.execute(
+                    f"INSERT INTO {base_table(self.shape.table)} SELECT "
+                    f"{sb.cols_sql(self.shape.key)}, __ds_lh, __ds_lh, __ds_rk FROM {cur.slot}")
+                self.applied += cur.rows
+                return
+            ok, bad = await record_result(self.local, self.shape, batch_id, res["result"],
+                                          fresh_keys=True)
+            self.applied, self.conflicts = self.applied + ok, self.conflicts + bad
 
     async def send_all(self, batch_bytes: int) -> None:
         todo = await self.prepare(batch_bytes)
-        unrecorded: str | None = None  # the slot of a verified range not yet in the base
+        answered: tuple[_Range, str, ApplyResult] | None = None  # not yet recorded
         while todo is not None:
             cur, batch_id = todo, f"{self.id}.{len(self.sent)}"
             self.sent.append(batch_id)
@@ -386,9 +380,9 @@ class _BulkRun:
                     self.shape.table, self.shape.key, batch_id, cur.payload,
                     checksum=cur.checksum))
                 try:
-                    if unrecorded is not None:
-                        await self.record(unrecorded)
-                        unrecorded = None
+                    if answered is not None:
+                        await self.record(*answered)
+                        answered = None
                     todo = await self.prepare(batch_bytes)
                 except BaseException:
                     with contextlib.suppress(BaseException):
@@ -398,18 +392,13 @@ class _BulkRun:
             self.xfer.calls += 1
             self.xfer.sent += len(cur.payload)
             self.xfer.received += len(res["result"])
-            if res.get("verified"):
-                self.applied += cur.rows
-                unrecorded = cur.slot
-            else:
-                self.full.append(batch_id)
-        if unrecorded is not None:
-            await self.record(unrecorded)
+            answered = (cur, batch_id, res)
+        if answered is not None:
+            await self.record(*answered)
 
 
-# the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>".
-# SETTLE: the run's transaction committed; only batches answered in full remain.
-RUN, SETTLE = "run:", "settle:"
+# the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>"
+RUN = "run:"
 _NO_SPLIT = 1 << 60  # batch_bytes that never closes a chunk early: one range = one chunk
 _RANGE_FILL = 0.7  # aim ranges at this share of batch_bytes (the probe is only a sample)
 _PROBE_ROWS = 4096
@@ -431,24 +420,3 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
     per_row = max(1.0, sum(len(c) for c in sample) / max(n, 1))
     width = max(1, min(batch_rows, int(batch_bytes * _RANGE_FILL / per_row)))
     return [(a, a + width) for a in range(int(lo), int(hi) + 1, width)]
-
-
-async def _settle(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                  run: str, full: list[str]) -> tuple[int, int]:
-    """Record the run's batches answered in full, from the answers the remote keeps
-    until acknowledged, then drop the run's outbox entry. (Fetched again rather than
-    held: a local write cannot join the read transaction on DuckDB-WASM, whose Arrow
-    ingest goes through a second attached database.)"""
-    ok = bad = 0
-    for batch_id in full:
-        res = await remote.batch_result(batch_id)
-        xfer.calls += 1
-        if res is None:  # cannot happen for an applied batch; recover() would retry
-            raise RemoteUnavailableError(f"the remote lost the answer of batch {batch_id}",
-                                         hint="sync again: the next run reconciles it")
-        xfer.received += len(res["result"])
-        a, b = await record_result(local, shape, batch_id, res["result"], fresh_keys=True)
-        ok, bad = ok + a, bad + b
-    if full:
-        await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [SETTLE + run])
-    return ok, bad
