@@ -50,7 +50,7 @@ chromium:
 	  fi; }
 
 bench: setup build chromium
-	$(BIN)/ducksync bench
+	$(BIN)/ducksync bench --runs 3
 
 clean:
 	rm -rf web/dist .pytest_cache .mypy_cache .ruff_cache
