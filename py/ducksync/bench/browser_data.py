@@ -271,7 +271,12 @@ def _memory(browser: Any, page: Any, res: Results, label: str, table: str, rows:
     if rep.get("error") or rep.get("pushed") != rows:
         raise RuntimeError(f"{label} push under memory_limit {MEMORY_LIMIT} failed: "
                            f"{rep.get('error') or rep.get('pushed')}")
+    cached = page.evaluate("(s) => window.ducksync.query(s)",
+                           "SELECT tag, memory_usage_bytes / 1e6 AS mb FROM duckdb_memory() "
+                           "WHERE memory_usage_bytes > 0 ORDER BY mb DESC")
+    held = ", ".join(f"{r['tag']} {r['mb']:.0f} MB" for r in cached) or "nothing"
     res.add(SUITE, f"{label} push ms", out["ms"], "ms",
-            f"{rows:,}-row push under DuckDB memory_limit {MEMORY_LIMIT}")
+            f"{rows:,}-row push under DuckDB memory_limit {MEMORY_LIMIT}; after it, "
+            f"duckdb_memory() holds {held} (its block cache, evictable)")
     _record_memory(res, probe, label, rows)
     log(f"browser {label} {rows:,}-row push: {out['ms']:,.0f} ms")
