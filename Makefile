@@ -19,7 +19,7 @@ test: setup build chromium lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check py tests workers scripts playwright.config.py
+	$(BIN)/ruff check py tests workers scripts web playwright.config.py
 	$(BIN)/mypy
 
 setup: $(VENV)/.installed node_modules/.installed

@@ -6,10 +6,10 @@ It only draws what the client reports (``status().sync``, events ``sync``, ``pro
 is re-read after each sync. Values cross as JSON, like the rest of the UI.
 """
 
-from pyscript import document, window
+from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, plain_error, on_promise
+from ui_common import el, escape, from_js, on_promise, plain_error
 
 CHART_RUNS = 20
 PHASE_WORDS = {
