@@ -4,8 +4,9 @@ Per batch: (1) its id is committed to ``ducksync.outbox``; (2) the remote applie
 it in one transaction with a ledger entry and compare-and-swap; (3) the result
 moves the base and clears the outbox entry in one local transaction; (4) the
 remote may forget the stored results (one ack per run). A crash between any two steps leaves
-an outbox entry that :func:`recover` settles on the next sync: the ledger either
-has the result (record it) or the batch never committed (forget it).
+an outbox entry that :func:`ducksync.engine.outbox.recover` settles on the next sync:
+the ledger either has the result (record it) or the batch never committed (forget it).
+The initial push into an empty remote has its own path: :mod:`ducksync.engine.bulk`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import collections
 import contextlib
 import uuid
-from dataclasses import dataclass
 
 from ducksync.engine import codec
 from ducksync.engine import sqlbuild as sb
@@ -23,7 +23,7 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 
-__all__ = ["PUSH_TOTAL", "bulk_push", "push_plan", "recover"]
+__all__ = ["PUSH_TOTAL", "ack", "push_plan", "record_result"]
 
 # One row (n): how many rows the current push sends, for progress bars (the sync
 # service reads it at the first apply; a temp table, so it joins any transaction).
@@ -64,84 +64,6 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
         raise
     await local.execute("DROP TABLE IF EXISTS __ds_res")
     return int(ok), int(bad)
-
-
-async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer) -> int:
-    """Settle batches a crash left in the outbox; returns how many were recorded."""
-    rows = await local.fetch_rows("SELECT batch_id FROM ducksync.outbox WHERE table_name = ? "
-                                  "ORDER BY created_at", [shape.table])
-    done = 0
-    for (batch_id,) in rows:
-        if batch_id.startswith(RUN):
-            done += await _recover_run(local, remote, shape, xfer, batch_id)
-            continue
-        res = await remote.batch_result(batch_id)
-        xfer.calls += 1
-        if res is None:
-            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [batch_id])
-            continue
-        xfer.received += len(res["result"])
-        await record_result(local, shape, batch_id, res["result"])
-        await remote.ack_batches([batch_id])
-        done += 1
-    return done
-
-
-async def _recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                       entry: str) -> int:
-    """Settle a bulk run cut off before its end (see :func:`bulk_push`).
-
-    Its batches were applied strictly in order, so they are ``<id>.0``, ``<id>.1``…
-    up to the first the remote never committed. Answers in full are recorded (the
-    non-fresh way: idempotent). Verified answers carry no rows; the ranges recorded
-    before the crash are in the base, and :func:`_adopt_equal_rows` gives the base
-    every other row both sides now hold alike.
-    """
-    run = entry[len(RUN):]
-    found: list[str] = []
-    unrecorded = False
-    while (res := await remote.batch_result(f"{run}.{len(found)}")) is not None:
-        xfer.calls += 1
-        batch_id = f"{run}.{len(found)}"
-        found.append(batch_id)
-        if res.get("verified"):
-            unrecorded = True
-        elif res["result"]:
-            xfer.received += len(res["result"])
-            await record_result(local, shape, batch_id, res["result"])
-    xfer.calls += 1
-    if unrecorded:
-        await _adopt_equal_rows(local, remote, shape, xfer)
-    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [entry])
-    if found:
-        await remote.ack_batches(found)
-    return len(found)
-
-
-async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape,
-                            xfer: Transfer) -> None:
-    """Base entries for rows without one whose remote hash equals the local hash.
-
-    Only after a verified batch of this table whose recording was lost: its checksum
-    proved both engines hash these values alike, so equal hashes mean equal content
-    (the same 64-bit bet change detection makes). Costs one download of the remote's
-    (key, hashes); rows changed since on either side stay without a base and are
-    decided by the next detection as usual.
-    """
-    key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
-    hashes = await remote.bucket_hashes(shape.table, key, 1, [])
-    xfer.calls += 1
-    xfer.received += len(hashes)
-    await local.ingest_arrow("__ds_adopt", hashes)
-    casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
-                      for k in key)
-    await local.execute(
-        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, l.lh, r.__ds_rh, r.__ds_rk FROM "
-        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.columns)} AS lh FROM {t}) l "
-        f"JOIN (SELECT {casts}, r.__ds_rk::UBIGINT AS __ds_rk, r.__ds_rh::UBIGINT AS __ds_rh "
-        f"FROM __ds_adopt r) r ON {sb.key_join_sql(key, 'l', 'r')} AND l.lh = r.__ds_rh "
-        f"ANTI JOIN {base} b ON {sb.key_join_sql(key, 'l', 'b')}")
-    await local.execute("DROP TABLE IF EXISTS __ds_adopt")
 
 
 async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
@@ -212,7 +134,7 @@ async def _send(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tran
     return applied, conflicts
 
 
-async def _ack(remote: RemoteStore, xfer: Transfer, acked: list[str]) -> None:
+async def ack(remote: RemoteStore, xfer: Transfer, acked: list[str]) -> None:
     if acked:  # one call for the run: the remote may now drop the stored results
         await remote.ack_batches(acked)
         xfer.calls += 1
@@ -244,179 +166,5 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
                [start, start + batch_rows]) for start in range(0, total, batch_rows)]
     applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,
                                      batch_rows=batch_rows, batch_bytes=batch_bytes)
-    await _ack(remote, xfer, acked)
+    await ack(remote, xfer, acked)
     return applied, conflicts
-
-
-async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
-                    batch_rows: int, batch_bytes: int,
-                    compression: str | None) -> tuple[int, int]:
-    """Initial push: the base is empty and the remote table was empty when checked.
-
-    Every local row is an insert expected absent, so there is no diff or plan: the
-    table is cut into ``rowid`` ranges of about one batch, and each range is copied
-    ONCE, by one statement, into a temp table (a consistent snapshot of that range,
-    even while the page writes) with its row and key hashes. From that copy come the
-    client's *prediction* of the remote's checksum (sent with the batch), the batch
-    itself and, afterwards, its base rows. The remote's bulk path inserts without
-    compare-and-swap joins and, when its own checksum agrees, answers compactly
-    (``verified``): the base rows are then the copy's (``rh`` = the local row hash),
-    and no per-row answer is built, stored, sent or read back. A batch answered in
-    full (a key that exists by then, an engine that hashes differently) is recorded
-    from its answer as usual. Memory is bounded by two batches, not the table.
-
-    The outbox holds one entry for the whole run (``run:<id>``; batches are
-    ``<id>.<k>``, applied strictly in order), deleted once every batch is recorded,
-    so :func:`recover` can find every batch the remote committed. Requires the key
-    to be the local table's primary key (each key in one range: the base only gets
-    inserts).
-    """
-    run = _BulkRun(local, remote, shape, xfer, compression=compression)
-    await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
-                        [RUN + run.id, shape.table])
-    try:
-        await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
-                            f"SELECT count(*) AS n FROM {run.t}")
-        run.ranges = await _ranges(local, run.t, run.select, batch_rows, batch_bytes)
-        await run.send_all(batch_bytes)
-    finally:
-        for slot in _SLOTS:
-            with contextlib.suppress(BaseException):
-                await local.execute(f"DROP TABLE IF EXISTS {slot}")
-    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
-    await _ack(remote, xfer, run.sent)
-    return run.applied, run.conflicts
-
-
-@dataclass
-class _Range:
-    """A range ready to send: its IPC, the predicted checksum, its rows, and the temp
-    table (``slot``) holding its copy and hashes."""
-
-    payload: bytes
-    checksum: str
-    rows: int
-    slot: str
-
-
-_SLOTS = ("__ds_rng0", "__ds_rng1")  # two: range k+1 is prepared while k awaits its answer
-
-
-class _BulkRun:
-    """One bulk run's pipeline.
-
-    While the remote applies range k, the local side records range k-1 and prepares
-    range k+1. Each range is read and hashed ONCE, into a temp table of at most one
-    batch (``slot``): the prediction, the export and the base rows all read it (on
-    DuckDB-WASM one row-hash pass over 1M rows costs seconds). Each record commits on
-    its own, so no transaction grows with the table.
-    """
-
-    def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                 *, compression: str | None) -> None:
-        self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
-        self.compression = compression
-        self.id = uuid.uuid4().hex
-        self.t = sb.quote_ident(shape.table)
-        key = shape.key
-        self.lh = sb.row_hash_sql(shape.columns)
-        self.cols = sb.cols_sql([*key, *(c for c in shape.columns if c not in key)])
-        self.select = (f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
-                       f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
-        self.ranges: list[tuple[int, int]] = []
-        self.sent: list[str] = []
-        self.applied = self.conflicts = 0
-        self._prepared = 0
-
-    async def prepare(self, batch_bytes: int) -> _Range | None:
-        """The next non-empty range; one above ``batch_bytes`` is split and redone."""
-        while self.ranges:
-            lo, hi = self.ranges.pop(0)
-            slot = _SLOTS[self._prepared % 2]
-            with self.xfer.phase("push.predict"):
-                await self.local.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {slot} AS SELECT {self.cols}, {self.lh} AS "
-                    f"__ds_lh, {sb.key_hash_sql(self.shape.key)} AS __ds_rk FROM {self.t} "
-                    "WHERE rowid >= ? AND rowid < ?", [lo, hi])
-                checksum, n = (await self.local.fetch_rows(
-                    f"SELECT {sb.checksum_sql('__ds_rk', '__ds_lh')}::VARCHAR, count(*) "
-                    f"FROM {slot}"))[0]
-            if not n:
-                continue
-            with self.xfer.phase("push.export"):
-                chunks = [c async for c in self.local.export_arrow(
-                    f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
-                    f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=_NO_SPLIT)]
-            if len(chunks) > 1 or (len(chunks[0]) > batch_bytes and hi - lo > 1):
-                mid = (lo + hi) // 2
-                self.ranges[:0] = [(lo, mid), (mid, hi)]
-                continue
-            self._prepared += 1
-            return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot)
-        return None
-
-    async def record(self, cur: _Range, batch_id: str, res: ApplyResult) -> None:
-        """A verified range's base rows (``rh`` = ``lh``, as the checksum proved), or a
-        full answer recorded as usual."""
-        with self.xfer.phase("push.record"):
-            if res.get("verified"):
-                await self.local.execute(
-                    f"INSERT INTO {base_table(self.shape.table)} SELECT "
-                    f"{sb.cols_sql(self.shape.key)}, __ds_lh, __ds_lh, __ds_rk FROM {cur.slot}")
-                self.applied += cur.rows
-                return
-            ok, bad = await record_result(self.local, self.shape, batch_id, res["result"],
-                                          fresh_keys=True)
-            self.applied, self.conflicts = self.applied + ok, self.conflicts + bad
-
-    async def send_all(self, batch_bytes: int) -> None:
-        todo = await self.prepare(batch_bytes)
-        answered: tuple[_Range, str, ApplyResult] | None = None  # not yet recorded
-        while todo is not None:
-            cur, batch_id = todo, f"{self.id}.{len(self.sent)}"
-            self.sent.append(batch_id)
-            with self.xfer.phase("push.remote_apply"):
-                task = asyncio.ensure_future(self.remote.apply_batch(
-                    self.shape.table, self.shape.key, batch_id, cur.payload,
-                    checksum=cur.checksum))
-                try:
-                    if answered is not None:
-                        await self.record(*answered)
-                        answered = None
-                    todo = await self.prepare(batch_bytes)
-                except BaseException:
-                    with contextlib.suppress(BaseException):
-                        await task  # it may still commit: recover() finds it by id
-                    raise
-                res = await task
-            self.xfer.calls += 1
-            self.xfer.sent += len(cur.payload)
-            self.xfer.received += len(res["result"])
-            answered = (cur, batch_id, res)
-        if answered is not None:
-            await self.record(*answered)
-
-
-# the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>"
-RUN = "run:"
-_NO_SPLIT = 1 << 60  # batch_bytes that never closes a chunk early: one range = one chunk
-_RANGE_FILL = 0.7  # aim ranges at this share of batch_bytes (the probe is only a sample)
-_PROBE_ROWS = 4096
-
-
-async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
-                  batch_bytes: int) -> list[tuple[int, int]]:
-    """``rowid`` ranges of about ``batch_bytes * _RANGE_FILL`` bytes of IPC each.
-
-    Bytes per row come from exporting a sample; a range that still comes out too big
-    is split when exported. Ranges may hold fewer rows than their width (deleted
-    rows leave gaps in ``rowid``)."""
-    lo, hi = (await local.fetch_rows(f"SELECT min(rowid), max(rowid) FROM {t}"))[0]
-    if lo is None:
-        return []
-    sample = [c async for c in local.export_arrow(
-        f"{select} LIMIT {_PROBE_ROWS}", batch_rows=_PROBE_ROWS, batch_bytes=_NO_SPLIT)]
-    n = min(_PROBE_ROWS, int(hi) - int(lo) + 1)
-    per_row = max(1.0, sum(len(c) for c in sample) / max(n, 1))
-    width = max(1, min(batch_rows, int(batch_bytes * _RANGE_FILL / per_row)))
-    return [(a, a + width) for a in range(int(lo), int(hi) + 1, width)]

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ducksync.engine import detect, merge, push, state
+from ducksync.engine import bulk, detect, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Top, Transfer
 from ducksync.engine.merge import Policy
@@ -127,10 +127,10 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     top: Top | None = None
     if mode != "pull":
         with xfer.phase("bulk.check"):
-            bulk, top = await _bulk_eligible(local, remote, shape, xfer)
-        if bulk:
+            eligible, top = await _bulk_eligible(local, remote, shape, xfer)
+        if eligible:
             xfer.paths.append("bulk-push")
-            applied, cas = await push.bulk_push(
+            applied, cas = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
                 batch_bytes=opts.batch_bytes, compression=opts.compression)
             rep.pushed += applied
@@ -233,7 +233,7 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             await state.ensure_base(local, table, shape.key, shape.types)
             if await state.bind_remote(local, table, remote_id):
                 xfer.paths.append("remote-changed")  # a first sync against this remote
-            await push.recover(local, remote, shape, xfer)
+            await outbox.recover(local, remote, shape, xfer)
         for _ in range(MAX_ROUNDS):
             if not await _round(local, remote, table, opts, mode, rep, xfer, shape):
                 break

@@ -1,0 +1,36 @@
+"""Settling what a crash left in ``ducksync.outbox`` (run before every sync of a table).
+
+Two kinds of entries: a batch id of the general push (:mod:`ducksync.engine.push`) and
+one ``run:<id>`` per bulk run (:mod:`ducksync.engine.bulk`).
+"""
+
+from __future__ import annotations
+
+from ducksync.engine.bulk import RUN, recover_run
+from ducksync.engine.detect import Transfer
+from ducksync.engine.push import record_result
+from ducksync.engine.schema import Shape
+from ducksync.engine.store import LocalStore, RemoteStore
+
+__all__ = ["recover"]
+
+
+async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer) -> int:
+    """Settle batches a crash left in the outbox; returns how many were recorded."""
+    rows = await local.fetch_rows("SELECT batch_id FROM ducksync.outbox WHERE table_name = ? "
+                                  "ORDER BY created_at", [shape.table])
+    done = 0
+    for (batch_id,) in rows:
+        if batch_id.startswith(RUN):
+            done += await recover_run(local, remote, shape, xfer, batch_id)
+            continue
+        res = await remote.batch_result(batch_id)
+        xfer.calls += 1
+        if res is None:
+            await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [batch_id])
+            continue
+        xfer.received += len(res["result"])
+        await record_result(local, shape, batch_id, res["result"])
+        await remote.ack_batches([batch_id])
+        done += 1
+    return done
