@@ -78,12 +78,18 @@ def _wm_filter(shape: Shape, watermark: str, alias: str = "") -> str:
 
 
 async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = None, *,
-                       watermark: str | None = None, cursor: str | None = None) -> int:
-    """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base."""
+                       watermark: str | None = None, cursor: str | None = None
+                       ) -> tuple[int, Top | None]:
+    """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base.
+
+    Returns their count and, when the whole-table comparison read the base anyway,
+    :func:`base_top` from that same scan (None otherwise): one pass over the base.
+    """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
     keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
     empty = (f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {keys}, __lh AS lh_now "
              f"FROM {base} LIMIT 0")
+    top: Top | None = None
     if watermark is not None and cursor is not None:
         # Rows at or below the cursor must be exactly the base minus the keys above it.
         fresh = _wm_filter(shape, watermark)
@@ -101,23 +107,25 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
                 f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t} WHERE {fresh}) c "
                 f"LEFT JOIN {base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
                 "WHERE c.__lh IS DISTINCT FROM b.__lh", [cursor])
-            return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
+            return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), None
     else:
-        x_now, n_now, x_base, n_base = (await local.fetch_rows(
-            f"SELECT a.x, a.n, b.x, b.n FROM (SELECT bit_xor({sb.mix_sql('h')}) AS x, count(*) "
-            f"AS n FROM (SELECT {lh} AS h FROM {t})) a, (SELECT bit_xor({sb.mix_sql('__lh')}) "
-            f"AS x, count(*) AS n FROM {base}) b"))[0]
+        x_now, n_now, x_base, n_base, rsum = (await local.fetch_rows(
+            f"SELECT a.x, a.n, b.x, b.n, b.rsum FROM (SELECT bit_xor({sb.mix_sql('h')}) AS x, "
+            f"count(*) AS n FROM (SELECT {lh} AS h FROM {t})) a, (SELECT "
+            f"bit_xor({sb.mix_sql('__lh')}) AS x, count(*) AS n, "
+            f"COALESCE({sb.checksum_sql('__rk', '__rh')}, 0) AS rsum FROM {base}) b"))[0]
+        top = (int(rsum), int(n_base)) if n_base else (0, 0)
         if (x_now, n_now) == (x_base, n_base):
             if xfer is not None:
                 xfer.paths.append("local-unchanged")
             await local.execute(empty)
-            return 0
+            return 0, top
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {_coalesced(shape.key, 'c', 'b')}, "
         f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t}) c FULL OUTER JOIN "
         f"{base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
         f"WHERE c.__lh IS DISTINCT FROM b.__lh")
-    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l")))
+    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), top
 
 
 async def remote_top(local: LocalStore, remote: RemoteStore, shape: Shape,

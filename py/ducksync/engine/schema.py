@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
 from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError
@@ -74,8 +75,8 @@ def _missing(src: TableInfo, dst: TableInfo, side: str) -> list[ColumnInfo]:
 async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                     key: list[str] | None, *, create_remote: bool = True) -> Shape:
     """Make both sides agree on ``table``'s shape and return it."""
-    linfo = await describe_local(local, table)
-    rinfo = await remote.describe_table(table)
+    # Both catalogs are read at once: the remote's answer is a round trip.
+    linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
     if linfo is None and rinfo is None:
         raise SchemaMismatchError(f"table {table!r} exists on neither side",
                                   hint="check the name passed to --table")

@@ -18,6 +18,7 @@ from ducksync.engine import bulk, detect, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Top, Transfer
 from ducksync.engine.merge import Policy
+from ducksync.engine.overlap import both
 from ducksync.engine.schema import Shape, reconcile
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
@@ -154,20 +155,22 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             remote.bucket_checksums(shape.table, shape.key, 1, 1, []))
     try:
         with xfer.phase("detect.local"):
-            n_local = await detect.detect_local(local, shape, xfer, watermark=wm, cursor=cursor)
+            n_local, base_top = await detect.detect_local(local, shape, xfer, watermark=wm,
+                                                          cursor=cursor)
     except BaseException:
         if pending_top is not None:
             pending_top.cancel()
             with contextlib.suppress(BaseException):
                 await pending_top
         raise
-    base_top: Top | None = None
     if pending_top is not None:
-        # The base's own checksum is computed while the remote is still hashing (the
-        # base does not change before detect_remote compares the two).
+        # The base's own checksum (unless detect_local read it on its way) is computed
+        # while the remote is still hashing (the base does not change before
+        # detect_remote compares the two).
         try:
             with xfer.phase("detect.base"):
-                base_top = await detect.base_top(local, shape)
+                if base_top is None:
+                    base_top = await detect.base_top(local, shape)
         except BaseException:
             pending_top.cancel()
             with contextlib.suppress(BaseException):
@@ -275,9 +278,12 @@ async def default_tables(local: LocalStore, remote: RemoteStore, mode: Mode,
 async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,
                mode: Mode = "sync") -> SyncReport:
     """Run ``mode`` over ``opts.tables`` (default: every table with a primary key)."""
-    await state.ensure_state(local)
-    tables = opts.tables or await default_tables(local, remote, mode, opts.key)
-    remote_id = await remote.remote_id()
+    async def local_side() -> list[str]:
+        await state.ensure_state(local)
+        return opts.tables or await default_tables(local, remote, mode, opts.key)
+
+    # The remote's id is asked while the local state is checked (a round trip saved).
+    tables, remote_id = await both(local_side(), remote.remote_id())
     reports = [await sync_table(local, remote, t, opts, mode, remote_id=remote_id)
                for t in tables]
     return SyncReport(mode=mode, tables=reports)

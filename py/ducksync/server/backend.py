@@ -9,7 +9,9 @@ the server's event loop never blocks on DuckDB.
 
 Writes (create/alter/apply/ack) are serialised by one lock: DuckDB would abort
 concurrent writers on the same table with a transaction conflict, which a client
-could only retry; queueing them here turns that into a short wait.
+could only retry; queueing them here turns that into a short wait. Being the one
+door for writes also lets the pool keep checksum answers of a file remote until
+the next write (:mod:`ducksync.server.read_cache`).
 
 A request that outlives ``DUCKSYNC_REQUEST_TIMEOUT`` gets its cursor interrupted
 (DuckDB stops the statement) and answers 504.
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -29,6 +31,7 @@ import anyio.to_thread
 from ducksync.engine.store import RemoteStore
 from ducksync.errors import DucksyncError
 from ducksync.server.errors import RequestTimeoutError
+from ducksync.server.read_cache import Carry, ReadCache
 from ducksync.server.remote import RemoteDatabase
 
 T = TypeVar("T")
@@ -71,6 +74,8 @@ class StorePool:
         self._create_lock = threading.Lock()
         self._slots = anyio.Semaphore(size)
         self.write_lock = threading.Lock()
+        # Only a file remote has this process as its only writer (see read_cache).
+        self.reads = ReadCache(enabled=database.kind == "duckdb-file")
 
     def _take(self) -> Any:
         try:
@@ -84,8 +89,13 @@ class StorePool:
         store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor())
         return store
 
-    async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False) -> T:
-        """Run ``work(store)`` (blocking) on a worker thread with a pooled store."""
+    async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False,
+                   carry: Callable[[T], Carry] | None = None) -> T:
+        """Run ``work(store)`` (blocking) on a worker thread with a pooled store.
+
+        ``write``: serialised, and the read cache forgets every answer unless
+        ``carry(result)`` says which stay true (see :mod:`ducksync.server.read_cache`).
+        """
         async with self._slots:
             store = await anyio.to_thread.run_sync(self._take)
             timed_out = threading.Event()
@@ -97,7 +107,14 @@ class StorePool:
             def job() -> T:
                 if write:
                     with self.write_lock:
-                        return work(store)
+                        held, carried = self.reads.begin_write(), {}
+                        try:
+                            result = work(store)
+                            if carry is not None:
+                                carried = carry(result)(held)
+                            return result
+                        finally:
+                            self.reads.end_write(carried)
                 return work(store)
 
             handle = asyncio.get_running_loop().call_later(self.timeout_s, interrupt)
@@ -119,6 +136,18 @@ class StorePool:
                 if store is not None:
                     self._idle.put(store)
             return result
+
+    async def cached_read(self, key: Hashable,
+                          work: Callable[[RemoteStore], bytes]) -> tuple[bytes, bool]:
+        """``call(work)`` for a read whose answer holds until the next write call;
+        returns ``(answer, from_cache)``."""
+        found = self.reads.get(key)
+        if found is not None:
+            return found, True
+        generation = self.reads.generation  # before the read: see ReadCache.put
+        answer = await self.call(work)
+        self.reads.put(key, generation, answer)
+        return answer, False
 
     def close(self) -> None:
         while True:

@@ -11,6 +11,7 @@ nor read another's batch results.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -26,6 +27,7 @@ from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
+from ducksync.server.read_cache import Carry, keep_all, shift_top
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
 Who = Annotated[Principal, Depends(principal)]
@@ -175,14 +177,49 @@ async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dic
     return {"ok": True}
 
 
+def _checksums_key(table: str, key: list[str], modulus: int, parent_modulus: int,
+                   parents: list[int]) -> tuple[Hashable, ...]:
+    """The read cache's key for a checksums answer (its table is element 1)."""
+    return ("checksums", table, tuple(key), modulus, parent_modulus, tuple(parents))
+
+
+def _apply_carry(table: str, key: list[str], checksum: str | None,
+                 rows: int) -> Callable[[ApplyResult], Carry]:
+    """What an applied batch leaves true in the read cache (see ``read_cache``).
+
+    Answers about other tables stay; a replay wrote nothing; a *verified* bulk batch
+    inserted ``rows`` new rows whose checksum is exactly ``checksum``, so this
+    table's whole-table answer moves by that delta. Anything else about this table
+    is forgotten.
+    """
+    top = _checksums_key(table, key, 1, 1, [])
+
+    def after(result: ApplyResult) -> Carry:
+        if result["replayed"]:
+            return keep_all
+
+        def carry(held: Mapping[Hashable, bytes]) -> dict[Hashable, bytes]:
+            kept = {k: v for k, v in held.items() if k[1] != table}  # type: ignore[index]
+            if result.get("verified") and checksum is not None and top in held:
+                shifted = shift_top(held[top], int(checksum), rows)
+                if shifted is not None:
+                    kept[top] = shifted
+            return kept
+        return carry
+    return after
+
+
 @router.post("/tables/{table}/checksums", responses=_IPC_REPLY)
 async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
     """IPC ``(bucket, checksum, n)`` of non-empty buckets."""
     ctx.check_table(table)
     key = _keys(body.key)
-    payload = await ctx.pool.call(lambda store: run_coroutine(lambda: store.bucket_checksums(
-        table, key, body.modulus, body.parent_modulus, body.parents)))
+    payload, cached = await ctx.pool.cached_read(
+        _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
+        lambda store: run_coroutine(lambda: store.bucket_checksums(
+            table, key, body.modulus, body.parent_modulus, body.parents)))
+    ctx.metrics.read_cache.labels("hit" if cached else "miss").inc()
     return _arrow(request, ctx, payload)
 
 
@@ -245,7 +282,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     result: ApplyResult = await ctx.pool.call(
         lambda store: run_coroutine(
             lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
-        write=True)
+        write=True, carry=_apply_carry(table, keys, checksum, rows))
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
@@ -268,5 +305,5 @@ async def ack_batches(body: AckBody, who: Who, ctx: Ctx) -> dict[str, Any]:
     """The client recorded these results: the server may drop their stored rows."""
     scoped = [_scoped(who, b) for b in body.batch_ids]
     await ctx.pool.call(lambda store: run_coroutine(lambda: store.ack_batches(scoped)),
-                        write=True)
+                        write=True, carry=lambda _: keep_all)  # the ledger only
     return {"ok": True}

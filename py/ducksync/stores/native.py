@@ -190,8 +190,12 @@ class NativeRemoteStore(_Native):
 
     def _remote_id(self) -> str:
         self._setup()
-        self._run(rs.IDENTITY[0])
-        return str(self._run(rs.IDENTITY[1]).fetchall()[0][0])
+        read, create = rs.IDENTITY
+        found = str(self._run(read).fetchall()[0][0])
+        if not found:
+            self._run(create)
+            found = str(self._run(read).fetchall()[0][0])
+        return found
 
     # -- catalog -----------------------------------------------------------------------
     def _tables(self, name: str | None = None) -> list[TableInfo]:

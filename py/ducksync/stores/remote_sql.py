@@ -50,10 +50,12 @@ LEDGER_DDL: Final = (
 )
 # The database's id (RemoteStore.remote_id): made once; two racing first calls may both
 # insert, and every reader then agrees on the smallest.
+# ``(read, create)``: read first ('' when the database has no id yet), create only
+# then — a write per call cost every sync a commit.
 IDENTITY: Final = (
+    "SELECT coalesce(min(remote_id), '') FROM ducksync.identity",
     "INSERT INTO ducksync.identity SELECT uuid()::VARCHAR WHERE NOT EXISTS "
     "(SELECT 1 FROM ducksync.identity)",
-    "SELECT min(remote_id) FROM ducksync.identity",
 )
 # ``(result BLOB, rows table, verified)`` of an applied batch; no row: never applied.
 # No NULLs (empty BLOB, '' table): a browser connector decodes NULL as a JS null proxy.

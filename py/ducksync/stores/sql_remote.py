@@ -138,8 +138,12 @@ class SqlRemoteStore:
     async def remote_id(self) -> str:
         async with self._lock:
             await self._setup()
-            await self.connector.execute(rs.IDENTITY[0])
-            return str(await self._scalar(rs.IDENTITY[1]))
+            read, create = rs.IDENTITY
+            found = str(await self._scalar(read))
+            if not found:
+                await self.connector.execute(create)
+                found = str(await self._scalar(read))
+            return found
 
     async def list_tables(self) -> list[TableInfo]:
         async with self._lock:
