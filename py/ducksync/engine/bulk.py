@@ -30,6 +30,11 @@ _NO_SPLIT = 1 << 60  # batch_bytes that never closes a chunk early: one range = 
 _RANGE_FILL = 0.7  # aim ranges at this share of batch_bytes (the probe is only a sample)
 _PROBE_ROWS = 4096  # rows exported to estimate bytes per row
 _SLOTS = ("__ds_rng0", "__ds_rng1")  # two: range k+1 is prepared while k awaits its answer
+# DuckDB's row group. A range of whole row groups lets each base insert write its rows
+# straight to the database file instead of through the WAL first: on DuckDB-WASM
+# (OPFS) that made base inserts 3-4x cheaper per row (100k-row ranges: 1.7-2.5 us/row;
+# 245,760: 0.4-0.6 us/row), and the source is read in whole row groups too.
+_ROW_GROUP = 122_880
 
 
 async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
@@ -185,7 +190,8 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
 
     Bytes per row come from exporting a sample; a range that still comes out too big
     is split when exported. Ranges may hold fewer rows than their width (deleted
-    rows leave gaps in ``rowid``)."""
+    rows leave gaps in ``rowid``). A width of a row group or more is rounded down to
+    whole row groups (see ``_ROW_GROUP``)."""
     lo, hi = (await local.fetch_rows(f"SELECT min(rowid), max(rowid) FROM {t}"))[0]
     if lo is None:
         return []
@@ -194,6 +200,8 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
     n = min(_PROBE_ROWS, int(hi) - int(lo) + 1)
     per_row = max(1.0, sum(len(c) for c in sample) / max(n, 1))
     width = max(1, min(batch_rows, int(batch_bytes * _RANGE_FILL / per_row)))
+    if width >= _ROW_GROUP:
+        width -= width % _ROW_GROUP
     return [(a, a + width) for a in range(int(lo), int(hi) + 1, width)]
 
 

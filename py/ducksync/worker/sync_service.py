@@ -45,6 +45,11 @@ SYNC_LOG_DDL: Final = (
     "direction VARCHAR, tables VARCHAR[], rows_pushed BIGINT, rows_pulled BIGINT, "
     "conflicts BIGINT, bytes_raw BIGINT, bytes_compressed BIGINT, outcome VARCHAR, "
     "error VARCHAR, trigger VARCHAR, ms DOUBLE)")
+# Bytes per request in the browser (the engine's default is 48 MB): a bulk range is
+# then two of DuckDB's row groups (~18 MB of IPC for the bench's rows), which every
+# worker holds a copy or two of; rows per batch stay the engine's defaults unless a
+# caller sets them.
+BATCH_BYTES: Final = 32 << 20
 # The engine's temp tables holding what a round will push / pull (for progress totals).
 _PUSH_TOTAL: Final = f"SELECT n FROM {PUSH_TOTAL}"
 _PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
@@ -80,7 +85,7 @@ class SyncService:
         self.schedule = schedule or Schedule()
         self.status = SyncStatus(interval_s=self.schedule.interval_s)
         self.policy: str = "manual"
-        self.batch_rows = 100_000
+        self.batch_rows: int | None = None  # None: the engine's defaults
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[dict[str, Any]] | None = None
         self._wake: asyncio.Event | None = None
@@ -192,7 +197,7 @@ class SyncService:
         return True
 
     async def _run(self, *, tables: list[str] | None, mode: Mode, direction: str, policy: str,
-                   batch_rows: int, trigger: str) -> dict[str, Any]:
+                   batch_rows: int | None, trigger: str) -> dict[str, Any]:
         t0, start_wall = time.perf_counter(), self.wall()
         mark = self.schedule.started(self.clock())
         self._counters = _Counters()
@@ -200,7 +205,8 @@ class SyncService:
         self.publish()
         reports, names = [], list(tables or [])
         outcome, error = "ok", None
-        opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows)
+        opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
+                           batch_bytes=BATCH_BYTES)
         try:
             await state.ensure_state(self.local)
             await self.local.execute(SYNC_LOG_DDL)
