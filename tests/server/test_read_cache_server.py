@@ -33,7 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def cache_count(server: RunningServer, outcome: str) -> float:
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    found = re.search(rf'^ducksync_read_cache_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
+    found = re.search(rf'^ducksync_read_cache_total{{outcome="{outcome}",read="checksums"}} '
+                      r'(\S+)$', text, re.M)
     return float(found.group(1)) if found else 0.0
 
 

@@ -50,8 +50,9 @@ class Metrics:
                             ["direction"], registry=r)
         self.bytes = Counter("ducksync_sync_bytes", "Arrow bytes moved (after decoding)",
                              ["direction"], registry=r)
-        self.read_cache = Counter("ducksync_read_cache", "Checksum reads answered from the "
-                                  "cache (hit) or computed (miss)", ["outcome"], registry=r)
+        self.read_cache = Counter("ducksync_read_cache", "Reads (checksums, describe) "
+                                  "answered from the cache (hit) or computed (miss)",
+                                  ["read", "outcome"], registry=r)
         self.operation_latency = Histogram("ducksync_sync_operation_seconds",
                                            "Store operation latency", ["operation"],
                                            buckets=LATENCY_BUCKETS, registry=r)

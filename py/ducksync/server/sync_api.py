@@ -10,6 +10,7 @@ nor read another's batch results.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Hashable, Mapping
 from typing import Annotated, Any
@@ -149,12 +150,18 @@ async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     return [dict(t) for t in tables if ctx.table_allowed(t["name"])]
 
 
-@router.get("/tables/{table}")
-async def describe_table(table: str, _: Who, ctx: Ctx) -> dict[str, Any]:
+@router.get("/tables/{table}", response_class=Response)
+async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
     """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
     ctx.check_table(table)
-    info = await ctx.pool.call(lambda store: run_coroutine(lambda: store.describe_table(table)))
-    return {"table": dict(info) if info is not None else None}
+
+    def work(store: RemoteStore) -> bytes:
+        info = run_coroutine(lambda: store.describe_table(table))
+        return json.dumps({"table": dict(info) if info is not None else None}).encode()
+
+    payload, cached = await ctx.pool.cached_read(("describe", table), work)
+    ctx.metrics.read_cache.labels("describe", "hit" if cached else "miss").inc()
+    return Response(content=payload, media_type="application/json")
 
 
 @router.put("/tables/{table}")
@@ -179,7 +186,7 @@ async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dic
 
 def _checksums_key(table: str, key: list[str], modulus: int, parent_modulus: int,
                    parents: list[int]) -> tuple[Hashable, ...]:
-    """The read cache's key for a checksums answer (its table is element 1)."""
+    """The read cache's key for a checksums answer (kind, then the table, like every key)."""
     return ("checksums", table, tuple(key), modulus, parent_modulus, tuple(parents))
 
 
@@ -187,7 +194,8 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
                  rows: int) -> Callable[[ApplyResult], Carry]:
     """What an applied batch leaves true in the read cache (see ``read_cache``).
 
-    Answers about other tables stay; a replay wrote nothing; a *verified* bulk batch
+    Answers about other tables stay, and so does this table's description (a batch
+    never changes a schema); a replay wrote nothing; a *verified* bulk batch
     inserted ``rows`` new rows whose checksum is exactly ``checksum``, so this
     table's whole-table answer moves by that delta. Anything else about this table
     is forgotten.
@@ -199,7 +207,8 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
             return keep_all
 
         def carry(held: Mapping[Hashable, bytes]) -> dict[Hashable, bytes]:
-            kept = {k: v for k, v in held.items() if k[1] != table}  # type: ignore[index]
+            kept = {k: v for k, v in held.items()
+                    if k[1] != table or k[0] == "describe"}  # type: ignore[index]
             if result.get("verified") and checksum is not None and top in held:
                 shifted = shift_top(held[top], int(checksum), rows)
                 if shifted is not None:
@@ -219,7 +228,7 @@ async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _:
         _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
         lambda store: run_coroutine(lambda: store.bucket_checksums(
             table, key, body.modulus, body.parent_modulus, body.parents)))
-    ctx.metrics.read_cache.labels("hit" if cached else "miss").inc()
+    ctx.metrics.read_cache.labels("checksums", "hit" if cached else "miss").inc()
     return _arrow(request, ctx, payload)
 
 
