@@ -86,7 +86,8 @@ class BackupWorker:
             raise BackupError("no file data in the import request",
                               hint="pass a File or Blob to ducksync.import()")
         fmt = py(p.get("format"))
-        out = await self._svc().import_(JsByteSource(data), fmt=str(fmt) if fmt else None,
-                                        replace=bool(py(p.get("replace"))))
-        await self._svc().store.execute("CHECKPOINT")  # durable in OPFS before we answer
+        with self.sync.clock.writing():  # an import writes tables: the next sync hashes them
+            out = await self._svc().import_(JsByteSource(data), fmt=str(fmt) if fmt else None,
+                                            replace=bool(py(p.get("replace"))))
+            await self._svc().store.execute("CHECKPOINT")  # durable in OPFS before we answer
         return out

@@ -15,6 +15,7 @@ reload still resumes then: the sync service checks the outbox first thing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from typing import Any, Final
 
@@ -23,7 +24,8 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
-from ducksync.worker import Handler, is_read_only
+from ducksync.worker import Handler, cannot_write, is_read_only
+from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
@@ -44,6 +46,9 @@ class LocalWorker:
         self.sync: Any = None  # sync_worker.SyncWorker, once the services started
         self._services: asyncio.Future[dict[str, Handler]] | None = None
         self._wrote = False  # a write before the sync service existed: it syncs once started
+        # Every write the sync engine does not make is counted here (page SQL below,
+        # imports, conflict resolution): an idle sync may then skip hashing a table.
+        self.clock = WriteClock()
         core = self.host.core
         core.on(protocol.QUERY, self.query)
         core.on(protocol.EXEC, self.exec)
@@ -82,7 +87,7 @@ class LocalWorker:
         from backup_worker import BackupWorker  # deferred: see the module docstring
         from sync_worker import SyncWorker
 
-        sync = SyncWorker(self.host)
+        sync = SyncWorker(self.host, self.clock)
         backup = BackupWorker(self.host, sync)
         await sync.start(self.db)
         await backup.start(self.db)
@@ -100,11 +105,13 @@ class LocalWorker:
     async def _run(self, sql: object) -> Any:
         if not isinstance(sql, str) or not sql.strip():
             raise QueryError("no SQL given", hint="pass a non-empty SQL string")
+        counted = contextlib.nullcontext() if cannot_write(sql) else self.clock.writing()
         try:
-            ipc = await self.db.query(sql)
-            if not is_read_only(sql):
-                await self.db.query("CHECKPOINT")  # make the write durable in OPFS now
-                self._wrote_now()
+            with counted:
+                ipc = await self.db.query(sql)
+                if not is_read_only(sql):
+                    await self.db.query("CHECKPOINT")  # make the write durable in OPFS now
+                    self._wrote_now()
         except JsException as exc:
             raise QueryError(js_message(exc)) from None
         return ipc

@@ -24,6 +24,7 @@ from ducksync.worker import Handler
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.sql_params import bind
 from ducksync.worker.sync_service import SyncService
+from ducksync.worker.write_clock import WriteClock
 from jsvalues import py
 from worker_host import WorkerHost, js_message
 
@@ -85,6 +86,19 @@ class WasmLocalStore:
         await self._q(self.conn.copyIn(text, name, js_bytes(data)), text)
 
 
+class TrackedWasmLocalStore(WasmLocalStore):
+    """The sync engine's store: also :class:`ducksync.engine.store.WriteTracked`, through
+    the local worker's :class:`WriteClock` (every write but the engine's is counted)."""
+
+    def __init__(self, conn: Any, clock: WriteClock) -> None:
+        super().__init__(conn)
+        self.clock = clock
+        self.clean = clock.clean
+
+    def write_token(self) -> str | None:
+        return self.clock.write_token()
+
+
 class SyncWorker:
     """The sync requests of the local worker (``handlers``) and the automatic triggers.
 
@@ -92,8 +106,8 @@ class SyncWorker:
     routes the SYNC_* requests to ``handlers`` once :meth:`start` is done.
     """
 
-    def __init__(self, host: WorkerHost) -> None:
-        self.host = host
+    def __init__(self, host: WorkerHost, clock: WriteClock) -> None:
+        self.host, self.clock = host, clock
         self.service: SyncService | None = None
         self._proxies: list[Any] = []
         self.handlers: dict[str, Handler] = {
@@ -105,7 +119,8 @@ class SyncWorker:
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
         remote = PortRemoteStore(transport=self._transport)
-        self.service = SyncService(local=WasmLocalStore(conn), remote=remote, emit=self._emit)
+        self.service = SyncService(local=TrackedWasmLocalStore(conn, self.clock), remote=remote,
+                                   emit=self._emit)
         self.service.status.online = bool(js.navigator.onLine)
         self.service.schedule.online = self.service.status.online
         for name in ("online", "offline"):
@@ -188,8 +203,9 @@ class SyncWorker:
         return {"conflicts": await self._svc().conflicts(p.get("table"))}
 
     async def _resolve(self, p: dict[str, Any]) -> dict[str, Any]:
-        return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
-                                         str(p.get("take")))
+        with self.clock.writing():  # the engine's store, but not a sync: the table moves
+            return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
+                                             str(p.get("take")))
 
     async def _tables(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"tables": await self._svc().tables()}

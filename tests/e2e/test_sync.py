@@ -133,3 +133,39 @@ def test_tab_closed_mid_sync_then_next_session_converges(open_app: Any, server: 
     assert q(again, "SELECT count(*) AS n FROM big") == [{"n": n}]
     again_result = sync(again, tables=["big"])
     assert again_result["pushed"] == 0 and again_result["pulled"] == 0
+
+
+SKIP = "local-unchanged-since-sync"
+
+
+def paths(report: dict[str, Any]) -> list[str]:
+    return list(report["tables"][0]["paths"])
+
+
+def test_idle_sync_skips_hashing_yet_sees_every_kind_of_local_write(open_app: Any,
+                                                                     server: Any) -> None:
+    """The local worker counts every write the engine did not make (docs/engine.md): an
+    idle sync skips hashing the table, and page SQL, an import or a resolved conflict
+    each make the next sync compare again."""
+    a = device(open_app, server.url)
+    ex(a, "CREATE TABLE dev_idle (id INTEGER PRIMARY KEY, v VARCHAR)")
+    ex(a, "INSERT INTO dev_idle SELECT range, 'v' FROM range(100)")
+    assert sync(a, tables=["dev_idle"])["pushed"] == 100
+    idle = sync(a, tables=["dev_idle"])
+    assert SKIP in paths(idle) and idle["pushed"] == idle["pulled"] == 0 and idle["converged"]
+    assert q(a, "SELECT count(*) AS n FROM dev_idle") == [{"n": 100}]  # a read is no write
+    assert SKIP in paths(sync(a, tables=["dev_idle"]))
+
+    ex(a, "UPDATE dev_idle SET v = 'page' WHERE id = 1")
+    after_page = sync(a, tables=["dev_idle"])
+    assert SKIP not in paths(after_page) and after_page["pushed"] == 1
+    assert SKIP in paths(sync(a, tables=["dev_idle"]))
+
+    imported = a.evaluate("""async () => {
+        const blob = await window.ducksync.export({format: 'sql', tables: ['dev_idle']});
+        const text = (await blob.text()).replaceAll("'v'", "'imported'");
+        return window.ducksync.import(new Blob([text]), {replace: true}); }""")
+    assert imported["rows"] == 100
+    after_import = sync(a, tables=["dev_idle"])
+    assert SKIP not in paths(after_import) and after_import["pushed"] == 99
+    assert remote_keys(server, "dev_idle") == list(range(100))

@@ -54,6 +54,8 @@ class Transfer:
     log: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # phase -> ms (debug hook)
     paths: list[str] = field(default_factory=list)  # fast paths taken, in order
+    # the base's remote checksum as compared this run, while the base was untouched
+    base_top: Top | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -78,18 +80,25 @@ def _wm_filter(shape: Shape, watermark: str, alias: str = "") -> str:
 
 
 async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = None, *,
-                       watermark: str | None = None, cursor: str | None = None
-                       ) -> tuple[int, Top | None]:
+                       watermark: str | None = None, cursor: str | None = None,
+                       unchanged: bool = False) -> tuple[int, Top | None]:
     """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base.
 
     Returns their count and, when the whole-table comparison read the base anyway,
     :func:`base_top` from that same scan (None otherwise): one pass over the base.
+    ``unchanged``: the store's write token proves that nothing but the engine wrote
+    since the table last equalled its base (see ``store.WriteTracked``): no hashing.
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
     keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
     empty = (f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {keys}, __lh AS lh_now "
              f"FROM {base} LIMIT 0")
     top: Top | None = None
+    if unchanged:
+        if xfer is not None:
+            xfer.paths.append("local-unchanged-since-sync")
+        await local.execute(empty)
+        return 0, None
     if watermark is not None and cursor is not None:
         # Rows at or below the cursor must be exactly the base minus the keys above it.
         fresh = _wm_filter(shape, watermark)

@@ -16,13 +16,12 @@ __all__ = ["recover"]
 
 
 async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer) -> int:
-    """Settle batches a crash left in the outbox; returns how many were recorded."""
+    """Settle what a crash left in the outbox; returns how many entries there were."""
     rows = await local.fetch_rows("SELECT batch_id FROM ducksync.outbox WHERE table_name = ? "
                                   "ORDER BY created_at", [shape.table])
-    done = 0
     for (batch_id,) in rows:
         if batch_id.startswith(RUN):
-            done += await recover_run(local, remote, shape, xfer, batch_id)
+            await recover_run(local, remote, shape, xfer, batch_id)
             continue
         res = await remote.batch_result(batch_id)
         xfer.calls += 1
@@ -32,5 +31,4 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
         xfer.received += len(res["result"])
         await record_result(local, shape, batch_id, res["result"])
         await remote.ack_batches([batch_id])
-        done += 1
-    return done
+    return len(rows)

@@ -15,6 +15,8 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from ducksync.engine import sqlbuild as sb
@@ -58,10 +60,30 @@ def key_text_sql(key: list[str], alias: str) -> str:
     return f"concat_ws('|', {parts})"
 
 
-async def ensure_state(local: LocalStore) -> None:
-    """Create the ``ducksync`` schema and its fixed tables (idempotent)."""
-    for ddl in _DDL:
-        await local.execute(ddl)
+_CREATES = re.compile(r"CREATE TABLE IF NOT EXISTS ducksync\.(\w+) \((\w+) ")
+_ADDS = re.compile(r"ALTER TABLE ducksync\.(\w+) ADD COLUMN IF NOT EXISTS (\w+) ")
+
+
+def _present_sql(ddl: Sequence[str]) -> tuple[str, int]:
+    """One catalog query counting what ``ddl`` creates (each table by its first
+    column, each added column), and the count when everything is there. Derived
+    from the DDL itself, so a new statement is checked without anyone remembering to."""
+    pairs = sorted({m.groups() for d in ddl for m in (_CREATES.match(d), _ADDS.match(d)) if m})
+    cond = " OR ".join(f"(table_name = '{t}' AND column_name = '{c}')" for t, c in pairs)
+    return (f"SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+            f"AND schema_name = 'ducksync' AND ({cond})", len(pairs))
+
+
+async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
+    """Create the ``ducksync`` schema and its fixed tables, plus ``extra`` DDL of the
+    caller's (idempotent). One catalog query when all exist (every sync asks: in the
+    browser each statement is a round trip to DuckDB's worker)."""
+    ddl = [*_DDL, *extra]
+    check, expected = _present_sql(ddl)
+    if int((await local.fetch_rows(check))[0][0]) == expected:
+        return
+    for statement in ddl:
+        await local.execute(statement)
 
 
 async def describe_local(local: LocalStore, table: str) -> TableInfo | None:

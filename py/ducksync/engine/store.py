@@ -48,9 +48,11 @@ Conventions shared by all implementations:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NotRequired, Protocol, TypedDict
+from dataclasses import dataclass
+from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "ColumnInfo", "LocalStore", "RemoteStore", "TableInfo"]
+__all__ = ["ApplyResult", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore", "TableInfo",
+           "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -135,6 +137,35 @@ class LocalStore(Protocol):
     async def copy_in(self, sql: str, data: bytes) -> None:
         """Expose ``data`` as ``{file}`` and run ``sql`` (which reads it, e.g.
         ``INSERT INTO t SELECT * FROM read_csv({file}, …)``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CleanMark:
+    """What the engine proved about a table at the end of a sync (see WriteTracked)."""
+
+    token: str  # the write token read when the sync started
+    # The base's remote-hash checksum ``(checksum, rows)`` when that sync left the base
+    # untouched (it compared it with the remote's and changed nothing), else None.
+    base_top: tuple[int, int] | None = None
+
+
+@runtime_checkable
+class WriteTracked(Protocol):
+    """Optional, on a :class:`LocalStore` that is told of every write but the engine's
+    own (the browser's local worker: ``ducksync.worker.write_clock``).
+
+    ``write_token()`` changes whenever such a write starts or ends and is None while
+    one runs; ``clean[table]`` is where the engine keeps the token at which it last
+    proved ``table`` equal to its base (:class:`CleanMark`). The same token later proves
+    that nothing but the engine wrote since, so the table need not be hashed (nor the
+    base, when the mark carries its checksum). A native file has other writers the
+    engine never hears of: its store is not ``WriteTracked``.
+    """
+
+    clean: dict[str, CleanMark]
+
+    def write_token(self) -> str | None:
         ...
 
 

@@ -20,7 +20,7 @@ from ducksync.engine.detect import Top, Transfer
 from ducksync.engine.merge import Policy
 from ducksync.engine.overlap import both
 from ducksync.engine.schema import Shape, reconcile
-from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.store import CleanMark, LocalStore, RemoteStore, WriteTracked
 from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
 
 __all__ = ["Mode", "SyncOptions", "SyncReport", "TableReport", "sync"]
@@ -123,8 +123,12 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
 
 
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
-                 mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape) -> bool:
-    """One detect → merge → pull → push round; True when another round is needed."""
+                 mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
+                 local_unchanged: bool = False, known_base_top: Top | None = None) -> bool:
+    """One detect → merge → pull → push round; True when another round is needed.
+
+    ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
+    base's checksum, when still known (see :class:`WriteTracked`)."""
     top: Top | None = None
     if mode != "pull":
         with xfer.phase("bulk.check"):
@@ -156,7 +160,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     try:
         with xfer.phase("detect.local"):
             n_local, base_top = await detect.detect_local(local, shape, xfer, watermark=wm,
-                                                          cursor=cursor)
+                                                          cursor=cursor,
+                                                          unchanged=local_unchanged)
     except BaseException:
         if pending_top is not None:
             pending_top.cancel()
@@ -170,7 +175,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         try:
             with xfer.phase("detect.base"):
                 if base_top is None:
-                    base_top = await detect.base_top(local, shape)
+                    base_top = known_base_top or await detect.base_top(local, shape)
         except BaseException:
             pending_top.cancel()
             with contextlib.suppress(BaseException):
@@ -191,6 +196,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                 local, remote, shape, xfer, top=top, watermark=wm, cursor=cursor,
                 batch_rows=opts.rows_per_batch(), base_sum=base_top)
     if not n_local and not n_remote:
+        xfer.base_top = base_top  # compared and left untouched
         return False  # nothing changed on either side: no plan, no transaction
     with xfer.phase("fetch"):
         await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.rows_per_batch(),
@@ -225,6 +231,10 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     asked for it this run (one call per run, not per table); None asks here.
     """
     rep, xfer, t0 = TableReport(table=table), Transfer(), time.perf_counter()
+    # Read before anything else: only writes from here on can make it stale.
+    tracked = local if isinstance(local, WriteTracked) else None
+    token = tracked.write_token() if tracked is not None else None
+    clean = False  # set when this run proves the table equal to its base at ``token``
     try:
         with xfer.phase("reconcile"):
             if remote_id is None:
@@ -234,12 +244,22 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             if mode == "pull" and await remote.describe_table(table) is None:
                 return rep
             await state.ensure_base(local, table, shape.key, shape.types)
-            if await state.bind_remote(local, table, remote_id):
+            rebased = await state.bind_remote(local, table, remote_id)
+            if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
-            await outbox.recover(local, remote, shape, xfer)
-        for _ in range(MAX_ROUNDS):
-            if not await _round(local, remote, table, opts, mode, rep, xfer, shape):
+            settled = await outbox.recover(local, remote, shape, xfer)
+        # The last proof holds only if the base is the one it was made against.
+        mark = tracked.clean.get(table) if tracked is not None else None
+        unchanged = (mark is not None and mark.token == token and not rebased
+                     and not settled)
+        for n_round in range(MAX_ROUNDS):
+            first = unchanged and n_round == 0
+            if not await _round(local, remote, table, opts, mode, rep, xfer, shape,
+                                local_unchanged=first,
+                                known_base_top=mark.base_top if first and mark else None):
                 break
+        else:
+            n_round = MAX_ROUNDS
         with xfer.phase("finish"):
             rows = await local.fetch_rows(
                 "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
@@ -249,10 +269,20 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             wm = opts.watermarks.get(table, opts.watermark)
             if wm is not None and rep.converged:
                 await state.set_cursor(local, table, wm)
+        # Local changes were all pushed (not a pull-only run), nothing waits for a
+        # human, no round was cut short: the table equals its base as of ``token``.
+        clean = (mode != "pull" and rep.converged and not rep.conflicts
+                 and n_round < MAX_ROUNDS)
     except DucksyncError as exc:
         rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
                      "hint": exc.hint}
     finally:
+        if tracked is not None:
+            if clean and token is not None:
+                untouched = n_round == 0 and xfer.base_top is not None
+                tracked.clean[table] = CleanMark(token, xfer.base_top if untouched else None)
+            else:
+                tracked.clean.pop(table, None)
         rep.bytes_sent, rep.bytes_received = xfer.sent, xfer.received
         rep.remote_calls, rep.ms = xfer.calls, (time.perf_counter() - t0) * 1000
         rep.timings, rep.paths = dict(xfer.timings), list(xfer.paths)

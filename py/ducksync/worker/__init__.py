@@ -8,7 +8,8 @@ May import: ducksync.protocol, ducksync.errors, the standard library.
 
 from ducksync.worker.core import Handler, WorkerCore
 from ducksync.worker.health import HealthCheck, classify_health
-from ducksync.worker.sql import is_read_only, tidy_error_message
+from ducksync.worker.sql import cannot_write, is_read_only, tidy_error_message
 
-__all__ = ["Handler", "HealthCheck", "WorkerCore", "classify_health", "is_read_only",
+__all__ = ["Handler", "HealthCheck", "WorkerCore", "cannot_write", "classify_health",
+           "is_read_only",
            "tidy_error_message"]

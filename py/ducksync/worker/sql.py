@@ -24,6 +24,23 @@ def is_read_only(sql: str) -> bool:
         and ";" not in sql.strip(" \n;")
 
 
+# Statements that cannot change a table's rows. Stricter than _READ_ONLY, because a
+# wrong answer here is not a wasted CHECKPOINT but a change the sync would skip
+# (ducksync.worker.write_clock): no EXPLAIN (ANALYZE runs its statement), no WITH (a
+# CTE may lead a DML statement), no PRAGMA.
+_CANNOT_WRITE: Final = frozenset({"select", "from", "values", "table", "show", "describe",
+                                  "summarize"})
+
+
+def cannot_write(sql: str) -> bool:
+    """True only for one plain query statement; anything else may write."""
+    start = _LEADING.match(sql)
+    rest = sql[start.end():] if start else sql
+    word = _WORD.match(rest)
+    return word is not None and word.group(0).lower() in _CANNOT_WRITE \
+        and ";" not in sql.strip(" \n;")
+
+
 def tidy_error_message(message: str) -> str:
     """DuckDB's error text without repeated paragraphs.
 

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 from ducksync.engine import conflicts as engine_conflicts
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
+from ducksync.engine.overlap import both
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.store import LocalStore
 from ducksync.engine.sync import Mode, SyncOptions, SyncReport, default_tables, sync_table
@@ -87,6 +88,7 @@ class SyncService:
         self.policy: str = "manual"
         self.batch_rows: int | None = None  # None: the engine's defaults
         self._lock = asyncio.Lock()
+        self._timings: dict[str, float] = {}  # the last run's own steps (ms), in its summary
         self._task: asyncio.Task[dict[str, Any]] | None = None
         self._wake: asyncio.Event | None = None
         self._counters = _Counters()
@@ -207,21 +209,31 @@ class SyncService:
         outcome, error = "ok", None
         opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
                            batch_bytes=BATCH_BYTES)
+        timings = self._timings = {"prepare": 0.0, "checkpoint": 0.0}
         try:
-            await state.ensure_state(self.local)
-            await self.local.execute(SYNC_LOG_DDL)
-            if not names:
+            async def prepare() -> None:
+                await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
+
+            t_prep = time.perf_counter()
+            remote_id: str | None = None
+            if names:  # the remote's id is asked while the local state is checked
+                _, remote_id = await both(prepare(), self.remote.remote_id())
+            else:
+                await prepare()
                 try:
                     names = await default_tables(self.local, self.remote, mode, None)
                 except NoPrimaryKeyError:
                     outcome = "nothing"
-            remote_id = await self.remote.remote_id() if names else None
+                remote_id = await self.remote.remote_id() if names else None
+            timings["prepare"] = (time.perf_counter() - t_prep) * 1000
             for name in names:
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
                 reports.append(await sync_table(self.local, self.remote, name, opts, mode,
                                                 remote_id=remote_id))
+                t_ckpt = time.perf_counter()
                 await self.local.execute("CHECKPOINT")
+                timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
             failed = [r.error for r in reports if r.error]
             if failed:
                 outcome, error = "error", failed[0]
@@ -252,6 +264,7 @@ class SyncService:
                 "bytes": self._counters.bytes_raw, "bytes_wire": self._counters.bytes_wire,
                 "ms": round(ms, 1), "converged": report.converged and outcome == "ok",
                 "outcome": outcome, "error": error, "mode": report.mode,
+                "timings": {k: round(v, 1) for k, v in self._timings.items()},
                 "tables": report.to_dict()["tables"]}
 
     async def _finish(self, summary: dict[str, Any], names: list[str], direction: str,
