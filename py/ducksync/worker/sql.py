@@ -11,17 +11,22 @@ _LEADING = re.compile(r"\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
+def _one_statement_starting_with(sql: str, words: frozenset[str]) -> bool:
+    """``sql`` is one statement whose first word (after comments, parentheses) is in ``words``."""
+    start = _LEADING.match(sql)
+    rest = sql[start.end():] if start else sql
+    word = _WORD.match(rest)
+    return word is not None and word.group(0).lower() in words \
+        and ";" not in sql.strip(" \n;")
+
+
 def is_read_only(sql: str) -> bool:
     """True when ``sql`` starts like a read (so no CHECKPOINT is needed after it).
 
     Conservative: anything unrecognised counts as a write, which only costs a
     CHECKPOINT.
     """
-    start = _LEADING.match(sql)
-    rest = sql[start.end():] if start else sql
-    word = _WORD.match(rest)
-    return word is not None and word.group(0).lower() in _READ_ONLY \
-        and ";" not in sql.strip(" \n;")
+    return _one_statement_starting_with(sql, _READ_ONLY)
 
 
 # Statements that cannot change a table's rows. Stricter than _READ_ONLY, because a
@@ -34,11 +39,7 @@ _CANNOT_WRITE: Final = frozenset({"select", "from", "values", "table", "show", "
 
 def cannot_write(sql: str) -> bool:
     """True only for one plain query statement; anything else may write."""
-    start = _LEADING.match(sql)
-    rest = sql[start.end():] if start else sql
-    word = _WORD.match(rest)
-    return word is not None and word.group(0).lower() in _CANNOT_WRITE \
-        and ";" not in sql.strip(" \n;")
+    return _one_statement_starting_with(sql, _CANNOT_WRITE)
 
 
 def tidy_error_message(message: str) -> str:
