@@ -1,4 +1,5 @@
-"""Answers of checksum reads, kept until the next write: the no-op sync's remote half.
+"""Read answers (checksums, table descriptions) kept until the next write: the no-op
+sync's remote half.
 
 A no-op sync asks the remote for its whole-table checksum, which means hashing every
 row (1M rows: 40 to 130 ms of CPU the client's own hash competes with). When the server
@@ -65,7 +66,6 @@ class ReadCache:
     def __init__(self, *, enabled: bool, max_bytes: int = 16 << 20) -> None:
         self.enabled = enabled
         self.max_bytes = max_bytes
-        self.hits = 0
         self._generation = 0
         self._answers: dict[Hashable, bytes] = {}
         self._bytes = 0
@@ -78,10 +78,7 @@ class ReadCache:
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
-            found = self._answers.get(key)
-            if found is not None:
-                self.hits += 1
-            return found
+            return self._answers.get(key)
 
     def put(self, key: Hashable, generation: int, answer: bytes) -> None:
         """Keep ``answer`` unless a write started after ``generation`` was taken."""
