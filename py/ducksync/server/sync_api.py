@@ -159,9 +159,8 @@ async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
         info = run_coroutine(lambda: store.describe_table(table))
         return json.dumps({"table": dict(info) if info is not None else None}).encode()
 
-    payload, cached = await ctx.pool.cached_read(("describe", table), work)
-    ctx.metrics.read_cache.labels("describe", "hit" if cached else "miss").inc()
-    return Response(content=payload, media_type="application/json")
+    return Response(content=await _cached(ctx, ("describe", table), work),
+                    media_type="application/json")
 
 
 @router.put("/tables/{table}")
@@ -182,6 +181,15 @@ async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dic
     await ctx.pool.call(lambda store: run_coroutine(lambda: store.add_columns(table, cols)),
                         write=True)
     return {"ok": True}
+
+
+async def _cached(ctx: ServerContext, key: tuple[Hashable, ...],
+                  work: Callable[[RemoteStore], bytes]) -> bytes:
+    """A read kept until the next write (``key``: the read's kind, its table, its
+    arguments), counted in ``ducksync_read_cache_total`` by kind and outcome."""
+    payload, cached = await ctx.pool.cached_read(key, work)
+    ctx.metrics.read_cache.labels(str(key[0]), "hit" if cached else "miss").inc()
+    return payload
 
 
 def _checksums_key(table: str, key: list[str], modulus: int, parent_modulus: int,
@@ -224,11 +232,10 @@ async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _:
     """IPC ``(bucket, checksum, n)`` of non-empty buckets."""
     ctx.check_table(table)
     key = _keys(body.key)
-    payload, cached = await ctx.pool.cached_read(
-        _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
+    payload = await _cached(
+        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
         lambda store: run_coroutine(lambda: store.bucket_checksums(
             table, key, body.modulus, body.parent_modulus, body.parents)))
-    ctx.metrics.read_cache.labels("checksums", "hit" if cached else "miss").inc()
     return _arrow(request, ctx, payload)
 
 

@@ -396,8 +396,7 @@ class SyncService:
         return out
 
     async def sync_log(self, limit: int = 50) -> list[dict[str, Any]]:
-        await state.ensure_state(self.local)
-        await self.local.execute(SYNC_LOG_DDL)
+        await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
         rows = await self.local.fetch_rows(
             "SELECT started_at::VARCHAR, ended_at::VARCHAR, direction, tables, rows_pushed, "
             "rows_pulled, conflicts, bytes_raw, bytes_compressed, outcome, error, trigger, ms "
