@@ -34,6 +34,9 @@ VENDOR = DIST / "vendor"
 PY_ROOT = ROOT / "py"
 
 sys.path.insert(0, str(PY_ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import duckdb_glue  # noqa: E402
+
 from ducksync.precache import (  # noqa: E402
     build_manifest,
     manifest_json,
@@ -46,8 +49,8 @@ from ducksync.protocol import js_module  # noqa: E402
 VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pyodide": ("pyodide", ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm",
                             "python_stdlib.zip", "pyodide-lock.json")),
-    "@duckdb/duckdb-wasm": ("duckdb-wasm", ("dist/duckdb-eh.wasm",
-                                            "dist/duckdb-browser-eh.worker.js")),
+    # DuckDB's worker glue is not copied but patched (duckdb_glue.py, see patch_duckdb_glue).
+    "@duckdb/duckdb-wasm": ("duckdb-wasm", ("dist/duckdb-eh.wasm",)),
     "@pyscript/core": ("pyscript-core", ("dist/*",)),
     "@micropython/micropython-webassembly-pyscript": ("micropython",
                                                       ("micropython.mjs", "micropython.wasm")),
@@ -88,12 +91,18 @@ def copy_if_changed(src: Path, dst: Path) -> bool:
 
 
 def copy_vendor() -> dict[str, str]:
-    """Copy vendor files; return {package folder name: URL path relative to dist/}."""
+    """Copy vendor files; return {package folder name: URL path relative to dist/}.
+
+    Files this script generates into a vendor folder carry "ducksync" in their name
+    (the Pyodide snapshot, the patched DuckDB glue); any other file there that is not
+    copied from the package is stale and removed (the service worker precaches dist/).
+    """
     paths: dict[str, str] = {}
     for package, (name, files) in VENDOR_FILES.items():
         folder = f"{name}-{package_version(package)}"
         paths[name] = f"vendor/{folder}/"
         src_root = NODE_MODULES / package
+        copied: set[Path] = set()
         for pattern in files:
             if pattern.endswith("/*"):
                 base = src_root / pattern[:-2]
@@ -103,6 +112,11 @@ def copy_vendor() -> dict[str, str]:
                 sources = [src_root / pattern]
             for src in sources:
                 copy_if_changed(src, VENDOR / folder / src.relative_to(base))
+                copied.add(VENDOR / folder / src.relative_to(base))
+        for stale_file in (VENDOR / folder).rglob("*"):
+            if stale_file.is_file() and stale_file not in copied \
+                    and "ducksync" not in stale_file.name:
+                stale_file.unlink()
     # Drop vendor folders of versions we no longer pin.
     wanted = {p.split("/")[1] for p in paths.values()}
     for stale in VENDOR.iterdir():
@@ -116,6 +130,13 @@ def copy_vendor() -> dict[str, str]:
 SNAPSHOT_MODULES = ("asyncio", "json", "dataclasses", "datetime", "enum", "typing", "uuid",
                     "contextlib", "itertools", "functools", "re", "traceback", "inspect",
                     "gzip", "base64", "logging", "random", "math", "struct", "string")
+
+
+def patch_duckdb_glue(assets: dict[str, str]) -> None:
+    """DuckDB-WASM's worker script with its start-up patches (scripts/duckdb_glue.py)."""
+    source = (NODE_MODULES / "@duckdb/duckdb-wasm" / duckdb_glue.SOURCE).read_text()
+    assets["duckdb-worker"] = assets["duckdb-wasm"] + duckdb_glue.PATCHED_NAME
+    write_if_changed(DIST / assets["duckdb-worker"], duckdb_glue.patch(source).encode())
 
 
 def pyodide_snapshot(assets: dict[str, str]) -> None:
@@ -189,6 +210,7 @@ def main() -> int:
     DIST.mkdir(parents=True, exist_ok=True)
     VENDOR.mkdir(exist_ok=True)
     assets = copy_vendor()
+    patch_duckdb_glue(assets)
     assets["python"] = "ducksync-py.zip"
     pyodide_snapshot(assets)
     write_if_changed(DIST / "protocol.js", js_module().encode())

@@ -2,7 +2,8 @@
 
 For each DuckDB hosting (``blocking`` bundle inside the Pyodide worker, ``async``
 = AsyncDuckDB in a nested worker) it opens the app in a *fresh* browser profile
-(cold: empty HTTP cache, empty OPFS), then reloads it in the same profile (warm),
+(cold: empty HTTP cache, empty OPFS), then, once its service worker is installed, reloads
+it in the same profile (warm: a return visit),
 ``--runs`` times, and prints the medians of the page's ``performance.mark``s
 (milliseconds since navigation) and of the workers' boot steps. Then it times a
 few queries in the local worker (Arrow IPC out, no main-thread decoding).
@@ -38,7 +39,12 @@ from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
-from ducksync.bench.startup import median_table, sample, timeline  # shared with the bench
+from ducksync.bench.startup import (  # shared with the bench
+    median_table,
+    sample,
+    timeline,
+    wait_offline_ready,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = {
@@ -102,6 +108,7 @@ def one_run(pw: Any, profile: Path, url: str, with_timeline: bool
             cold.update(timeline(page))
         else:
             queries = time_queries(page)  # writes before the reload (see duck.mjs)
+        wait_offline_ready(page)  # warm = a return visit (service worker installed)
         page.reload()
         warm = sample(page)
         if with_timeline:

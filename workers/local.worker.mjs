@@ -22,7 +22,7 @@ const duckdb = openDuckDB({
   mode: params.get("duckdb") || "async",
   path: dbPath,
   wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
-  workerURL: assetURL("duckdb-wasm", "duckdb-browser-eh.worker.js"),
+  workerURL: assetURL("duckdb-worker"), // DuckDB's worker glue, patched (scripts/duckdb_glue.py)
   shimURL: new URL("./duckdb.worker.js", import.meta.url).href,
   onStep,
 }).then((db) => {

@@ -46,7 +46,7 @@ serveSqlService(async ({ token }) => {
   }
   const db = await openDuckDB({ mode: "async", path: PATH,
                                 wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
-                                workerURL: assetURL("duckdb-wasm", "duckdb-browser-eh.worker.js") });
+                                workerURL: assetURL("duckdb-worker") });
   return checkpointing(db);
 });
 export { asyncDuckDBHost }; // the same adapter the real service uses (kept in the bundle)
