@@ -23,6 +23,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -168,6 +169,11 @@ def pyodide_snapshot(assets: dict[str, str]) -> None:
     assets["pyodide-snapshot"] = assets["pyodide"] + name
 
 
+# Where workers/boot.mjs writes the archive in Pyodide's file system (it imports from
+# there with zipimport); bytecode in the archive names its files under this path.
+PY_MOUNT = "/home/pyodide/ducksync-py.zip"
+
+
 def python_archive() -> bytes:
     """``ducksync/`` (browser-safe parts) and ``workers/*.py`` as a deterministic zip."""
     members: list[tuple[str, Path]] = []
@@ -186,6 +192,39 @@ def python_archive() -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
+
+
+def python_archive_with_bytecode(assets: dict[str, str]) -> bytes:
+    """The archive plus Pyodide-compiled ``.pyc`` files (scripts/pyodide_pyc.mjs).
+
+    Compiling boots Pyodide in Node (a few seconds), so the result is reused while the
+    sources, the Pyodide version and the script are unchanged: their hash is the zip's
+    comment. Without node, or if compiling fails, the workers get the sources alone
+    (they still import from the zip, compiling as they go).
+    """
+    source = python_archive()
+    script = ROOT / "scripts" / "pyodide_pyc.mjs"
+    key = hashlib.sha256(b"\0".join([package_version("pyodide").encode(), source,
+                                      script.read_bytes(), PY_MOUNT.encode()])).hexdigest()[:16]
+    built = DIST / assets["python"]
+    if built.exists():
+        with zipfile.ZipFile(built) as previous:
+            if previous.comment == f"{key}:pyc".encode():
+                return built.read_bytes()
+    node = shutil.which("node")
+    if node is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            staged, compiled = Path(tmp) / "source.zip", Path(tmp) / "compiled.zip"
+            staged.write_bytes(source)
+            with zipfile.ZipFile(staged, "a") as archive:
+                archive.comment = f"{key}:pyc".encode()
+            done = subprocess.run([node, str(script), str(DIST / assets["pyodide"]),
+                                   str(staged), str(compiled), PY_MOUNT], cwd=ROOT, check=False)
+            if done.returncode == 0:
+                return compiled.read_bytes()
+    print("python bytecode skipped: workers will compile our package as they import it",
+          file=sys.stderr)
+    return source
 
 
 def bundle(assets: dict[str, str]) -> None:
@@ -212,12 +251,13 @@ def main() -> int:
     assets = copy_vendor()
     patch_duckdb_glue(assets)
     assets["python"] = "ducksync-py.zip"
+    assets["python-mount"] = PY_MOUNT
     pyodide_snapshot(assets)
     write_if_changed(DIST / "protocol.js", js_module().encode())
     # Classic worker script (DuckDB's worker behind a shim): copied as is, not bundled.
     shim = ROOT / "workers" / "duckdb.worker.js"
     write_if_changed(DIST / shim.name, shim.read_bytes())
-    write_if_changed(DIST / assets["python"], python_archive())
+    write_if_changed(DIST / assets["python"], python_archive_with_bytecode(assets))
     bundle(assets)
     on_demand = {Path(p).name.replace(".mjs", ".js") for p in ON_DEMAND}
     boot = [p for p in precache_paths(ROOT / "web", DIST) if p.name not in on_demand]

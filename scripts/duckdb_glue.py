@@ -25,9 +25,11 @@ The patches keep every behaviour and make the work lazy or cheaper:
   a ``replace`` call, overrides; otherwise the first definition wins), and a pending
   entry is never 0, which keeps ``reportUndefinedSymbols`` (it only resolves entries
   whose value is 0) equivalent.
-* ``for (k in obj)`` instead of ``Object.entries`` in the two merge loops (the objects
-  are plain ``{}`` with no inherited enumerable keys, so the keys and their order are
-  the same).
+* the four loops over the exports walk one ``Object.keys`` array instead of ``for-in``
+  (which re-checks every key of a 75,000-key dictionary object) or ``Object.entries``
+  (an array per export, plus a closure per export in ``mergeLibSymbols``). The objects
+  are the wasm exports and plain ``{}`` copies of them, with no inherited enumerable
+  keys, so the keys and their order are the same.
 * ``applySignatureConversions`` wraps the 18 functions on the object it is given instead
   of a copy: the unconverted object is a local of the instantiate callback, referenced
   nowhere after it (its values were copied into ``wasmImports`` already).
@@ -65,23 +67,37 @@ PATCHES = (
         'return g.value=typeof p=="function"?addFunction(p):p,g}}),',
     ),
     Patch(
-        "lazy GOT: updateGOT records exports that have no entry yet",
+        "lazy GOT: updateGOT records exports that have no entry yet (one key array)",
+        'updateGOT=(e,t)=>{for(var r in e)if(!isInternalSym(r)){var n=e[r];'
         'r.startsWith("orig$")&&(r=r.split("$")[1],t=!0),GOT[r]||',
-        'r.startsWith("orig$")&&(r=r.split("$")[1],t=!0);'
+        'updateGOT=(e,t)=>{for(var K=Object.keys(e),i=0;i<K.length;i++){var r=K[i];'
+        'if(!isInternalSym(r)){var n=e[r];r.startsWith("orig$")&&(r=r.split("$")[1],t=!0);'
         f'if(!{_HAS}(GOT_TARGET,r)&&(typeof n=="function"||typeof n=="number"))'
         '{(t||!GOT_PENDING.has(r))&&GOT_PENDING.set(r,n);continue}GOT[r]||',
     ),
     Patch(
-        "mergeLibSymbols: one for-in loop, no entry arrays or closures",
-        'for(var[r,n]of Object.entries(e))(l=>{isSymbolDefined(l)||(wasmImports[l]=n)})(r)}',
-        'for(var r in e)isSymbolDefined(r)||(wasmImports[r]=e[r])}',
+        "updateGOT: close the loop block the previous patch opened",
+        '.concat(typeof n)))}},relocateExports=',
+        '.concat(typeof n)))}}},relocateExports=',
     ),
     Patch(
-        "registerDynCallSymbols: one for-in loop",
+        "relocateExports: one key array instead of for-in",
+        'relocateExports=(e,t,r)=>{var n={};for(var a in e){',
+        'relocateExports=(e,t,r)=>{var n={};'
+        'for(var K=Object.keys(e),i=0;i<K.length;i++){var a=K[i];',
+    ),
+    Patch(
+        "mergeLibSymbols: one key array, no entry arrays or closures",
+        'for(var[r,n]of Object.entries(e))(l=>{isSymbolDefined(l)||(wasmImports[l]=n)})(r)}',
+        'for(var K=Object.keys(e),i=0;i<K.length;i++){var r=K[i];'
+        'isSymbolDefined(r)||(wasmImports[r]=e[r])}}',
+    ),
+    Patch(
+        "registerDynCallSymbols: one key array",
         'registerDynCallSymbols=e=>{for(var[t,r]of Object.entries(e))'
         't.startsWith("dynCall_")&&!Module.hasOwnProperty(t)&&(Module[t]=r)}',
-        'registerDynCallSymbols=e=>{for(var t in e)'
-        't.startsWith("dynCall_")&&!Module.hasOwnProperty(t)&&(Module[t]=e[t])}',
+        'registerDynCallSymbols=e=>{for(var K=Object.keys(e),i=0;i<K.length;i++){var t=K[i];'
+        't.startsWith("dynCall_")&&!Module.hasOwnProperty(t)&&(Module[t]=e[t])}}',
     ),
     Patch(
         "applySignatureConversions: wrap in place, no 75,000-key copy",

@@ -122,8 +122,11 @@ export async function bootPyodideWorker({ worker, module, host = {} }) {
     const started = performance.now();
     const zip = await archive;
     mark("package:fetched");
-    pyodide.unpackArchive(zip, "zip", { extractDir: "/home/pyodide/ducksync" });
-    pyodide.runPython("import sys; sys.path.insert(0, '/home/pyodide/ducksync')");
+    // Imported from the zip itself (zipimport; it holds Pyodide-compiled bytecode beside
+    // the sources, see scripts/pyodide_pyc.mjs): nothing to unpack or compile here.
+    const mount = ASSETS["python-mount"];
+    pyodide.FS.writeFile(mount, new Uint8Array(zip));
+    pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(mount)})`);
     pyodide.registerJsModule("ducksync_host", {
       worker, post, mark, startedAt: t0,
       bootSteps: { pyodide: pyodideMs, package: performance.now() - started },

@@ -4,6 +4,7 @@
 // Both return query results as Arrow IPC stream bytes (a Uint8Array owning its buffer,
 // so it can be transferred without a copy). See docs/architecture.md for the measurement.
 import * as async_ from "@duckdb/duckdb-wasm";
+import { mark } from "./boot.mjs";
 
 // The blocking bindings are a separate bundle (./duckdb_blocking.mjs), loaded on demand: a
 // URL built at run time keeps esbuild from inlining it into the local worker's bundle.
@@ -77,16 +78,21 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
   const worker = new Worker(shimURL ? `${shimURL}?${new URLSearchParams({ worker: workerURL, wasm: wasmURL })}`
                                     : workerURL);
   const db = new async_.AsyncDuckDB(new async_.VoidLogger(), worker);
+  // The WAL's OPFS handle does not need DuckDB: look it up while DuckDB instantiates.
+  const walHandle = path.startsWith("opfs://") ? walFileHandle(path) : null;
+  walHandle?.catch(() => {}); // awaited (and reported) by the open below
   await db.instantiate(wasmURL);
   onStep("duckdb-open");
   let walRegistered = false;
   await retryOpen(async () => {
-    if (path.startsWith("opfs://") && !walRegistered) {
-      await db.registerFileHandle(`${path}.wal`, await walFileHandle(path),
+    if (walHandle && !walRegistered) {
+      await db.registerFileHandle(`${path}.wal`, await walHandle,
                                   async_.DuckDBDataProtocol.BROWSER_FSACCESS, true);
+      mark("duckdb:wal-registered");
       walRegistered = true;
     }
     await db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE });
+    mark("duckdb:opened");
   });
   const conn = await db.connect();
   return {

@@ -88,10 +88,12 @@ def _run(decls: str, update: str) -> dict[str, object]:
 def test_lazy_got_gives_later_importers_what_the_eager_got_gave() -> None:
     original = GLUE.read_text()
     patched = duckdb_glue.patch(original)
-    update_got = ("(e,t)=>{for(var r in e)if(!isInternalSym", ",relocateExports=")
-    eager = _run("var GOT={}", _segment(original, *update_got))
+    def update_got(source: str) -> str:
+        return _segment(source, "updateGOT=(e,t)=>", ",relocateExports=")[len("updateGOT="):]
+
+    eager = _run("var GOT={}", update_got(original))
     lazy = _run(_segment(patched, "var GOT_TARGET=", ",currentModuleWeakSymbols"),
-                _segment(patched, *update_got))
+                update_got(patched))
     assert lazy == eager
     assert eager["a"] == ["fn", "a"] and eager["b"] == ["num", 4096]
     assert eager["f"] == ["fn", "f-replaced"] and eager["missing"] is None
