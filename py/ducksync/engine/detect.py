@@ -30,7 +30,8 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
 
-__all__ = ["Transfer", "detect_local", "detect_remote", "ingest_top", "remote_top"]
+__all__ = ["Transfer", "detect_local", "detect_remote", "empty_local", "empty_remote", "ingest_top",
+           "remote_top"]
 
 # Descent tuning (bytes per changed row, see docs/engine.md "Pull"): a checksum row
 # costs about as much as a leaf hash row, so a differing bucket of r rows is best
@@ -84,6 +85,9 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
                        unchanged: bool = False) -> tuple[int, Top | None]:
     """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base.
 
+    When the count is 0, ``__ds_l`` may be missing or left from an earlier run: a
+    caller that reads it then creates it with :func:`empty_local` (a no-op sync needs
+    neither table, and each statement is a round trip in the browser).
     Returns their count and, when the whole-table comparison read the base anyway,
     :func:`base_top` from that same scan (None otherwise): one pass over the base.
     ``unchanged``: the store's write token proves that nothing but the engine wrote
@@ -91,13 +95,10 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
     keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
-    empty = (f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {keys}, __lh AS lh_now "
-             f"FROM {base} LIMIT 0")
     top: Top | None = None
     if unchanged:
         if xfer is not None:
             xfer.paths.append("local-unchanged-since-sync")
-        await local.execute(empty)
         return 0, None
     if watermark is not None and cursor is not None:
         # Rows at or below the cursor must be exactly the base minus the keys above it.
@@ -127,7 +128,6 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
         if (x_now, n_now) == (x_base, n_base):
             if xfer is not None:
                 xfer.paths.append("local-unchanged")
-            await local.execute(empty)
             return 0, top
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {_coalesced(shape.key, 'c', 'b')}, "
@@ -184,7 +184,15 @@ async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     return [(int(b), int(n)) for b, n in rows]
 
 
-async def _empty_r(local: LocalStore, shape: Shape) -> None:
+async def empty_local(local: LocalStore, shape: Shape) -> None:
+    """An empty ``__ds_l`` (see :func:`detect_local`)."""
+    await local.execute(
+        f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {sb.cols_sql(shape.key)}, "
+        f"__lh AS lh_now FROM {base_table(shape.table)} LIMIT 0")
+
+
+async def empty_remote(local: LocalStore, shape: Shape) -> None:
+    """An empty ``__ds_r`` (see :func:`detect_remote`)."""
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key)}, "
         f"__rh AS rh_now, __rk AS rk_now FROM {base_table(shape.table)} LIMIT 0")
@@ -240,6 +248,9 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
                         base_sum: Top | None = None) -> tuple[int, bool]:
     """Fill temp ``__ds_r(key…, rh_now, rk_now)``: keys changed on the remote.
 
+    As with :func:`detect_local`, a count of 0 leaves ``__ds_r`` as it was: create it
+    with :func:`empty_remote` to read it.
+
     ``rh_now``/``rk_now`` are the remote's current hashes (NULL: deleted there).
     Returns (changed keys, prefetched): prefetched means the changed rows are
     already in ``__ds_rrows`` (append-only path). ``base_sum``: :func:`base_top`, when
@@ -250,7 +261,6 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
         top = await remote_top(local, remote, shape, xfer)
     if top == (base_sum if base_sum is not None else await base_top(local, shape)):
         xfer.paths.append("remote-unchanged")
-        await _empty_r(local, shape)
         return 0, False
     if watermark is not None and await _append_only(local, remote, shape, xfer, top,
                                                     watermark, cursor, batch_rows):
@@ -266,7 +276,6 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
         diff = await _diff_buckets(local, remote, shape, xfer, modulus, parent_mod, parents)
         xfer.log.append(f"modulus {modulus}: {len(diff)} differing buckets")
         if not diff:
-            await _empty_r(local, shape)
             return 0, False
         rows = sum(n for _, n in diff)
         examined = len(parents) * FANOUT if parents else modulus

@@ -87,19 +87,23 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
 
 
 async def describe_local(local: LocalStore, table: str) -> TableInfo | None:
-    """The local table's columns and primary key, or ``None`` if it does not exist."""
+    """The local table's columns and primary key, or ``None`` if it does not exist.
+
+    One statement (every sync asks, and in the browser each statement is a round trip
+    to DuckDB's worker); ``duckdb_columns()`` gives the same type strings as
+    ``information_schema.columns`` at a third of the cost."""
     rows = await local.fetch_rows(
-        "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? "
-        "ORDER BY ordinal_position", [table])
+        "SELECT column_name, data_type, is_nullable, (SELECT constraint_column_names FROM "
+        "duckdb_constraints() WHERE database_name = current_database() AND schema_name = "
+        "'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY' LIMIT 1) "
+        "FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = "
+        "'main' AND table_name = ? ORDER BY column_index", [table, table])
     if not rows:
         return None
-    pk = await local.fetch_rows(
-        "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = "
-        "current_database() AND schema_name = 'main' AND table_name = ? AND constraint_type = "
-        "'PRIMARY KEY'", [table])
-    cols: list[ColumnInfo] = [{"name": n, "type": t, "nullable": bool(nl)} for n, t, nl in rows]
-    return {"name": table, "columns": cols, "primary_key": list(pk[0][0]) if pk else []}
+    cols: list[ColumnInfo] = [{"name": n, "type": t, "nullable": bool(nl)}
+                              for n, t, nl, _ in rows]
+    pk = rows[0][3]
+    return {"name": table, "columns": cols, "primary_key": list(pk) if pk else []}
 
 
 async def list_local_tables(local: LocalStore) -> list[str]:
@@ -112,10 +116,13 @@ async def list_local_tables(local: LocalStore) -> list[str]:
 
 
 async def ensure_base(local: LocalStore, table: str, key: list[str],
-                      types: dict[str, str]) -> None:
-    """Create the base for ``table``; a changed key drops the old base (safe: see docs)."""
-    stored = await local.fetch_rows("SELECT key_cols FROM ducksync.tables WHERE name = ?",
-                                    [table])
+                      types: dict[str, str]) -> str | None:
+    """Create the base for ``table``; a changed key drops the old base (safe: see docs).
+
+    Returns the remote id the table's state is tied to (None: none yet), read in the
+    same statement, for :func:`bind_remote`."""
+    stored = await local.fetch_rows(
+        "SELECT key_cols, remote_id FROM ducksync.tables WHERE name = ?", [table])
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
@@ -131,11 +138,13 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     await local.execute(
         f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
         "__rk UBIGINT)")
+    return str(stored[0][1]) if stored and stored[0][1] is not None else None
 
 
-async def bind_remote(local: LocalStore, table: str, remote_id: str) -> bool:
+async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str | None) -> bool:
     """Tie ``table``'s sync state to the remote database ``remote_id``; True if it was
-    tied to another one and has been reset.
+    tied to another one and has been reset. ``known``: the id it is tied to now (from
+    :func:`ensure_base`).
 
     A base says "both sides held this row at the last sync". Against a *different*
     database (another server, a MotherDuck database instead of the proxy's file)
@@ -144,9 +153,6 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str) -> bool:
     local rows stay): the next sync is a first sync, which merges by content and
     deletes nothing. A state from before ids were kept (NULL) adopts the id.
     """
-    rows = await local.fetch_rows("SELECT remote_id FROM ducksync.tables WHERE name = ?",
-                                  [table])
-    known = rows[0][0] if rows else None
     if known == remote_id:
         return False
     reset = known is not None

@@ -185,12 +185,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             top = await detect.ingest_top(local, xfer, await pending_top)
     prefetched = False
     n_remote = 0
-    if mode == "push":
-        await local.execute(
-            "CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT * FROM __ds_l LIMIT 0")
-        await local.execute("ALTER TABLE __ds_r RENAME COLUMN lh_now TO rh_now")
-        await local.execute("ALTER TABLE __ds_r ADD COLUMN rk_now UBIGINT")
-    else:
+    if mode != "push":
         with xfer.phase("detect.remote"):
             n_remote, prefetched = await detect.detect_remote(
                 local, remote, shape, xfer, top=top, watermark=wm, cursor=cursor,
@@ -198,6 +193,11 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     if not n_local and not n_remote:
         xfer.base_top = base_top  # compared and left untouched
         return False  # nothing changed on either side: no plan, no transaction
+    # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
+    if not n_local:
+        await detect.empty_local(local, shape)
+    if not n_remote:
+        await detect.empty_remote(local, shape)
     with xfer.phase("fetch"):
         await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.rows_per_batch(),
                                   prefetched=prefetched)
@@ -243,8 +243,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
             if mode == "pull" and await remote.describe_table(table) is None:
                 return rep
-            await state.ensure_base(local, table, shape.key, shape.types)
-            rebased = await state.bind_remote(local, table, remote_id)
+            known_remote = await state.ensure_base(local, table, shape.key, shape.types)
+            rebased = await state.bind_remote(local, table, remote_id, known_remote)
             if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
             settled = await outbox.recover(local, remote, shape, xfer)
