@@ -7,7 +7,9 @@ import contextlib
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+from ducksync.engine import detect
 from ducksync.engine.sqlbuild import quote_ident
+from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
 from ducksync.errors import RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
@@ -75,7 +77,26 @@ def remote_db(spec: str = ":memory:") -> NativeRemoteStore | SqlRemote:
 
 
 def do_sync(local: Any, remote: Any, mode: str = "sync", **kw: Any) -> SyncReport:
-    return run(sync(local, remote, SyncOptions(**kw), mode))  # type: ignore[arg-type]
+    try:
+        return run(sync(local, remote, SyncOptions(**kw), mode))  # type: ignore[arg-type]
+    finally:
+        assert_kept_sums_hold(local)
+
+
+def assert_kept_sums_hold(local: Any) -> None:
+    """The base sums kept in ``ducksync.tables`` (when not NULL) equal a fresh
+    computation: checked after every sync of every engine test, crashes included,
+    so a write to a base that forgot to drop them first fails somewhere."""
+    con = getattr(local, "con", None) or getattr(getattr(local, "inner", None), "con", None)
+    if con is None or not con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'ducksync' AND "
+            "table_name = 'tables' AND column_name = 'base_n'").fetchall()[0][0]:
+        return
+    for name, n, x, total in con.execute(
+            "SELECT name, base_n, base_x, base_sum FROM ducksync.tables "
+            "WHERE base_n IS NOT NULL").fetchall():
+        fresh = con.execute(detect._base_sums_sql(base_table(name))).fetchall()[0]
+        assert (n, x, total) == tuple(fresh), f"kept base sums of {name!r} are stale"
 
 
 def rows(store: Any, table: str = "t") -> list[tuple[Any, ...]]:

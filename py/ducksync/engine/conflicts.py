@@ -18,6 +18,7 @@ from ducksync.engine.state import (
     conflict_rows_table,
     describe_local,
     ensure_state,
+    forget_base_sums,
     key_text_sql,
 )
 from ducksync.engine.store import LocalStore
@@ -75,6 +76,7 @@ async def resolve(local: LocalStore, table: str, key_text: str,
     match = f"{key_text_sql(key, 'x')} = ?"
     await local.execute("BEGIN TRANSACTION")
     try:
+        await forget_base_sums(local, table)
         await local.execute(f"DELETE FROM {base} AS x WHERE {match}", [key_text])
         if take == "remote":
             await local.execute(f"DELETE FROM {t} AS x WHERE {match}", [key_text])

@@ -30,8 +30,8 @@ from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
 
-__all__ = ["Transfer", "detect_local", "detect_remote", "empty_local", "empty_remote", "ingest_top",
-           "remote_top"]
+__all__ = ["BaseSums", "Transfer", "base_sums", "detect_local", "detect_remote", "empty_local",
+           "empty_remote", "ingest_top", "remote_top"]
 
 # Descent tuning (bytes per changed row, see docs/engine.md "Pull"): a checksum row
 # costs about as much as a leaf hash row, so a differing bucket of r rows is best
@@ -57,6 +57,8 @@ class Transfer:
     paths: list[str] = field(default_factory=list)  # fast paths taken, in order
     # the base's remote checksum as compared this run, while the base was untouched
     base_top: Top | None = None
+    # the base's sums as the last round left it, when that round did not write it
+    base_sums: BaseSums | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -66,6 +68,44 @@ class Transfer:
         finally:
             ms = (time.perf_counter() - t0) * 1000
             self.timings[name] = round(self.timings.get(name, 0.0) + ms, 3)
+
+
+@dataclass(frozen=True)
+class BaseSums:
+    """A base's whole-table sums: what detection compares each side with.
+
+    ``x``/``n``: the mixed XOR of the *local* row hashes and the row count, compared
+    with the same aggregate over the local table; ``total``: the checksum of the
+    *remote* hashes, compared with the remote's own (:func:`base_top`). Kept in
+    ``ducksync.tables`` between syncs (``state.Stored``): a no-op sync then reads
+    only the local table, not the base as well.
+    """
+
+    n: int
+    x: int | None  # NULL for an empty base
+    total: int
+
+    @property
+    def top(self) -> Top:
+        return (self.total, self.n) if self.n else (0, 0)
+
+    @classmethod
+    def of(cls, row: tuple[int, int | None, int] | None) -> BaseSums | None:
+        return None if row is None else cls(*row)
+
+    def row(self) -> tuple[int, int | None, int]:
+        return (self.n, self.x, self.total)
+
+
+def _base_sums_sql(base: str) -> str:
+    return (f"SELECT count(*), bit_xor({sb.mix_sql('__lh')}), "
+            f"COALESCE({sb.checksum_sql('__rk', '__rh')}, 0) FROM {base}")
+
+
+async def base_sums(local: LocalStore, shape: Shape) -> BaseSums:
+    """The base's sums, computed (one pass over the base)."""
+    n, x, total = (await local.fetch_rows(_base_sums_sql(base_table(shape.table))))[0]
+    return BaseSums(int(n), None if x is None else int(x), int(total))
 
 
 def _coalesced(key: list[str], a: str, b: str) -> str:
@@ -82,24 +122,25 @@ def _wm_filter(shape: Shape, watermark: str, alias: str = "") -> str:
 
 async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = None, *,
                        watermark: str | None = None, cursor: str | None = None,
-                       unchanged: bool = False) -> tuple[int, Top | None]:
+                       unchanged: bool = False,
+                       sums: BaseSums | None = None) -> tuple[int, BaseSums | None]:
     """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base.
 
     When the count is 0, ``__ds_l`` may be missing or left from an earlier run: a
     caller that reads it then creates it with :func:`empty_local` (a no-op sync needs
     neither table, and each statement is a round trip in the browser).
-    Returns their count and, when the whole-table comparison read the base anyway,
-    :func:`base_top` from that same scan (None otherwise): one pass over the base.
+    ``sums``: the base's, when known (kept since the last sync): the whole-table
+    comparison then reads the local table only. Returns the count and the base's
+    sums when known or read on the way (None otherwise): one pass over the base at most.
     ``unchanged``: the store's write token proves that nothing but the engine wrote
     since the table last equalled its base (see ``store.WriteTracked``): no hashing.
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
     keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
-    top: Top | None = None
     if unchanged:
         if xfer is not None:
             xfer.paths.append("local-unchanged-since-sync")
-        return 0, None
+        return 0, sums
     if watermark is not None and cursor is not None:
         # Rows at or below the cursor must be exactly the base minus the keys above it.
         fresh = _wm_filter(shape, watermark)
@@ -117,24 +158,26 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
                 f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t} WHERE {fresh}) c "
                 f"LEFT JOIN {base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
                 "WHERE c.__lh IS DISTINCT FROM b.__lh", [cursor])
-            return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), None
+            return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), sums
     else:
-        x_now, n_now, x_base, n_base, rsum = (await local.fetch_rows(
-            f"SELECT a.x, a.n, b.x, b.n, b.rsum FROM (SELECT bit_xor({sb.mix_sql('h')}) AS x, "
-            f"count(*) AS n FROM (SELECT {lh} AS h FROM {t})) a, (SELECT "
-            f"bit_xor({sb.mix_sql('__lh')}) AS x, count(*) AS n, "
-            f"COALESCE({sb.checksum_sql('__rk', '__rh')}, 0) AS rsum FROM {base}) b"))[0]
-        top = (int(rsum), int(n_base)) if n_base else (0, 0)
-        if (x_now, n_now) == (x_base, n_base):
+        now = (f"SELECT bit_xor({sb.mix_sql('h')}) AS x, count(*) AS n "
+               f"FROM (SELECT {lh} AS h FROM {t})")
+        if sums is not None:
+            x_now, n_now = (await local.fetch_rows(now))[0]
+        else:
+            x_now, n_now, n_base, x_base, total = (await local.fetch_rows(
+                f"SELECT a.x, a.n, b.* FROM ({now}) a, ({_base_sums_sql(base)}) b"))[0]
+            sums = BaseSums(int(n_base), None if x_base is None else int(x_base), int(total))
+        if (x_now, n_now) == (sums.x, sums.n):
             if xfer is not None:
                 xfer.paths.append("local-unchanged")
-            return 0, top
+            return 0, sums
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {_coalesced(shape.key, 'c', 'b')}, "
         f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t}) c FULL OUTER JOIN "
         f"{base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
         f"WHERE c.__lh IS DISTINCT FROM b.__lh")
-    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), top
+    return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), sums
 
 
 async def remote_top(local: LocalStore, remote: RemoteStore, shape: Shape,

@@ -10,6 +10,7 @@ from ducksync.engine.bulk import RUN, recover_run
 from ducksync.engine.detect import Transfer
 from ducksync.engine.push import record_result
 from ducksync.engine.schema import Shape
+from ducksync.engine.state import forget_base_sums
 from ducksync.engine.store import LocalStore, RemoteStore
 
 __all__ = ["recover"]
@@ -19,6 +20,8 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
     """Settle what a crash left in the outbox; returns how many entries there were."""
     rows = await local.fetch_rows("SELECT batch_id FROM ducksync.outbox WHERE table_name = ? "
                                   "ORDER BY created_at", [shape.table])
+    if rows:
+        await forget_base_sums(local, shape.table)  # settling writes the base
     for (batch_id,) in rows:
         if batch_id.startswith(RUN):
             await recover_run(local, remote, shape, xfer, batch_id)

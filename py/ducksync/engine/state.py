@@ -3,8 +3,9 @@
 Why in the local database: state must commit in the same transaction as the rows
 it describes, so a crash can never leave the base ahead of (or behind) the data.
 
-* ``ducksync.tables``   one row per synced table: its key, last sync time and the
-  append-only cursor (``watermark`` value of column ``wm_column``).
+* ``ducksync.tables``   one row per synced table: its key, last sync time, the
+  append-only cursor (``watermark`` value of column ``wm_column``), the remote it is
+  tied to and the base's whole-table sums (:class:`Stored`).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
-__all__ = ["base_table", "bind_remote", "conflict_rows_table", "describe_local", "ensure_state",
-           "key_text_sql"]
+__all__ = ["Stored", "base_table", "bind_remote", "conflict_rows_table", "describe_local",
+           "ensure_state", "forget_base_sums", "key_text_sql"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -34,6 +36,11 @@ _DDL = [
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS wm_column VARCHAR",
     # remote_id: the remote database the base describes (RemoteStore.remote_id).
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS remote_id VARCHAR",
+    # base_n/base_x/base_sum: the base's whole-table sums (detect.BaseSums) as the last
+    # sync left it; NULL from before anything writes the base until a sync stores them.
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_n BIGINT",
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_x UBIGINT",
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_sum UBIGINT",
     "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
     "table_name VARCHAR, created_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
@@ -115,14 +122,27 @@ async def list_local_tables(local: LocalStore) -> list[str]:
     return [r[0] for r in rows]
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What ``ducksync.tables`` holds for a table when a sync starts.
+
+    ``remote_id``: the remote its state is tied to (None: none yet). ``base_sums``:
+    ``(n, x, sum)`` of the base as the last sync left it (see ``detect.BaseSums``), or
+    None when something may have written the base since (:func:`forget_base_sums`).
+    """
+
+    remote_id: str | None = None
+    base_sums: tuple[int, int | None, int] | None = None
+
+
 async def ensure_base(local: LocalStore, table: str, key: list[str],
-                      types: dict[str, str]) -> str | None:
+                      types: dict[str, str]) -> Stored:
     """Create the base for ``table``; a changed key drops the old base (safe: see docs).
 
-    Returns the remote id the table's state is tied to (None: none yet), read in the
-    same statement, for :func:`bind_remote`."""
+    Returns the table's :class:`Stored` state, read in the same statement."""
     stored = await local.fetch_rows(
-        "SELECT key_cols, remote_id FROM ducksync.tables WHERE name = ?", [table])
+        "SELECT key_cols, remote_id, base_n, base_x, base_sum FROM ducksync.tables "
+        "WHERE name = ?", [table])
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
@@ -138,7 +158,21 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     await local.execute(
         f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
         "__rk UBIGINT)")
-    return str(stored[0][1]) if stored and stored[0][1] is not None else None
+    if not stored:
+        return Stored()
+    _, remote_id, n, x, total = stored[0]
+    return Stored(remote_id=None if remote_id is None else str(remote_id),
+                  base_sums=None if n is None else
+                  (int(n), None if x is None else int(x), int(total or 0)))
+
+
+async def forget_base_sums(local: LocalStore, table: str) -> None:
+    """Mark ``table``'s stored base sums unknown: run *before* anything writes its base.
+
+    Before, not after: a crash between the two then leaves them unknown (recomputed
+    next time), never describing a base that has since changed."""
+    await local.execute("UPDATE ducksync.tables SET base_n = NULL, base_x = NULL, "
+                        "base_sum = NULL WHERE name = ?", [table])
 
 
 async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str | None) -> bool:
@@ -163,8 +197,9 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
             await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ?", [table])
             await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
             await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
-            await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL "
-                                "WHERE name = ?", [table])
+            await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL, "
+                                "base_n = NULL, base_x = NULL, base_sum = NULL WHERE name = ?",
+                                [table])
         await local.execute("UPDATE ducksync.tables SET remote_id = ? WHERE name = ?",
                             [remote_id, table])
         await local.execute("COMMIT")

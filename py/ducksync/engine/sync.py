@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from ducksync.engine import bulk, detect, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.detect import Top, Transfer
+from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
 from ducksync.engine.overlap import both
 from ducksync.engine.schema import Shape, reconcile
@@ -103,14 +103,15 @@ def _policy_name(p: Policy) -> str:
 
 
 async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
-                         xfer: Transfer) -> tuple[bool, Top | None]:
+                         xfer: Transfer, sums: BaseSums | None) -> tuple[bool, Top | None]:
     """Initial push? Base empty (no pending conflicts), key = local primary key, local
     rows, remote table empty.
 
     Returns the remote's whole-table checksum when it was fetched (reused by detection).
+    ``sums``: the base's, when known (a base with rows settles it without a query).
     """
     base = state.base_table(shape.table)
-    if shape.local_pk != tuple(shape.key):
+    if shape.local_pk != tuple(shape.key) or (sums is not None and sums.n):
         return False, None
     n = await local.fetch_rows(
         f"SELECT (SELECT count(*) FROM {base}) + (SELECT count(*) FROM ducksync.conflicts "
@@ -124,17 +125,22 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
 
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
-                 local_unchanged: bool = False, known_base_top: Top | None = None) -> bool:
+                 local_unchanged: bool = False, known_base_top: Top | None = None,
+                 sums: BaseSums | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
-    base's checksum, when still known (see :class:`WriteTracked`)."""
+    base's checksum, when still known (see :class:`WriteTracked`). ``sums``: the
+    base's sums as the last sync left them, when known (``state.Stored``).
+    Sets ``xfer.base_sums`` when the round leaves the base as it found it."""
     top: Top | None = None
+    xfer.base_sums = None
     if mode != "pull":
         with xfer.phase("bulk.check"):
-            eligible, top = await _bulk_eligible(local, remote, shape, xfer)
+            eligible, top = await _bulk_eligible(local, remote, shape, xfer, sums)
         if eligible:
             xfer.paths.append("bulk-push")
+            await state.forget_base_sums(local, table)
             applied, cas = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
                 batch_bytes=opts.batch_bytes, compression=opts.compression)
@@ -159,15 +165,16 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             remote.bucket_checksums(shape.table, shape.key, 1, 1, []))
     try:
         with xfer.phase("detect.local"):
-            n_local, base_top = await detect.detect_local(local, shape, xfer, watermark=wm,
-                                                          cursor=cursor,
-                                                          unchanged=local_unchanged)
+            n_local, sums = await detect.detect_local(local, shape, xfer, watermark=wm,
+                                                      cursor=cursor, unchanged=local_unchanged,
+                                                      sums=sums)
     except BaseException:
         if pending_top is not None:
             pending_top.cancel()
             with contextlib.suppress(BaseException):
                 await pending_top
         raise
+    base_top = sums.top if sums is not None else None
     if pending_top is not None:
         # The base's own checksum (unless detect_local read it on its way) is computed
         # while the remote is still hashing (the base does not change before
@@ -192,7 +199,9 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                 batch_rows=opts.rows_per_batch(), base_sum=base_top)
     if not n_local and not n_remote:
         xfer.base_top = base_top  # compared and left untouched
+        xfer.base_sums = sums
         return False  # nothing changed on either side: no plan, no transaction
+    await state.forget_base_sums(local, table)  # before the plan writes the base
     # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
     if not n_local:
         await detect.empty_local(local, shape)
@@ -243,11 +252,13 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
             if mode == "pull" and await remote.describe_table(table) is None:
                 return rep
-            known_remote = await state.ensure_base(local, table, shape.key, shape.types)
-            rebased = await state.bind_remote(local, table, remote_id, known_remote)
+            stored = await state.ensure_base(local, table, shape.key, shape.types)
+            rebased = await state.bind_remote(local, table, remote_id, stored.remote_id)
             if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
             settled = await outbox.recover(local, remote, shape, xfer)
+            # Kept sums hold while nothing wrote the base since the last sync stored them.
+            sums = None if rebased or settled else BaseSums.of(stored.base_sums)
         # The last proof holds only if the base is the one it was made against.
         mark = tracked.clean.get(table) if tracked is not None else None
         unchanged = (mark is not None and mark.token == token and not rebased
@@ -256,7 +267,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             first = unchanged and n_round == 0
             if not await _round(local, remote, table, opts, mode, rep, xfer, shape,
                                 local_unchanged=first,
-                                known_base_top=mark.base_top if first and mark else None):
+                                known_base_top=mark.base_top if first and mark else None,
+                                sums=sums if n_round == 0 else None):
                 break
         else:
             n_round = MAX_ROUNDS
@@ -264,8 +276,11 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             rows = await local.fetch_rows(
                 "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
             rep.pending_conflicts = int(rows[0][0])
-            await local.execute("UPDATE ducksync.tables SET synced_at = now() WHERE name = ?",
-                                [table])
+            # Keep the base's sums for the next sync (read here after a run that wrote
+            # the base: one pass now saves one on every no-op sync after it).
+            kept = xfer.base_sums or await detect.base_sums(local, shape)
+            await local.execute("UPDATE ducksync.tables SET synced_at = now(), base_n = ?, "
+                                "base_x = ?, base_sum = ? WHERE name = ?", [*kept.row(), table])
             wm = opts.watermarks.get(table, opts.watermark)
             if wm is not None and rep.converged:
                 await state.set_cursor(local, table, wm)
