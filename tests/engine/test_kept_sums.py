@@ -70,43 +70,48 @@ def test_kept_sums_still_see_each_kind_of_change() -> None:
     assert rows(local) == rows(remote)
 
 
+def _pending_both_ways() -> tuple[Any, Any]:
+    """Synced, then a remote change (pulled first) and a local one (then pushed)."""
+    local = local_db()
+    remote = seeded(local)
+    remote.con.execute("UPDATE t SET v = 'remote' WHERE id = 3")
+    local.con.execute("UPDATE t SET v = 'local' WHERE id = 4")
+    return local, remote
+
+
+def _crashed_run_then_converges(local: Any, remote: Any, flaky: Any, fail_at: int) -> bool:
+    """Run a sync through ``flaky`` (do_sync checks the kept sums, crash or not), then a
+    clean one; True while the flaky run reached step ``fail_at`` (more steps to try)."""
+    with contextlib.suppress(Crash):
+        if isinstance(flaky, FlakyLocal):
+            do_sync(flaky, remote, tables=["t"])
+        else:
+            do_sync(local, flaky, tables=["t"])
+    do_sync(local, remote, tables=["t"])
+    assert rows(local) == rows(remote)
+    return bool(flaky.calls >= fail_at)
+
+
 @pytest.mark.parametrize("after", [False, True])
 def test_a_crash_at_any_remote_call_leaves_no_stale_sums(after: bool) -> None:
     for fail_at in range(1, 30):
-        local = local_db()
-        remote = seeded(local)
-        remote.con.execute("UPDATE t SET v = 'remote' WHERE id = 3")  # pulled first...
-        local.con.execute("UPDATE t SET v = 'local' WHERE id = 4")    # ...then pushed
+        local, remote = _pending_both_ways()
         flaky = FlakyRemote(remote, fail_at=fail_at, after=after)
-        with contextlib.suppress(Crash):
-            do_sync(local, flaky, tables=["t"])  # checks the kept sums, crash or not
-        do_sync(local, remote, tables=["t"])
-        assert rows(local) == rows(remote)
-        if flaky.calls < fail_at:
-            break  # this run never reached call ``fail_at``: every step was covered
+        if not _crashed_run_then_converges(local, remote, flaky, fail_at):
+            break  # the run never reached call ``fail_at``: every step was covered
 
 
 def test_a_crash_at_any_local_statement_leaves_no_stale_sums() -> None:
     for fail_at in range(1, 200):
-        local = local_db()
-        remote = seeded(local)
-        remote.con.execute("UPDATE t SET v = 'remote' WHERE id = 3")
-        local.con.execute("UPDATE t SET v = 'local' WHERE id = 4")
+        local, remote = _pending_both_ways()
         flaky = FlakyLocal(local, fail_at=fail_at)
-        with contextlib.suppress(Crash):
-            do_sync(flaky, remote, tables=["t"])
-        do_sync(local, remote, tables=["t"])
-        assert rows(local) == rows(remote)
-        if flaky.calls < fail_at:
+        if not _crashed_run_then_converges(local, remote, flaky, fail_at):
             break
 
 
 def _unheard_push(first: int) -> tuple[Any, Any]:
     """A local and remote where the remote applied a push the client never heard of."""
-    local = local_db()
-    remote = seeded(local)
-    local.con.execute("UPDATE t SET v = 'local' WHERE id = 4")
-    remote.con.execute("UPDATE t SET v = 'remote' WHERE id = 3")
+    local, remote = _pending_both_ways()
     with contextlib.suppress(Crash):
         do_sync(local, FlakyRemote(remote, fail_at=first, after=True), tables=["t"])
     return local, remote
@@ -121,9 +126,5 @@ def test_a_crash_after_settling_the_outbox_leaves_no_stale_sums() -> None:
     for second in range(1, 30):
         local, remote = _unheard_push(first)
         flaky = FlakyRemote(remote, fail_at=second, after=False)
-        with contextlib.suppress(Crash):
-            do_sync(local, flaky, tables=["t"])  # checks the kept sums, crash or not
-        do_sync(local, remote, tables=["t"])
-        assert rows(local) == rows(remote)
-        if flaky.calls < second:
+        if not _crashed_run_then_converges(local, remote, flaky, second):
             break
