@@ -58,7 +58,7 @@ class WasmLocalStore:
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         text = bind(sql, params)
         rows = await self._q(self.conn.rows(text), text)
-        return [tuple(r) for r in rows.to_py()]
+        return [tuple(r) for r in py(rows)]  # SQL NULL as None (JS null is JsNull)
 
     async def export_arrow(self, sql: str, params: Sequence[Any] = (), *, batch_rows: int,
                            batch_bytes: int) -> AsyncIterator[bytes]:

@@ -107,7 +107,7 @@ class LocalStore(Protocol):
         ...
 
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a query and return its rows as tuples. For *small* metadata only."""
+        """Run a query and return its rows as tuples (SQL NULL as None). Small metadata only."""
         ...
 
     def export_arrow(
