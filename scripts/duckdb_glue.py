@@ -34,6 +34,12 @@ The patches keep every behaviour and make the work lazy or cheaper:
   of a copy: the unconverted object is a local of the instantiate callback, referenced
   nowhere after it (its values were copied into ``wasmImports`` already).
 
+One more patch is not about start-up: the worker's message dispatcher is exposed as
+``ducksyncDispatcher``, and after each message it handles the worker calls
+``ducksyncAfterMessage(request)`` when the shim (``workers/duckdb.worker.js``) defines
+it: there the WAL is emptied after every checkpoint, because DuckDB-WASM never deletes
+it (docs/architecture.md, "The WAL DuckDB-WASM never deletes").
+
 Each patch must match exactly once: a DuckDB-WASM upgrade that changes the glue fails
 the build with the patch's name instead of shipping a half-patched file.
 """
@@ -43,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The patched copy gets its own name (vendor files are cached as immutable by URL).
-PATCHED_NAME = "duckdb-browser-eh.ducksync-1.worker.js"
+PATCHED_NAME = "duckdb-browser-eh.ducksync-2.worker.js"
 SOURCE = "dist/duckdb-browser-eh.worker.js"
 
 
@@ -103,6 +109,12 @@ PATCHES = (
         "applySignatureConversions: wrap in place, no 75,000-key copy",
         'function applySignatureConversions(e){e=Object.assign({},e);',
         'function applySignatureConversions(e){',
+    ),
+    Patch(
+        "the dispatcher and an after-message hook for the shim's WAL rules",
+        "let o=new xo;globalThis.onmessage=async e=>{await o.onMessage(e.data)}",
+        "let o=new xo;globalThis.ducksyncDispatcher=o;globalThis.onmessage=async e=>"
+        "{await o.onMessage(e.data);globalThis.ducksyncAfterMessage?.(e.data)}",
     ),
 )
 

@@ -29,11 +29,51 @@ async function retryOpen(open) {
 // empty (by a session that never wrote) next to a non-empty database is then never registered,
 // and every later commit fails with "File is not opened in write mode". So we register the WAL
 // ourselves before open; open's own preparation then finds it already registered.
-async function walFileHandle(path) {
-  const parts = `${path.slice("opfs://".length)}.wal`.split("/");
+async function walDirectory(path) {
   let dir = await navigator.storage.getDirectory();
-  for (const folder of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(folder, { create: true });
-  return dir.getFileHandle(parts.at(-1), { create: true });
+  for (const folder of path.slice("opfs://".length).split("/").slice(0, -1)) {
+    dir = await dir.getDirectoryHandle(folder, { create: true });
+  }
+  return dir;
+}
+
+async function walFileHandle(path) {
+  const name = `${path.slice("opfs://".length)}.wal`.split("/").at(-1);
+  return (await walDirectory(path)).getFileHandle(name, { create: true });
+}
+
+// A WAL that DuckDB-WASM never deleted (see workers/duckdb.worker.js, which now empties it)
+// can make a database written by an earlier version unopenable: its replay re-creates what
+// the database already holds. Such a log is wholly contained in the database: it ends with
+// the marker of a checkpoint that wrote all of it, and any later commit would have
+// restarted the file. So that one failure is answered by setting the log aside (copied,
+// never deleted) and opening again; every other open error is raised as it is.
+const STALE_WAL = /Failure while replaying WAL file[\s\S]*already exists/;
+
+async function setAsideWAL(db, path, walHandle) {
+  await db.dropFile(`${path}.wal`); // DuckDB's access handle on it is closed
+  const bytes = new Uint8Array(await (await walHandle.getFile()).arrayBuffer());
+  const name = `${walHandle.name}.stale-${new Date().toISOString().replaceAll(":", "-")}`;
+  const dir = await walDirectory(path);
+  const copy = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
+  try {
+    copy.truncate(0);
+    copy.write(bytes, { at: 0 });
+    copy.flush();
+  } finally {
+    copy.close();
+  }
+  const wal = await walHandle.createSyncAccessHandle();
+  try {
+    wal.truncate(0);
+    wal.flush();
+  } finally {
+    wal.close();
+  }
+  console.warn(`[ducksync] the local database's write-ahead log was already contained in the ` +
+               `database and could not be replayed; it was set aside as OPFS file ${name} ` +
+               `(${bytes.byteLength} bytes) and the database opened without it`);
+  mark("duckdb:stale-wal-set-aside");
 }
 
 async function openBlocking({ path, wasmURL, onStep }) {
@@ -84,7 +124,7 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
   await db.instantiate(wasmURL);
   onStep("duckdb-open");
   let walRegistered = false;
-  await retryOpen(async () => {
+  const open = async () => {
     if (walHandle && !walRegistered) {
       await db.registerFileHandle(`${path}.wal`, await walHandle,
                                   async_.DuckDBDataProtocol.BROWSER_FSACCESS, true);
@@ -92,8 +132,16 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
       walRegistered = true;
     }
     await db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE });
-    mark("duckdb:opened");
-  });
+  };
+  try {
+    await retryOpen(open);
+  } catch (err) {
+    if (!walHandle || !STALE_WAL.test(String(err?.message ?? err))) throw err;
+    await setAsideWAL(db, path, await walHandle);
+    walRegistered = false;
+    await retryOpen(open);
+  }
+  mark("duckdb:opened");
   const conn = await db.connect();
   return {
     mode: "async",
