@@ -50,8 +50,9 @@ def test_pipelined_push_converges_and_records_every_batch() -> None:
 
 
 def test_local_failure_while_a_batch_is_in_flight_recovers() -> None:
-    """The record of batch n-1 fails while batch n is applied: both settle next time."""
-    # fail on the base insert of the first batch's record (batch 2 is then in flight)
+    """The record of a batch fails while later ones are applied: all settle next time."""
+    # fail on the base insert of the first batch's record (batches 2 and 3 are then
+    # in flight: the third was sent as the first's answer came, before its record)
     class OnRecord(FlakyLocal):
         def _tick(self, sql: str) -> None:
             if 'INSERT INTO ducksync."base__t"' in sql:
@@ -60,12 +61,43 @@ def test_local_failure_while_a_batch_is_in_flight_recovers() -> None:
     a, r = make(1000)
     rep = do_sync(OnRecord(a, fail_at=None), r, batch_rows=400).tables[0]
     assert rep.error and rep.error["name"] == "Crash"
-    # batch 1 and batch 2 both committed remotely (2 waited for), neither recorded:
-    # the run's one outbox entry leads recover() to both
-    assert r.con.execute("SELECT count(*) FROM t").fetchone() == (800,)
+    # all three committed remotely (those in flight waited for), none recorded:
+    # the run's one outbox entry leads recover() to them
+    assert r.con.execute("SELECT count(*) FROM t").fetchone() == (1000,)
     assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (1,)
     rep = do_sync(a, r, batch_rows=400).tables[0]
     assert rep.converged and rows(a) == rows(r)
+    assert a.con.execute('SELECT count(*), count(DISTINCT id) FROM ducksync."base__t"'
+                         ).fetchone() == (1000, 1000)
+    assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
+
+
+def test_recovery_finds_a_batch_committed_after_one_that_failed() -> None:
+    """Two batches in flight: the first fails (nothing written), the second commits.
+
+    The run's recovery must not stop at the first missing id: ``<id>.1`` committed
+    although ``<id>.0`` never did.
+    """
+    a, r = make(1000)
+    inner = r.apply_batch
+    failed: list[str] = []
+
+    async def first_fails(table: str, key: list[str], batch_id: str, *args: Any,
+                          **kw: Any) -> Any:
+        if batch_id.endswith(".0") and not failed:
+            failed.append(batch_id)
+            raise Crash()  # before the remote wrote anything
+        return await inner(table, key, batch_id, *args, **kw)
+
+    r.apply_batch = first_fails
+    rep = do_sync(a, r, batch_rows=400).tables[0]
+    assert rep.error and rep.error["name"] == "Crash"
+    assert r.con.execute("SELECT min(id), count(*) FROM t").fetchone() == (400, 400)
+    rep = do_sync(a, r, batch_rows=400).tables[0]
+    assert rep.converged and rows(a) == rows(r)
+    assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (0,)
+    # found, so acknowledged: the remote keeps no answer for it
+    assert r.con.execute("SELECT count(*) FROM ducksync.ledger_verified").fetchone() == (0,)
     assert a.con.execute('SELECT count(*), count(DISTINCT id) FROM ducksync."base__t"'
                          ).fetchone() == (1000, 1000)
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
