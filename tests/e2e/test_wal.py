@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from pageutil import ex, q, wait_ready
+
+pytestmark = pytest.mark.browser
 
 WAL = "ducksync-local.duckdb.wal"
 
