@@ -103,3 +103,26 @@ def test_a_wal_already_in_the_database_is_set_aside_and_the_database_opens(
     page.reload()
     wait_ready(page)
     assert q(page, "SELECT count(*)::INTEGER AS n FROM t2") == [{"n": 2}]
+
+
+def test_a_write_while_another_write_transaction_is_open_succeeds(open_app: Any,
+                                                                  server_url: str) -> None:
+    """The app checkpoints after each write; DuckDB refuses that while another
+    connection (a sync recording a batch) has a write transaction open. The write is
+    committed all the same: it must not be reported as failed, nor be lost."""
+    page = open_app(server_url)
+    ex(page, "CREATE TABLE busy (n INTEGER)")
+    ex(page, "CREATE TABLE mine (n INTEGER)")
+    local = next(w for w in page.workers if "local.worker" in w.url)
+    local.evaluate("""async () => {
+      const db = await self.ducksyncDiagnostics.duckdb;
+      self.__busy = await db.connect();
+      await self.__busy.query("BEGIN TRANSACTION");
+      await self.__busy.query("INSERT INTO busy VALUES (1)");
+    }""")
+    ex(page, "INSERT INTO mine VALUES (7)")  # its CHECKPOINT is refused: not an error
+    local.evaluate("async () => { await self.__busy.query('COMMIT'); }")
+    page.reload()
+    wait_ready(page)
+    assert q(page, "SELECT n FROM mine") == [{"n": 7}]
+    assert q(page, "SELECT n FROM busy") == [{"n": 1}]
