@@ -37,7 +37,7 @@ The patches keep every behaviour and make the work lazy or cheaper:
 One more patch is not about start-up: the worker's message dispatcher is exposed as
 ``ducksyncDispatcher``, and after each message it handles the worker calls
 ``ducksyncAfterMessage(request)`` when the shim (``workers/duckdb.worker.js``) defines
-it: there the WAL is emptied after every checkpoint, because DuckDB-WASM never deletes
+it: there a WAL that DuckDB has "deleted" is emptied, because DuckDB-WASM never deletes
 it (docs/architecture.md, "The WAL DuckDB-WASM never deletes").
 
 Each patch must match exactly once: a DuckDB-WASM upgrade that changes the glue fails

@@ -21,65 +21,43 @@
 // Replay trusts a log's last checkpoint marker: if it names the database's current root,
 // the whole file is skipped — so commits made after that checkpoint were silently lost at
 // the next open (measured: a table created after a CHECKPOINT, then a reload: gone); and
-// a root moved by a checkpoint that logs no marker (one made at the commit of a big write)
-// made the next open replay the old log onto a database that already held it ("Failure
-// while replaying WAL file: Table with name … already exists!"): the database could not
-// be opened at all. So here the file is made to hold what DuckDB believes it holds:
-//  * no checkpoint at commit (debug_skip_checkpoint_on_commit): the root moves only at a
-//    CHECKPOINT statement (the app runs one after each write and at the end of a sync);
-//  * after the database is opened, and after each CHECKPOINT statement, one more
-//    CHECKPOINT of the database file on a connection of our own; when it succeeds,
-//    DuckDB holds nothing in its log (it has "deleted" it), so the file is emptied.
-//    All of it runs synchronously on DuckDB's one thread: no commit lands in between.
-//    It fails while another connection's write transaction is open; then the file is
-//    left as it is, and the next CHECKPOINT statement tries again.
-// The hook is called by the patched worker (scripts/duckdb_glue.py) after each message.
+// a root moved by a checkpoint that logs no marker (one made at the commit of a big write,
+// right after such a "delete") made the next open replay the old log onto a database that
+// already held it ("Failure while replaying WAL file: Table with name … already exists!"):
+// the database could not be opened at all.
+// So after each message DuckDB's worker handles (a hook the build adds to it,
+// scripts/duckdb_glue.py), a non-empty WAL file is emptied when DuckDB itself says its log
+// holds nothing (pragma_database_size: wal_size '0 bytes', which is exactly its state
+// after such a "delete" and before its next commit). It runs synchronously on DuckDB's one
+// thread, right after the message that checkpointed, so no commit lands in between; the
+// file then holds exactly what DuckDB believes, and replay does the right thing. (One
+// message running several statements — a checkpoint, then a commit — escapes it.)
 // See docs/architecture.md, "The WAL DuckDB-WASM never deletes".
-const CHECKPOINT_SQL = /^\s*(?:force\s+)?checkpoint\s*;?\s*$/i;
-const QUERIES = new Set(["RUN_QUERY", "START_PENDING_QUERY"]);
-
-function privately(bindings, statements) {
-  const conn = bindings.connect();
-  const id = conn.useUnsafe((_, connId) => connId);
-  try {
-    for (const sql of statements) bindings.runQuery(id, sql);
-  } finally {
-    bindings.disconnect(id);
-  }
-}
-
-function emptyCheckpointedWAL(bindings) {
+function emptyDeletedWAL(bindings) {
   const wals = [...(self.DUCKDB_RUNTIME?._files ?? [])].filter(
     ([name, handle]) => name.endsWith(".wal") && typeof handle?.truncate === "function");
   if (wals.length !== 1 || wals[0][1].getSize() === 0) return;
   const [name, handle] = wals[0];
   const path = name.slice(0, -".wal".length).replaceAll("'", "''");
+  const conn = bindings.connect();
+  const id = conn.useUnsafe((_, connId) => connId);
   try {
-    privately(bindings, [
-      // the database this WAL belongs to is the one open (not a failed open's stand-in)
-      "SELECT CASE WHEN (SELECT path FROM duckdb_databases() WHERE database_name = " +
-        `current_database()) = '${path}' THEN 1 ELSE error('another database is open') END`,
-      "CHECKPOINT"]);
+    // Succeeds only for the open database this WAL belongs to, with nothing in its log.
+    bindings.runQuery(id, "SELECT CASE WHEN count(*) = 1 AND bool_and(d.path = '" + path + "' AND " +
+      "s.wal_size = '0 bytes') THEN 1 ELSE error('the log is in use') END FROM duckdb_databases() d " +
+      "JOIN pragma_database_size() s USING (database_name) WHERE d.database_name = current_database()");
   } catch {
-    return; // not checkpointed: DuckDB may still need what the log holds
+    return; // DuckDB may need what the log holds (or another database is open)
+  } finally {
+    bindings.disconnect(id);
   }
   handle.truncate(0);
   handle.flush();
 }
 
-self.ducksyncAfterMessage = (request) => {
+self.ducksyncAfterMessage = () => {
   const bindings = self.ducksyncDispatcher?._bindings;
-  if (!bindings) return;
-  if (request?.type === "OPEN") {
-    try {
-      privately(bindings, ["SET debug_skip_checkpoint_on_commit = true"]);
-    } catch (err) {
-      console.warn("[ducksync] could not turn off checkpoints at commit:", err);
-    }
-    emptyCheckpointedWAL(bindings);
-  } else if (QUERIES.has(request?.type) && CHECKPOINT_SQL.test(String(request.data?.[1] ?? ""))) {
-    emptyCheckpointedWAL(bindings);
-  }
+  if (bindings) emptyDeletedWAL(bindings);
 };
 
 (() => {

@@ -54,6 +54,27 @@ def test_the_wal_of_a_checkpointed_write_is_empty_in_opfs(open_app: Any,
     assert q(page, "SELECT count(*)::INTEGER AS n FROM w") == [{"n": 1000}]
 
 
+def test_a_commit_after_a_checkpoint_survives_a_reload(open_app: Any, server_url: str) -> None:
+    """The log DuckDB-WASM never deleted ended with the checkpoint's marker, so replay
+    skipped the whole file — and the commits written after it: lost without an error."""
+    page = open_app(server_url)
+    local = next(w for w in page.workers if "local.worker" in w.url)
+    local.evaluate("""async () => {
+      const db = await self.ducksyncDiagnostics.duckdb;
+      const c = await db.connect();  // no app CHECKPOINT follows these statements
+      await c.query("CREATE TABLE before_ckpt AS SELECT 1 AS n");
+      for (let attempt = 0; ; attempt++) {  // refused while the sync service writes
+        try { await c.query("CHECKPOINT"); break; }
+        catch (e) { if (attempt > 100) throw e; await new Promise((r) => setTimeout(r, 50)); }
+      }
+      await c.query("CREATE TABLE after_ckpt AS SELECT 2 AS n");
+    }""")
+    page.reload()
+    wait_ready(page)
+    assert q(page, "SELECT n FROM before_ckpt UNION ALL SELECT n FROM after_ckpt "
+                   "ORDER BY n") == [{"n": 1}, {"n": 2}]
+
+
 def test_a_wal_already_in_the_database_is_set_aside_and_the_database_opens(
         open_app: Any, server_url: str) -> None:
     page = open_app(server_url)
