@@ -25,7 +25,7 @@
 // right after such a "delete") made the next open replay the old log onto a database that
 // already held it ("Failure while replaying WAL file: Table with name … already exists!"):
 // the database could not be opened at all.
-// So after each message DuckDB's worker handles (a hook the build adds to it,
+// So after each message DuckDB's worker handled that checkpointed (a hook the build adds,
 // scripts/duckdb_glue.py), a non-empty WAL file is emptied when DuckDB itself says its log
 // holds nothing (pragma_database_size: wal_size '0 bytes', which is exactly its state
 // after such a "delete" and before its next commit). It runs synchronously on DuckDB's one
@@ -55,9 +55,34 @@ function emptyDeletedWAL(bindings) {
   handle.flush();
 }
 
-self.ducksyncAfterMessage = () => {
+// Checked only after a message that wrote the database file's headers (every checkpoint
+// ends by writing one; the first 12 KiB of the file are its headers) and after the open:
+// a check costs a query, and most messages checkpoint nothing.
+const HEADERS_END = 3 * 4096;
+let headerWritten = false;
+
+function watchHeaderWrites(runtime) {
+  if (runtime.ducksyncWatched) return;
+  runtime.ducksyncWatched = true;
+  const writeFile = runtime.writeFile;
+  runtime.writeFile = (mod, fileId, buf, bytes, location) => {
+    if (location < HEADERS_END && !headerWritten &&
+        !runtime.getFileInfo(mod, fileId)?.fileName?.endsWith(".wal")) {
+      headerWritten = true;
+    }
+    return writeFile.call(runtime, mod, fileId, buf, bytes, location);
+  };
+}
+
+self.ducksyncAfterMessage = (request) => {
   const bindings = self.ducksyncDispatcher?._bindings;
-  if (bindings) emptyDeletedWAL(bindings);
+  const runtime = self.DUCKDB_RUNTIME;
+  if (!bindings || !runtime) return;
+  watchHeaderWrites(runtime); // DuckDB calls it through globalThis.DUCKDB_RUNTIME
+  if (headerWritten || request?.type === "OPEN") {
+    headerWritten = false;
+    emptyDeletedWAL(bindings);
+  }
 };
 
 (() => {
