@@ -137,7 +137,12 @@ def patch_duckdb_glue(assets: dict[str, str]) -> None:
     """DuckDB-WASM's worker script with its start-up patches (scripts/duckdb_glue.py)."""
     source = (NODE_MODULES / "@duckdb/duckdb-wasm" / duckdb_glue.SOURCE).read_text()
     assets["duckdb-worker"] = assets["duckdb-wasm"] + duckdb_glue.PATCHED_NAME
-    write_if_changed(DIST / assets["duckdb-worker"], duckdb_glue.patch(source).encode())
+    target = DIST / assets["duckdb-worker"]
+    write_if_changed(target, duckdb_glue.patch(source).encode())
+    # an earlier build's patched glue (its name carries the patch generation) is stale
+    for stale in target.parent.glob("duckdb-browser-eh.ducksync-*.worker.js"):
+        if stale != target:
+            stale.unlink()
 
 
 def pyodide_snapshot(assets: dict[str, str]) -> None:
