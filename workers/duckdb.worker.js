@@ -81,7 +81,11 @@ self.ducksyncAfterMessage = (request) => {
   watchHeaderWrites(runtime); // DuckDB calls it through globalThis.DUCKDB_RUNTIME
   if (headerWritten || request?.type === "OPEN") {
     headerWritten = false;
-    emptyDeletedWAL(bindings);
+    try {
+      emptyDeletedWAL(bindings);
+    } catch (err) { // e.g. no database open yet: nothing was truncated
+      console.warn("[ducksync] WAL check failed:", err);
+    }
   }
 };
 
