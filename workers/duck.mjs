@@ -44,10 +44,12 @@ async function walFileHandle(path) {
 
 // A WAL that DuckDB-WASM never deleted (see workers/duckdb.worker.js, which now empties it)
 // can make a database written by an earlier version unopenable: its replay re-creates what
-// the database already holds. Such a log is wholly contained in the database: it ends with
-// the marker of a checkpoint that wrote all of it, and any later commit would have
-// restarted the file. So that one failure is answered by setting the log aside (copied,
-// never deleted) and opening again; every other open error is raised as it is.
+// the database already holds, and DuckDB replays a log whole or not at all. The log is
+// then no use to DuckDB either way: what precedes its last checkpoint marker is in the
+// database; a commit appended after it (possible only if the tab closed right after one)
+// could not be replayed without the rest. So that one failure is answered by setting the
+// log aside — copied to its own OPFS file, never deleted, and said so in the console —
+// and opening again; every other open error is raised as it is.
 const STALE_WAL = /Failure while replaying WAL file[\s\S]*already exists/;
 
 async function setAsideWAL(db, path, walHandle) {
