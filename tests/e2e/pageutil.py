@@ -40,6 +40,11 @@ def evaluate_error(page: Any, script: str) -> dict[str, Any]:
     return result
 
 
+def local_worker(page: Any) -> Any:
+    """The page's local worker (Playwright's handle: ``evaluate`` runs in its scope)."""
+    return next(w for w in page.workers if "local.worker" in w.url)
+
+
 def q(page: Any, sql: str) -> Any:
     """``ducksync.query(sql)`` in the page: plain row objects."""
     return page.evaluate("(sql) => window.ducksync.query(sql)", sql)

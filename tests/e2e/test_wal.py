@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from pageutil import ex, q, wait_ready
+from pageutil import ex, local_worker, q, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +58,7 @@ def test_a_commit_after_a_checkpoint_survives_a_reload(open_app: Any, server_url
     """The log DuckDB-WASM never deleted ended with the checkpoint's marker, so replay
     skipped the whole file — and the commits written after it: lost without an error."""
     page = open_app(server_url)
-    local = next(w for w in page.workers if "local.worker" in w.url)
+    local = local_worker(page)
     local.evaluate("""async () => {
       const db = await self.ducksyncDiagnostics.duckdb;
       const c = await db.connect();  // no app CHECKPOINT follows these statements
@@ -80,7 +80,7 @@ def test_a_wal_already_in_the_database_is_set_aside_and_the_database_opens(
     page = open_app(server_url)
     # A committed CREATE TABLE not yet checkpointed: the WAL holds it (on a connection
     # of our own, so the app's after-write CHECKPOINT does not run) ...
-    local = next(w for w in page.workers if "local.worker" in w.url)
+    local = local_worker(page)
     local.evaluate("""async () => {
       const db = await self.ducksyncDiagnostics.duckdb;
       const c = await db.connect();
@@ -134,7 +134,7 @@ def test_a_write_while_another_write_transaction_is_open_succeeds(open_app: Any,
     page = open_app(server_url)
     ex(page, "CREATE TABLE busy (n INTEGER)")
     ex(page, "CREATE TABLE mine (n INTEGER)")
-    local = next(w for w in page.workers if "local.worker" in w.url)
+    local = local_worker(page)
     local.evaluate("""async () => {
       const db = await self.ducksyncDiagnostics.duckdb;
       self.__busy = await db.connect();
