@@ -6,12 +6,13 @@ the general path with the same outcome.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from engine_helpers import do_sync, local_db, remote_db, rows, run
 
-from ducksync.engine.bulk import _IN_FLIGHT
+from ducksync.engine.bulk import _IN_FLIGHT, _ROW_GROUP, _ranges
 from ducksync.stores._arrow import from_ipc, to_ipc
 
 
@@ -66,6 +67,23 @@ def test_bulk_push_in_ranges_with_verified_answers() -> None:
     assert rep.bytes_received < 1000  # no per-row answers came back
     assert rows(a) == rows(r) and len(base_rows(a)) == 1000
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
+
+
+def test_bulk_ranges_ramp_up_to_whole_row_groups() -> None:
+    """One row group first, then twice as many up to the batch's width: the remote
+    starts on a small batch while the next is prepared. Contiguous, covering every
+    rowid; a width under a row group stays even."""
+    a, r = make(5 * _ROW_GROUP + 100)
+    got = run(_ranges(a, "t", "SELECT * FROM t", 4 * _ROW_GROUP, 1 << 40))
+    assert [hi - lo for lo, hi in got] == [_ROW_GROUP, 2 * _ROW_GROUP, 4 * _ROW_GROUP]
+    assert got[0][0] == 0 and got[-1][1] > 5 * _ROW_GROUP + 99
+    assert all(prev[1] == nxt[0] for prev, nxt in pairwise(got))
+    even = run(_ranges(a, "t", "SELECT * FROM t", 300, 1 << 40))
+    assert {hi - lo for lo, hi in even} == {300}
+    rep = do_sync(a, r, batch_rows=4 * _ROW_GROUP).tables[0]
+    assert rep.paths == ["bulk-push"] and rep.pushed == 5 * _ROW_GROUP + 100
+    assert rep.remote_calls == 1 + 3 + 1  # checksum, three ramped batches, ack
+    assert rows(a) == rows(r)
 
 
 def test_bulk_refuses_keys_written_meanwhile() -> None:
