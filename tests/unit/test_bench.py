@@ -21,6 +21,7 @@ from ducksync.bench.results import (
     carry_over,
     evaluate,
     markdown,
+    median,
     phases,
     splice,
     validate,
@@ -82,7 +83,7 @@ def _results() -> Results:
                   machine={"cpus": 2, "summary": "2 CPUs"})
     res.add("native", "push http rows/s", 1_000_000, "rows/s")
     res.add("native", "seed rows/s", 10_000, "rows/s")
-    res.add("native", "push http ms", 1000, "ms")
+    res.add("native", "push http ms", 1000, "ms", "median of 3", samples=[1200, 1000, 900])
     res.add("native", "reference arrow round trip ms", 500, "ms")
     res.add("native", "no-op sync ms", 80, "ms")
     res.add("start", "warm first query ms", 2400, "ms")
@@ -145,3 +146,23 @@ def test_partial_run_carries_the_other_suites_over() -> None:
     assert {m["suite"] for m in doc["measurements"]} == {"start", "native"}
     assert "carried over" in partial.notes[0] and "this run measured start" in partial.notes[0]
     assert carry_over(partial, {"schema": "other"}, ["start"]) == []
+
+
+def test_median_keeps_every_sample_and_says_so() -> None:
+    value, how = median([2100.0, 1800.0, 4000.0], "ms")
+    assert value == 2100.0
+    assert how == "median of 3 runs (2,100 ms / 1,800 ms / 4,000 ms)"
+    assert median([5.0], "ms") == (5.0, "")  # one run: no claim of a median
+
+
+def test_samples_survive_the_json_and_a_carry_over() -> None:
+    previous = json.loads(json.dumps(_results().to_dict()))
+    kept = next(m for m in previous["measurements"] if m["name"] == "push http ms")
+    assert kept["samples"] == [1200, 1000, 900]
+    partial = Results(command="ducksync bench --only start", rows=1, started_at="later",
+                      machine={"summary": "now"})
+    carry_over(partial, previous, ["start"])
+    assert next(m for m in partial.measurements if m.name == "push http ms").samples \
+        == [1200, 1000, 900]
+    kept["samples"] = ["slow"]
+    assert any("samples" in p for p in validate(previous))

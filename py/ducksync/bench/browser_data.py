@@ -19,7 +19,7 @@ from ducksync.bench import data, seed, startup
 from ducksync.bench.native import metrics_bytes
 from ducksync.bench.probe import WorkerProbe
 from ducksync.bench.repo import ROOT, launch_options, serverutil
-from ducksync.bench.results import Results, phases
+from ducksync.bench.results import Results, median, phases
 
 SUITE = "browser"
 Log = Callable[[str], None]
@@ -155,15 +155,42 @@ def _record_memory(res: Results, probe: WorkerProbe, label: str, rows: int) -> N
                 "~0.5 s, WASM memories summed after the push")
 
 
+def _open(browser: Any, server: Any) -> Any:
+    """A page in a fresh profile (empty HTTP cache, code cache and OPFS), ready."""
+    page = browser.new_context().new_page()
+    page.goto(server.url + "/")
+    page.wait_for_function(startup.READY, timeout=180_000)
+    # Only the syncs we start: no interval or after-write syncs racing the timed ones.
+    page.evaluate("() => window.ducksync.configureSync({interval: 0, onWrite: false})")
+    return page
+
+
+def _first_push(browser: Any, server: Any, table: str, rows: int, log: Log) -> float:
+    """An extra sample of the timed push: fill ``table`` in a fresh profile, reload, push
+    it (into a new remote table), close the profile. Returns the push's ms."""
+    page = _open(browser, server)
+    try:
+        _fill(page, table, rows)
+        _fresh_workers(browser, page)
+        out = _sync(page, None, tables=[table], direction="push")
+        rep = out["report"]
+        if rep.get("error") or rep.get("pushed") != rows:
+            raise RuntimeError(f"push of {table} failed: {rep.get('error') or rep.get('pushed')}")
+        log(f"browser push, fresh profile: {out['ms']:,.0f} ms")
+        return float(out["ms"])
+    finally:
+        page.context.close()
+
+
 def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -> None:
+    """``opts.runs``: fresh profiles whose first push is timed, seed samples, no-op syncs
+    (medians; the other steps run once, in the last profile)."""
     rows = opts.rows
     browser = pw.chromium.launch(**launch_options())
     try:
-        page = browser.new_context().new_page()
-        page.goto(server.url + "/")
-        page.wait_for_function(startup.READY, timeout=180_000)
-        # Only the syncs we start: no interval or after-write syncs racing the timed ones.
-        page.evaluate("() => window.ducksync.configureSync({interval: 0, onWrite: false})")
+        firsts = [_first_push(browser, server, f"bench_run{i}", rows, log)
+                  for i in range(opts.runs - 1)]
+        page = _open(browser, server)
         fill_ms = _fill(page, data.TABLE, rows)
         log(f"browser: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
         ref = _local_worker(page).evaluate(REFERENCE_JS)
@@ -177,24 +204,32 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         before = metrics_bytes(server.url)
         push = _sync(page, probe, tables=[data.TABLE], direction="push")
         rep = push["report"]
-        res.add(SUITE, "push ms", push["ms"], "ms",
-                f"ducksync.sync push: OPFS → local worker → remote worker → server; "
-                f"pushed {rep['pushed']:,}; engine {rep['ms']:,.0f} ms; "
-                + phases((rep.get("tables") or [{}])[0].get("timings")))
-        res.add(SUITE, "push rows/s", rows / push["ms"] * 1000, "rows/s")
+        log(f"browser push: {push['ms']:,.0f} ms")
+        firsts.append(float(push["ms"]))
+        push_ms, how = median(firsts, "ms")
+        res.add(SUITE, "push ms", push_ms, "ms",
+                "ducksync.sync push: OPFS → local worker → remote worker → server, the first "
+                "push of a fresh browser profile (after a reload); " + (f"{how}; " if how else "")
+                + f"last run: pushed {rep['pushed']:,}, engine {rep['ms']:,.0f} ms, "
+                + phases((rep.get("tables") or [{}])[0].get("timings")), samples=firsts)
+        res.add(SUITE, "push rows/s", rows / push_ms * 1000, "rows/s")
         _bytes(res, "push bytes", metrics_bytes(server.url) - before, push)
         _record_memory(res, probe, "table push", rows)
-        log(f"browser push: {push['ms']:,.0f} ms")
-        for label, direction, prepare in (
-                ("no-op sync", "both", None),
-                ("1k change", "both", data.change_sql(rows))):
+        for label, direction, prepare, repeat in (
+                ("no-op sync", "both", None, opts.runs),
+                ("1k change", "both", data.change_sql(rows), 1)):
             if prepare:
                 page.evaluate("(s) => window.ducksync.exec(s)", prepare)
-            before = metrics_bytes(server.url)
-            out = _sync(page, None, tables=[data.TABLE], direction=direction)
-            res.add(SUITE, f"{label} ms", out["ms"], "ms", f"ducksync.sync direction={direction}")
+            took = []
+            for _ in range(repeat):
+                before = metrics_bytes(server.url)
+                out = _sync(page, None, tables=[data.TABLE], direction=direction)
+                took.append(float(out["ms"]))
+            ms, how = median(took, "ms")
+            res.add(SUITE, f"{label} ms", ms, "ms", f"ducksync.sync direction={direction}"
+                    + (f"; {how}" if how else ""), samples=took if repeat > 1 else ())
             _bytes(res, f"{label} bytes", metrics_bytes(server.url) - before, out)
-            log(f"browser {label}: {out['ms']:,.0f} ms")
+            log(f"browser {label}: {ms:,.0f} ms")
 
         def remote_change() -> None:
             import duckdb
@@ -209,7 +244,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         res.add(SUITE, "1k pull ms", out["ms"], "ms", "1k rows changed on the remote, then pull")
         _bytes(res, "1k pull bytes", metrics_bytes(server.url) - before, out)
         log(f"browser 1k pull: {out['ms']:,.0f} ms")
-        seed_rate = _seed(page, res, rows, opts.seed_rows, log)
+        seed_rate = _seed(page, res, rows, opts.seed_rows, opts.runs, log)
         _later_visit(browser, page, res, rows, seed_rate, log)
         if opts.memory_rows:
             try:
@@ -224,15 +259,18 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         server.stop()
 
 
-def _seed(page: Any, res: Results, rows: int, seed_rows: int, log: Log) -> float:
+def _seed(page: Any, res: Results, rows: int, seed_rows: int, runs: int, log: Log) -> float:
     sample = min(rows, seed_rows)
-    out = page.evaluate(SEED_JS, {"n": sample, "per": seed.ROWS_PER_STATEMENT,
-                                  "create": data.create_sql("bench_seed")})
-    rate = out["rows"] / out["ms"] * 1000
+    outs = [page.evaluate(SEED_JS, {"n": sample, "per": seed.ROWS_PER_STATEMENT,
+                                    "create": data.create_sql("bench_seed")})
+            for _ in range(runs)]
+    rates = [o["rows"] / o["ms"] * 1000 for o in outs]
+    rate, how = median(rates, "rows/s")
     res.add(SUITE, "seed rows/s", rate, "rows/s",
             f"BASELINE: seed's INSERT ... VALUES, {seed.ROWS_PER_STATEMENT} rows/statement, "
             f"string-built in the page, run by DuckDB-WASM into OPFS (no network: flatters the "
-            f"seed); timed on {out['rows']:,} rows, {out['ms'] / 1000:.1f} s")
+            f"seed); timed on {outs[0]['rows']:,} rows, "
+            + (how or f"{outs[0]['ms'] / 1000:.1f} s"), samples=rates)
     res.add(SUITE, "seed extrapolated ms", rows / rate * 1000, "ms",
             f"extrapolated to {rows:,} rows at the measured rate (not run in full)")
     log(f"browser seed: {rate:,.0f} rows/s")

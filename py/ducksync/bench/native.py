@@ -17,7 +17,7 @@ from typing import Any
 
 from ducksync.bench import data, seed
 from ducksync.bench.repo import serverutil
-from ducksync.bench.results import Results, phases
+from ducksync.bench.results import Results, median, phases
 
 SUITE = "native"
 Log = Callable[[str], None]
@@ -98,36 +98,73 @@ async def _file_to_file(tmp: Path, src: Path, res: Results, rows: int) -> None:
         remote.close()
 
 
-async def _via_server(tmp: Path, src: Path, res: Results, rows: int, log: Log) -> None:
+async def _first_push(tmp: Path, src: Path, run: int) -> tuple[Any, Any, float, Any]:
+    """One initial push of a fresh copy of ``src`` into a fresh server (its own remote
+    file): ``(local store, server, ms, table report)``; the caller closes both."""
     from ducksync.stores.http import HttpRemoteStore
     from ducksync.stores.native import NativeLocalStore
 
-    su = serverutil()
-    shutil.copy(src, tmp / "http-local.duckdb")
-    local = NativeLocalStore(spec=str(tmp / "http-local.duckdb"))
-    server_dir = tmp / "server"
+    shutil.copy(src, tmp / f"http-local-{run}.duckdb")
+    local = NativeLocalStore(spec=str(tmp / f"http-local-{run}.duckdb"))
+    server_dir = tmp / f"server-{run}"
     server_dir.mkdir()
-    server = su.start_server(server_dir)
+    server = serverutil().start_server(server_dir)
+    remote = HttpRemoteStore(url=server.url)
     try:
-        async def step(label: str, mode: str, note: str) -> Any:
-            remote = HttpRemoteStore(url=server.url)
-            before = metrics_bytes(server.url)
-            try:
-                ms, t = await _sync(local, remote, mode)
-            finally:
-                await remote.aclose()
-            res.add(SUITE, f"{label} ms", ms, "ms", "; ".join(
-                x for x in (note, phases(getattr(t, "timings", None))) if x))
+        ms, table = await _sync(local, remote, "push")
+    except BaseException:
+        server.stop()
+        local.close()
+        raise
+    finally:
+        await remote.aclose()
+    return local, server, ms, table
+
+
+async def _via_server(tmp: Path, src: Path, res: Results, rows: int, runs: int,
+                      log: Log) -> None:
+    from ducksync.stores.http import HttpRemoteStore
+
+    su = serverutil()
+    times: list[float] = []
+    for run in range(runs):  # the last run's local file and server go on below
+        local, server, ms, table = await _first_push(tmp, src, run)
+        times.append(ms)
+        log(f"native push http, run {run + 1}: {ms:,.0f} ms")
+        if run < runs - 1:
+            server.stop()
+            local.close()
+    try:
+        def record_bytes(label: str, t: Any, server_bytes: float) -> None:
             res.add(SUITE, f"{label} bytes", _wire(t), "B",
                     f"engine report (sent+received); server /metrics Arrow bytes: "
-                    f"{metrics_bytes(server.url) - before:,.0f}")
-            log(f"native {label}: {ms:,.0f} ms, {_wire(t):,} B")
-            return t
+                    f"{server_bytes:,.0f}")
 
-        await step("push http", "push", "engine push, local file → ducksync serve (HTTP store)")
-        res.add(SUITE, "push http rows/s", rows / res.get(f"{SUITE}/push http ms") * 1000,  # type: ignore[operator]
-                "rows/s")
-        await step("no-op sync", "sync", "sync with nothing changed (checksums only)")
+        async def step(label: str, mode: str, note: str, repeat: int = 1) -> None:
+            """``repeat`` > 1 only for a sync that changes nothing (the median is kept)."""
+            took: list[float] = []
+            for _ in range(repeat):
+                remote = HttpRemoteStore(url=server.url)
+                before = metrics_bytes(server.url)
+                try:
+                    ms, t = await _sync(local, remote, mode)
+                finally:
+                    await remote.aclose()
+                took.append(ms)
+            ms, how = median(took, "ms")
+            res.add(SUITE, f"{label} ms", ms, "ms", "; ".join(
+                x for x in (note, how, phases(getattr(t, "timings", None))) if x),
+                samples=took if repeat > 1 else ())
+            record_bytes(label, t, metrics_bytes(server.url) - before)
+            log(f"native {label}: {ms:,.0f} ms, {_wire(t):,} B")
+
+        push_ms, how = median(times, "ms")
+        res.add(SUITE, "push http ms", push_ms, "ms", "; ".join(x for x in (
+            "engine push, local file → ducksync serve (HTTP store), each run into a fresh "
+            "server", how, phases(getattr(table, "timings", None))) if x), samples=times)
+        res.add(SUITE, "push http rows/s", rows / push_ms * 1000, "rows/s")
+        record_bytes("push http", table, metrics_bytes(server.url))
+        await step("no-op sync", "sync", "sync with nothing changed (checksums only)", runs)
         local.con.execute(data.change_sql(rows))
         await step("1k change", "sync", f"{data.CHANGED_ROWS} local rows updated, then sync")
         # Remote-side changes: the server owns its file, so edit it while stopped.
@@ -137,16 +174,29 @@ async def _via_server(tmp: Path, src: Path, res: Results, rows: int, log: Log) -
         con = duckdb.connect(str(server.remote))
         con.execute(data.change_sql(rows, salt=2))
         con.close()
-        server = su.start_server(server_dir)
+        server = su.start_server(server.remote.parent)
         await step("1k pull", "pull", f"{data.CHANGED_ROWS} remote rows updated, then pull")
     finally:
         server.stop()
         local.close()
 
 
-def run(tmp: Path, res: Results, *, rows: int, seed_rows: int, log: Log) -> None:
+def _seed(src: Path, dst: Path, rows: int) -> seed.SeedRun:
+    """The seed's approach, file → a new file, on the first ``rows`` rows."""
     import duckdb
 
+    a, b = duckdb.connect(str(src), read_only=True), duckdb.connect(str(dst))
+    try:
+        b.execute(data.create_sql())
+        return seed.run_native(a, b, table=data.TABLE, rows=rows)
+    finally:
+        a.close()
+        b.close()
+
+
+def run(tmp: Path, res: Results, *, rows: int, seed_rows: int, runs: int = 1,
+        log: Log) -> None:
+    """``runs``: how many times the initial push and the seed are timed (medians)."""
     src = tmp / "source.duckdb"
     table_bytes = make_source(src, rows)
     res.add(SUITE, "table bytes", table_bytes, "B", f"{rows:,} rows x 6 columns as Arrow IPC")
@@ -156,16 +206,14 @@ def run(tmp: Path, res: Results, *, rows: int, seed_rows: int, log: Log) -> None
             f"{ingest_ms:,.0f} ms, no network")
     log(f"native reference: {export_ms + ingest_ms:,.0f} ms")
     asyncio.run(_file_to_file(tmp, src, res, rows))
-    asyncio.run(_via_server(tmp, src, res, rows, log))
+    asyncio.run(_via_server(tmp, src, res, rows, runs, log))
     sample = min(rows, seed_rows)
-    a, b = duckdb.connect(str(src), read_only=True), duckdb.connect(str(tmp / "seed.duckdb"))
-    b.execute(data.create_sql())
-    run_ = seed.run_native(a, b, table=data.TABLE, rows=sample)
-    a.close()
-    b.close()
-    res.add(SUITE, "seed rows/s", run_.rows_per_s, "rows/s",
+    seeds = [_seed(src, tmp / f"seed-{i}.duckdb", sample) for i in range(runs)]
+    rate, how = median([r.rows_per_s for r in seeds], "rows/s")
+    res.add(SUITE, "seed rows/s", rate, "rows/s",
             f"BASELINE: seed's INSERT ... VALUES ({seed.ROWS_PER_STATEMENT} rows/statement) "
-            f"file → file, timed on {run_.rows:,} rows, {run_.seconds:.1f} s")
-    res.add(SUITE, "seed extrapolated ms", run_.extrapolated_s(rows) * 1000, "ms",
+            f"file → file, timed on {seeds[0].rows:,} rows, "
+            + (how or f"{seeds[0].seconds:.1f} s"), samples=[r.rows_per_s for r in seeds])
+    res.add(SUITE, "seed extrapolated ms", rows / rate * 1000, "ms",
             f"extrapolated to {rows:,} rows at the measured rate (not run in full)")
-    log(f"native seed: {run_.rows_per_s:,.0f} rows/s")
+    log(f"native seed: {rate:,.0f} rows/s")

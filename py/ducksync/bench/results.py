@@ -9,7 +9,8 @@ never a silent PASS.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+import statistics
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -20,13 +21,15 @@ Status = Literal["PASS", "MISS", "SKIP"]
 
 @dataclass(kw_only=True)
 class Measurement:
-    """One number. ``unit``: ms, rows/s, B, MB, x, %; ``note`` says how it was obtained."""
+    """One number. ``unit``: ms, rows/s, B, MB, x, %; ``note`` says how it was obtained;
+    ``samples``: every run's value when ``value`` is their median (see :func:`median`)."""
 
     suite: str
     name: str
     value: float | None
     unit: str
     note: str = ""
+    samples: list[float] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -122,8 +125,9 @@ class Results:
     notes: list[str] = field(default_factory=list)
 
     def add(self, suite: str, name: str, value: float | None, unit: str,
-            note: str = "") -> Measurement:
-        m = Measurement(suite=suite, name=name, value=value, unit=unit, note=note)
+            note: str = "", samples: Sequence[float] = ()) -> Measurement:
+        m = Measurement(suite=suite, name=name, value=value, unit=unit, note=note,
+                        samples=[float(x) for x in samples])
         self.measurements = [x for x in self.measurements if x.key != m.key] + [m]
         return m
 
@@ -150,7 +154,8 @@ def carry_over(res: Results, previous: dict[str, Any], ran: Iterable[str]) -> li
     fresh = set(ran)
     kept = [m for m in previous["measurements"] if m["suite"] not in fresh]
     for m in kept:
-        res.add(m["suite"], m["name"], m["value"], m["unit"], m.get("note", ""))
+        res.add(m["suite"], m["name"], m["value"], m["unit"], m.get("note", ""),
+                m.get("samples") or ())
     suites = [s for s in SUITES if any(m["suite"] == s for m in kept)]
     if suites:
         machine = previous["machine"].get("summary", "")
@@ -175,10 +180,25 @@ def validate(doc: dict[str, Any]) -> list[str]:
                 or not isinstance(m.get("name"), str) or not isinstance(m.get("unit"), str) \
                 or not (m.get("value") is None or isinstance(m.get("value"), int | float)):
             problems.append(f"measurements[{i}] malformed: {m!r}")
+        elif not all(isinstance(x, int | float) for x in m.get("samples") or []):
+            problems.append(f"measurements[{i}] has non-numeric samples")
     for i, t in enumerate(doc.get("targets") or []):
         if not isinstance(t, dict) or t.get("status") not in ("PASS", "MISS", "SKIP"):
             problems.append(f"targets[{i}] malformed: {t!r}")
     return problems
+
+
+def median(samples: Sequence[float], unit: str) -> tuple[float, str]:
+    """The median of one number measured ``len(samples)`` times, and the note saying so.
+
+    One run of a push or a seed moves with whatever else the two cores do at the time
+    (the same push measured 3.4 to 6.4 s in one session); a target compares medians.
+    """
+    value = statistics.median(samples)
+    if len(samples) == 1:
+        return value, ""
+    runs = " / ".join(_fmt(x, unit) for x in samples)
+    return value, f"median of {len(samples)} runs ({runs})"
 
 
 def phases(timings: dict[str, float] | None, top: int = 4) -> str:

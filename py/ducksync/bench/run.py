@@ -42,7 +42,8 @@ def run(opts: Options) -> Results:
             from ducksync.bench import native
 
             (tmp / "native").mkdir()
-            native.run(tmp / "native", res, rows=opts.rows, seed_rows=opts.seed_rows, log=log)
+            native.run(tmp / "native", res, rows=opts.rows, seed_rows=opts.seed_rows,
+                       runs=opts.runs, log=log)
         if "start" in opts.only or "browser" in opts.only:
             from ducksync.bench import browser
 

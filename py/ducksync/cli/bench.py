@@ -28,7 +28,10 @@ def register(subparsers: Any) -> None:
                    help="rows the seed's baseline is timed on (rate extrapolated)")
     p.add_argument("--memory-rows", type=int, default=5_000_000,
                    help="table size of the browser memory run (0 skips it)")
-    p.add_argument("--runs", type=int, default=1, help="start-up samples (median)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="samples of the start-up, the initial pushes (each in a fresh browser "
+                        "profile or into a fresh server), the seed and the no-op syncs "
+                        "(the median is reported)")
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.set_defaults(handler=run_bench)
