@@ -58,12 +58,13 @@ def test_bulk_initial_push_builds_the_same_base_as_the_general_path() -> None:
 
 
 def test_bulk_push_in_ranges_with_verified_answers() -> None:
-    """Four ranges of ≤ 300 rows: checksum + 4 applies + 1 ack, every answer compact
-    (the remote agreed with the predicted hashes), and the base equals the one the
-    remote's own hashes build (the general path's, tested above)."""
+    """Four ranges of ≤ 300 rows: 4 applies + 1 ack (no checksum: this sync created
+    the remote table), every answer compact (the remote agreed with the predicted
+    hashes), and the base equals the one the remote's own hashes build (the general
+    path's, tested above)."""
     a, r = make()
     rep = do_sync(a, r, batch_rows=300).tables[0]
-    assert rep.paths == ["bulk-push"] and rep.remote_calls == 1 + 4 + 1
+    assert rep.paths == ["bulk-push"] and rep.remote_calls == 4 + 1
     assert rep.bytes_received < 1000  # no per-row answers came back
     assert rows(a) == rows(r) and len(base_rows(a)) == 1000
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
@@ -82,8 +83,21 @@ def test_bulk_ranges_ramp_up_to_whole_row_groups() -> None:
     assert {hi - lo for lo, hi in even} == {300}
     rep = do_sync(a, r, batch_rows=4 * _ROW_GROUP).tables[0]
     assert rep.paths == ["bulk-push"] and rep.pushed == 5 * _ROW_GROUP + 100
-    assert rep.remote_calls == 1 + 3 + 1  # checksum, three ramped batches, ack
+    assert rep.remote_calls == 3 + 1  # three ramped batches, the ack
     assert rows(a) == rows(r)
+
+
+def test_bulk_push_into_an_existing_table_asks_whether_it_is_empty() -> None:
+    """Only a table this sync created is known empty; one that exists is asked (one
+    checksum call), and the answer decides the path."""
+    a, r = make()
+    r.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, ts INTEGER)")
+    rep = do_sync(a, r, batch_rows=300).tables[0]
+    assert rep.paths == ["bulk-push"] and rep.remote_calls == 1 + 4 + 1
+    b, r2 = make()
+    r2.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, ts INTEGER)")
+    r2.con.execute("INSERT INTO t VALUES (5000, 'other', 0)")
+    assert "bulk-push" not in do_sync(b, r2, batch_rows=300).tables[0].paths
 
 
 def test_bulk_refuses_keys_written_meanwhile() -> None:

@@ -29,6 +29,9 @@ class Shape:
     types: dict[str, str]
     key: list[str]
     local_pk: tuple[str, ...] = ()  # the local table's declared primary key
+    # The remote table was created by this reconcile: empty, unless another writer got
+    # to it since (which the remote's bulk path still refuses, key by key).
+    remote_created: bool = False
 
 
 def _norm(t: str) -> str:
@@ -81,6 +84,7 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         raise SchemaMismatchError(f"table {table!r} exists on neither side",
                                   hint="check the name passed to --table")
     k = choose_key(table, linfo, rinfo, key)
+    created = False
     if linfo is None:
         assert rinfo is not None
         await _create_local(local, rinfo, k)
@@ -88,6 +92,7 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     elif rinfo is None and create_remote:
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
+        created = True
     assert linfo is not None
     if rinfo is not None:
         ltypes = {c["name"]: c["type"] for c in linfo["columns"]}
@@ -113,4 +118,4 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                                   hint="pass --key with existing columns")
     return Shape(table=table, columns=[c["name"] for c in linfo["columns"]],
                  types={c["name"]: c["type"] for c in linfo["columns"]}, key=k,
-                 local_pk=tuple(linfo["primary_key"]))
+                 local_pk=tuple(linfo["primary_key"]), remote_created=created)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from ducksync.engine import bulk, detect, merge, outbox, push, state
@@ -105,7 +105,7 @@ def _policy_name(p: Policy) -> str:
 async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
                          xfer: Transfer, sums: BaseSums | None) -> tuple[bool, Top | None]:
     """Initial push? Base empty (no pending conflicts), key = local primary key, local
-    rows, remote table empty.
+    rows, remote table empty (known without asking when this sync created it).
 
     Returns the remote's whole-table checksum when it was fetched (reused by detection).
     ``sums``: the base's, when known (a base with rows settles it without a query).
@@ -119,6 +119,8 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
         f"{sb.quote_ident(shape.table)} LIMIT 1))", [shape.table])
     if n[0][0] or not n[0][1]:
         return False, None
+    if shape.remote_created:  # empty: no round trip to ask (a racing writer's keys are
+        return True, None     # refused by the remote's bulk path, see bulk_push)
     top = await detect.remote_top(local, remote, shape, xfer)
     return top == (0, 0), top
 
@@ -265,7 +267,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                      and not settled)
         for n_round in range(MAX_ROUNDS):
             first = unchanged and n_round == 0
-            if not await _round(local, remote, table, opts, mode, rep, xfer, shape,
+            if not await _round(local, remote, table, opts, mode, rep, xfer,
+                                shape if n_round == 0 else replace(shape, remote_created=False),
                                 local_unchanged=first,
                                 known_base_top=mark.base_top if first and mark else None,
                                 sums=sums if n_round == 0 else None):

@@ -165,11 +165,21 @@ async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
 
 @router.put("/tables/{table}")
 async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> dict[str, Any]:
-    """Create the table (no-op if it exists). Types are validated by the store."""
+    """Create the table (no-op if it exists). Types are validated by the store.
+
+    Then its whole-table checksum goes into the read cache (hashing an empty table
+    costs nothing): a client that created the table pushes without asking whether it
+    is empty, and the answer its verified bulk batches carry forward starts here, so
+    the first no-op sync after the push is still a cache hit (``read_cache``).
+    """
     ctx.check_table(table)
     cols, pk = _columns(body.columns), _keys(body.primary_key)
     await ctx.pool.call(lambda store: run_coroutine(lambda: store.create_table(table, cols, pk)),
                         write=True)
+    if ctx.pool.reads.enabled:
+        await _cached(ctx, _checksums_key(table, pk, 1, 1, []),
+                      lambda store: run_coroutine(lambda: store.bucket_checksums(
+                          table, pk, 1, 1, [])))
     return {"ok": True}
 
 
