@@ -220,7 +220,7 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
     range is copied, hashed, exported and uploaded, so a small first range gets it
     working sooner; the next one, twice the size, is prepared while the remote
     applies it. Measured (1M rows, browser): first push 3.70 → 3.47 s, later pushes
-    in the same page ≈ 2.8 → 2.4 s (medians; docs/benchmarks.md, Session 6).
+    in the same page 2.82 → 2.54 s (medians; docs/benchmarks.md, Session 6).
     """
     lo, hi = (await local.fetch_rows(f"SELECT min(rowid), max(rowid) FROM {t}"))[0]
     if lo is None:
