@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ducksync.engine import codec
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.detect import Transfer
+from ducksync.engine.detect import BaseSums, Transfer
 from ducksync.engine.push import PUSH_TOTAL, ack, record_result
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
@@ -47,7 +47,7 @@ _ROW_GROUP = 122_880
 
 async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
                     batch_rows: int, batch_bytes: int,
-                    compression: str | None) -> tuple[int, int]:
+                    compression: str | None) -> tuple[int, int, BaseSums | None]:
     """Initial push: the base is empty and the remote table was empty when checked.
 
     Every local row is an insert expected absent, so there is no diff or plan: the
@@ -68,6 +68,10 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     committed. Requires the key
     to be the local table's primary key (each key in one range: the base only gets
     inserts).
+
+    Returns ``(applied, conflicts, sums)``: ``sums``, the base's sums after the run,
+    when every range was verified (the ranges' own, combined; None otherwise), so the
+    sync need not read the base back to keep them.
     """
     run = _BulkRun(local, remote, shape, xfer, compression=compression)
     await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
@@ -83,7 +87,7 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
                 await local.execute(f"DROP TABLE IF EXISTS {slot}")
     await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
     await ack(remote, xfer, run.sent)
-    return run.applied, run.conflicts
+    return run.applied, run.conflicts, run.sums
 
 
 @dataclass
@@ -95,6 +99,7 @@ class _Range:
     checksum: str
     rows: int
     slot: str
+    x: int  # bit_xor of the mixed row hashes: the range's share of BaseSums.x
 
 
 class _BulkRun:
@@ -123,6 +128,8 @@ class _BulkRun:
         self.sent: list[str] = []
         self.applied = self.conflicts = 0
         self._free = list(_SLOTS)  # temp tables not holding a range that awaits recording
+        # the base's sums so far (it starts empty); None once a range is not verified
+        self.sums: BaseSums | None = BaseSums(0, None, 0)
 
     async def prepare(self, batch_bytes: int) -> _Range | None:
         """The next non-empty range; one above ``batch_bytes`` is split and redone."""
@@ -134,9 +141,9 @@ class _BulkRun:
                     f"CREATE OR REPLACE TEMP TABLE {slot} AS SELECT {self.cols}, {self.lh} AS "
                     f"__ds_lh, {sb.key_hash_sql(self.shape.key)} AS __ds_rk FROM {self.t} "
                     "WHERE rowid >= ? AND rowid < ?", [lo, hi])
-                checksum, n = (await self.local.fetch_rows(
-                    f"SELECT {sb.checksum_sql('__ds_rk', '__ds_lh')}::VARCHAR, count(*) "
-                    f"FROM {slot}"))[0]
+                checksum, n, x = (await self.local.fetch_rows(
+                    f"SELECT {sb.checksum_sql('__ds_rk', '__ds_lh')}::VARCHAR, count(*), "
+                    f"bit_xor({sb.mix_sql('__ds_lh')}) FROM {slot}"))[0]
             if not n:
                 continue
             with self.xfer.phase("push.export"):
@@ -148,7 +155,8 @@ class _BulkRun:
                 self.ranges[:0] = [(lo, mid), (mid, hi)]
                 continue
             self._free.pop()
-            return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot)
+            return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot,
+                          int(x))
         return None
 
     async def record(self, cur: _Range, batch_id: str, res: ApplyResult) -> None:
@@ -160,7 +168,12 @@ class _BulkRun:
                     f"INSERT INTO {base_table(self.shape.table)} SELECT "
                     f"{sb.cols_sql(self.shape.key)}, __ds_lh, __ds_lh, __ds_rk FROM {cur.slot}")
                 self.applied += cur.rows
+                if self.sums is not None:  # XOR sums: the range's rows join the base's
+                    s = self.sums
+                    self.sums = BaseSums(s.n + cur.rows, (s.x or 0) ^ cur.x,
+                                         s.total ^ int(cur.checksum))
             else:
+                self.sums = None
                 ok, bad = await record_result(self.local, self.shape, batch_id,
                                               res["result"], fresh_keys=True)
                 self.applied, self.conflicts = self.applied + ok, self.conflicts + bad

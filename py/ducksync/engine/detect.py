@@ -57,7 +57,8 @@ class Transfer:
     paths: list[str] = field(default_factory=list)  # fast paths taken, in order
     # the base's remote checksum as compared this run, while the base was untouched
     base_top: Top | None = None
-    # the base's sums as the last round left it, when that round did not write it
+    # the base's sums as the last round left it, when known without reading the base:
+    # the round did not write it, or a bulk push summed the rows it wrote
     base_sums: BaseSums | None = None
 
     @contextmanager

@@ -134,7 +134,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
     base's checksum, when still known (see :class:`WriteTracked`). ``sums``: the
     base's sums as the last sync left them, when known (``state.Stored``).
-    Sets ``xfer.base_sums`` when the round leaves the base as it found it."""
+    Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
+    bulk push summed what it wrote."""
     top: Top | None = None
     xfer.base_sums = None
     if mode != "pull":
@@ -143,7 +144,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         if eligible:
             xfer.paths.append("bulk-push")
             await state.forget_base_sums(local, table)
-            applied, cas = await bulk.bulk_push(
+            applied, cas, xfer.base_sums = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
                 batch_bytes=opts.batch_bytes, compression=opts.compression)
             rep.pushed += applied
