@@ -226,8 +226,10 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
                 out = _sync(page, None, tables=[data.TABLE], direction=direction)
                 took.append(float(out["ms"]))
             ms, how = median(took, "ms")
-            res.add(SUITE, f"{label} ms", ms, "ms", f"ducksync.sync direction={direction}"
-                    + (f"; {how}" if how else ""), samples=took if repeat > 1 else ())
+            res.add(SUITE, f"{label} ms", ms, "ms", "; ".join(x for x in (
+                f"ducksync.sync direction={direction}", how,
+                phases((out["report"].get("tables") or [{}])[0].get("timings"))) if x),
+                samples=took if repeat > 1 else ())
             _bytes(res, f"{label} bytes", metrics_bytes(server.url) - before, out)
             log(f"browser {label}: {ms:,.0f} ms")
 
@@ -241,7 +243,8 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         _wait_online(page)
         before = metrics_bytes(server.url)
         out = _sync(page, None, tables=[data.TABLE], direction="pull")
-        res.add(SUITE, "1k pull ms", out["ms"], "ms", "1k rows changed on the remote, then pull")
+        res.add(SUITE, "1k pull ms", out["ms"], "ms", "1k rows changed on the remote, then pull; "
+                + phases((out["report"].get("tables") or [{}])[0].get("timings")))
         _bytes(res, "1k pull bytes", metrics_bytes(server.url) - before, out)
         log(f"browser 1k pull: {out['ms']:,.0f} ms")
         seed_rate = _seed(page, res, rows, opts.seed_rows, opts.runs, log)
