@@ -35,6 +35,10 @@ from ducksync.server.read_cache import Carry, ReadCache
 from ducksync.server.remote import RemoteDatabase
 
 T = TypeVar("T")
+# Row hashes kept for a descent: 16 B a row, so tables up to 4M rows (bigger ones are
+# hashed at every level, as without the cache).
+HASHES_MAX_BYTES = 64 << 20
+HASHES_MAX_ROWS = HASHES_MAX_BYTES // 16
 
 
 def _run(main: Awaitable[T]) -> T:
@@ -76,6 +80,9 @@ class StorePool:
         self.write_lock = threading.Lock()
         # Only a file remote has this process as its only writer (see read_cache).
         self.reads = ReadCache(enabled=database.kind == "duckdb-file")
+        # A table's row hashes while a descent asks level after level (same rules).
+        self.hashes = ReadCache(enabled=database.kind == "duckdb-file",
+                                max_bytes=HASHES_MAX_BYTES)
 
     def _take(self) -> Any:
         try:
@@ -108,13 +115,16 @@ class StorePool:
                 if write:
                     with self.write_lock:
                         held, carried = self.reads.begin_write(), {}
+                        held_hashes, carried_hashes = self.hashes.begin_write(), {}
                         try:
                             result = work(store)
-                            if carry is not None:
+                            if carry is not None:  # the same account holds for both
                                 carried = carry(result)(held)
+                                carried_hashes = carry(result)(held_hashes)
                             return result
                         finally:
                             self.reads.end_write(carried)
+                            self.hashes.end_write(carried_hashes)
                 return work(store)
 
             handle = asyncio.get_running_loop().call_later(self.timeout_s, interrupt)

@@ -50,7 +50,8 @@ class Metrics:
                             ["direction"], registry=r)
         self.bytes = Counter("ducksync_sync_bytes", "Arrow bytes moved (after decoding)",
                              ["direction"], registry=r)
-        self.read_cache = Counter("ducksync_read_cache", "Reads (checksums, describe) "
+        self.read_cache = Counter("ducksync_read_cache", "Reads (checksums, describe, a "
+                                  "descent's row hashes) "
                                   "answered from the cache (hit) or computed (miss)",
                                   ["read", "outcome"], registry=r)
         self.operation_latency = Histogram("ducksync_sync_operation_seconds",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Hashable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -23,12 +23,15 @@ from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInf
 from ducksync.errors import ProtocolError
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
-from ducksync.server.backend import collect, run_coroutine
+from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
 from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
 from ducksync.server.read_cache import Carry, keep_all, shift_top
+
+if TYPE_CHECKING:
+    from ducksync.stores.native import NativeRemoteStore
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
 Who = Annotated[Principal, Depends(principal)]
@@ -239,14 +242,46 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
 @router.post("/tables/{table}/checksums", responses=_IPC_REPLY)
 async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
-    """IPC ``(bucket, checksum, n)`` of non-empty buckets."""
+    """IPC ``(bucket, checksum, n)`` of non-empty buckets.
+
+    Computed from the table's row hashes, kept from the first such call until the
+    next write to the table (``StorePool.hashes``): a descent reads and hashes the
+    table once instead of once per level (1M rows: each level 60-95 ms → 20-30 ms).
+    """
     ctx.check_table(table)
     key = _keys(body.key)
+
+    def work(store: RemoteStore) -> bytes:
+        hashes = _descent_hashes(ctx, store, table, key)
+        if hashes is not None:
+            native = cast("NativeRemoteStore", store)
+            return run_coroutine(lambda: native.checksums_of(
+                hashes, body.modulus, body.parent_modulus, body.parents))
+        return run_coroutine(lambda: store.bucket_checksums(
+            table, key, body.modulus, body.parent_modulus, body.parents))
+
     payload = await _cached(
-        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
-        lambda store: run_coroutine(lambda: store.bucket_checksums(
-            table, key, body.modulus, body.parent_modulus, body.parents)))
+        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents), work)
     return _arrow(request, ctx, payload)
+
+
+def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
+                    key: list[str]) -> bytes | None:
+    """The table's row hashes, kept or computed (on the pool's thread, inside the
+    read); None when the remote has other writers or the table is too big to keep."""
+    cache = ctx.pool.hashes
+    if not cache.enabled:
+        return None
+    found = cache.get(("hashes", table, tuple(key)))
+    ctx.metrics.read_cache.labels("hashes", "hit" if found is not None else "miss").inc()
+    if found is not None:
+        return found
+    generation = cache.generation  # before the read: see ReadCache.put
+    native = cast("NativeRemoteStore", store)
+    hashes = run_coroutine(lambda: native.table_hashes(table, key, HASHES_MAX_ROWS))
+    if hashes is not None:
+        cache.put(("hashes", table, tuple(key)), generation, hashes)
+    return hashes
 
 
 @router.post("/tables/{table}/hashes", responses=_IPC_REPLY)
