@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine_helpers import do_sync, remote_db
+from engine_helpers import do_sync, remote_db, run
 
+from ducksync.engine.detect import detect_local
+from ducksync.engine.schema import reconcile
 from ducksync.engine.store import WriteTracked
 from ducksync.stores.native import NativeLocalStore
 from ducksync.worker.write_clock import WriteClock
@@ -123,3 +125,27 @@ def test_an_untouched_base_is_not_rescanned_and_remote_changes_still_show() -> N
     seen = do_sync(local, remote, tables=["t"]).tables[0]
     assert seen.pulled == 1 and local.clean["t"].base_top is None
     assert local.con.execute("SELECT count(*) FROM t").fetchall() == [(49,)]
+
+
+def test_hashing_once_finds_what_hashing_on_the_fly_finds() -> None:
+    """The browser's store hashes a written table once into a temp table (see
+    ``detect_local(hash_once=...)``): the same changes must come out as with the
+    table hashed on the fly, and none when a write changed nothing."""
+    local, remote = setup()
+    do_sync(local, remote, tables=["t"])
+    local.page("UPDATE t SET v = 'x' WHERE id IN (3, 4)")
+    local.page("DELETE FROM t WHERE id = 5")
+    local.page("INSERT INTO t VALUES (100, 'new')")
+    shape = run(reconcile(local, remote, "t", None))
+    found = {}
+    for once in (False, True):
+        n, _ = run(detect_local(local, shape, hash_once=once))
+        found[once] = (n, sorted(local.con.execute("SELECT * FROM __ds_l").fetchall()))
+    assert found[True] == found[False] and found[True][0] == 4
+    assert do_sync(local, remote, tables=["t"]).tables[0].pushed == 4
+    local.page("UPDATE t SET v = v WHERE id = 1")  # a write that changes nothing
+    idle = do_sync(local, remote, tables=["t"]).tables[0]
+    assert "local-unchanged" in idle.paths and idle.pushed == 0
+    left = local.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                             "'__ds_lcur'").fetchone()
+    assert left == (0,)  # the temp copy of the hashes does not outlive the detection

@@ -123,7 +123,7 @@ def _wm_filter(shape: Shape, watermark: str, alias: str = "") -> str:
 
 async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = None, *,
                        watermark: str | None = None, cursor: str | None = None,
-                       unchanged: bool = False,
+                       unchanged: bool = False, hash_once: bool = False,
                        sums: BaseSums | None = None) -> tuple[int, BaseSums | None]:
     """Fill temp ``__ds_l(key…, lh_now)``: keys whose local hash differs from the base.
 
@@ -135,9 +135,15 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
     sums when known or read on the way (None otherwise): one pass over the base at most.
     ``unchanged``: the store's write token proves that nothing but the engine wrote
     since the table last equalled its base (see ``store.WriteTracked``): no hashing.
+    ``hash_once``: hash the table once into temp ``__ds_lcur``, which the whole-table
+    check and the join both read, instead of on the fly for each (DuckDB-WASM, 1M rows,
+    1k changed: 610-870 → 290-500 ms; the check alone costs the same either way there).
+    Natively the check alone is cheaper (37-45 vs 47-53 ms) and an unchanged table is
+    the common case (a CLI sync cannot know), so there the table is hashed on the fly.
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
     keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
+    hashed = f"(SELECT {keys}, {lh} AS __lh FROM {t})"  # the table, hashed on the fly
     if unchanged:
         if xfer is not None:
             xfer.paths.append("local-unchanged-since-sync")
@@ -161,8 +167,11 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
                 "WHERE c.__lh IS DISTINCT FROM b.__lh", [cursor])
             return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), sums
     else:
-        now = (f"SELECT bit_xor({sb.mix_sql('h')}) AS x, count(*) AS n "
-               f"FROM (SELECT {lh} AS h FROM {t})")
+        if hash_once:
+            await local.execute(f"CREATE OR REPLACE TEMP TABLE __ds_lcur AS SELECT {keys}, "
+                                f"{lh} AS __lh FROM {t}")
+            hashed = "__ds_lcur"
+        now = f"SELECT bit_xor({sb.mix_sql('__lh')}) AS x, count(*) AS n FROM {hashed}"
         if sums is not None:
             x_now, n_now = (await local.fetch_rows(now))[0]
         else:
@@ -172,12 +181,16 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
         if (x_now, n_now) == (sums.x, sums.n):
             if xfer is not None:
                 xfer.paths.append("local-unchanged")
+            if hashed == "__ds_lcur":
+                await local.execute("DROP TABLE __ds_lcur")
             return 0, sums
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_l AS SELECT {_coalesced(shape.key, 'c', 'b')}, "
-        f"c.__lh AS lh_now FROM (SELECT {keys}, {lh} AS __lh FROM {t}) c FULL OUTER JOIN "
+        f"c.__lh AS lh_now FROM {hashed} c FULL OUTER JOIN "
         f"{base} b ON {sb.key_join_sql(shape.key, 'c', 'b')} "
         f"WHERE c.__lh IS DISTINCT FROM b.__lh")
+    if hashed == "__ds_lcur":
+        await local.execute("DROP TABLE __ds_lcur")
     return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_l"))), sums
 
 

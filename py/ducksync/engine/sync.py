@@ -168,9 +168,11 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             remote.bucket_checksums(shape.table, shape.key, 1, 1, []))
     try:
         with xfer.phase("detect.local"):
-            n_local, sums = await detect.detect_local(local, shape, xfer, watermark=wm,
-                                                      cursor=cursor, unchanged=local_unchanged,
-                                                      sums=sums)
+            # A write-tracked store (the browser's) got here because a write moved its
+            # token (or it has no mark yet): a change is likely, hash once.
+            n_local, sums = await detect.detect_local(
+                local, shape, xfer, watermark=wm, cursor=cursor, unchanged=local_unchanged,
+                hash_once=isinstance(local, WriteTracked), sums=sums)
     except BaseException:
         if pending_top is not None:
             pending_top.cancel()
