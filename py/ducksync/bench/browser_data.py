@@ -101,6 +101,20 @@ def _sync(page: Any, probe: WorkerProbe | None, **args: Any) -> dict[str, Any]:
     return result
 
 
+def _push(page: Any, probe: WorkerProbe | None, table: str, rows: int, what: str) -> Any:
+    """Push ``table`` (``_sync``); raise unless every one of its ``rows`` went."""
+    out = _sync(page, probe, tables=[table], direction="push")
+    rep = out["report"]
+    if rep.get("error") or rep.get("pushed") != rows:
+        raise RuntimeError(f"{what} failed: {rep.get('error') or rep.get('pushed')}")
+    return out
+
+
+def _phases(report: dict[str, Any]) -> str:
+    """The engine's biggest phases in a sync report of one table (``results.phases``)."""
+    return phases((report.get("tables") or [{}])[0].get("timings"))
+
+
 def _restart_same_port(server: Any, change: Callable[[], None]) -> Any:
     """Stop the server, run ``change`` on its remote file, start it again on the same URL."""
     su = serverutil()
@@ -172,10 +186,7 @@ def _first_push(browser: Any, server: Any, table: str, rows: int, log: Log) -> f
     try:
         _fill(page, table, rows)
         _fresh_workers(browser, page)
-        out = _sync(page, None, tables=[table], direction="push")
-        rep = out["report"]
-        if rep.get("error") or rep.get("pushed") != rows:
-            raise RuntimeError(f"push of {table} failed: {rep.get('error') or rep.get('pushed')}")
+        out = _push(page, None, table, rows, f"push of {table}")
         log(f"browser push, fresh profile: {out['ms']:,.0f} ms")
         return float(out["ms"])
     finally:
@@ -211,7 +222,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
                 "ducksync.sync push: OPFS → local worker → remote worker → server, the first "
                 "push of a fresh browser profile (after a reload); " + (f"{how}; " if how else "")
                 + f"last run: pushed {rep['pushed']:,}, engine {rep['ms']:,.0f} ms, "
-                + phases((rep.get("tables") or [{}])[0].get("timings")), samples=firsts)
+                + _phases(rep), samples=firsts)
         res.add(SUITE, "push rows/s", rows / push_ms * 1000, "rows/s")
         _bytes(res, "push bytes", metrics_bytes(server.url) - before, push)
         _record_memory(res, probe, "table push", rows)
@@ -228,7 +239,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
             ms, how = median(took, "ms")
             res.add(SUITE, f"{label} ms", ms, "ms", "; ".join(x for x in (
                 f"ducksync.sync direction={direction}", how,
-                phases((out["report"].get("tables") or [{}])[0].get("timings"))) if x),
+                _phases(out["report"])) if x),
                 samples=took if repeat > 1 else ())
             _bytes(res, f"{label} bytes", metrics_bytes(server.url) - before, out)
             log(f"browser {label}: {ms:,.0f} ms")
@@ -244,7 +255,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         before = metrics_bytes(server.url)
         out = _sync(page, None, tables=[data.TABLE], direction="pull")
         res.add(SUITE, "1k pull ms", out["ms"], "ms", "1k rows changed on the remote, then pull; "
-                + phases((out["report"].get("tables") or [{}])[0].get("timings")))
+                + _phases(out["report"]))
         _bytes(res, "1k pull bytes", metrics_bytes(server.url) - before, out)
         log(f"browser 1k pull: {out['ms']:,.0f} ms")
         seed_rate = _seed(page, res, rows, opts.seed_rows, opts.runs, log)
@@ -293,15 +304,13 @@ def _later_visit(browser: Any, page: Any, res: Results, rows: int, seed_rate: fl
     fill_ms = _fill(page, "bench_visit", rows)
     log(f"browser later visit: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
     _fresh_workers(browser, page)
-    out = _sync(page, None, tables=["bench_visit"], direction="push")
+    out = _push(page, None, "bench_visit", rows, "later-visit push")
     rep = out["report"]
-    if rep.get("error") or rep.get("pushed") != rows:
-        raise RuntimeError(f"later-visit push failed: {rep.get('error') or rep.get('pushed')}")
     ratio = rows / out["ms"] * 1000 / seed_rate if seed_rate else 0.0
     res.add(SUITE, "push ms, later visit", out["ms"], "ms",
             f"the same push of another {rows:,}-row table after a reload (DuckDB's optimised "
             f"code from Chromium's code cache): {ratio:.1f}x the seed; engine "
-            f"{rep['ms']:,.0f} ms; " + phases((rep.get("tables") or [{}])[0].get("timings")))
+            f"{rep['ms']:,.0f} ms; " + _phases(rep))
     page.evaluate("(s) => window.ducksync.exec(s)", "DROP TABLE bench_visit")
     log(f"browser push, later visit: {out['ms']:,.0f} ms")
 
@@ -335,11 +344,7 @@ def _memory(browser: Any, page: Any, res: Results, label: str, table: str, rows:
     log(f"browser {label}: {rows:,} rows in OPFS in {fill_ms:,.0f} ms")
     probe = _fresh_workers(browser, page)
     page.evaluate("(s) => window.ducksync.exec(s)", f"SET memory_limit = '{MEMORY_LIMIT}'")
-    out = _sync(page, probe, tables=[table], direction="push")
-    rep = out["report"]
-    if rep.get("error") or rep.get("pushed") != rows:
-        raise RuntimeError(f"{label} push under memory_limit {MEMORY_LIMIT} failed: "
-                           f"{rep.get('error') or rep.get('pushed')}")
+    out = _push(page, probe, table, rows, f"{label} push under memory_limit {MEMORY_LIMIT}")
     cached = page.evaluate("(s) => window.ducksync.query(s)",
                            "SELECT tag, memory_usage_bytes / 1e6 AS mb FROM duckdb_memory() "
                            "WHERE memory_usage_bytes > 0 ORDER BY mb DESC")
