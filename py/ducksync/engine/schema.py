@@ -10,6 +10,7 @@ dropped or NOT NULL column, different keys) stops *this* table with a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, cast
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.overlap import both
@@ -17,7 +18,7 @@ from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
 from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError
 
-__all__ = ["Shape", "reconcile"]
+__all__ = ["ASK", "Shape", "reconcile"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,11 +76,22 @@ def _missing(src: TableInfo, dst: TableInfo, side: str) -> list[ColumnInfo]:
     return extra
 
 
+ASK: Final = object()  # reconcile's ``remote_info`` when the caller did not survey it
+
+
 async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
-                    key: list[str] | None, *, create_remote: bool = True) -> Shape:
-    """Make both sides agree on ``table``'s shape and return it."""
-    # Both catalogs are read at once: the remote's answer is a round trip.
-    linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
+                    key: list[str] | None, *, create_remote: bool = True,
+                    remote_info: TableInfo | object | None = ASK) -> Shape:
+    """Make both sides agree on ``table``'s shape and return it.
+
+    ``remote_info``: the remote's description from this run's survey (None: the table
+    does not exist there); by default it is asked here.
+    """
+    if remote_info is ASK:
+        # Both catalogs are read at once: the remote's answer is a round trip.
+        linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
+    else:
+        linfo, rinfo = await describe_local(local, table), cast(TableInfo | None, remote_info)
     if linfo is None and rinfo is None:
         raise SchemaMismatchError(f"table {table!r} exists on neither side",
                                   hint="check the name passed to --table")

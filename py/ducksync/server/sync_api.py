@@ -19,8 +19,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ducksync.engine.sqlbuild import parse_checksum
-from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInfo
-from ducksync.errors import ProtocolError
+from ducksync.engine.store import (
+    ApplyResult,
+    ColumnInfo,
+    RemoteStore,
+    Survey,
+    SurveyedTable,
+    TableInfo,
+)
+from ducksync.errors import DucksyncError, ProtocolError
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
 from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
@@ -29,6 +36,7 @@ from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
 from ducksync.server.read_cache import Carry, keep_all, shift_top
+from ducksync.stores.remote_sql import survey_keys
 
 if TYPE_CHECKING:
     from ducksync.stores.native import NativeRemoteStore
@@ -67,6 +75,11 @@ class ChecksumsBody(BaseModel):
     modulus: int = Field(ge=1, le=2**32)
     parent_modulus: int = Field(default=1, ge=1, le=2**32)
     parents: list[int] = Field(default_factory=list, max_length=1_000_000)
+
+
+class SurveyBody(BaseModel):
+    tables: list[str] | None = Field(default=None, max_length=10_000)
+    key: list[str] | None = Field(default=None, min_length=1, max_length=32)
 
 
 class HashesBody(BaseModel):
@@ -153,17 +166,74 @@ async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     return [dict(t) for t in tables if ctx.table_allowed(t["name"])]
 
 
-@router.get("/tables/{table}", response_class=Response)
-async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
-    """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
-    ctx.check_table(table)
-
+async def _description(ctx: ServerContext, table: str) -> bytes:
+    """``{"table": TableInfo | null}`` as JSON, kept in the read cache."""
     def work(store: RemoteStore) -> bytes:
         info = run_coroutine(lambda: store.describe_table(table))
         return json.dumps({"table": dict(info) if info is not None else None}).encode()
 
-    return Response(content=await _cached(ctx, ("describe", table), work),
-                    media_type="application/json")
+    return await _cached(ctx, ("describe", table), work)
+
+
+@router.get("/tables/{table}", response_class=Response)
+async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
+    """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
+    ctx.check_table(table)
+    return Response(content=await _description(ctx, table), media_type="application/json")
+
+
+@router.post("/survey")
+async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """The remote's id, then each synced table's shape and whole-table checksum: what a
+    sync asks first, in one request (see ``RemoteStore.survey``).
+
+    Names the caller may not sync (not on the allowlist, not identifiers) are left out,
+    as if absent: that table's own next call then fails with the precise error, and the
+    other tables go on. A file remote answers from the read cache, table by table (a
+    no-op sync reads nothing); a remote with other writers asks the store, which puts
+    every table's checksum in one statement.
+    """
+    key = _keys(body.key) if body.key else None
+    wanted = None if body.tables is None else [t for t in body.tables if _may_sync(ctx, t)]
+    if not ctx.pool.reads.enabled:
+        answer: Survey = await ctx.pool.call(
+            lambda store: run_coroutine(lambda: store.survey(wanted, key)))
+        answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
+        return dict(answer)
+    remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
+    if wanted is None:
+        infos = [t for t in await ctx.pool.call(lambda store: run_coroutine(store.list_tables))
+                 if ctx.table_allowed(t["name"])]
+    else:
+        described = [json.loads(await _description(ctx, t))["table"] for t in wanted]
+        infos = [cast(TableInfo, d) for d in described if d is not None]
+    tables: list[SurveyedTable] = []
+    for info, k in survey_keys(infos, key):
+        checksum, rows = "0", 0
+        if k:
+            payload = await _cached(ctx, _checksums_key(info["name"], k, 1, 1, []),
+                                    _checksums_work(ctx, info["name"], k, 1, 1, []))
+            checksum, rows = _top_of(payload)
+        tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
+    return {"remote_id": remote_id, "tables": tables}
+
+
+def _may_sync(ctx: ServerContext, table: str) -> bool:
+    try:
+        ctx.check_table(table)
+    except DucksyncError:
+        return False
+    return True
+
+
+def _top_of(payload: bytes) -> tuple[str, int]:
+    """``(checksum as text, rows)`` of a modulus-1 ``bucket_checksums`` answer."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    rows = pa.ipc.open_stream(payload).read_all().to_pylist()
+    if not rows or not rows[0]["n"]:
+        return "0", 0
+    return str(int(rows[0]["checksum"])), int(rows[0]["n"])
 
 
 @router.put("/tables/{table}")
@@ -250,19 +320,25 @@ async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _:
     """
     ctx.check_table(table)
     key = _keys(body.key)
+    payload = await _cached(
+        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
+        _checksums_work(ctx, table, key, body.modulus, body.parent_modulus, body.parents))
+    return _arrow(request, ctx, payload)
 
+
+def _checksums_work(ctx: ServerContext, table: str, key: list[str], modulus: int,
+                    parent_modulus: int, parents: list[int]) -> Callable[[RemoteStore], bytes]:
+    """The read behind a checksums answer: from the table's kept row hashes when the
+    read cache may keep them, else the store's own query."""
     def work(store: RemoteStore) -> bytes:
         hashes = _descent_hashes(ctx, store, table, key)
         if hashes is not None:
             native = cast("NativeRemoteStore", store)
             return run_coroutine(lambda: native.checksums_of(
-                hashes, body.modulus, body.parent_modulus, body.parents))
+                hashes, modulus, parent_modulus, parents))
         return run_coroutine(lambda: store.bucket_checksums(
-            table, key, body.modulus, body.parent_modulus, body.parents))
-
-    payload = await _cached(
-        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents), work)
-    return _arrow(request, ctx, payload)
+            table, key, modulus, parent_modulus, parents))
+    return work
 
 
 def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from ducksync.engine import codec
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
 
 __all__ = ["HttpRemoteStore"]
@@ -186,6 +186,11 @@ class HttpRemoteStore:
     async def list_tables(self) -> list[TableInfo]:
         tables: list[TableInfo] = (await self._send("GET", f"{API}/sync/tables")).json()
         return tables
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        answer: Survey = (await self._send("POST", f"{API}/sync/survey",
+                                           json={"tables": tables, "key": key})).json()
+        return answer
 
     async def describe_table(self, table: str) -> TableInfo | None:
         body = (await self._send("GET", f"{API}/sync/tables/{_q(table)}")).json()

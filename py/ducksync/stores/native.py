@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
 from ducksync.stores import remote_sql as rs
 
@@ -219,6 +219,21 @@ class NativeRemoteStore(_Native):
     async def describe_table(self, table: str) -> TableInfo | None:
         found = await self._call(lambda: self._tables(table))
         return found[0] if found else None
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        return await self._call(lambda: self._survey(tables, key))
+
+    def _survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        remote_id = self._remote_id()
+        infos = self._tables()
+        if tables is not None:
+            wanted = set(tables)
+            infos = [i for i in infos if i["name"] in wanted]
+        keyed = rs.survey_keys(infos, key)
+        entries = [(i, k) for i, k in keyed if k]
+        tops = (self._run(rs.tops_sql(entries), [i["name"] for i, _ in entries]).fetchall()
+                if entries else [])
+        return rs.survey_answer(remote_id, keyed, tops)
 
     async def create_table(
         self, table: str, columns: list[ColumnInfo], primary_key: list[str]

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ColumnInfo, TableInfo
+from ducksync.engine.store import ColumnInfo, Survey, TableInfo
 from ducksync.errors import SchemaMismatchError
 
 __all__ = [
@@ -155,6 +155,37 @@ def checksums_sql(hashed: str, modulus: int) -> str:
     return (f"SELECT (__ds_rk % ?::UBIGINT)::{narrow} AS bucket, "
             f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
             f" count(*)::UINTEGER AS n FROM ({hashed}) GROUP BY ALL")
+
+
+def tops_sql(entries: Sequence[tuple[TableInfo, Sequence[str]]]) -> str:
+    """``(table, checksum as text, rows)`` of each ``(table, key)``: every whole-table
+    checksum of a survey in one statement (one round trip, whatever the table count).
+    One ``?`` per entry: the table's name, as it is returned."""
+    parts = [f"SELECT ?::VARCHAR AS t, COALESCE({sb.checksum_sql('__ds_rk', '__ds_rh')}, 0)"
+             f"::UBIGINT::VARCHAR AS checksum, count(*)::BIGINT AS n "
+             f"FROM ({hashed_sql(info, key, False)})" for info, key in entries]
+    return " UNION ALL ".join(parts)
+
+
+def survey_keys(infos: Iterable[TableInfo],
+                key: Sequence[str] | None) -> list[tuple[TableInfo, list[str]]]:
+    """Each table with the key to checksum it by: ``key`` when all its columns exist,
+    else the primary key; an empty key (no checksum) when neither applies."""
+    out = []
+    for info in infos:
+        names = {c["name"] for c in info["columns"]}
+        wanted = list(key) if key else list(info["primary_key"])
+        out.append((info, wanted if wanted and set(wanted) <= names else []))
+    return out
+
+
+def survey_answer(remote_id: str, keyed: Sequence[tuple[TableInfo, list[str]]],
+                  tops: Iterable[Sequence[Any]]) -> Survey:
+    """Assemble a :class:`Survey` from :func:`survey_keys` and :func:`tops_sql`'s rows."""
+    found = {str(t): (str(c), int(n)) for t, c, n in tops}
+    return {"remote_id": remote_id, "tables": [
+        {"info": info, "key": k, "checksum": found.get(info["name"], ("0", 0))[0],
+         "rows": found.get(info["name"], ("0", 0))[1]} for info, k in keyed]}
 
 
 def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import ProtocolError, QueryError, SchemaMismatchError
 from ducksync.stores import remote_sql as rs
 
@@ -155,6 +155,20 @@ class SqlRemoteStore:
             await self._setup()
             found = await self._tables(table)
             return found[0] if found else None
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        remote_id = await self.remote_id()
+        async with self._lock:
+            infos = await self._tables()
+            if tables is not None:
+                wanted = set(tables)
+                infos = [i for i in infos if i["name"] in wanted]
+            keyed = rs.survey_keys(infos, key)
+            entries = [(i, k) for i, k in keyed if k]
+            tops = (await self.connector.fetch_rows(rs.tops_sql(entries),
+                                                    [i["name"] for i, _ in entries])
+                    if entries else [])
+            return rs.survey_answer(remote_id, keyed, tops)
 
     async def create_table(self, table: str, columns: list[ColumnInfo],
                            primary_key: list[str]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
 
@@ -86,6 +86,9 @@ class PortRemoteStore:
 
     async def list_tables(self) -> list[TableInfo]:
         return cast(list[TableInfo], (await self.call("list_tables", {}))["value"])
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        return cast(Survey, (await self.call("survey", {"tables": tables, "key": key}))["value"])
 
     async def describe_table(self, table: str) -> TableInfo | None:
         return cast(TableInfo | None,

@@ -23,7 +23,7 @@ __all__ = ["METHODS", "Fetch", "HttpAnswer", "HttpCall", "error_for", "http_call
 
 API: Final = "/api/v1/sync"
 METHODS: Final = frozenset({
-    "config", "remote_id", "list_tables", "describe_table", "create_table", "add_columns",
+    "config", "remote_id", "list_tables", "survey", "describe_table", "create_table", "add_columns",
     "bucket_checksums", "bucket_hashes", "fetch_rows", "fetch_rows_after", "apply_batch",
     "batch_result", "ack_batches"})
 _IPC_OUT: Final = frozenset({"bucket_checksums", "bucket_hashes", "fetch_rows",
@@ -66,6 +66,9 @@ def http_call(method: str, args: dict[str, Any]) -> HttpCall:
         return HttpCall(method="GET", path=f"{API}/identity")
     if method == "list_tables":
         return HttpCall(method="GET", path=f"{API}/tables")
+    if method == "survey":
+        return HttpCall(method="POST", path=f"{API}/survey",
+                        json={"tables": args.get("tables"), "key": args.get("key")})
     if method == "describe_table":
         return HttpCall(method="GET", path=_t(args))
     if method == "create_table":

@@ -58,6 +58,10 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
         return {"value": await store.remote_id()}
     if method == "list_tables":
         return {"value": await store.list_tables()}
+    if method == "survey":
+        tables, key = a.get("tables"), a.get("key")
+        return {"value": await store.survey(None if tables is None else list(tables),
+                                            None if key is None else list(key))}
     if method == "describe_table":
         return {"value": await store.describe_table(a["table"])}
     if method == "create_table":

@@ -25,10 +25,16 @@ from typing import Any, Final, Literal
 from ducksync.engine import conflicts as engine_conflicts
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
-from ducksync.engine.overlap import both
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.store import LocalStore
-from ducksync.engine.sync import Mode, SyncOptions, SyncReport, default_tables, sync_table
+from ducksync.engine.sync import (
+    Mode,
+    Surveyed,
+    SyncOptions,
+    SyncReport,
+    survey,
+    sync_table,
+)
 from ducksync.errors import DucksyncError, NoPrimaryKeyError, error_to_wire
 from ducksync.worker.port_store import CallStats, PortRemoteStore
 from ducksync.worker.sql_params import literal
@@ -211,26 +217,19 @@ class SyncService:
                            batch_bytes=BATCH_BYTES)
         timings = self._timings = {"prepare": 0.0, "checkpoint": 0.0}
         try:
-            async def prepare() -> None:
-                await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
-
             t_prep = time.perf_counter()
-            remote_id: str | None = None
-            if names:  # the remote's id is asked while the local state is checked
-                _, remote_id = await both(prepare(), self.remote.remote_id())
-            else:
-                await prepare()
-                try:
-                    names = await default_tables(self.local, self.remote, mode, None)
-                except NoPrimaryKeyError:
-                    outcome = "nothing"
-                remote_id = await self.remote.remote_id() if names else None
+            surveyed: Surveyed | None = None
+            try:  # the remote is surveyed (one call) while the local state is checked
+                names, surveyed = await survey(self.local, self.remote, opts, mode,
+                                               extra_state=(SYNC_LOG_DDL,))
+            except NoPrimaryKeyError:
+                outcome = "nothing"
             timings["prepare"] = (time.perf_counter() - t_prep) * 1000
             for name in names:
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
                 reports.append(await sync_table(self.local, self.remote, name, opts, mode,
-                                                remote_id=remote_id))
+                                                surveyed=surveyed))
                 t_ckpt = time.perf_counter()
                 await self.local.execute("CHECKPOINT")
                 timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
