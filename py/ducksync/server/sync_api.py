@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 
 from ducksync.engine.sqlbuild import parse_checksum
@@ -37,11 +38,19 @@ from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
+from ducksync.sync_routes import API, ROUTES
 
 if TYPE_CHECKING:
     from ducksync.stores.native import NativeRemoteStore
 
-router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+router = APIRouter(prefix=API, tags=["sync"])
+
+
+def _route(method: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Mount a handler on ``method``'s route as declared in :mod:`ducksync.sync_routes`."""
+    declared = ROUTES[method]
+    return router.api_route(declared.path, methods=[declared.verb], **options)
+
 Who = Annotated[Principal, Depends(principal)]
 Ctx = Annotated[ServerContext, Depends(context)]
 KeyParam = Annotated[list[str], Query(min_length=1, max_length=32)]
@@ -142,7 +151,7 @@ def _apply_reply(request: Request, ctx: ServerContext, result: ApplyResult,
         "x-ducksync-verified": "true" if result.get("verified") else "false"})
 
 
-@router.get("/config")
+@_route("config")
 def config(_: Who, ctx: Ctx) -> dict[str, Any]:
     """Client knobs the operator set: sync interval, batch size, compression."""
     s = ctx.settings
@@ -151,14 +160,14 @@ def config(_: Who, ctx: Ctx) -> dict[str, Any]:
             "encodings": ["zstd", "gzip"] if s.enable_compression else []}
 
 
-@router.get("/identity")
+@_route("remote_id")
 async def identity(_: Who, ctx: Ctx) -> dict[str, str]:
     """The remote database's stable id (clients keep their sync state per remote)."""
     remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
     return {"remote_id": remote_id}
 
 
-@router.get("/tables")
+@_route("list_tables")
 async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     """Every synced table (the allowlist ∩ the remote's user tables)."""
     tables: list[TableInfo] = await ctx.pool.call(
@@ -175,14 +184,14 @@ async def _description(ctx: ServerContext, table: str) -> bytes:
     return await _cached(ctx, ("describe", table), work)
 
 
-@router.get("/tables/{table}", response_class=Response)
+@_route("describe_table", response_class=Response)
 async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
     """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
     ctx.check_table(table)
     return Response(content=await _description(ctx, table), media_type="application/json")
 
 
-@router.post("/survey")
+@_route("survey")
 async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """The remote's id, then each synced table's shape and whole-table checksum: what a
     sync asks first, in one request (see ``RemoteStore.survey``).
@@ -236,7 +245,7 @@ def _top_of(payload: bytes) -> tuple[str, int]:
     return str(int(rows[0]["checksum"])), int(rows[0]["n"])
 
 
-@router.put("/tables/{table}")
+@_route("create_table")
 async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Create the table (no-op if it exists). Types are validated by the store.
 
@@ -256,7 +265,7 @@ async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> d
     return {"ok": True}
 
 
-@router.post("/tables/{table}/columns")
+@_route("add_columns")
 async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Add nullable columns (existing ones are skipped)."""
     ctx.check_table(table)
@@ -309,7 +318,7 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
     return after
 
 
-@router.post("/tables/{table}/checksums", responses=_IPC_REPLY)
+@_route("bucket_checksums", responses=_IPC_REPLY)
 async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
     """IPC ``(bucket, checksum, n)`` of non-empty buckets.
@@ -360,7 +369,7 @@ def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
     return hashes
 
 
-@router.post("/tables/{table}/hashes", responses=_IPC_REPLY)
+@_route("bucket_hashes", responses=_IPC_REPLY)
 async def bucket_hashes(table: str, body: HashesBody, request: Request, _: Who,
                         ctx: Ctx) -> Response:
     """IPC ``(key…, __ds_rk, __ds_rh)`` of rows in the given buckets."""
@@ -381,7 +390,7 @@ async def _rows(ctx: ServerContext, request: Request,
     return _arrow(request, ctx, payload)
 
 
-@router.post("/tables/{table}/rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
+@_route("fetch_rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
 async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: Ctx,
                      batch_rows: BatchRows = 100_000) -> Response:
     """Full rows for the keys in the IPC body, as one IPC stream."""
@@ -393,7 +402,7 @@ async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: C
         table, keys, keys_ipc, batch_rows=batch_rows))
 
 
-@router.post("/tables/{table}/rows-after", responses=_IPC_REPLY)
+@_route("fetch_rows_after", responses=_IPC_REPLY)
 async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
     """Append-only fast path: rows with ``column > after``, as one IPC stream."""
@@ -403,7 +412,7 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _:
         table, column, body.after, batch_rows=body.batch_rows))
 
 
-@router.post("/tables/{table}/batches/{batch_id}", openapi_extra=_IPC_BODY,
+@_route("apply_batch", openapi_extra=_IPC_BODY,
              responses=_IPC_REPLY)
 async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request, who: Who,
                       ctx: Ctx, checksum: ChecksumParam = None) -> Response:
@@ -426,7 +435,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     return _apply_reply(request, ctx, result, batch_id)
 
 
-@router.get("/batches/{batch_id}", responses=_IPC_REPLY)
+@_route("batch_result", responses=_IPC_REPLY)
 async def batch_result(batch_id: str, request: Request, who: Who, ctx: Ctx) -> Response:
     """The stored result of an applied batch; 404 ``not_found`` if it never committed."""
     scoped = _scoped(who, batch_id)
@@ -437,7 +446,7 @@ async def batch_result(batch_id: str, request: Request, who: Who, ctx: Ctx) -> R
     return _apply_reply(request, ctx, result, batch_id)
 
 
-@router.post("/batches/ack")
+@_route("ack_batches")
 async def ack_batches(body: AckBody, who: Who, ctx: Ctx) -> dict[str, Any]:
     """The client recorded these results: the server may drop their stored rows."""
     scoped = [_scoped(who, b) for b in body.batch_ids]
