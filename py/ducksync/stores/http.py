@@ -197,6 +197,10 @@ class HttpRemoteStore:
         await self._send("PUT", f"{API}/sync/tables/{_q(table)}",
                          json={"columns": columns, "primary_key": primary_key})
 
+    async def drop_table(self, table: str) -> bool:
+        body = (await self._send("DELETE", f"{API}/sync/tables/{_q(table)}")).json()
+        return bool(body["dropped"])
+
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self._send("POST", f"{API}/sync/tables/{_q(table)}/columns",
                          json={"columns": columns})

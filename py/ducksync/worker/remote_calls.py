@@ -24,8 +24,8 @@ __all__ = ["METHODS", "Fetch", "HttpAnswer", "HttpCall", "error_for", "http_call
 API: Final = "/api/v1/sync"
 METHODS: Final = frozenset({
     "config", "remote_id", "list_tables", "describe_table", "create_table", "add_columns",
-    "bucket_checksums", "bucket_hashes", "fetch_rows", "fetch_rows_after", "apply_batch",
-    "batch_result", "ack_batches"})
+    "drop_table", "bucket_checksums", "bucket_hashes", "fetch_rows", "fetch_rows_after",
+    "apply_batch", "batch_result", "ack_batches"})
 _IPC_OUT: Final = frozenset({"bucket_checksums", "bucket_hashes", "fetch_rows",
                              "fetch_rows_after", "apply_batch", "batch_result"})
 
@@ -34,7 +34,7 @@ _IPC_OUT: Final = frozenset({"bucket_checksums", "bucket_hashes", "fetch_rows",
 class HttpCall:
     """One HTTP request: ``body_ipc`` means the request's ``ipc`` is the body."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     query: list[tuple[str, str]] = field(default_factory=list)
     json: Any = None
@@ -74,6 +74,8 @@ def http_call(method: str, args: dict[str, Any]) -> HttpCall:
     if method == "add_columns":
         return HttpCall(method="POST", path=_t(args) + "/columns",
                         json={"columns": args["columns"]})
+    if method == "drop_table":
+        return HttpCall(method="DELETE", path=_t(args))
     if method == "bucket_checksums":
         return HttpCall(method="POST", path=_t(args) + "/checksums", reply_ipc=ipc, json={
             "key": args["key"], "modulus": args["modulus"],
@@ -127,6 +129,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
         return {"value": body.get("table") if isinstance(body, dict) else None}
     if method == "remote_id":
         return {"value": body.get("remote_id") if isinstance(body, dict) else None}
+    if method == "drop_table":
+        return {"value": bool(body.get("dropped")) if isinstance(body, dict) else False}
     if method in ("apply_batch", "batch_result"):
         return {"value": None, "found": True,
                 "batch_id": headers.get("x-ducksync-batch-id"),
