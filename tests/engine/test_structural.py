@@ -9,12 +9,19 @@ written down in docs/engine.md, "Schema".
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
-from engine_helpers import do_sync, local_db, remote_db, rows, run
+from engine_helpers import do_sync, local_db, remote_db, remote_kind, rows, run
 
 from ducksync.engine.sync import SyncOptions, sync
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def synced(n: int = 20) -> tuple[Any, Any]:
@@ -107,12 +114,16 @@ def test_drop_everywhere_is_explicit_and_forgets_the_table() -> None:
     assert rep.error and "neither side" in rep.error["message"] and not rep.dropped_on
 
 
-def test_drop_everywhere_of_a_table_on_both_sides() -> None:
+@pytest.mark.parametrize("kind", ["native", "sql"])
+def test_drop_everywhere_of_a_table_on_both_sides(kind: str) -> None:
+    """Both remote stores (native, and SQL over a connector: the browser's direct one)."""
     from ducksync.engine import drop
 
-    a, r = synced()
+    with remote_kind(kind):
+        a, r = synced()
     assert run(drop.drop_everywhere(a, r, "t")) == {"table": "t", "local": True, "remote": True}
     assert not exists(a) and not exists(r)
+    assert run(r.drop_table("t")) is False
 
 
 def test_drop_everywhere_of_an_unknown_table_is_a_clear_error() -> None:
@@ -279,3 +290,71 @@ def test_mass_delete_thresholds_are_configurable() -> None:
     assert rep.error and rep.error["code"] == "mass_delete" and "30 of 100" in \
         rep.error["message"]
     assert count(r) == 100
+
+
+# --- the CLI: exit codes and messages (file to file, the issue's own repro) -----------
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ducksync", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _sql(path: Path, *statements: str) -> list[Any]:
+    with duckdb.connect(str(path)) as con:
+        out: list[Any] = []
+        for s in statements:
+            out = con.execute(s).fetchall()
+        return out
+
+
+def test_cli_local_drop_stops_then_pull_restores_then_drop_everywhere(tmp_path: Path) -> None:
+    local, remote = tmp_path / "l.duckdb", tmp_path / "r.duckdb"
+    _sql(local, "CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR)",
+         "INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    assert _cli("sync", str(local), str(remote)).returncode == 0
+    _sql(local, "DROP TABLE t")
+    stopped = _cli("sync", str(local), str(remote))
+    assert stopped.returncode == 1, stopped.stderr
+    assert "t: FAILED TableDroppedError" in stopped.stdout and "dropped locally" in stopped.stdout
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    assert _sql(remote, "SELECT count(*) FROM t") == [(2,)]
+    report = json.loads(_cli("sync", str(local), str(remote), "--json").stdout)
+    assert report["tables"][0]["dropped_on"] == "local" and not report["converged"]
+    restored = _cli("pull", str(local), str(remote), "--table", "t")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert _sql(local, "SELECT * FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+    refused = _cli("drop", str(local), str(remote), "t")  # --everywhere is required
+    assert refused.returncode == 2 and "--everywhere" in refused.stderr
+    assert _sql(remote, "SELECT count(*) FROM t") == [(2,)]
+    dropped = _cli("drop", str(local), str(remote), "t", "--everywhere")
+    assert dropped.returncode == 0 and "local and remote" in dropped.stderr
+    gone = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'"
+    assert _sql(local, gone) == _sql(remote, gone) == [(0,)]
+
+
+def test_cli_mass_delete_exits_1_until_allowed(tmp_path: Path) -> None:
+    local, remote = tmp_path / "l.duckdb", tmp_path / "r.duckdb"
+    _sql(local, "CREATE TABLE t (id INTEGER PRIMARY KEY)",
+         "INSERT INTO t SELECT * FROM range(1500)")
+    assert _cli("sync", str(local), str(remote)).returncode == 0
+    _sql(local, "DELETE FROM t")
+    stopped = _cli("sync", str(local), str(remote))
+    assert stopped.returncode == 1
+    assert "MassDeleteError" in stopped.stdout and "1500 of 1500" in stopped.stdout
+    assert "--allow-mass-delete" in stopped.stdout
+    assert _sql(remote, "SELECT count(*) FROM t") == [(1500,)]
+    allowed = _cli("sync", str(local), str(remote), "--allow-mass-delete")
+    assert allowed.returncode == 0, allowed.stdout
+    assert _sql(remote, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_cli_dropped_column_exits_1_and_keeps_values(tmp_path: Path) -> None:
+    local, remote = tmp_path / "l.duckdb", tmp_path / "r.duckdb"
+    _sql(local, "CREATE TABLE t (id INTEGER PRIMARY KEY, keepme INTEGER)",
+         "INSERT INTO t SELECT i, i FROM range(1000) x(i)")
+    assert _cli("sync", str(local), str(remote)).returncode == 0
+    _sql(remote, "ALTER TABLE t DROP COLUMN keepme")
+    stopped = _cli("sync", str(local), str(remote))
+    assert stopped.returncode == 1 and "SchemaMismatchError" in stopped.stdout
+    assert "t.keepme was dropped on the remote" in stopped.stdout
+    assert _sql(local, "SELECT count(keepme) FROM t") == [(1000,)]

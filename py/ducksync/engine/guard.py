@@ -12,6 +12,7 @@ base's row count (what both sides held at the last sync).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from ducksync.engine import sqlbuild as sb
@@ -50,7 +51,7 @@ async def check_deletes(local: LocalStore, table: str, *, push: bool, pull: bool
             hint="if that is intended, sync again with --allow-mass-delete (JS: "
                  "sync({allowMassDelete: true})); if not, get the rows back from the "
                  f"remote: DROP TABLE {t} here, then `ducksync pull LOCAL REMOTE --table "
-                 f"{t}` (this loses the table's unsynced local changes)",
+                 f"{shlex.quote(table)}` (this loses the table's unsynced local changes)",
             side="remote", rows=int(to_remote), of=int(rows))
     if pull and limit.exceeded(int(to_local), int(rows)):
         raise MassDeleteError(

@@ -14,6 +14,8 @@ when the two sides differ.
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,16 +91,17 @@ def _where(side: Side) -> str:
 
 
 def _dropped_table(table: str, side: Side) -> TableDroppedError:
-    t, keeper = sb.quote_ident(table), "the remote" if side == "local" else "this side"
+    t, js = shlex.quote(table), json.dumps(table)  # as typed in a shell, in JS
+    keeper = "the remote" if side == "local" else "this side"
     restore = (f"`ducksync pull LOCAL REMOTE --table {t}` downloads it again "
-               f"(JS: ducksync.redownload('{table}'))" if side == "local" else
+               f"(JS: ducksync.redownload({js}))" if side == "local" else
                f"`ducksync push LOCAL REMOTE --table {t}` uploads it again "
-               f"(JS: ducksync.reupload('{table}'))")
+               f"(JS: ducksync.reupload({js}))")
     return TableDroppedError(
         f"table {table!r} was dropped {_where(side)} since the last sync: it no longer "
         f"syncs, and {keeper} keeps its copy (nothing was deleted)",
         hint=f"to keep it, {restore}; to drop it everywhere, `ducksync drop LOCAL REMOTE "
-             f"{t} --everywhere` (JS: ducksync.dropEverywhere('{table}'))",
+             f"{t} --everywhere` (JS: ducksync.dropEverywhere({js}))",
         side=side)
 
 
