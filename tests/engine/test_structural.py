@@ -146,6 +146,19 @@ def test_a_table_dropped_on_both_sides_is_forgotten_quietly() -> None:
     assert [t.table for t in do_sync(a, r).tables] == ["u"]
 
 
+def test_a_default_push_lists_tables_dropped_here_but_not_keyless_ones() -> None:
+    """Known tables join a default run only when gone here: a table synced once with
+    --key (no primary key) is not reported by a later run without --key."""
+    a, r = synced()
+    a.con.execute("CREATE TABLE nk (a INTEGER, b VARCHAR)")
+    a.con.execute("INSERT INTO nk VALUES (1, 'x')")
+    assert do_sync(a, r, "push", tables=["nk"], key=["a"]).converged
+    rep = do_sync(a, r, "push")
+    assert [t.table for t in rep.tables] == ["t"] and rep.converged
+    a.con.execute("DROP TABLE t")
+    assert [t.dropped_on for t in do_sync(a, r, "push").tables] == ["local"]
+
+
 def test_a_new_table_on_one_side_is_still_created_on_the_other() -> None:
     a, r = synced()
     r.con.execute("CREATE TABLE fresh (id INTEGER PRIMARY KEY, x VARCHAR)")

@@ -351,12 +351,14 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
 async def default_tables(local: LocalStore, remote: RemoteStore, mode: Mode,
                          key: list[str] | None) -> list[str]:
     """Without ``--table``: every user table with a primary key on either side, and
-    every table synced before (one dropped on a side is then reported, not skipped)."""
-    names = set(await state.known_tables(local))
-    for name in await state.list_local_tables(local):
+    every table synced before that is gone here (reported as dropped, not skipped)."""
+    names = set()
+    here = await state.list_local_tables(local)
+    for name in here:
         info = await state.describe_local(local, name)
         if info and (info["primary_key"] or key):
             names.add(name)
+    names |= set(await state.known_tables(local)) - set(here)
     if mode != "push":
         names |= {t["name"] for t in await remote.list_tables() if t["primary_key"] or key}
     if not names:
