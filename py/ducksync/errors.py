@@ -15,12 +15,14 @@ __all__ = [
     "BackupError",
     "ConflictError",
     "DucksyncError",
+    "MassDeleteError",
     "NoPrimaryKeyError",
     "OwnerGoneError",
     "ProtocolError",
     "QueryError",
     "RemoteUnavailableError",
     "SchemaMismatchError",
+    "TableDroppedError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -68,6 +70,30 @@ class SchemaMismatchError(DucksyncError):
     code = "schema_mismatch"
 
 
+class TableDroppedError(DucksyncError):
+    """A table synced before is gone on one side: it stops syncing, the other side keeps
+    its copy (never read as "every row deleted"). ``side`` is where it was dropped."""
+
+    code = "table_dropped"
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 side: str = "local") -> None:
+        super().__init__(message, hint=hint)
+        self.side = side
+
+
+class MassDeleteError(DucksyncError):
+    """A sync would delete more of a table's rows on the other side than allowed; nothing
+    changed for that table (allow it explicitly, or restore the rows)."""
+
+    code = "mass_delete"
+
+    def __init__(self, message: str, *, hint: str | None = None, side: str = "remote",
+                 rows: int = 0, of: int = 0) -> None:
+        super().__init__(message, hint=hint)
+        self.side, self.rows, self.of = side, rows, of  # where, how many, of how many
+
+
 class ConflictError(DucksyncError):
     """Both sides changed the same rows and the policy asks a human to decide."""
 
@@ -110,6 +136,8 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         QueryError,
         NoPrimaryKeyError,
         SchemaMismatchError,
+        TableDroppedError,
+        MassDeleteError,
         ConflictError,
         RemoteUnavailableError,
         AuthError,

@@ -31,7 +31,7 @@ class Route:
     """
 
     method: str
-    verb: Literal["GET", "POST", "PUT"]
+    verb: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     body: Literal["none", "json", "ipc"] = "none"
     reply: Literal["json", "ipc"] = "json"
@@ -45,6 +45,7 @@ ROUTES: Final[dict[str, Route]] = {r.method: r for r in (
     Route(method="survey", verb="POST", path="/survey", body="json"),
     Route(method="describe_table", verb="GET", path="/tables/{table}"),
     Route(method="create_table", verb="PUT", path="/tables/{table}", body="json"),
+    Route(method="drop_table", verb="DELETE", path="/tables/{table}"),
     Route(method="add_columns", verb="POST", path="/tables/{table}/columns", body="json"),
     Route(method="bucket_checksums", verb="POST", path="/tables/{table}/checksums",
           body="json", reply="ipc"),

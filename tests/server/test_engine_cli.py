@@ -79,3 +79,33 @@ def test_cli_sync_over_http(auth_server: Any, tmp_path: Path) -> None:
         timeout=120)
     assert refused.returncode != 0
     assert "authentication required" in refused.stdout + refused.stderr
+
+
+def test_cli_dropped_table_over_http_stops_then_drop_everywhere(auth_server: Any,
+                                                                tmp_path: Path) -> None:
+    """A local DROP TABLE never empties the server's copy; `drop --everywhere` (the
+    server's DELETE route) is the explicit way, and the server's read cache forgets it."""
+    local = tmp_path / "local.duckdb"
+    _seed(local, "cli_dropped", 50)
+    env = {**os.environ, "DUCKSYNC_API_KEY": API_KEY}
+    env.pop("MOTHERDUCK_TOKEN", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ducksync", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert cli("sync", str(local), auth_server.url, "--table", "cli_dropped").returncode == 0
+    with duckdb.connect(str(local)) as con:
+        con.execute("DROP TABLE cli_dropped")
+    stopped = cli("sync", str(local), auth_server.url, "--table", "cli_dropped", "--json")
+    assert stopped.returncode == 1
+    table = json.loads(stopped.stdout)["tables"][0]
+    assert table["dropped_on"] == "local" and table["error"]["code"] == "table_dropped"
+    other = tmp_path / "other.duckdb"  # the server still has every row
+    assert _sync(other, auth_server.url, "cli_dropped")["tables"][0]["pulled"] == 50
+    dropped = cli("drop", str(local), auth_server.url, "cli_dropped", "--everywhere")
+    assert dropped.returncode == 0, dropped.stderr
+    again = _sync(other, auth_server.url, "cli_dropped")["tables"][0]
+    assert again["dropped_on"] == "remote"  # the other device keeps its copy and is told
+    with duckdb.connect(str(other)) as con:
+        assert con.execute("SELECT count(*) FROM cli_dropped").fetchone() == (50,)

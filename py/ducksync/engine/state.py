@@ -5,7 +5,8 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 
 * ``ducksync.tables``   one row per synced table: its key, last sync time, the
   append-only cursor (``watermark`` value of column ``wm_column``), the remote it is
-  tied to and the base's whole-table sums (:class:`Stored`).
+  tied to, the base's whole-table sums (:class:`Stored`) and the columns both sides
+  held (:class:`Agreed`: what tells a dropped table or column from a new one).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
@@ -24,8 +25,9 @@ from typing import Any
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
-__all__ = ["Stored", "base_table", "bind_remote", "conflict_rows_table", "describe_local",
-           "ensure_state", "forget_base_sums", "key_text_sql"]
+__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
+           "describe_local", "ensure_state", "forget_base_sums", "forget_table", "key_text_sql",
+           "known_tables", "set_synced_columns"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -41,6 +43,9 @@ _DDL = [
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_n BIGINT",
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_x UBIGINT",
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_sum UBIGINT",
+    # synced_columns: the columns both sides held when they last agreed (reconcile):
+    # one missing on a side since was dropped there, not added on the other (schema.py).
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS synced_columns VARCHAR[]",
     "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
     "table_name VARCHAR, created_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
@@ -136,10 +141,12 @@ class Stored:
 
 
 async def ensure_base(local: LocalStore, table: str, key: list[str],
-                      types: dict[str, str]) -> Stored:
+                      types: dict[str, str], columns: Sequence[str] = ()) -> Stored:
     """Create the base for ``table``; a changed key drops the old base (safe: see docs).
 
-    Returns the table's :class:`Stored` state, read in the same statement."""
+    ``columns``: the columns both sides now hold (recorded for a new table, see
+    :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
+    statement."""
     stored = await local.fetch_rows(
         "SELECT key_cols, remote_id, base_n, base_x, base_sum FROM ducksync.tables "
         "WHERE name = ?", [table])
@@ -148,8 +155,8 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
         stored = []
     if not stored:
-        await local.execute("INSERT INTO ducksync.tables (name, key_cols) VALUES (?, ?)",
-                            [table, key])
+        await local.execute("INSERT INTO ducksync.tables (name, key_cols, synced_columns) "
+                            "VALUES (?, ?, ?)", [table, key, list(columns) or None])
     # No PRIMARY KEY index: maintaining it cost most of a 1M-row initial push (insert
     # + commit). Keys stay unique because every writer deletes a key before inserting
     # it in the same transaction (the bulk push inserts only keys new to an empty base).
@@ -207,6 +214,60 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
         await local.execute("ROLLBACK")
         raise
     return reset
+
+
+@dataclass(frozen=True)
+class Agreed:
+    """What both sides held at the last sync of a table with remote ``remote_id``.
+
+    A row in ``ducksync.tables`` exists only once reconcile saw the table on both
+    sides (or made it so), so a table missing on one side now was dropped there
+    since. ``columns``: the columns both sides held (None: state from before they
+    were kept; then a one-sided column counts as new).
+    """
+
+    remote_id: str | None
+    columns: tuple[str, ...] | None
+
+
+async def agreed(local: LocalStore, table: str) -> Agreed | None:
+    """``table``'s :class:`Agreed`, or None when it was never synced. Asked only when
+    the two sides differ (a table or a column missing on one), never on a no-op."""
+    rows = await local.fetch_rows(
+        "SELECT remote_id, synced_columns FROM ducksync.tables WHERE name = ?", [table])
+    if not rows:
+        return None
+    rid, cols = rows[0]
+    return Agreed(remote_id=None if rid is None else str(rid),
+                  columns=None if cols is None else tuple(cols))
+
+
+async def set_synced_columns(local: LocalStore, table: str, columns: Sequence[str]) -> None:
+    """Record that both sides now hold ``columns`` (no-op before the table's first sync)."""
+    await local.execute("UPDATE ducksync.tables SET synced_columns = ? WHERE name = ?",
+                        [list(columns), table])
+
+
+async def known_tables(local: LocalStore) -> list[str]:
+    """Tables with sync state: a table dropped on a side is still reported."""
+    return [r[0] for r in await local.fetch_rows("SELECT name FROM ducksync.tables")]
+
+
+async def forget_table(local: LocalStore, table: str) -> None:
+    """Drop every piece of ``table``'s sync state (base, conflicts, unsent batches):
+    its next sync is a first sync, which merges by content and deletes nothing. For a
+    table gone on a side (re-downloaded, dropped everywhere, gone on both)."""
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
+        await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
+        for t in ("conflicts", "outbox"):
+            await local.execute(f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
+        await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
 
 
 def scalar(rows: list[tuple[Any, ...]]) -> Any:

@@ -232,6 +232,11 @@ class RemoteStore(Protocol):
         """Add nullable columns (existing ones with the same type are skipped)."""
         ...
 
+    async def drop_table(self, table: str) -> bool:
+        """Drop the table; False when it did not exist. Only the explicit "drop
+        everywhere" (``engine/drop.py``) calls it: a sync never drops anything."""
+        ...
+
     async def bucket_checksums(
         self, table: str, key: list[str], modulus: int, parent_modulus: int, parents: list[int]
     ) -> bytes:

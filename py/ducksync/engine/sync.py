@@ -14,12 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, merge, outbox, push, state
+from ducksync.engine import bulk, detect, guard, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
 from ducksync.engine.overlap import both
-from ducksync.engine.schema import Shape, reconcile
+from ducksync.engine.schema import Shape, Side, reconcile
 from ducksync.engine.store import (
     CleanMark,
     LocalStore,
@@ -29,7 +29,13 @@ from ducksync.engine.store import (
     TableInfo,
     WriteTracked,
 )
-from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
+from ducksync.errors import (
+    DucksyncError,
+    MassDeleteError,
+    NoPrimaryKeyError,
+    SchemaMismatchError,
+    TableDroppedError,
+)
 
 __all__ = ["Mode", "Surveyed", "SyncOptions", "SyncReport", "TableReport", "survey", "sync"]
 
@@ -56,6 +62,12 @@ class SyncOptions:
     # nothing else changed, else the full diff runs (see docs/engine.md).
     watermark: str | None = None
     watermarks: dict[str, str] = field(default_factory=dict)
+    # Mass-delete guard (engine/guard.py): a table whose sync would delete more than
+    # ``mass_delete_share`` of its rows, and at least ``mass_delete_min_rows``, on the
+    # other side stops unchanged unless ``allow_mass_delete``.
+    allow_mass_delete: bool = False
+    mass_delete_share: float = 0.5
+    mass_delete_min_rows: int = 1000
 
     def rows_per_batch(self, bulk: bool = False) -> int:
         if self.batch_rows is not None:
@@ -83,6 +95,12 @@ class TableReport:
     # "local-unchanged", "remote-unchanged", "append-local", "append-pull", ...)
     timings: dict[str, float] = field(default_factory=dict)
     paths: list[str] = field(default_factory=list)
+    # Why the table stopped, for a UI to offer the way out (``error`` says it in words):
+    # "local" | "remote": dropped there since the last sync (re-download / re-upload
+    # it, or drop it everywhere); ``{"side", "rows", "of"}``: the deletions the
+    # mass-delete guard held back (allow them, or restore the rows).
+    dropped_on: str | None = None
+    mass_delete: dict[str, Any] | None = None
 
     @property
     def converged(self) -> bool:
@@ -271,6 +289,11 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
+        if not opts.allow_mass_delete:
+            await guard.check_deletes(
+                local, table, push=mode != "pull", pull=mode != "push",
+                limit=guard.DeleteLimit(share=opts.mass_delete_share,
+                                        min_rows=opts.mass_delete_min_rows))
         policy = opts.policies.get(table, opts.policy)
         rep.conflicts += await merge.apply_policy(local, shape, policy)
     if mode != "push":
@@ -307,11 +330,21 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         with xfer.phase("reconcile"):
             if surveyed is None:
                 surveyed = Surveyed.of(await remote.survey([table], opts.key))
-            shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull",
-                                    remote_info=surveyed.info(table))
+            # An explicit pull (push) naming a table dropped here (there) restores it.
+            restore: Side | None = None
+            if opts.tables is not None and table in opts.tables and mode != "sync":
+                restore = "local" if mode == "pull" else "remote"
+            found = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull",
+                                    remote_info=surveyed.info(table),
+                                    remote_id=surveyed.remote_id, restore=restore)
+            if found is None:  # synced before, now gone on both sides: state forgotten
+                xfer.paths.append("forgotten")
+                return rep
+            shape = found
             if mode == "pull" and surveyed.info(table) is None:
                 return rep
-            stored = await state.ensure_base(local, table, shape.key, shape.types)
+            stored = await state.ensure_base(local, table, shape.key, shape.types,
+                                             shape.columns)
             rebased = await state.bind_remote(local, table, surveyed.remote_id,
                                               stored.remote_id)
             if rebased:
@@ -344,7 +377,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             # the base: one pass now saves one on every no-op sync after it).
             kept = xfer.base_sums or await detect.base_sums(local, shape)
             await local.execute("UPDATE ducksync.tables SET synced_at = now(), base_n = ?, "
-                                "base_x = ?, base_sum = ? WHERE name = ?", [*kept.row(), table])
+                                "base_x = ?, base_sum = ?, synced_columns = ? WHERE name = ?",
+                                [*kept.row(), shape.columns, table])
             wm = opts.watermarks.get(table, opts.watermark)
             if wm is not None and rep.converged:
                 await state.set_cursor(local, table, wm)
@@ -355,6 +389,10 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     except DucksyncError as exc:
         rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
                      "hint": exc.hint}
+        if isinstance(exc, TableDroppedError):
+            rep.dropped_on = exc.side
+        elif isinstance(exc, MassDeleteError):
+            rep.mass_delete = {"side": exc.side, "rows": exc.rows, "of": exc.of}
     finally:
         if tracked is not None:
             if clean and token is not None:
@@ -370,12 +408,15 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
 
 async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
                          key: list[str] | None) -> list[str]:
-    """Without ``--table``: every user table with a primary key on either side."""
+    """Without ``--table``: every user table with a primary key on either side, and
+    every table synced before that is gone here (reported as dropped, not skipped)."""
     names = set()
-    for name in await state.list_local_tables(local):
+    here = await state.list_local_tables(local)
+    for name in here:
         info = await state.describe_local(local, name)
         if info and (info["primary_key"] or key):
             names.add(name)
+    names |= set(await state.known_tables(local)) - set(here)
     if mode != "push":
         names |= {t["info"]["name"] for t in surveyed.tables.values()
                   if t["info"]["primary_key"] or key}

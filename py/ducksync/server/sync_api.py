@@ -265,6 +265,16 @@ async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> d
     return {"ok": True}
 
 
+@_route("drop_table")
+async def drop_table(table: str, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """Drop the table (``dropped``: false if it did not exist). Only a client's explicit
+    "drop everywhere" (``ducksync drop … --everywhere``) asks: a sync never drops."""
+    ctx.check_table(table)
+    dropped = await ctx.pool.call(
+        lambda store: run_coroutine(lambda: store.drop_table(table)), write=True)
+    return {"dropped": bool(dropped)}
+
+
 @_route("add_columns")
 async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Add nullable columns (existing ones are skipped)."""

@@ -205,6 +205,10 @@ class HttpRemoteStore:
         await self._call("create_table", table=table,
                          json={"columns": columns, "primary_key": primary_key})
 
+    async def drop_table(self, table: str) -> bool:
+        body = (await self._call("drop_table", table=table)).json()
+        return bool(body["dropped"])
+
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self._call("add_columns", table=table, json={"columns": columns})
 

@@ -247,6 +247,15 @@ class NativeRemoteStore(_Native):
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self._call(lambda: self._add_columns(table, columns))
 
+    async def drop_table(self, table: str) -> bool:
+        return bool(await self._call(lambda: self._drop_table(table)))
+
+    def _drop_table(self, table: str) -> bool:
+        if not self._tables(table):
+            return False
+        self._run(rs.drop_table_sql(table))
+        return True
+
     def _add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         have = {c["name"] for c in self._info(table)["columns"]}
         for c in columns:

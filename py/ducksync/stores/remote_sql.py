@@ -125,6 +125,11 @@ def create_table_sql(table: str, columns: Sequence[ColumnInfo], primary_key: Seq
     return f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})"
 
 
+def drop_table_sql(table: str) -> str:
+    """``DROP TABLE IF EXISTS`` (the engine's explicit "drop everywhere", nothing else)."""
+    return f"DROP TABLE IF EXISTS {sb.quote_ident(table)}"
+
+
 def add_column_sql(table: str, column: ColumnInfo) -> str:
     return (f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
             f"{sb.quote_ident(column['name'])} {sb.check_type(column['type'])}")

@@ -177,6 +177,14 @@ class SqlRemoteStore:
             if not await self._tables(table):
                 await self.connector.execute(rs.create_table_sql(table, columns, primary_key))
 
+    async def drop_table(self, table: str) -> bool:
+        async with self._lock:
+            await self._setup()
+            if not await self._tables(table):
+                return False
+            await self.connector.execute(rs.drop_table_sql(table))
+            return True
+
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         async with self._lock:
             await self._setup()

@@ -102,6 +102,9 @@ class PortRemoteStore:
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self.call("add_columns", {"table": table, "columns": list(columns)})
 
+    async def drop_table(self, table: str) -> bool:
+        return bool((await self.call("drop_table", {"table": table}))["value"])
+
     async def bucket_checksums(self, table: str, key: list[str], modulus: int,
                                parent_modulus: int, parents: list[int]) -> bytes:
         reply = await self.call("bucket_checksums", {

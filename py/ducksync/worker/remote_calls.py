@@ -29,7 +29,7 @@ METHODS: Final = frozenset(ROUTES)
 class HttpCall:
     """One HTTP request: ``body_ipc`` means the request's ``ipc`` is the body."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     query: list[tuple[str, str]] = field(default_factory=list)
     json: Any = None
@@ -120,6 +120,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
         return {"value": body.get("table") if isinstance(body, dict) else None}
     if method == "remote_id":
         return {"value": body.get("remote_id") if isinstance(body, dict) else None}
+    if method == "drop_table":
+        return {"value": bool(body.get("dropped")) if isinstance(body, dict) else False}
     if method in ("apply_batch", "batch_result"):
         return {"value": None, "found": True,
                 "batch_id": headers.get("x-ducksync-batch-id"),

@@ -70,6 +70,8 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
     if method == "add_columns":
         await store.add_columns(a["table"], list(a["columns"]))
         return {"value": None}
+    if method == "drop_table":
+        return {"value": await store.drop_table(a["table"])}
     if method == "bucket_checksums":
         return _ipc(await store.bucket_checksums(a["table"], list(a["key"]), int(a["modulus"]),
                                                  int(a["parent_modulus"]), list(a["parents"])))

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from ducksync.engine import conflicts as engine_conflicts
+from ducksync.engine import drop as engine_drop
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
 from ducksync.engine.push import PUSH_TOTAL
@@ -181,8 +182,12 @@ class SyncService:
     # --- running ---------------------------------------------------------------------
     async def sync(self, *, tables: list[str] | None = None, direction: str = "both",
                    policy: str | None = None, batch_rows: int | None = None,
-                   trigger: str = "manual") -> dict[str, Any]:
-        """Run one sync (waits for a running one first); returns the summary."""
+                   trigger: str = "manual", allow_mass_delete: bool = False) -> dict[str, Any]:
+        """Run one sync (waits for a running one first); returns the summary.
+
+        ``allow_mass_delete``: this run may delete most of a table on the other side
+        (engine/guard.py; automatic runs never do). A ``pull`` (``push``) naming a table
+        dropped here (on the remote) since the last sync downloads (uploads) it again."""
         mode = DIRECTIONS.get(direction)
         if mode is None:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
@@ -190,7 +195,8 @@ class SyncService:
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
-                batch_rows=batch_rows or self.batch_rows, trigger=trigger))
+                batch_rows=batch_rows or self.batch_rows, trigger=trigger,
+                allow_mass_delete=allow_mass_delete))
             self._task = task
             try:
                 return await task
@@ -205,7 +211,8 @@ class SyncService:
         return True
 
     async def _run(self, *, tables: list[str] | None, mode: Mode, direction: str, policy: str,
-                   batch_rows: int | None, trigger: str) -> dict[str, Any]:
+                   batch_rows: int | None, trigger: str,
+                   allow_mass_delete: bool = False) -> dict[str, Any]:
         t0, start_wall = time.perf_counter(), self.wall()
         mark = self.schedule.started(self.clock())
         self._counters = _Counters()
@@ -214,7 +221,7 @@ class SyncService:
         reports, names = [], list(tables or [])
         outcome, error = "ok", None
         opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
-                           batch_bytes=BATCH_BYTES)
+                           batch_bytes=BATCH_BYTES, allow_mass_delete=allow_mass_delete)
         timings = self._timings = {"prepare": 0.0, "checkpoint": 0.0}
         try:
             t_prep = time.perf_counter()
@@ -371,6 +378,14 @@ class SyncService:
         self.wrote()  # the decision travels with the next sync
         self.publish()
         return {"pending": self.status.pending_conflicts}
+
+    async def drop_everywhere(self, table: str) -> dict[str, Any]:
+        """Drop ``table`` here and on the remote (engine/drop.py): the explicit way, since
+        a sync never propagates a dropped table. Waits for a running sync."""
+        async with self._lock:
+            done = await engine_drop.drop_everywhere(self.local, self.remote, table)
+            await self.local.execute("CHECKPOINT")
+        return done
 
     async def tables(self) -> list[dict[str, Any]]:
         """Local user tables: rows, key, last sync, pending conflicts and outbox."""
