@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_helpers import do_sync, local_db, remote_db, rows, run
+from engine_helpers import do_sync, local_db, remote_db, remote_kind, rows, run
 
 from ducksync.engine.conflicts import list_conflicts, names_key, resolve
 from ducksync.engine.merge import ConflictCase
@@ -125,6 +125,27 @@ def test_the_append_only_path_refuses_a_null_key_above_the_cursor() -> None:
     rep = do_sync(a, r, key=["id"], watermark="wm").tables[0]
     assert_refused(rep, "remote table", "id is NULL in 1 row")
     assert "append-pull" not in rep.paths and rows(a) == [(1, "a", 1), (2, "b", 2)]
+
+
+@pytest.mark.parametrize("kind", ["native", "sql"])
+def test_push_alone_never_writes_over_a_key_the_remote_holds_twice(kind: str) -> None:
+    """`push` reads no remote rows: the remote's compare-and-swap refuses instead. It
+    replaced both rows by two copies of ours and answered twice, so the base held the
+    key twice (a base holds each key once: everything else relies on it)."""
+    with remote_kind(kind):
+        a, r = local_db(), remote_db()
+    keyless(r, "")
+    keyless(a, "(1, 'a', 0), (2, 'b', 0)")
+    assert do_sync(a, r, key=["id"]).converged
+    r.con.execute("INSERT INTO t VALUES (2, 'b', 0)")  # another writer
+    a.con.execute("UPDATE t SET v = 'B' WHERE id = 2")
+    rep = do_sync(a, r, "push", key=["id"]).tables[0]
+    assert_refused(rep, "the remote table 't'", "key (id)", "e.g. 2", "nothing was written")
+    assert rows(r) == [(1, "a", 0), (2, "b", 0), (2, "b", 0)]
+    assert a.con.execute('SELECT count(*) FROM ducksync."base__t" WHERE id = 2').fetchone() == (1,)
+    r.con.execute("DELETE FROM t WHERE rowid = (SELECT max(rowid) FROM t WHERE id = 2)")
+    assert do_sync(a, r, key=["id"]).converged
+    assert rows(a) == rows(r) == [(1, "a", 0), (2, "B", 0)]
 
 
 # --- conflict labels ------------------------------------------------------------------
