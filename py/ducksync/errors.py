@@ -15,6 +15,7 @@ __all__ = [
     "BackupError",
     "ConflictError",
     "DucksyncError",
+    "InvalidKeyError",
     "MassDeleteError",
     "NoPrimaryKeyError",
     "OwnerGoneError",
@@ -62,6 +63,15 @@ class NoPrimaryKeyError(DucksyncError):
     """A table cannot be synced because no key identifies its rows."""
 
     code = "no_primary_key"
+
+
+class InvalidKeyError(DucksyncError):
+    """Key values that do not identify rows: NULL in a key column, or a key held by
+    several rows. Refused before anything moves: a NULL key cannot be matched with
+    the other side (the row would be skipped silently) and a repeated one would
+    collapse rows into one."""
+
+    code = "invalid_key"
 
 
 class SchemaMismatchError(DucksyncError):
@@ -135,6 +145,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         ProtocolError,
         QueryError,
         NoPrimaryKeyError,
+        InvalidKeyError,
         SchemaMismatchError,
         TableDroppedError,
         MassDeleteError,

@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
     cf.add_argument("--table", default=None, help="table of the conflict (needed to resolve "
                     "when several tables have one with the same key)")
     cf.add_argument("--resolve", default=None, metavar="KEY",
-                    help="key as listed (multi-column keys joined by |)")
+                    help="key as listed: the value (one-column key) or a JSON array of "
+                         "the values (several columns, e.g. '[\"x\", 2]')")
     cf.add_argument("--take", choices=("local", "remote"), default=None)
     cf.add_argument("--json", action="store_true")
     cf.set_defaults(handler=run_conflicts)
@@ -122,7 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    from ducksync.engine.conflicts import list_conflicts, resolve
+    from ducksync.engine.conflicts import list_conflicts, names_key, resolve
     from ducksync.errors import DucksyncError
     from ducksync.stores import open_local
 
@@ -138,12 +139,13 @@ def run_conflicts(args: argparse.Namespace) -> int:
     if args.take is None:
         raise DucksyncError("--resolve needs --take local|remote")
     matches = [r for r in asyncio.run(list_conflicts(local, args.table))
-               if r["key"] == args.resolve]
+               if names_key(r, args.resolve)]
     if len(matches) != 1:
         raise DucksyncError(f"{len(matches)} pending conflicts match key {args.resolve!r}",
                             hint="list them with `ducksync conflicts LOCAL`; add --table")
-    asyncio.run(resolve(local, matches[0]["table"], args.resolve, args.take))
-    print(f"resolved {matches[0]['table']} key={args.resolve}: took {args.take}", file=sys.stderr)
+    asyncio.run(resolve(local, matches[0]["table"], matches[0]["key"], args.take))
+    print(f"resolved {matches[0]['table']} key={matches[0]['key']}: took {args.take}",
+          file=sys.stderr)
     return 0
 
 

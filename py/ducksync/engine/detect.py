@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
@@ -281,6 +282,7 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
     xfer.sent += 64 + len(cursor or "")
     if first:
         return False
+    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
     casts = ", ".join(f"CAST(f.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     await local.execute(
@@ -356,6 +358,7 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
     xfer.sent += 8 * len(buckets) + 64
     xfer.received += len(ipc)
     await local.ingest_arrow("__ds_rkeys", ipc)
+    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
     casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     where, params = "", list[object]()

@@ -21,6 +21,7 @@ from typing import Final, Literal, cast
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
+from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
@@ -187,6 +188,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         await _create_local(local, rinfo, k)
         linfo = await describe_local(local, table)
     elif rinfo is None and create_remote:
+        if linfo["primary_key"] != k:  # nothing on the remote before the rows can go
+            await refuse_bad_keys(local, table, k, sb.quote_ident(table), side="local")
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True

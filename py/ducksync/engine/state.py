@@ -13,10 +13,12 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
+  A conflict is named by its key's label (:func:`key_text_sql`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +29,9 @@ from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
 __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
            "describe_local", "ensure_state", "forget_base_sums", "forget_table", "key_text_sql",
-           "known_tables", "set_synced_columns"]
+           "known_tables", "parse_key_text", "set_synced_columns"]
+
+KEY_FORM = "json"  # key_text: one column as text, several as a JSON array of texts
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -53,6 +57,10 @@ _DDL = [
     "detected_at TIMESTAMP, PRIMARY KEY (table_name, key_text))",
     "CREATE TABLE IF NOT EXISTS ducksync.conflict_log (table_name VARCHAR, key_text VARCHAR, "
     "policy VARCHAR, winner VARCHAR, decided_at TIMESTAMP)",
+    # key_form: the form of key_text (see key_text_sql). Added with the JSON form; a
+    # state without it holds composite keys joined by '|' (migrated in ensure_state).
+    f"ALTER TABLE ducksync.conflicts ADD COLUMN IF NOT EXISTS key_form VARCHAR DEFAULT "
+    f"'{KEY_FORM}'",
 ]
 
 
@@ -66,10 +74,40 @@ def conflict_rows_table(table: str) -> str:
     return "ducksync." + sb.quote_ident("conflict_rows__" + table)
 
 
+def _json_text_sql(value: str) -> str:
+    """``value`` (VARCHAR) as a JSON string, NULL as ``null``. The escapes run only on
+    the rare text that needs them (a quote, a backslash, a control character): no JSON
+    extension in DuckDB-WASM's core build."""
+    escaped = f"replace(replace({value}, '\\', '\\\\'), '\"', '\\\"')"
+    for code in range(32):
+        escaped = f"replace({escaped}, chr({code}), '\\u{code:04x}')"
+    return (f"CASE WHEN {value} IS NULL THEN 'null' WHEN regexp_matches({value}, "
+            f"'[\\x00-\\x1f\"\\\\]') THEN '\"' || {escaped} || '\"' "
+            f"ELSE '\"' || {value} || '\"' END")
+
+
 def key_text_sql(key: list[str], alias: str) -> str:
-    """A key as text (``1`` or ``1|a``): how the CLI names a conflict."""
-    parts = ", ".join(f"CAST({alias}.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
-    return f"concat_ws('|', {parts})"
+    """A key's label, how a conflict is named (CLI, page, ``ducksync.conflicts``).
+
+    One column: its value as text (``1``). Several: a JSON array of their texts
+    (``["x|y","z"]``), so no two keys share a label: values joined by ``|`` did
+    (``('x|y','z')`` and ``('x','y|z')``), and the second conflict then broke every
+    sync with a PRIMARY KEY violation. :func:`parse_key_text` reads a label back.
+    """
+    texts = [f"CAST({alias}.{sb.quote_ident(k)} AS VARCHAR)" for k in key]
+    if len(texts) == 1:
+        return texts[0]
+    return "'[' || " + " || ',' || ".join(_json_text_sql(t) for t in texts) + " || ']'"
+
+
+def parse_key_text(text: str, n_columns: int) -> list[str | None]:
+    """The key values' texts of a label made by :func:`key_text_sql`."""
+    if n_columns == 1:
+        return [text]
+    values = json.loads(text)
+    if not isinstance(values, list) or len(values) != n_columns:
+        raise ValueError(f"not a key of {n_columns} columns: {text!r}")
+    return [None if v is None else str(v) for v in values]
 
 
 _CREATES = re.compile(r"CREATE TABLE IF NOT EXISTS ducksync\.(\w+) \((\w+) ")
@@ -94,8 +132,50 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
     check, expected = _present_sql(ddl)
     if int((await local.fetch_rows(check))[0][0]) == expected:
         return
-    for statement in ddl:
-        await local.execute(statement)
+    if not await _has_old_key_texts(local):
+        for statement in ddl:
+            await local.execute(statement)
+        return
+    # Relabel in the transaction that adds key_form: it then marks relabelled labels.
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        for statement in ddl:
+            await local.execute(statement)
+        await _relabel_composite_keys(local)
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
+
+
+async def _has_old_key_texts(local: LocalStore) -> bool:
+    """``ducksync.conflicts`` exists without ``key_form``: its labels are the old form."""
+    rows = await local.fetch_rows(
+        "SELECT count(*) FILTER (WHERE column_name = 'key_text'), count(*) FILTER (WHERE "
+        "column_name = 'key_form') FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = 'ducksync' AND table_name = 'conflicts'")
+    return bool(rows[0][0]) and not rows[0][1]
+
+
+async def _relabel_composite_keys(local: LocalStore) -> None:
+    """Old labels of composite keys (values joined by ``|``) → the JSON form, read from
+    the rows kept with each conflict (``conflict_rows__T``: a label alone is ambiguous).
+    Single-column labels did not change. A conflict whose rows are gone keeps its old
+    label (it can still be listed; resolving it needs the rows anyway)."""
+    for name, key in await local.fetch_rows(
+            "SELECT DISTINCT c.table_name, t.key_cols FROM ducksync.conflicts c JOIN "
+            "ducksync.tables t ON t.name = c.table_name WHERE len(t.key_cols) > 1"):
+        have = {r[0] for r in await local.fetch_rows(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
+            " AND schema_name = 'ducksync' AND table_name = ?", ["conflict_rows__" + name])}
+        if not {*key, "__key"} <= have:
+            continue
+        rows, label = conflict_rows_table(name), key_text_sql(list(key), "x")
+        await local.execute(
+            f"UPDATE ducksync.conflicts AS c SET key_text = n.label FROM (SELECT DISTINCT "
+            f"x.__key, {label} AS label FROM {rows} x) n WHERE c.table_name = ? AND "
+            "c.key_text = n.__key", [name])
+        await local.execute(f"UPDATE {rows} AS x SET __key = {label}")
 
 
 async def describe_local(local: LocalStore, table: str) -> TableInfo | None:

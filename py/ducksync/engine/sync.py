@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, guard, merge, outbox, push, state
+from ducksync.engine import bulk, detect, guard, keys, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
@@ -206,6 +206,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     bulk push summed what it wrote."""
     top: Top | None = None
     xfer.base_sums = None
+    rep.cas_retries = 0  # this round re-reads the rows a compare-and-swap refused
     if surveyed_top is not None:
         xfer.calls += 1  # the checksum question, answered by the survey
     if mode != "pull":
@@ -278,6 +279,10 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         xfer.base_top = base_top  # compared and left untouched
         xfer.base_sums = sums
         return False  # nothing changed on either side: no plan, no transaction
+    if n_local and shape.local_pk != tuple(shape.key) and not shape.remote_created:
+        # before either side is written (reconcile checked before creating the remote)
+        await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
+                                   side="local")
     await state.forget_base_sums(local, table)  # before the plan writes the base
     # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
     if not n_local:

@@ -546,11 +546,14 @@ class NativeRemoteStore(_Native):
     def _apply(self, info: TableInfo, key: list[str], casts: str) -> _Answer:
         from ducksync.stores._arrow import to_ipc
 
-        load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
+        load, (check, *writes), answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
         self._run(load)
-        if self._run(rs.dup_sql(key, "__ds_in")).fetchall()[0][0]:
-            raise ProtocolError("batch holds the same key more than once")
-        for sql in steps:
+        rs.refuse_repeated_keys(info["name"], key, self._run(
+            rs.repeated_keys_sql(key, "__ds_in")).fetchall()[0], in_batch=True)
+        self._run(check)
+        rs.refuse_repeated_keys(info["name"], key, self._run(
+            rs.repeated_keys_sql(key, "__ds_chk")).fetchall()[0], in_batch=False)
+        for sql in writes:
             self._run(sql)
         res = self.con.sql(answer).to_arrow_table()
         self._run("DROP TABLE __ds_in; DROP TABLE __ds_chk; DROP TABLE __ds_chk2")

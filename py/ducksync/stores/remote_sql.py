@@ -17,15 +17,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.state import key_text_sql
 from ducksync.engine.store import ColumnInfo, Survey, TableInfo
-from ducksync.errors import SchemaMismatchError
+from ducksync.errors import InvalidKeyError, ProtocolError, SchemaMismatchError
 
 __all__ = [
     "IDENTITY", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
     "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
     "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
     "full_rows_sql", "hashed_sql", "keys_table_sql", "no_table", "primary_keys_sql",
-    "prune_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "tables_from_catalog",
+    "prune_sql", "refuse_repeated_keys", "repeated_keys_sql", "rows_after_sql",
+    "rows_by_key_sql", "rows_table", "tables_from_catalog",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -238,6 +240,34 @@ def dup_sql(key: Sequence[str], source: str) -> str:
     return f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) FROM {source}"
 
 
+def repeated_keys_sql(key: Sequence[str], source: str) -> str:
+    """Keys held by more than one row of ``source``: how many, and up to 3 as labels."""
+    label = key_text_sql(list(key), "g")
+    return (f"WITH g AS (SELECT {sb.cols_sql(key)} FROM {source} GROUP BY ALL HAVING "
+            f"count(*) > 1) SELECT count(*), (SELECT string_agg(s, ', ' ORDER BY s) FROM "
+            f"(SELECT {label} AS s FROM g ORDER BY s LIMIT 3)) FROM g")
+
+
+def refuse_repeated_keys(table: str, key: Sequence[str], found: Sequence[Any], *,
+                         in_batch: bool) -> None:
+    """Raise when :func:`repeated_keys_sql` ``found`` a key on several rows: of the
+    batch (a client that did not check its keys) or of the remote table (rows another
+    writer made repeat a key of a table without a primary key: compare-and-swap would
+    replace them all and answer once per row)."""
+    n, sample = int(found[0] or 0), found[1]
+    if not n:
+        return
+    cols = ", ".join(key)
+    if in_batch:
+        raise ProtocolError(f"the batch for {table!r} holds {n} key value(s) of ({cols}) more "
+                            f"than once, e.g. {sample}")
+    raise InvalidKeyError(
+        f"the remote table {table!r} has rows its key ({cols}) cannot tell apart: {n} key "
+        f"value{'s are' if n > 1 else ' is'} held by more than one row, e.g. {sample}",
+        hint=f"give every row a unique ({cols}) on the remote, or pass --key with columns "
+             "that identify each row; nothing was written")
+
+
 def _written(casts: str, source: str) -> str:
     """The input cast to the table's types: the same values the table now holds after
     a bulk insert, without reading it back."""
@@ -266,10 +296,11 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
     """The compare-and-swap path as ``(load, check_and_write, answer)``.
 
     ``load`` copies ``source`` cast to the table's types into temp ``__ds_in`` (then
-    check :func:`dup_sql` on it); ``check_and_write`` records each row's current hash
-    (``__ds_chk``) and status (``__ds_chk2``: ``'ok'`` when it still matches
-    ``__ds_expect``), then deletes and inserts the ``'ok'`` rows; ``answer`` is the
-    per-row answer, read back from the table after the writes.
+    check :func:`repeated_keys_sql` on it); ``check_and_write`` records each row's
+    current hash (``__ds_chk``, first: check :func:`repeated_keys_sql` on it too) and
+    status (``__ds_chk2``: ``'ok'`` when it still matches ``__ds_expect``), then deletes
+    and inserts the ``'ok'`` rows; ``answer`` is the per-row answer, read back from the
+    table after the writes.
     """
     t = sb.quote_ident(info["name"])
     cols = [c["name"] for c in info["columns"]]

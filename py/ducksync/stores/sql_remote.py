@@ -347,11 +347,14 @@ class SqlRemoteStore:
 
     async def _cas(self, info: TableInfo, key: list[str], casts: str) -> _Done:
         run = self.connector.execute
-        load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
+        load, (check, *writes), answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
         await run(load)
-        if await self._scalar(rs.dup_sql(key, "__ds_in")):
-            raise ProtocolError("batch holds the same key more than once")
-        for sql in steps:
+        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
+            rs.repeated_keys_sql(key, "__ds_in")))[0], in_batch=True)
+        await run(check)
+        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
+            rs.repeated_keys_sql(key, "__ds_chk")))[0], in_batch=False)
+        for sql in writes:
             await run(sql)
         await run("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
         for temp in ("__ds_in", "__ds_chk", "__ds_chk2"):
