@@ -21,6 +21,7 @@ __all__ = [
     "QueryError",
     "RemoteUnavailableError",
     "SchemaMismatchError",
+    "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -102,6 +103,13 @@ class OwnerGoneError(DucksyncError):
     code = "owner_gone"
 
 
+class UnsupportedVersionError(DucksyncError):
+    """An installed component's version is one the other side refuses (MotherDuck accepts a
+    window of DuckDB client versions): install one inside the window named in the hint."""
+
+    code = "unsupported_version"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -115,6 +123,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         AuthError,
         BackupError,
         OwnerGoneError,
+        UnsupportedVersionError,
     )
 }
 
