@@ -105,6 +105,9 @@ async function pendingQuery(adb, id, sql, state) {
   }
   const parts = [header];
   for (;;) {
+    // A statement cancelled by the deadline must not read on: the next call's statement
+    // may already be running on this connection, and its chunks are not ours.
+    if (state.cancelled) throw new Error("the statement was cancelled");
     const chunk = await adb.fetchQueryResults(id);
     if (chunk === null || chunk === undefined) continue; // a streaming result not ready yet
     if (chunk.byteLength === 0) break;
