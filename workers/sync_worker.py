@@ -18,7 +18,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
-from ducksync.errors import QueryError
+from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.protocol import Event
 from ducksync.worker import Handler
 from ducksync.worker.port_store import PortRemoteStore
@@ -49,6 +49,11 @@ class WasmLocalStore:
         try:
             return await call
         except JsException as exc:
+            if getattr(exc, "name", None) == "TimeoutError":  # workers/sql_service.mjs's deadline
+                raise RemoteUnavailableError(
+                    f"the remote did not answer in time: {js_message(exc)}",
+                    hint="retry (a sync retries on its own; pushes are exactly-once, so a "
+                         f"repeat is safe); it was running: {sql[:200]}") from None
             raise QueryError(js_message(exc), hint=f"while running: {sql[:200]}") from None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:

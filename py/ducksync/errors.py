@@ -24,6 +24,7 @@ __all__ = [
     "RemoteUnavailableError",
     "SchemaMismatchError",
     "TableDroppedError",
+    "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -138,6 +139,13 @@ class OwnerGoneError(DucksyncError):
     code = "owner_gone"
 
 
+class UnsupportedVersionError(DucksyncError):
+    """An installed component's version is one the other side refuses (MotherDuck accepts a
+    window of DuckDB client versions): install one inside the window named in the hint."""
+
+    code = "unsupported_version"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -154,6 +162,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         AuthError,
         BackupError,
         OwnerGoneError,
+        UnsupportedVersionError,
     )
 }
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
+from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
 
 __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
@@ -31,6 +32,7 @@ def connect(spec: str) -> Any:
     """Open a duckdb connection for a path, ``:memory:`` or ``md:DB`` (token from env)."""
     import duckdb
 
+    check_client_version(spec)
     if spec.startswith("md:") and not os.environ.get("MOTHERDUCK_TOKEN"):
         raise AuthError(f"cannot open {spec}: MOTHERDUCK_TOKEN is not set",
                         hint="export MOTHERDUCK_TOKEN=<token from app.motherduck.com>")
