@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.limits import check_rows_fit
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
@@ -90,6 +91,7 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         await _create_local(local, rinfo, k)
         linfo = await describe_local(local, table)
     elif rinfo is None and create_remote:
+        await check_rows_fit(local, remote, table, linfo["columns"], k)  # before creating
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True

@@ -14,14 +14,14 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, merge, outbox, push, state
+from ducksync.engine import bulk, detect, limits, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
 from ducksync.engine.overlap import both
 from ducksync.engine.schema import Shape, reconcile
 from ducksync.engine.store import CleanMark, LocalStore, RemoteStore, WriteTracked
-from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
+from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError, error_to_wire
 
 __all__ = ["Mode", "SyncOptions", "SyncReport", "TableReport", "sync"]
 
@@ -125,6 +125,12 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
     return top == (0, 0), top
 
 
+async def _batch_bytes(remote: RemoteStore, opts: SyncOptions) -> int:
+    """``opts.batch_bytes``, lowered under the remote's body limit (asked only when
+    something is pushed: a no-op sync makes no extra round trip)."""
+    return limits.batch_bytes_under(await limits.body_limit(remote), opts.batch_bytes)
+
+
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
@@ -146,7 +152,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             await state.forget_base_sums(local, table)
             applied, cas, xfer.base_sums = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
-                batch_bytes=opts.batch_bytes, compression=opts.compression)
+                batch_bytes=await _batch_bytes(remote, opts), compression=opts.compression)
             rep.pushed += applied
             rep.cas_retries = cas
             return cas > 0 and mode == "sync"
@@ -230,7 +236,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         return False
     applied, cas = await push.push_plan(local, remote, shape, xfer,
                                         batch_rows=opts.rows_per_batch(),
-                                        batch_bytes=opts.batch_bytes,
+                                        batch_bytes=await _batch_bytes(remote, opts),
                                         compression=opts.compression)
     rep.pushed += applied
     rep.cas_retries = cas
@@ -295,8 +301,7 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         clean = (mode != "pull" and rep.converged and not rep.conflicts
                  and n_round < MAX_ROUNDS)
     except DucksyncError as exc:
-        rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
-                     "hint": exc.hint}
+        rep.error = error_to_wire(exc)  # with the server's request id, when one answered
     finally:
         if tracked is not None:
             if clean and token is not None:

@@ -28,6 +28,7 @@ from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
+from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 
 if TYPE_CHECKING:
@@ -49,17 +50,17 @@ _IPC_REPLY: dict[int | str, dict[str, Any]] = {200: {"content": {
 
 class Column(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    type: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS)
     nullable: bool = True
 
 
 class CreateTableBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
     primary_key: list[str] = Field(default_factory=list, max_length=32)
 
 
 class AddColumnsBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
 
 
 class ChecksumsBody(BaseModel):

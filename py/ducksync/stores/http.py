@@ -12,7 +12,11 @@ key), else ``username=``/``password=`` or ``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD`
 none (a loopback dev server runs open). ``MOTHERDUCK_TOKEN`` is never sent.
 
 Retries: connection failures, 429 and 503 are retried with backoff; that is safe
-for every call, writes included, because batches are idempotent (ledger).
+for every call, writes included, because batches are idempotent (ledger). A body
+above the server's limit (``GET /sync/config``) is never sent, so never retried: the
+server would answer 413, usually by closing the connection mid-upload, which would
+look like a network failure. Every error the server answered carries its
+``X-Request-ID`` (``DucksyncError.request_id``), the line to find in its log.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from ducksync.engine import codec
+from ducksync.engine.limits import describe_key, too_large
 from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
 
@@ -80,6 +85,7 @@ class HttpRemoteStore:
         self._compress = compress
         self._transport = transport
         self._token: str | None = None
+        self._max_body: int | None = None  # the server's limit (0: none), asked once
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -157,6 +163,11 @@ class HttpRemoteStore:
                                      hint="retry later")
 
     def _error(self, response: httpx.Response) -> DucksyncError:
+        error = self._answered_error(response)
+        error.request_id = error.request_id or response.headers.get("x-request-id")
+        return error
+
+    def _answered_error(self, response: httpx.Response) -> DucksyncError:
         try:
             return error_from_wire(response.json()["error"])
         except (ValueError, KeyError, TypeError):
@@ -166,6 +177,26 @@ class HttpRemoteStore:
                              hint="set DUCKSYNC_API_KEY or DUCKSYNC_USER/DUCKSYNC_PASSWORD")
         return RemoteUnavailableError(f"{self.url} answered HTTP {response.status_code}",
                                       hint="check the server log for this request")
+
+    async def max_body_bytes(self) -> int | None:
+        """The server's request body limit (:class:`ducksync.engine.store.BodyLimited`)."""
+        if self._max_body is None:
+            config = (await self._send("GET", f"{API}/sync/config")).json()
+            self._max_body = int(config.get("max_body_bytes") or 0)
+        return self._max_body or None
+
+    async def _check_fits(self, table: str, key: list[str], ipc: bytes, body: bytes) -> None:
+        """Refuse a batch body above the server's limit, naming its (first) row."""
+        limit = await self.max_body_bytes()
+        if limit is None or len(body) <= limit:
+            return
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        rows = pa.ipc.open_stream(codec.decode(ipc)).read_all()
+        first = [rows.column(k)[0].as_py() for k in key] if rows.num_rows else []
+        what = (f"row {describe_key(key, first)}" if rows.num_rows == 1 else
+                f"a batch of {rows.num_rows} rows starting at {describe_key(key, first)}")
+        raise too_large(table, what, len(body), limit, self.url)
 
     def _ipc_request(self, payload: bytes) -> dict[str, Any]:
         headers = {"content-type": ARROW_STREAM}
@@ -236,9 +267,11 @@ class HttpRemoteStore:
         params: dict[str, Any] = {"key": key}
         if checksum is not None:
             params["checksum"] = checksum
+        request = self._ipc_request(ipc)
+        await self._check_fits(table, key, ipc, request["content"])
         response = await self._send(
             "POST", f"{API}/sync/tables/{_q(table)}/batches/{_q(batch_id)}",
-            params=params, **self._ipc_request(ipc))
+            params=params, **request)
         return _apply_result(response, batch_id)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
@@ -270,7 +303,7 @@ def _error_code(response: httpx.Response) -> str | None:
 
 def _split(stream: bytes, batch_rows: int) -> list[bytes]:
     """One IPC stream → complete IPC chunks of at most ``batch_rows`` rows (≥ 1 chunk)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     from ducksync.stores._arrow import to_ipc
 
