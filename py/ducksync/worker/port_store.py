@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from ducksync.engine.limits import too_large
 from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
@@ -55,6 +56,7 @@ class PortRemoteStore:
     def __init__(self, *, transport: Transport, observer: Observer | None = None) -> None:
         self._transport = transport
         self._observer = observer
+        self._max_body: int | None = None  # as the last max_body_bytes() answered
 
     async def call(self, method: str, args: dict[str, Any],
                    ipc: Any = None) -> dict[str, Any]:
@@ -78,6 +80,14 @@ class PortRemoteStore:
     async def config(self) -> dict[str, Any]:
         """The server's client knobs (``GET /api/v1/sync/config``)."""
         return cast(dict[str, Any], (await self.call("config", {}))["value"])
+
+    async def max_body_bytes(self) -> int | None:
+        """The server's request body limit (:class:`ducksync.engine.store.BodyLimited`);
+        None for a remote without one. Asked afresh (the remote worker may have switched
+        transport since), by the engine only when it is about to push."""
+        limit = (await self.config()).get("max_body_bytes")
+        self._max_body = int(limit) if limit else None
+        return self._max_body
 
     async def remote_id(self) -> str:
         """Asked on every run, never cached here: the remote worker may have switched
@@ -128,6 +138,10 @@ class PortRemoteStore:
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
                           ipc: bytes, *, checksum: str | None = None) -> ApplyResult:
+        if self._max_body is not None and size_of(ipc) > self._max_body:
+            # the engine cuts batches under the limit, so this is one row (no pyarrow
+            # here to name its key); never sent, so never a 413 mid-upload
+            raise too_large(table, "a row", size_of(ipc), self._max_body, "the server")
         reply = await self.call("apply_batch", {"table": table, "key": list(key),
                                                 "batch_id": batch_id, "checksum": checksum},
                                 ipc)
