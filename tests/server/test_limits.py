@@ -33,7 +33,7 @@ from serverutil import RunningServer, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 2 * 1024 * 1024
-TABLES = ("big_value", "grown", "fits", "labels", "wide", "too_wide", "typed")
+TABLES = ("big_value", "grown", "fits", "long_keys", "labels", "wide", "too_wide", "typed")
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,19 @@ def test_rows_that_fit_go_in_batches_cut_by_bytes(small_server: RunningServer,
     digest = "SELECT count(*), sum(strlen(v)), bit_xor(hash(id, v)) FROM fits"
     with duckdb.connect(str(local)) as a, duckdb.connect(str(other)) as b:
         assert a.execute(digest).fetchone() == b.execute(digest).fetchone()
+
+
+def test_the_keys_a_pull_asks_for_go_in_requests_under_the_limit(
+        small_server: RunningServer, tmp_path: Path) -> None:
+    """15,000 keys of 200 bytes (3 MB) are asked for in more than one request."""
+    local, other = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    with duckdb.connect(str(local)) as con:
+        con.execute("CREATE TABLE long_keys (k VARCHAR PRIMARY KEY, v INTEGER)")
+        con.execute("INSERT INTO long_keys SELECT printf('key-%0196d', i), i "
+                    "FROM range(15000) t(i)")
+    assert _sync(local, small_server.url, "long_keys")["converged"]
+    pulled = _sync(other, small_server.url, "long_keys")
+    assert pulled["converged"] and pulled["pulled"] == 15000, pulled["error"]
 
 
 def test_an_enum_of_thousands_of_labels_syncs(small_server: RunningServer,

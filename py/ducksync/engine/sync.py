@@ -127,7 +127,7 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
 
 async def _batch_bytes(remote: RemoteStore, opts: SyncOptions) -> int:
     """``opts.batch_bytes``, lowered under the remote's body limit (asked only when
-    something is pushed: a no-op sync makes no extra round trip)."""
+    rows are sent or fetched: a no-op sync makes no extra round trip)."""
     return limits.batch_bytes_under(await limits.body_limit(remote), opts.batch_bytes)
 
 
@@ -220,6 +220,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         await detect.empty_remote(local, shape)
     with xfer.phase("fetch"):
         await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.rows_per_batch(),
+                                  batch_bytes=await _batch_bytes(remote, opts),
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
