@@ -33,7 +33,8 @@ from serverutil import RunningServer, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 2 * 1024 * 1024
-TABLES = ("big_value", "grown", "fits", "long_keys", "labels", "wide", "too_wide", "typed")
+TABLES = ("big_value", "grown", "nested", "fits", "long_keys", "labels", "wide", "too_wide",
+          "typed")
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +93,30 @@ def test_a_value_grown_over_the_limit_is_refused_by_key_and_never_sent(
         con.execute("INSERT INTO grown VALUES (1, 'one'), (2, 'two')")
     assert _sync(local, small_server.url, "grown")["converged"]
     with duckdb.connect(str(local)) as con:
-        con.execute("UPDATE grown SET v = repeat('y', 3000000) WHERE id = 1")
+        con.execute("UPDATE grown SET v = 'one, changed' WHERE id = 1")
+        con.execute("UPDATE grown SET v = repeat('y', 3000000) WHERE id = 2")
     before = _refused_413s(small_server)
     error = _sync(local, small_server.url, "grown")["error"]
     assert error is not None and error["code"] == "payload_too_large", error
-    assert "row (id)=(1) of table 'grown'" in error["message"], error
+    assert "row (id)=(2) of table 'grown' is 3,000,000 bytes" in error["message"], error
     assert _refused_413s(small_server) == before
     assert _sync(other, small_server.url, "grown", "pull")["pulled"] == 2
-    with duckdb.connect(str(other)) as con:  # the remote kept its value
-        assert con.execute("SELECT v FROM grown WHERE id = 1").fetchone() == ("one",)
+    with duckdb.connect(str(other)) as con:  # nothing of that push was sent
+        assert con.execute("SELECT v FROM grown ORDER BY id").fetchall() == [("one",), ("two",)]
+
+
+def test_a_nested_value_over_the_limit_is_refused_by_key_when_sent(
+        small_server: RunningServer, tmp_path: Path) -> None:
+    """Nested values are not measured up front: the store refuses the batch by key."""
+    local = tmp_path / "a.duckdb"
+    with duckdb.connect(str(local)) as con:
+        con.execute("CREATE TABLE nested (id INTEGER PRIMARY KEY, v VARCHAR[])")
+        con.execute("INSERT INTO nested VALUES (1, ['small']), (2, [repeat('y', 3000000)])")
+    before = _refused_413s(small_server)
+    error = _sync(local, small_server.url, "nested")["error"]
+    assert error is not None and error["code"] == "payload_too_large", error
+    assert "row (id)=(2) of table 'nested'" in error["message"], error
+    assert _refused_413s(small_server) == before
 
 
 def test_rows_that_fit_go_in_batches_cut_by_bytes(small_server: RunningServer,

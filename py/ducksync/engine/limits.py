@@ -4,19 +4,20 @@ Our server refuses request bodies above ``DUCKSYNC_MAX_BODY_BYTES`` (HTTP 413, o
 as a reset connection while the client is still uploading, which looked like the
 server being down). A remote that has such a limit says so (:class:`BodyLimited`),
 and the engine then (1) cuts batches well under it, so a large row that fits still
-goes, alone if need be, and (2) refuses, before the remote table is created, a
-table holding a row whose values alone exceed it, naming the table, the row's key,
-the size and the limit. The store itself refuses any body still above the limit
-before sending it (:func:`too_large`), so no path retries a hopeless upload.
+goes, alone if need be, and (2) refuses, before the remote table is created and
+before any batch of a push is sent, a row whose values alone exceed it, naming the
+table, the row's key, the size and the limit. The store itself refuses any body still
+above the limit before sending it (:func:`too_large`), so no path retries a hopeless
+upload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import BodyLimited, ColumnInfo, LocalStore, RemoteStore
+from ducksync.engine.store import BodyLimited, LocalStore, RemoteStore
 from ducksync.errors import PayloadTooLargeError
 
 __all__ = ["batch_bytes_under", "body_limit", "check_rows_fit", "describe_key", "too_large"]
@@ -39,15 +40,15 @@ def batch_bytes_under(limit: int | None, batch_bytes: int) -> int:
     return batch_bytes if limit is None else max(1, min(batch_bytes, int(limit * _BATCH_SHARE)))
 
 
-def _size_sql(columns: Sequence[ColumnInfo]) -> str | None:
+def _size_sql(types: Mapping[str, str]) -> str | None:
     """SQL for the bytes of a row's variable-width values (None: the table has none).
 
     Nested types are not counted here (measuring them costs a cast of every value);
     a row they make too big is refused by the store when its batch is sent.
     """
     terms = []
-    for c in columns:
-        kind, ref = sb.check_type(c["type"]).strip().upper(), sb.quote_ident(c["name"])
+    for name, type_sql in types.items():
+        kind, ref = sb.check_type(type_sql).strip().upper(), "t." + sb.quote_ident(name)
         if kind in _TEXT_TYPES:
             terms.append(f"coalesce(strlen({ref}), 0)")
         elif kind in _BYTE_TYPES:
@@ -73,19 +74,25 @@ def too_large(table: str, what: str, size: int, limit: int, where: str) -> Paylo
 
 
 async def check_rows_fit(local: LocalStore, remote: RemoteStore, table: str,
-                         columns: Sequence[ColumnInfo], key: Sequence[str]) -> None:
-    """Before the remote table is created: refuse if a row cannot be sent at all.
+                         types: Mapping[str, str], key: Sequence[str], *,
+                         pushed_only: bool = False) -> None:
+    """Refuse, before anything is created or sent, a row that cannot be sent at all.
 
-    One scan of the variable-width columns, only for a remote with a limit and only
-    when the table is about to be created there (its first push).
+    Only for a remote with a limit: one scan of the variable-width columns of the
+    table (before it is created remotely, or before its bulk push), or of the rows
+    the plan pushes (``pushed_only``: a join with ``__ds_plan``).
     """
     limit = await body_limit(remote)
-    size = _size_sql(columns)
+    size = _size_sql(types)
     if limit is None or size is None:
         return
+    source = f"{sb.quote_ident(table)} t"
+    if pushed_only:
+        source += (f" SEMI JOIN (SELECT {sb.cols_sql(key)} FROM __ds_plan WHERE action = "
+                   f"'push') p ON {sb.key_join_sql(key, 't', 'p')}")
     rows = await local.fetch_rows(
-        f"SELECT {sb.cols_sql(key)}, {size} FROM {sb.quote_ident(table)} "
-        f"WHERE {size} > ? LIMIT 1", [limit])
+        f"SELECT {sb.cols_sql(key, 't')}, {size} FROM {source} WHERE {size} > ? LIMIT 1",
+        [limit])
     if rows:
         *values, n = rows[0]
         raise too_large(table, f"row {describe_key(key, values)}", int(n), limit,

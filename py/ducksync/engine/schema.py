@@ -91,7 +91,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         await _create_local(local, rinfo, k)
         linfo = await describe_local(local, table)
     elif rinfo is None and create_remote:
-        await check_rows_fit(local, remote, table, linfo["columns"], k)  # before creating
+        await check_rows_fit(local, remote, table,  # before creating
+                             {c["name"]: c["type"] for c in linfo["columns"]}, k)
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True

@@ -149,6 +149,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             eligible, top = await _bulk_eligible(local, remote, shape, xfer, sums)
         if eligible:
             xfer.paths.append("bulk-push")
+            if not shape.remote_created:  # else reconcile checked, before creating it
+                await limits.check_rows_fit(local, remote, table, shape.types, shape.key)
             await state.forget_base_sums(local, table)
             applied, cas, xfer.base_sums = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
@@ -235,6 +237,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         return False
     if not pending[0][0]:
         return False
+    await limits.check_rows_fit(local, remote, table, shape.types, shape.key, pushed_only=True)
     applied, cas = await push.push_plan(local, remote, shape, xfer,
                                         batch_rows=opts.rows_per_batch(),
                                         batch_bytes=await _batch_bytes(remote, opts),
