@@ -175,7 +175,7 @@ def test_a_table_of_2000_columns_syncs(small_server: RunningServer, tmp_path: Pa
     cols = [f"c{i}" for i in range(2000)]
     with duckdb.connect(str(local)) as con:
         con.execute(f"CREATE TABLE wide (id INTEGER PRIMARY KEY, "
-                    f"{', '.join(f'{c} INTEGER' for c in cols)})")
+                    f"{', '.join(f'{c} VARCHAR' for c in cols)})")  # all measured up front
         con.execute(f"INSERT INTO wide SELECT i, {', '.join(f'i + {n}' for n in range(2000))} "
                     "FROM range(2) t(i)")
     first = _sync(local, small_server.url, "wide")
@@ -183,7 +183,7 @@ def test_a_table_of_2000_columns_syncs(small_server: RunningServer, tmp_path: Pa
     assert _sync(other, small_server.url, "wide")["pulled"] == 2
     with duckdb.connect(str(other)) as b:
         assert b.execute("SELECT c0, c1999 FROM wide ORDER BY id").fetchall() == [
-            (0, 1999), (1, 2000)]
+            ("0", "1999"), ("1", "2000")]
 
 
 def test_too_many_columns_are_refused_before_anything_is_created(

@@ -28,6 +28,7 @@ _BATCH_SHARE = 0.75
 # Types whose values can be arbitrarily large and whose size DuckDB reads cheaply.
 _TEXT_TYPES = ("VARCHAR", "JSON")
 _BYTE_TYPES = ("BLOB", "BIT")
+_PLUS_TERMS = 256  # terms summed with +; more go through list_sum (expression depth)
 
 
 async def body_limit(remote: RemoteStore) -> int | None:
@@ -53,9 +54,12 @@ def _size_sql(types: Mapping[str, str]) -> str | None:
             terms.append(f"coalesce(strlen({ref}), 0)")
         elif kind in _BYTE_TYPES:
             terms.append(f"coalesce(octet_length({ref}), 0)")
-    # list_sum, not a chain of +: a chain of thousands of terms passes DuckDB's
-    # expression depth limit
-    return f"list_sum([{', '.join(terms)}])" if terms else None
+    if not terms:
+        return None
+    if len(terms) <= _PLUS_TERMS:  # a + chain: cheaper than building a list per row
+        return f"({' + '.join(terms)})"
+    # a chain of thousands of terms would pass DuckDB's expression depth limit
+    return f"list_sum([{', '.join(terms)}])"
 
 
 def describe_key(key: Sequence[str], values: Sequence[Any]) -> str:
