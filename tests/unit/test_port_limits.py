@@ -1,15 +1,19 @@
 """The page's remote (PortRemoteStore) under a server's body limit, in CPython: the
 engine learns the limit from ``config``, cuts batches under it, and a row that can
-never fit is refused before the remote table is created or the row is sent."""
+never fit is refused before the remote table is created or the row is sent. Its
+errors keep the server's request id."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from engine_helpers import ScalarConnector, do_sync, local_db, rows
 
+from ducksync.errors import DucksyncError
 from ducksync.stores.sql_remote import SqlRemoteStore
 from ducksync.worker.port_store import PortRemoteStore, size_of
+from ducksync.worker.remote_calls import http_call, reply_value
 from ducksync.worker.store_calls import WHOLE, call_store
 
 LIMIT = 8192
@@ -56,3 +60,12 @@ def test_a_row_over_the_limit_is_refused_before_the_table_is_created() -> None:
     assert "row (id)=('huge') of table 't' is 9,004 bytes" in error["message"]
     assert f"{LIMIT:,} bytes" in error["message"]
     assert not {"create_table", "apply_batch"} & {method for method, _ in seen}
+
+
+def test_the_pages_remote_keeps_the_request_id_of_a_server_error() -> None:
+    call = http_call("list_tables", {})
+    answer = {"error": {"code": "forbidden", "message": "not allowed", "hint": None}}
+    with pytest.raises(DucksyncError) as raised:
+        reply_value("list_tables", call, 403, answer, {"x-request-id": "req-42"})
+    assert raised.value.request_id == "req-42"
+    assert "[request id req-42]" in str(raised.value)
