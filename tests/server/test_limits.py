@@ -234,6 +234,7 @@ def test_the_cli_shows_the_request_id_of_a_server_error(small_server: RunningSer
               if request_id in line and line.startswith("{")]
     assert any(entry.get("request_id") == request_id and entry.get("status", 0) >= 400
                for entry in logged), small_server.output()[-2000:]
+    assert any(entry.get("code") == "forbidden" for entry in logged), logged
 
 
 class _Records(logging.Handler):

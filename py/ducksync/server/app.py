@@ -55,7 +55,11 @@ def check_bind(settings: Settings) -> None:
 
 def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
     def reply(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-        ctx.metrics.errors.labels(wire_error(exc)["code"]).inc()
+        code = wire_error(exc)["code"]
+        ctx.metrics.errors.labels(code).inc()
+        # the code only (a message may echo request content); the line carries the
+        # request id the client shows, next to the request's access line
+        log.info("error answered", extra={"fields": {"code": code}})
         return error_response(exc, headers=headers)
 
     @app.exception_handler(DucksyncError)
