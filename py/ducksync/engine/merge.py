@@ -48,10 +48,13 @@ Policy = str | Callable[[ConflictCase], Winner]
 
 
 async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                        *, batch_rows: int, prefetched: bool = False) -> int:
+                        *, batch_rows: int, batch_bytes: int = 48 << 20,
+                        prefetched: bool = False) -> int:
     """Fetch the remote rows of ``__ds_r`` into ``__ds_rt`` (local types + ``__lh``).
 
     ``prefetched``: the rows are already in ``__ds_rrows`` (append-only path).
+    The wanted keys go in requests of at most ``batch_rows`` keys and about
+    ``batch_bytes`` bytes (long keys: under the remote's body limit).
     """
     key, t = shape.key, sb.quote_ident(shape.table)
     wanted = (await local.fetch_rows("SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"))[0][0]
@@ -59,7 +62,7 @@ async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     if wanted and not prefetched:
         chunks = [c async for c in local.export_arrow(
             f"SELECT {sb.cols_sql(key)} FROM __ds_r WHERE rh_now IS NOT NULL",
-            batch_rows=batch_rows, batch_bytes=64 << 20)]
+            batch_rows=batch_rows, batch_bytes=batch_bytes)]
         for keys_ipc in chunks:
             xfer.calls += 1
             xfer.sent += len(keys_ipc)

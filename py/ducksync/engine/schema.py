@@ -22,6 +22,7 @@ from typing import Final, Literal, cast
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
 from ducksync.engine.keys import refuse_bad_keys
+from ducksync.engine.limits import check_rows_fit
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
@@ -190,6 +191,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     elif rinfo is None and create_remote:
         if linfo["primary_key"] != k:  # nothing on the remote before the rows can go
             await refuse_bad_keys(local, table, k, sb.quote_ident(table), side="local")
+        await check_rows_fit(local, remote, table,  # before creating
+                             {c["name"]: c["type"] for c in linfo["columns"]}, k)
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True

@@ -69,10 +69,13 @@ def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
         ref = prefix + quote_ident(c)
         lit = "'" + c.replace("'", "''") + "'"
         terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE hash(hash({lit}, {ref})) END")
-    expr = terms[0]
-    for t in terms[1:]:
-        expr = f"xor({expr}, {t})"
-    return expr
+    # A balanced tree of xor() (the same value as a chain: XOR is associative and
+    # commutative) keeps the expression's depth at log2(columns): a chain's depth
+    # grows with the columns and passes DuckDB's max_expression_depth near 1,000.
+    while len(terms) > 1:
+        pairs = [f"xor({a}, {b})" for a, b in zip(terms[::2], terms[1::2], strict=False)]
+        terms = pairs + terms[len(pairs) * 2:]
+    return terms[0]
 
 
 def mix_sql(x: str) -> str:
@@ -109,6 +112,7 @@ def checksum_sql(rk: str, rh: str) -> str:
 # against a small grammar: TYPE := WORDS [ '(' ARGS ')' ] { '[' [INT] ']' };
 # ARGS := ARG { ',' ARG }; ARG := INT | 'string' | TYPE | IDENT TYPE (struct field).
 _TOKEN = re.compile(r"""\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>[0-9]+)|(?P<str>'(?:[^']|'')*')|(?P<qid>"(?:[^"]|"")*")|(?P<p>[(),\[\]]))""")  # noqa: E501
+_BLANK = re.compile(r"\s*\Z")
 _BAD_WORDS = {"SELECT", "FROM", "DEFAULT", "CHECK", "AS", "GENERATED", "REFERENCES",
               "PRIMARY", "UNIQUE", "CONSTRAINT", "COLLATE"}
 
@@ -117,7 +121,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        if _BLANK.match(text, pos):  # a match, not text[pos:]: no copy per token
             break
         m = _TOKEN.match(text, pos)
         if not m:

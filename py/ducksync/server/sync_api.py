@@ -36,6 +36,7 @@ from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
+from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
 from ducksync.sync_routes import API, ROUTES
@@ -66,17 +67,17 @@ _IPC_REPLY: dict[int | str, dict[str, Any]] = {200: {"content": {
 
 class Column(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    type: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS)
     nullable: bool = True
 
 
 class CreateTableBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
     primary_key: list[str] = Field(default_factory=list, max_length=32)
 
 
 class AddColumnsBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
 
 
 class ChecksumsBody(BaseModel):
@@ -193,8 +194,8 @@ async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
 
 @_route("survey")
 async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
-    """The remote's id, then each synced table's shape and whole-table checksum: what a
-    sync asks first, in one request (see ``RemoteStore.survey``).
+    """The remote's id, then each synced table's shape and whole-table checksum (and the
+    body limit): what a sync asks first, in one request (see ``RemoteStore.survey``).
 
     Names the caller may not sync (not on the allowlist, not identifiers) are left out,
     as if absent: that table's own next call then fails with the precise error, and the
@@ -208,6 +209,7 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
         answer: Survey = await ctx.pool.call(
             lambda store: run_coroutine(lambda: store.survey(wanted, key)))
         answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
+        answer["max_body_bytes"] = ctx.settings.max_body_bytes
         return dict(answer)
     remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
     if wanted is None:
@@ -224,7 +226,8 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
                                     _checksums_work(ctx, info["name"], k, 1, 1, []))
             checksum, rows = _top_of(payload)
         tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
-    return {"remote_id": remote_id, "tables": tables}
+    return {"remote_id": remote_id, "tables": tables,
+            "max_body_bytes": ctx.settings.max_body_bytes}
 
 
 def _may_sync(ctx: ServerContext, table: str) -> bool:
