@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ducksync.engine.sqlbuild import parse_checksum
 from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInfo
 from ducksync.errors import ProtocolError
+from ducksync.faults import reached
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
 from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
@@ -344,6 +345,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
         lambda store: run_coroutine(
             lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
         write=True, carry=_apply_carry(table, keys, checksum, rows))
+    reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
