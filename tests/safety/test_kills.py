@@ -100,8 +100,7 @@ def test_cli_killed_again_while_recovering(scenarios: dict[str, h.Scenario], tmp
     check(kill(scenarios[name], tmp_path, fault, then_fault="recover"))
 
 
-@pytest.mark.parametrize(("name", "fault"), [("first-push", "push.record:3"),
-                                             ("two-way", "push.record:2")])
+@pytest.mark.parametrize(("name", "fault"), [("two-way", "push.record:2")])
 def test_cli_killed_while_syncing_through_the_server(scenarios: dict[str, h.Scenario],
                                                      tmp_path: Path, name: str,
                                                      fault: str) -> None:
@@ -111,8 +110,7 @@ def test_cli_killed_while_syncing_through_the_server(scenarios: dict[str, h.Scen
     check(h.finish(outcome, tmp_path))
 
 
-@pytest.mark.parametrize(("name", "fault"), [("first-push", "remote.commit:2"),
-                                             ("first-push", "remote.committed:2"),
+@pytest.mark.parametrize(("name", "fault"), [("first-push", "remote.committed:2"),
                                              ("two-way", "server.answer:2")])
 def test_server_killed_while_applying(scenarios: dict[str, h.Scenario], tmp_path: Path,
                                       name: str, fault: str) -> None:
