@@ -55,7 +55,7 @@ bench: setup build chromium
 
 # Not part of `make test`: kills at every phase at 1M rows, thousands of concurrent syncs
 # (tests/safety/soak.py; sizes via DUCKSYNC_SOAK_* variables, see there).
-soak: setup
+soak: setup build chromium
 	$(BIN)/python tests/safety/soak.py
 
 clean:

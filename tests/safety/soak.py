@@ -13,7 +13,9 @@ Parameters (environment):
                                       (default: each point's first, middle and last)
     DUCKSYNC_SOAK_REPLICAS=3          concurrent replicas per policy
     DUCKSYNC_SOAK_ROUNDS=90           write+sync rounds per replica and policy
-    DUCKSYNC_SOAK_ONLY=kills,server,recover,replicas   a subset
+    DUCKSYNC_SOAK_ONLY=kills,server,recover,replicas,browser   a subset (browser: the page
+                                      reloaded/closed at each batch of a push, in Chromium;
+                                      needs the built assets)
     DUCKSYNC_SOAK_DIR=                keep the run's files there (default: a temp dir)
 
 Run: ``make soak``, or ``PYTHONPATH=py:tests:tests/safety .venv/bin/python tests/safety/soak.py``.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +66,32 @@ def line(o: h.Outcome, seconds: float) -> str:
             + ("" if o.ok else "   <-- " + "; ".join(d.notes)))
 
 
+def browser_faults() -> tuple[int, int]:
+    """The browser fault tests at every batch (``DUCKSYNC_SAFETY_BROWSER_SOAK``); one
+    line per fault; returns (faults run, failed)."""
+    print("\nbrowser: page reloaded/closed with the local worker frozen at a point", flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__).parent / "test_browser_faults.py"),
+         "-q", "-rA", "-p", "no:cacheprovider"], cwd=Path(__file__).parents[2],
+        env={**os.environ, "DUCKSYNC_SAFETY_BROWSER_SOAK": "1"}, capture_output=True,
+        text=True, check=False)
+    results = [ln.split(" ", 1) for ln in done.stdout.splitlines()
+               if ln.startswith(("PASSED ", "FAILED ", "ERROR "))]
+    for status, test in results:
+        print(f"  {status:<7} {test.split('[', 1)[-1].rstrip(']')}", flush=True)
+    failed = sum(status != "PASSED" for status, _ in results)
+    if done.returncode != 0 and not failed:
+        print(done.stdout[-3000:], done.stderr[-3000:], flush=True)
+        failed = 1
+    print(f"  {len(results)} browser faults, {failed} failed", flush=True)
+    return len(results), failed
+
+
 def main() -> int:
     rows = env_int("DUCKSYNC_SOAK_ROWS", 1_000_000)
     batch = env_int("DUCKSYNC_SOAK_BATCH_ROWS", 100_000)
     every = bool(env_int("DUCKSYNC_SOAK_EVERY", 0))
-    only = set((os.environ.get("DUCKSYNC_SOAK_ONLY") or "kills,server,recover,replicas")
+    only = set((os.environ.get("DUCKSYNC_SOAK_ONLY") or "kills,server,recover,replicas,browser")
                .split(","))
     keep = os.environ.get("DUCKSYNC_SOAK_DIR")
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="ducksync-soak-"))
@@ -130,13 +154,16 @@ def main() -> int:
                       f"{r.diverged:>8} {len(r.errors):>6} {r.seconds:>6.1f}"
                       + ("" if r.clean else f"   <-- {(r.lost + r.unknown_values + r.errors)[:3]}"),
                       flush=True)
+        browser_runs, browser_bad = browser_faults() if "browser" in only else (0, 0)
         kills = sum(o.killed for o in outcomes)
         lost = sum(o.damage.lost for o in outcomes) + sum(len(r.lost) for r in results)
         dup = sum(o.damage.duplicated for o in outcomes)
         div = sum(o.damage.diverged for o in outcomes) + sum(r.diverged for r in results)
-        bad = [o for o in outcomes if not o.ok] + [r for r in results if not r.clean]
+        bad: list[object] = [o for o in outcomes if not o.ok]
+        bad += [r for r in results if not r.clean] + [None] * browser_bad
         print(f"\nTOTAL: {len(outcomes)} kill runs ({kills} processes killed at their point), "
-              f"{sum(r.syncs for r in results)} concurrent syncs; rows lost {lost}, "
+              f"{sum(r.syncs for r in results)} concurrent syncs, {browser_runs} browser faults; "
+              f"rows lost {lost}, "
               f"duplicated {dup}, diverged {div}; {len(bad)} runs not clean; "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         return 1 if bad else 0
