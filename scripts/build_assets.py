@@ -259,9 +259,11 @@ def main() -> int:
     assets["python-mount"] = PY_MOUNT
     pyodide_snapshot(assets)
     write_if_changed(DIST / "protocol.js", js_module().encode())
-    # Classic worker script (DuckDB's worker behind a shim): copied as is, not bundled.
+    # Classic worker script (DuckDB's worker behind a shim): not bundled, only preceded by
+    # the WASM memory tracker (a plain script the Pyodide workers' bundles import).
     shim = ROOT / "workers" / "duckdb.worker.js"
-    write_if_changed(DIST / shim.name, shim.read_bytes())
+    tracker = (ROOT / "workers" / "wasm_memories.js").read_bytes()
+    write_if_changed(DIST / shim.name, tracker + b"\n" + shim.read_bytes())
     write_if_changed(DIST / assets["python"], python_archive_with_bytecode(assets))
     bundle(assets)
     on_demand = {Path(p).name.replace(".mjs", ".js") for p in ON_DEMAND}

@@ -25,16 +25,33 @@ export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, co
 const methods = {
   /**
    * Sync now. `tables` (default: every table with a primary key), `direction`
-   * "push" | "pull" | "both", `policy` "manual" | "remote-wins" | "local-wins" | "newest:COL".
+   * "push" | "pull" | "both", `policy` "manual" | "remote-wins" | "local-wins" | "newest:COL",
+   * `allowMassDelete`: let this run delete more than half of a table (>= 1000 rows) on the
+   * other side (else that table stops: its report has `mass_delete: {side, rows, of}`).
    * Resolves to {pushed, pulled, conflicts, bytes, ms, converged, outcome, tables: [...]};
-   * rejects with a DucksyncError (code "cancelled" after cancelSync()).
+   * a table dropped on one side since the last sync reports `dropped_on: "local"|"remote"`
+   * (see redownload / reupload / dropEverywhere). Rejects with a DucksyncError (code
+   * "cancelled" after cancelSync()).
    */
-  sync({ tables, direction = "both", policy, batchRows } = {}) {
+  sync({ tables, direction = "both", policy, batchRows, allowMassDelete = false } = {}) {
     if (!DIRECTIONS.has(direction)) {
       return Promise.reject(new TypeError(`direction must be "push", "pull" or "both", not ${JSON.stringify(direction)}`));
     }
     return this.local.request(REQUEST.SYNC, { tables: tables ?? null, direction, policy: policy ?? null,
-                                              batch_rows: batchRows ?? null });
+                                              batch_rows: batchRows ?? null,
+                                              allow_mass_delete: Boolean(allowMassDelete) });
+  },
+  /** A table dropped here since the last sync: download it again from the remote. */
+  redownload(table) {
+    return this.sync({ tables: [table], direction: "pull" });
+  },
+  /** A table dropped on the remote since the last sync: upload this copy again. */
+  reupload(table) {
+    return this.sync({ tables: [table], direction: "push" });
+  },
+  /** Drop `table` here and on the remote (a sync never does): {table, local, remote}. */
+  dropEverywhere(table) {
+    return this.local.request(REQUEST.SYNC_DROP, { table: String(table) });
   },
   /** Cancel the running sync (resolves to true if one was running). */
   async cancelSync() {

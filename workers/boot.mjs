@@ -4,6 +4,7 @@
 // worker answers ping in every phase. Only JS glue lives here; logic is in Python.
 /* global DUCKSYNC_ASSETS */
 import { VERSION, REQUEST, EVENT, STATE } from "@ducksync/protocol";
+import "./wasm_memories.js"; // first: it sees every WASM module this worker instantiates
 
 const ASSETS = DUCKSYNC_ASSETS; // injected by scripts/build_assets.py (versioned vendor paths)
 const DIST = new URL("./", import.meta.url); // bundles live in web/dist/

@@ -147,6 +147,7 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
   const conn = await db.connect();
   return {
     mode: "async",
+    adb: db, // the AsyncDuckDB itself (the browser tests' SQL service stands on it)
     version: await db.getVersion(),
     query: (sql) => conn.useUnsafe((bindings, id) => bindings.runQuery(id, sql)),
     // Another connection (own transactions and temp tables), e.g. for the sync engine.

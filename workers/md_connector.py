@@ -46,6 +46,6 @@ async def open_transport(token: str, database: str | None, service: str | None) 
     try:
         handle = await host.open(options)
     except JsException as exc:
-        raise login_error(js_message(exc), token) from None
+        raise login_error(js_message(exc), token, database) from None
     store = SqlRemoteStore(connector=WasmLocalStore(handle.conn), chunk_bytes=WHOLE)
     return SqlTransport(store=store, handle=handle, remote=f"md:{handle.database}")

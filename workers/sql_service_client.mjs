@@ -3,7 +3,11 @@
 // client library keeps in its module state outlives the attempt. `conn` has the shape of
 // workers/sync_host.mjs's sync connection, so workers/sync_worker.py's WasmLocalStore
 // drives it unchanged. IPC bytes are transferred both ways, never copied or decoded.
+// The service bounds each call itself (workers/sql_service.mjs: the statement is cancelled,
+// the call fails with a TimeoutError). This side only guards against a service worker that
+// stops answering altogether: no answer within its deadline plus GRACE_MS -> it is closed.
 const OPEN_TIMEOUT_MS = 60_000; // the MotherDuck client downloads its assets first
+const GRACE_MS = 10_000;
 
 const owned = (a) => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
 
@@ -27,10 +31,21 @@ export async function openSqlService({ url, token, database = null }) {
     ev.preventDefault?.();
     failAll(new Error(`the SQL service worker failed: ${ev.message || "script failed to load"}`));
   };
+  let deadlineMs = null; // the service's call deadline, known once it is open
   const call = (op, args, transfer = []) => new Promise((resolve, reject) => {
     if (closed) return reject(new Error(closed));
     const id = nextId++;
-    pending.set(id, { resolve, reject });
+    let timer = null;
+    const settle = (fn) => (value) => { clearTimeout(timer); fn(value); };
+    pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+    if (deadlineMs !== null) {
+      timer = setTimeout(() => {
+        const why = `the SQL service stopped answering (nothing within ${(deadlineMs + GRACE_MS) / 1000} s)`;
+        pending.delete(id);
+        reject(Object.assign(new Error(why), { name: "TimeoutError" }));
+        close(why);
+      }, deadlineMs + GRACE_MS);
+    }
     worker.postMessage({ id, op, args }, transfer);
   });
   const close = (why = "the SQL service was closed") => {
@@ -44,6 +59,7 @@ export async function openSqlService({ url, token, database = null }) {
       timer = setTimeout(() => reject(new Error(`no answer from the SQL service within ${OPEN_TIMEOUT_MS / 1000} s (offline?)`)), OPEN_TIMEOUT_MS);
     });
     const info = await Promise.race([call("open", { token, database }), timeout]);
+    deadlineMs = info.callTimeoutMs ?? null;
     const conn = {
       query: (sql) => call("query", { sql }),
       rows: (sql) => call("rows", { sql }),

@@ -59,15 +59,22 @@ export function streamOfFile(ipc) {
   return ipc.subarray(8, end);
 }
 
+/** `ipc` as an IPC stream view: a file's inner stream, a stream itself, else null. */
+function asStream(ipc) {
+  const continuation = ipc.byteLength >= 8 && ipc[0] === 0xff && ipc[1] === 0xff && ipc[2] === 0xff && ipc[3] === 0xff;
+  return continuation ? ipc : streamOfFile(ipc);
+}
+
 /**
- * A DuckDB-WASM result (Arrow IPC *file* format) -> IPC *streams* (what the engine and the
- * server speak) of at most `batchRows` rows / about `batchBytes` each. A result within both
- * bounds (a bulk range always is) is passed on as the stream inside the file: no Arrow
- * decode and re-encode (30-60 ms per 10 MB in the sync worker, on the push's path).
+ * A DuckDB-WASM result (Arrow IPC *file* format from runQuery, a *stream* from the pending
+ * query path) -> IPC *streams* (what the engine and the server speak) of at most `batchRows`
+ * rows / about `batchBytes` each. A result within both bounds (a bulk range always is) is
+ * passed on as the stream it holds: no Arrow decode and re-encode (30-60 ms per 10 MB in
+ * the sync worker, on the push's path).
  */
 export function splitIPC(ipc, batchRows, batchBytes) {
   if (ipc.byteLength <= batchBytes) {
-    const stream = streamOfFile(ipc);
+    const stream = asStream(ipc);
     if (stream !== null && ipcRows(stream) <= batchRows) return [stream];
   }
   const table = tableFromIPC(ipc);
@@ -92,6 +99,9 @@ export async function syncConnection(db) {
   await conn.query("ATTACH IF NOT EXISTS ':memory:' AS __ds_scratch");
   return {
     query: (sql) => conn.query(sql),
+    // Cancel the statement in flight, if the host can (the SQL service's deadline): true
+    // when one was cancelled. DuckDB-WASM's own (local) connection cannot: false.
+    cancel: async () => (conn.cancel ? conn.cancel() : false),
     rows: async (sql) => ipcToRows(await conn.query(sql)),
     exportChunks: async (sql, batchRows, batchBytes) => splitIPC(await conn.query(sql), batchRows, batchBytes),
     // Backup scratch files: `sql` names the file `name` (COPY … TO it / read_csv from it).

@@ -18,7 +18,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
-from ducksync.errors import QueryError
+from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.protocol import Event
 from ducksync.worker import Handler
 from ducksync.worker.port_store import PortRemoteStore
@@ -49,6 +49,11 @@ class WasmLocalStore:
         try:
             return await call
         except JsException as exc:
+            if getattr(exc, "name", None) == "TimeoutError":  # workers/sql_service.mjs's deadline
+                raise RemoteUnavailableError(
+                    f"the remote did not answer in time: {js_message(exc)}",
+                    hint="retry (a sync retries on its own; pushes are exactly-once, so a "
+                         f"repeat is safe); it was running: {sql[:200]}") from None
             raise QueryError(js_message(exc), hint=f"while running: {sql[:200]}") from None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -114,7 +119,8 @@ class SyncWorker:
             protocol.SYNC: self._sync, protocol.SYNC_CANCEL: self._cancel,
             protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
             protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
-            protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log}
+            protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log,
+            protocol.SYNC_DROP: self._drop}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
@@ -178,7 +184,8 @@ class SyncWorker:
         return await self._svc().sync(
             tables=list(tables) if tables else None, direction=str(p.get("direction") or "both"),
             policy=p.get("policy"), batch_rows=p.get("batch_rows"),
-            trigger=str(p.get("trigger") or "manual"))
+            trigger=str(p.get("trigger") or "manual"),
+            allow_mass_delete=bool(p.get("allow_mass_delete")))
 
     async def _cancel(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"cancelled": self._svc().cancel()}
@@ -206,6 +213,10 @@ class SyncWorker:
         with self.clock.writing():  # the engine's store, but not a sync: the table moves
             return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
                                              str(p.get("take")))
+
+    async def _drop(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.clock.writing():  # the engine's store, but not a sync: the table goes
+            return await self._svc().drop_everywhere(str(p.get("table")))
 
     async def _tables(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"tables": await self._svc().tables()}

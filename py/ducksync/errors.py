@@ -15,12 +15,16 @@ __all__ = [
     "BackupError",
     "ConflictError",
     "DucksyncError",
+    "InvalidKeyError",
+    "MassDeleteError",
     "NoPrimaryKeyError",
     "OwnerGoneError",
     "ProtocolError",
     "QueryError",
     "RemoteUnavailableError",
     "SchemaMismatchError",
+    "TableDroppedError",
+    "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
 ]
@@ -62,10 +66,43 @@ class NoPrimaryKeyError(DucksyncError):
     code = "no_primary_key"
 
 
+class InvalidKeyError(DucksyncError):
+    """Key values that do not identify rows: NULL in a key column, or a key held by
+    several rows. Refused before anything moves: a NULL key cannot be matched with
+    the other side (the row would be skipped silently) and a repeated one would
+    collapse rows into one."""
+
+    code = "invalid_key"
+
+
 class SchemaMismatchError(DucksyncError):
     """The two sides' schemas of a table cannot be reconciled automatically."""
 
     code = "schema_mismatch"
+
+
+class TableDroppedError(DucksyncError):
+    """A table synced before is gone on one side: it stops syncing, the other side keeps
+    its copy (never read as "every row deleted"). ``side`` is where it was dropped."""
+
+    code = "table_dropped"
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 side: str = "local") -> None:
+        super().__init__(message, hint=hint)
+        self.side = side
+
+
+class MassDeleteError(DucksyncError):
+    """A sync would delete more of a table's rows on the other side than allowed; nothing
+    changed for that table (allow it explicitly, or restore the rows)."""
+
+    code = "mass_delete"
+
+    def __init__(self, message: str, *, hint: str | None = None, side: str = "remote",
+                 rows: int = 0, of: int = 0) -> None:
+        super().__init__(message, hint=hint)
+        self.side, self.rows, self.of = side, rows, of  # where, how many, of how many
 
 
 class ConflictError(DucksyncError):
@@ -102,6 +139,13 @@ class OwnerGoneError(DucksyncError):
     code = "owner_gone"
 
 
+class UnsupportedVersionError(DucksyncError):
+    """An installed component's version is one the other side refuses (MotherDuck accepts a
+    window of DuckDB client versions): install one inside the window named in the hint."""
+
+    code = "unsupported_version"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -109,12 +153,16 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         ProtocolError,
         QueryError,
         NoPrimaryKeyError,
+        InvalidKeyError,
         SchemaMismatchError,
+        TableDroppedError,
+        MassDeleteError,
         ConflictError,
         RemoteUnavailableError,
         AuthError,
         BackupError,
         OwnerGoneError,
+        UnsupportedVersionError,
     )
 }
 

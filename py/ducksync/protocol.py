@@ -38,7 +38,7 @@ REMOTE_TABLES: Final = "remote_tables"  # {} -> {"tables": [{"name", "rows"}]}
 PEER_PING: Final = "peer_ping"  # {} -> the peer's ping reply, asked over the CONNECT_PORT channel
 
 # Sync (local worker; see ducksync.worker.sync_service and web/sync.js).
-SYNC: Final = "sync"  # {tables?, direction?, policy?, batch_rows?} -> {pushed, pulled, ...}
+SYNC: Final = "sync"  # {tables?, direction?, policy?, batch_rows?, allow_mass_delete?} -> {...}
 SYNC_CANCEL: Final = "sync_cancel"  # {} -> {"cancelled": bool}
 SYNC_CONFIGURE: Final = "sync_configure"  # {interval_s?, on_write?, policy?, ...} -> settings
 SYNC_STATUS: Final = "sync_status"  # {} -> the sync status (same as the SYNC_STATE event)
@@ -46,6 +46,7 @@ SYNC_CONFLICTS: Final = "sync_conflicts"  # {table?} -> {"conflicts": [...]}
 SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> {"pending"}
 SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
 SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
+SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on both sides
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
@@ -61,8 +62,8 @@ REMOTE_TRANSPORT: Final = "remote_transport"  # {transport: proxy|motherduck, to
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
-                                  REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT, BACKUP_NEXT,
-                                  BACKUP_IMPORT})
+                                  SYNC_DROP, REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT,
+                                  BACKUP_NEXT, BACKUP_IMPORT})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -222,7 +223,8 @@ def js_module() -> str:
         "REQUEST": {name: globals()[name] for name in
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
-                     "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "REMOTE_CALL",
+                     "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
+                     "REMOTE_CALL",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT")},

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from engine_helpers import do_sync, local_db, remote_db, rows, run
 
+from ducksync.engine import detect
 from ducksync.engine.bulk import _IN_FLIGHT, _ROW_GROUP, _ranges
 from ducksync.stores._arrow import from_ipc, to_ipc
 
@@ -213,9 +214,21 @@ def test_scattered_remote_changes_move_little() -> None:
     r.con.execute("UPDATE t SET ts = ts + 1 WHERE id % 1000 = 7")  # 50 scattered rows
     rep = do_sync(a, r).tables[0]
     assert rep.pulled == 50 and rows(a) == rows(r)
-    # the (key, rk, rh) list of the whole table would be 24 B/row; the descent moves
-    # a few hundred bytes per changed row (checksums per level + a leaf of ~4 rows)
-    assert rep.bytes_sent + rep.bytes_received < 1000 * 50
+    # the (key, rk, rh) list of the whole table would be 24 B/row (1.2 MB); the descent
+    # narrows it down until the differing buckets' hashes cost less than one more
+    # round trip would (detect.ROUND_TRIP_BYTES), then fetches those
+    assert rep.bytes_sent + rep.bytes_received < detect.ROUND_TRIP_BYTES + 1000 * 50
+    assert rep.remote_calls <= 5  # whole-table checksum, two levels, hashes, rows
+
+
+def test_a_small_table_skips_the_descent() -> None:
+    """Its hashes cost less than a round trip: fetched at once, no checksum levels."""
+    a, r = make(2_000)
+    do_sync(a, r)
+    r.con.execute("UPDATE t SET ts = ts + 1 WHERE id % 100 = 7")
+    rep = do_sync(a, r).tables[0]
+    assert rep.pulled == 20 and rows(a) == rows(r)
+    assert rep.remote_calls == 3  # whole-table checksum (the survey), hashes, rows
 
 
 def test_values_swapped_between_columns_are_seen() -> None:

@@ -27,8 +27,9 @@ NASTY = st.sampled_from(["items", "id", "name", "'; DROP TABLE items; --", '"', 
                          "ducksync.ledger", "../../etc/passwd", "\u0000", "é", "a" * 300,
                          "SELECT 1", "1", "-1", "nan", "%", "b-1"])
 TEXT = st.one_of(NASTY, st.text(max_size=40))
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                    | TEXT, lambda inner: st.lists(inner, max_size=4)
+JSON = st.recursive(st.none() | st.booleans() | st.integers()
+                    | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+                    lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(TEXT, inner, max_size=4), max_leaves=12)
 
 

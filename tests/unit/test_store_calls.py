@@ -46,7 +46,7 @@ def test_sync_through_remote_call_messages_converges() -> None:
     assert rep.conflicts == 1 and rep.converged
     assert do_sync(a, r).converged
     assert rows(a) == rows(b) == rows(r) and len(rows(r)) == 49
-    assert {"apply_batch", "bucket_checksums", "fetch_rows", "ack_batches"} <= set(seen)
+    assert {"survey", "apply_batch", "bucket_hashes", "fetch_rows", "ack_batches"} <= set(seen)
 
 
 def test_errors_and_unknown_methods_cross_as_typed_errors() -> None:

@@ -269,3 +269,38 @@ def test_a_push_cut_off_mid_batch_resumes_as_soon_as_the_service_starts(
     remote = run(_service(server_url, str(tmp_path / "check.duckdb"), []).sync(
         tables=["unit_resume"], direction="pull"))
     assert remote["pulled"] == 5000  # every row once: nothing lost, nothing twice
+
+
+def test_service_mass_delete_guard_drop_everywhere_and_redownload(server_url: str,
+                                                                   tmp_path: Any) -> None:
+    """The page's calls (web/sync.js): sync({allowMassDelete}), redownload (a pull naming
+    the table), dropEverywhere (SYNC_DROP), over the port store and the real server."""
+    a = _service(server_url, str(tmp_path / "a.duckdb"), [])
+    con: Any = a.local
+    con.con.execute("CREATE TABLE unit_guard (id BIGINT PRIMARY KEY)")
+    con.con.execute("INSERT INTO unit_guard SELECT range FROM range(1200)")
+
+    async def scenario() -> list[dict[str, Any]]:
+        out = [await a.sync(tables=["unit_guard"])]
+        con.con.execute("DELETE FROM unit_guard")
+        out.append(await a.sync(tables=["unit_guard"]))  # stopped: the guard
+        con.con.execute("INSERT INTO unit_guard SELECT range FROM range(1200)")
+        con.con.execute("DROP TABLE unit_guard")
+        out.append(await a.sync(tables=["unit_guard"]))  # stopped: dropped here
+        out.append(await a.sync(tables=["unit_guard"], direction="pull"))  # redownload
+        con.con.execute("DELETE FROM unit_guard")
+        out.append(await a.sync(tables=["unit_guard"], allow_mass_delete=True))
+        out.append(await a.drop_everywhere("unit_guard"))
+        return out
+
+    first, guarded, dropped, restored, allowed, gone = run(scenario())
+    assert first["converged"] and first["pushed"] == 1200
+    table = guarded["tables"][0]
+    assert guarded["outcome"] == "error" and guarded["error"]["code"] == "mass_delete"
+    assert table["mass_delete"] == {"side": "remote", "rows": 1200, "of": 1200}
+    assert dropped["tables"][0]["dropped_on"] == "local" and dropped["pushed"] == 0
+    assert restored["converged"] and restored["pulled"] == 1200
+    assert allowed["converged"] and allowed["pushed"] == 1200
+    assert gone == {"table": "unit_guard", "local": True, "remote": True}
+    assert not con.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                               "'unit_guard'").fetchone()[0]

@@ -159,14 +159,21 @@ def _bytes(res: Results, name: str, server_bytes: float, out: dict[str, Any]) ->
 
 def _record_memory(res: Results, probe: WorkerProbe, label: str, rows: int) -> None:
     """``label``: "table push" (the --rows push), "memory baseline" / "memory run" (the
-    --rows / --memory-rows pushes under :data:`MEMORY_LIMIT`)."""
-    for worker, peak in sorted(probe.peak.items()):
-        total = peak["js heap MB"] + peak.get("wasm memory MB", 0.0)
-        res.add(SUITE, f"peak memory {worker} worker, {label} MB", total, "MB",
+    --rows / --memory-rows pushes under :data:`MEMORY_LIMIT`). A figure the probe could
+    not take is recorded as missing, with the probe's reason."""
+    workers = sorted(set(probe.peak) | {w.split("/")[0] for w in probe.failures})
+    for worker in workers:
+        name = f"peak memory {worker} worker, {label} MB"
+        peak = probe.peak.get(worker)
+        why = probe.failures.get(f"{worker}/wasm memory MB") or probe.failures.get(worker)
+        if peak is None or "wasm memory MB" not in peak:
+            res.add(SUITE, name, None, "MB", f"not measured: {why or 'no sample'}")
+            continue
+        res.add(SUITE, name, peak["js heap MB"] + peak["wasm memory MB"], "MB",
                 f"{rows:,}-row push: JS heap {peak['js heap MB']:.0f} + WASM "
-                f"{peak.get('wasm memory MB', 0.0):.0f} MB (array buffers "
+                f"{peak['wasm memory MB']:.0f} MB (array buffers "
                 f"{peak['array buffers MB']:.0f} MB); CDP Runtime.getHeapUsage every "
-                "~0.5 s, WASM memories summed after the push")
+                "~0.5 s, WASM memories as each worker reports them, after the push")
 
 
 def _open(browser: Any, server: Any) -> Any:

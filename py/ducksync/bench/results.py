@@ -102,6 +102,11 @@ TARGETS: tuple[Target, ...] = (
              denominator=f"browser/peak memory {w} worker, memory baseline MB", op="<=",
              limit=1.5)
       for w in ("local", "remote", "duckdb")),
+    *(Target(name=f"{label} of 3 tables <= {limit} requests (50 ms away)",
+             numerator=f"latency/{label} @50ms requests", denominator=None, op="<=",
+             limit=limit, unit="requests")
+      for label, limit in (("no-op sync", 2), ("1-row push", 3), ("1k push", 5),
+                           ("1k pull", 5))),
     Target(name="warm start to first query <= 2.5 s", numerator="start/warm first query ms",
            denominator=None, op="<=", limit=2500, unit="ms"),
 )

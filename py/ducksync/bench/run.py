@@ -12,7 +12,7 @@ from pathlib import Path
 from ducksync.bench.repo import ROOT, machine
 from ducksync.bench.results import Results, carry_over, evaluate, markdown, splice
 
-SUITES = ("start", "native", "browser")
+SUITES = ("start", "native", "latency", "browser")
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
@@ -44,6 +44,11 @@ def run(opts: Options) -> Results:
             (tmp / "native").mkdir()
             native.run(tmp / "native", res, rows=opts.rows, seed_rows=opts.seed_rows,
                        runs=opts.runs, log=log)
+        if "latency" in opts.only:
+            from ducksync.bench import latency
+
+            (tmp / "latency").mkdir()
+            latency.run(tmp / "latency", res, log=log)
         if "start" in opts.only or "browser" in opts.only:
             from ducksync.bench import browser
 

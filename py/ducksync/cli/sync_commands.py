@@ -1,4 +1,4 @@
-"""``ducksync push|pull|sync|status|conflicts``: the engine on native stores.
+"""``ducksync push|pull|sync|status|conflicts|drop``: the engine on native stores.
 
 These commands prove the engine natively: the same code the browser worker runs,
 here over duckdb files or ``md:DB``. Exit 0 means converged; 1 means the run
@@ -44,6 +44,10 @@ def register(subparsers: Any) -> None:
                             "back to the full diff otherwise)")
         p.add_argument("--compress", choices=("gzip", "zstd"), default=None,
                        help="compress batches on the wire")
+        p.add_argument("--allow-mass-delete", action="store_true",
+                       help="let this run delete more than half of a table's rows (and at "
+                            "least 1000) on the other side; without it such a table stops "
+                            "unchanged and the run exits 1")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
         p.set_defaults(handler=run_sync, mode=mode)
     st = subparsers.add_parser("status", help="per-table sync state and pending conflicts")
@@ -55,10 +59,23 @@ def register(subparsers: Any) -> None:
     cf.add_argument("--table", default=None, help="table of the conflict (needed to resolve "
                     "when several tables have one with the same key)")
     cf.add_argument("--resolve", default=None, metavar="KEY",
-                    help="key as listed (multi-column keys joined by |)")
+                    help="key as listed: the value (one-column key) or a JSON array of "
+                         "the values (several columns, e.g. '[\"x\", 2]')")
     cf.add_argument("--take", choices=("local", "remote"), default=None)
     cf.add_argument("--json", action="store_true")
     cf.set_defaults(handler=run_conflicts)
+    dr = subparsers.add_parser(
+        "drop", help="drop a table here and on REMOTE (a sync never does)",
+        description="Drop TABLE in LOCAL and in REMOTE and forget its sync state. A sync "
+                    "never propagates a dropped table (it stops the table and keeps the "
+                    "other side's copy); this is the explicit way. Other devices keep "
+                    "their copy and report it dropped on the remote.")
+    dr.add_argument("local", metavar="LOCAL", help="local DuckDB file")
+    dr.add_argument("remote", metavar="REMOTE", help="DuckDB file, md:DB or http(s):// URL")
+    dr.add_argument("table", metavar="TABLE")
+    dr.add_argument("--everywhere", action="store_true", required=True,
+                    help="required: confirms that both copies go")
+    dr.set_defaults(handler=run_drop)
 
 
 def _human(rep: dict[str, Any]) -> str:
@@ -84,7 +101,8 @@ def run_sync(args: argparse.Namespace) -> int:
     local = open_local(args.local)
     opts = SyncOptions(tables=_csv(args.table), key=_csv(args.key), policy=args.conflict,
                        batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
-                       compression=args.compress, watermark=args.watermark)
+                       compression=args.compress, watermark=args.watermark,
+                       allow_mass_delete=args.allow_mass_delete)
     rep = asyncio.run(sync(local, remote, opts, args.mode)).to_dict()
     print(json.dumps(rep, default=str) if args.json else _human(rep))
     return 0 if rep["converged"] else 1
@@ -105,7 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    from ducksync.engine.conflicts import list_conflicts, resolve
+    from ducksync.engine.conflicts import list_conflicts, names_key, resolve
     from ducksync.errors import DucksyncError
     from ducksync.stores import open_local
 
@@ -121,10 +139,23 @@ def run_conflicts(args: argparse.Namespace) -> int:
     if args.take is None:
         raise DucksyncError("--resolve needs --take local|remote")
     matches = [r for r in asyncio.run(list_conflicts(local, args.table))
-               if r["key"] == args.resolve]
+               if names_key(r, args.resolve)]
     if len(matches) != 1:
         raise DucksyncError(f"{len(matches)} pending conflicts match key {args.resolve!r}",
                             hint="list them with `ducksync conflicts LOCAL`; add --table")
-    asyncio.run(resolve(local, matches[0]["table"], args.resolve, args.take))
-    print(f"resolved {matches[0]['table']} key={args.resolve}: took {args.take}", file=sys.stderr)
+    asyncio.run(resolve(local, matches[0]["table"], matches[0]["key"], args.take))
+    print(f"resolved {matches[0]['table']} key={matches[0]['key']}: took {args.take}",
+          file=sys.stderr)
+    return 0
+
+
+def run_drop(args: argparse.Namespace) -> int:
+    from ducksync.engine.drop import drop_everywhere
+    from ducksync.stores import open_local, open_store
+
+    done = asyncio.run(drop_everywhere(open_local(args.local), open_store(args.remote),
+                                       args.table))
+    where = [side for side in ("local", "remote") if done[side]]
+    print(f"dropped {args.table!r} ({' and '.join(where) or 'sync state only'})",
+          file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ conflict, never an overwrite).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from ducksync.engine import sqlbuild as sb
@@ -20,22 +21,53 @@ from ducksync.engine.state import (
     ensure_state,
     forget_base_sums,
     key_text_sql,
+    parse_key_text,
 )
 from ducksync.engine.store import LocalStore
 from ducksync.errors import DucksyncError
 
-__all__ = ["list_conflicts", "resolve", "table_status"]
+__all__ = ["list_conflicts", "names_key", "resolve", "table_status"]
 
 
 async def list_conflicts(local: LocalStore, table: str | None = None) -> list[dict[str, Any]]:
-    """Pending conflicts as plain dicts (table, key, which side deleted, when)."""
+    """Pending conflicts as plain dicts (table, key, which side deleted, when).
+
+    ``key`` is the key's label (:func:`~ducksync.engine.state.key_text_sql`), what
+    :func:`resolve` takes; ``key_columns``/``key_values`` the same key column by column
+    (values as text; None for a label of the old form whose rows were gone).
+    """
     await ensure_state(local)
     rows = await local.fetch_rows(
-        "SELECT table_name, key_text, local_deleted, remote_deleted, detected_at::VARCHAR FROM "
-        "ducksync.conflicts WHERE ? IS NULL OR table_name = ? ORDER BY table_name, key_text",
-        [table, table])
-    return [{"table": t, "key": k, "local_deleted": ld, "remote_deleted": rd, "detected_at": d}
-            for t, k, ld, rd, d in rows]
+        "SELECT c.table_name, c.key_text, c.local_deleted, c.remote_deleted, "
+        "c.detected_at::VARCHAR, t.key_cols FROM ducksync.conflicts c LEFT JOIN "
+        "ducksync.tables t ON t.name = c.table_name WHERE ? IS NULL OR c.table_name = ? "
+        "ORDER BY c.table_name, c.key_text", [table, table])
+    return [{"table": t, "key": k, "key_columns": list(cols or []),
+             "key_values": _values(k, len(cols or [])), "local_deleted": ld,
+             "remote_deleted": rd, "detected_at": d} for t, k, ld, rd, d, cols in rows]
+
+
+def _values(label: str, n_columns: int) -> list[str | None] | None:
+    try:
+        return parse_key_text(label, n_columns) if n_columns else None
+    except ValueError:
+        return None
+
+
+def names_key(conflict: dict[str, Any], typed: str) -> bool:
+    """Whether ``typed`` (a user's ``--resolve KEY``) names ``conflict``'s key: its label
+    as listed, or its values as a JSON array (``["x|y", "z"]``, ``[1, "a"]``; for a
+    one-column key also ``["1"]`` or ``[1]``, besides the plain ``1``)."""
+    if typed == conflict["key"]:
+        return True
+    try:
+        values = json.loads(typed)
+    except ValueError:
+        return False
+    if not isinstance(values, list) or conflict["key_values"] is None:
+        return False
+    texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+    return bool(texts == conflict["key_values"])
 
 
 async def table_status(local: LocalStore) -> list[dict[str, Any]]:

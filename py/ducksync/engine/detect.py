@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
@@ -42,6 +43,11 @@ LEAF_ROWS = 4  # stop descending when differing buckets hold about this many row
 ROOT_ROWS = 256  # rows per bucket at the first level
 MAX_ROOT = 4096
 MAX_LEVELS = 24
+# A cloud remote is far away: one more level costs a round trip, which is worth about
+# this many bytes (50 ms at 10 Mbit/s). When the hash rows of every differing bucket
+# cost less than that, they are fetched at once instead of narrowed down further.
+ROUND_TRIP_BYTES = 64 << 10
+HASH_ROW_BYTES = 24  # one (key, __ds_rk, __ds_rh) row of a bucket_hashes answer, about
 
 Top = tuple[int, int]  # (checksum, rows) of a whole table; (0, 0) when empty
 
@@ -279,6 +285,7 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
     xfer.sent += 64 + len(cursor or "")
     if first:
         return False
+    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
     casts = ", ".join(f"CAST(f.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     await local.execute(
@@ -331,17 +338,20 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
     while modulus < MAX_ROOT and n / modulus > ROOT_ROWS:
         modulus *= 2
     parent_mod, parents = 1, list[int]()
-    dense = False
-    for _ in range(MAX_LEVELS):
+    # A small table's hashes are cheaper than a checksum round trip: no descent at all.
+    dense = n * HASH_ROW_BYTES <= ROUND_TRIP_BYTES
+    diff: list[tuple[int, int]] = []
+    for _ in range(0 if dense else MAX_LEVELS):
         diff = await _diff_buckets(local, remote, shape, xfer, modulus, parent_mod, parents)
         xfer.log.append(f"modulus {modulus}: {len(diff)} differing buckets")
         if not diff:
             return 0, False
         rows = sum(n for _, n in diff)
         examined = len(parents) * FANOUT if parents else modulus
+        # Mostly differing buckets have mostly differing children: another level would
+        # save few bytes for one more round trip.
         dense = len(diff) > 0.75 * examined
-        per = rows / len(diff)
-        if per <= LEAF_ROWS or (dense and per <= 4 * LEAF_ROWS):
+        if rows / len(diff) <= LEAF_ROWS or dense or rows * HASH_ROW_BYTES <= ROUND_TRIP_BYTES:
             break
         parent_mod, parents = modulus, [b for b, _ in diff]
         modulus *= FANOUT
@@ -351,6 +361,7 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
     xfer.sent += 8 * len(buckets) + 64
     xfer.received += len(ipc)
     await local.ingest_arrow("__ds_rkeys", ipc)
+    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
     casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     where, params = "", list[object]()

@@ -226,7 +226,8 @@ async def _record_conflicts(local: LocalStore, shape: Shape) -> None:
                         f"(SELECT {kt} FROM __ds_plan p)", [shape.table])
     await local.execute(f"DELETE FROM {cr} WHERE __key IN (SELECT {kt} FROM __ds_plan p)")
     await local.execute(
-        f"INSERT INTO ducksync.conflicts SELECT ?, {kt}, p.lh_now IS NULL, p.rh_now IS NULL, "
+        "INSERT INTO ducksync.conflicts (table_name, key_text, local_deleted, remote_deleted, "
+        f"remote_rh, remote_rk, detected_at) SELECT ?, {kt}, p.lh_now IS NULL, p.rh_now IS NULL, "
         "p.rh_now, p.rk_now, now() FROM __ds_plan p WHERE p.action = 'conflict'", [shape.table])
     for side, src in (("local", t), ("remote", "__ds_rt")):
         await local.execute(

@@ -1,23 +1,35 @@
 """Reconcile one table's shape on both sides before any row moves.
 
-Rules: a table missing on one side is created from the other; a nullable column
-present on one side only is added to the other (rows hash the same, because a
-NULL column contributes nothing to the row hash); anything else (type change,
-dropped or NOT NULL column, different keys) stops *this* table with a
-:class:`SchemaMismatchError` while the other tables continue.
+Rules (docs/engine.md, "Schema"): a *new* table on one side is created on the
+other; a *new* nullable column on one side is added to the other (rows hash the
+same, because a NULL column contributes nothing to the row hash). What was synced
+before and is missing now was dropped, and a disappearance never becomes deletions
+on the other side: a dropped table stops with :class:`TableDroppedError` (the other
+side keeps its copy), a dropped (or renamed) column with :class:`SchemaMismatchError`
+(its values are not nulled). Anything else (type change, NOT NULL column, different
+keys) stops *this* table with a :class:`SchemaMismatchError`; the others continue.
+"New" and "before" come from ``ducksync.tables`` (:class:`state.Agreed`), read only
+when the two sides differ.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
+from typing import Final, Literal, cast
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine import state
+from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
-from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError
+from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError, TableDroppedError
 
-__all__ = ["Shape", "reconcile"]
+Side = Literal["local", "remote"]
+
+__all__ = ["ASK", "Shape", "reconcile"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,14 +87,100 @@ def _missing(src: TableInfo, dst: TableInfo, side: str) -> list[ColumnInfo]:
     return extra
 
 
+ASK: Final = object()  # reconcile's ``remote_info`` when the caller did not survey it
+
+
+def _where(side: Side) -> str:
+    return "locally" if side == "local" else "on the remote"
+
+
+def _dropped_table(table: str, side: Side) -> TableDroppedError:
+    t, js = shlex.quote(table), json.dumps(table)  # as typed in a shell, in JS
+    keeper = "the remote" if side == "local" else "this side"
+    restore = (f"`ducksync pull LOCAL REMOTE --table {t}` downloads it again "
+               f"(JS: ducksync.redownload({js}))" if side == "local" else
+               f"`ducksync push LOCAL REMOTE --table {t}` uploads it again "
+               f"(JS: ducksync.reupload({js}))")
+    return TableDroppedError(
+        f"table {table!r} was dropped {_where(side)} since the last sync: it no longer "
+        f"syncs, and {keeper} keeps its copy (nothing was deleted)",
+        hint=f"to keep it, {restore}; to drop it everywhere, `ducksync drop LOCAL REMOTE "
+             f"{t} --everywhere` (JS: ducksync.dropEverywhere({js}))",
+        side=side)
+
+
+def _dropped_column(table: str, col: ColumnInfo, side: Side) -> SchemaMismatchError:
+    other: Side = "remote" if side == "local" else "local"
+    t, c = sb.quote_ident(table), sb.quote_ident(col["name"])
+    return SchemaMismatchError(
+        f"column {table}.{col['name']} was dropped {_where(side)} since the last sync "
+        f"({other}: {col['name']} {col['type']}; {side}: no such column); syncing would "
+        f"replace its values {_where(other)} with NULL, so {table!r} stops here",
+        hint=f"to drop it everywhere, drop it {_where(other)} too (ALTER TABLE {t} DROP "
+             f"COLUMN {c}); to keep it, restore it with its values {_where(side)} (added "
+             "back empty it would still null them); other tables keep syncing")
+
+
+async def _gone(local: LocalStore, table: str, remote_id: str | None,
+                side: Side | None, restore: Side | None) -> bool:
+    """A table missing on ``side`` (None: on both): True when it was synced with this
+    remote before (its state is then forgotten if it may be restored, or is gone on
+    both sides); raises :class:`TableDroppedError` when it stops syncing."""
+    prior = await state.agreed(local, table)
+    if prior is None or (side is not None and prior.remote_id not in (None, remote_id)):
+        return False  # new here, or known only against another remote database
+    if side is not None and side != restore:
+        raise _dropped_table(table, side)
+    await state.forget_table(local, table)
+    return True
+
+
+async def _check_dropped_columns(local: LocalStore, table: str, remote_id: str | None,
+                                 linfo: TableInfo, rinfo: TableInfo) -> None:
+    """A column on one side only that both sides held at the last sync was dropped on
+    the other: refuse (re-adding it would null its values everywhere)."""
+    lnames = {c["name"] for c in linfo["columns"]}
+    rnames = {c["name"] for c in rinfo["columns"]}
+    if lnames == rnames:
+        return
+    prior = await state.agreed(local, table)
+    if prior is None or prior.remote_id not in (None, remote_id) or prior.columns is None:
+        return  # never synced with this remote, or state from before columns were kept
+    held = set(prior.columns)
+    for c in linfo["columns"]:
+        if c["name"] in held and c["name"] not in rnames:
+            raise _dropped_column(table, c, "remote")
+    for c in rinfo["columns"]:
+        if c["name"] in held and c["name"] not in lnames:
+            raise _dropped_column(table, c, "local")
+
+
 async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
-                    key: list[str] | None, *, create_remote: bool = True) -> Shape:
-    """Make both sides agree on ``table``'s shape and return it."""
-    # Both catalogs are read at once: the remote's answer is a round trip.
-    linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
+                    key: list[str] | None, *, create_remote: bool = True,
+                    remote_info: TableInfo | object | None = ASK,
+                    remote_id: str | None = None, restore: Side | None = None) -> Shape | None:
+    """Make both sides agree on ``table``'s shape and return it.
+
+    ``remote_info``: the remote's description from this run's survey (None: the table
+    does not exist there); by default it is asked here. ``remote_id``: the remote
+    database's id (what "synced before" is relative to; None: no dropped-table or
+    dropped-column check). ``restore``: the side on which a table dropped since the
+    last sync may be created again from the other (an explicit pull or push naming
+    it); its state is forgotten first, so that is a first sync.
+    Returns None when a table synced before is gone on both sides (state forgotten).
+    """
+    if remote_info is ASK:
+        # Both catalogs are read at once: the remote's answer is a round trip.
+        linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
+    else:
+        linfo, rinfo = await describe_local(local, table), cast(TableInfo | None, remote_info)
     if linfo is None and rinfo is None:
+        if remote_id is not None and await _gone(local, table, remote_id, None, None):
+            return None
         raise SchemaMismatchError(f"table {table!r} exists on neither side",
                                   hint="check the name passed to --table")
+    if (linfo is None or rinfo is None) and remote_id is not None:
+        await _gone(local, table, remote_id, "local" if linfo is None else "remote", restore)
     k = choose_key(table, linfo, rinfo, key)
     created = False
     if linfo is None:
@@ -90,6 +188,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         await _create_local(local, rinfo, k)
         linfo = await describe_local(local, table)
     elif rinfo is None and create_remote:
+        if linfo["primary_key"] != k:  # nothing on the remote before the rows can go
+            await refuse_bad_keys(local, table, k, sb.quote_ident(table), side="local")
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True
@@ -101,7 +201,10 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                 raise SchemaMismatchError(
                     f"column {table}.{c['name']} is {ltypes[c['name']]} locally but "
                     f"{c['type']} on the remote",
-                    hint="change one side to match; other tables keep syncing")
+                    hint="change one side's type to match (ALTER TABLE … ALTER … TYPE …); "
+                         "nothing was changed and other tables keep syncing")
+        if remote_id is not None:
+            await _check_dropped_columns(local, table, remote_id, linfo, rinfo)
         to_remote = _missing(linfo, rinfo, "on the remote")
         to_local = _missing(rinfo, linfo, "locally")
         if to_remote:
@@ -112,6 +215,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         if to_local:
             linfo = await describe_local(local, table)
             assert linfo is not None
+        if to_remote or to_local:  # held by both now: a drop from here on is a drop
+            await state.set_synced_columns(local, table, [c["name"] for c in linfo["columns"]])
     names = {c["name"] for c in linfo["columns"]}
     if not set(k) <= names:
         raise SchemaMismatchError(f"key {k} is not a set of columns of {table!r}",

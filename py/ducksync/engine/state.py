@@ -5,17 +5,20 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 
 * ``ducksync.tables``   one row per synced table: its key, last sync time, the
   append-only cursor (``watermark`` value of column ``wm_column``), the remote it is
-  tied to and the base's whole-table sums (:class:`Stored`).
+  tied to, the base's whole-table sums (:class:`Stored`) and the columns both sides
+  held (:class:`Agreed`: what tells a dropped table or column from a new one).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
 * ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
+  A conflict is named by its key's label (:func:`key_text_sql`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +27,11 @@ from typing import Any
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
-__all__ = ["Stored", "base_table", "bind_remote", "conflict_rows_table", "describe_local",
-           "ensure_state", "forget_base_sums", "key_text_sql"]
+__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
+           "describe_local", "ensure_state", "forget_base_sums", "forget_table", "key_text_sql",
+           "known_tables", "parse_key_text", "set_synced_columns"]
+
+KEY_FORM = "json"  # key_text: one column as text, several as a JSON array of texts
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -41,6 +47,9 @@ _DDL = [
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_n BIGINT",
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_x UBIGINT",
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS base_sum UBIGINT",
+    # synced_columns: the columns both sides held when they last agreed (reconcile):
+    # one missing on a side since was dropped there, not added on the other (schema.py).
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS synced_columns VARCHAR[]",
     "CREATE TABLE IF NOT EXISTS ducksync.outbox (batch_id VARCHAR PRIMARY KEY, "
     "table_name VARCHAR, created_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
@@ -48,6 +57,10 @@ _DDL = [
     "detected_at TIMESTAMP, PRIMARY KEY (table_name, key_text))",
     "CREATE TABLE IF NOT EXISTS ducksync.conflict_log (table_name VARCHAR, key_text VARCHAR, "
     "policy VARCHAR, winner VARCHAR, decided_at TIMESTAMP)",
+    # key_form: the form of key_text (see key_text_sql). Added with the JSON form; a
+    # state without it holds composite keys joined by '|' (migrated in ensure_state).
+    f"ALTER TABLE ducksync.conflicts ADD COLUMN IF NOT EXISTS key_form VARCHAR DEFAULT "
+    f"'{KEY_FORM}'",
 ]
 
 
@@ -61,10 +74,40 @@ def conflict_rows_table(table: str) -> str:
     return "ducksync." + sb.quote_ident("conflict_rows__" + table)
 
 
+def _json_text_sql(value: str) -> str:
+    """``value`` (VARCHAR) as a JSON string, NULL as ``null``. The escapes run only on
+    the rare text that needs them (a quote, a backslash, a control character): no JSON
+    extension in DuckDB-WASM's core build."""
+    escaped = f"replace(replace({value}, '\\', '\\\\'), '\"', '\\\"')"
+    for code in range(32):
+        escaped = f"replace({escaped}, chr({code}), '\\u{code:04x}')"
+    return (f"CASE WHEN {value} IS NULL THEN 'null' WHEN regexp_matches({value}, "
+            f"'[\\x00-\\x1f\"\\\\]') THEN '\"' || {escaped} || '\"' "
+            f"ELSE '\"' || {value} || '\"' END")
+
+
 def key_text_sql(key: list[str], alias: str) -> str:
-    """A key as text (``1`` or ``1|a``): how the CLI names a conflict."""
-    parts = ", ".join(f"CAST({alias}.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
-    return f"concat_ws('|', {parts})"
+    """A key's label, how a conflict is named (CLI, page, ``ducksync.conflicts``).
+
+    One column: its value as text (``1``). Several: a JSON array of their texts
+    (``["x|y","z"]``), so no two keys share a label: values joined by ``|`` did
+    (``('x|y','z')`` and ``('x','y|z')``), and the second conflict then broke every
+    sync with a PRIMARY KEY violation. :func:`parse_key_text` reads a label back.
+    """
+    texts = [f"CAST({alias}.{sb.quote_ident(k)} AS VARCHAR)" for k in key]
+    if len(texts) == 1:
+        return texts[0]
+    return "'[' || " + " || ',' || ".join(_json_text_sql(t) for t in texts) + " || ']'"
+
+
+def parse_key_text(text: str, n_columns: int) -> list[str | None]:
+    """The key values' texts of a label made by :func:`key_text_sql`."""
+    if n_columns == 1:
+        return [text]
+    values = json.loads(text)
+    if not isinstance(values, list) or len(values) != n_columns:
+        raise ValueError(f"not a key of {n_columns} columns: {text!r}")
+    return [None if v is None else str(v) for v in values]
 
 
 _CREATES = re.compile(r"CREATE TABLE IF NOT EXISTS ducksync\.(\w+) \((\w+) ")
@@ -89,8 +132,50 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
     check, expected = _present_sql(ddl)
     if int((await local.fetch_rows(check))[0][0]) == expected:
         return
-    for statement in ddl:
-        await local.execute(statement)
+    if not await _has_old_key_texts(local):
+        for statement in ddl:
+            await local.execute(statement)
+        return
+    # Relabel in the transaction that adds key_form: it then marks relabelled labels.
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        for statement in ddl:
+            await local.execute(statement)
+        await _relabel_composite_keys(local)
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
+
+
+async def _has_old_key_texts(local: LocalStore) -> bool:
+    """``ducksync.conflicts`` exists without ``key_form``: its labels are the old form."""
+    rows = await local.fetch_rows(
+        "SELECT count(*) FILTER (WHERE column_name = 'key_text'), count(*) FILTER (WHERE "
+        "column_name = 'key_form') FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = 'ducksync' AND table_name = 'conflicts'")
+    return bool(rows[0][0]) and not rows[0][1]
+
+
+async def _relabel_composite_keys(local: LocalStore) -> None:
+    """Old labels of composite keys (values joined by ``|``) → the JSON form, read from
+    the rows kept with each conflict (``conflict_rows__T``: a label alone is ambiguous).
+    Single-column labels did not change. A conflict whose rows are gone keeps its old
+    label (it can still be listed; resolving it needs the rows anyway)."""
+    for name, key in await local.fetch_rows(
+            "SELECT DISTINCT c.table_name, t.key_cols FROM ducksync.conflicts c JOIN "
+            "ducksync.tables t ON t.name = c.table_name WHERE len(t.key_cols) > 1"):
+        have = {r[0] for r in await local.fetch_rows(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
+            " AND schema_name = 'ducksync' AND table_name = ?", ["conflict_rows__" + name])}
+        if not {*key, "__key"} <= have:
+            continue
+        rows, label = conflict_rows_table(name), key_text_sql(list(key), "x")
+        await local.execute(
+            f"UPDATE ducksync.conflicts AS c SET key_text = n.label FROM (SELECT DISTINCT "
+            f"x.__key, {label} AS label FROM {rows} x) n WHERE c.table_name = ? AND "
+            "c.key_text = n.__key", [name])
+        await local.execute(f"UPDATE {rows} AS x SET __key = {label}")
 
 
 async def describe_local(local: LocalStore, table: str) -> TableInfo | None:
@@ -136,10 +221,12 @@ class Stored:
 
 
 async def ensure_base(local: LocalStore, table: str, key: list[str],
-                      types: dict[str, str]) -> Stored:
+                      types: dict[str, str], columns: Sequence[str] = ()) -> Stored:
     """Create the base for ``table``; a changed key drops the old base (safe: see docs).
 
-    Returns the table's :class:`Stored` state, read in the same statement."""
+    ``columns``: the columns both sides now hold (recorded for a new table, see
+    :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
+    statement."""
     stored = await local.fetch_rows(
         "SELECT key_cols, remote_id, base_n, base_x, base_sum FROM ducksync.tables "
         "WHERE name = ?", [table])
@@ -148,8 +235,8 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
         stored = []
     if not stored:
-        await local.execute("INSERT INTO ducksync.tables (name, key_cols) VALUES (?, ?)",
-                            [table, key])
+        await local.execute("INSERT INTO ducksync.tables (name, key_cols, synced_columns) "
+                            "VALUES (?, ?, ?)", [table, key, list(columns) or None])
     # No PRIMARY KEY index: maintaining it cost most of a 1M-row initial push (insert
     # + commit). Keys stay unique because every writer deletes a key before inserting
     # it in the same transaction (the bulk push inserts only keys new to an empty base).
@@ -207,6 +294,60 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
         await local.execute("ROLLBACK")
         raise
     return reset
+
+
+@dataclass(frozen=True)
+class Agreed:
+    """What both sides held at the last sync of a table with remote ``remote_id``.
+
+    A row in ``ducksync.tables`` exists only once reconcile saw the table on both
+    sides (or made it so), so a table missing on one side now was dropped there
+    since. ``columns``: the columns both sides held (None: state from before they
+    were kept; then a one-sided column counts as new).
+    """
+
+    remote_id: str | None
+    columns: tuple[str, ...] | None
+
+
+async def agreed(local: LocalStore, table: str) -> Agreed | None:
+    """``table``'s :class:`Agreed`, or None when it was never synced. Asked only when
+    the two sides differ (a table or a column missing on one), never on a no-op."""
+    rows = await local.fetch_rows(
+        "SELECT remote_id, synced_columns FROM ducksync.tables WHERE name = ?", [table])
+    if not rows:
+        return None
+    rid, cols = rows[0]
+    return Agreed(remote_id=None if rid is None else str(rid),
+                  columns=None if cols is None else tuple(cols))
+
+
+async def set_synced_columns(local: LocalStore, table: str, columns: Sequence[str]) -> None:
+    """Record that both sides now hold ``columns`` (no-op before the table's first sync)."""
+    await local.execute("UPDATE ducksync.tables SET synced_columns = ? WHERE name = ?",
+                        [list(columns), table])
+
+
+async def known_tables(local: LocalStore) -> list[str]:
+    """Tables with sync state: a table dropped on a side is still reported."""
+    return [r[0] for r in await local.fetch_rows("SELECT name FROM ducksync.tables")]
+
+
+async def forget_table(local: LocalStore, table: str) -> None:
+    """Drop every piece of ``table``'s sync state (base, conflicts, unsent batches):
+    its next sync is a first sync, which merges by content and deletes nothing. For a
+    table gone on a side (re-downloaded, dropped everywhere, gone on both)."""
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
+        await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
+        for t in ("conflicts", "outbox"):
+            await local.execute(f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
+        await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
 
 
 def scalar(rows: list[tuple[Any, ...]]) -> Any:

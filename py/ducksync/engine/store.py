@@ -51,8 +51,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore", "TableInfo",
-           "WriteTracked"]
+__all__ = ["ApplyResult", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore", "Survey",
+           "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -69,6 +69,28 @@ class TableInfo(TypedDict):
     name: str
     columns: list[ColumnInfo]
     primary_key: list[str]
+
+
+class SurveyedTable(TypedDict):
+    """One table in a :class:`Survey`: its shape and its whole-table checksum.
+
+    ``key`` is the key the checksum was computed with (the one asked for, else the
+    table's primary key); empty, with ``checksum`` ``"0"`` and ``rows`` 0, when the
+    table has no usable key. ``checksum`` is decimal text: a UBIGINT does not survive
+    JSON in JavaScript.
+    """
+
+    info: TableInfo
+    key: list[str]
+    checksum: str
+    rows: int
+
+
+class Survey(TypedDict):
+    """What a sync needs to know of the remote before touching any table, in one answer."""
+
+    remote_id: str
+    tables: list[SurveyedTable]
 
 
 class ApplyResult(TypedDict):
@@ -185,6 +207,17 @@ class RemoteStore(Protocol):
         """Every user table (schema ``main``) with its columns and primary key."""
         ...
 
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        """:meth:`remote_id`, then the shape and whole-table checksum (``bucket_checksums``
+        at modulus 1) of ``tables`` (None: every table of :meth:`list_tables`), in ONE
+        call: a no-op sync of any number of tables is this call alone, where a call per
+        table and per question cost a round trip each (a cloud remote is tens of ms away).
+
+        ``key``: the key to checksum every table with (``--key``); None: each table's
+        primary key. Tables that do not exist are absent from the answer.
+        """
+        ...
+
     async def describe_table(self, table: str) -> TableInfo | None:
         """The table's shape, or ``None`` when it does not exist."""
         ...
@@ -197,6 +230,11 @@ class RemoteStore(Protocol):
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         """Add nullable columns (existing ones with the same type are skipped)."""
+        ...
+
+    async def drop_table(self, table: str) -> bool:
+        """Drop the table; False when it did not exist. Only the explicit "drop
+        everywhere" (``engine/drop.py``) calls it: a sync never drops anything."""
         ...
 
     async def bucket_checksums(

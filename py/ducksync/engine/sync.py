@@ -14,16 +14,30 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, merge, outbox, push, state
+from ducksync.engine import bulk, detect, guard, keys, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
 from ducksync.engine.overlap import both
-from ducksync.engine.schema import Shape, reconcile
-from ducksync.engine.store import CleanMark, LocalStore, RemoteStore, WriteTracked
-from ducksync.errors import DucksyncError, NoPrimaryKeyError, SchemaMismatchError
+from ducksync.engine.schema import Shape, Side, reconcile
+from ducksync.engine.store import (
+    CleanMark,
+    LocalStore,
+    RemoteStore,
+    Survey,
+    SurveyedTable,
+    TableInfo,
+    WriteTracked,
+)
+from ducksync.errors import (
+    DucksyncError,
+    MassDeleteError,
+    NoPrimaryKeyError,
+    SchemaMismatchError,
+    TableDroppedError,
+)
 
-__all__ = ["Mode", "SyncOptions", "SyncReport", "TableReport", "sync"]
+__all__ = ["Mode", "Surveyed", "SyncOptions", "SyncReport", "TableReport", "survey", "sync"]
 
 Mode = Literal["sync", "push", "pull"]
 MAX_ROUNDS = 3
@@ -48,6 +62,12 @@ class SyncOptions:
     # nothing else changed, else the full diff runs (see docs/engine.md).
     watermark: str | None = None
     watermarks: dict[str, str] = field(default_factory=dict)
+    # Mass-delete guard (engine/guard.py): a table whose sync would delete more than
+    # ``mass_delete_share`` of its rows, and at least ``mass_delete_min_rows``, on the
+    # other side stops unchanged unless ``allow_mass_delete``.
+    allow_mass_delete: bool = False
+    mass_delete_share: float = 0.5
+    mass_delete_min_rows: int = 1000
 
     def rows_per_batch(self, bulk: bool = False) -> int:
         if self.batch_rows is not None:
@@ -75,6 +95,12 @@ class TableReport:
     # "local-unchanged", "remote-unchanged", "append-local", "append-pull", ...)
     timings: dict[str, float] = field(default_factory=dict)
     paths: list[str] = field(default_factory=list)
+    # Why the table stopped, for a UI to offer the way out (``error`` says it in words):
+    # "local" | "remote": dropped there since the last sync (re-download / re-upload
+    # it, or drop it everywhere); ``{"side", "rows", "of"}``: the deletions the
+    # mass-delete guard held back (allow them, or restore the rows).
+    dropped_on: str | None = None
+    mass_delete: dict[str, Any] | None = None
 
     @property
     def converged(self) -> bool:
@@ -98,12 +124,53 @@ class SyncReport:
                 "tables": [asdict(t) | {"converged": t.converged} for t in self.tables]}
 
 
+@dataclass(frozen=True)
+class Surveyed:
+    """The remote as one :meth:`RemoteStore.survey` saw it at the start of a run.
+
+    A snapshot: each table's first round trusts it instead of asking again (a no-op
+    sync of N tables is that one call). Later rounds ask afresh. A change the remote
+    takes after the survey is seen by the next sync; writes stay safe meanwhile,
+    because compare-and-swap checks every pushed row against the remote as it is.
+    """
+
+    remote_id: str
+    tables: dict[str, SurveyedTable]
+
+    @classmethod
+    def of(cls, answer: Survey) -> Surveyed:
+        return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]})
+
+    def info(self, table: str) -> TableInfo | None:
+        found = self.tables.get(table)
+        return found["info"] if found is not None else None
+
+    def top(self, table: str, key: list[str]) -> Top | None:
+        """The whole-table checksum, when it was taken with ``key``."""
+        found = self.tables.get(table)
+        if found is None or not found["key"] or found["key"] != key:
+            return None
+        return (int(found["checksum"]), int(found["rows"])) if found["rows"] else (0, 0)
+
+
+async def survey(local: LocalStore, remote: RemoteStore, opts: SyncOptions, mode: Mode, *,
+                 extra_state: tuple[str, ...] = ()) -> tuple[list[str], Surveyed]:
+    """A run's start: the local state checked while the remote is surveyed (one round
+    trip), then the tables to sync (``opts.tables``, else :func:`default_tables`)."""
+    _, answer = await both(state.ensure_state(local, extra=extra_state),
+                           remote.survey(opts.tables, opts.key))
+    seen = Surveyed.of(answer)
+    tables = opts.tables or await default_tables(local, seen, mode, opts.key)
+    return tables, seen
+
+
 def _policy_name(p: Policy) -> str:
     return p if isinstance(p, str) else getattr(p, "__name__", "callable")
 
 
 async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
-                         xfer: Transfer, sums: BaseSums | None) -> tuple[bool, Top | None]:
+                         xfer: Transfer, sums: BaseSums | None,
+                         known_top: Top | None) -> tuple[bool, Top | None]:
     """Initial push? Base empty (no pending conflicts), key = local primary key, local
     rows, remote table empty (known without asking when this sync created it).
 
@@ -121,26 +188,31 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
         return False, None
     if shape.remote_created:  # empty: no round trip to ask (a racing writer's keys are
         return True, None     # refused by the remote's bulk path, see bulk_push)
-    top = await detect.remote_top(local, remote, shape, xfer)
+    top = known_top or await detect.remote_top(local, remote, shape, xfer)
     return top == (0, 0), top
 
 
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
-                 sums: BaseSums | None = None) -> bool:
+                 sums: BaseSums | None = None, surveyed_top: Top | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
     base's checksum, when still known (see :class:`WriteTracked`). ``sums``: the
     base's sums as the last sync left them, when known (``state.Stored``).
+    ``surveyed_top``: the remote's whole-table checksum from this run's survey.
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
     xfer.base_sums = None
+    rep.cas_retries = 0  # this round re-reads the rows a compare-and-swap refused
+    if surveyed_top is not None:
+        xfer.calls += 1  # the checksum question, answered by the survey
     if mode != "pull":
         with xfer.phase("bulk.check"):
-            eligible, top = await _bulk_eligible(local, remote, shape, xfer, sums)
+            eligible, top = await _bulk_eligible(local, remote, shape, xfer, sums,
+                                                 surveyed_top)
         if eligible:
             xfer.paths.append("bulk-push")
             await state.forget_base_sums(local, table)
@@ -162,6 +234,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     # checksum is requested first and awaited after local detection (a real transport
     # overlaps the two; the answer is read into the local DB only afterwards, so local
     # statements never interleave).
+    top = top or surveyed_top
     pending_top: asyncio.Future[bytes] | None = None
     if mode != "push" and top is None:
         pending_top = asyncio.ensure_future(
@@ -206,6 +279,10 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         xfer.base_top = base_top  # compared and left untouched
         xfer.base_sums = sums
         return False  # nothing changed on either side: no plan, no transaction
+    if n_local and shape.local_pk != tuple(shape.key) and not shape.remote_created:
+        # before either side is written (reconcile checked before creating the remote)
+        await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
+                                   side="local")
     await state.forget_base_sums(local, table)  # before the plan writes the base
     # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
     if not n_local:
@@ -217,6 +294,11 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
+        if not opts.allow_mass_delete:
+            await guard.check_deletes(
+                local, table, push=mode != "pull", pull=mode != "push",
+                limit=guard.DeleteLimit(share=opts.mass_delete_share,
+                                        min_rows=opts.mass_delete_min_rows))
         policy = opts.policies.get(table, opts.policy)
         rep.conflicts += await merge.apply_policy(local, shape, policy)
     if mode != "push":
@@ -238,11 +320,11 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
 
 
 async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
-                     mode: Mode, *, remote_id: str | None = None) -> TableReport:
+                     mode: Mode, *, surveyed: Surveyed | None = None) -> TableReport:
     """Sync one table; typed errors land in the report instead of stopping the run.
 
-    ``remote_id``: the remote's :meth:`~RemoteStore.remote_id` when the caller already
-    asked for it this run (one call per run, not per table); None asks here.
+    ``surveyed``: this run's :func:`survey` (one call per run, not per table); None
+    surveys this table here.
     """
     rep, xfer, t0 = TableReport(table=table), Transfer(), time.perf_counter()
     # Read before anything else: only writes from here on can make it stale.
@@ -251,14 +333,25 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     clean = False  # set when this run proves the table equal to its base at ``token``
     try:
         with xfer.phase("reconcile"):
-            if remote_id is None:
-                remote_id = await remote.remote_id()
-                xfer.calls += 1
-            shape = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull")
-            if mode == "pull" and await remote.describe_table(table) is None:
+            if surveyed is None:
+                surveyed = Surveyed.of(await remote.survey([table], opts.key))
+            # An explicit pull (push) naming a table dropped here (there) restores it.
+            restore: Side | None = None
+            if opts.tables is not None and table in opts.tables and mode != "sync":
+                restore = "local" if mode == "pull" else "remote"
+            found = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull",
+                                    remote_info=surveyed.info(table),
+                                    remote_id=surveyed.remote_id, restore=restore)
+            if found is None:  # synced before, now gone on both sides: state forgotten
+                xfer.paths.append("forgotten")
                 return rep
-            stored = await state.ensure_base(local, table, shape.key, shape.types)
-            rebased = await state.bind_remote(local, table, remote_id, stored.remote_id)
+            shape = found
+            if mode == "pull" and surveyed.info(table) is None:
+                return rep
+            stored = await state.ensure_base(local, table, shape.key, shape.types,
+                                             shape.columns)
+            rebased = await state.bind_remote(local, table, surveyed.remote_id,
+                                              stored.remote_id)
             if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
             settled = await outbox.recover(local, remote, shape, xfer)
@@ -274,7 +367,10 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                 shape if n_round == 0 else replace(shape, remote_created=False),
                                 local_unchanged=first,
                                 known_base_top=mark.base_top if first and mark else None,
-                                sums=sums if n_round == 0 else None):
+                                sums=sums if n_round == 0 else None,
+                                surveyed_top=(surveyed.top(table, shape.key)
+                                              if n_round == 0 and not shape.remote_created
+                                              else None)):
                 break
         else:
             n_round = MAX_ROUNDS
@@ -286,7 +382,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             # the base: one pass now saves one on every no-op sync after it).
             kept = xfer.base_sums or await detect.base_sums(local, shape)
             await local.execute("UPDATE ducksync.tables SET synced_at = now(), base_n = ?, "
-                                "base_x = ?, base_sum = ? WHERE name = ?", [*kept.row(), table])
+                                "base_x = ?, base_sum = ?, synced_columns = ? WHERE name = ?",
+                                [*kept.row(), shape.columns, table])
             wm = opts.watermarks.get(table, opts.watermark)
             if wm is not None and rep.converged:
                 await state.set_cursor(local, table, wm)
@@ -297,6 +394,10 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     except DucksyncError as exc:
         rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
                      "hint": exc.hint}
+        if isinstance(exc, TableDroppedError):
+            rep.dropped_on = exc.side
+        elif isinstance(exc, MassDeleteError):
+            rep.mass_delete = {"side": exc.side, "rows": exc.rows, "of": exc.of}
     finally:
         if tracked is not None:
             if clean and token is not None:
@@ -310,16 +411,20 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     return rep
 
 
-async def default_tables(local: LocalStore, remote: RemoteStore, mode: Mode,
+async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
                          key: list[str] | None) -> list[str]:
-    """Without ``--table``: every user table with a primary key on either side."""
+    """Without ``--table``: every user table with a primary key on either side, and
+    every table synced before that is gone here (reported as dropped, not skipped)."""
     names = set()
-    for name in await state.list_local_tables(local):
+    here = await state.list_local_tables(local)
+    for name in here:
         info = await state.describe_local(local, name)
         if info and (info["primary_key"] or key):
             names.add(name)
+    names |= set(await state.known_tables(local)) - set(here)
     if mode != "push":
-        names |= {t["name"] for t in await remote.list_tables() if t["primary_key"] or key}
+        names |= {t["info"]["name"] for t in surveyed.tables.values()
+                  if t["info"]["primary_key"] or key}
     if not names:
         raise NoPrimaryKeyError("no table with a primary key to sync",
                                 hint="declare primary keys, or pass --table T --key COL")
@@ -329,12 +434,7 @@ async def default_tables(local: LocalStore, remote: RemoteStore, mode: Mode,
 async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,
                mode: Mode = "sync") -> SyncReport:
     """Run ``mode`` over ``opts.tables`` (default: every table with a primary key)."""
-    async def local_side() -> list[str]:
-        await state.ensure_state(local)
-        return opts.tables or await default_tables(local, remote, mode, opts.key)
-
-    # The remote's id is asked while the local state is checked (a round trip saved).
-    tables, remote_id = await both(local_side(), remote.remote_id())
-    reports = [await sync_table(local, remote, t, opts, mode, remote_id=remote_id)
+    tables, surveyed = await survey(local, remote, opts, mode)
+    reports = [await sync_table(local, remote, t, opts, mode, surveyed=surveyed)
                for t in tables]
     return SyncReport(mode=mode, tables=reports)

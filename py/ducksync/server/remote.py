@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ducksync.errors import AuthError, RemoteUnavailableError
+from ducksync.motherduck_versions import check_client_version
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,6 +39,7 @@ class RemoteDatabase:
     def _open(self) -> duckdb.DuckDBPyConnection:
         import duckdb
 
+        check_client_version(self.spec)
         config: dict[str, Any] = {"autoload_known_extensions": self.kind == "motherduck"}
         if self.kind == "motherduck":
             token = os.environ.get("MOTHERDUCK_TOKEN")
@@ -72,11 +74,14 @@ class RemoteDatabase:
             cur.execute("SELECT 1").fetchall()
 
     def list_tables(self) -> list[dict[str, Any]]:
-        """User tables with row estimates: the remote worker's first read query."""
+        """User tables of the configured database, with row estimates: the remote worker's
+        first read query. Only that database's: ``md:`` attaches the whole workspace by
+        default, and other databases' tables are not the ones this server syncs."""
         with self.cursor() as cur:
             rows = cur.execute(
                 "SELECT schema_name, table_name, estimated_size, column_count "
                 "FROM duckdb_tables() WHERE NOT internal AND schema_name <> 'ducksync' "
+                "AND database_name = current_database() "
                 "ORDER BY schema_name, table_name").fetchall()
         return [{"schema": s, "name": n, "rows": int(r or 0), "columns": int(c)}
                 for s, n, r, c in rows]

@@ -16,11 +16,19 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 
 from ducksync.engine.sqlbuild import parse_checksum
-from ducksync.engine.store import ApplyResult, ColumnInfo, RemoteStore, TableInfo
-from ducksync.errors import ProtocolError
+from ducksync.engine.store import (
+    ApplyResult,
+    ColumnInfo,
+    RemoteStore,
+    Survey,
+    SurveyedTable,
+    TableInfo,
+)
+from ducksync.errors import DucksyncError, ProtocolError
 from ducksync.faults import reached
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
@@ -30,11 +38,20 @@ from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
 from ducksync.server.read_cache import Carry, keep_all, shift_top
+from ducksync.stores.remote_sql import survey_keys
+from ducksync.sync_routes import API, ROUTES
 
 if TYPE_CHECKING:
     from ducksync.stores.native import NativeRemoteStore
 
-router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+router = APIRouter(prefix=API, tags=["sync"])
+
+
+def _route(method: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Mount a handler on ``method``'s route as declared in :mod:`ducksync.sync_routes`."""
+    declared = ROUTES[method]
+    return router.api_route(declared.path, methods=[declared.verb], **options)
+
 Who = Annotated[Principal, Depends(principal)]
 Ctx = Annotated[ServerContext, Depends(context)]
 KeyParam = Annotated[list[str], Query(min_length=1, max_length=32)]
@@ -68,6 +85,11 @@ class ChecksumsBody(BaseModel):
     modulus: int = Field(ge=1, le=2**32)
     parent_modulus: int = Field(default=1, ge=1, le=2**32)
     parents: list[int] = Field(default_factory=list, max_length=1_000_000)
+
+
+class SurveyBody(BaseModel):
+    tables: list[str] | None = Field(default=None, max_length=10_000)
+    key: list[str] | None = Field(default=None, min_length=1, max_length=32)
 
 
 class HashesBody(BaseModel):
@@ -130,7 +152,7 @@ def _apply_reply(request: Request, ctx: ServerContext, result: ApplyResult,
         "x-ducksync-verified": "true" if result.get("verified") else "false"})
 
 
-@router.get("/config")
+@_route("config")
 def config(_: Who, ctx: Ctx) -> dict[str, Any]:
     """Client knobs the operator set: sync interval, batch size, compression."""
     s = ctx.settings
@@ -139,14 +161,14 @@ def config(_: Who, ctx: Ctx) -> dict[str, Any]:
             "encodings": ["zstd", "gzip"] if s.enable_compression else []}
 
 
-@router.get("/identity")
+@_route("remote_id")
 async def identity(_: Who, ctx: Ctx) -> dict[str, str]:
     """The remote database's stable id (clients keep their sync state per remote)."""
     remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
     return {"remote_id": remote_id}
 
 
-@router.get("/tables")
+@_route("list_tables")
 async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     """Every synced table (the allowlist ∩ the remote's user tables)."""
     tables: list[TableInfo] = await ctx.pool.call(
@@ -154,20 +176,77 @@ async def list_tables(_: Who, ctx: Ctx) -> list[dict[str, Any]]:
     return [dict(t) for t in tables if ctx.table_allowed(t["name"])]
 
 
-@router.get("/tables/{table}", response_class=Response)
-async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
-    """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
-    ctx.check_table(table)
-
+async def _description(ctx: ServerContext, table: str) -> bytes:
+    """``{"table": TableInfo | null}`` as JSON, kept in the read cache."""
     def work(store: RemoteStore) -> bytes:
         info = run_coroutine(lambda: store.describe_table(table))
         return json.dumps({"table": dict(info) if info is not None else None}).encode()
 
-    return Response(content=await _cached(ctx, ("describe", table), work),
-                    media_type="application/json")
+    return await _cached(ctx, ("describe", table), work)
 
 
-@router.put("/tables/{table}")
+@_route("describe_table", response_class=Response)
+async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
+    """``{"table": TableInfo}``, or ``{"table": null}`` when it does not exist yet."""
+    ctx.check_table(table)
+    return Response(content=await _description(ctx, table), media_type="application/json")
+
+
+@_route("survey")
+async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """The remote's id, then each synced table's shape and whole-table checksum: what a
+    sync asks first, in one request (see ``RemoteStore.survey``).
+
+    Names the caller may not sync (not on the allowlist, not identifiers) are left out,
+    as if absent: that table's own next call then fails with the precise error, and the
+    other tables go on. A file remote answers from the read cache, table by table (a
+    no-op sync reads nothing); a remote with other writers asks the store, which puts
+    every table's checksum in one statement.
+    """
+    key = _keys(body.key) if body.key else None
+    wanted = None if body.tables is None else [t for t in body.tables if _may_sync(ctx, t)]
+    if not ctx.pool.reads.enabled:
+        answer: Survey = await ctx.pool.call(
+            lambda store: run_coroutine(lambda: store.survey(wanted, key)))
+        answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
+        return dict(answer)
+    remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
+    if wanted is None:
+        infos = [t for t in await ctx.pool.call(lambda store: run_coroutine(store.list_tables))
+                 if ctx.table_allowed(t["name"])]
+    else:
+        described = [json.loads(await _description(ctx, t))["table"] for t in wanted]
+        infos = [cast(TableInfo, d) for d in described if d is not None]
+    tables: list[SurveyedTable] = []
+    for info, k in survey_keys(infos, key):
+        checksum, rows = "0", 0
+        if k:
+            payload = await _cached(ctx, _checksums_key(info["name"], k, 1, 1, []),
+                                    _checksums_work(ctx, info["name"], k, 1, 1, []))
+            checksum, rows = _top_of(payload)
+        tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
+    return {"remote_id": remote_id, "tables": tables}
+
+
+def _may_sync(ctx: ServerContext, table: str) -> bool:
+    try:
+        ctx.check_table(table)
+    except DucksyncError:
+        return False
+    return True
+
+
+def _top_of(payload: bytes) -> tuple[str, int]:
+    """``(checksum as text, rows)`` of a modulus-1 ``bucket_checksums`` answer."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    rows = pa.ipc.open_stream(payload).read_all().to_pylist()
+    if not rows or not rows[0]["n"]:
+        return "0", 0
+    return str(int(rows[0]["checksum"])), int(rows[0]["n"])
+
+
+@_route("create_table")
 async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Create the table (no-op if it exists). Types are validated by the store.
 
@@ -187,7 +266,17 @@ async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> d
     return {"ok": True}
 
 
-@router.post("/tables/{table}/columns")
+@_route("drop_table")
+async def drop_table(table: str, _: Who, ctx: Ctx) -> dict[str, Any]:
+    """Drop the table (``dropped``: false if it did not exist). Only a client's explicit
+    "drop everywhere" (``ducksync drop … --everywhere``) asks: a sync never drops."""
+    ctx.check_table(table)
+    dropped = await ctx.pool.call(
+        lambda store: run_coroutine(lambda: store.drop_table(table)), write=True)
+    return {"dropped": bool(dropped)}
+
+
+@_route("add_columns")
 async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Add nullable columns (existing ones are skipped)."""
     ctx.check_table(table)
@@ -240,7 +329,7 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
     return after
 
 
-@router.post("/tables/{table}/checksums", responses=_IPC_REPLY)
+@_route("bucket_checksums", responses=_IPC_REPLY)
 async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
     """IPC ``(bucket, checksum, n)`` of non-empty buckets.
@@ -251,19 +340,25 @@ async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _:
     """
     ctx.check_table(table)
     key = _keys(body.key)
+    payload = await _cached(
+        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
+        _checksums_work(ctx, table, key, body.modulus, body.parent_modulus, body.parents))
+    return _arrow(request, ctx, payload)
 
+
+def _checksums_work(ctx: ServerContext, table: str, key: list[str], modulus: int,
+                    parent_modulus: int, parents: list[int]) -> Callable[[RemoteStore], bytes]:
+    """The read behind a checksums answer: from the table's kept row hashes when the
+    read cache may keep them, else the store's own query."""
     def work(store: RemoteStore) -> bytes:
         hashes = _descent_hashes(ctx, store, table, key)
         if hashes is not None:
             native = cast("NativeRemoteStore", store)
             return run_coroutine(lambda: native.checksums_of(
-                hashes, body.modulus, body.parent_modulus, body.parents))
+                hashes, modulus, parent_modulus, parents))
         return run_coroutine(lambda: store.bucket_checksums(
-            table, key, body.modulus, body.parent_modulus, body.parents))
-
-    payload = await _cached(
-        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents), work)
-    return _arrow(request, ctx, payload)
+            table, key, modulus, parent_modulus, parents))
+    return work
 
 
 def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
@@ -285,7 +380,7 @@ def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
     return hashes
 
 
-@router.post("/tables/{table}/hashes", responses=_IPC_REPLY)
+@_route("bucket_hashes", responses=_IPC_REPLY)
 async def bucket_hashes(table: str, body: HashesBody, request: Request, _: Who,
                         ctx: Ctx) -> Response:
     """IPC ``(key…, __ds_rk, __ds_rh)`` of rows in the given buckets."""
@@ -306,7 +401,7 @@ async def _rows(ctx: ServerContext, request: Request,
     return _arrow(request, ctx, payload)
 
 
-@router.post("/tables/{table}/rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
+@_route("fetch_rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
 async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: Ctx,
                      batch_rows: BatchRows = 100_000) -> Response:
     """Full rows for the keys in the IPC body, as one IPC stream."""
@@ -318,7 +413,7 @@ async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: C
         table, keys, keys_ipc, batch_rows=batch_rows))
 
 
-@router.post("/tables/{table}/rows-after", responses=_IPC_REPLY)
+@_route("fetch_rows_after", responses=_IPC_REPLY)
 async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _: Who,
                            ctx: Ctx) -> Response:
     """Append-only fast path: rows with ``column > after``, as one IPC stream."""
@@ -328,7 +423,7 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _:
         table, column, body.after, batch_rows=body.batch_rows))
 
 
-@router.post("/tables/{table}/batches/{batch_id}", openapi_extra=_IPC_BODY,
+@_route("apply_batch", openapi_extra=_IPC_BODY,
              responses=_IPC_REPLY)
 async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request, who: Who,
                       ctx: Ctx, checksum: ChecksumParam = None) -> Response:
@@ -352,7 +447,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     return _apply_reply(request, ctx, result, batch_id)
 
 
-@router.get("/batches/{batch_id}", responses=_IPC_REPLY)
+@_route("batch_result", responses=_IPC_REPLY)
 async def batch_result(batch_id: str, request: Request, who: Who, ctx: Ctx) -> Response:
     """The stored result of an applied batch; 404 ``not_found`` if it never committed."""
     scoped = _scoped(who, batch_id)
@@ -363,7 +458,7 @@ async def batch_result(batch_id: str, request: Request, who: Who, ctx: Ctx) -> R
     return _apply_reply(request, ctx, result, batch_id)
 
 
-@router.post("/batches/ack")
+@_route("ack_batches")
 async def ack_batches(body: AckBody, who: Who, ctx: Ctx) -> dict[str, Any]:
     """The client recorded these results: the server may drop their stored rows."""
     scoped = [_scoped(who, b) for b in body.batch_ids]

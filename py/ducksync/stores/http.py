@@ -1,8 +1,8 @@
 """The engine's :class:`RemoteStore` over our server's sync API (``http(s)://HOST``).
 
 Native only (CLI, tests): the browser's remote worker has its own transport.
-Each method is one request to ``/api/v1/sync/...`` (see
-``ducksync.server.sync_api``); Arrow travels as IPC bodies, gzip/zstd negotiated
+Each method is one request on its route (declared once in ``ducksync.sync_routes``,
+served by ``ducksync.server.sync_api``); Arrow travels as IPC bodies, gzip/zstd negotiated
 by HTTP. Errors come back as ``{"error": {code, message, hint}}`` and are raised
 as the same typed :mod:`ducksync.errors` class.
 
@@ -24,23 +24,19 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from ducksync.engine import codec
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
+from ducksync.sync_routes import ROUTES, route_path
 
 __all__ = ["HttpRemoteStore"]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-API = "/api/v1"
+AUTH = "/api/v1/auth"
 RETRY_STATUSES = frozenset({429, 503})
-
-
-def _q(name: str) -> str:
-    return quote(name, safe="")
 
 
 @functools.cache
@@ -121,7 +117,7 @@ class HttpRemoteStore:
 
     async def login(self) -> None:
         """Trade DUCKSYNC_USER/DUCKSYNC_PASSWORD for a session token."""
-        response = await self._send("POST", f"{API}/auth/login", authed=False,
+        response = await self._send("POST", f"{AUTH}/login", authed=False,
                                     json={"username": self._username,
                                           "password": self._password})
         self._token = str(response.json()["token"])
@@ -156,6 +152,13 @@ class HttpRemoteStore:
         raise RemoteUnavailableError(f"{self.url} kept refusing the request",
                                      hint="retry later")
 
+    async def _call(self, method: str, *, table: str | None = None,
+                    batch_id: str | None = None, **kwargs: Any) -> httpx.Response:
+        """One request on ``method``'s route (declared in :mod:`ducksync.sync_routes`)."""
+        route = ROUTES[method]
+        return await self._send(route.verb, route_path(route, table=table, batch_id=batch_id),
+                                **kwargs)
+
     def _error(self, response: httpx.Response) -> DucksyncError:
         try:
             return error_from_wire(response.json()["error"])
@@ -181,43 +184,51 @@ class HttpRemoteStore:
 
     # -- RemoteStore -------------------------------------------------------------------
     async def remote_id(self) -> str:
-        return str((await self._send("GET", f"{API}/sync/identity")).json()["remote_id"])
+        return str((await self._call("remote_id")).json()["remote_id"])
 
     async def list_tables(self) -> list[TableInfo]:
-        tables: list[TableInfo] = (await self._send("GET", f"{API}/sync/tables")).json()
+        tables: list[TableInfo] = (await self._call("list_tables")).json()
         return tables
 
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        answer: Survey = (await self._call("survey", json={"tables": tables,
+                                                           "key": key})).json()
+        return answer
+
     async def describe_table(self, table: str) -> TableInfo | None:
-        body = (await self._send("GET", f"{API}/sync/tables/{_q(table)}")).json()
+        body = (await self._call("describe_table", table=table)).json()
         info: TableInfo | None = body["table"]
         return info
 
     async def create_table(self, table: str, columns: list[ColumnInfo],
                            primary_key: list[str]) -> None:
-        await self._send("PUT", f"{API}/sync/tables/{_q(table)}",
+        await self._call("create_table", table=table,
                          json={"columns": columns, "primary_key": primary_key})
 
+    async def drop_table(self, table: str) -> bool:
+        body = (await self._call("drop_table", table=table)).json()
+        return bool(body["dropped"])
+
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
-        await self._send("POST", f"{API}/sync/tables/{_q(table)}/columns",
-                         json={"columns": columns})
+        await self._call("add_columns", table=table, json={"columns": columns})
 
     async def bucket_checksums(self, table: str, key: list[str], modulus: int,
                                parent_modulus: int, parents: list[int]) -> bytes:
-        response = await self._send(
-            "POST", f"{API}/sync/tables/{_q(table)}/checksums",
+        response = await self._call(
+            "bucket_checksums", table=table,
             json={"key": key, "modulus": modulus, "parent_modulus": parent_modulus,
                   "parents": parents})
         return response.content
 
     async def bucket_hashes(self, table: str, key: list[str], modulus: int,
                             buckets: list[int]) -> bytes:
-        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/hashes",
+        response = await self._call("bucket_hashes", table=table,
                                     json={"key": key, "modulus": modulus, "buckets": buckets})
         return response.content
 
     async def fetch_rows(self, table: str, key: list[str], keys_ipc: bytes, *,
                          batch_rows: int) -> AsyncIterator[bytes]:
-        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/rows",
+        response = await self._call("fetch_rows", table=table,
                                     params={"key": key, "batch_rows": batch_rows},
                                     **self._ipc_request(keys_ipc))
         for chunk in _split(response.content, batch_rows):
@@ -225,7 +236,7 @@ class HttpRemoteStore:
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
                                batch_rows: int) -> AsyncIterator[bytes]:
-        response = await self._send("POST", f"{API}/sync/tables/{_q(table)}/rows-after",
+        response = await self._call("fetch_rows_after", table=table,
                                     json={"column": column, "after": after,
                                           "batch_rows": batch_rows})
         for chunk in _split(response.content, batch_rows):
@@ -236,13 +247,13 @@ class HttpRemoteStore:
         params: dict[str, Any] = {"key": key}
         if checksum is not None:
             params["checksum"] = checksum
-        response = await self._send(
-            "POST", f"{API}/sync/tables/{_q(table)}/batches/{_q(batch_id)}",
+        response = await self._call(
+            "apply_batch", table=table, batch_id=batch_id,
             params=params, **self._ipc_request(ipc))
         return _apply_result(response, batch_id)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
-        response = await self._send("GET", f"{API}/sync/batches/{_q(batch_id)}",
+        response = await self._call("batch_result", batch_id=batch_id,
                                     accept=frozenset({404}))
         if response.status_code == 404:
             if _error_code(response) == "not_found":
@@ -251,7 +262,7 @@ class HttpRemoteStore:
         return _apply_result(response, batch_id)
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
-        await self._send("POST", f"{API}/sync/batches/ack", json={"batch_ids": batch_ids})
+        await self._call("ack_batches", json={"batch_ids": batch_ids})
 
 
 def _apply_result(response: httpx.Response, batch_id: str) -> ApplyResult:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
 from ducksync.faults import reached
+from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
 
 __all__ = ["NativeLocalStore", "NativeRemoteStore", "connect"]
@@ -32,6 +33,7 @@ def connect(spec: str) -> Any:
     """Open a duckdb connection for a path, ``:memory:`` or ``md:DB`` (token from env)."""
     import duckdb
 
+    check_client_version(spec)
     if spec.startswith("md:") and not os.environ.get("MOTHERDUCK_TOKEN"):
         raise AuthError(f"cannot open {spec}: MOTHERDUCK_TOKEN is not set",
                         hint="export MOTHERDUCK_TOKEN=<token from app.motherduck.com>")
@@ -221,6 +223,21 @@ class NativeRemoteStore(_Native):
         found = await self._call(lambda: self._tables(table))
         return found[0] if found else None
 
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        return await self._call(lambda: self._survey(tables, key))
+
+    def _survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        remote_id = self._remote_id()
+        infos = self._tables()
+        if tables is not None:
+            wanted = set(tables)
+            infos = [i for i in infos if i["name"] in wanted]
+        keyed = rs.survey_keys(infos, key)
+        entries = [(i, k) for i, k in keyed if k]
+        tops = (self._run(rs.tops_sql(entries), [i["name"] for i, _ in entries]).fetchall()
+                if entries else [])
+        return rs.survey_answer(remote_id, keyed, tops)
+
     async def create_table(
         self, table: str, columns: list[ColumnInfo], primary_key: list[str]
     ) -> None:
@@ -232,6 +249,15 @@ class NativeRemoteStore(_Native):
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self._call(lambda: self._add_columns(table, columns))
+
+    async def drop_table(self, table: str) -> bool:
+        return bool(await self._call(lambda: self._drop_table(table)))
+
+    def _drop_table(self, table: str) -> bool:
+        if not self._tables(table):
+            return False
+        self._run(rs.drop_table_sql(table))
+        return True
 
     def _add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         have = {c["name"] for c in self._info(table)["columns"]}
@@ -525,11 +551,14 @@ class NativeRemoteStore(_Native):
     def _apply(self, info: TableInfo, key: list[str], casts: str) -> _Answer:
         from ducksync.stores._arrow import to_ipc
 
-        load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
+        load, (check, *writes), answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
         self._run(load)
-        if self._run(rs.dup_sql(key, "__ds_in")).fetchall()[0][0]:
-            raise ProtocolError("batch holds the same key more than once")
-        for sql in steps:
+        rs.refuse_repeated_keys(info["name"], key, self._run(
+            rs.repeated_keys_sql(key, "__ds_in")).fetchall()[0], in_batch=True)
+        self._run(check)
+        rs.refuse_repeated_keys(info["name"], key, self._run(
+            rs.repeated_keys_sql(key, "__ds_chk")).fetchall()[0], in_batch=False)
+        for sql in writes:
             self._run(sql)
         res = self.con.sql(answer).to_arrow_table()
         self._run("DROP TABLE __ds_in; DROP TABLE __ds_chk; DROP TABLE __ds_chk2")

@@ -17,15 +17,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ColumnInfo, TableInfo
-from ducksync.errors import SchemaMismatchError
+from ducksync.engine.state import key_text_sql
+from ducksync.engine.store import ColumnInfo, Survey, TableInfo
+from ducksync.errors import InvalidKeyError, ProtocolError, SchemaMismatchError
 
 __all__ = [
     "IDENTITY", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
     "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
     "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
     "full_rows_sql", "hashed_sql", "keys_table_sql", "no_table", "primary_keys_sql",
-    "prune_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "tables_from_catalog",
+    "prune_sql", "refuse_repeated_keys", "repeated_keys_sql", "rows_after_sql",
+    "rows_by_key_sql", "rows_table", "tables_from_catalog",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -125,6 +127,11 @@ def create_table_sql(table: str, columns: Sequence[ColumnInfo], primary_key: Seq
     return f"CREATE TABLE IF NOT EXISTS {sb.quote_ident(table)} ({', '.join(defs)})"
 
 
+def drop_table_sql(table: str) -> str:
+    """``DROP TABLE IF EXISTS`` (the engine's explicit "drop everywhere", nothing else)."""
+    return f"DROP TABLE IF EXISTS {sb.quote_ident(table)}"
+
+
 def add_column_sql(table: str, column: ColumnInfo) -> str:
     return (f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
             f"{sb.quote_ident(column['name'])} {sb.check_type(column['type'])}")
@@ -155,6 +162,37 @@ def checksums_sql(hashed: str, modulus: int) -> str:
     return (f"SELECT (__ds_rk % ?::UBIGINT)::{narrow} AS bucket, "
             f"{sb.checksum_sql('__ds_rk', '__ds_rh')} AS checksum,"
             f" count(*)::UINTEGER AS n FROM ({hashed}) GROUP BY ALL")
+
+
+def tops_sql(entries: Sequence[tuple[TableInfo, Sequence[str]]]) -> str:
+    """``(table, checksum as text, rows)`` of each ``(table, key)``: every whole-table
+    checksum of a survey in one statement (one round trip, whatever the table count).
+    One ``?`` per entry: the table's name, as it is returned."""
+    parts = [f"SELECT ?::VARCHAR AS t, COALESCE({sb.checksum_sql('__ds_rk', '__ds_rh')}, 0)"
+             f"::UBIGINT::VARCHAR AS checksum, count(*)::BIGINT AS n "
+             f"FROM ({hashed_sql(info, key, False)})" for info, key in entries]
+    return " UNION ALL ".join(parts)
+
+
+def survey_keys(infos: Iterable[TableInfo],
+                key: Sequence[str] | None) -> list[tuple[TableInfo, list[str]]]:
+    """Each table with the key to checksum it by: ``key`` when all its columns exist,
+    else the primary key; an empty key (no checksum) when neither applies."""
+    out = []
+    for info in infos:
+        names = {c["name"] for c in info["columns"]}
+        wanted = list(key) if key else list(info["primary_key"])
+        out.append((info, wanted if wanted and set(wanted) <= names else []))
+    return out
+
+
+def survey_answer(remote_id: str, keyed: Sequence[tuple[TableInfo, list[str]]],
+                  tops: Iterable[Sequence[Any]]) -> Survey:
+    """Assemble a :class:`Survey` from :func:`survey_keys` and :func:`tops_sql`'s rows."""
+    found = {str(t): (str(c), int(n)) for t, c, n in tops}
+    return {"remote_id": remote_id, "tables": [
+        {"info": info, "key": k, "checksum": found.get(info["name"], ("0", 0))[0],
+         "rows": found.get(info["name"], ("0", 0))[1]} for info, k in keyed]}
 
 
 def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str) -> str:
@@ -202,6 +240,34 @@ def dup_sql(key: Sequence[str], source: str) -> str:
     return f"SELECT count(*) - count(DISTINCT ({sb.cols_sql(key)})) FROM {source}"
 
 
+def repeated_keys_sql(key: Sequence[str], source: str) -> str:
+    """Keys held by more than one row of ``source``: how many, and up to 3 as labels."""
+    label = key_text_sql(list(key), "g")
+    return (f"WITH g AS (SELECT {sb.cols_sql(key)} FROM {source} GROUP BY ALL HAVING "
+            f"count(*) > 1) SELECT count(*), (SELECT string_agg(s, ', ' ORDER BY s) FROM "
+            f"(SELECT {label} AS s FROM g ORDER BY s LIMIT 3)) FROM g")
+
+
+def refuse_repeated_keys(table: str, key: Sequence[str], found: Sequence[Any], *,
+                         in_batch: bool) -> None:
+    """Raise when :func:`repeated_keys_sql` ``found`` a key on several rows: of the
+    batch (a client that did not check its keys) or of the remote table (rows another
+    writer made repeat a key of a table without a primary key: compare-and-swap would
+    replace them all and answer once per row)."""
+    n, sample = int(found[0] or 0), found[1]
+    if not n:
+        return
+    cols = ", ".join(key)
+    if in_batch:
+        raise ProtocolError(f"the batch for {table!r} holds {n} key value(s) of ({cols}) more "
+                            f"than once, e.g. {sample}")
+    raise InvalidKeyError(
+        f"the remote table {table!r} has rows its key ({cols}) cannot tell apart: {n} key "
+        f"value{'s are' if n > 1 else ' is'} held by more than one row, e.g. {sample}",
+        hint=f"give every row a unique ({cols}) on the remote, or pass --key with columns "
+             "that identify each row; nothing was written")
+
+
 def _written(casts: str, source: str) -> str:
     """The input cast to the table's types: the same values the table now holds after
     a bulk insert, without reading it back."""
@@ -230,10 +296,11 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
     """The compare-and-swap path as ``(load, check_and_write, answer)``.
 
     ``load`` copies ``source`` cast to the table's types into temp ``__ds_in`` (then
-    check :func:`dup_sql` on it); ``check_and_write`` records each row's current hash
-    (``__ds_chk``) and status (``__ds_chk2``: ``'ok'`` when it still matches
-    ``__ds_expect``), then deletes and inserts the ``'ok'`` rows; ``answer`` is the
-    per-row answer, read back from the table after the writes.
+    check :func:`repeated_keys_sql` on it); ``check_and_write`` records each row's
+    current hash (``__ds_chk``, first: check :func:`repeated_keys_sql` on it too) and
+    status (``__ds_chk2``: ``'ok'`` when it still matches ``__ds_expect``), then deletes
+    and inserts the ``'ok'`` rows; ``answer`` is the per-row answer, read back from the
+    table after the writes.
     """
     t = sb.quote_ident(info["name"])
     cols = [c["name"] for c in info["columns"]]

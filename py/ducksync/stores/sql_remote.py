@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import ProtocolError, QueryError, SchemaMismatchError
 from ducksync.stores import remote_sql as rs
 
@@ -156,12 +156,34 @@ class SqlRemoteStore:
             found = await self._tables(table)
             return found[0] if found else None
 
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        remote_id = await self.remote_id()
+        async with self._lock:
+            infos = await self._tables()
+            if tables is not None:
+                wanted = set(tables)
+                infos = [i for i in infos if i["name"] in wanted]
+            keyed = rs.survey_keys(infos, key)
+            entries = [(i, k) for i, k in keyed if k]
+            tops = (await self.connector.fetch_rows(rs.tops_sql(entries),
+                                                    [i["name"] for i, _ in entries])
+                    if entries else [])
+            return rs.survey_answer(remote_id, keyed, tops)
+
     async def create_table(self, table: str, columns: list[ColumnInfo],
                            primary_key: list[str]) -> None:
         async with self._lock:
             await self._setup()
             if not await self._tables(table):
                 await self.connector.execute(rs.create_table_sql(table, columns, primary_key))
+
+    async def drop_table(self, table: str) -> bool:
+        async with self._lock:
+            await self._setup()
+            if not await self._tables(table):
+                return False
+            await self.connector.execute(rs.drop_table_sql(table))
+            return True
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         async with self._lock:
@@ -325,11 +347,14 @@ class SqlRemoteStore:
 
     async def _cas(self, info: TableInfo, key: list[str], casts: str) -> _Done:
         run = self.connector.execute
-        load, steps, answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
+        load, (check, *writes), answer = rs.cas_statements(info, key, casts, "__ds_in_raw")
         await run(load)
-        if await self._scalar(rs.dup_sql(key, "__ds_in")):
-            raise ProtocolError("batch holds the same key more than once")
-        for sql in steps:
+        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
+            rs.repeated_keys_sql(key, "__ds_in")))[0], in_batch=True)
+        await run(check)
+        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
+            rs.repeated_keys_sql(key, "__ds_chk")))[0], in_batch=False)
+        for sql in writes:
             await run(sql)
         await run("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
         for temp in ("__ds_in", "__ds_chk", "__ds_chk2"):

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from ducksync.engine.store import ApplyResult, ColumnInfo, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
 
@@ -87,6 +87,9 @@ class PortRemoteStore:
     async def list_tables(self) -> list[TableInfo]:
         return cast(list[TableInfo], (await self.call("list_tables", {}))["value"])
 
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        return cast(Survey, (await self.call("survey", {"tables": tables, "key": key}))["value"])
+
     async def describe_table(self, table: str) -> TableInfo | None:
         return cast(TableInfo | None,
                     (await self.call("describe_table", {"table": table}))["value"])
@@ -98,6 +101,9 @@ class PortRemoteStore:
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         await self.call("add_columns", {"table": table, "columns": list(columns)})
+
+    async def drop_table(self, table: str) -> bool:
+        return bool((await self.call("drop_table", {"table": table}))["value"])
 
     async def bucket_checksums(self, table: str, key: list[str], modulus: int,
                                parent_modulus: int, parents: list[int]) -> bytes:

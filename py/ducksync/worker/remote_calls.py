@@ -3,8 +3,9 @@
 The local worker's :class:`~ducksync.worker.port_store.PortRemoteStore` turns each
 ``RemoteStore`` method into a ``remote_call`` request ``{method, args}`` (plus the
 IPC body as a transferred ``Uint8Array`` under ``ipc``). The remote worker maps it
-with :func:`http_call` to one request of ``/api/v1/sync/...`` (the same endpoints
-``ducksync.stores.http`` uses), and maps the answer back with :func:`reply_value`.
+with :func:`http_call` to one request of the sync API (its routes are declared once, in
+``ducksync.sync_routes``, which the server and ``ducksync.stores.http`` use too), and
+maps the answer back with :func:`reply_value`.
 Pure functions: no I/O, tested in CPython against the real server.
 """
 
@@ -14,27 +15,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-from urllib.parse import quote
 
 from ducksync.errors import DucksyncError, ProtocolError, RemoteUnavailableError, error_from_wire
+from ducksync.sync_routes import ROUTES, route_path
 
 __all__ = ["METHODS", "Fetch", "HttpAnswer", "HttpCall", "error_for", "http_call", "reply_value",
            "serve_call"]
 
-API: Final = "/api/v1/sync"
-METHODS: Final = frozenset({
-    "config", "remote_id", "list_tables", "describe_table", "create_table", "add_columns",
-    "bucket_checksums", "bucket_hashes", "fetch_rows", "fetch_rows_after", "apply_batch",
-    "batch_result", "ack_batches"})
-_IPC_OUT: Final = frozenset({"bucket_checksums", "bucket_hashes", "fetch_rows",
-                             "fetch_rows_after", "apply_batch", "batch_result"})
+METHODS: Final = frozenset(ROUTES)
 
 
 @dataclass(frozen=True, kw_only=True)
 class HttpCall:
     """One HTTP request: ``body_ipc`` means the request's ``ipc`` is the body."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     query: list[tuple[str, str]] = field(default_factory=list)
     json: Any = None
@@ -43,64 +38,62 @@ class HttpCall:
     not_found_ok: bool = False
 
 
-def _q(name: object) -> str:
+def _name(args: dict[str, Any], field_name: str) -> str | None:
+    name = args.get(field_name)
+    if name is None:
+        return None
     if not isinstance(name, str) or not name:
         raise ProtocolError(f"expected a non-empty name, got {name!r}")
-    return quote(name, safe="")
-
-
-def _t(args: dict[str, Any]) -> str:
-    return f"{API}/tables/{_q(args.get('table'))}"
+    return name
 
 
 def _keys(args: dict[str, Any]) -> list[tuple[str, str]]:
     return [("key", str(k)) for k in args.get("key") or []]
 
 
-def http_call(method: str, args: dict[str, Any]) -> HttpCall:
-    """The sync-API request for ``method(**args)``."""
-    ipc = method in _IPC_OUT
-    if method == "config":
-        return HttpCall(method="GET", path=f"{API}/config")
-    if method == "remote_id":
-        return HttpCall(method="GET", path=f"{API}/identity")
-    if method == "list_tables":
-        return HttpCall(method="GET", path=f"{API}/tables")
-    if method == "describe_table":
-        return HttpCall(method="GET", path=_t(args))
-    if method == "create_table":
-        return HttpCall(method="PUT", path=_t(args), json={
-            "columns": args["columns"], "primary_key": args["primary_key"]})
-    if method == "add_columns":
-        return HttpCall(method="POST", path=_t(args) + "/columns",
-                        json={"columns": args["columns"]})
-    if method == "bucket_checksums":
-        return HttpCall(method="POST", path=_t(args) + "/checksums", reply_ipc=ipc, json={
-            "key": args["key"], "modulus": args["modulus"],
-            "parent_modulus": args["parent_modulus"], "parents": args["parents"]})
-    if method == "bucket_hashes":
-        return HttpCall(method="POST", path=_t(args) + "/hashes", reply_ipc=ipc, json={
-            "key": args["key"], "modulus": args["modulus"], "buckets": args["buckets"]})
+def _query(method: str, args: dict[str, Any]) -> list[tuple[str, str]]:
     if method == "fetch_rows":
-        return HttpCall(method="POST", path=_t(args) + "/rows", body_ipc=True, reply_ipc=ipc,
-                        query=[*_keys(args), ("batch_rows", str(int(args["batch_rows"])))])
-    if method == "fetch_rows_after":
-        return HttpCall(method="POST", path=_t(args) + "/rows-after", reply_ipc=ipc, json={
-            "column": args["column"], "after": args["after"],
-            "batch_rows": int(args["batch_rows"])})
+        return [*_keys(args), ("batch_rows", str(int(args["batch_rows"])))]
     if method == "apply_batch":
         checksum = args.get("checksum")
-        return HttpCall(method="POST", path=f"{_t(args)}/batches/{_q(args.get('batch_id'))}",
-                        query=_keys(args) + ([("checksum", str(checksum))] if checksum else []),
-                        body_ipc=True, reply_ipc=ipc)
-    if method == "batch_result":
-        return HttpCall(method="GET", path=f"{API}/batches/{_q(args.get('batch_id'))}",
-                        reply_ipc=ipc, not_found_ok=True)
+        return _keys(args) + ([("checksum", str(checksum))] if checksum else [])
+    return []
+
+
+def _json(method: str, args: dict[str, Any]) -> Any:
+    if method == "survey":
+        return {"tables": args.get("tables"), "key": args.get("key")}
+    if method == "create_table":
+        return {"columns": args["columns"], "primary_key": args["primary_key"]}
+    if method == "add_columns":
+        return {"columns": args["columns"]}
+    if method == "bucket_checksums":
+        return {"key": args["key"], "modulus": args["modulus"],
+                "parent_modulus": args["parent_modulus"], "parents": args["parents"]}
+    if method == "bucket_hashes":
+        return {"key": args["key"], "modulus": args["modulus"], "buckets": args["buckets"]}
+    if method == "fetch_rows_after":
+        return {"column": args["column"], "after": args["after"],
+                "batch_rows": int(args["batch_rows"])}
     if method == "ack_batches":
-        return HttpCall(method="POST", path=f"{API}/batches/ack",
-                        json={"batch_ids": list(args["batch_ids"])})
-    raise ProtocolError(f"unknown remote method {method!r}",
-                        hint=f"expected one of: {', '.join(sorted(METHODS))}")
+        return {"batch_ids": list(args["batch_ids"])}
+    return None
+
+
+def http_call(method: str, args: dict[str, Any]) -> HttpCall:
+    """The sync-API request for ``method(**args)`` (its route: ``ducksync.sync_routes``)."""
+    route = ROUTES.get(method)
+    if route is None:
+        raise ProtocolError(f"unknown remote method {method!r}",
+                            hint=f"expected one of: {', '.join(sorted(METHODS))}")
+    try:
+        path = route_path(route, table=_name(args, "table"), batch_id=_name(args, "batch_id"))
+    except ValueError as exc:
+        raise ProtocolError(f"expected a non-empty name: {exc}") from exc
+    return HttpCall(method=route.verb, path=path, query=_query(method, args),
+                    json=_json(method, args) if route.body == "json" else None,
+                    body_ipc=route.body == "ipc", reply_ipc=route.reply == "ipc",
+                    not_found_ok=route.may_be_absent)
 
 
 def error_for(status: int, body: Any) -> DucksyncError:
@@ -127,6 +120,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
         return {"value": body.get("table") if isinstance(body, dict) else None}
     if method == "remote_id":
         return {"value": body.get("remote_id") if isinstance(body, dict) else None}
+    if method == "drop_table":
+        return {"value": bool(body.get("dropped")) if isinstance(body, dict) else False}
     if method in ("apply_batch", "batch_result"):
         return {"value": None, "found": True,
                 "batch_id": headers.get("x-ducksync-batch-id"),

@@ -58,6 +58,10 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
         return {"value": await store.remote_id()}
     if method == "list_tables":
         return {"value": await store.list_tables()}
+    if method == "survey":
+        tables, key = a.get("tables"), a.get("key")
+        return {"value": await store.survey(None if tables is None else list(tables),
+                                            None if key is None else list(key))}
     if method == "describe_table":
         return {"value": await store.describe_table(a["table"])}
     if method == "create_table":
@@ -66,6 +70,8 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
     if method == "add_columns":
         await store.add_columns(a["table"], list(a["columns"]))
         return {"value": None}
+    if method == "drop_table":
+        return {"value": await store.drop_table(a["table"])}
     if method == "bucket_checksums":
         return _ipc(await store.bucket_checksums(a["table"], list(a["key"]), int(a["modulus"]),
                                                  int(a["parent_modulus"]), list(a["parents"])))

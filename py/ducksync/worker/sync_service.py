@@ -23,12 +23,19 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from ducksync.engine import conflicts as engine_conflicts
+from ducksync.engine import drop as engine_drop
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
-from ducksync.engine.overlap import both
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.store import LocalStore
-from ducksync.engine.sync import Mode, SyncOptions, SyncReport, default_tables, sync_table
+from ducksync.engine.sync import (
+    Mode,
+    Surveyed,
+    SyncOptions,
+    SyncReport,
+    survey,
+    sync_table,
+)
 from ducksync.errors import DucksyncError, NoPrimaryKeyError, error_to_wire
 from ducksync.worker.port_store import CallStats, PortRemoteStore
 from ducksync.worker.sql_params import literal
@@ -175,8 +182,12 @@ class SyncService:
     # --- running ---------------------------------------------------------------------
     async def sync(self, *, tables: list[str] | None = None, direction: str = "both",
                    policy: str | None = None, batch_rows: int | None = None,
-                   trigger: str = "manual") -> dict[str, Any]:
-        """Run one sync (waits for a running one first); returns the summary."""
+                   trigger: str = "manual", allow_mass_delete: bool = False) -> dict[str, Any]:
+        """Run one sync (waits for a running one first); returns the summary.
+
+        ``allow_mass_delete``: this run may delete most of a table on the other side
+        (engine/guard.py; automatic runs never do). A ``pull`` (``push``) naming a table
+        dropped here (on the remote) since the last sync downloads (uploads) it again."""
         mode = DIRECTIONS.get(direction)
         if mode is None:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
@@ -184,7 +195,8 @@ class SyncService:
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
-                batch_rows=batch_rows or self.batch_rows, trigger=trigger))
+                batch_rows=batch_rows or self.batch_rows, trigger=trigger,
+                allow_mass_delete=allow_mass_delete))
             self._task = task
             try:
                 return await task
@@ -199,7 +211,8 @@ class SyncService:
         return True
 
     async def _run(self, *, tables: list[str] | None, mode: Mode, direction: str, policy: str,
-                   batch_rows: int | None, trigger: str) -> dict[str, Any]:
+                   batch_rows: int | None, trigger: str,
+                   allow_mass_delete: bool = False) -> dict[str, Any]:
         t0, start_wall = time.perf_counter(), self.wall()
         mark = self.schedule.started(self.clock())
         self._counters = _Counters()
@@ -208,29 +221,22 @@ class SyncService:
         reports, names = [], list(tables or [])
         outcome, error = "ok", None
         opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
-                           batch_bytes=BATCH_BYTES)
+                           batch_bytes=BATCH_BYTES, allow_mass_delete=allow_mass_delete)
         timings = self._timings = {"prepare": 0.0, "checkpoint": 0.0}
         try:
-            async def prepare() -> None:
-                await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
-
             t_prep = time.perf_counter()
-            remote_id: str | None = None
-            if names:  # the remote's id is asked while the local state is checked
-                _, remote_id = await both(prepare(), self.remote.remote_id())
-            else:
-                await prepare()
-                try:
-                    names = await default_tables(self.local, self.remote, mode, None)
-                except NoPrimaryKeyError:
-                    outcome = "nothing"
-                remote_id = await self.remote.remote_id() if names else None
+            surveyed: Surveyed | None = None
+            try:  # the remote is surveyed (one call) while the local state is checked
+                names, surveyed = await survey(self.local, self.remote, opts, mode,
+                                               extra_state=(SYNC_LOG_DDL,))
+            except NoPrimaryKeyError:
+                outcome = "nothing"
             timings["prepare"] = (time.perf_counter() - t_prep) * 1000
             for name in names:
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
                 reports.append(await sync_table(self.local, self.remote, name, opts, mode,
-                                                remote_id=remote_id))
+                                                surveyed=surveyed))
                 t_ckpt = time.perf_counter()
                 await self.local.execute("CHECKPOINT")
                 timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
@@ -372,6 +378,14 @@ class SyncService:
         self.wrote()  # the decision travels with the next sync
         self.publish()
         return {"pending": self.status.pending_conflicts}
+
+    async def drop_everywhere(self, table: str) -> dict[str, Any]:
+        """Drop ``table`` here and on the remote (engine/drop.py): the explicit way, since
+        a sync never propagates a dropped table. Waits for a running sync."""
+        async with self._lock:
+            done = await engine_drop.drop_everywhere(self.local, self.remote, table)
+            await self.local.execute("CHECKPOINT")
+        return done
 
     async def tables(self) -> list[dict[str, Any]]:
         """Local user tables: rows, key, last sync, pending conflicts and outbox."""

@@ -12,13 +12,31 @@ import re
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
-from ducksync.errors import AuthError, DucksyncError, ProtocolError, RemoteUnavailableError
+from ducksync.errors import (
+    AuthError,
+    DucksyncError,
+    ProtocolError,
+    QueryError,
+    RemoteUnavailableError,
+)
 
 __all__ = ["TRANSPORTS", "login_error", "scrub", "service_url"]
 
 TRANSPORTS: Final = ("proxy", "motherduck")
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
-_AUTH = re.compile(r"token|auth|unauthori[sz]ed|unauthenticated|forbidden|\b40[13]\b", re.I)
+# A refused credential, as MotherDuck and its client word it ("Your request is not
+# authenticated. Please check your MotherDuck token", "Invalid token", HTTP 401/403, a
+# malformed JWT). The bare word "token" is not enough: a parser's "at or near token" or a
+# URL path naming a token endpoint are not refusals.
+_AUTH = re.compile(r"not authenticated|unauthenticated|unauthori[sz]ed|forbidden|"
+                   r"authentication failed|invalid (access |md ?)?token|"
+                   r"token (is )?(invalid|expired|revoked)|expired token|\bjwt\b|"
+                   r"\b(http|status)\W*40[13]\b|\(40[13]\)", re.I)
+# The database named at connect time is not one this account has (DuckDB's catalog
+# wording, and MotherDuck's "no database/share named").
+_NO_DATABASE = re.compile(r"catalog error|no database(/share|/schema)? named|"
+                          r"database \S+ does not exist|database \S+ not found|"
+                          r"unknown database", re.I)
 AUTH_HINT: Final = ("check the token (app.motherduck.com → Settings → Access Tokens: copy a "
                     "fresh one), then connect again; nothing was synced with it")
 
@@ -44,12 +62,18 @@ def service_url(requested: str | None, *, default: str, origin: str, hostname: s
     return url
 
 
-def login_error(message: str, token: str | None) -> DucksyncError:
-    """The typed error for a failed connect: AuthError for a refused token (the fix in
-    the hint), else RemoteUnavailableError (offline, assets unreachable: retry later)."""
+def login_error(message: str, token: str | None, database: str | None = None) -> DucksyncError:
+    """The typed error for a failed connect, by what the user must fix: AuthError for a
+    refused token (get a fresh one), QueryError for a database the account does not have
+    (check the name), else RemoteUnavailableError (offline, assets unreachable: retry)."""
     text = scrub(message, token)
     if _AUTH.search(text):
         return AuthError(f"MotherDuck refused the token: {text}", hint=AUTH_HINT)
+    if _NO_DATABASE.search(text):
+        named = f"`{database}`" if database else "the database"
+        return QueryError(f"MotherDuck has no database {named} for this account: {text}",
+                          hint="check the database name (app.motherduck.com lists yours), "
+                               "or create it there first; the token was accepted")
     return RemoteUnavailableError(f"cannot connect to MotherDuck: {text}",
                                   hint="check the network; the motherduck transport needs "
                                        "app.motherduck.com (the proxy transport does not)")

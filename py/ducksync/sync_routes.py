@@ -1,0 +1,73 @@
+"""The sync HTTP API, declared once: one route per :class:`~ducksync.engine.store.RemoteStore`
+method (and the client knobs).
+
+Three parties speak it: the server (``ducksync.server.sync_api`` mounts each handler on
+its route), the native HTTP store (``ducksync.stores.http``) and the browser's remote
+worker (``ducksync.worker.remote_calls``). Each used to spell the paths itself; now a
+route changes here or nowhere, and ``tests/unit/test_sync_routes.py`` checks that the
+server serves exactly these routes and that every store method has one.
+
+Pure data (stdlib only): it loads in Pyodide like the protocol module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import quote
+
+__all__ = ["API", "ROUTES", "Route", "route_path"]
+
+API: Final = "/api/v1/sync"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """``verb`` ``API + path``; ``{table}`` and ``{batch_id}`` are filled by :func:`route_path`.
+
+    ``body``: what the request carries (``ipc``: one Arrow IPC stream); ``reply``: what
+    comes back on success (errors are always ``{"error": {code, message, hint}}``).
+    ``may_be_absent``: a 404 ``not_found`` is an answer ("never applied"), not an error.
+    """
+
+    method: str
+    verb: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    body: Literal["none", "json", "ipc"] = "none"
+    reply: Literal["json", "ipc"] = "json"
+    may_be_absent: bool = False
+
+
+ROUTES: Final[dict[str, Route]] = {r.method: r for r in (
+    Route(method="config", verb="GET", path="/config"),
+    Route(method="remote_id", verb="GET", path="/identity"),
+    Route(method="list_tables", verb="GET", path="/tables"),
+    Route(method="survey", verb="POST", path="/survey", body="json"),
+    Route(method="describe_table", verb="GET", path="/tables/{table}"),
+    Route(method="create_table", verb="PUT", path="/tables/{table}", body="json"),
+    Route(method="drop_table", verb="DELETE", path="/tables/{table}"),
+    Route(method="add_columns", verb="POST", path="/tables/{table}/columns", body="json"),
+    Route(method="bucket_checksums", verb="POST", path="/tables/{table}/checksums",
+          body="json", reply="ipc"),
+    Route(method="bucket_hashes", verb="POST", path="/tables/{table}/hashes", body="json",
+          reply="ipc"),
+    Route(method="fetch_rows", verb="POST", path="/tables/{table}/rows", body="ipc",
+          reply="ipc"),
+    Route(method="fetch_rows_after", verb="POST", path="/tables/{table}/rows-after",
+          body="json", reply="ipc"),
+    Route(method="apply_batch", verb="POST", path="/tables/{table}/batches/{batch_id}",
+          body="ipc", reply="ipc"),
+    Route(method="batch_result", verb="GET", path="/batches/{batch_id}", reply="ipc",
+          may_be_absent=True),
+    Route(method="ack_batches", verb="POST", path="/batches/ack", body="json"),
+)}
+
+
+def route_path(route: Route, *, table: str | None = None, batch_id: str | None = None) -> str:
+    """The request path of ``route`` (names percent-encoded: they are data, not paths)."""
+    fill = {"table": table, "batch_id": batch_id}
+    missing = [name for name, value in fill.items()
+               if "{" + name + "}" in route.path and not value]
+    if missing:
+        raise ValueError(f"{route.method} needs {', '.join(missing)}")
+    return API + route.path.format(**{k: quote(v or "", safe="") for k, v in fill.items()})
