@@ -30,6 +30,7 @@ from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.faults import reached
 
 __all__ = ["BaseSums", "Transfer", "base_sums", "detect_local", "detect_remote", "empty_local",
            "empty_remote", "ingest_top", "remote_top"]
@@ -70,8 +71,10 @@ class Transfer:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
+        reached(name)
         try:
             yield
+            reached(name, ".done")
         finally:
             ms = (time.perf_counter() - t0) * 1000
             self.timings[name] = round(self.timings.get(name, 0.0) + ms, 3)

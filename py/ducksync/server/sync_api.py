@@ -29,6 +29,7 @@ from ducksync.engine.store import (
     TableInfo,
 )
 from ducksync.errors import DucksyncError, ProtocolError
+from ducksync.faults import reached
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
 from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
@@ -442,6 +443,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
         lambda store: run_coroutine(
             lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
         write=True, carry=_apply_carry(table, keys, checksum, rows))
+    reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
