@@ -120,7 +120,7 @@ class _BulkRun:
         self.id = uuid.uuid4().hex
         self.t = sb.quote_ident(shape.table)
         key = shape.key
-        self.lh = sb.row_hash_sql(shape.columns)
+        self.lh = sb.row_hash_sql(shape.types)
         self.cols = sb.cols_sql([*key, *(c for c in shape.columns if c not in key)])
         self.select = (f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
                        f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
@@ -310,7 +310,7 @@ async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape
                       for k in key)
     await local.execute(
         f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, l.lh, r.__ds_rh, r.__ds_rk FROM "
-        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.columns)} AS lh FROM {t}) l "
+        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.types)} AS lh FROM {t}) l "
         f"JOIN (SELECT {casts}, r.__ds_rk::UBIGINT AS __ds_rk, r.__ds_rh::UBIGINT AS __ds_rh "
         f"FROM __ds_adopt r) r ON {sb.key_join_sql(key, 'l', 'r')} AND l.lh = r.__ds_rh "
         f"ANTI JOIN {base} b ON {sb.key_join_sql(key, 'l', 'b')}")

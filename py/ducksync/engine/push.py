@@ -154,7 +154,7 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             + (f", {sb.cols_sql(nonkey, 't')}" if nonkey else "")
             + f", CASE WHEN t.{k0} IS NULL THEN 'D' ELSE 'U' END AS __ds_op, p.rh_now AS "
             f"__ds_expect, CASE WHEN t.{k0} IS NULL THEN NULL ELSE "
-            f"{sb.row_hash_sql(shape.columns, 't')} END AS __ds_lh, row_number() OVER () AS "
+            f"{sb.row_hash_sql(shape.types, 't')} END AS __ds_lh, row_number() OVER () AS "
             f"__ds_seq FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
             "WHERE p.action = 'push'")
         await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
