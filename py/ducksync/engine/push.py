@@ -161,7 +161,7 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
                             "SELECT count(*) AS n FROM __ds_push")
         total = int((await local.fetch_rows(f"SELECT n FROM {PUSH_TOTAL}"))[0][0])
     acked: list[str] = []
-    cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
+    cols = sb.export_cols_sql(shape.types, [*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
     slices = [(f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
                [start, start + batch_rows]) for start in range(0, total, batch_rows)]
     applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,
