@@ -151,7 +151,7 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
     the common case (a CLI sync cannot know), so there the table is hashed on the fly.
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
-    keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
+    keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.types)
     hashed = f"(SELECT {keys}, {lh} AS __lh FROM {t})"  # the table, hashed on the fly
     if unchanged:
         if xfer is not None:

@@ -78,7 +78,7 @@ async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     casts = ", ".join(f"CAST({sb.quote_ident(c)} AS {shape.types[c]}) AS {sb.quote_ident(c)}"
                       for c in shape.columns)
     await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_rt AS SELECT *, {sb.row_hash_sql(shape.columns)} "
+        f"CREATE OR REPLACE TEMP TABLE __ds_rt AS SELECT *, {sb.row_hash_sql(shape.types)} "
         f"AS __lh FROM (SELECT {casts}, __ds_rk::UBIGINT AS __ds_rk, __ds_rh::UBIGINT AS __ds_rh"
         f" FROM {src})")
     return int(wanted)
@@ -221,9 +221,13 @@ async def _record_conflicts(local: LocalStore, shape: Shape) -> None:
     key, t, cr = shape.key, sb.quote_ident(shape.table), conflict_rows_table(shape.table)
     await local.execute(f"CREATE TABLE IF NOT EXISTS {cr} AS SELECT *, ''::VARCHAR AS __side, "
                         f"''::VARCHAR AS __key FROM {t} LIMIT 0")
-    for c in shape.columns:
-        await local.execute(f"ALTER TABLE {cr} ADD COLUMN IF NOT EXISTS {sb.quote_ident(c)} "
-                            f"{shape.types[c]}")
+    have = {str(r[0]) for r in await local.fetch_rows(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'ducksync' AND table_name = ?", ["conflict_rows__" + shape.table])}
+    for c in shape.columns:  # one statement per *new* column: a wide table has thousands
+        if c not in have:
+            await local.execute(f"ALTER TABLE {cr} ADD COLUMN IF NOT EXISTS "
+                                f"{sb.quote_ident(c)} {shape.types[c]}")
     kt = key_text_sql(key, "p")
     await local.execute(f"DELETE FROM ducksync.conflicts WHERE table_name = ? AND key_text IN "
                         f"(SELECT {kt} FROM __ds_plan p)", [shape.table])
