@@ -126,7 +126,7 @@ class SyncPanel:
 
     def render(self, state):
         self.state = state
-        phase = state.get("phase") or "idle"
+        phase = state.get("phase") or "pending"
         self.running = bool(state.get("running"))
         badge = el("status-sync")
         badge.dataset.phase = phase
@@ -191,7 +191,8 @@ class SyncPanel:
 
     def show_error(self, err):
         box = el("sync-error")
-        if str(err.code) == "cancelled":
+        box.dataset.kind = "cancelled" if str(err.code) == "cancelled" else "error"
+        if str(err.code) == "cancelled":  # not a failure: shown without the error colour
             box.textContent = "Sync cancelled. The next sync picks up where it stopped."
         else:
             box.textContent = "Sync failed: " + plain_error({"message": str(err.message),
