@@ -417,3 +417,26 @@ def test_every_conflict_kind_is_listed_with_its_kind_and_resolvable(
     rows = "SELECT id, body FROM kinds ORDER BY id"
     assert _con(a).execute(rows).fetchall() == _con(b).execute(rows).fetchall() == [
         (0, "v0"), (1, "b"), (2, "b"), (3, "a"), (9, "a")]
+
+
+def test_offline_writes_are_counted_by_the_loop_once_the_burst_settles(
+        own_server: str, tmp_path: Any) -> None:
+    svc = _service(own_server, str(tmp_path / "loop.duckdb"), [])
+    _con(svc).execute("CREATE TABLE loop_notes (id BIGINT PRIMARY KEY)")
+    svc.configure(debounce_s=0.05)
+    svc.set_online(False)  # no sync can run: the loop counts instead
+
+    async def write_then_wait() -> dict[str, Any]:
+        task = asyncio.ensure_future(svc.run_forever())
+        try:
+            for i in range(3):
+                _con(svc).execute(f"INSERT INTO loop_notes VALUES ({i})")
+                svc.wrote()
+            while svc.snapshot()["unsent"] != 3:
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+        return svc.snapshot()
+
+    status = run(asyncio.wait_for(write_then_wait(), 60))
+    assert status["unsent_tables"] == {"loop_notes": 3} and status["phase"] == "offline"

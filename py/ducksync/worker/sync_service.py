@@ -357,7 +357,8 @@ class SyncService:
         self.schedule.finished(mark, self.clock(), ok=ok,
                                retry=outcome not in ("cancelled",))
         untouched = generation == self._writes  # nothing written since the run started
-        sent = ok and summary["mode"] != "pull" and untouched
+        sent = (ok and summary["mode"] != "pull" and untouched
+                and not summary["pending_conflicts"])  # a conflicting row was not sent
         if sent:  # every local change of these tables went out: 0 without hashing
             counts = {} if whole else dict(self.status.unsent_tables)
             counts.update({t["table"]: 0 for t in summary["tables"] if not t.get("error")})
@@ -423,7 +424,8 @@ class SyncService:
             if count is not None and count <= now:  # no sync runs now: count instead
                 with contextlib.suppress(DucksyncError):
                     await self.count_unsent()
-                self._count_due = None
+                if self._count_due == count:  # done (a write meanwhile set a new time)
+                    self._count_due = None
                 continue
             self._wake.clear()
             wake = min([t for t in (due, count) if t is not None], default=None)
