@@ -141,7 +141,8 @@ def test_remote_section_switches_transport_from_the_page(browser: Any, server_ur
     forward_console(page)
     console: list[str] = []
     page.on("console", lambda msg: console.append(msg.text))
-    page.goto(f"{server_url}/?service={SERVICE}")  # the loopback stand-in (loopback origin)
+    # the loopback stand-in (loopback origin); only the syncs asked for here (they count rows)
+    page.goto(f"{server_url}/?service={SERVICE}&sync=manual")
     wait_ready(page)
     result = page.locator("#remote-result")
 
