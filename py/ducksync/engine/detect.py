@@ -285,7 +285,8 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
     xfer.sent += 64 + len(cursor or "")
     if first:
         return False
-    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
+    if shape.remote_pk != tuple(shape.key):  # a declared key is unique and non-NULL
+        await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
     casts = ", ".join(f"CAST(f.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     await local.execute(
@@ -361,7 +362,8 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
     xfer.sent += 8 * len(buckets) + 64
     xfer.received += len(ipc)
     await local.ingest_arrow("__ds_rkeys", ipc)
-    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
+    if shape.remote_pk != tuple(shape.key):  # a declared key is unique and non-NULL
+        await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
     casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     where, params = "", list[object]()

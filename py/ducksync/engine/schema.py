@@ -42,6 +42,7 @@ class Shape:
     types: dict[str, str]
     key: list[str]
     local_pk: tuple[str, ...] = ()  # the local table's declared primary key
+    remote_pk: tuple[str, ...] = ()  # the remote table's (when it exists)
     # The remote table was created by this reconcile: empty, unless another writer got
     # to it since (which the remote's bulk path still refuses, key by key).
     remote_created: bool = False
@@ -226,4 +227,5 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                                   hint="pass --key with existing columns")
     return Shape(table=table, columns=[c["name"] for c in linfo["columns"]],
                  types={c["name"]: c["type"] for c in linfo["columns"]}, key=k,
-                 local_pk=tuple(linfo["primary_key"]), remote_created=created)
+                 local_pk=tuple(linfo["primary_key"]), remote_created=created,
+                 remote_pk=tuple(rinfo["primary_key"]) if rinfo else ())

@@ -290,8 +290,9 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         return False  # nothing changed on either side: no plan, no transaction
     if n_local and shape.local_pk != tuple(shape.key) and not shape.remote_created:
         # before either side is written (reconcile checked before creating the remote)
-        await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
-                                   side="local")
+        with xfer.phase("keys.check"):
+            await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
+                                       side="local")
     await state.forget_base_sums(local, table)  # before the plan writes the base
     # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
     if not n_local:
