@@ -1,7 +1,7 @@
 """The page's remote (PortRemoteStore) under a server's body limit, in CPython: the
-engine learns the limit from the run's survey (as the server sends it), cuts batches under it, and a row that can
-never fit is refused before the remote table is created or the row is sent. Its
-errors keep the server's request id."""
+engine learns the limit from the run's survey (as the server sends it), cuts batches
+under it, and a row that can never fit is refused before the remote table is created
+or the row is sent. Its errors keep the server's request id."""
 
 from __future__ import annotations
 
