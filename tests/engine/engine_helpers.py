@@ -24,7 +24,8 @@ REMOTE_KIND = "native"
 
 @contextlib.contextmanager
 def remote_kind(kind: str) -> Iterator[None]:
-    """remote_db() builds ``kind`` ("native" | "sql") stores inside the block."""
+    """remote_db() builds ``kind`` ("native" | "sql" | "two-engines") stores inside the
+    block."""
     global REMOTE_KIND
     before, REMOTE_KIND = REMOTE_KIND, kind
     try:
@@ -73,6 +74,10 @@ class SqlRemote(SqlRemoteStore):
 
 
 def remote_db(spec: str = ":memory:") -> NativeRemoteStore | SqlRemote:
+    if REMOTE_KIND == "two-engines":  # temp tables on "the client" (tests/engine/two_engines.py)
+        from two_engines import TwoEngineRemote
+
+        return TwoEngineRemote(spec)  # type: ignore[return-value]
     return SqlRemote(spec) if REMOTE_KIND == "sql" else NativeRemoteStore(spec=spec)
 
 
