@@ -240,3 +240,23 @@ def test_two_clients_initial_pushes_report_the_lost_rows_as_cas_retries(
     assert do_sync(clients[0], first, "sync").tables[0].converged
     assert clients[0].con.execute("SELECT id, v FROM t ORDER BY id").fetchall() == \
         con.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_concurrent_edit_by_another_tool_is_never_overwritten(kind: str,
+                                                               tmp_path: Path) -> None:
+    """A notebook updates a row and commits after our transaction began, before our
+    compare-and-swap replaces it: DuckDB lets a stale DELETE through, so without the
+    store's own check our update would silently overwrite the notebook's."""
+    from ducksync.engine import sqlbuild as sb
+
+    path = str(tmp_path / "r.duckdb")
+    con = _table(path, True, "(1, 'x')")
+    seen = int(con.execute(f"SELECT {sb.row_hash_sql(['id', 'v'])} FROM t").fetchall()[0][0])
+    store, paused = writer(kind, path)
+    notebook = __import__("duckdb").connect(path)
+    paused.pause(lambda: notebook.execute("UPDATE t SET v = 'notebook' WHERE id = 1"),
+                 when=lambda sql: sql.lstrip().upper().startswith(("UPDATE", "DELETE")))
+    answer = run(store.apply_batch("t", ["id"], "a1", batch([1], "a", expect=seen)))
+    assert statuses(answer["result"]) == {1: "conflict"}
+    assert con.execute("SELECT v FROM t").fetchall() == [("notebook",)]

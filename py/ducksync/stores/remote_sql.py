@@ -280,6 +280,7 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str, source: str,
         "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
         "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
         f"AS __ds_status FROM __ds_chk c JOIN __ds_in i ON {sb.key_join_sql(key, 'c', 'i')}",
+        *_touch(t, cols, key),
         f"DELETE FROM {t} AS t USING __ds_chk2 c WHERE {sb.key_join_sql(key, 't', 'c')} "
         "AND c.__ds_status = 'ok' AND c.__ds_cur IS NOT NULL",
         f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols, 'i')} "
@@ -293,6 +294,21 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str, source: str,
         f"ELSE {now} END AS __ds_rh "
         f"FROM __ds_chk2 c LEFT JOIN {current} t ON {sb.key_join_sql(key, 'c', 't')}")
     return load, steps, answer
+
+
+def _touch(t: str, cols: Sequence[str], key: Sequence[str]) -> list[str]:
+    """Before the compare-and-swap ``DELETE``: set a column of each row to replace to
+    itself. DuckDB (1.5.6, checked) lets a transaction delete a row that another
+    writer updated and committed after its snapshot; the update of that row is
+    refused ("Conflict on update!"), so a notebook's concurrent edit makes us retry
+    (and answer ``conflict``) instead of being overwritten."""
+    other = next((c for c in cols if c not in key), None)
+    if other is None:
+        return []
+    col = sb.quote_ident(other)
+    return [f"UPDATE {t} AS t SET {col} = t.{col} FROM __ds_chk2 c WHERE "
+            f"{sb.key_join_sql(key, 't', 'c')} AND c.__ds_status = 'ok' "
+            "AND c.__ds_cur IS NOT NULL"]
 
 
 # -- two engines: hashes only from statements over remote tables ---------------------
