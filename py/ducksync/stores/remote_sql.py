@@ -27,7 +27,8 @@ __all__ = [
     "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
     "cas_statements", "casts_sql", "check_key", "checksums_sql", "columns_sql",
     "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
-    "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql", "keyed_rows_sql",
+    "insert_hashes_sql", "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql",
+    "keyed_rows_sql",
     "keyed_sql", "keys_table_sql", "keys_text_sql", "no_table", "primary_keys_sql", "prune_sql",
     "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql", "table_checksum_sql",
     "tables_from_catalog",
@@ -337,12 +338,23 @@ def keyed_sql(info: TableInfo, key: Sequence[str], n_keys: int, select: str) -> 
 
 
 def keyed_hashes_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:
-    """``(key…, __ds_rk, __ds_rh)`` of the rows with the bound keys (see :func:`keyed_sql`)."""
+    """``(key… as text, __ds_rk, __ds_rh)`` of the rows with the bound keys (see
+    :func:`keyed_sql`); read back by :func:`insert_hashes_sql`."""
     cols = [c["name"] for c in info["columns"]]
+    text = ", ".join(f"CAST(t.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
     return keyed_sql(info, key, n_keys,
-                     f"SELECT {sb.cols_sql(key, 't')}, {sb.key_hash_sql(key, 't')} AS __ds_rk, "
+                     f"SELECT {text}, {sb.key_hash_sql(key, 't')} AS __ds_rk, "
                      f"{sb.row_hash_sql(cols, 't')} AS __ds_rh FROM "
                      f"{sb.quote_ident(info['name'])} t")
+
+
+def insert_hashes_sql(info: TableInfo, key: Sequence[str], target: str, n_rows: int) -> str:
+    """Insert ``n_rows`` rows of :func:`keyed_hashes_sql` (all bound as text) into temp
+    ``target`` (:func:`hashes_shape_sql`): numbers only, no hash computed."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    row = "(" + ", ".join([*(f"CAST(? AS {types[k]})" for k in key),
+                           "CAST(? AS UBIGINT)", "CAST(? AS UBIGINT)"]) + ")"
+    return f"INSERT INTO temp.main.{target} VALUES " + ", ".join(row for _ in range(n_rows))
 
 
 def keyed_rows_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:

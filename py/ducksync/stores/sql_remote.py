@@ -336,14 +336,21 @@ class SqlRemoteStore:
                              target: str) -> None:
         """Temp ``target`` ``(key…, __ds_rk, __ds_rh)``: the remote's hashes of the rows
         whose keys are in temp ``source``, computed by statements that read the
-        remote table only (on MotherDuck: by the server, like the checksums), then
-        brought to the client's temp table; no statement that reads a temp table
-        hashes anything."""
-        keys = await self._keys(key, source)
-        await self.connector.execute(rs.hashes_shape_sql(info, key, target))
-        for params, n in keys:
-            ipc = await self._one(rs.keyed_hashes_sql(info, key, n), params)
-            await self.connector.ingest_arrow(target, ipc, append=True)
+        remote table only (on MotherDuck: by the server, like the checksums); no
+        statement that reads a temp table hashes anything.
+
+        The numbers travel as rows and come back as bound values, not as IPC: this
+        runs inside the write transaction, where a connector may not ingest (the
+        browser's ingest writes a scratch database, and a transaction writes one
+        database). At most a batch's keys, ``KEY_CHUNK`` per statement.
+        """
+        run = self.connector.execute
+        await run(rs.hashes_shape_sql(info, key, target))
+        for params, n in await self._keys(key, source):
+            found = await self.connector.fetch_rows(rs.keyed_hashes_sql(info, key, n), params)
+            if found:
+                await run(rs.insert_hashes_sql(info, key, target, len(found)),
+                          [None if v is None else str(v) for row in found for v in row])
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
                                batch_rows: int) -> AsyncIterator[bytes]:
