@@ -24,7 +24,13 @@ Rules for an implementation:
 * A failed ``COMMIT`` must be reported as an error (DuckDB has then already rolled
   the transaction back; the store's ``ROLLBACK`` after it is allowed to fail).
 * ``export_arrow`` honours ``batch_rows``/``batch_bytes`` (the store asks for one
-  chunk for single answers); ``ingest_arrow`` creates a TEMP table.
+  chunk for single answers); ``ingest_arrow`` creates a TEMP table. The store never
+  ingests inside a transaction (the browser's ingest goes through a scratch
+  database, and a DuckDB transaction writes one database).
+* ``one_engine`` (optional, default False): True only when every statement runs on
+  the engine that holds the remote tables (a native file). Leave it False for
+  MotherDuck (temp tables on the client): the store then never computes a remote
+  hash in a statement that reads a temp table.
 
 Optional: :class:`StagingConnector` (``stage_arrow``/``unstage``) lets a connector
 expose an Arrow payload to SQL without copying it into a temp table (native duckdb
