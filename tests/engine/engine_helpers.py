@@ -11,7 +11,7 @@ from ducksync.engine import detect
 from ducksync.engine.sqlbuild import quote_ident
 from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
-from ducksync.errors import RemoteUnavailableError
+from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
 from ducksync.stores.sql_remote import SqlRemoteStore
 
@@ -24,7 +24,8 @@ REMOTE_KIND = "native"
 
 @contextlib.contextmanager
 def remote_kind(kind: str) -> Iterator[None]:
-    """remote_db() builds ``kind`` ("native" | "sql") stores inside the block."""
+    """remote_db() builds ``kind`` ("native" | "sql" | "two-engines") stores inside the
+    block."""
     global REMOTE_KIND
     before, REMOTE_KIND = REMOTE_KIND, kind
     try:
@@ -43,7 +44,11 @@ def local_db(spec: str = ":memory:") -> NativeLocalStore:
 
 class ScalarConnector(NativeLocalStore):
     """A native connection that accepts only what a browser connector can bind (JSON
-    scalars): proves SqlRemoteStore never sends a list or BLOB parameter."""
+    scalars): proves SqlRemoteStore never sends a list or BLOB parameter. Like the
+    browser's connector (whose ingest writes a scratch database, and a transaction may
+    write only one database), it refuses to ingest inside a transaction."""
+
+    in_transaction = False
 
     @staticmethod
     def _check(params: Any) -> None:
@@ -52,7 +57,18 @@ class ScalarConnector(NativeLocalStore):
 
     async def execute(self, sql: str, params: Any = ()) -> None:
         self._check(params)
+        word = sql.strip().split()[0].upper() if sql.strip() else ""
+        if word in ("COMMIT", "ROLLBACK"):  # ended, even when they fail
+            self.in_transaction = False
         await super().execute(sql, params)
+        if word == "BEGIN":
+            self.in_transaction = True
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        if self.in_transaction:
+            raise QueryError("TransactionContext Error: Current transaction is aborted "
+                             "(please ROLLBACK)", hint=f"while running: ingest {table}")
+        await super().ingest_arrow(table, ipc, append=append)
 
     async def fetch_rows(self, sql: str, params: Any = ()) -> Any:
         self._check(params)
@@ -73,6 +89,10 @@ class SqlRemote(SqlRemoteStore):
 
 
 def remote_db(spec: str = ":memory:") -> NativeRemoteStore | SqlRemote:
+    if REMOTE_KIND == "two-engines":  # temp tables on "the client" (tests/engine/two_engines.py)
+        from two_engines import TwoEngineRemote
+
+        return TwoEngineRemote(spec)  # type: ignore[return-value]
     return SqlRemote(spec) if REMOTE_KIND == "sql" else NativeRemoteStore(spec=spec)
 
 

@@ -102,5 +102,6 @@ def test_database_qualifies_everything(tmp_path: Any) -> None:
     sql = SqlRemoteStore(connector=connector, database="svc")
     run(sql.create_table("t", [{"name": "id", "type": "INTEGER", "nullable": False}], ["id"]))
     assert [t["name"] for t in run(sql.list_tables())] == ["t"]
+    run(sql.remote_id())  # first contact: the ledger, in svc too
     assert connector.con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
                                  "'svc' AND table_name IN ('t', 'ledger')").fetchone() == (2,)

@@ -93,7 +93,9 @@ class StorePool:
 
         with self._create_lock:
             self._created += 1
-        store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor())
+        # inline (threaded=False): the pool already runs each request on a worker thread
+        store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor(),
+                                  threaded=False)
         return store
 
     async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False,

@@ -16,22 +16,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from ducksync.engine import names
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.state import key_text_sql
 from ducksync.engine.store import ColumnInfo, Survey, TableInfo
 from ducksync.errors import InvalidKeyError, ProtocolError, SchemaMismatchError
 
 __all__ = [
-    "IDENTITY", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql",
-    "answer_shape_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
-    "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
-    "full_rows_sql", "hashed_sql", "keys_table_sql", "no_table", "primary_keys_sql",
-    "prune_sql", "refuse_repeated_keys", "repeated_keys_sql", "rows_after_sql",
-    "rows_by_key_sql", "rows_table", "tables_from_catalog",
+    "CLAIM", "IDENTITY", "KEY_CHUNK", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LEDGER_PRESENT",
+    "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql", "answer_columns",
+    "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
+    "cas_statements", "casts_sql", "check_key", "checksums_sql", "columns_sql",
+    "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
+    "insert_hashes_sql", "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql",
+    "keyed_rows_sql", "keyed_sql", "keys_table_sql", "keys_text_sql", "no_table",
+    "primary_keys_sql", "prune_sql", "refuse_repeated_keys", "repeated_keys_sql",
+    "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql", "table_checksum_sql",
+    "tables_from_catalog",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
-ROWS: Final = "ledger_rows__"  # + table name: answers kept as rows instead of a BLOB
+ROWS: Final = names.ROWS_PREFIX  # + table name: answers kept as rows instead of a BLOB
+LEDGER_TABLES: Final = names.REMOTE_LEDGER
 
 # Ids stay forever (replay protection, a few bytes each); results only until acked.
 # A batch's answer is either one BLOB (ledger_results) or rows of
@@ -49,7 +55,25 @@ LEDGER_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS ducksync.ledger_verified (batch_id VARCHAR "
     "PRIMARY KEY, applied_at TIMESTAMP, checksum UBIGINT)",
     "CREATE TABLE IF NOT EXISTS ducksync.identity (remote_id VARCHAR)",
+    # One row per table, claimed (updated) first by every write transaction of ducksync
+    # to that table: two concurrent writers conflict right there (DuckDB's optimistic
+    # model: "Conflict on update"), so the loser retries on a snapshot that sees the
+    # winner's rows. Without it two bulk pushes into a table without a PRIMARY KEY both
+    # committed, and a compare-and-swap DELETE of a row changed by a writer that
+    # committed meanwhile succeeded (a lost update).
+    "CREATE TABLE IF NOT EXISTS ducksync.table_writes (table_name VARCHAR PRIMARY KEY, "
+    "n UBIGINT)",
 )
+# How many of the ledger's tables exist (== len(LEDGER_TABLES): no DDL needed).
+LEDGER_PRESENT: Final = (
+    "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
+    "schema_name = 'ducksync' AND table_name IN ("
+    + ", ".join(f"'{t}'" for t in names.REMOTE_LEDGER) + ")")
+# The claim (see table_writes above): the first statement of every write transaction,
+# so the transaction's snapshot starts there (DuckDB starts it at the first statement
+# that touches the database).
+CLAIM: Final = ("INSERT INTO ducksync.table_writes VALUES (?, 1) ON CONFLICT (table_name) "
+                "DO UPDATE SET n = n + 1")
 # The database's id (RemoteStore.remote_id): made once; two racing first calls may both
 # insert, and every reader then agrees on the smallest.
 # ``(read, create)``: read first ('' when the database has no id yet), create only
@@ -295,8 +319,8 @@ def bulk_checksum_sql(info: TableInfo, key: Sequence[str], casts: str, source: s
     return f"SELECT {sb.checksum_sql('__ds_rk', '__ds_rh')}::VARCHAR FROM ({hashed})"
 
 
-def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
-                   source: str) -> tuple[str, list[str], str]:
+def cas_statements(info: TableInfo, key: Sequence[str], casts: str, source: str,
+                   hashes: str | None = None) -> tuple[str, list[str], str]:
     """The compare-and-swap path as ``(load, check_and_write, answer)``.
 
     ``load`` copies ``source`` cast to the table's types into temp ``__ds_in`` (then
@@ -305,20 +329,29 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
     status (``__ds_chk2``: ``'ok'`` when it still matches ``__ds_expect``), then deletes
     and inserts the ``'ok'`` rows; ``answer`` is the per-row answer, read back from the
     table after the writes.
+
+    ``hashes``: two engines (see :func:`keyed_hashes_sql`). The current hashes are
+    then read from that temp table ``(key…, __ds_rk, __ds_rh)``, filled by the remote
+    before the check and again before the answer, so no statement that reads a temp
+    table computes a hash.
     """
     t = sb.quote_ident(info["name"])
     cols = [c["name"] for c in info["columns"]]
-    k0, rh = sb.quote_ident(key[0]), sb.row_hash_sql(_types(info), "t")
+    k0 = sb.quote_ident(key[0])
     load = (f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
             "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
             f"r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r")
+    current, now = (t, sb.row_hash_sql(_types(info), "t")) if hashes is None else \
+        (hashes, "t.__ds_rh")
+    rk = sb.key_hash_sql(key, "t") if hashes is None else "t.__ds_rk"
     steps = [
         f"CREATE OR REPLACE TEMP TABLE __ds_chk AS SELECT {sb.cols_sql(key, 'i')}, i.__ds_op, "
-        f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {rh} END"
-        f" AS __ds_cur FROM __ds_in i LEFT JOIN {t} t ON {sb.key_join_sql(key, 'i', 't')}",
+        f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {now} END"
+        f" AS __ds_cur FROM __ds_in i LEFT JOIN {current} t ON {sb.key_join_sql(key, 'i', 't')}",
         "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
         "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
         f"AS __ds_status FROM __ds_chk c JOIN __ds_in i ON {sb.key_join_sql(key, 'c', 'i')}",
+        *_touch(t, cols, key),
         f"DELETE FROM {t} AS t USING __ds_chk2 c WHERE {sb.key_join_sql(key, 't', 'c')} "
         "AND c.__ds_status = 'ok' AND c.__ds_cur IS NOT NULL",
         f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols, 'i')} "
@@ -327,11 +360,100 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
     ]
     answer = (
         f"SELECT {sb.cols_sql(key, 'c')}, c.__ds_lh, c.__ds_status, "
-        f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.key_hash_sql(key, 't')} END AS __ds_rk, "
+        f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {rk} END AS __ds_rk, "
         f"CASE WHEN c.__ds_status = 'conflict' THEN c.__ds_cur WHEN t.{k0} IS NULL THEN NULL "
-        f"ELSE {rh} END AS __ds_rh "
-        f"FROM __ds_chk2 c LEFT JOIN {t} t ON {sb.key_join_sql(key, 'c', 't')}")
+        f"ELSE {now} END AS __ds_rh "
+        f"FROM __ds_chk2 c LEFT JOIN {current} t ON {sb.key_join_sql(key, 'c', 't')}")
     return load, steps, answer
+
+
+def _touch(t: str, cols: Sequence[str], key: Sequence[str]) -> list[str]:
+    """Before the compare-and-swap ``DELETE``: set a column of each row to replace to
+    itself. DuckDB (1.5.6, checked) lets a transaction delete a row that another
+    writer updated and committed after its snapshot; the update of that row is
+    refused ("Conflict on update!"), so a notebook's concurrent edit makes us retry
+    (and answer ``conflict``) instead of being overwritten."""
+    other = next((c for c in cols if c not in key), None)
+    if other is None:
+        return []
+    col = sb.quote_ident(other)
+    return [f"UPDATE {t} AS t SET {col} = t.{col} FROM __ds_chk2 c WHERE "
+            f"{sb.key_join_sql(key, 't', 'c')} AND c.__ds_status = 'ok' "
+            "AND c.__ds_cur IS NOT NULL"]
+
+
+# -- two engines: hashes only from statements over remote tables ---------------------
+KEY_CHUNK: Final = 2000  # keys bound per statement (a browser connector inlines them)
+
+
+def keys_text_sql(key: Sequence[str], source: str) -> str:
+    """The distinct keys of temp ``source`` as text: data only, no hash, so it may
+    run on the client; cast back to the table's types by :func:`keyed_sql`."""
+    return (f"SELECT DISTINCT {', '.join(f'CAST({sb.quote_ident(k)} AS VARCHAR)' for k in key)}"
+            f" FROM {source}")
+
+
+def keyed_sql(info: TableInfo, key: Sequence[str], n_keys: int, select: str) -> str:
+    """``select`` (over the table as ``t``) restricted to ``n_keys`` keys bound as
+    text parameters: a statement that reads the remote table only, so MotherDuck
+    runs its hashes on the server, where the checksums run."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    row = "(" + ", ".join("?" for _ in key) + ")"
+    names = ", ".join(f"c{i}" for i in range(len(key)))
+    casts = ", ".join(f"CAST(c{i} AS {types[k]}) AS {sb.quote_ident(k)}"
+                      for i, k in enumerate(key))
+    wanted = (f"(SELECT {casts} FROM (VALUES {', '.join(row for _ in range(n_keys))}) "
+              f"v({names}))")
+    return f"{select} SEMI JOIN {wanted} w ON {sb.key_join_sql(key, 't', 'w')}"
+
+
+def keyed_hashes_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:
+    """``(key… as text, __ds_rk, __ds_rh)`` of the rows with the bound keys (see
+    :func:`keyed_sql`); read back by :func:`insert_hashes_sql`."""
+    text = ", ".join(f"CAST(t.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
+    return keyed_sql(info, key, n_keys,
+                     f"SELECT {text}, {sb.key_hash_sql(key, 't')} AS __ds_rk, "
+                     f"{sb.row_hash_sql(_types(info), 't')} AS __ds_rh FROM "
+                     f"{sb.quote_ident(info['name'])} t")
+
+
+def insert_hashes_sql(info: TableInfo, key: Sequence[str], target: str, n_rows: int) -> str:
+    """Insert ``n_rows`` rows of :func:`keyed_hashes_sql` (all bound as text) into temp
+    ``target`` (:func:`hashes_shape_sql`): numbers only, no hash computed."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    row = "(" + ", ".join([*(f"CAST(? AS {types[k]})" for k in key),
+                           "CAST(? AS UBIGINT)", "CAST(? AS UBIGINT)"]) + ")"
+    return f"INSERT INTO temp.main.{target} VALUES " + ", ".join(row for _ in range(n_rows))
+
+
+def keyed_rows_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:
+    """:func:`full_rows_sql` of the rows with the bound keys (see :func:`keyed_sql`)."""
+    return keyed_sql(info, key, n_keys, full_rows_sql(info, key, "t"))
+
+
+def hashes_shape_sql(info: TableInfo, key: Sequence[str], target: str) -> str:
+    """Temp ``target`` ``(key…, __ds_rk, __ds_rh)``, empty, keys of the table's types."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
+    return (f"CREATE OR REPLACE TEMP TABLE {target} ({cols}, __ds_rk UBIGINT, "
+            "__ds_rh UBIGINT)")
+
+
+def table_checksum_sql(info: TableInfo, key: Sequence[str]) -> str:
+    """The whole table's checksum as text (the remote's hashes): with a bulk INSERT
+    between two of them in one transaction, their XOR is the inserted rows' checksum
+    (a checksum is a ``bit_xor``), computed without reading a temp table."""
+    hashed = (f"SELECT {sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(_types(info))} "
+              f"AS __ds_rh FROM {sb.quote_ident(info['name'])}")  # checksum_sql repeats terms
+    return f"SELECT coalesce({sb.checksum_sql('__ds_rk', '__ds_rh')}, 0)::VARCHAR FROM ({hashed})"
+
+
+def bulk_answer_sql(info: TableInfo, key: Sequence[str], casts: str, source: str,
+                    hashes: str) -> str:
+    """:func:`bulk_result_sql` with the hashes read from temp ``hashes`` (two engines)."""
+    return (f"SELECT {sb.cols_sql(key, 'w')}, w.__ds_lh, 'ok' AS __ds_status, h.__ds_rk, "
+            f"h.__ds_rh FROM {_written(casts, source)} w JOIN {hashes} h ON "
+            f"{sb.key_join_sql(key, 'w', 'h')}")
 
 
 def answer_shape_sql(source: str) -> str:
@@ -356,3 +478,45 @@ def prune_sql(rows_tables: Iterable[str]) -> list[str]:
             f"DELETE FROM ducksync.ledger_verified WHERE applied_at < {old}",
             *(f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_at < {old}"
               for name in rows_tables)]
+
+
+def answer_columns(info: TableInfo, key: Sequence[str]) -> list[tuple[str, str]]:
+    """``(name, type)`` of an answer kept as rows: batch id, time, key, then the answer."""
+    types = {c["name"]: c["type"] for c in info["columns"]}
+    return [("__ds_batch", "VARCHAR"), ("__ds_at", "TIMESTAMP"),
+            *((k, types[k]) for k in key), ("__ds_lh", "UBIGINT"),
+            ("__ds_status", "VARCHAR"), ("__ds_rk", "UBIGINT"), ("__ds_rh", "UBIGINT")]
+
+
+def rows_table_sql(info: TableInfo, key: Sequence[str]) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` the table of answers kept as rows, from the
+    catalog: run before (never inside) the write transaction, so two writers' first
+    batches do not conflict on the catalog."""
+    cols = ", ".join(f"{sb.quote_ident(n)} {sb.check_type(t)}"
+                     for n, t in answer_columns(info, key))
+    return f"CREATE TABLE IF NOT EXISTS {rows_table(info['name'])} ({cols})"
+
+
+# -- DuckDB's answers under optimistic concurrency -----------------------------------
+def is_conflict(message: str) -> bool:
+    """A transaction lost to a concurrent one: retry on a fresh snapshot.
+
+    DuckDB says "Conflict on update!", "Conflict on tuple deletion!", "Catalog
+    write-write conflict …", or, when the loser's key violation surfaces only at
+    COMMIT, "Failed to commit: PRIMARY KEY or UNIQUE constraint violation"; a key
+    committed by another transaction after our snapshot can also fail our INSERT
+    itself ("duplicate key").
+    """
+    text = message.lower()
+    return "conflict" in text or "failed to commit" in text or "duplicate key" in text
+
+
+def is_constraint(message: str) -> bool:
+    """A statement refused by a PRIMARY KEY / UNIQUE constraint."""
+    return "constraint" in message.lower()
+
+
+def is_missing(message: str) -> bool:
+    """A catalog error: the table (here: the ledger) does not exist."""
+    text = message.lower()
+    return "does not exist" in text or ("catalog error" in text and "not found" in text)
