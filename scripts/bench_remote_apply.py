@@ -20,7 +20,8 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.stores._arrow import to_ipc
 from ducksync.stores.native import NativeRemoteStore
 
-COLS = ["id", "name", "amount", "qty", "created"]
+COLS = {"id": "BIGINT", "name": "VARCHAR", "amount": "DECIMAL(12,2)", "qty": "INTEGER",
+        "created": "TIMESTAMP"}
 TABLE = ("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR, amount DECIMAL(12,2), "
          "qty INTEGER, created TIMESTAMP)")
 HALF = 500_000

@@ -49,6 +49,8 @@ CONTRACT = {
 }
 
 
+T_TYPES = {"id": "BIGINT", "v": "VARCHAR"}  # table t of these tests
+
 def _engine_module(name: str) -> Any:
     """tests/engine/<name>.py by path (tests/e2e has a test_sync.py too)."""
     spec = importlib.util.spec_from_file_location(f"sql_contract_{name}",
@@ -129,7 +131,7 @@ def test_a_writer_that_keeps_losing_gets_a_retryable_error_not_a_query_error(
 
     path = str(tmp_path / "r.duckdb")
     con = _table(path, True, "(1, 'x')")
-    seen = int(con.execute(f"SELECT {sb.row_hash_sql(['id', 'v'])} FROM t").fetchall()[0][0])
+    seen = int(con.execute(f"SELECT {sb.row_hash_sql(T_TYPES)} FROM t").fetchall()[0][0])
     first, paused = writer(kind, path)
     second, _ = writer(kind, path, attempts=3, backoff_s=0.001)
     inside: dict[str, BaseException] = {}
@@ -170,7 +172,7 @@ def test_ledger_ddl_runs_once_and_never_inside_a_data_transaction(kind: str,
     assert run(store.batch_result("never")) is None
     assert not [s for s in paused.seen if _ddl(s)], "a read path wrote the catalog"
     run(store.apply_batch("t", ["id"], "a1", batch([1, 2], "a")))  # bulk
-    seen = int(con.execute(f"SELECT {sb.row_hash_sql(['id', 'v'])} FROM t WHERE id = 1"
+    seen = int(con.execute(f"SELECT {sb.row_hash_sql(T_TYPES)} FROM t WHERE id = 1"
                            ).fetchall()[0][0])
     run(store.apply_batch("t", ["id"], "a2", batch([1], "b", expect=seen)))  # CAS
     run(store.apply_batch("t", ["id"], "a3", batch([2], "b", expect=seen)))  # CAS conflict
@@ -252,7 +254,7 @@ def test_a_concurrent_edit_by_another_tool_is_never_overwritten(kind: str,
 
     path = str(tmp_path / "r.duckdb")
     con = _table(path, True, "(1, 'x')")
-    seen = int(con.execute(f"SELECT {sb.row_hash_sql(['id', 'v'])} FROM t").fetchall()[0][0])
+    seen = int(con.execute(f"SELECT {sb.row_hash_sql(T_TYPES)} FROM t").fetchall()[0][0])
     store, paused = writer(kind, path)
     notebook = __import__("duckdb").connect(path)
     paused.pause(lambda: notebook.execute("UPDATE t SET v = 'notebook' WHERE id = 1"),
