@@ -114,7 +114,7 @@ def main() -> int:
             if "kills" in only:
                 plan += [("cli", f, None) for f in faults_for(seen, every)]
             if "recover" in only:
-                mid = f"push.record:{max(2, seen.count('push.record') // 2)}"
+                mid = f"push.record:{max(1, (seen.count('push.record') + 1) // 2)}"
                 plan.append(("cli", mid, "recover"))
             if "server" in only:
                 applies = seen.count("remote.commit")
