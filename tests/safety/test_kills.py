@@ -19,8 +19,8 @@ from serverutil import running_server
 # Every point the engine and the native remote store reach in these scenarios (the
 # server adds "server.answer"): a new phase must be added here, and so gets killed.
 ENGINE_POINTS = frozenset(
-    p + s for p in ("reconcile", "bulk.check", "detect.local", "detect.base", "detect.remote",
-                    "fetch", "plan", "pull.apply", "push.snapshot", "push.predict",
+    p + s for p in ("reconcile", "bulk.check", "keys.check", "detect.local", "detect.base",
+                    "detect.remote", "fetch", "plan", "pull.apply", "push.snapshot", "push.predict",
                     "push.export", "push.outbox", "push.remote_apply", "push.record", "finish")
     for s in ("", ".done")) | {"remote.commit", "remote.committed", "recover"}
 
