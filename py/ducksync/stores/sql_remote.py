@@ -98,8 +98,11 @@ class SqlRemoteStore:
             return
         if self.database:
             await self.connector.execute(f"USE {sb.quote_ident(self.database)}")
-        for ddl in rs.LEDGER_DDL:
-            await self.connector.execute(ddl)
+        try:
+            for ddl in rs.LEDGER_DDL:
+                await self.connector.execute(ddl)
+        except QueryError as exc:
+            raise rs.refused_write(exc) from exc
         self._ready = True
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> bytes:
@@ -138,12 +141,15 @@ class SqlRemoteStore:
     async def remote_id(self) -> str:
         async with self._lock:
             await self._setup()
+            return await self._identity(str(await self._scalar(rs.IDENTITY[0])))
+
+    async def _identity(self, found: str) -> str:
+        """``found`` (the id read), or the id made now when the database had none."""
+        if not found:
             read, create = rs.IDENTITY
+            await self.connector.execute(create)
             found = str(await self._scalar(read))
-            if not found:
-                await self.connector.execute(create)
-                found = str(await self._scalar(read))
-            return found
+        return found
 
     async def list_tables(self) -> list[TableInfo]:
         async with self._lock:
@@ -157,9 +163,10 @@ class SqlRemoteStore:
             return found[0] if found else None
 
     async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
-        remote_id = await self.remote_id()
         async with self._lock:
-            infos = await self._tables()
+            await self._setup()
+            found, infos = rs.split_catalog(await self.connector.fetch_rows(rs.catalog_sql()))
+            remote_id = await self._identity(found)
             if tables is not None:
                 wanted = set(tables)
                 infos = [i for i in infos if i["name"] in wanted]
