@@ -132,7 +132,7 @@ def test_a_share_reader_cannot_push_and_is_told_why() -> None:
 
 @pytest.mark.xfail(strict=True, reason="issue 15 item 4: DuckDB's statement-time 'Conflict on "
                    "tuple deletion' in the compare-and-swap DELETE is reported as an error, not "
-                   "a CAS retry (fails on main and on wt-store at 3df2b45 too)")
+                   "a CAS retry (fails on main and on wt-store at a0c861a too)")
 def test_two_writers_conflict_as_compare_and_swap_retries(tmp_path: Path) -> None:
     """Two devices push the same rows through two connections to one database: the
     loser's optimistic conflict (DuckDB's own) is a CAS retry, never an error."""
@@ -163,14 +163,14 @@ def test_two_writers_conflict_as_compare_and_swap_retries(tmp_path: Path) -> Non
             return getattr(raw, name)
 
     inner.con = Hooked()
-    rep = do_sync(two, second, policy="remote").tables[0]
+    rep = do_sync(two, second, policy="remote-wins").tables[0]
     inner.con = raw
     assert fired, "the hook never ran"
     other = fired[0].tables[0]
     # whichever writer DuckDB makes the loser (at a statement or at COMMIT) retries
     assert (other.error, rep.error) == (None, None), (other.error, rep.error)
     assert other.cas_retries + other.conflicts + rep.cas_retries + rep.conflicts >= 1
-    do_sync(two, second, policy="remote")
+    do_sync(two, second, policy="remote-wins")
     do_sync(one, first)
     assert rows(one) == rows(two) == rows(first)
     assert first.con.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [(20, 20)]

@@ -24,6 +24,7 @@ import duckdb
 import httpx
 import pytest
 import uvicorn
+from remote_scenarios import run_scenario
 
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
 from ducksync.errors import AuthError, ReadOnlyRemoteError
@@ -179,3 +180,11 @@ def test_md_backend_refuses_to_open_without_a_token(tmp_path: Path,
     with pytest.raises(AuthError, match="MOTHERDUCK_TOKEN"):
         database.connection()
     assert cloud.config == {}  # never reached the service
+
+
+def test_the_live_scenario_passes_on_the_standin(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/server/test_motherduck.py runs this scenario live; here it proves the
+    scenario itself (every type, updates, compare-and-swap, two writers)."""
+    with md_server(tmp_path, monkeypatch) as (url, _, _app):
+        run_scenario(url, tmp_path, "scenario")
