@@ -2,6 +2,7 @@
 #   make run    set everything up, then serve the app on http://127.0.0.1:8000
 #   make test   set everything up, lint, then run every test (browser tests included)
 #   make lint   ruff + mypy (strict on py/)
+#   make soak   the safety suite at 1M rows and thousands of syncs (tests/safety/)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup build chromium bench clean
+.PHONY: run test lint setup build chromium bench soak clean
 
 run: setup build
 	$(BIN)/ducksync serve --host $(HOST) --port $(PORT)
@@ -51,6 +52,11 @@ chromium:
 
 bench: setup build chromium
 	$(BIN)/ducksync bench --runs 3
+
+# Not part of `make test`: kills at every phase at 1M rows, thousands of concurrent syncs
+# (tests/safety/soak.py; sizes via DUCKSYNC_SOAK_* variables, see there).
+soak: setup build chromium
+	$(BIN)/python tests/safety/soak.py
 
 clean:
 	rm -rf web/dist .pytest_cache .mypy_cache .ruff_cache

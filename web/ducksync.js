@@ -74,14 +74,15 @@ export class Client {
   #transport;
 
   constructor({ duckdb = "async", db = DEFAULT_DB, transport = "proxy", token = null,
-                database = null, service = null, ...syncOptions } = {}) {
+                database = null, service = null, autoSync = true, ...syncOptions } = {}) {
     this.#transport = { transport, token, database, service };
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    this.options = { duckdb, db };
+    // In the local worker's URL: read before its first automatic sync could start.
+    this.options = autoSync === false ? { duckdb, db, autosync: "off" } : { duckdb, db };
     // Requests go to this tab's workers when it owns the database, else to the owner tab
     // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
     const makeError = (data) => new DucksyncError(data);

@@ -3,13 +3,15 @@
 // requests and keeps the last sync status that the worker broadcast.
 import { REQUEST } from "@ducksync/protocol";
 
-const IDLE = Object.freeze({ phase: "idle", running: false, progress: null, last_sync: null,
-                             last_error: null, pending_conflicts: 0 });
+// Until the worker (or, in a follower tab, the owner's worker) answers: nothing is proved.
+const UNKNOWN = Object.freeze({ phase: "pending", running: false, progress: null, last_sync: null,
+                                last_error: null, last_outcome: null, in_sync: false,
+                                unsent: null, unsent_tables: {}, pending_conflicts: 0 });
 const DIRECTIONS = new Set(["push", "pull", "both"]);
 
 /** Called from the Client constructor: keep the sync status, apply connect() options. */
 export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, conflictPolicy } = {}) {
-  client.syncState = { ...IDLE };
+  client.syncState = { ...UNKNOWN };
   client.on("sync", ({ worker, ...state }) => { client.syncState = state; });
   const settings = {};
   if (syncInterval !== undefined) settings.interval_s = syncInterval;
@@ -18,7 +20,7 @@ export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, co
   if (conflictPolicy !== undefined) settings.policy = conflictPolicy;
   client.ready.then(async () => {
     if (Object.keys(settings).length) await client.configureSync(settings);
-    client.syncState = await client.local.request(REQUEST.SYNC_STATUS);
+    await client.syncStatus();
   }).catch(() => {}); // a failed start is reported by `ready` itself
 }
 
@@ -82,6 +84,15 @@ const methods = {
     return runs.map((run) => Object.fromEntries(Object.entries(run).map(
       ([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
   },
+  /**
+   * The sync status, asked of the worker now (of the owner tab's, in a follower): what
+   * `status().sync` holds from then on, until the next `sync` event.
+   * {phase, in_sync, unsent, unsent_tables, last_sync, last_outcome, last_error, ...}
+   */
+  async syncStatus() {
+    this.syncState = await this.local.request(REQUEST.SYNC_STATUS);
+    return { ...this.syncState };
+  },
   /** Re-probe the server now (the remote worker also checks periodically). */
   checkHealth() {
     return this.remoteHealth();
@@ -95,6 +106,6 @@ export function installSync(Client) {
   }
   const status = Client.prototype.status;
   Client.prototype.status = function statusWithSync() {
-    return { ...status.call(this), sync: { ...(this.syncState ?? IDLE) } };
+    return { ...status.call(this), sync: { ...(this.syncState ?? UNKNOWN) } };
   };
 }

@@ -4,6 +4,11 @@ recent syncs, tables list and conflicts view.
 It only draws what the client reports (``status().sync``, events ``sync``, ``progress``,
 ``conflict``) and asks it for lists (``syncTables``, ``syncLog``, ``conflicts``); every list
 is re-read after each sync. Values cross as JSON, like the rest of the UI.
+
+Times: MicroPython's FFI turns a JS integer into a 32-bit int, so an epoch in ms
+(``Date.now()``) arrives wrong. No such number crosses here: a stamp becomes a JS
+``Date`` from its text (shown in the user's local time by the browser), and ages are
+computed from the texts of two UTC stamps (:func:`epoch_s`).
 """
 
 from pyscript import window
@@ -14,6 +19,7 @@ from ui_common import el, escape, from_js, on_promise, plain_error
 CHART_RUNS = 20
 PHASE_WORDS = {
     "idle": "in sync",
+    "pending": "not in sync yet",
     "syncing": "syncing",
     "offline": "offline",
     "error": "sync failed",
@@ -21,13 +27,48 @@ PHASE_WORDS = {
 }
 
 
-def _ms(stamp):
-    """Epoch ms of the worker's UTC stamp ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    return window.Date.parse(stamp.replace(" ", "T")[:23] + "Z")
+def changes(n):
+    return str(n) + (" change" if n == 1 else " changes")
 
 
-def ago(stamp):
-    seconds = int((window.Date.now() - _ms(stamp)) / 1000)
+def badge_words(state):
+    """The badge: the phase, and for ``pending`` why this device is not proved in sync."""
+    phase = state.get("phase") or "pending"
+    unsent = state.get("unsent")
+    if phase != "pending":
+        words = PHASE_WORDS.get(phase, phase)
+        return words + ", " + changes(unsent) + " not sent" if unsent and phase != "syncing" \
+            else words
+    if unsent:
+        return changes(unsent) + " not sent"
+    if unsent is None and state.get("last_outcome") is not None:
+        return "changes not sent"
+    if state.get("last_outcome") == "cancelled":
+        return "sync cancelled"
+    if state.get("last_outcome") is None:
+        return "not synced yet" if not state.get("last_sync") else "waiting to sync"
+    return PHASE_WORDS["pending"]
+
+
+def epoch_s(stamp):
+    """Seconds since 1970 of a UTC stamp ``YYYY-MM-DD[ T]HH:MM:SS…`` (pure integer math)."""
+    y, m, d = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
+    y -= 1 if m <= 2 else 0
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + int(stamp[11:13]) * 3600 + int(stamp[14:16]) * 60 + \
+        int(stamp[17:19])
+
+
+def _date(stamp):
+    """A JS Date of the worker's UTC stamp, made from text (see the module docstring)."""
+    return window.Date.new(stamp.replace(" ", "T")[:19] + "Z")
+
+
+def ago(stamp, now=None):
+    seconds = epoch_s(now or window.Date.new().toISOString()) - epoch_s(stamp)
     if seconds < 5:
         return "just now"
     if seconds < 90:
@@ -38,7 +79,11 @@ def ago(stamp):
 
 
 def local_time(stamp):
-    return window.Date.new(_ms(stamp)).toLocaleTimeString()
+    """The stamp in the user's time zone (with the date unless it is today)."""
+    date = _date(stamp)
+    if date.toDateString() == window.Date.new().toDateString():
+        return date.toLocaleTimeString()
+    return date.toLocaleString()
 
 
 def size(n):
@@ -54,6 +99,7 @@ class SyncPanel:
         self.client = client
         self.state = {}
         self.running = False
+        self.shown_unsent = None
         client.on("sync", create_proxy(self.on_sync))
         client.on("progress", create_proxy(self.on_progress))
         client.on("conflict", create_proxy(lambda _p: self.refresh_conflicts()))
@@ -64,6 +110,8 @@ class SyncPanel:
     def start(self):
         el("sync-now").disabled = False
         self.render(from_js(self.client.status())["sync"])
+        # The worker's status (the owner tab's, in a follower), not the client's default.
+        on_promise(self.client.syncStatus(), lambda s: self.render(from_js(s)), self.show_error)
         self.refresh()
 
     # --- status ---------------------------------------------------------------------
@@ -73,14 +121,16 @@ class SyncPanel:
         self.render(state)
         if was_running and not state.get("running"):
             self.refresh()  # a run ended: tables, chart and conflicts changed
+        elif state.get("unsent") is not None and state.get("unsent") != self.shown_unsent:
+            self.refresh_tables()  # changes were counted: the tables list says which
 
     def render(self, state):
         self.state = state
-        phase = state.get("phase") or "idle"
+        phase = state.get("phase") or "pending"
         self.running = bool(state.get("running"))
         badge = el("status-sync")
         badge.dataset.phase = phase
-        badge.querySelector("b").textContent = PHASE_WORDS.get(phase, phase)
+        badge.querySelector("b").textContent = badge_words(state)
         el("sync-detail").textContent = self.detail(state)
         el("sync-now").disabled = self.running
         el("sync-cancel").hidden = not self.running
@@ -101,11 +151,18 @@ class SyncPanel:
         elif phase == "offline":
             parts.append("No connection to the server: changes are kept here and sent "
                          "when it is back.")
+        elif phase == "pending" and state.get("last_outcome") == "cancelled":
+            parts.append("Sync cancelled: the next one picks up where it stopped.")
+        unsent = state.get("unsent")
+        if unsent:
+            parts.append(changes(unsent) + " made here not sent yet.")
+        elif unsent is None and state.get("last_outcome") is not None:
+            parts.append("Changes made here are not sent yet.")
         if error and phase in ("error", "offline"):
             parts.append("Last sync failed: " + plain_error(error))
         if last:
             parts.append("Last synced at " + local_time(last) + " (" + ago(last) + ").")
-        elif phase == "idle":
+        elif phase in ("idle", "pending"):
             parts.append("Never synced yet.")
         return " ".join(parts)
 
@@ -134,7 +191,8 @@ class SyncPanel:
 
     def show_error(self, err):
         box = el("sync-error")
-        if str(err.code) == "cancelled":
+        box.dataset.kind = "cancelled" if str(err.code) == "cancelled" else "error"
+        if str(err.code) == "cancelled":  # not a failure: shown without the error colour
             box.textContent = "Sync cancelled. The next sync picks up where it stopped."
         else:
             box.textContent = "Sync failed: " + plain_error({"message": str(err.message),
@@ -145,9 +203,13 @@ class SyncPanel:
 
     # --- lists ----------------------------------------------------------------------
     def refresh(self):
-        on_promise(self.client.syncTables(), self.render_tables, self.show_error)
+        self.refresh_tables()
         on_promise(self.client.syncLog(CHART_RUNS), self.render_chart, self.show_error)
         self.refresh_conflicts()
+
+    def refresh_tables(self):
+        self.shown_unsent = self.state.get("unsent")
+        on_promise(self.client.syncTables(), self.render_tables, self.show_error)
 
     def refresh_conflicts(self):
         on_promise(self.client.conflicts(), self.render_conflicts, self.show_error)
@@ -163,6 +225,8 @@ class SyncPanel:
                 state = "not synced (no primary key)"
             elif not t.get("synced"):
                 state = "not synced yet"
+            elif t.get("unsent"):
+                state = changes(t["unsent"]) + " not sent"
             elif t.get("outbox_batches"):
                 state = "changes waiting to be sent"
             else:
@@ -184,14 +248,18 @@ class SyncPanel:
         el("conflicts-count").textContent = str(len(conflicts))
         items = []
         for c in conflicts:
+            # The key as the conflict record gives it (an opaque label: never parsed here).
             ident = 'data-table="' + escape(c["table"]) + '" data-key="' + escape(c["key"]) + '"'
             label = escape(c["table"]) + " key " + escape(c["key"])
+            kind = conflict_kind(c)
             items.append(
-                '<li class="conflict" ' + ident + '><p class="conflict-title">' + label + "</p>"
+                '<li class="conflict" data-kind="' + kind + '" ' + ident + '>'
+                '<p class="conflict-title">' + label + " <small>(" + KIND_WORDS[kind] +
+                ")</small></p>"
                 '<dl><dt>This device</dt><dd class="local">' +
-                escape(row_text(c["local"])) + "</dd>"
+                escape(row_text(c.get("local"), c.get("local_deleted"))) + "</dd>"
                 '<dt>Server</dt><dd class="remote">' +
-                escape(row_text(c["remote"])) + "</dd></dl>"
+                escape(row_text(c.get("remote"), c.get("remote_deleted"))) + "</dd></dl>"
                 '<button type="button" ' + ident + ' data-take="local" aria-label="Keep this '
                 'device\'s version of ' + label + '">Take local</button> '
                 '<button type="button" ' + ident + ' data-take="remote" aria-label="Take the '
@@ -207,9 +275,29 @@ class SyncPanel:
                    lambda _r: self.refresh(), self.show_error)
 
 
-def row_text(text):
+KIND_WORDS = {
+    "update/update": "changed on both sides",
+    "delete/update": "deleted here, changed on the server",
+    "update/delete": "changed here, deleted on the server",
+    "insert/insert": "added on both sides",
+}
+
+
+def conflict_kind(c):
+    """The worker's ``kind``: update/update, delete/update (deleted here), update/delete
+    or insert/insert. A side's version may be absent (a Python None reaches JS as
+    ``undefined``, which JSON drops), so every field is read with ``get``."""
+    kind = c.get("kind")
+    if kind in KIND_WORDS:
+        return kind
+    if c.get("local_deleted"):
+        return "delete/update"
+    return "update/delete" if c.get("remote_deleted") else "update/update"
+
+
+def row_text(text, deleted=False):
     """A conflict version without the engine's bookkeeping fields (``__side``, ``__key``)."""
-    if text is None:
+    if deleted or text is None:
         return "(deleted)"
     cut = text.find(", '__side'")
     return text[:cut] + "}" if cut > 0 and text.endswith("}") else text

@@ -117,6 +117,8 @@ export async function bootPyodideWorker({ worker, module, host = {} }) {
     });
     const pyodide = await pyodideReady;
     mark("pyodide:ready");
+    // Diagnostics only (devtools; tests/safety arms ducksync.faults through it); the app never reads it.
+    (self.ducksyncDiagnostics ??= {}).pyodide = pyodide;
     const pyodideMs = performance.now() - t0;
     step = "package";
     post(phaseEvent(worker, t0, step, { steps: { pyodide: pyodideMs } }));

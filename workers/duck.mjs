@@ -10,6 +10,11 @@ import { mark } from "./boot.mjs";
 // URL built at run time keeps esbuild from inlining it into the local worker's bundle.
 const BLOCKING_BUNDLE = new URL("./duckdb_blocking.js", import.meta.url).href;
 
+// Not opened with `arrowLosslessConversion`: in 1.32 that flag exports every BOOLEAN as
+// garbage bytes (arrow.bool8 over a bitmap). Without it BIT and TIMETZ leave inexactly, so
+// the engine exports those columns as text (ducksync.engine.sqlbuild.export_cols_sql).
+const LOSSLESS = false;
+
 const OPEN_ATTEMPTS = 40; // OPFS handles of a page being reloaded are released asynchronously
 const OPEN_RETRY_MS = 100;
 
@@ -94,7 +99,8 @@ async function openBlocking({ path, wasmURL, onStep }) {
       }
       await db.prepareDBFileHandle(path, opfs);
     }
-    db.open({ path, accessMode: blocking.DuckDBAccessMode.READ_WRITE, useDirectIO: path.startsWith("opfs://") });
+    db.open({ path, accessMode: blocking.DuckDBAccessMode.READ_WRITE, useDirectIO: path.startsWith("opfs://"),
+              arrowLosslessConversion: LOSSLESS });
   });
   const conn = db.connect();
   const run = (sql) => conn.useUnsafe((bindings, id) => bindings.runQuery(id, sql));
@@ -133,7 +139,7 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
       mark("duckdb:wal-registered");
       walRegistered = true;
     }
-    await db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE });
+    await db.open({ path, accessMode: async_.DuckDBAccessMode.READ_WRITE, arrowLosslessConversion: LOSSLESS });
   };
   try {
     await retryOpen(open);

@@ -129,6 +129,12 @@ class SyncWorker:
                                    emit=self._emit)
         self.service.status.online = bool(js.navigator.onLine)
         self.service.schedule.online = self.service.status.online
+        if js.URLSearchParams.new(js.self.location.search).get("autosync") == "off":
+            # connect({autoSync: false}): syncs only when asked (and on reconnect, as
+            # with interval 0), decided before the first automatic sync could start.
+            self._interval_set = True
+            self.service.schedule.start_pending = False
+            self.service.configure(interval_s=0, on_write=False)
         for name in ("online", "offline"):
             listener = create_proxy(lambda _e, on=name == "online": self._online(on))
             self._proxies.append(listener)
@@ -136,7 +142,9 @@ class SyncWorker:
         self.host.spawn(self._server_config())
 
     async def _server_config(self) -> None:
-        """The server's SYNC_INTERVAL, unless the page set one; then the trigger loop."""
+        """The server's SYNC_INTERVAL, unless the page set one; then the trigger loop,
+        whose first sync starts at once: the remote answered (or could not: then the
+        sync fails and retries with backoff, or runs when the probe sees it back)."""
         assert self.service is not None
         await self.host.port_ready.wait()
         try:

@@ -16,9 +16,11 @@ __all__ = [
     "ConflictError",
     "DucksyncError",
     "InvalidKeyError",
+    "LimitExceededError",
     "MassDeleteError",
     "NoPrimaryKeyError",
     "OwnerGoneError",
+    "PayloadTooLargeError",
     "ProtocolError",
     "QueryError",
     "ReadOnlyRemoteError",
@@ -36,17 +38,22 @@ class DucksyncError(Exception):
 
     ``hint`` is the next step for the user ("declare a primary key", "log in
     again"); it travels separately so a UI can show it apart from the message.
+    ``request_id`` is the server's ``X-Request-ID`` of the request that failed, when a
+    server answered: the line to look for in the server's log.
     """
 
     code: ClassVar[str] = "internal"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None,
+                 request_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.request_id = request_id
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        return f"{text} [request id {self.request_id}]" if self.request_id else text
 
 
 class ProtocolError(DucksyncError):
@@ -130,6 +137,19 @@ class BackupError(DucksyncError):
     code = "backup"
 
 
+class LimitExceededError(DucksyncError):
+    """A value, batch, table or type is beyond a limit of the remote; nothing of it was
+    sent. The message names the table (and row or column), the size and the limit."""
+
+    code = "limit_exceeded"
+
+
+class PayloadTooLargeError(LimitExceededError):
+    """A request body is larger than the server accepts (HTTP 413)."""
+
+    code = "payload_too_large"
+
+
 class OwnerGoneError(DucksyncError):
     """The tab that owned the database closed while this tab's request was with it.
 
@@ -174,6 +194,8 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         OwnerGoneError,
         ReadOnlyRemoteError,
         UnsupportedVersionError,
+        LimitExceededError,
+        PayloadTooLargeError,
     )
 }
 
@@ -181,8 +203,9 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
 def error_to_wire(exc: BaseException) -> dict[str, Any]:
     """Describe ``exc`` as plain data; unexpected exceptions keep their class name."""
     if isinstance(exc, DucksyncError):
-        return {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
+        wire = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
                 "hint": exc.hint}
+        return wire | ({"request_id": exc.request_id} if exc.request_id else {})
     return {"code": DucksyncError.code, "name": type(exc).__name__, "message": str(exc),
             "hint": None}
 
@@ -191,5 +214,6 @@ def error_from_wire(data: dict[str, Any]) -> DucksyncError:
     """Rebuild the typed error described by :func:`error_to_wire`."""
     cls = _BY_CODE.get(str(data.get("code")), DucksyncError)
     message = str(data.get("message") or "unknown error")
-    hint = data.get("hint")
-    return cls(message, hint=str(hint) if hint else None)
+    hint, request_id = data.get("hint"), data.get("request_id")
+    return cls(message, hint=str(hint) if hint else None,
+               request_id=str(request_id) if request_id else None)

@@ -10,6 +10,12 @@ READY_TIMEOUT_MS = 90_000
 READY = "() => window.ducksync && document.body.dataset.ready === 'true'"
 
 
+def manual(url: str) -> str:
+    """The app's URL with automatic syncs off (``?sync=manual``: no sync at start, on the
+    interval or after writes), for tests that count what each sync they ask for moves."""
+    return url.rstrip("/") + "/?sync=manual"
+
+
 def wait_ready(page: Any) -> Any:
     """Wait for the page's own readiness signal (both workers settled, UI wired): no sleeps."""
     page.wait_for_function(READY, timeout=READY_TIMEOUT_MS)

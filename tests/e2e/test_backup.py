@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from pageutil import q
+from pageutil import manual, q
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,7 @@ def source(browser: Any, server_url: str) -> Any:
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     forward_console(page)
-    page.goto(server_url)
+    page.goto(manual(server_url))
     wait_ready(page)
     page.evaluate(MANUAL)
     page.evaluate("(sql) => window.ducksync.exec(sql)", SEED)
@@ -84,7 +84,7 @@ def assert_identical(src: Any, dst: Any, table: str, copy: str) -> None:
 
 def test_csv_and_sql_round_trip_through_the_js_api(source: Any, open_app: Any,
                                                     server_url: str) -> None:
-    target = open_app(server_url)
+    target = open_app(manual(server_url))
     target.evaluate(MANUAL)
     csv = source.evaluate(EXPORT_B64, "csv")
     assert csv["type"] == "application/zip" and base64.b64decode(csv["b64"])[:2] == b"PK"

@@ -27,7 +27,7 @@ DATABASE = os.environ.get("MOTHERDUCK_DATABASE", "my_db")
 
 CONNECT = """async ({db, token, database}) => {
   const m = await import("/dist/ducksync.js");
-  const c = await m.connect({db, transport: "motherduck", token, database});
+  const c = await m.connect({db, transport: "motherduck", token, database, autoSync: false});
   c.configureSync({interval: 0, onWrite: false});
   (window.__clients ??= {})[db] = c;
   return c.status().remote;

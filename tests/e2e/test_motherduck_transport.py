@@ -44,7 +44,7 @@ SPY = """(() => {
 CONNECT = """async ({db, token, service}) => {
   const m = await import("/dist/ducksync.js");
   try {
-    const c = await m.connect({db, transport: "motherduck", token, service});
+    const c = await m.connect({db, transport: "motherduck", token, service, autoSync: false});
     c.configureSync({interval: 0, onWrite: false});
     (window.__clients ??= {})[db] = c;
     return {ok: true, remote: c.status().remote};
@@ -80,7 +80,7 @@ def test_sync_bad_token_isolation_and_no_token_leaks(page: Any, server_url: str)
     # 2. The same client, bad then good: the service poisoned itself, so this works only
     #    because every attempt gets a fresh service worker.
     page.evaluate("""async () => { const m = await import("/dist/ducksync.js");
-        const c = await m.connect({db: "opfs://md-a.duckdb"});
+        const c = await m.connect({db: "opfs://md-a.duckdb", autoSync: false});
         c.configureSync({interval: 0, onWrite: false});
         (window.__clients ??= {})["opfs://md-a.duckdb"] = c; }""")
     again = run_on(page, "opfs://md-a.duckdb", """try {
@@ -141,7 +141,8 @@ def test_remote_section_switches_transport_from_the_page(browser: Any, server_ur
     forward_console(page)
     console: list[str] = []
     page.on("console", lambda msg: console.append(msg.text))
-    page.goto(f"{server_url}/?service={SERVICE}")  # the loopback stand-in (loopback origin)
+    # the loopback stand-in (loopback origin); only the syncs asked for here (they count rows)
+    page.goto(f"{server_url}/?service={SERVICE}&sync=manual")
     wait_ready(page)
     result = page.locator("#remote-result")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import ex, open_in_new_context, q, sync, wait_ready
+from pageutil import ex, manual, open_in_new_context, q, sync, wait_ready
 
 from serverutil import free_port, start_server
 
@@ -26,7 +26,7 @@ SYNCED_SINCE = """(before) => { const s = window.ducksync.status().sync;
 
 
 def open_device(browser: Any, url: str) -> tuple[Any, Any]:
-    page = open_in_new_context(browser, url)
+    page = open_in_new_context(browser, manual(url))
     # Only the page's own calls sync until the test says otherwise.
     page.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
     return page.context, page

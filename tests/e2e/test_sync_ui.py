@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pageutil import ex
+from pageutil import ex, manual
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ MANUAL = "window.ducksync.configureSync({interval: 0, onWrite: false, policy: 'm
 
 
 def device(open_app: Any, url: str) -> Any:
-    page = open_app(url)
+    page = open_app(manual(url))
     page.evaluate(MANUAL)
     return page
 

@@ -203,20 +203,21 @@ def test_old_composite_labels_are_relabelled_once() -> None:
     b.con.execute("DELETE FROM c WHERE a = 'x'")
     r.con.execute("DELETE FROM c WHERE a = 'x'")
     assert do_sync(b, r).tables[0].pending_conflicts == 1
-    b.con.execute("CREATE TABLE ducksync.old AS SELECT table_name, concat_ws('|', 'x|y', 'z') "
-                  "AS key_text, local_deleted, remote_deleted, remote_rh, remote_rk, detected_at "
-                  "FROM ducksync.conflicts")
-    b.con.execute("DROP TABLE ducksync.conflicts")
-    b.con.execute("CREATE TABLE ducksync.conflicts (table_name VARCHAR, key_text VARCHAR, "
-                  "local_deleted BOOLEAN, remote_deleted BOOLEAN, remote_rh UBIGINT, remote_rk "
-                  "UBIGINT, detected_at TIMESTAMP, PRIMARY KEY (table_name, key_text))")
-    b.con.execute("INSERT INTO ducksync.conflicts SELECT * FROM ducksync.old")
+    b.con.execute("DROP TABLE ducksync.json_key_labels")  # the state of the previous code
+    b.con.execute("UPDATE ducksync.conflicts SET key_text = 'x|y|z'")
     b.con.execute('UPDATE ducksync."conflict_rows__c" SET __key = concat_ws(\'|\', a, b)')
     run(ensure_state(b))
     assert [c["key"] for c in run(list_conflicts(b))] == ['["x|y","z"]']
     assert b.con.execute('SELECT DISTINCT __key FROM ducksync."conflict_rows__c"').fetchall() == [
         ('["x|y","z"]',)]
-    run(ensure_state(b))  # once: a second look changes nothing
+    b.con.execute("UPDATE ducksync.conflicts SET key_text = 'not relabelled twice'")
+    run(ensure_state(b))
+    assert [c["key"] for c in run(list_conflicts(b))] == ["not relabelled twice"]
+    b.con.execute("""UPDATE ducksync.conflicts SET key_text = '["x|y","z"]'""")
+    # the previous code, still open in another tab, inserts positionally: still binds
+    b.con.execute("INSERT INTO ducksync.conflicts SELECT 'other', 'k', false, false, 1, 1, "
+                  "now()")
+    b.con.execute("DELETE FROM ducksync.conflicts WHERE table_name = 'other'")
     run(resolve(b, "c", '["x|y","z"]', "local"))
     assert do_sync(b, r).converged and do_sync(a, r).converged
     assert rows(a, "c") == rows(r, "c") == [("x|y", "z", "Bz")]

@@ -31,11 +31,14 @@ def stores(path: str) -> tuple[SqlRemoteStore, NativeRemoteStore, Any]:
     return sql, native, connector.con
 
 
+TYPES = {"id": "INTEGER", "v": "VARCHAR"}
+
+
 def predicted(con: Any, values: str = "(1, 'a'), (2, 'b')") -> str:
     """The client's prediction: checksum of the rows' hashes once written as (INTEGER,
     VARCHAR), as the engine sends it."""
     return str(con.execute(
-        f"SELECT {sb.checksum_sql(sb.key_hash_sql(['id']), sb.row_hash_sql(['id', 'v']))}"
+        f"SELECT {sb.checksum_sql(sb.key_hash_sql(['id']), sb.row_hash_sql(TYPES))}"
         f" FROM (SELECT id::INTEGER AS id, v::VARCHAR AS v FROM (VALUES {values}) x(id, v))"
     ).fetchall()[0][0])
 

@@ -15,7 +15,7 @@ SECRET = "test-signing-secret-not-for-production"
 CANARY = "mdcanary_7f3a9c1e5b2d4f6a8c0e1d3b5a7f9e2c"
 ORIGIN = "http://good.test"
 TABLES = ("items", "notes", "kinds", "engine_items", "cli_items", "fuzz_items", "cli_dropped",
-          "keyless_items")
+          "keyless_items", "all_types")
 MAX_BODY = 256 * 1024
 
 

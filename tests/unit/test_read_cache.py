@@ -70,7 +70,8 @@ def test_shift_top_equals_a_fresh_checksum(tmp_path) -> None:  # type: ignore[no
     con = duckdb.connect()
     cols = [{"name": "id", "type": "BIGINT", "nullable": False},
             {"name": "name", "type": "VARCHAR", "nullable": True}]
-    key_hash, row_hash = sb.key_hash_sql(["id"]), sb.row_hash_sql(["id", "name"])
+    key_hash = sb.key_hash_sql(["id"])
+    row_hash = sb.row_hash_sql({"id": "BIGINT", "name": "VARCHAR"})
 
     def delta(lo: int, hi: int) -> int:
         """The client's prediction for rows lo..hi (what a verified batch carries)."""

@@ -73,9 +73,24 @@ def test_backoff_grows_exponentially_with_jitter_and_caps() -> None:
     assert high.next_delay() == 1
 
 
+def test_schedule_syncs_at_start_then_on_the_interval_without_any_write() -> None:
+    s = Schedule(interval_s=30)
+    assert s.next_due(100) == 100 and s.trigger(100) == "start"  # a page that loaded
+    mark = s.started(100)
+    s.finished(mark, 101, ok=True)
+    for now in (102, 120, 130):  # looking again must not push the due time forward
+        assert s.next_due(now) == 131
+    assert s.trigger(131) == "interval"
+
+
+def test_schedule_interval_does_not_move_forward_before_the_first_sync() -> None:
+    s = Schedule(interval_s=30, start_pending=False)  # a page that syncs only when asked
+    assert [s.next_due(now) for now in (100, 110, 129)] == [130, 130, 130]
+
+
 def test_schedule_debounces_writes_and_runs_interval() -> None:
-    s = Schedule(interval_s=30, debounce_s=2)
-    assert s.next_due(100) == 130  # nothing ran yet: one interval from now
+    s = Schedule(interval_s=30, debounce_s=2, start_pending=False)
+    assert s.next_due(100) == 130  # no sync ran yet: one interval from the first look
     s.wrote(100)
     s.wrote(101)  # a burst: the last write decides
     assert s.next_due(101) == 103
@@ -93,6 +108,8 @@ def test_schedule_debounces_writes_and_runs_interval() -> None:
 
 def test_schedule_backs_off_on_failure_and_reconnect_resets() -> None:
     s = Schedule(interval_s=0, backoff=Backoff(base_s=1, rng=lambda: 1.0))
+    assert s.next_due(0) == 0  # the sync at start
+    s.started(0)
     assert s.next_due(0) is None  # no interval, no writes: idle
     for expected in (11, 12, 14):
         mark = s.started(10)
@@ -106,10 +123,10 @@ def test_schedule_backs_off_on_failure_and_reconnect_resets() -> None:
 
 def test_status_phases_by_priority() -> None:
     st = SyncStatus()
-    assert st.phase == "idle"
+    assert st.phase == "pending"  # no sync proved anything yet
     st.pending_conflicts = 2
     assert st.phase == "conflict"
-    st.end(ok=False, at="t", error={"code": "query", "message": "boom"})
+    st.end(outcome="error", at="t", error={"code": "query", "message": "boom"})
     assert st.phase == "error" and st.last_error == {"code": "query", "message": "boom",
                                                      "at": "t"}
     st.online = False
@@ -117,8 +134,14 @@ def test_status_phases_by_priority() -> None:
     st.begin("manual")
     assert st.phase == "syncing"
     st.online = True
-    st.end(ok=True, at="t2")
+    st.end(outcome="ok", at="t2", proved=True)
     assert st.phase == "conflict" and st.last_sync == "t2" and st.last_error is None
+    st.pending_conflicts = 0
+    assert st.phase == "idle" and st.to_dict()["in_sync"]
+    st.wrote()
+    assert st.phase == "pending" and st.to_dict()["unsent"] is None
+    st.end(outcome="cancelled", at="t3")
+    assert st.phase == "pending" and st.last_sync == "t2"  # cancelled is not failed
     p = Progress(table="t", rows_total=100)
     p.add(25, 1000)
     assert p.to_dict() == {"table": "t", "rows_done": 25, "rows_total": 100,
@@ -189,7 +212,8 @@ def test_two_devices_converge_through_port_store_and_server(server_url: str,
     progress = [p for kind, p in events if kind == "progress"]
     assert progress[-1]["rows_done"] == 5000 and progress[-1]["rows_total"] == 5000
     phases = [p["phase"] for kind, p in events if kind == "sync"]
-    assert phases[0] == "syncing" and phases[-1] == "idle"
+    # a push of one table proves nothing about what the remote holds: not "in sync"
+    assert phases[0] == "syncing" and phases[-1] == "pending"
 
 
 def test_cancel_mid_push_then_next_sync_converges(server_url: str, tmp_path: Any) -> None:
@@ -304,3 +328,150 @@ def test_service_mass_delete_guard_drop_everywhere_and_redownload(server_url: st
     assert gone == {"table": "unit_guard", "local": True, "remote": True}
     assert not con.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
                                "'unit_guard'").fetchone()[0]
+
+
+# --- start sync, honest status, every conflict kind (own server: whole-database syncs) ---
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from serverutil import running_server
+
+    with running_server(tmp_path_factory.mktemp("own-server")) as running:
+        yield running.url
+
+
+def _con(svc: SyncService) -> Any:
+    local: Any = svc.local
+    return local.con
+
+
+def test_a_new_device_pulls_at_start_without_any_write(own_server: str, tmp_path: Any) -> None:
+    a = _service(own_server, str(tmp_path / "a.duckdb"), [])
+    _con(a).execute("CREATE TABLE start_items (id BIGINT PRIMARY KEY, v VARCHAR)")
+    _con(a).execute("INSERT INTO start_items SELECT range, 'v' FROM range(300)")
+    assert run(a.sync())["pushed"] == 300
+    # A new device: no interval, no write, nothing asked; it must still pull at start.
+    events: list[tuple[str, dict[str, Any]]] = []
+    b = _service(own_server, str(tmp_path / "b.duckdb"), events)
+    b.configure(interval_s=0, on_write=False)
+
+    async def start_and_wait() -> list[dict[str, Any]]:
+        task = asyncio.ensure_future(b.run_forever())
+        try:
+            while not await b.sync_log():
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+        return await b.sync_log()
+
+    log = run(asyncio.wait_for(start_and_wait(), 60))
+    assert log[0]["trigger"] == "start" and log[0]["rows_pulled"] == 300, log[0]
+    assert _con(b).execute("SELECT count(*) FROM start_items").fetchone() == (300,)
+    assert [p["rows_done"] for k, p in events if k == "progress"][-1] == 300
+    assert b.snapshot()["phase"] == "idle" and b.snapshot()["in_sync"]
+
+
+def test_status_is_in_sync_only_when_proved_and_counts_unsent_changes(
+        own_server: str, tmp_path: Any) -> None:
+    svc = _service(own_server, str(tmp_path / "s.duckdb"), [])
+    assert svc.snapshot()["phase"] == "pending" and not svc.snapshot()["in_sync"]
+    _con(svc).execute("CREATE TABLE honest_notes (id BIGINT PRIMARY KEY, body VARCHAR)")
+    _con(svc).execute("INSERT INTO honest_notes SELECT range, 'v0' FROM range(1000)")
+    svc.wrote()
+    assert svc.snapshot()["unsent"] is None  # written, not counted yet
+    assert run(svc.count_unsent())["honest_notes"] == 1000  # never synced: every row waits
+    assert run(svc.sync())["outcome"] == "ok"
+    status = svc.snapshot()
+    assert status["phase"] == "idle" and status["in_sync"] and status["unsent"] == 0
+    # three edits made offline: not in sync, three changes counted, per table too
+    svc.set_online(False)
+    _con(svc).execute("UPDATE honest_notes SET body = 'edited' WHERE id IN (1, 2)")
+    _con(svc).execute("INSERT INTO honest_notes VALUES (5000, 'new')")
+    svc.wrote()
+    assert not svc.snapshot()["in_sync"]
+    assert run(svc.count_unsent())["honest_notes"] == 3
+    assert svc.snapshot()["unsent"] == 3
+    tables = {t["table"]: t for t in run(svc.tables())}
+    assert tables["honest_notes"]["unsent"] == 3
+    svc.set_online(True)
+    assert run(svc.sync())["pushed"] == 3
+    assert svc.snapshot()["in_sync"] and svc.snapshot()["unsent"] == 0
+    # a sync of some tables proves only those: the device is not called in sync
+    _con(svc).execute("CREATE TABLE honest_other (id BIGINT PRIMARY KEY)")
+    svc.wrote()
+    run(svc.sync(tables=["honest_notes"]))
+    assert svc.snapshot()["phase"] == "pending"
+
+
+def test_a_cancelled_sync_is_not_a_failed_one(own_server: str, tmp_path: Any) -> None:
+    svc = _service(own_server, str(tmp_path / "cancel.duckdb"), [])
+    _con(svc).execute("CREATE TABLE honest_cancel (id BIGINT PRIMARY KEY)")
+    _con(svc).execute("INSERT INTO honest_cancel SELECT range FROM range(5000)")
+    original = svc.remote._transport
+
+    async def cancels(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        if method == "apply_batch":
+            svc.cancel()
+        return await original(method, args, ipc)
+
+    svc.remote._transport = cancels
+    with pytest.raises(SyncCancelledError):
+        run(svc.sync(batch_rows=1000))
+    status = svc.snapshot()
+    assert status["phase"] == "pending" and status["last_outcome"] == "cancelled"
+    assert status["last_error"] is None and not status["in_sync"]
+
+
+def test_every_conflict_kind_is_listed_with_its_kind_and_resolvable(
+        own_server: str, tmp_path: Any) -> None:
+    a = _service(own_server, str(tmp_path / "ka.duckdb"), [])
+    b = _service(own_server, str(tmp_path / "kb.duckdb"), [])
+    _con(a).execute("CREATE TABLE kinds (id BIGINT PRIMARY KEY, body VARCHAR)")
+    _con(a).execute("INSERT INTO kinds SELECT range, 'v0' FROM range(4)")
+    run(a.sync(tables=["kinds"]))
+    run(b.sync(tables=["kinds"]))
+    _con(a).execute("UPDATE kinds SET body = 'a' WHERE id IN (1, 3)")
+    _con(a).execute("DELETE FROM kinds WHERE id = 2")
+    _con(a).execute("INSERT INTO kinds VALUES (9, 'a')")
+    _con(b).execute("UPDATE kinds SET body = 'b' WHERE id IN (1, 2)")
+    _con(b).execute("DELETE FROM kinds WHERE id = 3")
+    _con(b).execute("INSERT INTO kinds VALUES (9, 'b')")
+    run(a.sync(tables=["kinds"]))
+    assert run(b.sync(tables=["kinds"], policy="manual"))["pending_conflicts"] == 4
+    listed = {c["key"]: c for c in run(b.conflicts())}
+    assert {k: c["kind"] for k, c in listed.items()} == {
+        "1": "update/update", "2": "update/delete", "3": "delete/update",
+        "9": "insert/insert"}
+    assert listed["3"]["local"] is None and "'body': a" in listed["3"]["remote"]
+    assert listed["2"]["remote"] is None and "'body': b" in listed["2"]["local"]
+    for key, take in (("1", "local"), ("2", "local"), ("3", "remote"), ("9", "remote")):
+        run(b.resolve("kinds", key, take))
+    assert run(b.conflicts()) == []
+    assert run(b.sync(tables=["kinds"]))["converged"]
+    run(a.sync(tables=["kinds"]))
+    rows = "SELECT id, body FROM kinds ORDER BY id"
+    assert _con(a).execute(rows).fetchall() == _con(b).execute(rows).fetchall() == [
+        (0, "v0"), (1, "b"), (2, "b"), (3, "a"), (9, "a")]
+
+
+def test_offline_writes_are_counted_by_the_loop_once_the_burst_settles(
+        own_server: str, tmp_path: Any) -> None:
+    svc = _service(own_server, str(tmp_path / "loop.duckdb"), [])
+    _con(svc).execute("CREATE TABLE loop_notes (id BIGINT PRIMARY KEY)")
+    svc.configure(debounce_s=0.05)
+    svc.set_online(False)  # no sync can run: the loop counts instead
+
+    async def write_then_wait() -> dict[str, Any]:
+        task = asyncio.ensure_future(svc.run_forever())
+        try:
+            for i in range(3):
+                _con(svc).execute(f"INSERT INTO loop_notes VALUES ({i})")
+                svc.wrote()
+            while svc.snapshot()["unsent"] != 3:
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+        return svc.snapshot()
+
+    status = run(asyncio.wait_for(write_then_wait(), 60))
+    assert status["unsent_tables"] == {"loop_notes": 3} and status["phase"] == "offline"

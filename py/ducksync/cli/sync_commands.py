@@ -79,11 +79,12 @@ def register(subparsers: Any) -> None:
 
 
 def _human(rep: dict[str, Any]) -> str:
+    from ducksync.errors import error_from_wire
+
     lines = []
     for t in rep["tables"]:
-        if t["error"]:
-            lines.append(f"{t['table']}: FAILED {t['error']['name']}: {t['error']['message']}"
-                         + (f" ({t['error']['hint']})" if t["error"]["hint"] else ""))
+        if error := t["error"]:  # message (hint) [request id …], as the error prints
+            lines.append(f"{t['table']}: FAILED {error['name']}: {error_from_wire(error)}")
             continue
         lines.append(
             f"{t['table']}: pushed {t['pushed']}, pulled {t['pulled']}, conflicts "

@@ -120,8 +120,9 @@ class _BulkRun:
         self.id = uuid.uuid4().hex
         self.t = sb.quote_ident(shape.table)
         key = shape.key
-        self.lh = sb.row_hash_sql(shape.columns)
-        self.cols = sb.cols_sql([*key, *(c for c in shape.columns if c not in key)])
+        self.lh = sb.row_hash_sql(shape.types)
+        ordered = [*key, *(c for c in shape.columns if c not in key)]
+        self.cols, self.export = sb.cols_sql(ordered), sb.export_cols_sql(shape.types, ordered)
         self.select = (f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
                        f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
         self.ranges: list[tuple[int, int]] = []
@@ -148,7 +149,7 @@ class _BulkRun:
                 continue
             with self.xfer.phase("push.export"):
                 chunks = [c async for c in self.local.export_arrow(
-                    f"SELECT {self.cols}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
+                    f"SELECT {self.export}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
                     f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=_NO_SPLIT)]
             if len(chunks) > 1 or (len(chunks[0]) > batch_bytes and hi - lo > 1):
                 mid = (lo + hi) // 2
@@ -310,7 +311,7 @@ async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape
                       for k in key)
     await local.execute(
         f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, l.lh, r.__ds_rh, r.__ds_rk FROM "
-        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.columns)} AS lh FROM {t}) l "
+        f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.types)} AS lh FROM {t}) l "
         f"JOIN (SELECT {casts}, r.__ds_rk::UBIGINT AS __ds_rk, r.__ds_rh::UBIGINT AS __ds_rh "
         f"FROM __ds_adopt r) r ON {sb.key_join_sql(key, 'l', 'r')} AND l.lh = r.__ds_rh "
         f"ANTI JOIN {base} b ON {sb.key_join_sql(key, 'l', 'b')}")

@@ -104,6 +104,7 @@ async def resolve(local: LocalStore, table: str, key_text: str,
     if info is None or not krow:
         raise DucksyncError(f"table {table!r} is not synced", hint="run `ducksync sync` first")
     key, cols = list(krow[0][0]), [c["name"] for c in info["columns"]]
+    types = {c["name"]: c["type"] for c in info["columns"]}
     t, base, cr = sb.quote_ident(table), base_table(table), conflict_rows_table(table)
     match = f"{key_text_sql(key, 'x')} = ?"
     await local.execute("BEGIN TRANSACTION")
@@ -117,11 +118,11 @@ async def resolve(local: LocalStore, table: str, key_text: str,
                     f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {sb.cols_sql(cols)} FROM {cr} "
                     "WHERE __key = ? AND __side = 'remote'", [key_text])
                 await local.execute(
-                    f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(cols)}, ?, ? "
+                    f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(types)}, ?, ? "
                     f"FROM {t} AS x WHERE {match}", [rh, rk, key_text])
         elif not remote_deleted:
             # lh differs from the current local row, so the next sync pushes it (CAS on rh).
-            lh = "0::UBIGINT" if local_deleted else f"xor({sb.row_hash_sql(cols, 'x')}, 1)"
+            lh = "0::UBIGINT" if local_deleted else f"xor({sb.row_hash_sql(types, 'x')}, 1)"
             src = (f"(SELECT {sb.cols_sql(key)} FROM {cr} WHERE __key = ? AND __side = 'remote')"
                    if local_deleted else f"(SELECT * FROM {t} AS x WHERE {match})")
             await local.execute(

@@ -30,6 +30,7 @@ from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.faults import reached
 
 __all__ = ["BaseSums", "Transfer", "base_sums", "detect_local", "detect_remote", "empty_local",
            "empty_remote", "ingest_top", "remote_top"]
@@ -70,8 +71,10 @@ class Transfer:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
+        reached(name)
         try:
             yield
+            reached(name, ".done")
         finally:
             ms = (time.perf_counter() - t0) * 1000
             self.timings[name] = round(self.timings.get(name, 0.0) + ms, 3)
@@ -148,7 +151,7 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
     the common case (a CLI sync cannot know), so there the table is hashed on the fly.
     """
     t, base = sb.quote_ident(shape.table), base_table(shape.table)
-    keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.columns)
+    keys, lh = sb.cols_sql(shape.key), sb.row_hash_sql(shape.types)
     hashed = f"(SELECT {keys}, {lh} AS __lh FROM {t})"  # the table, hashed on the fly
     if unchanged:
         if xfer is not None:
@@ -282,7 +285,8 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
     xfer.sent += 64 + len(cursor or "")
     if first:
         return False
-    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
+    if shape.remote_pk != tuple(shape.key):  # a declared key is unique and non-NULL
+        await refuse_bad_keys(local, shape.table, shape.key, "__ds_rrows", side="remote")
     casts = ", ".join(f"CAST(f.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     await local.execute(
@@ -358,7 +362,8 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
     xfer.sent += 8 * len(buckets) + 64
     xfer.received += len(ipc)
     await local.ingest_arrow("__ds_rkeys", ipc)
-    await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
+    if shape.remote_pk != tuple(shape.key):  # a declared key is unique and non-NULL
+        await refuse_bad_keys(local, shape.table, shape.key, "__ds_rkeys", side="remote")
     casts = ", ".join(f"CAST({sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in shape.key)
     where, params = "", list[object]()

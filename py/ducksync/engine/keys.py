@@ -4,11 +4,14 @@ Rows are matched across the two sides by key. A NULL never equals anything, so a
 row with a NULL key would be skipped (never sent, never compared), and a key held
 by several rows would collapse them into one (a pull deletes every local row with
 the key, then inserts the remote's). A declared PRIMARY KEY rules both out (DuckDB
-and MotherDuck enforce it), so only keys chosen with ``--key`` (or a primary key
-the other side declares) are checked: locally when the table is about to be
-created on the remote or has changes, remotely on the rows detection reads. The
-check is one aggregate over the relation, and it runs before the remote table is
-created and before any row is written on either side.
+and MotherDuck enforce it), so only a key that the side does not declare is
+checked: locally when the table is about to be created on the remote or has
+changes, remotely on the rows detection reads. The check is one aggregate over the
+relation, and it runs before the remote table is created and before any row is
+written on either side.
+
+Also checked by the remote itself, for ``push`` alone (which reads no remote rows):
+``stores.remote_sql.repeated_keys_sql`` in its compare-and-swap.
 """
 
 from __future__ import annotations

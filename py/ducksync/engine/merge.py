@@ -48,10 +48,13 @@ Policy = str | Callable[[ConflictCase], Winner]
 
 
 async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                        *, batch_rows: int, prefetched: bool = False) -> int:
+                        *, batch_rows: int, batch_bytes: int = 48 << 20,
+                        prefetched: bool = False) -> int:
     """Fetch the remote rows of ``__ds_r`` into ``__ds_rt`` (local types + ``__lh``).
 
     ``prefetched``: the rows are already in ``__ds_rrows`` (append-only path).
+    The wanted keys go in requests of at most ``batch_rows`` keys and about
+    ``batch_bytes`` bytes (long keys: under the remote's body limit).
     """
     key, t = shape.key, sb.quote_ident(shape.table)
     wanted = (await local.fetch_rows("SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"))[0][0]
@@ -59,7 +62,7 @@ async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     if wanted and not prefetched:
         chunks = [c async for c in local.export_arrow(
             f"SELECT {sb.cols_sql(key)} FROM __ds_r WHERE rh_now IS NOT NULL",
-            batch_rows=batch_rows, batch_bytes=64 << 20)]
+            batch_rows=batch_rows, batch_bytes=batch_bytes)]
         for keys_ipc in chunks:
             xfer.calls += 1
             xfer.sent += len(keys_ipc)
@@ -75,7 +78,7 @@ async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     casts = ", ".join(f"CAST({sb.quote_ident(c)} AS {shape.types[c]}) AS {sb.quote_ident(c)}"
                       for c in shape.columns)
     await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_rt AS SELECT *, {sb.row_hash_sql(shape.columns)} "
+        f"CREATE OR REPLACE TEMP TABLE __ds_rt AS SELECT *, {sb.row_hash_sql(shape.types)} "
         f"AS __lh FROM (SELECT {casts}, __ds_rk::UBIGINT AS __ds_rk, __ds_rh::UBIGINT AS __ds_rh"
         f" FROM {src})")
     return int(wanted)
@@ -218,9 +221,13 @@ async def _record_conflicts(local: LocalStore, shape: Shape) -> None:
     key, t, cr = shape.key, sb.quote_ident(shape.table), conflict_rows_table(shape.table)
     await local.execute(f"CREATE TABLE IF NOT EXISTS {cr} AS SELECT *, ''::VARCHAR AS __side, "
                         f"''::VARCHAR AS __key FROM {t} LIMIT 0")
-    for c in shape.columns:
-        await local.execute(f"ALTER TABLE {cr} ADD COLUMN IF NOT EXISTS {sb.quote_ident(c)} "
-                            f"{shape.types[c]}")
+    have = {str(r[0]) for r in await local.fetch_rows(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'ducksync' AND table_name = ?", ["conflict_rows__" + shape.table])}
+    for c in shape.columns:  # one statement per *new* column: a wide table has thousands
+        if c not in have:
+            await local.execute(f"ALTER TABLE {cr} ADD COLUMN IF NOT EXISTS "
+                                f"{sb.quote_ident(c)} {shape.types[c]}")
     kt = key_text_sql(key, "p")
     await local.execute(f"DELETE FROM ducksync.conflicts WHERE table_name = ? AND key_text IN "
                         f"(SELECT {kt} FROM __ds_plan p)", [shape.table])

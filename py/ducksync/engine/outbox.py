@@ -12,6 +12,7 @@ from ducksync.engine.push import record_result
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import forget_base_sums
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.faults import reached
 
 __all__ = ["recover"]
 
@@ -23,6 +24,7 @@ async def recover(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Tr
     if rows:
         await forget_base_sums(local, shape.table)  # settling writes the base
     for (batch_id,) in rows:
+        reached("recover")
         if batch_id.startswith(RUN):
             await recover_run(local, remote, shape, xfer, batch_id)
             continue

@@ -154,14 +154,14 @@ async def push_plan(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             + (f", {sb.cols_sql(nonkey, 't')}" if nonkey else "")
             + f", CASE WHEN t.{k0} IS NULL THEN 'D' ELSE 'U' END AS __ds_op, p.rh_now AS "
             f"__ds_expect, CASE WHEN t.{k0} IS NULL THEN NULL ELSE "
-            f"{sb.row_hash_sql(shape.columns, 't')} END AS __ds_lh, row_number() OVER () AS "
+            f"{sb.row_hash_sql(shape.types, 't')} END AS __ds_lh, row_number() OVER () AS "
             f"__ds_seq FROM __ds_plan p LEFT JOIN {t} t ON {sb.key_join_sql(key, 'p', 't')} "
             "WHERE p.action = 'push'")
         await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
                             "SELECT count(*) AS n FROM __ds_push")
         total = int((await local.fetch_rows(f"SELECT n FROM {PUSH_TOTAL}"))[0][0])
     acked: list[str] = []
-    cols = sb.cols_sql([*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
+    cols = sb.export_cols_sql(shape.types, [*key, *nonkey, "__ds_op", "__ds_expect", "__ds_lh"])
     slices = [(f"SELECT {cols} FROM __ds_push WHERE __ds_seq > ? AND __ds_seq <= ?",
                [start, start + batch_rows]) for start in range(0, total, batch_rows)]
     applied, conflicts = await _send(local, remote, shape, xfer, slices, compression, acked,

@@ -22,6 +22,7 @@ from typing import Final, Literal, cast
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
 from ducksync.engine.keys import refuse_bad_keys
+from ducksync.engine.limits import check_rows_fit
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
@@ -41,6 +42,7 @@ class Shape:
     types: dict[str, str]
     key: list[str]
     local_pk: tuple[str, ...] = ()  # the local table's declared primary key
+    remote_pk: tuple[str, ...] = ()  # the remote table's (when it exists)
     # The remote table was created by this reconcile: empty, unless another writer got
     # to it since (which the remote's bulk path still refuses, key by key).
     remote_created: bool = False
@@ -190,6 +192,8 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     elif rinfo is None and create_remote:
         if linfo["primary_key"] != k:  # nothing on the remote before the rows can go
             await refuse_bad_keys(local, table, k, sb.quote_ident(table), side="local")
+        await check_rows_fit(local, remote, table,  # before creating
+                             {c["name"]: c["type"] for c in linfo["columns"]}, k)
         await remote.create_table(table, linfo["columns"], k)
         rinfo = await remote.describe_table(table)
         created = True
@@ -223,4 +227,5 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                                   hint="pass --key with existing columns")
     return Shape(table=table, columns=[c["name"] for c in linfo["columns"]],
                  types={c["name"]: c["type"] for c in linfo["columns"]}, key=k,
-                 local_pk=tuple(linfo["primary_key"]), remote_created=created)
+                 local_pk=tuple(linfo["primary_key"]), remote_created=created,
+                 remote_pk=tuple(rinfo["primary_key"]) if rinfo else ())

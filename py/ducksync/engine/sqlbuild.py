@@ -9,7 +9,7 @@ side must recompute the remote's bucket checksums from stored hashes exactly.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ducksync.errors import ProtocolError, SchemaMismatchError
 
@@ -17,6 +17,8 @@ __all__ = [
     "check_type",
     "checksum_sql",
     "cols_sql",
+    "exact_value_sql",
+    "export_cols_sql",
     "key_hash_sql",
     "key_join_sql",
     "mix_sql",
@@ -51,8 +53,9 @@ def key_hash_sql(key: Sequence[str], alias: str | None = None) -> str:
     return f"hash({cols_sql(key, alias)})"
 
 
-def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
-    """Row hash: XOR over columns of ``hash(name, value)``, NULL contributing 0.
+def row_hash_sql(types: Mapping[str, str], alias: str | None = None) -> str:
+    """Row hash of the columns ``types`` names (column → DuckDB type): XOR over columns
+    of ``hash(hash(name, value))``, NULL contributing 0.
 
     Why this shape: a NULL column and a missing column hash alike, so adding a
     nullable column on either side changes no existing row's hash (schema
@@ -60,19 +63,83 @@ def row_hash_sql(columns: Sequence[str], alias: str | None = None) -> str:
     ``hash(name, value)`` is ``f(name) XOR g(value)``, so bare terms cancelled a
     swap of values between two columns (``SET a = b, b = a``) and made two columns
     holding equal values contribute a constant; ``hash()`` of the term (a
-    multiply-xorshift finalizer) makes them count. Engine-specific like every row
-    hash: each side only ever compares its own.
+    multiply-xorshift finalizer) makes them count. A column whose type DuckDB's
+    ``hash()`` folds adds what tells its representations apart
+    (:func:`exact_value_sql`). The XORs form a balanced tree, so thousands of
+    columns stay far below DuckDB's ``max_expression_depth``. Engine-specific like
+    every row hash: each side only ever compares its own.
     """
     prefix = f"{alias}." if alias else ""
     terms = []
-    for c in sorted(columns):
+    for c in sorted(types):
         ref = prefix + quote_ident(c)
         lit = "'" + c.replace("'", "''") + "'"
-        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE hash(hash({lit}, {ref})) END")
-    expr = terms[0]
-    for t in terms[1:]:
-        expr = f"xor({expr}, {t})"
-    return expr
+        terms.append(f"CASE WHEN {ref} IS NULL THEN 0::UBIGINT ELSE "
+                     f"hash(hash({lit}, {exact_value_sql(ref, types[c])})) END")
+    return _xor_tree(terms)
+
+
+def _xor_tree(terms: Sequence[str]) -> str:
+    """``xor`` of ``terms`` as a balanced tree: depth log2(n), not n."""
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"xor({_xor_tree(terms[:mid])}, {_xor_tree(terms[mid:])})"
+
+
+# Types whose values DuckDB's hash() and = fold: +0.0/-0.0 and NaN payloads, intervals
+# by their normalised length (1 month = 30 days, 1 day = 24 hours).
+_FOLDED = {"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8", "INTERVAL"}
+_CONTAINERS = {"STRUCT", "MAP", "UNION", "LIST"}
+_QUOTED = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'")
+
+
+def exact_value_sql(ref: str, type_sql: str) -> str:
+    """The arguments ``hash()`` gets for a value of ``type_sql``: ``ref`` alone, unless
+    DuckDB's ``hash()`` would fold two representations of it.
+
+    Folded, measured on DuckDB 1.4.3 (WASM) and 1.5.6: a float's 0.0 and -0.0 and its
+    NaN payloads (its sign bit is added, and a NaN's bits: other floats hash their bits);
+    an interval's months/days/micros (its normalised length is hashed: years, months
+    and days are added, which with that length determine micros); inside a container,
+    a NULL struct/list/map and an all-NULL struct or empty list (and the float and
+    interval cases): there the value's text is added, which shows them (NaN payloads
+    inside a container beyond the sign stay unseen, and a container holding a
+    TIMESTAMPTZ keeps the plain hash: that text depends on the session's time zone).
+    Columns of other types hash as they always did, so their tables keep their hashes
+    and speed.
+    """
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[", _QUOTED.sub("", type_sql).upper())
+    nesting = sum(1 for w in words if w in _CONTAINERS or w == "[")
+    if nesting >= 2 or (nesting and _FOLDED.intersection(words)):
+        # A TIMESTAMPTZ's text follows the session's TimeZone (with ICU): a hash must not.
+        return ref if "ZONE" in words or "TIMESTAMPTZ" in words else f"{ref}, ({ref})::VARCHAR"
+    if nesting:
+        return ref
+    if "INTERVAL" in words:
+        return f"{ref}, year({ref}), month({ref}), day({ref})"
+    if _FOLDED.intersection(words):
+        # signbit, not `v = 0 OR isnan(v)`: that comparison was most of the cost
+        return f"{ref}, signbit({ref}), CASE WHEN isnan({ref}) THEN ({ref})::BIT END"
+    return ref
+
+
+# Types DuckDB-WASM 1.32 cannot export to Arrow exactly: without its lossless open flag
+# BIT leaves as its raw bytes (a BLOB cast back reads the padding byte as bits) and a
+# TIMETZ as a plain TIME (the offset is lost); with the flag every BOOLEAN leaves as
+# garbage bytes (arrow.bool8 over a bitmap), so the flag is not used.
+_INEXACT_IN_WASM = re.compile(r"\bBIT\b|\bBITSTRING\b|TIME WITH TIME ZONE|\bTIMETZ\b",
+                              re.IGNORECASE)
+
+
+def export_cols_sql(types: Mapping[str, str], columns: Sequence[str]) -> str:
+    """``columns`` as a pushed batch exports them: a column whose type (or an element's)
+    DuckDB-WASM cannot export exactly travels as its text, which the remote's ``CAST``
+    to the table's type reads back exactly; every other column as it is."""
+    return ", ".join(
+        f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}"
+        if c in types and _INEXACT_IN_WASM.search(_QUOTED.sub("", types[c])) else quote_ident(c)
+        for c in columns)
 
 
 def mix_sql(x: str) -> str:
@@ -109,6 +176,7 @@ def checksum_sql(rk: str, rh: str) -> str:
 # against a small grammar: TYPE := WORDS [ '(' ARGS ')' ] { '[' [INT] ']' };
 # ARGS := ARG { ',' ARG }; ARG := INT | 'string' | TYPE | IDENT TYPE (struct field).
 _TOKEN = re.compile(r"""\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>[0-9]+)|(?P<str>'(?:[^']|'')*')|(?P<qid>"(?:[^"]|"")*")|(?P<p>[(),\[\]]))""")  # noqa: E501
+_BLANK = re.compile(r"\s*\Z")
 _BAD_WORDS = {"SELECT", "FROM", "DEFAULT", "CHECK", "AS", "GENERATED", "REFERENCES",
               "PRIMARY", "UNIQUE", "CONSTRAINT", "COLLATE"}
 
@@ -117,7 +185,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        if _BLANK.match(text, pos):  # a match, not text[pos:]: no copy per token
             break
         m = _TOKEN.match(text, pos)
         if not m:

@@ -31,8 +31,6 @@ __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_
            "describe_local", "ensure_state", "forget_base_sums", "forget_table", "key_text_sql",
            "known_tables", "parse_key_text", "set_synced_columns"]
 
-KEY_FORM = "json"  # key_text: one column as text, several as a JSON array of texts
-
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
     "CREATE TABLE IF NOT EXISTS ducksync.tables (name VARCHAR PRIMARY KEY, key_cols VARCHAR[], "
@@ -57,10 +55,11 @@ _DDL = [
     "detected_at TIMESTAMP, PRIMARY KEY (table_name, key_text))",
     "CREATE TABLE IF NOT EXISTS ducksync.conflict_log (table_name VARCHAR, key_text VARCHAR, "
     "policy VARCHAR, winner VARCHAR, decided_at TIMESTAMP)",
-    # key_form: the form of key_text (see key_text_sql). Added with the JSON form; a
-    # state without it holds composite keys joined by '|' (migrated in ensure_state).
-    f"ALTER TABLE ducksync.conflicts ADD COLUMN IF NOT EXISTS key_form VARCHAR DEFAULT "
-    f"'{KEY_FORM}'",
+    # Its presence marks conflict labels of the JSON form (key_text_sql); a state without
+    # it labelled composite keys with values joined by '|' (relabelled by ensure_state).
+    # A table of its own, not a column: code from before, still open in another tab,
+    # inserts into ducksync.conflicts positionally.
+    "CREATE TABLE IF NOT EXISTS ducksync.json_key_labels (since TIMESTAMP)",
 ]
 
 
@@ -136,7 +135,7 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
         for statement in ddl:
             await local.execute(statement)
         return
-    # Relabel in the transaction that adds key_form: it then marks relabelled labels.
+    # Relabel in the transaction that creates the marker: it then marks relabelled labels.
     await local.execute("BEGIN TRANSACTION")
     try:
         for statement in ddl:
@@ -149,11 +148,11 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
 
 
 async def _has_old_key_texts(local: LocalStore) -> bool:
-    """``ducksync.conflicts`` exists without ``key_form``: its labels are the old form."""
+    """``ducksync.conflicts`` exists without the marker: its labels are the old form."""
     rows = await local.fetch_rows(
-        "SELECT count(*) FILTER (WHERE column_name = 'key_text'), count(*) FILTER (WHERE "
-        "column_name = 'key_form') FROM duckdb_columns() WHERE database_name = "
-        "current_database() AND schema_name = 'ducksync' AND table_name = 'conflicts'")
+        "SELECT count(*) FILTER (WHERE table_name = 'conflicts'), count(*) FILTER (WHERE "
+        "table_name = 'json_key_labels') FROM duckdb_tables() WHERE database_name = "
+        "current_database() AND schema_name = 'ducksync'")
     return bool(rows[0][0]) and not rows[0][1]
 
 

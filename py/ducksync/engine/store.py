@@ -38,7 +38,8 @@ Conventions shared by all implementations:
   faster path (no CAS joins), but the "must be absent" check still happens inside
   the same transaction (native: the table's primary key at the INSERT, or an
   empty table): a key that exists by then is a ``'conflict'``, as always.
-* **Optional methods**: none. The engine uses only the methods below.
+* **Optional methods**: none. The engine uses only the methods below, and
+  ``max_body_bytes`` of a store that is :class:`BodyLimited`.
 * **Errors**: raise :mod:`ducksync.errors` types. ``RemoteUnavailableError``
   means "nothing happened or unknown, retry later"; the engine is safe either
   way because batches are idempotent (ledger) and state advances only after an
@@ -51,8 +52,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore", "Survey",
-           "SurveyedTable", "TableInfo", "WriteTracked"]
+__all__ = ["ApplyResult", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore",
+           "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -87,10 +88,14 @@ class SurveyedTable(TypedDict):
 
 
 class Survey(TypedDict):
-    """What a sync needs to know of the remote before touching any table, in one answer."""
+    """What a sync needs to know of the remote before touching any table, in one answer.
+
+    ``max_body_bytes``: the request body limit of a remote that has one (our server),
+    so that :class:`BodyLimited` needs no call of its own."""
 
     remote_id: str
     tables: list[SurveyedTable]
+    max_body_bytes: NotRequired[int | None]
 
 
 class ApplyResult(TypedDict):
@@ -188,6 +193,19 @@ class WriteTracked(Protocol):
     clean: dict[str, CleanMark]
 
     def write_token(self) -> str | None:
+        ...
+
+
+@runtime_checkable
+class BodyLimited(Protocol):
+    """Optional, on a :class:`RemoteStore` that refuses requests above a size (our
+    server over HTTP: ``DUCKSYNC_MAX_BODY_BYTES``); see :mod:`ducksync.engine.limits`.
+
+    ``max_body_bytes()`` is that limit in bytes (None: none). The store refuses a
+    larger body itself, before sending it, with a ``PayloadTooLargeError``.
+    """
+
+    async def max_body_bytes(self) -> int | None:
         ...
 
 

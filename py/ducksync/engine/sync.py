@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, guard, keys, merge, outbox, push, state
+from ducksync.engine import bulk, detect, guard, keys, limits, merge, outbox, push, state
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
@@ -35,6 +35,7 @@ from ducksync.errors import (
     NoPrimaryKeyError,
     SchemaMismatchError,
     TableDroppedError,
+    error_to_wire,
 )
 
 __all__ = ["Mode", "Surveyed", "SyncOptions", "SyncReport", "TableReport", "survey", "sync"]
@@ -192,6 +193,12 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
     return top == (0, 0), top
 
 
+async def _batch_bytes(remote: RemoteStore, opts: SyncOptions) -> int:
+    """``opts.batch_bytes``, lowered under the remote's body limit (asked only when
+    rows are sent or fetched: a no-op sync makes no extra round trip)."""
+    return limits.batch_bytes_under(await limits.body_limit(remote), opts.batch_bytes)
+
+
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
@@ -215,10 +222,12 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                                  surveyed_top)
         if eligible:
             xfer.paths.append("bulk-push")
+            if not shape.remote_created:  # else reconcile checked, before creating it
+                await limits.check_rows_fit(local, remote, table, shape.types, shape.key)
             await state.forget_base_sums(local, table)
             applied, cas, xfer.base_sums = await bulk.bulk_push(
                 local, remote, shape, xfer, batch_rows=opts.rows_per_batch(bulk=True),
-                batch_bytes=opts.batch_bytes, compression=opts.compression)
+                batch_bytes=await _batch_bytes(remote, opts), compression=opts.compression)
             rep.pushed += applied
             rep.cas_retries = cas
             return cas > 0 and mode == "sync"
@@ -281,8 +290,9 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         return False  # nothing changed on either side: no plan, no transaction
     if n_local and shape.local_pk != tuple(shape.key) and not shape.remote_created:
         # before either side is written (reconcile checked before creating the remote)
-        await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
-                                   side="local")
+        with xfer.phase("keys.check"):
+            await keys.refuse_bad_keys(local, table, shape.key, sb.quote_ident(table),
+                                       side="local")
     await state.forget_base_sums(local, table)  # before the plan writes the base
     # Detection leaves a side's table unwritten when it found nothing; the plan reads both.
     if not n_local:
@@ -291,6 +301,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         await detect.empty_remote(local, shape)
     with xfer.phase("fetch"):
         await merge.fetch_changed(local, remote, shape, xfer, batch_rows=opts.rows_per_batch(),
+                                  batch_bytes=await _batch_bytes(remote, opts),
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
@@ -310,9 +321,10 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         return False
     if not pending[0][0]:
         return False
+    await limits.check_rows_fit(local, remote, table, shape.types, shape.key, pushed_only=True)
     applied, cas = await push.push_plan(local, remote, shape, xfer,
                                         batch_rows=opts.rows_per_batch(),
-                                        batch_bytes=opts.batch_bytes,
+                                        batch_bytes=await _batch_bytes(remote, opts),
                                         compression=opts.compression)
     rep.pushed += applied
     rep.cas_retries = cas
@@ -392,8 +404,7 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         clean = (mode != "pull" and rep.converged and not rep.conflicts
                  and n_round < MAX_ROUNDS)
     except DucksyncError as exc:
-        rep.error = {"code": exc.code, "name": type(exc).__name__, "message": exc.message,
-                     "hint": exc.hint}
+        rep.error = error_to_wire(exc)  # with the server's request id, when one answered
         if isinstance(exc, TableDroppedError):
             rep.dropped_on = exc.side
         elif isinstance(exc, MassDeleteError):

@@ -29,7 +29,7 @@ from ducksync.server import auth_api, console_api, sync_api
 from ducksync.server.context import ServerContext
 from ducksync.server.errors import NotFoundError, error_response, wire_error
 from ducksync.server.isolation import IsolationMiddleware
-from ducksync.server.limits import BodySizeLimitMiddleware
+from ducksync.server.limits import BodySizeLimitMiddleware, shape_limit_error
 from ducksync.server.observability import ObservabilityMiddleware, init_sentry
 from ducksync.server.remote import RemoteDatabase
 from ducksync.server.settings import Settings
@@ -56,7 +56,11 @@ def check_bind(settings: Settings) -> None:
 
 def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
     def reply(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-        ctx.metrics.errors.labels(wire_error(exc)["code"]).inc()
+        code = wire_error(exc)["code"]
+        ctx.metrics.errors.labels(code).inc()
+        # the code only (a message may echo request content); the line carries the
+        # request id the client shows, next to the request's access line
+        log.info("error answered", extra={"fields": {"code": code}})
         return error_response(exc, headers=headers)
 
     @app.exception_handler(DucksyncError)
@@ -65,8 +69,11 @@ def _install_error_handlers(app: FastAPI, ctx: ServerContext) -> None:
         return reply(exc, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        limit = shape_limit_error(request.path_params.get("table"), first, exc.body)
+        if limit is not None:
+            return reply(limit)
         where = ".".join(str(p) for p in first.get("loc", ()))
         return reply(ProtocolError(f"invalid request: {where}: {first.get('msg', 'invalid')}",
                                    hint="see the schema at /api/openapi.json"))

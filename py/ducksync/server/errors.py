@@ -13,11 +13,10 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+# PayloadTooLargeError is shared: the client raises it too, before sending a body the
+# server would refuse.
 from ducksync.errors import DucksyncError, error_to_wire
-
-
-class PayloadTooLargeError(DucksyncError):
-    code = "payload_too_large"
+from ducksync.errors import PayloadTooLargeError as PayloadTooLargeError
 
 
 class RateLimitedError(DucksyncError):
@@ -43,7 +42,8 @@ class UnsupportedMediaError(DucksyncError):
 STATUS_BY_CODE: dict[str, int] = {
     "auth": 401, "protocol": 400, "query": 400, "no_primary_key": 422,
     "schema_mismatch": 409, "invalid_key": 422, "conflict": 409, "remote_unavailable": 503,
-    "payload_too_large": 413, "rate_limited": 429, "forbidden": 403, "not_found": 404,
+    "payload_too_large": 413, "limit_exceeded": 413, "rate_limited": 429, "forbidden": 403,
+    "not_found": 404,
     "timeout": 504, "unsupported_media": 415, "read_only_remote": 403, "internal": 500,
 }
 

@@ -1,20 +1,30 @@
-"""Request-size and per-session rate limits.
+"""Request-size, table-shape and per-session rate limits.
 
 The size limit is a pure ASGI middleware so an oversized upload is refused from
 its ``Content-Length`` before a byte is read, and a body without one (chunked) is
 cut off as soon as it passes the limit. The rate limiter is a token bucket per
 session (the authenticated principal's session id; the client address in open dev
 mode), checked by the auth dependency once the caller is known.
+
+A table's shape is bounded too (columns per table, characters per type string) so a
+request cannot make the server build unbounded SQL; the bounds sit far above real
+tables (an ENUM of thousands of labels, tables of thousands of columns), and a table
+beyond them is refused by name *before* anything is created (:func:`shape_limit_error`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ducksync.errors import LimitExceededError
 from ducksync.server.errors import PayloadTooLargeError, RateLimitedError, error_response
+
+MAX_COLUMNS = 10_000  # columns per table (create_table, add_columns)
+MAX_TYPE_CHARS = 1 << 20  # characters of one column's type string (ENUM labels included)
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:
@@ -83,3 +93,29 @@ class RateLimiter:
             if len(self._buckets) >= self.max_keys and key not in self._buckets:
                 self._buckets.clear()  # bounded memory; a reset only ever forgives
             self._buckets[key] = (tokens - 1.0, now)
+
+
+def shape_limit_error(table: str | None, error: dict[str, Any],
+                      body: Any) -> LimitExceededError | None:
+    """The request-model error ``error`` as a :class:`LimitExceededError` naming the table
+    (and column) and the limit, when it is a table-shape limit; None otherwise."""
+    loc, kind = tuple(error.get("loc", ())), error.get("type")
+    if kind not in ("too_long", "string_too_long") or loc[:2] != ("body", "columns"):
+        return None
+    what = f"table {table!r}" if table else "the table"
+    if len(loc) == 2:
+        n = len(body.get("columns", [])) if isinstance(body, dict) else "too many"
+        return LimitExceededError(
+            f"{what} has {n} columns; this server syncs at most {MAX_COLUMNS}",
+            hint="sync a narrower table (split the columns over several tables)")
+    if len(loc) == 4 and loc[3] == "type" and isinstance(loc[2], int):
+        try:
+            column = body["columns"][loc[2]]
+            name, size = column.get("name"), len(column.get("type", ""))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            name, size = None, None
+        return LimitExceededError(
+            f"column {name!r} of {what}: its type is {size} characters; this server "
+            f"accepts at most {MAX_TYPE_CHARS}",
+            hint="use a shorter type (e.g. VARCHAR instead of an ENUM of that many labels)")
+    return None

@@ -24,6 +24,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ducksync.server.errors import error_response
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -124,17 +126,29 @@ class ObservabilityMiddleware:
         token = request_id_var.set(request_id)
         status = 500
         start = time.perf_counter()
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, started = int(message["status"]), True
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                # Answered here rather than by Starlette's outermost error handler, which
+                # runs after this request's id is gone: the 500 carries X-Request-ID and
+                # the log line with the traceback names the same id.
+                log.error("unhandled error", exc_info=exc, extra={
+                    "request_id": request_id, "fields": {"route": _route_label(scope)}})
+                if started:
+                    raise
+                self.metrics.errors.labels("internal").inc()
+                await error_response(exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = _route_label(scope)

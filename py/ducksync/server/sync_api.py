@@ -29,6 +29,7 @@ from ducksync.engine.store import (
     TableInfo,
 )
 from ducksync.errors import DucksyncError, ProtocolError
+from ducksync.faults import reached
 from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
 from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
@@ -36,6 +37,7 @@ from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import NotFoundError
+from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
 from ducksync.sync_routes import API, ROUTES
@@ -66,17 +68,17 @@ _IPC_REPLY: dict[int | str, dict[str, Any]] = {200: {"content": {
 
 class Column(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    type: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS)
     nullable: bool = True
 
 
 class CreateTableBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
     primary_key: list[str] = Field(default_factory=list, max_length=32)
 
 
 class AddColumnsBody(BaseModel):
-    columns: list[Column] = Field(min_length=1, max_length=1024)
+    columns: list[Column] = Field(min_length=1, max_length=MAX_COLUMNS)
 
 
 class ChecksumsBody(BaseModel):
@@ -193,8 +195,8 @@ async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
 
 @_route("survey")
 async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
-    """The remote's id, then each synced table's shape and whole-table checksum: what a
-    sync asks first, in one request (see ``RemoteStore.survey``).
+    """The remote's id, then each synced table's shape and whole-table checksum (and the
+    body limit): what a sync asks first, in one request (see ``RemoteStore.survey``).
 
     Names the caller may not sync (not on the allowlist, not identifiers) are left out,
     as if absent: that table's own next call then fails with the precise error, and the
@@ -208,6 +210,7 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
         answer: Survey = await ctx.pool.call(
             lambda store: run_coroutine(lambda: store.survey(wanted, key)))
         answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
+        answer["max_body_bytes"] = ctx.settings.max_body_bytes
         return dict(answer)
     remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
     if wanted is None:
@@ -224,7 +227,8 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
                                     _checksums_work(ctx, info["name"], k, 1, 1, []))
             checksum, rows = _top_of(payload)
         tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
-    return {"remote_id": remote_id, "tables": tables}
+    return {"remote_id": remote_id, "tables": tables,
+            "max_body_bytes": ctx.settings.max_body_bytes}
 
 
 def _may_sync(ctx: ServerContext, table: str) -> bool:
@@ -439,6 +443,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
         lambda store: run_coroutine(
             lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
         write=True, carry=_apply_carry(table, keys, checksum, rows))
+    reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)

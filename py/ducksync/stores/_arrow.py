@@ -48,8 +48,8 @@ def chunks(reader: Any, batch_bytes: int, batch_rows: int | None = None) -> Iter
             continue
         parts = max(1, math.ceil(batch.nbytes / max(batch_bytes, 1)))
         step = math.ceil(batch.num_rows / parts)
-        for start in range(0, batch.num_rows, step):
-            piece = batch.slice(start, step)
+        for piece in (p for start in range(0, batch.num_rows, step)
+                      for p in _fit(batch.slice(start, step), batch_bytes)):
             if batch_rows is None:
                 sent = True
                 yield to_ipc(piece)
@@ -66,3 +66,17 @@ def chunks(reader: Any, batch_bytes: int, batch_rows: int | None = None) -> Iter
         yield to_ipc(pending)
     if not sent:
         yield to_ipc(reader.schema.empty_table())
+
+
+def _fit(piece: Any, batch_bytes: int) -> Iterator[Any]:
+    """``piece`` halved until each part holds at most ``batch_bytes`` or a single row.
+
+    An even split by rows leaves a large row with its neighbours; halving isolates
+    it, so a row that fits under a server's body limit goes on its own.
+    """
+    if piece.nbytes <= batch_bytes or piece.num_rows <= 1:
+        yield piece
+        return
+    half = piece.num_rows // 2
+    yield from _fit(piece.slice(0, half), batch_bytes)
+    yield from _fit(piece.slice(half), batch_bytes)

@@ -12,7 +12,11 @@ key), else ``username=``/``password=`` or ``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD`
 none (a loopback dev server runs open). ``MOTHERDUCK_TOKEN`` is never sent.
 
 Retries: connection failures, 429 and 503 are retried with backoff; that is safe
-for every call, writes included, because batches are idempotent (ledger).
+for every call, writes included, because batches are idempotent (ledger). A body
+above the server's limit (``GET /sync/config``) is never sent, so never retried: the
+server would answer 413, usually by closing the connection mid-upload, which would
+look like a network failure. Every error the server answered carries its
+``X-Request-ID`` (``DucksyncError.request_id``), the line to find in its log.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import httpx
 
 from ducksync.engine import codec
+from ducksync.engine.limits import describe_key, too_large
 from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
 from ducksync.sync_routes import ROUTES, route_path
@@ -76,6 +81,7 @@ class HttpRemoteStore:
         self._compress = compress
         self._transport = transport
         self._token: str | None = None
+        self._max_body: int | None = None  # the server's limit (0: none), asked once
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -160,6 +166,11 @@ class HttpRemoteStore:
                                 **kwargs)
 
     def _error(self, response: httpx.Response) -> DucksyncError:
+        error = self._answered_error(response)
+        error.request_id = error.request_id or response.headers.get("x-request-id")
+        return error
+
+    def _answered_error(self, response: httpx.Response) -> DucksyncError:
         try:
             return error_from_wire(response.json()["error"])
         except (ValueError, KeyError, TypeError):
@@ -169,6 +180,26 @@ class HttpRemoteStore:
                              hint="set DUCKSYNC_API_KEY or DUCKSYNC_USER/DUCKSYNC_PASSWORD")
         return RemoteUnavailableError(f"{self.url} answered HTTP {response.status_code}",
                                       hint="check the server log for this request")
+
+    async def max_body_bytes(self) -> int | None:
+        """The server's request body limit (:class:`ducksync.engine.store.BodyLimited`)."""
+        if self._max_body is None:
+            config = (await self._call("config")).json()
+            self._max_body = int(config.get("max_body_bytes") or 0)
+        return self._max_body or None
+
+    async def _check_fits(self, table: str, key: list[str], ipc: bytes, body: bytes) -> None:
+        """Refuse a batch body above the server's limit, naming its (first) row."""
+        limit = await self.max_body_bytes()
+        if limit is None or len(body) <= limit:
+            return
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        rows = pa.ipc.open_stream(codec.decode(ipc)).read_all()
+        first = [rows.column(k)[0].as_py() for k in key] if rows.num_rows else []
+        what = (f"row {describe_key(key, first)}" if rows.num_rows == 1 else
+                f"a batch of {rows.num_rows} rows starting at {describe_key(key, first)}")
+        raise too_large(table, what, len(body), limit, self.url)
 
     def _ipc_request(self, payload: bytes) -> dict[str, Any]:
         headers = {"content-type": ARROW_STREAM}
@@ -193,6 +224,7 @@ class HttpRemoteStore:
     async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
         answer: Survey = (await self._call("survey", json={"tables": tables,
                                                            "key": key})).json()
+        self._max_body = int(answer.get("max_body_bytes") or 0)  # no config call to ask
         return answer
 
     async def describe_table(self, table: str) -> TableInfo | None:
@@ -247,9 +279,10 @@ class HttpRemoteStore:
         params: dict[str, Any] = {"key": key}
         if checksum is not None:
             params["checksum"] = checksum
+        request = self._ipc_request(ipc)
+        await self._check_fits(table, key, ipc, request["content"])
         response = await self._call(
-            "apply_batch", table=table, batch_id=batch_id,
-            params=params, **self._ipc_request(ipc))
+            "apply_batch", table=table, batch_id=batch_id, params=params, **request)
         return _apply_result(response, batch_id)
 
     async def batch_result(self, batch_id: str) -> ApplyResult | None:
@@ -281,7 +314,7 @@ def _error_code(response: httpx.Response) -> str | None:
 
 def _split(stream: bytes, batch_rows: int) -> list[bytes]:
     """One IPC stream → complete IPC chunks of at most ``batch_rows`` rows (≥ 1 chunk)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     from ducksync.stores._arrow import to_ipc
 

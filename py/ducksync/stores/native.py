@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import AuthError, ProtocolError, QueryError, SchemaMismatchError
+from ducksync.faults import reached
 from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
 
@@ -442,10 +443,12 @@ class NativeRemoteStore(_Native):
                 self._run("INSERT INTO ducksync.ledger_results VALUES (?, now(), ?)",
                           [batch_id, out.result])
             self._prune()
+            reached("remote.commit")
             self._run("COMMIT")
         except BaseException:
             self._run("ROLLBACK")
             raise
+        reached("remote.committed")
         return {"batch_id": batch_id, "replayed": False, "result": out.result,
                 "verified": out.verified is not None}
 

@@ -210,6 +210,11 @@ def add_column_sql(table: str, column: ColumnInfo) -> str:
 
 
 # -- change detection ----------------------------------------------------------------
+def _types(info: TableInfo) -> dict[str, str]:
+    """Column → type, what :func:`ducksync.engine.sqlbuild.row_hash_sql` hashes by."""
+    return {c["name"]: c["type"] for c in info["columns"]}
+
+
 def hashed_sql(info: TableInfo, key: Sequence[str], filtered: bool) -> str:
     """``(key…, __ds_rk, __ds_rh)`` of the table's rows; ``filtered``: only rows whose
     ``__ds_rk % ?`` is in the ``?`` UBIGINT list. The filter runs on the key hash
@@ -220,7 +225,7 @@ def hashed_sql(info: TableInfo, key: Sequence[str], filtered: bool) -> str:
     if filtered:
         inner = (f"SELECT * FROM ({inner}) WHERE __ds_rk % ?::UBIGINT IN "
                  "(SELECT unnest(?::UBIGINT[]))")
-    return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+    return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(_types(info))} AS __ds_rh "
             f"FROM ({inner})")
 
 
@@ -270,9 +275,9 @@ def survey_answer(remote_id: str, keyed: Sequence[tuple[TableInfo, list[str]]],
 def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str) -> str:
     """All columns of the table, then ``__ds_rk`` and ``__ds_rh``."""
     cols = [c["name"] for c in info["columns"]]
+    rh = sb.row_hash_sql(_types(info), alias)
     return (f"SELECT {sb.cols_sql(cols, alias)}, {sb.key_hash_sql(key, alias)} AS __ds_rk, "
-            f"{sb.row_hash_sql(cols, alias)} AS __ds_rh FROM {sb.quote_ident(info['name'])} "
-            f"AS {alias}")
+            f"{rh} AS __ds_rh FROM {sb.quote_ident(info['name'])} AS {alias}")
 
 
 def keys_table_sql(info: TableInfo, key: Sequence[str], source: str) -> str:
@@ -348,9 +353,8 @@ def _written(casts: str, source: str) -> str:
 
 def bulk_result_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
     """A bulk batch's per-row answer, from the written values (see :func:`_written`)."""
-    cols = [c["name"] for c in info["columns"]]
     return (f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
-            f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(cols)} AS __ds_rh "
+            f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(_types(info))} AS __ds_rh "
             f"FROM {_written(casts, source)}")
 
 
@@ -358,9 +362,9 @@ def bulk_checksum_sql(info: TableInfo, key: Sequence[str], casts: str, source: s
     """``checksum_sql(__ds_rk, __ds_rh)`` of a bulk batch's written values, as decimal
     text (a UBIGINT survives every connector as text); compared with the client's
     prediction for the compact (``verified``) answer."""
-    cols = [c["name"] for c in info["columns"]]
-    return (f"SELECT {sb.checksum_sql(sb.key_hash_sql(key), sb.row_hash_sql(cols))}::VARCHAR"
-            f" FROM {_written(casts, source)}")
+    hashed = (f"SELECT {sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(_types(info))} "
+              f"AS __ds_rh FROM {_written(casts, source)}")  # checksum_sql repeats its terms
+    return f"SELECT {sb.checksum_sql('__ds_rk', '__ds_rh')}::VARCHAR FROM ({hashed})"
 
 
 def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
@@ -376,13 +380,13 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
     """
     t = sb.quote_ident(info["name"])
     cols = [c["name"] for c in info["columns"]]
-    k0 = sb.quote_ident(key[0])
+    k0, rh = sb.quote_ident(key[0]), sb.row_hash_sql(_types(info), "t")
     load = (f"CREATE OR REPLACE TEMP TABLE __ds_in AS SELECT {casts}, "
             "r.__ds_op::VARCHAR AS __ds_op, r.__ds_expect::UBIGINT AS __ds_expect, "
             f"r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r")
     steps = [
         f"CREATE OR REPLACE TEMP TABLE __ds_chk AS SELECT {sb.cols_sql(key, 'i')}, i.__ds_op, "
-        f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.row_hash_sql(cols, 't')} END"
+        f"i.__ds_lh, CASE WHEN t.{k0} IS NULL THEN NULL ELSE {rh} END"
         f" AS __ds_cur FROM __ds_in i LEFT JOIN {t} t ON {sb.key_join_sql(key, 'i', 't')}",
         "CREATE OR REPLACE TEMP TABLE __ds_chk2 AS SELECT c.*, CASE WHEN "
         "c.__ds_cur IS NOT DISTINCT FROM i.__ds_expect THEN 'ok' ELSE 'conflict' END "
@@ -397,7 +401,7 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str,
         f"SELECT {sb.cols_sql(key, 'c')}, c.__ds_lh, c.__ds_status, "
         f"CASE WHEN t.{k0} IS NULL THEN NULL ELSE {sb.key_hash_sql(key, 't')} END AS __ds_rk, "
         f"CASE WHEN c.__ds_status = 'conflict' THEN c.__ds_cur WHEN t.{k0} IS NULL THEN NULL "
-        f"ELSE {sb.row_hash_sql(cols, 't')} END AS __ds_rh "
+        f"ELSE {rh} END AS __ds_rh "
         f"FROM __ds_chk2 c LEFT JOIN {t} t ON {sb.key_join_sql(key, 'c', 't')}")
     return load, steps, answer
 

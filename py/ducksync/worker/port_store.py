@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from ducksync.engine.limits import too_large
 from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
@@ -55,6 +56,8 @@ class PortRemoteStore:
     def __init__(self, *, transport: Transport, observer: Observer | None = None) -> None:
         self._transport = transport
         self._observer = observer
+        self._max_body: int | None = None  # as the last max_body_bytes() answered
+        self._limit_surveyed = False  # _max_body came with this run's survey
 
     async def call(self, method: str, args: dict[str, Any],
                    ipc: Any = None) -> dict[str, Any]:
@@ -79,6 +82,17 @@ class PortRemoteStore:
         """The server's client knobs (``GET /api/v1/sync/config``)."""
         return cast(dict[str, Any], (await self.call("config", {}))["value"])
 
+    async def max_body_bytes(self) -> int | None:
+        """The server's request body limit (:class:`ducksync.engine.store.BodyLimited`);
+        None for a remote without one. Asked afresh (the remote worker may have switched
+        transport since), by the engine only when it is about to push: a run's survey
+        answers it, so then no call is needed."""
+        if self._limit_surveyed:  # each run surveys first: this run's answer
+            return self._max_body
+        limit = (await self.config()).get("max_body_bytes")
+        self._max_body = int(limit) if limit else None
+        return self._max_body
+
     async def remote_id(self) -> str:
         """Asked on every run, never cached here: the remote worker may have switched
         transport (and so database) since the last call."""
@@ -88,7 +102,10 @@ class PortRemoteStore:
         return cast(list[TableInfo], (await self.call("list_tables", {}))["value"])
 
     async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
-        return cast(Survey, (await self.call("survey", {"tables": tables, "key": key}))["value"])
+        answer = cast(Survey, (await self.call("survey", {"tables": tables, "key": key}))["value"])
+        limit = answer.get("max_body_bytes")  # absent: a remote without one (direct SQL)
+        self._max_body, self._limit_surveyed = (int(limit) if limit else None), True
+        return answer
 
     async def describe_table(self, table: str) -> TableInfo | None:
         return cast(TableInfo | None,
@@ -134,6 +151,10 @@ class PortRemoteStore:
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
                           ipc: bytes, *, checksum: str | None = None) -> ApplyResult:
+        if self._max_body is not None and size_of(ipc) > self._max_body:
+            # the engine cuts batches under the limit, so this is one row (no pyarrow
+            # here to name its key); never sent, so never a 413 mid-upload
+            raise too_large(table, "a row", size_of(ipc), self._max_body, "the server")
         reply = await self.call("apply_batch", {"table": table, "key": list(key),
                                                 "batch_id": batch_id, "checksum": checksum},
                                 ipc)

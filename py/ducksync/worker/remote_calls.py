@@ -96,8 +96,15 @@ def http_call(method: str, args: dict[str, Any]) -> HttpCall:
                     not_found_ok=route.may_be_absent)
 
 
-def error_for(status: int, body: Any) -> DucksyncError:
-    """The typed error for a failed answer (the server's own error when it sent one)."""
+def error_for(status: int, body: Any, request_id: str | None = None) -> DucksyncError:
+    """The typed error for a failed answer (the server's own error when it sent one),
+    with the server's ``X-Request-ID``: the line to find in its log."""
+    error = _answered_error(status, body)
+    error.request_id = error.request_id or request_id
+    return error
+
+
+def _answered_error(status: int, body: Any) -> DucksyncError:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return error_from_wire(body["error"])
     if status in (502, 503, 504):
@@ -115,7 +122,7 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
         if code == "not_found":
             return {"value": None, "found": False}
     if status >= 400:
-        raise error_for(status, body)
+        raise error_for(status, body, headers.get("x-request-id"))
     if method == "describe_table":
         return {"value": body.get("table") if isinstance(body, dict) else None}
     if method == "remote_id":

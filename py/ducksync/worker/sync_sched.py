@@ -3,6 +3,12 @@
 A pure state machine over a clock value (seconds): the local worker feeds it events
 (``wrote``, ``online``, ``finished``) and sleeps until :meth:`Schedule.next_due`;
 CPython tests drive it with made-up times and a fixed random source.
+
+A page syncs once as soon as it can (``start_pending``), whether or not anything was
+written: a new device must pull what the remote holds, a reloaded one what other
+devices wrote meanwhile. The interval then counts from the end of the last sync; it
+must never count from "now", or the due time moves forward on every look and the
+sync never comes (the bug of a device that had not written since it loaded).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ class Backoff:
 @dataclass(kw_only=True)
 class Schedule:
     """Decides the next automatic sync. ``interval_s`` 0 disables the periodic sync;
-    ``on_write`` False ignores local writes. Times are the caller's clock, in seconds."""
+    ``on_write`` False ignores local writes; ``start_pending`` False skips the sync at
+    start (a page that syncs only when asked). Times are the caller's clock, in seconds."""
 
     interval_s: float = 30.0
     on_write: bool = True
@@ -50,7 +57,9 @@ class Schedule:
     write_due: float | None = None
     retry_due: float | None = None
     asap: bool = False  # reconnected: sync as soon as possible
+    start_pending: bool = True  # no sync has started since this page loaded
     _last_write: float | None = None
+    _anchor: float | None = None  # where the interval counts from before any sync ended
 
     def wrote(self, now: float) -> None:
         """A local write: sync ``debounce_s`` after the last one of a burst."""
@@ -68,7 +77,7 @@ class Schedule:
 
     def started(self, now: float) -> float:
         """A sync starts now; returns the start mark to pass to :meth:`finished`."""
-        self.asap = False
+        self.asap = self.start_pending = False
         return now
 
     def finished(self, started: float, now: float, *, ok: bool, retry: bool = True) -> None:
@@ -88,9 +97,23 @@ class Schedule:
             return None
         if self.retry_due is not None:  # failing: only the backoff decides
             return self.retry_due
-        if self.asap:
+        if self.asap or self.start_pending:
             return now
         due = [t for t in (self.write_due,) if t is not None]
         if self.interval_s > 0:
-            due.append((self.last_end if self.last_end is not None else now) + self.interval_s)
+            if self.last_end is None and self._anchor is None:
+                self._anchor = now  # fixed once: a later look must not push it forward
+            since = self.last_end if self.last_end is not None else self._anchor
+            assert since is not None
+            due.append(since + self.interval_s)
         return min(due) if due else None
+
+    def trigger(self, now: float) -> str:
+        """What the sync due ``now`` is for (ask when :meth:`next_due` says it is due)."""
+        if self.asap:
+            return "reconnect"
+        if self.retry_due is not None:
+            return "retry"
+        if self.start_pending:
+            return "start"
+        return "write" if self.write_due is not None and self.write_due <= now else "interval"

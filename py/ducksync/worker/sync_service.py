@@ -10,6 +10,15 @@ stores. Events go out through ``emit(type, payload)``: ``sync`` (status changed)
 Cancellation cancels the running engine task at its next await. The engine's
 durable steps are transactions and its pushes are idempotent (outbox + ledger), so
 after a ``ROLLBACK`` of whatever was open, the next sync converges.
+
+Local changes not yet sent (``status.unsent``, per table in :meth:`SyncService.tables`)
+are counted by the engine's own local change detection (rows that differ from the
+base), never on a status poll: a count holds for one *write generation* (every
+:meth:`SyncService.wrote` starts a new one). A sync that pushed everything and saw no
+write since it started sets the count to 0 without hashing; otherwise the table is
+counted once per write burst (``debounce_s`` after the last write, when no sync runs
+instead) or when the tables list is asked for. A table the engine proved clean at
+the current write token (``engine.store.WriteTracked``) counts 0 without hashing.
 """
 
 from __future__ import annotations
@@ -23,11 +32,12 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from ducksync.engine import conflicts as engine_conflicts
+from ducksync.engine import detect, state
 from ducksync.engine import drop as engine_drop
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine import state
 from ducksync.engine.push import PUSH_TOTAL
-from ducksync.engine.store import LocalStore
+from ducksync.engine.schema import Shape
+from ducksync.engine.store import LocalStore, WriteTracked
 from ducksync.engine.sync import (
     Mode,
     Surveyed,
@@ -99,6 +109,9 @@ class SyncService:
         self._task: asyncio.Task[dict[str, Any]] | None = None
         self._wake: asyncio.Event | None = None
         self._counters = _Counters()
+        self._writes = 0  # the write generation: one more per local write (wrote())
+        self._unsent_gen: int | None = None  # the generation status.unsent_tables counts
+        self._count_due: float | None = None  # when to count unsent changes (clock)
         remote_observer: Any = self._observe
         self.remote._observer = remote_observer
 
@@ -139,9 +152,62 @@ class SyncService:
                 "batch_rows": self.batch_rows}
 
     def wrote(self) -> None:
-        """The page wrote to the local database (debounced sync)."""
-        self.schedule.wrote(self.clock())
+        """The page wrote to the local database (debounced sync, or count when none runs)."""
+        now = self.clock()
+        self.schedule.wrote(now)
+        self._writes += 1
+        self._count_due = now + self.schedule.debounce_s
+        self.status.wrote()
         self._wakeup()
+        self.publish()
+
+    def _set_unsent(self, counts: dict[str, int], generation: int) -> None:
+        """``counts`` (table -> rows not yet sent) hold as of write ``generation``."""
+        self.status.unsent_tables = dict(counts)
+        self._unsent_gen = generation
+        current = generation == self._writes
+        self.status.unsent = sum(counts.values()) if current else None
+        if current:
+            self._count_due = None
+
+    async def count_unsent(self) -> dict[str, int]:
+        """Count the local changes not yet sent, per table (see the module docstring)."""
+        async with self._lock:
+            generation = self._writes
+            if self._unsent_gen == generation:
+                return dict(self.status.unsent_tables)
+            await state.ensure_state(self.local)
+            counts = {}
+            for name in await state.list_local_tables(self.local):
+                try:
+                    n = await self._unsent_rows(name)
+                except DucksyncError:  # e.g. its shape changed: the next sync says so
+                    n = None
+                if n is not None:
+                    counts[name] = n
+            self._set_unsent(counts, generation)
+        self.publish()
+        return counts
+
+    async def _unsent_rows(self, table: str) -> int | None:
+        """Rows of ``table`` that differ from what the last sync left (None: not synced)."""
+        stored = await self.local.fetch_rows(
+            "SELECT key_cols FROM ducksync.tables WHERE name = ?", [table])
+        info = await state.describe_local(self.local, table)
+        if info is None or not (stored or info["primary_key"]):
+            return None  # no key: never synced, nothing waits
+        if not stored:  # never synced: every row waits to be sent
+            return int(state.scalar(await self.local.fetch_rows(
+                f"SELECT count(*) FROM {sb.quote_ident(table)}")) or 0)
+        if isinstance(self.local, WriteTracked):
+            mark = self.local.clean.get(table)
+            if mark is not None and mark.token == self.local.write_token():
+                return 0  # the engine proved it equal to its base; nothing wrote since
+        shape = Shape(table=table, columns=[c["name"] for c in info["columns"]],
+                      types={c["name"]: c["type"] for c in info["columns"]},
+                      key=list(stored[0][0]))
+        n, _ = await detect.detect_local(self.local, shape, hash_once=True)
+        return n
 
     def set_online(self, online: bool) -> None:
         self.schedule.set_online(online, self.clock())
@@ -215,6 +281,7 @@ class SyncService:
                    allow_mass_delete: bool = False) -> dict[str, Any]:
         t0, start_wall = time.perf_counter(), self.wall()
         mark = self.schedule.started(self.clock())
+        generation, self._count_due = self._writes, None  # this run counts (or proves) it
         self._counters = _Counters()
         self.status.begin(trigger)
         self.publish()
@@ -255,7 +322,8 @@ class SyncService:
                 await self.local.execute("ROLLBACK")
         report = SyncReport(mode=mode, tables=reports)
         summary = self._summary(report, outcome, error, (time.perf_counter() - t0) * 1000)
-        await self._finish(summary, names, direction, trigger, start_wall, mark)
+        await self._finish(summary, names, direction, trigger, start_wall, mark,
+                           whole=not tables, generation=generation)
         if outcome == "cancelled":
             raise SyncCancelledError("sync cancelled",
                                      hint="nothing is lost: the next sync picks up from here")
@@ -274,7 +342,8 @@ class SyncService:
                 "tables": report.to_dict()["tables"]}
 
     async def _finish(self, summary: dict[str, Any], names: list[str], direction: str,
-                      trigger: str, start_wall: float, mark: float) -> None:
+                      trigger: str, start_wall: float, mark: float, *, whole: bool,
+                      generation: int) -> None:
         outcome, error = summary["outcome"], summary["error"]
         ok = outcome in ("ok", "nothing")
         down = bool(error and error.get("code") == "remote_unavailable")
@@ -293,7 +362,21 @@ class SyncService:
                                                    if t["conflicts"] or t["pending_conflicts"]]})
         self.schedule.finished(mark, self.clock(), ok=ok,
                                retry=outcome not in ("cancelled",))
-        self.status.end(ok=ok, at=_stamp(end_wall), error=error, remote_down=down)
+        untouched = generation == self._writes  # nothing written since the run started
+        sent = (ok and summary["mode"] != "pull" and untouched
+                and not summary["pending_conflicts"])  # a conflicting row was not sent
+        if sent:  # every local change of these tables went out: 0 without hashing
+            counts = {} if whole else dict(self.status.unsent_tables)
+            counts.update({t["table"]: 0 for t in summary["tables"] if not t.get("error")})
+            if whole or self._unsent_gen == generation:
+                self._set_unsent(counts, generation)
+        elif self._unsent_gen != self._writes:
+            self._count_due = self.clock()  # what waits to be sent: count it now
+        proved = (sent and whole and summary["mode"] == "sync"
+                  and (summary["converged"] or outcome == "nothing")
+                  and not self.status.pending_conflicts)
+        self.status.end(outcome=outcome, at=_stamp(end_wall), error=error,
+                        remote_down=down, proved=proved)
         self.publish()
 
     async def _log(self, summary: dict[str, Any], names: list[str], direction: str,
@@ -329,42 +412,80 @@ class SyncService:
         interval: its pushed batches are only half recorded until it runs again.
         """
         self._wake = asyncio.Event()
+        with contextlib.suppress(DucksyncError):
+            await self._load_last_sync()
+        if self._unsent_gen is None:
+            self._count_due = self.clock()  # offline at start: still say what waits
         if self.schedule.online and await self.interrupted():
             with contextlib.suppress(DucksyncError):
                 await self.sync(trigger="resume")
         while True:
             now = self.clock()
             due = self.schedule.next_due(now)
-            if due is None or due > now:
-                self._wake.clear()
-                timeout = None if due is None else due - now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+            if due is not None and due <= now:
+                with contextlib.suppress(DucksyncError):
+                    await self.sync(trigger=self.schedule.trigger(now))
                 continue
-            trigger = ("reconnect" if self.schedule.asap else
-                       "retry" if self.schedule.retry_due is not None else
-                       "write" if self.schedule.write_due is not None
-                       and self.schedule.write_due <= now else "interval")
-            with contextlib.suppress(DucksyncError):
-                await self.sync(trigger=trigger)
+            count = self._count_due
+            if count is not None and count <= now:  # no sync runs now: count instead
+                with contextlib.suppress(DucksyncError):
+                    await self.count_unsent()
+                if self._count_due == count:  # done (a write meanwhile set a new time)
+                    self._count_due = None
+                continue
+            self._wake.clear()
+            wake = min([t for t in (due, count) if t is not None], default=None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), None if wake is None else wake - now)
+
+    async def _load_last_sync(self) -> None:
+        """The last successful sync of an earlier page on this database (for the status)."""
+        await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
+        last = state.scalar(await self.local.fetch_rows(
+            "SELECT strftime(max(ended_at), '%Y-%m-%d %H:%M:%S.%f') FROM ducksync.sync_log "
+            "WHERE outcome = 'ok'"))
+        if last and self.status.last_sync is None:
+            self.status.last_sync = str(last)
+            self.publish()
 
     # --- conflicts and tables --------------------------------------------------------
     async def conflicts(self, table: str | None = None) -> list[dict[str, Any]]:
-        """Pending manual conflicts, each with both versions of the row as text."""
+        """Pending manual conflicts, each with both versions of the row as text and its
+        ``kind``: update/update, delete/update (deleted here, changed there),
+        update/delete, or insert/insert (the key is new on both sides: not in the base)."""
         items = await engine_conflicts.list_conflicts(self.local, table)
         versions: dict[tuple[str, str, str], str] = {}
+        inserted: set[tuple[str, str]] = set()
         for name in sorted({c["table"] for c in items}):
             rows = await self.local.fetch_rows(
                 "SELECT __key, __side, CAST(x AS VARCHAR) FROM "
                 f"{state.conflict_rows_table(name)} x")
             for key, side, text in rows:
                 versions[(name, key, side)] = text
+            inserted |= {(name, k) for k in await self._new_on_both_sides(name)}
         for c in items:
+            c["kind"] = ("delete/update" if c["local_deleted"] else
+                         "update/delete" if c["remote_deleted"] else
+                         "insert/insert" if (c["table"], c["key"]) in inserted else
+                         "update/update")
             c["local"] = None if c["local_deleted"] else versions.get((c["table"], c["key"],
                                                                        "local"))
             c["remote"] = None if c["remote_deleted"] else versions.get((c["table"], c["key"],
                                                                          "remote"))
         return items
+
+    async def _new_on_both_sides(self, table: str) -> list[str]:
+        """Conflict keys of ``table`` that the base does not hold (inserted on both sides)."""
+        found = await self.local.fetch_rows(
+            "SELECT key_cols FROM ducksync.tables WHERE name = ?", [table])
+        if not found:
+            return []
+        label = state.key_text_sql(list(found[0][0]), "b")
+        rows = await self.local.fetch_rows(
+            "SELECT key_text FROM ducksync.conflicts WHERE table_name = ? AND key_text NOT IN "
+            f"(SELECT {label} FROM {state.base_table(table)} b WHERE {label} IN "
+            "(SELECT key_text FROM ducksync.conflicts WHERE table_name = ?))", [table, table])
+        return [str(r[0]) for r in rows]
 
     async def resolve(self, table: str, key: str, take: str) -> dict[str, Any]:
         if take not in ("local", "remote"):
@@ -398,11 +519,12 @@ class SyncService:
                 f"SELECT {literal(n)}, "
                 f"count(*) FROM {sb.quote_ident(n)}" for n in names)
             counts = {str(n): int(c) for n, c in await self.local.fetch_rows(sql)}
+        unsent = await self.count_unsent()  # no hashing unless written since the last count
         out = []
         for name in names:
             info = await state.describe_local(self.local, name)
             s = synced.get(name)
-            out.append({"table": name, "rows": counts.get(name, 0),
+            out.append({"table": name, "rows": counts.get(name, 0), "unsent": unsent.get(name),
                         "primary_key": info["primary_key"] if info else [],
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,

@@ -1,8 +1,12 @@
 """The sync status the page shows: phase, per-table progress, last sync, last error.
 
 Phases, by priority: ``syncing`` (a run is in progress), ``offline`` (no network or
-the server is unreachable), ``error`` (the last run failed), ``conflict`` (manual
-conflicts wait for a decision), else ``idle``. Plain data in, plain dict out.
+the server is unreachable), ``error`` (the last run failed; a cancelled run did not
+fail), ``conflict`` (manual conflicts wait for a decision), ``pending`` (nothing proves
+this device in sync: no sync yet, the last one was cancelled or covered only some
+tables, or the page wrote since), else ``idle``: in sync, as proved by a sync after
+which nothing was written. ``unsent`` counts the local changes not yet sent (None:
+written since the last count). Plain data in, plain dict out.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from typing import Any, Final
 __all__ = ["PHASES", "Progress", "SyncStatus"]
 
 IDLE: Final = "idle"
+PENDING: Final = "pending"
 SYNCING: Final = "syncing"
 OFFLINE: Final = "offline"
 ERROR: Final = "error"
 CONFLICT: Final = "conflict"
-PHASES: Final = (IDLE, SYNCING, OFFLINE, ERROR, CONFLICT)
+PHASES: Final = (IDLE, PENDING, SYNCING, OFFLINE, ERROR, CONFLICT)
 
 
 @dataclass(kw_only=True)
@@ -54,6 +59,10 @@ class SyncStatus:
     progress: Progress | None = None
     last_sync: str | None = None  # ISO time of the last successful run's end
     last_error: dict[str, Any] | None = None
+    last_outcome: str | None = None  # ok | nothing | error | cancelled, this page's last run
+    proved: bool = False  # a whole sync proved this device in sync; nothing written since
+    unsent: int | None = 0  # local changes not yet sent; None: written since the last count
+    unsent_tables: dict[str, int] = field(default_factory=dict)
     next_sync_at: float | None = None  # epoch seconds
     interval_s: float = 0.0
     tables_done: list[str] = field(default_factory=list)
@@ -68,25 +77,36 @@ class SyncStatus:
             return ERROR
         if self.pending_conflicts:
             return CONFLICT
-        return IDLE
+        return IDLE if self.proved and self.unsent == 0 else PENDING
+
+    def wrote(self) -> None:
+        """The page wrote: nothing is proved any more, and the count is stale."""
+        self.proved, self.unsent = False, None
 
     def begin(self, trigger: str) -> None:
         self.running, self.trigger, self.progress = True, trigger, None
         self.tables_done = []
 
-    def end(self, *, ok: bool, at: str, error: dict[str, Any] | None = None,
-            remote_down: bool = False) -> None:
+    def end(self, *, outcome: str, at: str, error: dict[str, Any] | None = None,
+            remote_down: bool = False, proved: bool = False) -> None:
+        """A run ended with ``outcome`` (ok | nothing | error | cancelled); ``proved``:
+        it covered every table, converged, and nothing was written since it started."""
         self.running, self.progress = False, None
-        self.failed = not ok
+        self.last_outcome = outcome
+        self.failed = outcome == "error"
         self.remote_down = remote_down
-        if ok:
+        self.proved = proved
+        if outcome in ("ok", "nothing"):
             self.last_sync, self.last_error = at, None
-        else:
+        elif outcome == "error":
             self.last_error = {**(error or {}), "at": at}
 
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "running": self.running, "trigger": self.trigger,
                 "online": self.online, "progress": self.progress.to_dict()
                 if self.progress else None, "last_sync": self.last_sync,
-                "last_error": self.last_error, "pending_conflicts": self.pending_conflicts,
+                "last_error": self.last_error, "last_outcome": self.last_outcome,
+                "in_sync": self.phase == IDLE, "unsent": self.unsent,
+                "unsent_tables": dict(self.unsent_tables),
+                "pending_conflicts": self.pending_conflicts,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s}

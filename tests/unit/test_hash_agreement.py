@@ -1,0 +1,73 @@
+"""The row hash (``sqlbuild.row_hash_sql``) exists and agrees in DuckDB-WASM 1.4.3
+(the page) and native DuckDB (server, CLI), for every column of DuckDB's own
+``test_all_types()``: the bulk push's predicted checksum depends on it. Run in Node on
+the real DuckDB-WASM bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ducksync.engine import sqlbuild as sb
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "node_modules" / "@duckdb" / "duckdb-wasm" / "dist"
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+from test_exact_hash import EDITS  # noqa: E402
+
+# Runs the statements on stdin (separated by "\n;;\n") in DuckDB-WASM; one JSON line each.
+RUNNER = """
+const duckdb = require(process.argv[2] + "/duckdb-node-blocking.cjs");
+(async () => {
+  const d = process.argv[2] + "/";
+  const db = await duckdb.createDuckDB(
+    {mvp: {mainModule: d + "duckdb-mvp.wasm", mainWorker: d + "duckdb-node-mvp.worker.cjs"},
+     eh: {mainModule: d + "duckdb-eh.wasm", mainWorker: d + "duckdb-node-eh.worker.cjs"}},
+    new duckdb.VoidLogger(), duckdb.NODE_RUNTIME);
+  await db.instantiate(() => {});
+  db.open({});
+  const con = db.connect();
+  for (const q of require("fs").readFileSync(0, "utf8").split("\\n;;\\n")) {
+    const rows = con.query(q).toArray().map((r) => Object.values(r.toJSON()).map(String));
+    console.log(JSON.stringify(rows));
+  }
+})().catch((e) => { console.error(e.message); process.exit(1); });
+"""
+needs_wasm = pytest.mark.skipif(not (DIST.exists() and shutil.which("node")),
+                                reason="node or node_modules (npm ci) missing")
+
+
+def in_wasm(tmp_path: Path, statements: list[str]) -> list[list[list[str]]]:
+    runner = tmp_path / "runner.cjs"
+    runner.write_text(RUNNER)
+    out = subprocess.run(["node", str(runner), str(DIST)], input="\n;;\n".join(statements),
+                         capture_output=True, text=True, timeout=120, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@needs_wasm
+def test_row_hashes_agree_between_wasm_and_native(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE a AS SELECT * FROM test_all_types()")
+    wasm_cols = in_wasm(tmp_path, [
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM test_all_types())"])[0]
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'a'").fetchall())
+    common = [c for c, _ in wasm_cols if c in types]
+    assert len(common) >= 50  # every type DuckDB-WASM has
+    setup = ["CREATE TABLE a AS SELECT * FROM test_all_types()"]
+    per_column = [f"SELECT '{c}', bit_xor({sb.row_hash_sql({c: types[c]})})::VARCHAR FROM a"
+                  for c in common]
+    edits = [f"SELECT {sb.row_hash_sql({'v': typ})}::VARCHAR FROM (SELECT ({value})::{typ} AS v)"
+             for typ, before, after in EDITS for value in (before, after)]
+    wasm = in_wasm(tmp_path, setup + per_column + edits)[1:]
+    native = [[[str(v) for v in con.execute(q).fetchone() or ()]] for q in per_column + edits]
+    assert wasm == native
+    edit_hashes = [h[0][0] for h in native[len(per_column):]]
+    assert all(b != a for b, a in zip(edit_hashes[::2], edit_hashes[1::2], strict=True))

@@ -1,0 +1,84 @@
+"""The sync panel's pure helpers (web/ui_sync.py runs on MicroPython in the page; these
+run in CPython with a stand-in for PyScript's ``pyscript`` module, which they never use)."""
+
+from __future__ import annotations
+
+import calendar
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+@pytest.fixture(scope="module")
+def ui() -> Any:
+    stub = types.ModuleType("pyscript")
+    stub.window = stub.document = None  # type: ignore[attr-defined]
+    ffi = types.ModuleType("pyscript.ffi")
+    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
+    saved = {n: sys.modules.get(n) for n in ("pyscript", "pyscript.ffi")}
+    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
+    sys.path.insert(0, str(WEB))
+    try:
+        import ui_sync
+
+        yield ui_sync
+    finally:
+        sys.path.remove(str(WEB))
+        for name in ("ui_sync", "ui_common"):
+            sys.modules.pop(name, None)
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+@pytest.mark.parametrize("stamp", ["2026-12-05 03:41:15.123456", "2026-12-05T03:41:15.000Z",
+                                   "1970-01-01 00:00:00", "2000-02-29 23:59:59",
+                                   "2100-03-01 12:00:00"])
+def test_epoch_seconds_of_a_utc_stamp_are_exact(ui: Any, stamp: str) -> None:
+    # The bug: epoch ms through MicroPython's FFI were cut to 32 bits ("6:15:46 AM" for 03:41:15)
+    want = calendar.timegm((int(stamp[:4]), int(stamp[5:7]), int(stamp[8:10]),
+                            int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19])))
+    assert ui.epoch_s(stamp) == want
+
+
+def test_ago_from_two_stamps(ui: Any) -> None:
+    now = "2026-12-05T03:42:00.000Z"
+    assert ui.ago("2026-12-05 03:41:58.5", now) == "just now"
+    assert ui.ago("2026-12-05 03:41:15", now) == "45 s ago"
+    assert ui.ago("2026-12-04 23:42:00", now) == "4 h ago"
+
+
+def test_badge_words_never_say_in_sync_unless_proved(ui: Any) -> None:
+    words = ui.badge_words
+    assert words({"phase": "idle", "unsent": 0}) == "in sync"
+    assert words({"phase": "pending", "unsent": None, "last_outcome": None}) == "not synced yet"
+    assert words({"phase": "pending", "unsent": 3, "last_outcome": "ok"}) == "3 changes not sent"
+    assert words({"phase": "pending", "unsent": None, "last_outcome": "ok"}) == \
+        "changes not sent"
+    assert words({"phase": "pending", "unsent": 0, "last_outcome": "cancelled"}) == \
+        "sync cancelled"
+    assert words({"phase": "offline", "unsent": 1}) == "offline, 1 change not sent"
+
+
+@pytest.mark.parametrize(("record", "kind"), [
+    ({"local_deleted": False, "remote_deleted": False, "kind": "insert/insert"},
+     "insert/insert"),
+    ({"local_deleted": True, "remote_deleted": False}, "delete/update"),
+    ({"local_deleted": False, "remote_deleted": True}, "update/delete"),
+    ({"local_deleted": False, "remote_deleted": False}, "update/update"),
+])
+def test_conflict_kind_and_missing_versions(ui: Any, record: dict[str, Any], kind: str) -> None:
+    assert ui.conflict_kind(record) == kind  # no "local"/"remote" key: never a KeyError
+
+
+def test_row_text_hides_bookkeeping_and_names_deletions(ui: Any) -> None:
+    assert ui.row_text("{'id': 1, 'body': x, '__side': local, '__key': 1}") == \
+        "{'id': 1, 'body': x}"
+    assert ui.row_text(None, True) == ui.row_text("{'id': 1}", True) == "(deleted)"
