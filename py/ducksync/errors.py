@@ -96,8 +96,8 @@ class TableDroppedError(DucksyncError):
     code = "table_dropped"
 
     def __init__(self, message: str, *, hint: str | None = None,
-                 side: str = "local") -> None:
-        super().__init__(message, hint=hint)
+                 request_id: str | None = None, side: str = "local") -> None:
+        super().__init__(message, hint=hint, request_id=request_id)
         self.side = side
 
 
@@ -107,9 +107,10 @@ class MassDeleteError(DucksyncError):
 
     code = "mass_delete"
 
-    def __init__(self, message: str, *, hint: str | None = None, side: str = "remote",
-                 rows: int = 0, of: int = 0) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, hint: str | None = None,
+                 request_id: str | None = None, side: str = "remote", rows: int = 0,
+                 of: int = 0) -> None:
+        super().__init__(message, hint=hint, request_id=request_id)
         self.side, self.rows, self.of = side, rows, of  # where, how many, of how many
 
 

@@ -1,7 +1,7 @@
 """The page's remote (PortRemoteStore) under a server's body limit, in CPython: the
-engine learns the limit from ``config``, cuts batches under it, and a row that can
-never fit is refused before the remote table is created or the row is sent. Its
-errors keep the server's request id."""
+engine learns the limit from the run's survey (as the server sends it), cuts batches
+under it, and a row that can never fit is refused before the remote table is created
+or the row is sent. Its errors keep the server's request id."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ LIMIT = 8192
 
 
 def limited() -> tuple[PortRemoteStore, list[tuple[str, int]]]:
-    """A remote behind messages whose ``config`` announces a body limit of ``LIMIT``."""
+    """A remote behind messages that announces a body limit of ``LIMIT`` as the server
+    does: in ``config`` and in every ``survey`` answer."""
     store = SqlRemoteStore(connector=ScalarConnector(spec=":memory:"), chunk_bytes=WHOLE)
     seen: list[tuple[str, int]] = []
 
@@ -28,7 +29,10 @@ def limited() -> tuple[PortRemoteStore, list[tuple[str, int]]]:
         seen.append((method, size_of(ipc)))
         if method == "config":
             return {"value": {"max_body_bytes": LIMIT}}
-        return await call_store(store, method, args, ipc)
+        answer = await call_store(store, method, args, ipc)
+        if method == "survey":
+            answer["value"]["max_body_bytes"] = LIMIT
+        return answer
 
     port = PortRemoteStore(transport=transport)
     port.con = store.connector.con  # type: ignore[attr-defined]  # for rows()

@@ -9,6 +9,7 @@ import pytest
 
 from ducksync import protocol
 from ducksync.errors import (
+    _BY_CODE,
     DucksyncError,
     NoPrimaryKeyError,
     ProtocolError,
@@ -54,6 +55,18 @@ def test_hint_survives_the_trip() -> None:
     assert isinstance(rebuilt, NoPrimaryKeyError)
     assert rebuilt.hint == "declare one or pass --key"
     assert "pass --key" in str(rebuilt)
+
+
+@pytest.mark.parametrize("cls", sorted(_BY_CODE.values(), key=lambda c: c.code),
+                         ids=lambda c: c.code)
+def test_every_typed_error_survives_the_trip_with_its_request_id(
+        cls: type[DucksyncError]) -> None:
+    """Regression: a class with its own __init__ (TableDroppedError) refused the
+    request_id every rebuilt error gets, and the CLI crashed with a TypeError."""
+    wire = {**error_to_wire(cls("boom", hint="do this")), "request_id": "req-7"}
+    rebuilt = error_from_wire(json.loads(json.dumps(wire)))
+    assert type(rebuilt) is cls and rebuilt.hint == "do this"
+    assert rebuilt.request_id == "req-7"
 
 
 @pytest.mark.parametrize(
