@@ -23,6 +23,7 @@ __all__ = [
     "PayloadTooLargeError",
     "ProtocolError",
     "QueryError",
+    "ReadOnlyRemoteError",
     "RemoteUnavailableError",
     "SchemaMismatchError",
     "TableDroppedError",
@@ -160,6 +161,15 @@ class OwnerGoneError(DucksyncError):
     code = "owner_gone"
 
 
+class ReadOnlyRemoteError(DucksyncError):
+    """The remote database is read-only for this account: a share attached by another
+    account, or a read-scaling token. Only the owning account writes (the cloud remote
+    has one writer per database); other users sync through a server that holds the
+    owner's token."""
+
+    code = "read_only_remote"
+
+
 class UnsupportedVersionError(DucksyncError):
     """An installed component's version is one the other side refuses (MotherDuck accepts a
     window of DuckDB client versions): install one inside the window named in the hint."""
@@ -183,6 +193,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         AuthError,
         BackupError,
         OwnerGoneError,
+        ReadOnlyRemoteError,
         UnsupportedVersionError,
         LimitExceededError,
         PayloadTooLargeError,

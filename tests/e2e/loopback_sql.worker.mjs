@@ -14,28 +14,54 @@
 //   MotherDuck extension". Only the pending-query path (start/poll/fetch) answers;
 // - a statement naming `never_answers` never answers (its poll never settles) until it is
 //   cancelled: the stand-in for a hung remote, for the service's per-call deadline.
+// - only the owning account writes (https://motherduck.com/docs/concepts/compute/reads-and-writes/):
+//   READER_TOKEN logs in as another account reading a share; every statement that would
+//   change a non-temp object is refused with DuckDB's message for a read-only attachment
+//   (how a share is attached); its temp tables stay writable (they live on the client);
+// - the service is a network away: `?latency_ms=N` delays every statement by N ms.
 // `?call_timeout_ms=N` on the module URL sets that deadline (the tests use a short one).
 import { assetURL } from "../../workers/boot.mjs";
 import { openDuckDB } from "../../workers/duck.mjs";
 import { asyncDuckDBHost, serveSqlService } from "../../workers/sql_service.mjs";
 
 export const LOOPBACK_TOKEN = "loopback-good-token-4e1f";
+export const READER_TOKEN = "loopback-reader-token-7a3b";
 const PATH = "opfs://ducksync-loopback-service.duckdb";
 const HANGS = /never_answers/i;
+const PARAMS = new URL(self.location.href).searchParams;
+const LATENCY_MS = Number(PARAMS.get("latency_ms")) || 0;
+const CREATES_TEMP = /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?([A-Za-z_]\w*)/i;
+const WRITES = new RegExp(String.raw`^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE)\b` +
+  String.raw`(?:\s+OR\s+\w+)?(?:\s+INTO|\s+FROM)?(?:\s+(?:TABLE|SCHEMA|VIEW|SEQUENCE|INDEX|MACRO|TYPE))?` +
+  String.raw`(?:\s+IF\s+(?:NOT\s+)?EXISTS)?\s+([\w."]+)?`, "i");
 let poisoned = false;
 
+/** DuckDB's refusal when ``sql`` writes a non-temp object of a read-only (shared) database. */
+function refusal(sql, temps, database) {
+  const temp = CREATES_TEMP.exec(sql);
+  if (temp) { temps.add(temp[1]); return null; }
+  const write = WRITES.exec(sql);
+  if (!write || temps.has((write[2] ?? "").replaceAll('"', "").split(".").pop())) return null;
+  return new Error(`Invalid Input Error: Cannot execute statement of type "${write[1].toUpperCase()}" ` +
+                   `on database "${database}" which is attached in read-only mode!`);
+}
+
 /** The AsyncDuckDB with the documented refusals and the hang (a Proxy: its state stays its own). */
-function asTheClientDocumentsIt(adb) {
+function asTheClientDocumentsIt(adb, { reader, database }) {
   const hanging = new Set(); // connection ids whose statement never answers
+  const temps = new Set(); // a reader's temp tables (writable: they live on its client)
   const overrides = {
     runQuery: async () => {
       throw new Error("runQuery refused: the synchronous query path can deadlock with the " +
                       "service's extension; use the pending-query path");
     },
-    startPendingQuery: (id, sql, stream) => {
+    startPendingQuery: async (id, sql, stream) => {
+      if (LATENCY_MS) await new Promise((done) => setTimeout(done, LATENCY_MS));
+      const refused = reader ? refusal(sql, temps, database) : null;
+      if (refused) throw refused;
       if (!HANGS.test(sql)) return adb.startPendingQuery(id, sql, stream);
       hanging.add(id);
-      return Promise.resolve(null);
+      return null;
     },
     pollPendingQuery: (id) => (hanging.has(id) ? new Promise(() => {}) : adb.pollPendingQuery(id)),
     cancelPendingQuery: async (id) => hanging.delete(id) || adb.cancelPendingQuery(id),
@@ -67,15 +93,17 @@ function checkpointing(host) {
   };
 }
 
-const timeout = Number(new URL(self.location.href).searchParams.get("call_timeout_ms")) || undefined;
+const timeout = Number(PARAMS.get("call_timeout_ms")) || undefined;
 serveSqlService(async ({ token, database }) => {
   if (poisoned) throw new Error("connection closed: the shared instance is unusable after an earlier failed login");
-  if (token !== LOOPBACK_TOKEN) {
+  if (token !== LOOPBACK_TOKEN && token !== READER_TOKEN) {
     poisoned = true;
     throw new Error(`Invalid token "${token}": authentication failed (HTTP 401)`);
   }
   const db = await openDuckDB({ mode: "async", path: PATH,
                                 wasmURL: assetURL("duckdb-wasm", "duckdb-eh.wasm"),
                                 workerURL: assetURL("duckdb-worker") });
-  return checkpointing(asyncDuckDBHost(asTheClientDocumentsIt(db.adb), database));
+  const reader = token === READER_TOKEN;
+  return checkpointing(asyncDuckDBHost(asTheClientDocumentsIt(db.adb, { reader, database: database || "my_db" }),
+                                       database));
 }, { callTimeoutMs: timeout });

@@ -192,3 +192,26 @@ def test_remote_section_switches_transport_from_the_page(browser: Any, server_ur
     seen = kept + "\n".join(console)
     assert TOKEN not in seen and BAD not in seen
     context.close()
+
+
+READER = "loopback-reader-token-7a3b"  # the loopback service's "another account" token
+
+
+def test_a_share_reader_cannot_push_and_is_told_the_way_out(page: Any) -> None:
+    """Only the owning account writes (the service's documented model): a device signed in
+    as another account reads a share, and its push stops with the typed error and the
+    way out (the proxy with the owner's token), each statement ~20 ms away."""
+    service = SERVICE + "?latency_ms=20"
+    ok = page.evaluate(CONNECT, {"db": "opfs://md-reader.duckdb", "token": READER,
+                                 "service": service})
+    assert ok["ok"], ok
+    got = run_on(page, "opfs://md-reader.duckdb", """
+        await c.exec("CREATE TABLE reader_t (id INTEGER PRIMARY KEY)");
+        await c.exec("INSERT INTO reader_t VALUES (1)");
+        try { return {ok: true, report: await c.sync({tables: ["reader_t"]})}; }
+        catch (e) { return {ok: false, name: e.name, code: e.code, message: e.message,
+                            hint: e.hint}; }""")
+    text = json.dumps(got)
+    assert "read_only_remote" in text and "read-only" in text, text
+    assert "owner" in text and "ducksync serve" in text, text
+    assert READER not in text

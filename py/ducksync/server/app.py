@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,6 +31,7 @@ from ducksync.server.errors import NotFoundError, error_response, wire_error
 from ducksync.server.isolation import IsolationMiddleware
 from ducksync.server.limits import BodySizeLimitMiddleware, shape_limit_error
 from ducksync.server.observability import ObservabilityMiddleware, init_sentry
+from ducksync.server.remote import RemoteDatabase
 from ducksync.server.settings import Settings
 
 # Some systems' mime tables lack these; browsers refuse wasm streaming and module
@@ -105,9 +106,13 @@ async def _prepare_ledger(ctx: ServerContext) -> None:
         log.warning(f"remote not ready at startup ({code}); /readyz will say why")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
+               store_factory: Callable[[Any], Any] | None = None) -> FastAPI:
+    """The app. ``database``/``store_factory`` let an in-process test put a cloud
+    stand-in behind an ``md:`` remote; deliberately not reachable from settings or the
+    environment (no production backdoor)."""
     check_bind(settings)
-    ctx = ServerContext.build(settings)
+    ctx = ServerContext.build(settings, database=database, store_factory=store_factory)
     remote = ctx.database
     sentry = init_sentry(os.environ.get("SENTRY_DSN"))
 

@@ -69,8 +69,13 @@ def collect(factory: Callable[[], AsyncIterator[bytes]]) -> list[bytes]:
 class StorePool:
     """``size`` native remote stores over cursors of one :class:`RemoteDatabase`."""
 
-    def __init__(self, *, database: RemoteDatabase, size: int, timeout_s: float) -> None:
+    def __init__(self, *, database: RemoteDatabase, size: int, timeout_s: float,
+                 store_factory: Callable[[Any], Any] | None = None) -> None:
+        """``store_factory(cursor)``: the remote store of one pooled cursor (default:
+        ``NativeRemoteStore``; tests pass the SQL store over a cloud stand-in). The store
+        keeps the cursor as ``con`` (a timeout interrupts it)."""
         self.database = database
+        self.store_factory = store_factory
         self.size = size
         self.timeout_s = timeout_s
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -93,10 +98,11 @@ class StorePool:
 
         with self._create_lock:
             self._created += 1
+        if self.store_factory is not None:
+            return self.store_factory(self.database.cursor())
         # inline (threaded=False): the pool already runs each request on a worker thread
-        store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor(),
-                                  threaded=False)
-        return store
+        return NativeRemoteStore(spec=self.database.spec, con=self.database.cursor(),
+                                 threaded=False)
 
     async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False,
                    carry: Callable[[T], Carry] | None = None) -> T:

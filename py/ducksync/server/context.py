@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ducksync.errors import ProtocolError
 from ducksync.server.auth import Authenticator
@@ -52,12 +54,15 @@ class ServerContext:
     metrics: Metrics
 
     @classmethod
-    def build(cls, settings: Settings) -> ServerContext:
-        database = RemoteDatabase(spec=settings.remote)
+    def build(cls, settings: Settings, *, database: RemoteDatabase | None = None,
+              store_factory: Callable[[Any], Any] | None = None) -> ServerContext:
+        """``database``/``store_factory``: injected by tests only (see
+        :func:`ducksync.server.app.create_app`)."""
+        database = database or RemoteDatabase(spec=settings.remote)
         return cls(
             settings=settings, database=database,
             pool=StorePool(database=database, size=settings.pool_size,
-                           timeout_s=settings.request_timeout_s),
+                           timeout_s=settings.request_timeout_s, store_factory=store_factory),
             auth=Authenticator.from_settings(
                 users=settings.users, users_file=settings.users_file,
                 api_key_hashes=settings.api_key_hashes,

@@ -44,7 +44,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "schema_mismatch": 409, "invalid_key": 422, "conflict": 409, "remote_unavailable": 503,
     "payload_too_large": 413, "limit_exceeded": 413, "rate_limited": 429, "forbidden": 403,
     "not_found": 404,
-    "timeout": 504, "unsupported_media": 415, "internal": 500,
+    "timeout": 504, "unsupported_media": 415, "read_only_remote": 403, "internal": 500,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,15 @@ if TYPE_CHECKING:
 
 
 class RemoteDatabase:
-    def __init__(self, *, spec: str) -> None:
+    """``opener(spec, config)`` replaces ``duckdb.connect`` (tests: a cloud stand-in
+    behind an ``md:`` spec, so the ``md:`` code paths run here). Only Python callers can
+    pass it: no setting or environment variable reaches it."""
+
+    def __init__(self, *, spec: str,
+                 opener: Callable[[str, dict[str, Any]], duckdb.DuckDBPyConnection] | None = None,
+                 ) -> None:
         self.spec = spec
+        self._opener = opener
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -55,6 +63,8 @@ class RemoteDatabase:
                     f"cannot create the folder for remote {self.spec}: {exc.strerror}",
                     hint="check the server's --remote path and its permissions") from exc
         try:
+            if self._opener is not None:
+                return self._opener(self.spec, config)
             return duckdb.connect(self.spec, config=config)
         except duckdb.Error as exc:
             # duckdb's message can echo the connection string but never the config,

@@ -20,18 +20,26 @@ from ducksync.engine import names
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.state import key_text_sql
 from ducksync.engine.store import ColumnInfo, Survey, TableInfo
-from ducksync.errors import InvalidKeyError, ProtocolError, SchemaMismatchError
+from ducksync.errors import (
+    DucksyncError,
+    InvalidKeyError,
+    ProtocolError,
+    QueryError,
+    ReadOnlyRemoteError,
+    SchemaMismatchError,
+)
 
 __all__ = [
     "CLAIM", "IDENTITY", "KEY_CHUNK", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LEDGER_PRESENT",
     "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql", "answer_columns",
     "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
-    "cas_statements", "casts_sql", "check_key", "checksums_sql", "columns_sql",
+    "cas_statements", "casts_sql", "catalog_sql", "check_key", "checksums_sql", "columns_sql",
     "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
     "insert_hashes_sql", "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql",
     "keyed_rows_sql", "keyed_sql", "keys_table_sql", "keys_text_sql", "no_table",
-    "primary_keys_sql", "prune_sql", "refuse_repeated_keys", "repeated_keys_sql",
-    "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql", "table_checksum_sql",
+    "primary_keys_sql", "prune_sql", "refuse_repeated_keys", "refused_write",
+    "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
+    "split_catalog", "table_checksum_sql",
     "tables_from_catalog",
 ]
 
@@ -96,6 +104,21 @@ ROWS_TABLES: Final = (
     "current_database() AND schema_name = 'ducksync' AND starts_with(table_name, ?)")
 
 
+def refused_write(exc: QueryError) -> DucksyncError:
+    """``exc`` as the user should see it: a write refused because the database is
+    read-only for this account (DuckDB's refusal on a database attached read-only, which
+    is how a share or a read-scaling connection is attached) becomes
+    :class:`ReadOnlyRemoteError` saying what to do; anything else is returned as is."""
+    if "attached in read-only mode" not in exc.message:
+        return exc
+    return ReadOnlyRemoteError(
+        f"the remote database is read-only for this account, so nothing can be synced into "
+        f"it: {exc.message}",
+        hint="only the account that owns a database writes to it (a share or a read-scaling "
+             "token reads): sync through a ducksync server started with the owner's token "
+             "(ducksync serve --remote md:DB), or connect with the owner's token")
+
+
 # -- catalog -------------------------------------------------------------------------
 def columns_sql(filtered: bool) -> str:
     """``(table, column, type, nullable)`` of user tables; ``filtered``: one ``?`` table."""
@@ -110,6 +133,30 @@ def primary_keys_sql(filtered: bool) -> str:
     return ("SELECT table_name, constraint_column_names FROM duckdb_constraints() "
             "WHERE database_name = current_database() AND schema_name = 'main' "
             "AND constraint_type = 'PRIMARY KEY'" + (" AND table_name = ?" if filtered else ""))
+
+
+def catalog_sql() -> str:
+    """The database's id, every user table's columns and primary keys in one statement:
+    ``(kind, table, column, type, nullable, pk columns, id)``, ``kind`` 'i' (the id,
+    '' when none yet), 'c' (a column, in table order) or 'p' (a primary key). A survey
+    starts with it: one round trip instead of three. No NULLs (a browser connector
+    decodes them as JS proxies)."""
+    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
+            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
+            "table_catalog = current_database() AND table_schema = 'main' UNION ALL "
+            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
+            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
+            "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
+            f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 ORDER BY 1, 2, 8")
+
+
+def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]:
+    """``(remote id, tables)`` from the rows of :func:`catalog_sql`."""
+    rows = list(found)
+    remote_id = next((str(r[6]) for r in rows if r[0] == "i"), "")
+    cols = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == "c"]
+    pks = [(r[1], r[5]) for r in rows if r[0] == "p"]
+    return remote_id, tables_from_catalog(cols, pks)
 
 
 def tables_from_catalog(cols: Iterable[Sequence[Any]],

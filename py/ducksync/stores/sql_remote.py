@@ -191,7 +191,10 @@ class SqlRemoteStore:
                 return
             except QueryError as exc:
                 if not rs.is_conflict(exc.message) or attempt + 1 == self.attempts:
-                    raise
+                    refused = rs.refused_write(exc)
+                    if refused is exc:
+                        raise
+                    raise refused from exc
             await self._pause(attempt + 1)
 
     async def _rows_table(self, info: TableInfo, key: list[str]) -> bool:
@@ -266,9 +269,17 @@ class SqlRemoteStore:
             return found[0] if found else None
 
     async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
-        remote_id = await self.remote_id()
+        """Two statements: the catalog with the database's id (``rs.catalog_sql``), then
+        every table's checksum (``rs.tops_sql``). On first contact (no id yet) the id is
+        made first, as :meth:`remote_id` does, and the catalog read again."""
         async with self._lock:
-            infos = await self._tables()
+            await self._setup()
+            found, infos = await self._catalog()
+        if not found:
+            found = await self.remote_id()
+            async with self._lock:
+                _, infos = await self._catalog()
+        async with self._lock:
             if tables is not None:
                 wanted = set(tables)
                 infos = [i for i in infos if i["name"] in wanted]
@@ -277,7 +288,16 @@ class SqlRemoteStore:
             tops = (await self.connector.fetch_rows(rs.tops_sql(entries),
                                                     [i["name"] for i, _ in entries])
                     if entries else [])
-            return rs.survey_answer(remote_id, keyed, tops)
+            return rs.survey_answer(found, keyed, tops)
+
+    async def _catalog(self) -> tuple[str, list[TableInfo]]:
+        """``(the database's id or "" when it has none yet, its tables)``."""
+        try:
+            return rs.split_catalog(await self.connector.fetch_rows(rs.catalog_sql()))
+        except QueryError as exc:
+            if not rs.is_missing(exc.message):  # the ledger's tables do not exist yet
+                raise
+            return "", await self._tables()
 
     async def create_table(self, table: str, columns: list[ColumnInfo],
                            primary_key: list[str]) -> None:
@@ -407,6 +427,11 @@ class SqlRemoteStore:
             await self._stage(_IN, ipc)
             try:
                 return await self._apply_staged(info, key, batch_id, expected, as_rows)
+            except QueryError as exc:
+                refused = rs.refused_write(exc)
+                if refused is exc:
+                    raise
+                raise refused from exc
             finally:
                 await self._unstage(_IN)
                 await self._drop("__ds_res", "__ds_now")
@@ -623,3 +648,4 @@ class SqlRemoteStore:
         except BaseException:
             await self._rollback()
             raise
+

@@ -1,0 +1,190 @@
+"""The server's ``md:`` backend, run against the cloud stand-in (py/ducksync/stores/standin.py).
+
+The server is the real app (uvicorn, in this process so that the stand-in can be
+injected: ``create_app(database=..., store_factory=...)`` is reachable from Python only,
+never from settings or the environment). Its remote is an ``md:`` spec, so every ``md:``
+code path runs: the client version check, the token from ``MOTHERDUCK_TOKEN``, the read
+cache off (other writers exist), only the configured database's tables listed. The
+database behind it is a native DuckDB file with another database attached (``md:``
+attaches the whole workspace), under the stand-in's documented rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+import uvicorn
+from remote_scenarios import run_scenario
+
+from ducksync.engine.sync import SyncOptions, SyncReport, sync
+from ducksync.errors import AuthError, ReadOnlyRemoteError
+from ducksync.server.app import create_app
+from ducksync.server.remote import RemoteDatabase
+from ducksync.server.settings import Settings
+from ducksync.stores import open_local
+from ducksync.stores.http import HttpRemoteStore
+from ducksync.stores.latency import CountingTransport
+from ducksync.stores.native import NativeLocalStore
+from ducksync.stores.sql_remote import SqlRemoteStore
+from ducksync.stores.standin import CloudStandIn
+from serverutil import free_port
+
+TOKEN = "stand-in-token"  # not a secret: what the stand-in is given
+
+
+@dataclass
+class Cloud:
+    """What the stand-in behind the server saw."""
+
+    path: Path
+    owner: bool = True
+    client_engine: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+    clouds: list[CloudStandIn] = field(default_factory=list)
+
+    def open(self, spec: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+        assert spec == "md:cloud"
+        self.config = dict(config)
+        con = duckdb.connect(str(self.path))
+        con.execute(f"ATTACH '{self.path.with_name('other.duckdb')}' AS other_db")
+        con.execute("CREATE TABLE IF NOT EXISTS other_db.main.invoices (id INTEGER)")
+        return con
+
+    def store(self, cursor: Any) -> SqlRemoteStore:
+        cloud = CloudStandIn(inner=NativeLocalStore(spec="md:cloud", con=cursor, threaded=False),
+                             owner=self.owner, database="cloud",
+                             client_engine=self.client_engine,
+                             client_version=duckdb.__version__)
+        self.clouds.append(cloud)
+        store = SqlRemoteStore(connector=cloud)
+        store.con = cursor  # type: ignore[attr-defined]  # the pool interrupts it
+        store.close = cursor.close  # type: ignore[attr-defined]
+        return store
+
+    @property
+    def statements(self) -> int:
+        return sum(c.round_trips for c in self.clouds)
+
+
+@contextmanager
+def md_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+              owner: bool = True, client_engine: bool = True,
+              ) -> Iterator[tuple[str, Cloud, Any]]:
+    monkeypatch.setenv("MOTHERDUCK_TOKEN", TOKEN)
+    cloud = Cloud(tmp_path / "cloud.duckdb", owner=owner, client_engine=client_engine)
+    port = free_port()
+    app = create_app(Settings(remote="md:cloud", port=port, log_json=False),
+                     database=RemoteDatabase(spec="md:cloud", opener=cloud.open),
+                     store_factory=cloud.store)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # readiness: uvicorn's own flag, bounded
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", cloud, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _sync(local: Path, url: str, mode: str = "sync", **opts: Any) -> tuple[SyncReport, int]:
+    async def main() -> tuple[SyncReport, int]:
+        wire = CountingTransport()
+        remote = HttpRemoteStore(url=url, transport=wire)
+        try:
+            report = await sync(open_local(str(local)), remote, SyncOptions(**opts),
+                                mode)  # type: ignore[arg-type]
+        finally:
+            await remote.aclose()
+        return report, wire.requests
+
+    return asyncio.run(main())
+
+
+def _device(path: Path, n: int = 200) -> Path:
+    with duckdb.connect(str(path)) as con:
+        for t in ("a", "b", "c"):
+            con.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, v VARCHAR)")
+            con.execute(f"INSERT INTO {t} SELECT i, 'v' || i FROM range({n}) t(i)")
+    return path
+
+
+def _rows(path: Path | str, table: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path)) as con:
+        return con.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+
+
+@pytest.mark.parametrize("client_engine", [True, False], ids=["two-engines", "one-engine"])
+def test_md_backend_syncs_through_http_on_the_standin(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     client_engine: bool) -> None:
+    with md_server(tmp_path, monkeypatch, client_engine=client_engine) as (url, cloud, app):
+        assert httpx.get(url + "/readyz").json() == {"status": "ready", "remote": "motherduck"}
+        assert cloud.config["motherduck_token"] == TOKEN  # from the environment
+        assert app.state.ctx.pool.reads.enabled is False  # other writers exist: no cache
+        a = _device(tmp_path / "a.duckdb")
+        pushed, _ = _sync(a, url)
+        assert pushed.converged and sum(t.pushed for t in pushed.tables) == 600
+        listed = httpx.get(url + "/api/v1/remote/tables").json()
+        assert sorted(t["name"] for t in listed["tables"]) == ["a", "b", "c"]  # no invoices
+        b = tmp_path / "b.duckdb"
+        pulled, _ = _sync(b, url)
+        assert sum(t.pulled for t in pulled.tables) == 600
+        with duckdb.connect(str(b)) as con:
+            con.execute("UPDATE a SET v = 'b' WHERE id < 5")
+        _sync(b, url)
+        back, _ = _sync(a, url)
+        assert {t.table: t.pulled for t in back.tables}["a"] == 5
+        for t in ("a", "b", "c"):
+            assert _rows(a, t) == _rows(b, t) == _rows(tmp_path / "cloud.duckdb", t)
+        before = cloud.statements
+        noop, requests = _sync(a, url)
+        assert all((t.pushed, t.pulled, t.conflicts) == (0, 0, 0) for t in noop.tables)
+        if not client_engine:
+            # the budget: one survey request, two statements at the remote (with temp
+            # tables on the client's engine a no-op stays a no-op too, with the extra
+            # statements of two-engine hashing: tests/engine/test_cloud_standin.py).
+            assert (requests, cloud.statements - before) <= (2, 2), \
+                (requests, cloud.statements - before)
+
+
+def test_a_share_readers_server_answers_403_with_the_way_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with md_server(tmp_path, monkeypatch, owner=False) as (url, _, _app):
+        a = _device(tmp_path / "a.duckdb", n=3)
+        with pytest.raises(ReadOnlyRemoteError) as caught:
+            _sync(a, url, "push")
+        assert "read-only" in caught.value.message
+        assert caught.value.hint is not None and "owner" in caught.value.hint
+
+
+def test_md_backend_refuses_to_open_without_a_token(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOTHERDUCK_TOKEN", raising=False)
+    cloud = Cloud(tmp_path / "cloud.duckdb")
+    database = RemoteDatabase(spec="md:cloud", opener=cloud.open)
+    with pytest.raises(AuthError, match="MOTHERDUCK_TOKEN"):
+        database.connection()
+    assert cloud.config == {}  # never reached the service
+
+
+def test_the_live_scenario_passes_on_the_standin(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/server/test_motherduck.py runs this scenario live; here it proves the
+    scenario itself (every type, updates, compare-and-swap, two writers)."""
+    with md_server(tmp_path, monkeypatch) as (url, _, _app):
+        run_scenario(url, tmp_path, "scenario")
