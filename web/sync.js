@@ -51,6 +51,10 @@ const methods = {
   reupload(table) {
     return this.sync({ tables: [table], direction: "push" });
   },
+  /** A table a mass-delete guard stopped: sync it, letting it delete (the user said yes). */
+  confirmMassDelete(table) {
+    return this.sync({ tables: [table], allowMassDelete: true });
+  },
   /** Drop `table` here and on the remote (a sync never does): {table, local, remote}. */
   dropEverywhere(table) {
     return this.local.request(REQUEST.SYNC_DROP, { table: String(table) });

@@ -106,6 +106,7 @@ class SyncPanel:
         el("sync-now").addEventListener("click", create_proxy(self.sync_now))
         el("sync-cancel").addEventListener("click", create_proxy(self.cancel))
         el("conflict-list").addEventListener("click", create_proxy(self.on_conflict_click))
+        el("stopped-list").addEventListener("click", create_proxy(self.on_stopped_click))
 
     def start(self):
         el("sync-now").disabled = False
@@ -134,6 +135,7 @@ class SyncPanel:
         el("sync-detail").textContent = self.detail(state)
         el("sync-now").disabled = self.running
         el("sync-cancel").hidden = not self.running
+        self.render_stopped(state.get("stopped") or [])
         if not self.running:
             el("sync-progress").hidden = True
 
@@ -266,6 +268,28 @@ class SyncPanel:
                 'server\'s version of ' + label + '">Take remote</button></li>')
         el("conflict-list").innerHTML = "".join(items)
 
+    def render_stopped(self, stopped):
+        """Tables a structural change stopped: what happened, and the explicit ways out
+        (a sync never takes them by itself)."""
+        el("stopped").hidden = not stopped
+        el("stopped-list").innerHTML = "".join(stopped_item(s) for s in stopped)
+
+    def on_stopped_click(self, event):
+        data = event.target.dataset
+        if not data.act:
+            return
+        table = data.table
+        ask = STOPPED_CONFIRM.get(data.act)
+        if ask and not window.confirm(ask.format(table=table, rows=data.rows or "")):
+            return
+        event.target.disabled = True
+        c = self.client
+        calls = {"redownload": lambda: c.redownload(table),
+                 "reupload": lambda: c.reupload(table),
+                 "drop": lambda: c.dropEverywhere(table),
+                 "delete": lambda: c.confirmMassDelete(table)}
+        on_promise(calls[data.act](), lambda _r: self.refresh(), self.show_error)
+
     def on_conflict_click(self, event):
         data = event.target.dataset
         if not data.take:
@@ -273,6 +297,43 @@ class SyncPanel:
         event.target.disabled = True
         on_promise(self.client.resolveConflict(data.table, data.key, data.take),
                    lambda _r: self.refresh(), self.show_error)
+
+
+STOPPED_CONFIRM = {
+    "drop": "Drop table {table} on this device AND on the server? Its rows are deleted "
+            "everywhere; other devices keep their copies until they drop it.",
+    "delete": "Delete {rows} rows of {table} as this device's change says? They are "
+              "deleted on the other side too.",
+}
+
+
+def stopped_item(s):
+    """One stopped table: why, and its buttons (``data-act`` says which call)."""
+    table = escape(s["table"])
+    ident = 'data-table="' + table + '"'
+
+    def button(act, text, extra=""):
+        return ('<button type="button" ' + ident + ' data-act="' + act + '"' + extra + ">" +
+                text + "</button> ")
+
+    if s.get("dropped_on") == "local":
+        why = ("was dropped on this device since the last sync; the server keeps its copy "
+               "and nothing was deleted.")
+        acts = button("redownload", "Download it again") + button("drop", "Drop everywhere")
+    elif s.get("dropped_on") == "remote":
+        why = ("was dropped on the server since the last sync; this device keeps its copy "
+               "and nothing was deleted.")
+        acts = button("reupload", "Upload it again") + button("drop", "Drop everywhere")
+    else:
+        m = s.get("mass_delete") or {}
+        rows, of = m.get("rows") or 0, m.get("of") or 0
+        where = "on the server" if m.get("side") == "remote" else "on this device"
+        why = ("would delete " + str(rows) + " of its " + str(of) + " rows " + where +
+               ", so it stopped before changing anything.")
+        acts = button("delete", "Delete them", ' data-rows="' + str(rows) + '"')
+        why += " Undo the deletion to keep them, or confirm it."
+    return ('<li class="stopped" ' + ident + '><p><b>' + table + "</b> " + escape(why) +
+            "</p>" + acts + "</li>")
 
 
 KIND_WORDS = {

@@ -10,16 +10,15 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from pageutil import ex, q, sync
+from pageutil import ex, manual, q, sync
 
 pytestmark = pytest.mark.browser
 
 
 def device(open_app: Any, url: str) -> Any:
-    """A page whose syncs are only the ones the test asks for."""
-    page = open_app(url)
-    page.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
-    return page
+    """A page whose syncs are only the ones the test asks for (no sync at start either:
+    the shared server holds other tests' tables)."""
+    return open_app(manual(url))
 
 
 def remote_keys(server: Any, table: str) -> list[int]:
@@ -57,3 +56,31 @@ def test_drop_and_mass_delete_keep_the_server_copy_until_confirmed(open_app: Any
     assert gone == {"table": "dev_drop", "local": True, "remote": True}
     described = httpx.get(f"{server.url}/api/v1/sync/tables/dev_drop", timeout=60).json()
     assert described == {"table": None}
+
+
+def test_the_page_shows_a_stopped_table_and_its_way_out(open_app: Any, server: Any) -> None:
+    """The sync panel lists what a structural stop held and offers the explicit calls:
+    a mass delete is confirmed by a click (and a yes), a table dropped here comes back
+    with "Download it again"."""
+    a = device(open_app, server.url)
+    ex(a, "CREATE TABLE ui_stop (id INTEGER PRIMARY KEY, v VARCHAR)")
+    ex(a, "INSERT INTO ui_stop SELECT range, 'v' FROM range(1200)")
+    assert sync(a, tables=["ui_stop"])["converged"]
+    ex(a, "DELETE FROM ui_stop")
+    assert sync(a, tables=["ui_stop"])["error"]["code"] == "mass_delete"
+    item = a.locator('#stopped-list li[data-table="ui_stop"]')
+    item.wait_for(timeout=30_000)
+    assert "would delete 1200 of its 1200 rows on the server" in item.inner_text()
+    a.once("dialog", lambda dialog: dialog.accept())
+    item.get_by_role("button", name="Delete them").click()
+    a.wait_for_function("() => !document.querySelector('#stopped-list li')", timeout=60_000)
+    assert remote_keys(server, "ui_stop") == []
+    ex(a, "INSERT INTO ui_stop SELECT range, 'w' FROM range(10)")
+    assert sync(a, tables=["ui_stop"])["converged"]
+    ex(a, "DROP TABLE ui_stop")
+    assert sync(a, tables=["ui_stop"])["tables"][0]["dropped_on"] == "local"
+    item.wait_for(timeout=30_000)
+    assert "was dropped on this device" in item.inner_text()
+    item.get_by_role("button", name="Download it again").click()
+    a.wait_for_function("() => !document.querySelector('#stopped-list li')", timeout=60_000)
+    assert q(a, "SELECT count(*) AS n FROM ui_stop") == [{"n": 10}]

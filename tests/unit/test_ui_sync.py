@@ -82,3 +82,33 @@ def test_row_text_hides_bookkeeping_and_names_deletions(ui: Any) -> None:
     assert ui.row_text("{'id': 1, 'body': x, '__side': local, '__key': 1}") == \
         "{'id': 1, 'body': x}"
     assert ui.row_text(None, True) == ui.row_text("{'id': 1}", True) == "(deleted)"
+
+
+@pytest.mark.parametrize(("stop", "acts"), [
+    ({"table": "t", "dropped_on": "local"}, ["redownload", "drop"]),
+    ({"table": "t", "dropped_on": "remote"}, ["reupload", "drop"]),
+    ({"table": "t", "mass_delete": {"side": "remote", "rows": 1200, "of": 1500}}, ["delete"]),
+])
+def test_a_stopped_table_offers_only_its_explicit_ways_out(ui: Any, stop: dict[str, Any],
+                                                           acts: list[str]) -> None:
+    html = ui.stopped_item(stop)
+    assert [a.split('"')[0] for a in html.split('data-act="')[1:]] == acts
+    if "mass_delete" in stop:
+        assert "would delete 1200 of its 1500 rows on the server" in html
+        assert 'data-rows="1200"' in html
+
+
+def test_the_status_keeps_structural_stops_until_the_table_syncs() -> None:
+    from ducksync.worker.sync_status import SyncStatus
+
+    status = SyncStatus()
+    status.note_tables([{"table": "a", "dropped_on": "local", "error": {"code": "x"}},
+                        {"table": "b", "mass_delete": {"side": "remote", "rows": 9, "of": 9},
+                         "error": {"code": "mass_delete"}},
+                        {"table": "c", "error": None}])
+    assert status.to_dict()["stopped"] == [
+        {"table": "a", "dropped_on": "local"},
+        {"table": "b", "mass_delete": {"side": "remote", "rows": 9, "of": 9}}]
+    status.note_tables([{"table": "a", "error": {"code": "remote_unavailable"}},
+                        {"table": "b", "error": None}])
+    assert [s["table"] for s in status.to_dict()["stopped"]] == ["a"]  # b synced again

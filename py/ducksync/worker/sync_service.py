@@ -375,6 +375,7 @@ class SyncService:
         proved = (sent and whole and summary["mode"] == "sync"
                   and (summary["converged"] or outcome == "nothing")
                   and not self.status.pending_conflicts)
+        self.status.note_tables(summary["tables"])
         self.status.end(outcome=outcome, at=_stamp(end_wall), error=error,
                         remote_down=down, proved=proved)
         self.publish()
@@ -506,6 +507,8 @@ class SyncService:
         async with self._lock:
             done = await engine_drop.drop_everywhere(self.local, self.remote, table)
             await self.local.execute("CHECKPOINT")
+        self.status.stopped.pop(table, None)  # nothing left to offer for it
+        self.publish()
         return done
 
     async def tables(self) -> list[dict[str, Any]]:

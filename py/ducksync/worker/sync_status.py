@@ -66,6 +66,10 @@ class SyncStatus:
     next_sync_at: float | None = None  # epoch seconds
     interval_s: float = 0.0
     tables_done: list[str] = field(default_factory=list)
+    # Tables a structural stop holds (dropped on one side, or a mass delete waiting for
+    # a yes): {table: {"dropped_on": side} | {"mass_delete": {side, rows, of}}}. They
+    # stay until a run syncs the table again, so the page can offer the way out.
+    stopped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def phase(self) -> str:
@@ -101,6 +105,18 @@ class SyncStatus:
         elif outcome == "error":
             self.last_error = {**(error or {}), "at": at}
 
+    def note_tables(self, tables: list[dict[str, Any]]) -> None:
+        """A run's table reports: remember the structural stops, forget the tables that
+        synced again (or were dropped everywhere)."""
+        for t in tables:
+            name = str(t.get("table"))
+            if t.get("dropped_on"):
+                self.stopped[name] = {"dropped_on": t["dropped_on"]}
+            elif t.get("mass_delete"):
+                self.stopped[name] = {"mass_delete": dict(t["mass_delete"])}
+            elif not t.get("error"):
+                self.stopped.pop(name, None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "running": self.running, "trigger": self.trigger,
                 "online": self.online, "progress": self.progress.to_dict()
@@ -109,4 +125,5 @@ class SyncStatus:
                 "in_sync": self.phase == IDLE, "unsent": self.unsent,
                 "unsent_tables": dict(self.unsent_tables),
                 "pending_conflicts": self.pending_conflicts,
-                "next_sync_at": self.next_sync_at, "interval_s": self.interval_s}
+                "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
+                "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())]}
