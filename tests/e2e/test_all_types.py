@@ -18,11 +18,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from pageutil import ex, q, sync
+from pageutil import ex, manual, q, sync
 
 pytestmark = pytest.mark.browser
 
-MANUAL = "window.ducksync.configureSync({interval: 0, onWrite: false})"
 TABLE = "page_all_types"
 # medium_enum's type string (300 labels, 2.9k characters) is over the server's type limit.
 SOURCE = (f"CREATE TABLE {TABLE} AS SELECT row_number() OVER () AS id, * EXCLUDE (medium_enum) "
@@ -63,9 +62,7 @@ def pull_natively(url: str, path: Path) -> None:
 
 def test_test_all_types_round_trips_page_to_page_and_native(open_app: Any, server: Any,
                                                            tmp_path: Path) -> None:
-    a, b = open_app(server.url), open_app(server.url)
-    a.evaluate(MANUAL)
-    b.evaluate(MANUAL)
+    a, b = open_app(manual(server.url)), open_app(manual(server.url))
     ex(a, SOURCE)
     ex(a, f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)")
     ex(a, FOLDED)

@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from pageutil import ex, forward_console, local_worker, q, wait_ready
+from pageutil import ex, forward_console, local_worker, manual, q, wait_ready
 
 pytestmark = pytest.mark.browser
 
-MANUAL = "window.ducksync.configureSync({interval: 0, onWrite: false})"
 ROWS, BATCH = 10_000, 2_000  # five ranges in the bulk push
 ARM = """(fault) => self.ducksyncDiagnostics.pyodide.runPython(`
 import js
@@ -55,9 +54,8 @@ def device(browser: Any, server_url: str) -> Iterator[Any]:
             contexts.append(context)
         page = context.new_page()
         forward_console(page)
-        page.goto(server_url)
+        page.goto(manual(server_url))  # no sync at start: the test's syncs only
         wait_ready(page)
-        page.evaluate(MANUAL)
         return page
 
     yield open_
@@ -119,9 +117,8 @@ def test_the_page_goes_away_mid_push_and_converges_when_reopened(
     seed(page, table)
     push_until_fault(page, table, fault)
     if how == "reload":
-        page.reload()
+        page.reload()  # the same URL: still no automatic syncs
         wait_ready(page)
-        page.evaluate(MANUAL)
     else:  # every tab of the device closed, then one opened again (same OPFS)
         context = page.context
         page.close()
