@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ducksync.engine import detect
@@ -32,6 +34,17 @@ def remote_kind(kind: str) -> Iterator[None]:
         yield
     finally:
         REMOTE_KIND = before
+
+
+def load_engine_module(name: str, prefix: str) -> Any:
+    """tests/engine/<name>.py by path, as ``<prefix>_<name>`` (tests/e2e has a test_sync.py
+    too): how a file collects another file's contract tests once more."""
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{name}",
+                                                  Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

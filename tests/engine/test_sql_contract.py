@@ -10,14 +10,13 @@ compact (verified) answers, which count the same calls and bytes on both stores.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from concurrency_helpers import KINDS, batch, now, statuses, writer
-from engine_helpers import remote_kind, run
+from engine_helpers import load_engine_module, remote_kind, run
 from hypothesis import HealthCheck, given, settings
 
 CONTRACT = {
@@ -51,14 +50,9 @@ CONTRACT = {
 
 T_TYPES = {"id": "BIGINT", "v": "VARCHAR"}  # table t of these tests
 
+
 def _engine_module(name: str) -> Any:
-    """tests/engine/<name>.py by path (tests/e2e has a test_sync.py too)."""
-    spec = importlib.util.spec_from_file_location(f"sql_contract_{name}",
-                                                  Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_engine_module(name, "sql_contract")
 
 
 for _name, _tests in CONTRACT.items():

@@ -11,23 +11,16 @@ bulk push never verified.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import do_sync, local_db, remote_kind, rows
+from engine_helpers import do_sync, load_engine_module, local_db, remote_kind, rows
 from two_engines import TwoEngineRemote
 
 
 def _engine_module(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"two_engines_{name}",
-                                                  Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_engine_module(name, "two_engines")
 
 
 # The engine's contract tests once more, on the two-engine remote (every type as a key
