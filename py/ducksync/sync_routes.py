@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote
 
-__all__ = ["API", "ROUTES", "Route", "route_path"]
+__all__ = ["API", "FEED", "ROUTES", "Route", "route_path"]
 
 API: Final = "/api/v1/sync"
 
@@ -26,7 +26,8 @@ class Route:
     """``verb`` ``API + path``; ``{table}`` and ``{batch_id}`` are filled by :func:`route_path`.
 
     ``body``: what the request carries (``ipc``: one Arrow IPC stream); ``reply``: what
-    comes back on success (errors are always ``{"error": {code, message, hint}}``).
+    comes back on success (errors are always ``{"error": {code, message, hint}}``; ``sse``:
+    a Server-Sent Events stream that stays open).
     ``may_be_absent``: a 404 ``not_found`` is an answer ("never applied"), not an error.
     """
 
@@ -34,7 +35,7 @@ class Route:
     verb: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     body: Literal["none", "json", "ipc"] = "none"
-    reply: Literal["json", "ipc"] = "json"
+    reply: Literal["json", "ipc", "sse"] = "json"
     may_be_absent: bool = False
 
 
@@ -61,6 +62,11 @@ ROUTES: Final[dict[str, Route]] = {r.method: r for r in (
           may_be_absent=True),
     Route(method="ack_batches", verb="POST", path="/batches/ack", body="json"),
 )}
+
+# The change feed (docs/change-feed.md): not a RemoteStore call but a stream that tells
+# a client which tables changed, so it sits beside the table; served by
+# ``ducksync.server.feed_api``, read by the remote worker (``workers/remote_feed.py``).
+FEED: Final = Route(method="changes", verb="GET", path="/changes", reply="sse")
 
 
 def route_path(route: Route, *, table: str | None = None, batch_id: str | None = None) -> str:

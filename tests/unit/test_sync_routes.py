@@ -12,7 +12,7 @@ from ducksync.engine.store import RemoteStore
 from ducksync.errors import ProtocolError
 from ducksync.server.app import create_app
 from ducksync.server.settings import Settings
-from ducksync.sync_routes import API, ROUTES, route_path
+from ducksync.sync_routes import API, FEED, ROUTES, route_path
 from ducksync.worker.remote_calls import http_call
 
 
@@ -23,7 +23,7 @@ def _served() -> set[tuple[str, str]]:
 
 
 def test_the_server_serves_exactly_the_declared_routes() -> None:
-    declared = {(r.verb, API + r.path) for r in ROUTES.values()}
+    declared = {(r.verb, API + r.path) for r in (*ROUTES.values(), FEED)}
     assert _served() == declared
 
 

@@ -45,7 +45,20 @@ def run(args: argparse.Namespace) -> int:
         f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")
     print(f"ducksync: serving http://{settings.host}:{settings.port}/ "
           f"(remote: {settings.kind_label})", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False, log_config=None,
-                timeout_keep_alive=15, timeout_graceful_shutdown=10)
+    app = create_app(settings)
+    feed = app.state.ctx.feed
+
+    class FeedClosingServer(uvicorn.Server):
+        """uvicorn's server, ending the change feed's streams as soon as it is told to
+        stop: uvicorn waits for open responses before it shuts down, and a feed stream
+        never ends on its own (each stop with a client listening took the whole grace
+        period)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            feed.shutdown()
+            super().handle_exit(sig, frame)
+
+    FeedClosingServer(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="info", access_log=False,
+        log_config=None, timeout_keep_alive=15, timeout_graceful_shutdown=10)).run()
     return 0

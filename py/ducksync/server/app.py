@@ -25,7 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from ducksync import __version__
 from ducksync.errors import AuthError, DucksyncError, ProtocolError, RemoteUnavailableError
-from ducksync.server import auth_api, console_api, sync_api
+from ducksync.server import auth_api, console_api, feed_api, sync_api
 from ducksync.server.context import ServerContext
 from ducksync.server.errors import NotFoundError, error_response, wire_error
 from ducksync.server.isolation import IsolationMiddleware
@@ -122,6 +122,7 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
             log.warning("DUCKSYNC_TABLES is not set: every user table is synced")
         await _prepare_ledger(ctx)
         yield
+        ctx.feed.shutdown()
         ctx.pool.close()
         remote.close()
 
@@ -166,6 +167,7 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
 
     app.include_router(auth_api.router)
     app.include_router(sync_api.router)
+    app.include_router(feed_api.router)
     app.include_router(console_api.router)
     app.mount("/", StaticFiles(directory=settings.web_root, html=True, check_dir=False),
               name="web")

@@ -10,16 +10,20 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ducksync.errors import ProtocolError
 from ducksync.server.auth import Authenticator
 from ducksync.server.backend import StorePool
 from ducksync.server.errors import ForbiddenError
+from ducksync.server.feed import ChangeFeed
 from ducksync.server.limits import RateLimiter
 from ducksync.server.observability import Metrics
 from ducksync.server.remote import RemoteDatabase
 from ducksync.server.settings import Settings
+
+if TYPE_CHECKING:
+    from ducksync.stores.sql_remote import SqlRemoteStore
 
 # Table names: one Unicode word, not one of the engine's internal names.
 _TABLE_NAME = re.compile(r"^[^\W\d]\w{0,127}$")
@@ -52,6 +56,7 @@ class ServerContext:
     auth: Authenticator
     limiter: RateLimiter
     metrics: Metrics
+    feed: ChangeFeed
 
     @classmethod
     def build(cls, settings: Settings, *, database: RemoteDatabase | None = None,
@@ -59,10 +64,10 @@ class ServerContext:
         """``database``/``store_factory``: injected by tests only (see
         :func:`ducksync.server.app.create_app`)."""
         database = database or RemoteDatabase(spec=settings.remote)
+        pool = StorePool(database=database, size=settings.pool_size,
+                         timeout_s=settings.request_timeout_s, store_factory=store_factory)
         return cls(
-            settings=settings, database=database,
-            pool=StorePool(database=database, size=settings.pool_size,
-                           timeout_s=settings.request_timeout_s, store_factory=store_factory),
+            settings=settings, database=database, pool=pool,
             auth=Authenticator.from_settings(
                 users=settings.users, users_file=settings.users_file,
                 api_key_hashes=settings.api_key_hashes,
@@ -70,7 +75,9 @@ class ServerContext:
                 open_mode=not settings.auth_configured),
             limiter=RateLimiter(rate=settings.rate_limit_per_s,
                                 burst=settings.rate_limit_burst),
-            metrics=Metrics())
+            metrics=Metrics(),
+            feed=ChangeFeed(poll=lambda: _table_versions(pool), poll_s=settings.feed_poll_s,
+                            max_listeners=settings.feed_max_listeners))
 
     def table_allowed(self, name: str) -> bool:
         allow = self.settings.tables
@@ -82,3 +89,12 @@ class ServerContext:
             raise ForbiddenError(f"table {name!r} is not on this server's allowlist",
                                  hint="ask the operator to add it to DUCKSYNC_TABLES")
         return name
+
+
+async def _table_versions(pool: StorePool) -> dict[str, int]:
+    """The change feed's poll: every table's version, in one statement on a pooled store."""
+    from ducksync.server.backend import run_coroutine
+
+    versions: dict[str, int] = await pool.call(
+        lambda store: run_coroutine(cast("SqlRemoteStore", store).table_versions))
+    return versions

@@ -55,6 +55,11 @@ class Settings:
     sync_interval_s: float = 30.0
     batch_size: int = 100_000
     enable_compression: bool = True
+    # The change feed (docs/change-feed.md): how often each process polls the remote's
+    # table versions while clients listen, the heartbeat, and the bound on listeners.
+    feed_poll_s: float = 0.5
+    feed_heartbeat_s: float = 15.0
+    feed_max_listeners: int = 1000
     # Monitoring.
     log_json: bool = True
     sentry_dsn_set: bool = False
@@ -110,6 +115,9 @@ class Settings:
             "BATCH_SIZE": ("batch_size", int),
             "DUCKSYNC_POOL_SIZE": ("pool_size", int),
             "DUCKSYNC_CONSOLE_MAX_ROWS": ("console_max_rows", int),
+            "DUCKSYNC_FEED_POLL_S": ("feed_poll_s", float),
+            "DUCKSYNC_FEED_HEARTBEAT_S": ("feed_heartbeat_s", float),
+            "DUCKSYNC_FEED_MAX_LISTENERS": ("feed_max_listeners", int),
         }
         for name, (attr, kind) in numbers.items():
             if (raw := env.get(name)) is not None and raw.strip():

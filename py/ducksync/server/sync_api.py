@@ -447,6 +447,7 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
+        ctx.feed.notify()  # committed: the feed's listeners hear now, not at the next poll
     return _apply_reply(request, ctx, result, batch_id)
 
 

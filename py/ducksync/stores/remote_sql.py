@@ -31,7 +31,8 @@ from ducksync.errors import (
 
 __all__ = [
     "CLAIM", "IDENTITY", "KEY_CHUNK", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LEDGER_PRESENT",
-    "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql", "answer_columns",
+    "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "TABLE_VERSIONS", "add_column_sql",
+    "answer_columns",
     "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
     "cas_statements", "casts_sql", "catalog_sql", "check_key", "checksums_sql", "columns_sql",
     "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
@@ -82,6 +83,10 @@ LEDGER_PRESENT: Final = (
 # that touches the database).
 CLAIM: Final = ("INSERT INTO ducksync.table_writes VALUES (?, 1) ON CONFLICT (table_name) "
                 "DO UPDATE SET n = n + 1")
+# Every table's write count: the claim above bumps it inside each committed write
+# transaction (a rolled-back or replayed batch leaves it), so it is the table's version
+# for the change feed (docs/change-feed.md): one small read for all tables.
+TABLE_VERSIONS: Final = "SELECT table_name, n FROM ducksync.table_writes"
 # The database's id (RemoteStore.remote_id): made once; two racing first calls may both
 # insert, and every reader then agrees on the smallest.
 # ``(read, create)``: read first ('' when the database has no id yet), create only

@@ -649,3 +649,18 @@ class SqlRemoteStore:
             await self._rollback()
             raise
 
+    # -- the change feed's read --------------------------------------------------------
+    async def table_versions(self) -> dict[str, int]:
+        """Each table's version: how many write transactions committed to it through any
+        ducksync writer (the claim's count, ``rs.TABLE_VERSIONS``); ``{}`` before the
+        first write made the ledger. One statement, whatever the number of tables: the
+        change feed asks it every poll (docs/change-feed.md)."""
+        async with self._lock:
+            await self._setup()
+            try:
+                rows = await self.connector.fetch_rows(rs.TABLE_VERSIONS)
+            except QueryError as exc:
+                if rs.is_missing(exc.message):
+                    return {}
+                raise
+        return {str(name): int(n) for name, n in rows}

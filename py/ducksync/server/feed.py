@@ -1,0 +1,172 @@
+"""The change feed's hub: which tables changed, told to every listener of this process.
+
+Why it holds with several server processes on one remote: the versions live in the
+remote, not here. Each table's version is its write count in ``ducksync.table_writes``
+(bumped by the claim inside every committed write transaction, whoever the writer:
+this process, another server process, a browser on the direct transport). Each process
+*polls* that one small table (one statement for all tables) every ``poll_s`` while it
+has listeners, and polls at once after its own commits (:meth:`ChangeFeed.notify`), so
+its own clients hear within a round trip and other processes' clients within a poll.
+Nothing is polled while nobody listens. Design and numbers: docs/change-feed.md.
+
+Pure asyncio (no FastAPI): ``feed_api`` serves it as Server-Sent Events; the event
+formats are :func:`sse_event` and :func:`sse_comment`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ducksync.errors import DucksyncError, RemoteUnavailableError
+
+__all__ = ["ChangeFeed", "Listener", "event_id", "sse_comment", "sse_event"]
+
+log = logging.getLogger("ducksync.server.feed")
+Versions = dict[str, int]
+
+
+def event_id(remote_id: str, versions: Mapping[str, int]) -> str:
+    """The SSE id of a state: the remote's id and the sum of the versions a client sees.
+
+    Every commit adds one to one table's version, so the sum only grows while the
+    remote lives; a client that reconnects with the id it last saw is told nothing
+    when nothing moved, and everything (its own diff decides) when anything did.
+    """
+    return f"{remote_id}.{sum(versions.values())}"
+
+
+def sse_event(kind: str, data: Mapping[str, Any], ident: str | None = None) -> bytes:
+    """One Server-Sent Event (``data`` as one JSON line)."""
+    head = f"id: {ident}\n" if ident is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def sse_comment(text: str) -> bytes:
+    """A comment line: a heartbeat that keeps proxies and idle timeouts from closing."""
+    return f": {text}\n\n".encode()
+
+
+@dataclass(eq=False)
+class Listener:
+    """One connected client: the changes waiting for it (``None``: the feed closes)."""
+
+    queue: asyncio.Queue[Versions | None] = field(default_factory=asyncio.Queue)
+
+
+class ChangeFeed:
+    """Polls the remote's table versions and hands every change to each listener.
+
+    ``poll()``: the versions (one statement); ``poll_s``: how often while anyone
+    listens; ``max_listeners``: a bound (one more is refused with 503 and falls back
+    to interval syncs). Listeners and the poller live on one event loop (the
+    server's); :meth:`notify` and :meth:`shutdown` may be called from any thread.
+    """
+
+    def __init__(self, *, poll: Callable[[], Awaitable[Versions]], poll_s: float,
+                 max_listeners: int) -> None:
+        self._poll = poll
+        self.poll_s = poll_s
+        self.max_listeners = max_listeners
+        self.versions: Versions | None = None  # as of the last poll (None: not polled)
+        self.polls = 0
+        self._listeners: set[Listener] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def listeners(self) -> int:
+        return len(self._listeners)
+
+    # --- listeners ---------------------------------------------------------------------
+    def check_room(self) -> None:
+        """Raise (503: the client falls back to interval syncs) unless one more may join."""
+        if self._closed:
+            raise RemoteUnavailableError("the server is shutting down",
+                                         hint="the client reconnects to the next server")
+        if len(self._listeners) >= self.max_listeners:
+            raise RemoteUnavailableError(
+                f"the change feed has its maximum of {self.max_listeners} listeners",
+                hint="this client syncs on its interval instead and retries the feed "
+                     "later; the operator can raise DUCKSYNC_FEED_MAX_LISTENERS")
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[tuple[Listener, Versions]]:
+        """Join: ``(listener, the current versions)``; changes after them arrive on the
+        listener's queue (registered first, so none falls between the two)."""
+        self.check_room()
+        listener = Listener()
+        self._listeners.add(listener)
+        try:
+            self._start()
+            yield listener, await self.current()
+        finally:
+            self._listeners.discard(listener)
+
+    async def current(self) -> Versions:
+        """The versions now: the poller's last answer, or one poll when there is none."""
+        if self.versions is None:
+            await self._poll_once()
+        return dict(self.versions or {})
+
+    def notify(self) -> None:
+        """This process committed a write: poll now instead of at the next interval."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    def shutdown(self) -> None:
+        """End every stream (server shutdown: open streams would hold it up)."""
+        self._closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._close_all)
+
+    def _close_all(self) -> None:
+        for listener in list(self._listeners):
+            listener.queue.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+
+    # --- the poller ----------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        """Poll while anyone listens; the versions are forgotten when nobody does
+        (a later listener must not be answered from a stale poll)."""
+        assert self._wake is not None
+        try:
+            while self._listeners:
+                self._wake.clear()
+                await self._poll_once()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        finally:
+            self.versions = None
+
+    async def _poll_once(self) -> None:
+        try:
+            found = await self._poll()
+        except DucksyncError as exc:  # the remote is down: listeners keep waiting
+            log.warning("change feed poll failed", extra={"fields": {"code": exc.code}})
+            return
+        self.polls += 1
+        before, self.versions = self.versions, found
+        if before is None:
+            return
+        changed = {t: n for t, n in found.items() if before.get(t) != n}
+        if changed:
+            for listener in list(self._listeners):
+                listener.queue.put_nowait(changed)
