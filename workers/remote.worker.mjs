@@ -2,7 +2,7 @@
 // server (`proxy` transport) or a SQL service worker (`motherduck`, loaded only on demand).
 // The logic is workers/remote_worker.py.
 import { bootPyodideWorker } from "./boot.mjs";
-import { syncFetch } from "./sync_fetch.mjs";
+import { openFeed, syncFetch } from "./sync_fetch.mjs";
 import { openSqlService } from "./sql_service_client.mjs";
 
 const DIST = new URL("./", import.meta.url);
@@ -15,4 +15,4 @@ const sqlService = {
 
 // `sync: null`: workers/sync_worker.py (whose WasmLocalStore the motherduck connector reuses)
 // reads ducksync_host.sync at import; only the local worker has that module.
-bootPyodideWorker({ worker: "remote", module: "remote_worker", host: { syncFetch, sqlService, sync: null } });
+bootPyodideWorker({ worker: "remote", module: "remote_worker", host: { syncFetch, openFeed, sqlService, sync: null } });

@@ -3,7 +3,8 @@
 With the ``proxy`` transport (default) health is ``GET /readyz`` (connected /
 offline / failed, see :mod:`ducksync.worker.health`), re-probed periodically and on
 the browser's online/offline events; the first read query is
-``GET /api/v1/remote/tables``. With ``motherduck`` (``remote_sync``) the open SQL
+``GET /api/v1/remote/tables``. It also owns the change feed (``remote_feed``), woken
+when the probe sees the server come back. With ``motherduck`` (``remote_sync``) the open SQL
 service is the remote: connected while it is open, tables from its catalog.
 """
 
@@ -20,6 +21,7 @@ from pyodide.http import pyfetch  # type: ignore[import-not-found]
 from ducksync import protocol
 from ducksync.errors import RemoteUnavailableError, error_from_wire
 from ducksync.worker import HealthCheck, classify_health
+from remote_feed import RemoteFeed
 from remote_sync import register as register_sync
 from worker_host import WorkerHost
 
@@ -38,6 +40,7 @@ class RemoteWorker:
         core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
         core.on(protocol.REMOTE_TABLES, self.tables)
         self.sync = register_sync(self.host, self._transport_changed)
+        self.feed = RemoteFeed(self.host, uses_server=lambda: self.sync.sql is None)
         self._listener = create_proxy(lambda _event: self._wake.set())
         js.self.addEventListener("online", self._listener)
         js.self.addEventListener("offline", self._listener)
@@ -46,9 +49,11 @@ class RemoteWorker:
         self.host.core.booting("remote-probe")
         await self.check()
         self.host.spawn(self._watch())
+        self.host.spawn(self.feed.run())
 
     async def _transport_changed(self, remote: str | None) -> None:
         self.last = None  # report the new transport's state even if it looks the same
+        self.feed.wake()
         await self.check()
 
     async def check(self) -> HealthCheck:
@@ -68,6 +73,8 @@ class RemoteWorker:
         except Exception as exc:  # the request itself failed: no network, server down
             result = classify_health(status=None, error=str(exc))
         if result != self.last or self.host.core.phase == protocol.BOOTING:
+            if result.state == protocol.CONNECTED and self.last is not None:
+                self.feed.wake()  # back: reconnect the feed now, not after its backoff
             if result.state == protocol.FAILED:
                 self.host.core.fail(result.reason or "remote failed")
             else:

@@ -27,3 +27,28 @@ export async function syncFetch(method, path, query, json, body) {
   }
   return out;
 }
+
+// The change feed (workers/remote_feed.py, docs/change-feed.md): a Server-Sent Events
+// stream read with fetch, not EventSource, so that this worker decides when and how often
+// to reconnect (backoff, the health probe) and sends the same credentials as every call.
+// Resolves once the response headers arrived: {status, error, next(), cancel()}; next()
+// resolves to the next text chunk, or null when the stream ended.
+export async function openFeed(path, lastEventId) {
+  const controller = new AbortController();
+  const headers = { accept: "text/event-stream" };
+  if (lastEventId) headers["last-event-id"] = lastEventId;
+  const response = await fetch(new URL(path, self.location.origin), {
+    headers, cache: "no-store", credentials: "same-origin", signal: controller.signal });
+  const out = { status: response.status, error: null, next: async () => null,
+                cancel: () => controller.abort() };
+  if (!response.ok || !response.body) {
+    try { out.error = (await response.json())?.error ?? null; } catch { out.error = null; }
+    return out;
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  out.next = async () => {
+    const { value, done } = await reader.read();
+    return done ? null : value;
+  };
+  return out;
+}

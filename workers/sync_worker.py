@@ -120,7 +120,7 @@ class SyncWorker:
             protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
             protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
             protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log,
-            protocol.SYNC_DROP: self._drop}
+            protocol.SYNC_DROP: self._drop, protocol.SYNC_REMOTE_CHANGED: self._remote_changed}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
@@ -134,6 +134,7 @@ class SyncWorker:
             # with interval 0), decided before the first automatic sync could start.
             self._interval_set = True
             self.service.schedule.start_pending = False
+            self.service.schedule.on_remote = False  # the change feed only reports
             self.service.configure(interval_s=0, on_write=False)
         for name in ("online", "offline"):
             listener = create_proxy(lambda _e, on=name == "online": self._online(on))
@@ -209,6 +210,13 @@ class SyncWorker:
             interval_s=p.get("interval_s"), on_write=p.get("on_write"),
             debounce_s=p.get("debounce_s"), policy=p.get("policy"),
             batch_rows=p.get("batch_rows"))
+
+    async def _remote_changed(self, p: dict[str, Any]) -> dict[str, Any]:
+        """From the remote worker's change feed (workers/remote_feed.py)."""
+        p = {k: py(v) for k, v in p.items()}
+        feed = p.get("feed")
+        return self._svc().remote_changed([str(t) for t in p.get("tables") or []],
+                                          dict(feed) if isinstance(feed, dict) else None)
 
     async def _status(self, _: dict[str, Any]) -> dict[str, Any]:
         return self._svc().snapshot()

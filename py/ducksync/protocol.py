@@ -47,6 +47,10 @@ SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> 
 SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
 SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
 SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on both sides
+# Remote worker -> local worker over the CONNECT_PORT channel: the change feed
+# (docs/change-feed.md) says these tables changed on the remote (sync them), and/or how
+# the feed stands: {tables: [...], feed: {state: live|connecting|fallback|off, reason}} -> {}
+SYNC_REMOTE_CHANGED: Final = "sync_remote_changed"
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
@@ -62,8 +66,8 @@ REMOTE_TRANSPORT: Final = "remote_transport"  # {transport: proxy|motherduck, to
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
-                                  SYNC_DROP, REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT,
-                                  BACKUP_NEXT, BACKUP_IMPORT})
+                                  SYNC_DROP, SYNC_REMOTE_CHANGED, REMOTE_CALL, REMOTE_TRANSPORT,
+                                  BACKUP_EXPORT, BACKUP_NEXT, BACKUP_IMPORT})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -224,7 +228,7 @@ def js_module() -> str:
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
-                     "REMOTE_CALL",
+                     "SYNC_REMOTE_CHANGED", "REMOTE_CALL",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT")},

@@ -475,3 +475,66 @@ def test_offline_writes_are_counted_by_the_loop_once_the_burst_settles(
 
     status = run(asyncio.wait_for(write_then_wait(), 60))
     assert status["unsent_tables"] == {"loop_notes": 3} and status["phase"] == "offline"
+
+
+# --- the change feed's trigger (docs/change-feed.md) ----------------------------------
+
+def test_announced_tables_are_due_now_and_synced_alone() -> None:
+    s = Schedule(interval_s=30.0)
+    s.started(0.0)
+    s.finished(0.0, 1.0, ok=True)
+    assert s.next_due(2.0) == 31.0
+    s.remote_changed(["b", "a"])
+    assert s.next_due(2.0) == 2.0 and s.trigger(2.0) == "feed"
+    assert s.take_remote() == ["a", "b"] and s.next_due(2.0) == 31.0
+
+
+def test_a_feed_run_does_not_cover_a_pending_write() -> None:
+    s = Schedule(interval_s=0.0, debounce_s=2.0)
+    s.started(0.0)
+    s.finished(0.0, 0.5, ok=True)
+    s.wrote(1.0)
+    s.remote_changed(["other"])
+    mark = s.started(1.1)  # the feed's run of "other" only
+    s.take_remote()
+    s.finished(mark, 1.2, ok=True, whole=False)
+    assert s.next_due(1.3) == 3.0 and s.trigger(3.0) == "write"  # the write still syncs
+
+
+def test_a_page_that_syncs_only_when_asked_ignores_the_feed() -> None:
+    s = Schedule(interval_s=0.0, on_remote=False, start_pending=False)
+    s.remote_changed(["a"])
+    assert s.next_due(1.0) is None
+
+
+def test_an_announced_table_is_pulled_and_the_device_stays_in_sync(
+        own_server: str, tmp_path: Any) -> None:
+    a = _service(own_server, str(tmp_path / "a.duckdb"), [])
+    _con(a).execute("CREATE TABLE feed_notes (id BIGINT PRIMARY KEY, v VARCHAR)")
+    _con(a).execute("CREATE TABLE feed_other (id BIGINT PRIMARY KEY)")
+    _con(a).execute("INSERT INTO feed_notes SELECT range, 'v' FROM range(100)")
+    assert run(a.sync())["pushed"] == 100
+    b = _service(own_server, str(tmp_path / "b.duckdb"), [])
+    b.configure(interval_s=0, on_write=False)
+
+    async def scenario() -> list[dict[str, Any]]:
+        task = asyncio.ensure_future(b.run_forever())
+        try:
+            while not await b.sync_log():  # the start sync
+                await asyncio.sleep(0.02)
+            assert b.snapshot()["in_sync"]
+            _con(a).execute("INSERT INTO feed_notes VALUES (100, 'new')")
+            await a.sync()
+            b.remote_changed(["feed_notes"], {"state": "live", "reason": None})
+            while len(await b.sync_log()) < 2:
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+        return await b.sync_log()
+
+    log = run(asyncio.wait_for(scenario(), 60))
+    assert log[0]["trigger"] == "feed" and log[0]["tables"] == ["feed_notes"]
+    assert log[0]["rows_pulled"] == 1
+    assert _con(b).execute("SELECT v FROM feed_notes WHERE id = 100").fetchone() == ("new",)
+    status = b.snapshot()
+    assert status["in_sync"] and status["feed"] == {"state": "live", "reason": None}

@@ -4,6 +4,10 @@ A pure state machine over a clock value (seconds): the local worker feeds it eve
 (``wrote``, ``online``, ``finished``) and sleeps until :meth:`Schedule.next_due`;
 CPython tests drive it with made-up times and a fixed random source.
 
+The change feed (docs/change-feed.md) adds one trigger: tables another device changed
+(``remote_changed``) are synced at once, only those, unless ``on_remote`` is off (a page
+that syncs only when asked). Tables announced while a sync runs wait for the next one.
+
 A page syncs once as soon as it can (``start_pending``), whether or not anything was
 written: a new device must pull what the remote holds, a reloaded one what other
 devices wrote meanwhile. The interval then counts from the end of the last sync; it
@@ -46,10 +50,13 @@ class Backoff:
 class Schedule:
     """Decides the next automatic sync. ``interval_s`` 0 disables the periodic sync;
     ``on_write`` False ignores local writes; ``start_pending`` False skips the sync at
-    start (a page that syncs only when asked). Times are the caller's clock, in seconds."""
+    start (a page that syncs only when asked); ``on_remote`` False ignores the change
+    feed. Times are the caller's clock, in seconds."""
 
     interval_s: float = 30.0
     on_write: bool = True
+    on_remote: bool = True
+    remote_tables: set[str] = field(default_factory=set)  # announced by the feed, not synced
     debounce_s: float = DEBOUNCE_S
     online: bool = True
     backoff: Backoff = field(default_factory=Backoff)
@@ -67,6 +74,16 @@ class Schedule:
         if self.on_write:
             self.write_due = now + self.debounce_s
 
+    def remote_changed(self, tables: list[str]) -> None:
+        """The change feed announced ``tables``: sync them as soon as possible."""
+        if self.on_remote:
+            self.remote_tables.update(tables)
+
+    def take_remote(self) -> list[str]:
+        """The announced tables, for the sync that starts now (later ones wait)."""
+        tables, self.remote_tables = sorted(self.remote_tables), set()
+        return tables
+
     def set_online(self, online: bool, now: float) -> None:
         """Connectivity changed; coming back online triggers a sync (and resets backoff)."""
         if online and not self.online:
@@ -80,10 +97,12 @@ class Schedule:
         self.asap = self.start_pending = False
         return now
 
-    def finished(self, started: float, now: float, *, ok: bool, retry: bool = True) -> None:
-        """A sync ended. Writes made before it started are covered by it."""
+    def finished(self, started: float, now: float, *, ok: bool, retry: bool = True,
+                 whole: bool = True) -> None:
+        """A sync ended. Writes made before it started are covered by it, if it synced
+        every table (``whole``): a run of the tables the feed announced is not."""
         self.last_end = now
-        if self._last_write is not None and self._last_write <= started:
+        if whole and self._last_write is not None and self._last_write <= started:
             self.write_due = None
         if ok:
             self.backoff.reset()
@@ -97,7 +116,7 @@ class Schedule:
             return None
         if self.retry_due is not None:  # failing: only the backoff decides
             return self.retry_due
-        if self.asap or self.start_pending:
+        if self.asap or self.start_pending or self.remote_tables:
             return now
         due = [t for t in (self.write_due,) if t is not None]
         if self.interval_s > 0:
@@ -116,4 +135,6 @@ class Schedule:
             return "retry"
         if self.start_pending:
             return "start"
+        if self.remote_tables:
+            return "feed"
         return "write" if self.write_due is not None and self.write_due <= now else "interval"

@@ -209,6 +209,18 @@ class SyncService:
         n, _ = await detect.detect_local(self.local, shape, hash_once=True)
         return n
 
+    def remote_changed(self, tables: list[str], feed: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+        """The change feed (remote worker): ``tables`` changed on the remote, ``feed`` is
+        how the feed stands (shown in the status). Syncs those tables soon, unless
+        automatic syncs are off."""
+        if feed is not None:
+            self.status.feed = {"state": str(feed.get("state")), "reason": feed.get("reason")}
+        self.schedule.remote_changed(tables)
+        self._wakeup()
+        self.publish()
+        return {"queued": sorted(self.schedule.remote_tables)}
+
     def set_online(self, online: bool) -> None:
         self.schedule.set_online(online, self.clock())
         self.status.online = online
@@ -361,7 +373,7 @@ class SyncService:
                                         "tables": [t["table"] for t in summary["tables"]
                                                    if t["conflicts"] or t["pending_conflicts"]]})
         self.schedule.finished(mark, self.clock(), ok=ok,
-                               retry=outcome not in ("cancelled",))
+                               retry=outcome not in ("cancelled",), whole=trigger != "feed")
         untouched = generation == self._writes  # nothing written since the run started
         sent = (ok and summary["mode"] != "pull" and untouched
                 and not summary["pending_conflicts"])  # a conflicting row was not sent
@@ -375,6 +387,10 @@ class SyncService:
         proved = (sent and whole and summary["mode"] == "sync"
                   and (summary["converged"] or outcome == "nothing")
                   and not self.status.pending_conflicts)
+        # A run of the tables the feed announced keeps an earlier proof: the other
+        # tables did not move (the feed would have said so), these converged.
+        proved = proved or (trigger == "feed" and self.status.proved and sent
+                            and summary["converged"] and not self.status.pending_conflicts)
         self.status.note_tables(summary["tables"])
         self.status.end(outcome=outcome, at=_stamp(end_wall), error=error,
                         remote_down=down, proved=proved)
@@ -424,8 +440,12 @@ class SyncService:
             now = self.clock()
             due = self.schedule.next_due(now)
             if due is not None and due <= now:
+                trigger = self.schedule.trigger(now)
+                # a whole run covers what the feed announced; a feed run only that
+                announced = self.schedule.take_remote()
                 with contextlib.suppress(DucksyncError):
-                    await self.sync(trigger=self.schedule.trigger(now))
+                    await self.sync(trigger=trigger,
+                                    tables=announced if trigger == "feed" else None)
                 continue
             count = self._count_due
             if count is not None and count <= now:  # no sync runs now: count instead

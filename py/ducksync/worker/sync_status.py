@@ -70,6 +70,11 @@ class SyncStatus:
     # a yes): {table: {"dropped_on": side} | {"mass_delete": {side, rows, of}}}. They
     # stay until a run syncs the table again, so the page can offer the way out.
     stopped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The change feed as the remote worker last reported it (docs/change-feed.md): live
+    # (another device's write shows within a second), connecting, fallback (interval
+    # syncs only, with the reason) or off (this transport has none).
+    feed: dict[str, Any] = field(default_factory=lambda: {"state": "connecting",
+                                                          "reason": None})
 
     @property
     def phase(self) -> str:
@@ -126,4 +131,5 @@ class SyncStatus:
                 "unsent_tables": dict(self.unsent_tables),
                 "pending_conflicts": self.pending_conflicts,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
-                "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())]}
+                "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())],
+                "feed": dict(self.feed)}

@@ -1,0 +1,80 @@
+"""The change feed in the browser: another device's write shows with no sync call.
+
+Two browser contexts (two devices) on one real server. Device A writes and syncs; device
+B, idle, with its interval off, must show the row: only the feed can have told it. Then
+the server is stopped and started again on the same port and remote: B's feed says
+``fallback`` while it is gone, reconnects by itself, and the next write on A reaches B
+again. Waits are on the app's own state, never sleeps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pageutil import ex, manual, open_in_new_context, sync
+
+from serverutil import free_port, start_server
+
+pytestmark = pytest.mark.browser
+
+STARTED = "() => window.ducksync.status().sync.in_sync"
+FEED_STATE = "(want) => window.ducksync.status().sync.feed?.state === want"
+ROWS = """async () => {
+    try { return (await window.ducksync.query('SELECT count(*)::INTEGER AS n FROM notes'))[0].n; }
+    catch { return 0; } }"""  # the table arrives with the first pull
+WAIT_MS = 30_000  # a bound, not a speed target (cross-device latency: docs/benchmarks.md)
+
+
+def wait_log(page: Any, trigger: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        runs = [r for r in page.evaluate("window.ducksync.syncLog(10)") if r["trigger"] == trigger]
+        if runs:
+            return runs
+        assert time.monotonic() < deadline, f"no {trigger} run in the sync log"
+        page.wait_for_timeout(50)
+
+
+def wait_rows(page: Any, n: int) -> None:
+    """Poll the device's own query (a predicate that awaits cannot go to wait_for_function)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while page.evaluate(ROWS) != n:
+        assert time.monotonic() < deadline, f"the device never showed {n} rows"
+        page.wait_for_timeout(50)
+
+
+def test_a_write_on_one_device_shows_on_the_other_and_the_feed_reconnects(
+        browser: Any, tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path, port=port)
+    a = open_in_new_context(browser, manual(server.url))  # A syncs when the test says
+    b = open_in_new_context(browser, server.url)  # B: automatic, but no interval
+    restarted = None
+    try:
+        b.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
+        b.wait_for_function(FEED_STATE, arg="live", timeout=WAIT_MS)
+        b.wait_for_function(STARTED, timeout=WAIT_MS)  # its start sync is over: B is idle
+        ex(a, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR)")
+        ex(a, "INSERT INTO notes VALUES (1, 'from A')")
+        assert sync(a)["pushed"] == 1
+        wait_rows(b, 1)
+        runs = wait_log(b, "feed")  # the run is logged just after its rows show
+        assert runs[0]["rows_pulled"] == 1 and runs[0]["tables"] == ["notes"], runs
+
+        server.stop()
+        b.wait_for_function(FEED_STATE, arg="fallback", timeout=WAIT_MS)
+        reason = b.evaluate("window.ducksync.status().sync.feed.reason")
+        assert reason, "the page says why it fell back"
+        restarted = start_server(tmp_path, port=port)  # same port, same remote file
+        b.wait_for_function(FEED_STATE, arg="live", timeout=WAIT_MS)
+        ex(a, "INSERT INTO notes VALUES (2, 'after the restart')")
+        assert sync(a)["pushed"] == 1
+        wait_rows(b, 2)
+    finally:
+        a.context.close()
+        b.context.close()
+        (restarted or server).stop()
+        server.stop()
