@@ -50,6 +50,26 @@ def badge_words(state):
     return PHASE_WORDS["pending"]
 
 
+def feed_words(state):
+    """How another device's change reaches this one: live (the change feed) or, when the
+    feed is not there, the interval sync (docs/change-feed.md)."""
+    feed = state.get("feed") or {}
+    kind, reason = feed.get("state"), feed.get("reason")
+    interval = state.get("interval_s") or 0
+    every = ("checked every " + str(int(interval)) + " s" if interval
+             else "checked only when you sync")
+    if kind == "live":
+        return "Live: changes made on other devices show here within a second."
+    if kind == "connecting":
+        return "Connecting to live updates…"
+    if kind == "off":
+        return "No live updates with this connection: other devices' changes are " + every + "."
+    if kind == "fallback":
+        why = " (" + reason + ")" if reason else ""
+        return "Live updates unavailable" + why + ": other devices' changes are " + every + "."
+    return ""
+
+
 def epoch_s(stamp):
     """Seconds since 1970 of a UTC stamp ``YYYY-MM-DD[ T]HH:MM:SS…`` (pure integer math)."""
     y, m, d = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
@@ -162,11 +182,13 @@ class SyncPanel:
             parts.append("Changes made here are not sent yet.")
         if error and phase in ("error", "offline"):
             parts.append("Last sync failed: " + plain_error(error))
+        if phase != "offline":
+            parts.append(feed_words(state))
         if last:
             parts.append("Last synced at " + local_time(last) + " (" + ago(last) + ").")
         elif phase in ("idle", "pending"):
             parts.append("Never synced yet.")
-        return " ".join(parts)
+        return " ".join(p for p in parts if p)
 
     def on_progress(self, p):
         p = from_js(p)

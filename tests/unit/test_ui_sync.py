@@ -112,3 +112,13 @@ def test_the_status_keeps_structural_stops_until_the_table_syncs() -> None:
     status.note_tables([{"table": "a", "error": {"code": "remote_unavailable"}},
                         {"table": "b", "error": None}])
     assert [s["table"] for s in status.to_dict()["stopped"]] == ["a"]  # b synced again
+
+
+def test_the_panel_says_whether_other_devices_changes_arrive_live(ui: Any) -> None:
+    live = ui.feed_words({"feed": {"state": "live", "reason": None}, "interval_s": 30})
+    assert live.startswith("Live:")
+    down = ui.feed_words({"feed": {"state": "fallback", "reason": "server unreachable"},
+                          "interval_s": 30})
+    assert "unavailable (server unreachable)" in down and "every 30 s" in down
+    assert "only when you sync" in ui.feed_words({"feed": {"state": "off"}, "interval_s": 0})
+    assert ui.feed_words({}) == ""
