@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SCHEMA = "ducksync-bench/1"
-SUITES = ("start", "native", "browser")
+SUITES = ("start", "native", "browser", "feed")
 Status = Literal["PASS", "MISS", "SKIP"]
 
 
@@ -107,6 +107,11 @@ TARGETS: tuple[Target, ...] = (
              limit=limit, unit="requests")
       for label, limit in (("no-op sync", 2), ("1-row push", 3), ("1k push", 5),
                            ("1k pull", 5))),
+    Target(name="cross-device p50 <= 300 ms (synced on A → visible on idle B)",
+           numerator="feed/cross-device p50 ms", denominator=None, op="<=", limit=300,
+           unit="ms"),
+    Target(name="cross-device p99 <= 1 s", numerator="feed/cross-device p99 ms",
+           denominator=None, op="<=", limit=1000, unit="ms"),
     Target(name="warm start to first query <= 2.5 s", numerator="start/warm first query ms",
            denominator=None, op="<=", limit=2500, unit="ms"),
 )
