@@ -35,6 +35,9 @@ class Settings:
     port: int = 8000
     remote: str = DEFAULT_REMOTE
     web_root: Path = REPO_ROOT / "web"
+    # An app's own pages, served at / over ducksync's (its files win; /dist/, /sw.js and the
+    # rest of web_root fill in), so an app is served and tested as it ships.
+    app_root: Path | None = None
     allowed_origins: tuple[str, ...] = field(default=("http://localhost:3000",))
     # Sync API scope: None = every user table (dev mode); otherwise an allowlist.
     tables: tuple[str, ...] | None = None
@@ -86,6 +89,8 @@ class Settings:
             values["allowed_origins"] = _csv(origins)
         if web_root := env.get("DUCKSYNC_WEB_ROOT"):
             values["web_root"] = Path(web_root)
+        if app_root := env.get("DUCKSYNC_APP_ROOT"):
+            values["app_root"] = Path(app_root)
         if remote := env.get("DUCKSYNC_REMOTE"):
             values["remote"] = remote
         elif env.get("MOTHERDUCK_TOKEN"):
