@@ -64,11 +64,11 @@ def _diff(remote: list[dict[str, Any]], rows: list[dict[str, Any]], key: Sequenc
     theirs, ours = index(remote), index(rows)
     lines: list[str] = []
     for k in sorted(theirs.keys() | ours.keys(), key=lambda t: tuple(map(str, t))):
-        shown = ", ".join(f"{c}={_show(v)}" for c, v in zip(key, k, strict=True)) if key \
-            else _show_row(dict(enumerate(k)))  # type: ignore[arg-type]
         a, b = theirs.get(k, []), ours.get(k, [])
         if a == b:
             continue
+        shown = ", ".join(f"{c}={_show(v)}" for c, v in zip(key, k, strict=True)) if key \
+            else "row " + _show_row((a or b)[0])
         if not b:
             lines.append(f"{shown}: on the remote, missing on {name} {_show_row(a[0])}")
         elif not a:

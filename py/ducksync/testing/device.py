@@ -30,7 +30,9 @@ STATE_TIMEOUT_MS = 30_000
 DEFAULT_CLIENT = "window.ducksync"
 # Chromium logs every failed load as a console error. A load that failed at the network
 # level (offline, the server killed) is the fault a test made; an HTTP error status
-# (404, 500) is not noise and stays an error.
+# (404, 500) is not noise and stays an error, with its URL (except the favicon Chromium
+# asks for by itself).
+FAILED_LOAD = "Failed to load resource"
 NETWORK_FAILURE = re.compile(r"^Failed to load resource: net::ERR_")
 # snake_case options of ``sync()`` in Python, camelCase in the JS API.
 _SYNC_OPTIONS = {"batch_rows": "batchRows", "allow_mass_delete": "allowMassDelete"}
@@ -70,9 +72,14 @@ class Device:
     # --- console -----------------------------------------------------------------------
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        log.info("[%s %s] %s", self.name, message.type, message.text)
-        if message.type == "error" and not NETWORK_FAILURE.search(message.text):
+        log_console(self.name, message)
+        if message.type != "error" or NETWORK_FAILURE.search(message.text):
+            return
+        url = str(message.location.get("url", ""))
+        if not message.text.startswith(FAILED_LOAD):
             self._record(message.text)
+        elif not url.endswith("/favicon.ico"):  # the browser's own guess, not the app's
+            self._record(f"{message.text}: {url}")  # which resource, or it is no help
 
     def _record(self, text: str) -> None:
         for expectation in self._expected:
@@ -111,20 +118,12 @@ class Device:
         return self.wait_ready(timeout_ms=timeout_ms)
 
     def wait_ready(self, *, timeout_ms: int = READY_TIMEOUT_MS) -> Device:
-        """Wait for the app's client to be set (the demo page sets ``window.ducksync`` once
-        both workers settled and its UI is wired; ``data-ready="failed"`` ends the wait)."""
-        signal = (f"() => (({self.client}) ? 'ready' : null) || "
-                  "(document.body?.dataset.ready === 'failed' ? 'failed' : null)")
+        """Wait until the app's client is set (see :func:`wait_client_ready`)."""
         try:
-            state = self.page.wait_for_function(signal, timeout=timeout_ms).json_value()
-        except PlaywrightTimeoutError as exc:
-            raise DeviceError(f"device {self.name}: {self.client} was not set within "
-                              f"{timeout_ms / 1000:.0f} s at {self.url}; the page must expose "
-                              f"its ducksync client there once connect() resolved. Console "
-                              f"errors so far: {self.console_errors or 'none'}") from exc
-        if state == "failed":
-            raise DeviceError(f"device {self.name}: the app failed to start at {self.url}: "
-                              f"{self.console_errors or 'no console error'}")
+            wait_client_ready(self.page, client=self.client, timeout_ms=timeout_ms)
+        except DeviceError as exc:
+            raise DeviceError(f"device {self.name}: {exc} Console errors so far: "
+                              f"{self.console_errors or 'none'}") from None
         return self
 
     def reload(self) -> Device:
@@ -140,14 +139,7 @@ class Device:
 
     def call(self, method: str, *args: Any) -> Any:
         """``client[method](...args)`` in the page, awaited; a rejection raises DeviceError."""
-        try:
-            return self.page.evaluate(f"(args) => ({self.client}).{method}(...args)", list(args))
-        except PlaywrightTimeoutError:
-            raise
-        except PlaywrightError as exc:
-            shown = ", ".join(repr(a) for a in args)
-            raise DeviceError(f"device {self.name}: {method}({shown}) failed: "
-                              f"{exc.message}") from exc
+        return call_client(self.page, method, *args, client=self.client, who=self.name)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Rows of ``sql`` on this device's local database (JSON-friendly values)."""
@@ -180,7 +172,7 @@ class Device:
                                                timeout=timeout_ms, polling=100).json_value()
         except PlaywrightTimeoutError:
             raise DeviceError(f"device {self.name}: {predicate} still false after "
-                              f"{timeout_ms / 1000:.0f} s; status: {self.status()}") from None
+                              f"{timeout_ms / 1000:g} s; status: {self.status()}") from None
 
     @contextmanager
     def offline(self) -> Iterator[Device]:
@@ -204,3 +196,43 @@ class Device:
 
     def __repr__(self) -> str:
         return f"Device({self.name!r}, {self.url})"
+
+
+# --- the same, for a bare Playwright page (the project's own e2e helpers use these) ---------
+
+def log_console(who: str, message: ConsoleMessage) -> None:
+    """A page's or worker's console line into the test log (shown for failing tests)."""
+    log.info("[%s %s] %s", who, message.type, message.text)
+
+
+def wait_client_ready(page: Page, *, client: str = DEFAULT_CLIENT,
+                      timeout_ms: int = READY_TIMEOUT_MS) -> None:
+    """Wait until the page's ducksync client is set: the app's readiness signal, no sleeps.
+
+    The demo page sets ``window.ducksync`` once both workers settled and its UI is wired
+    (``data-ready="failed"`` on ``<body>`` ends the wait early); an app exposes its client
+    the same way once ``connect()`` resolved, or names another expression (``client=``).
+    """
+    signal = (f"() => (({client}) ? 'ready' : null) || "
+              "(document.body?.dataset.ready === 'failed' ? 'failed' : null)")
+    try:
+        state = page.wait_for_function(signal, timeout=timeout_ms).json_value()
+    except PlaywrightTimeoutError:
+        raise DeviceError(f"{client} was not set within {timeout_ms / 1000:g} s at {page.url};"
+                          " the page must expose its ducksync client there once connect() "
+                          "resolved.") from None
+    if state == "failed":
+        raise DeviceError(f"the app failed to start at {page.url} (data-ready=\"failed\").")
+
+
+def call_client(page: Page, method: str, *args: Any, client: str = DEFAULT_CLIENT,
+                who: str = "page") -> Any:
+    """``client[method](...args)`` in ``page``, awaited; a rejection raises DeviceError
+    naming the call and the client's own message (typed name and code included)."""
+    try:
+        return page.evaluate(f"(args) => ({client}).{method}(...args)", list(args))
+    except PlaywrightTimeoutError:
+        raise
+    except PlaywrightError as exc:
+        shown = ", ".join(repr(a) for a in args)
+        raise DeviceError(f"device {who}: {method}({shown}) failed: {exc.message}") from exc

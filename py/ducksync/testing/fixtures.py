@@ -8,7 +8,7 @@ Registered by :mod:`ducksync.testing.plugin`. Devices come from pytest-playwrigh
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,9 @@ def ducksync_device(request: pytest.FixtureRequest, new_context: Any) -> Iterato
 
     Also ``password=`` (default: the server's), ``name=`` (default ``A``, ``B``, ...),
     ``client=`` (the JS expression of the app's client, ``window.ducksync``),
-    ``context_args=`` (for ``browser.new_context``). Console errors of any device fail the
-    test at teardown unless allowed (``device.allow_console_errors``) or expected
+    ``context_args=`` (for ``browser.new_context``), ``allow_console_errors=`` (regexes,
+    from the first load on). Console errors of any device fail the test at teardown unless
+    allowed (that, or ``device.allow_console_errors``) or expected
     (``with device.expect_console_errors(...)``).
     """
     devices = request.node.stash.setdefault(fixtures_key("devices"), [])
@@ -74,10 +75,12 @@ def ducksync_device(request: pytest.FixtureRequest, new_context: Any) -> Iterato
     def open_device(server: DucksyncServer, user: str | None = None, path: str = "/", *,
                     password: str | None = None, name: str | None = None,
                     client: str = DEFAULT_CLIENT, context_args: dict[str, Any] | None = None,
+                    allow_console_errors: Sequence[str] = (),
                     ready_timeout_ms: int = READY_TIMEOUT_MS) -> Device:
         context = new_context(**(context_args or {}))
         device = Device(context, server, name=name or _device_name(len(devices)), path=path,
                         client=client)
+        device.allow_console_errors(*allow_console_errors)
         devices.append(device)
         if user is not None:
             _log_in(device, server, user, password)

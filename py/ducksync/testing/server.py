@@ -75,7 +75,7 @@ class DucksyncServer:
 
     def _server_env(self, env: dict[str, str], *, rules: str | Path | None,
                     web_root: str | Path | None) -> dict[str, str]:
-        defaults = {"DUCKSYNC_LOG_JSON": "0", "DUCKSYNC_READONLY_CONSOLE": "1",
+        defaults = {"DUCKSYNC_READONLY_CONSOLE": "1",
                     "DUCKSYNC_CONSOLE_MAX_ROWS": str(CONSOLE_MAX_ROWS)}
         if self.users:
             from ducksync.server.auth import hash_password
