@@ -25,11 +25,14 @@ def seed(path: Path) -> Path:
     return path
 
 
-def test_the_remote_is_read_while_running_and_after_a_kill_and_restart_keeps_it(
+def test_the_remote_is_read_while_running_and_after_a_kill_and_restart_keeps_it_and_sessions(
         ducksync_server: Any, tmp_path: Path) -> None:
-    server = ducksync_server(remote=seed(tmp_path / "seeded.duckdb"))
+    server = ducksync_server(remote=seed(tmp_path / "seeded.duckdb"), users=["alice"])
     assert server.remote_path == tmp_path / "seeded.duckdb" and server.running
     assert httpx.get(server.url + "/healthz").json()["status"] == "ok"
+    token = httpx.post(server.url + "/api/v1/auth/login", json={
+        "username": "alice", "password": "alice-password"}).json()["token"]
+    me = {"authorization": f"Bearer {token}"}
     todos = "SELECT id, text FROM todos ORDER BY id"
     # while it runs, through the server (a second process could not open the locked file)
     assert server.query(todos) == [{"id": 1, "text": "milk"}, {"id": 2, "text": "eggs"}]
@@ -43,6 +46,8 @@ def test_the_remote_is_read_while_running_and_after_a_kill_and_restart_keeps_it(
     assert server.query(todos)[1] == {"id": 2, "text": "eggs"}  # from the file itself
     server.restart()
     assert server.port == port and server.query("SELECT count(*) AS n FROM todos") == [{"n": 2}]
+    # the same server: a device signed in before the crash is still signed in after it
+    assert httpx.get(server.url + "/api/v1/auth/me", headers=me).json()["subject"] == "alice"
     assert server.logs().count(f"ducksync: serving http://127.0.0.1:{port}/") == 2  # both runs
 
 
@@ -50,17 +55,15 @@ def test_users_rules_and_the_apps_own_pages(ducksync_server: Any, tmp_path: Path
     app = tmp_path / "app"
     app.mkdir()
     (app / "index.html").write_text("<title>my todo app</title>")
-    server = ducksync_server(remote=seed(tmp_path / "seeded.duckdb"), users=["alice"],
-                             rules=RULES, web_root=app)
+    server = ducksync_server(remote=seed(tmp_path / "seeded.duckdb"),
+                             users={"alice": "s3cret"}, rules=RULES, web_root=app)
+    assert server.users == {"alice": "s3cret"}
     # the app's page at /, ducksync's assets filling in
     assert "my todo app" in httpx.get(server.url + "/").text
     assert httpx.get(server.url + "/dist/ducksync.js").status_code == 200
     assert httpx.get(server.url + "/sw.js").status_code == 200
-    # auth is on: anonymous calls are refused, alice logs in with the kit's password
+    # auth is on: anonymous calls are refused
     assert httpx.get(server.url + "/api/v1/auth/me").status_code == 401
-    login = httpx.post(server.url + "/api/v1/auth/login",
-                       json={"username": "alice", "password": server.users["alice"]})
-    assert login.status_code == 200 and login.json()["subject"] == "alice"
     assert server.query("SELECT 1 AS one") == [{"one": 1}]  # the kit reads with its own key
     rules_file = Path(server._env["DUCKSYNC_RULES"])
     assert rules_file.read_text() == RULES and rules_file.parent == server.folder

@@ -76,7 +76,10 @@ class DucksyncServer:
     def _server_env(self, env: dict[str, str], *, rules: str | Path | None,
                     web_root: str | Path | None) -> dict[str, str]:
         defaults = {"DUCKSYNC_READONLY_CONSOLE": "1",
-                    "DUCKSYNC_CONSOLE_MAX_ROWS": str(CONSOLE_MAX_ROWS)}
+                    "DUCKSYNC_CONSOLE_MAX_ROWS": str(CONSOLE_MAX_ROWS),
+                    # one session key for all runs: a signed-in device stays signed in
+                    # across kill() and restart(), as with a deployed DUCKSYNC_SECRET
+                    "DUCKSYNC_SECRET": secrets.token_hex(32)}
         if self.users:
             from ducksync.server.auth import hash_password
 
