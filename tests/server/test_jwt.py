@@ -83,19 +83,22 @@ def ec_jwk() -> dict[str, Any]:
     return {**jwk, "kid": "ec-1", "use": "sig"}
 
 
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """Both key kinds configured: HS256 secret and an RS256 + ES256 JWKS."""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the module, both key kinds configured: HS256 secret, RS256 + ES256 JWKS."""
+    tmp_path = tmp_path_factory.mktemp("jwt")
     env = {"DUCKSYNC_JWT_SECRET": SECRET, "DUCKSYNC_JWT_ISSUER": ISSUER,
            "DUCKSYNC_JWT_AUDIENCE": f"other-api,{AUDIENCE}",
            "DUCKSYNC_JWT_JWKS_FILE": str(jwks_file(tmp_path, rsa_jwk(), ec_jwk()))}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    web = tmp_path / "web"
-    web.mkdir()
-    settings = Settings.from_env(remote=str(tmp_path / "remote.duckdb"), web_root=web)
-    assert settings.auth_configured
-    with TestClient(create_app(settings)) as client:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        web = tmp_path / "web"
+        web.mkdir()
+        settings = Settings.from_env(remote=str(tmp_path / "remote.duckdb"), web_root=web)
+        assert settings.auth_configured
+        app = create_app(settings)
+    with TestClient(app) as client:
         yield client
 
 
@@ -222,3 +225,27 @@ def test_serve_refuses_a_bad_jwt_config_naming_the_variable(
     settings = Settings.from_env(remote=str(tmp_path / "r.duckdb"), web_root=tmp_path)
     with pytest.raises(AuthError, match="DUCKSYNC_JWT_ISSUER is not set"):
         create_app(settings)
+
+
+def test_the_cli_store_sends_a_jwt_from_ducksync_token(server: TestClient,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DUCKSYNC_TOKEN`` = the provider's JWT: the native store (CLI) syncs as its subject."""
+    import asyncio
+
+    import httpx
+
+    from ducksync.stores.http import HttpRemoteStore
+
+    async def tables_with(token: str) -> Any:
+        monkeypatch.setenv("DUCKSYNC_TOKEN", token)
+        wire = httpx.ASGITransport(app=server.app)
+        store = HttpRemoteStore(url="http://testserver", transport=wire, retries=0)
+        try:
+            return await store.list_tables()
+        finally:
+            await store.aclose()
+
+    monkeypatch.delenv("DUCKSYNC_API_KEY", raising=False)
+    assert asyncio.run(tables_with(rs256())) == []
+    with pytest.raises(AuthError, match="token expired"):
+        asyncio.run(tables_with(rs256(exp=int(time.time()) - 3600)))
