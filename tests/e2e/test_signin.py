@@ -7,14 +7,18 @@ unreachable, the page still opens her data. She signs out; Bob signs in on the s
 his database is another OPFS file, without her table, and his sync pushes nothing. Signing
 out with "delete my data" removes his file only. (Which remote rows each may read is the
 sync rules' job, tested with them: this test is about what stays on the device.)
+The same server also accepts an identity provider's JWTs, which an app hands over with
+``connect({getToken})``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import duckdb
+import jwt
 import pytest
 from pageutil import READY_TIMEOUT_MS, ex, forward_console, manual, q, sync, wait_ready
 
@@ -24,6 +28,8 @@ from serverutil import RunningServer, running_server
 pytestmark = pytest.mark.browser
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2"}
+JWT_SECRET = "the-identity-providers-hs256-secret-0123456789"
+ISSUER, AUDIENCE = "https://id.test/", "ducksync-test"
 SIGN_IN_SHOWN = ("() => document.body.dataset.ready === 'signin'"
                  " && !document.getElementById('signin').hidden")
 OPFS_FILES = """async () => {
@@ -36,9 +42,17 @@ OPFS_FILES = """async () => {
 @pytest.fixture(scope="module")
 def users_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     env = {"DUCKSYNC_USERS": ",".join(f"{u}:{hash_password(p)}" for u, p in PASSWORDS.items()),
-           "DUCKSYNC_SECRET": "signin-test-secret", "DUCKSYNC_RATE_LIMIT": "0"}
+           "DUCKSYNC_SECRET": "signin-test-secret", "DUCKSYNC_RATE_LIMIT": "0",
+           "DUCKSYNC_JWT_SECRET": JWT_SECRET, "DUCKSYNC_JWT_ISSUER": ISSUER,
+           "DUCKSYNC_JWT_AUDIENCE": AUDIENCE}
     with running_server(tmp_path_factory.mktemp("signin"), env=env) as running:
         yield running
+
+
+def app_jwt(subject: str, audience: str = AUDIENCE) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": subject, "iss": ISSUER, "aud": audience, "iat": now,
+                       "exp": now + 600}, JWT_SECRET, algorithm="HS256")
 
 
 def sign_in(page: Any, user: str) -> None:
@@ -60,6 +74,34 @@ def sign_out(page: Any, *, clear: bool = False) -> None:
 def database(page: Any) -> str:
     name: str = page.evaluate("() => window.ducksyncSession.state().database")
     return name
+
+
+def test_connect_get_token_hands_the_apps_jwt_to_the_remote_worker(
+        browser: Any, users_server: RunningServer) -> None:
+    """An app with its own identity provider: the worker asks getToken at its first call and
+    again after the server refused a token (wrong audience), then syncs as the JWT's user;
+    the token appears in no status or event."""
+    context = browser.new_context()
+    page = context.new_page()
+    forward_console(page)
+    page.goto(users_server.url)
+    page.wait_for_function(SIGN_IN_SHOWN, timeout=READY_TIMEOUT_MS)  # the bundle is loaded
+    good = app_jwt("carol")
+    outcome = page.evaluate("""async ([refused, good]) => {
+        const { connect } = await import("/dist/ducksync.js");
+        const tokens = [refused, good], asked = [], seen = [];
+        const db = await connect({ db: "opfs://ducksync-app-carol.duckdb", autoSync: false,
+                                   getToken: async ({ reason }) => { asked.push(reason);
+                                                                    return tokens.shift(); } });
+        for (const event of ["status", "sync", "log", "phase"]) db.on(event, (e) => seen.push(e));
+        await db.exec("CREATE TABLE app_notes (id INTEGER PRIMARY KEY, body VARCHAR)");
+        await db.exec("INSERT INTO app_notes VALUES (1, 'carol')");
+        const report = await db.sync();
+        return { asked, pushed: report.pushed,
+                 leaked: JSON.stringify([db.status(), seen]).includes(good.split(".")[2]) };
+    }""", [app_jwt("carol", audience="someone-else"), good])
+    assert outcome == {"asked": ["start", "refused"], "pushed": 1, "leaked": False}
+    context.close()
 
 
 def test_two_users_on_one_browser_never_share_local_data(browser: Any,
