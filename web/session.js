@@ -44,7 +44,8 @@ export async function userDatabase(subject) {
 export async function removeDatabase(db) {
   const name = db.slice("opfs://".length);
   if (!db.startsWith("opfs://") || name.includes("/")) throw new TypeError(`not a top-level OPFS database: ${db}`);
-  await navigator.locks.request(lockName(db), async () => {
+  const wait = AbortSignal.timeout(15000); // a tab that never lets go: say so, do not hang
+  await navigator.locks.request(lockName(db), { signal: wait }, async () => {
     const root = await navigator.storage.getDirectory();
     // A terminated worker's access handles close shortly after terminate(): retry briefly.
     for (let attempt = 0; ; attempt++) {
@@ -58,6 +59,10 @@ export async function removeDatabase(db) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
+  }).catch((err) => {
+    if (err?.name !== "TimeoutError" && err?.name !== "AbortError") throw err;
+    throw new SessionError({ message: "another tab still has this user's data open, so it was not deleted",
+                             code: "protocol", hint: "close the app's other tabs, then sign in and out again to delete it" });
   });
 }
 
@@ -92,6 +97,7 @@ async function call(path, { method = "GET", body } = {}) {
 export class Session {
   #token = null;
   #timer = null;
+  #margin = REFRESH_BEFORE_S;
 
   constructor() {
     const last = remembered();
@@ -203,7 +209,7 @@ export class Session {
    * refreshed through the cookie. Refuses a session of anyone else (signed in elsewhere).
    */
   async getToken() {
-    if (this.#token && this.expiresAt - Date.now() / 1000 > REFRESH_BEFORE_S) {
+    if (this.#token && this.expiresAt - Date.now() / 1000 > this.#margin) {
       return { token: this.#token, expiresAt: this.expiresAt };
     }
     if (!this.user) throw new SessionError({ message: "nobody is signed in", hint: "sign in to sync" });
@@ -227,12 +233,16 @@ export class Session {
     return { token: this.#token, expiresAt: this.expiresAt };
   }
 
-  /** Keep the token, and refresh the session a minute before it expires (the cookie too). */
+  /**
+   * Keep the token, and refresh the session (the cookie too) a minute before it expires, or
+   * after two thirds of its life when that is shorter (DUCKSYNC_SESSION_TTL under 3 minutes).
+   */
   #accept({ token, expires_at: expiresAt }) {
     this.#token = token;
     this.expiresAt = expiresAt;
+    this.#margin = Math.min(REFRESH_BEFORE_S, (expiresAt - Date.now() / 1000) / 3);
     clearTimeout(this.#timer);
-    const inMs = (expiresAt - REFRESH_BEFORE_S) * 1000 - Date.now();
+    const inMs = (expiresAt - this.#margin) * 1000 - Date.now();
     this.#timer = setTimeout(() => { this.#token = null; this.getToken().catch(() => {}); }, Math.max(inMs, 1000));
   }
 }

@@ -51,9 +51,10 @@ def test_a_token_close_to_expiry_is_replaced_before_it_expires() -> None:
     async def scenario() -> None:
         app = App()
         tokens = app.tokens()
-        tokens.give({"token": "opaque", "expires_at": app.now + REFRESH_BEFORE_S + 5})
+        tokens.give({"token": "opaque", "expires_at": app.now + 600})
+        app.now += 600 - REFRESH_BEFORE_S - 1
         assert await tokens.get() == "opaque"
-        app.now += 10  # now within the refresh margin
+        app.now += 2  # now within the refresh margin
         waiting = asyncio.ensure_future(tokens.get())
         await asyncio.sleep(0)
         assert app.asked == ["expiring"]
@@ -101,3 +102,20 @@ def test_token_expiry_reads_exp_of_jwts_and_session_tokens_only() -> None:
     assert token_expiry(jwt_with_exp(1234)) == 1234.0
     assert token_expiry("dsk_api_key") is None
     assert token_expiry("a.!!!.c") is None
+
+
+def test_a_short_lived_token_is_kept_for_two_thirds_of_its_life() -> None:
+    async def scenario() -> None:
+        app = App()
+        tokens = app.tokens()
+        tokens.give({"token": "short", "expires_at": app.now + 30})
+        app.now += 19
+        assert await tokens.get() == "short"  # not asked again on every call
+        app.now += 2
+        waiting = asyncio.ensure_future(tokens.get())
+        await asyncio.sleep(0)
+        assert app.asked == ["expiring"]
+        tokens.give({"token": "next", "expires_at": app.now + 30})
+        assert await waiting == "next"
+
+    asyncio.run(scenario())

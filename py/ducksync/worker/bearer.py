@@ -22,6 +22,7 @@ from typing import Any, Final
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError
 
 REFRESH_BEFORE_S: Final = 60.0  # ask for a new token this long before the old one expires
+#                                 (a third of its lifetime for tokens shorter than 3 minutes)
 WAIT_S: Final = 30.0  # how long a call waits for the app's getToken()
 _HINT = "connect({getToken}) must resolve to the signed-in user's token; sign in again"
 
@@ -53,13 +54,16 @@ class BearerTokens:
         self._wait_s = wait_s
         self._token: str | None = None
         self._expires: float | None = None
+        self._margin = REFRESH_BEFORE_S
         self._waiting: asyncio.Future[str] | None = None
         self._refused = False
 
     async def get(self) -> str:
         """A token with at least :data:`REFRESH_BEFORE_S` left (or of unknown expiry)."""
+        # A short-lived token is kept for its first two thirds, so a 30 s session is not
+        # refreshed on every call.
         if self._token is not None and (self._expires is None
-                                        or self._expires - self._clock() > REFRESH_BEFORE_S):
+                                        or self._expires - self._clock() > self._margin):
             return self._token
         waiting = self._waiting
         if waiting is None or waiting.done():
@@ -83,6 +87,8 @@ class BearerTokens:
             expires = payload.get("expires_at")
             self._expires = float(expires) if isinstance(expires, int | float) \
                 and not isinstance(expires, bool) else token_expiry(self._token)
+            if self._expires is not None:
+                self._margin = min(REFRESH_BEFORE_S, (self._expires - self._clock()) / 3)
             self._refused = False
             outcome: str | DucksyncError = self._token
         else:
