@@ -40,12 +40,13 @@ def run(args: argparse.Namespace) -> int:
                                  tables=tables)
     check_bind(settings)
     configure_logging(json_lines=settings.log_json)
+    app = create_app(settings)  # before "serving": a bad auth setup refuses to start first
     mode = "auth required" if settings.auth_configured else "open dev mode (loopback only)"
     logging.getLogger("ducksync.server").info(
         f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")
     print(f"ducksync: serving http://{settings.host}:{settings.port}/ "
           f"(remote: {settings.kind_label})", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="info", access_log=False, log_config=None,
                 timeout_keep_alive=15, timeout_graceful_shutdown=10)
     return 0
