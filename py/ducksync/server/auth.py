@@ -25,7 +25,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +91,16 @@ def parse_users(entries: Iterable[str]) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Principal:
-    """The caller of one request. ``session`` keys the rate limiter."""
+    """The caller of one request. ``session`` keys the rate limiter. ``claims``: what
+    a verified token says about the subject besides its name (``$claims.NAME`` in sync
+    rules); empty for password sessions and API keys."""
 
     subject: str
     kind: str  # "user" | "api_key" | "dev"
     session: str
     auth_time: int = 0
     expires: int = 0
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Authenticator:

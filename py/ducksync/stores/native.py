@@ -210,11 +210,11 @@ class NativeRemoteStore(SqlRemoteStore):
         async with self._lock:
             await self._setup()
             info = await self._checked(table, key)
-            if int(await self._scalar(f"SELECT count(*) FROM {sb.quote_ident(info['name'])}")
-                   ) > max_rows:
+            if int(await self._scalar(*self._read(
+                    [table], f"SELECT count(*) FROM {sb.quote_ident(info['name'])}"))) > max_rows:
                 return None
-            return await self._one(
-                f"SELECT __ds_rk, __ds_rh FROM ({rs.hashed_sql(info, key, False)})")
+            return await self._one(*self._read(
+                [table], f"SELECT __ds_rk, __ds_rh FROM ({rs.hashed_sql(info, key, False)})"))
 
     async def checksums_of(self, hashes: bytes, modulus: int, parent_modulus: int,
                            parents: list[int]) -> bytes:
