@@ -345,3 +345,37 @@ def test_serve_with_a_bad_rules_file_exits_with_the_reason(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "[tables.todos]" in done.stderr and "$usr" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_rules_hold_on_the_md_backend_with_two_engines(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``md:`` path (no read cache; temp tables on "the client", hashes only from
+    statements over remote tables): scoped reads and screened writes hold there too."""
+    from test_cloud_standin_server import TOKEN, Cloud
+
+    from ducksync.server.remote import RemoteDatabase
+
+    monkeypatch.setenv("MOTHERDUCK_TOKEN", TOKEN)
+    cloud = Cloud(tmp_path / "cloud.duckdb")
+    _seed(cloud.path)
+    (tmp_path / "rules.toml").write_text(RULES)
+    stored = hash_password(PASSWORD)
+    app = create_app(Settings(remote="md:cloud", rules_file=tmp_path / "rules.toml",
+                              web_root=tmp_path, users=(f"alice:{stored}", f"bob:{stored}")),
+                     database=RemoteDatabase(spec="md:cloud", opener=cloud.open),
+                     store_factory=cloud.store)
+    served = Served(app, tmp_path)
+    try:
+        alice, bob = tmp_path / "alice.duckdb", tmp_path / "bob.duckdb"
+        assert served.sync("alice", alice, tables=["todos"])["converged"]
+        with duckdb.connect(str(alice)) as con:
+            con.execute("INSERT INTO todos VALUES (200, 'alice', 'mine'), (201, 'bob', 'no')")
+        pushed = served.sync("alice", alice, tables=["todos"])["tables"][0]
+        assert (pushed["pushed"], pushed["rejections"]) == (1, 1)
+        assert served.sync("bob", bob, tables=["todos"])["converged"]
+        assert _rows(bob, "SELECT count(*), min(owner), max(owner) FROM todos") == [
+            (10, "bob", "bob")]
+        assert served.remote("SELECT id FROM todos WHERE id >= 200") == [(200,)]
+    finally:
+        app.state.ctx.pool.close()
+        app.state.remote.close()
