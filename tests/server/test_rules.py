@@ -421,3 +421,59 @@ def test_the_cli_signs_in_with_user_and_password_and_exits_1_on_a_rejection(
                                  headers={"authorization": f"Bearer {token}"}).json()
         assert survey["tables"][0]["rows"] == 10  # bob's ten; alice's push reached none
     assert _rows(local, "SELECT count(*) FROM todos WHERE owner = 'alice'") == [(11,)]
+
+
+def test_the_browser_sync_service_reports_lists_and_discards_rejections(
+        tmp_path: Path) -> None:
+    """The page's sync service (CPython, the worker's code) through the port store's HTTP
+    mapping, against a rules server in open loopback dev mode (subject ``dev``): status,
+    the ``rejection`` event, the list with this device's row, discard."""
+    from ducksync.stores.native import NativeLocalStore
+    from ducksync.worker.port_store import PortRemoteStore
+    from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
+    from ducksync.worker.sync_service import SyncService
+
+    remote = tmp_path / "remote.duckdb"
+    with duckdb.connect(str(remote)) as con:
+        con.execute("CREATE TABLE todos (id INTEGER PRIMARY KEY, owner VARCHAR, title VARCHAR)")
+        con.execute("INSERT INTO todos VALUES (1, 'dev', 'mine'), (2, 'bob', 'his')")
+    (tmp_path / "rules.toml").write_text('[tables.todos]\nfilter = "owner = $user"\n')
+    app = create_app(Settings(remote=str(remote), rules_file=tmp_path / "rules.toml",
+                              web_root=tmp_path))
+
+    async def fetch(call: HttpCall, ipc: Any) -> HttpAnswer:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://rules.test") as client:
+            r = await client.request(call.method, call.path, params=call.query, json=call.json,
+                                     content=ipc if call.body_ipc else None)
+        arrow = r.headers.get("content-type", "").startswith("application/vnd.apache.arrow")
+        return HttpAnswer(status=r.status_code, json=None if arrow else r.json(),
+                          ipc=r.content if arrow else None, headers=dict(r.headers),
+                          wire=len(r.content),
+                          rows=pa.ipc.open_stream(r.content).read_all().num_rows
+                          if arrow and r.content else 0)
+
+    async def transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        return await serve_call(method, args, ipc, fetch)
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    local = NativeLocalStore(spec=str(tmp_path / "page.duckdb"))
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=transport),
+                      emit=lambda kind, payload: events.append((kind, payload)))
+    try:
+        assert asyncio.run(svc.sync(tables=["todos"]))["pulled"] == 1
+        local.con.execute("INSERT INTO todos VALUES (3, 'bob', 'planted')")
+        summary = asyncio.run(svc.sync(tables=["todos"]))
+        assert (summary["rejections"], summary["converged"]) == (1, False)
+        assert svc.snapshot()["rejections"] == 1
+        assert ("rejection", {"pending": 1, "tables": ["todos"]}) in events
+        listed = asyncio.run(svc.rejections())
+        assert [(r["key"], r["reason"]) for r in listed] == [("3", rejections.OUTSIDE)]
+        assert "planted" in listed[0]["local"]
+        assert asyncio.run(svc.settle_rejection("todos", "3", "discard")) == {"pending": 0}
+        assert asyncio.run(svc.sync(tables=["todos"]))["converged"]
+        assert local.con.execute("SELECT id FROM todos ORDER BY id").fetchall() == [(1,)]
+    finally:
+        local.close()
+        app.state.ctx.pool.close()
+        app.state.remote.close()
