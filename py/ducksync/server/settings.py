@@ -38,6 +38,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default=("http://localhost:3000",))
     # Sync API scope: None = every user table (dev mode); otherwise an allowlist.
     tables: tuple[str, ...] | None = None
+    # Sync rules (TOML, docs/rules.md): each principal's rows of each table.
+    rules_file: Path | None = None
     # Auth. ``users_file`` holds ``name:scrypt$...`` lines (see ``ducksync hash-password``).
     users_file: Path | None = None
     users: tuple[str, ...] = ()  # inline ``name:scrypt$...`` entries (DUCKSYNC_USERS)
@@ -100,6 +102,8 @@ class Settings:
             values["remote"] = "md:" + env.get("MOTHERDUCK_DATABASE", "my_db")
         if tables := env.get("DUCKSYNC_TABLES"):
             values["tables"] = _csv(tables)
+        if rules := env.get("DUCKSYNC_RULES"):
+            values["rules_file"] = Path(rules)
         if users_file := env.get("DUCKSYNC_USERS_FILE"):
             values["users_file"] = Path(users_file)
         if users := env.get("DUCKSYNC_USERS"):
