@@ -3,7 +3,7 @@
 It only draws: the client (``window.ducksyncClient``, created by the page's module
 script so both workers start before this interpreter boots) does all the work. The sync
 panel is ``ui_sync.py``, the backup buttons ``ui_backup.py``, the transport choice
-``ui_remote.py`` (fetched through the ``files`` config in index.html).
+``ui_remote.py``, sign-in ``ui_signin.py`` (fetched through the ``files`` config in index.html).
 Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
 """
 
@@ -13,13 +13,16 @@ from pyscript.ffi import create_proxy
 from ui_backup import BackupPanel
 from ui_common import PLAIN_WORDS, el, escape, from_js
 from ui_remote import RemotePanel
+from ui_signin import SignInPanel
 from ui_sync import SyncPanel
 
-client = window.ducksyncClient
+client = window.ducksyncClient  # None until someone signs in, on a server that asks (ui_signin)
 MAX_ROWS_SHOWN = 500
-sync_panel = SyncPanel(client)
-backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
-remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
+signin_panel = SignInPanel(window.ducksyncSession, client)
+if client:
+    sync_panel = SyncPanel(client)
+    backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
+    remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
 
 
 def render_status(_=None):
@@ -125,9 +128,10 @@ def on_failed(err):
     document.body.dataset.ready = "failed"
 
 
-client.on("status", create_proxy(render_status))
-el("run").addEventListener("click", create_proxy(run))
-el("sql").addEventListener("keydown", create_proxy(on_key))
-render_status()
-window.performance.mark("ducksync:ui-interactive")
-client.ready.then(create_proxy(on_ready), create_proxy(on_failed))
+if client:
+    client.on("status", create_proxy(render_status))
+    el("run").addEventListener("click", create_proxy(run))
+    el("sql").addEventListener("keydown", create_proxy(on_key))
+    render_status()
+    window.performance.mark("ducksync:ui-interactive")
+    client.ready.then(create_proxy(on_ready), create_proxy(on_failed))

@@ -45,6 +45,9 @@ class RemotePanel:
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
+        # Sign-in (and the rules behind it) belong to our server: say so before switching.
+        session = window.ducksyncSession
+        el("remote-single-user").hidden = not (session and session.state().signInRequired)
 
     def on_key(self, event):
         if event.key == "Enter":

@@ -120,7 +120,8 @@ class SyncWorker:
             protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
             protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
             protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log,
-            protocol.SYNC_DROP: self._drop}
+            protocol.SYNC_DROP: self._drop, protocol.SYNC_REJECTIONS: self._rejections,
+            protocol.SYNC_REJECTION: self._rejection}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
@@ -221,6 +222,15 @@ class SyncWorker:
         with self.clock.writing():  # the engine's store, but not a sync: the table moves
             return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
                                              str(p.get("take")))
+
+    async def _rejections(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        return {"rejections": await self._svc().rejections(p.get("table"))}
+
+    async def _rejection(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.clock.writing():  # discard rewrites the table: the page wrote
+            return await self._svc().settle_rejection(str(p.get("table")), str(p.get("key")),
+                                                      str(p.get("action")))
 
     async def _drop(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.clock.writing():  # the engine's store, but not a sync: the table goes

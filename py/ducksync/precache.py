@@ -19,7 +19,7 @@ from typing import Any, Final
 
 # Files the page loads straight from the web root (not built).
 SHELL: Final = ("index.html", "app.css", "ui.py", "ui_common.py", "ui_sync.py", "ui_backup.py",
-                "ui_remote.py")
+                "ui_remote.py", "ui_signin.py")
 # Built files the app never fetches: source maps, and the manifest itself (a new manifest
 # arrives with a new service worker, never from the cache).
 SKIP_SUFFIXES: Final = (".map", ".tmp")

@@ -33,6 +33,7 @@ SCHEMA: Final = "ducksync"
 PROTOCOL_COLUMNS: Final = frozenset({
     "__ds_op", "__ds_expect", "__ds_lh", "__ds_status", "__ds_rk", "__ds_rh",
     "__ds_batch", "__ds_at", "__ds_seq", "__ds_cur",
+    "__ds_ok",  # remote store: a batch row's new values pass its scope's filter
 })
 
 # Temp tables and registered views, by the module that owns them.
@@ -63,6 +64,10 @@ TEMP: Final = {
     "__ds_keys_raw": "remote store: keys to fetch as received",
     "__ds_keys": "remote store: keys to fetch, cast",
     "__ds_now": "remote store: the remote's hashes of the batch's keys (two engines)",
+    "__ds_rej": "remote store: the batch's rows its scope refuses, as answers",
+    "__ds_kept": "remote store: the batch's rows its scope accepts",
+    "__ds_held": "remote store (CTE): remote rows holding a batch's keys outside its scope",
+    "__ds_new": "remote store (CTE): a batch's rows cast, with their scope verdict",
     "__ds_hashes": "native remote store: a table's kept row hashes",
     "__ds_ingest": "native stores: an IPC payload registered for ingest",
     "__ds_answer": "native remote store: an answer registered for the ledger",
@@ -71,7 +76,7 @@ TEMP: Final = {
 }
 
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
-LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log",
+LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
                       "base__<table>", "conflict_rows__<table>")
 
 # The remote's ledger (stores/remote_sql.py).

@@ -50,7 +50,8 @@ def check_bind(settings: Settings) -> None:
         raise AuthError(
             f"refusing to bind {settings.host} with no authentication configured: "
             "anyone who can reach it could read and write the remote",
-            hint="set DUCKSYNC_USERS_FILE or DUCKSYNC_API_KEYS (see docs/configuration.md), "
+            hint="set DUCKSYNC_USERS_FILE, DUCKSYNC_API_KEYS or DUCKSYNC_JWT_* "
+                 "(see docs/configuration.md), "
                  "or bind 127.0.0.1 for open dev mode")
 
 
@@ -170,6 +171,8 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
 
         principal(request)
         tables = [t for t in remote.list_tables() if ctx.table_allowed(t["name"])]
+        if ctx.rules is not None:  # a table's size counts every user's rows
+            tables = [t | {"rows": None} for t in tables]
         return {"remote": remote.kind, "tables": tables}
 
     app.include_router(auth_api.router)
