@@ -73,8 +73,10 @@ PROGRESS: Final = "progress"  # sync: {table, rows_done, rows_total, bytes_done,
 
 SYNC_STATE: Final = "sync"  # the sync status: {phase, progress, last_sync, last_error, ...}
 CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found conflicts
+CHANGED: Final = "changed"  # {}: a statement that may change tables or rows ran (page SQL)
+RESTARTED: Final = "restarted"  # {reason}: DuckDB crashed and was restarted, database reopened
 
-EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT})
+EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT, CHANGED, RESTARTED})
 
 # Worker phases shown in the status bar.
 BOOTING: Final = "booting"
@@ -227,7 +229,7 @@ def js_module() -> str:
                      "REMOTE_CALL",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
-                                                     "CONFLICT")},
+                                                     "CONFLICT", "CHANGED", "RESTARTED")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},
         "TAB": {name: globals()[name] for name in
