@@ -13,12 +13,15 @@ from pyscript.ffi import create_proxy
 from ui_backup import BackupPanel
 from ui_common import PLAIN_WORDS, el, escape, from_js
 from ui_remote import RemotePanel
+from ui_schema import SchemaPanel
 from ui_sync import SyncPanel
 
 client = window.ducksyncClient
 MAX_ROWS_SHOWN = 500
 sync_panel = SyncPanel(client)
-backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
+schema_panel = SchemaPanel(client)
+backup_panel = BackupPanel(client, after_import=lambda: (sync_panel.refresh(),
+                                                         schema_panel.refresh()))
 remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
 
 
@@ -113,6 +116,7 @@ def on_ready(_client):
     sync_panel.start()
     backup_panel.start()
     remote_panel.start()
+    schema_panel.start()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")
