@@ -4,7 +4,8 @@ One device, one server seeded with an unrelated table: todos are added, marked d
 edited and deleted through the page's own controls, "Sync now" reports in the page, the
 server's file holds exactly the result; then the server goes away and the app starts
 again from the service worker and keeps a todo written offline, counted as not sent
-(sending on reconnect is the engine's, tested in test_reconnect.py).
+(sending on reconnect is the engine's, tested in test_reconnect.py). On the way, a DuckDB
+extension downloaded online loads from the service worker's cache offline.
 Screenshots: test-results/screens/example-*.png.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from pageutil import forward_console, screenshot, wait_ready
+from pageutil import evaluate_error, forward_console, screenshot, wait_ready
 
 from serverutil import RunningServer, start_server
 
@@ -27,6 +28,9 @@ SW_CONTROLS = "() => navigator.serviceWorker.controller?.state === 'activated'"
 REPORT = re.compile(r"^(Synced in \d+ ms: \d+ changes? sent, \d+ changes? received"
                     r"|In sync \(checked in \d+ ms\): nothing to send or receive)\.$")
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+LOAD_JSON = "window.ducksync.exec('LOAD json')"
+EXTENSION_HEADERS = {"access-control-allow-origin": "*", "content-type": "application/wasm",
+                     "cross-origin-resource-policy": "cross-origin"}
 
 
 @pytest.fixture
@@ -98,6 +102,16 @@ def test_todos_edited_in_the_page_reach_the_server_and_the_app_starts_offline(
             assert page.evaluate("window.ducksync.query(\"SELECT count(*)::INT AS n FROM "
                                  "duckdb_tables() WHERE table_name = 'birds'\")") == [{"n": 0}]
 
+        # A DuckDB extension downloaded once is kept for offline use (web/sw.js). A stand-in
+        # answers for extensions.duckdb.org (unreachable here); its bytes are no real
+        # extension, so DuckDB's signature check refuses them: what counts is who served them.
+        downloads: list[str] = []
+        context.route("**/*.duckdb_extension.wasm", lambda route: (
+            downloads.append(route.request.url),
+            route.fulfill(status=200, body=b"\0asm\1\0\0\0", headers=EXTENSION_HEADERS)))
+        assert "signature" in evaluate_error(page, LOAD_JSON)["message"]
+        assert [u.rsplit("/", 1)[1] for u in downloads] == ["json.duckdb_extension.wasm"]
+
         server.stop()  # nothing can come from the network from here on
         assert remote_todos(server.remote) == [("Buy more duck food", True)]
         context.set_offline(True)
@@ -105,6 +119,8 @@ def test_todos_edited_in_the_page_reach_the_server_and_the_app_starts_offline(
         wait_ready(page)
         assert page.locator("#todos li").count() == 1  # from this device's database
         assert page.locator("#online").get_attribute("data-online") == "false"
+        assert "signature" in evaluate_error(page, LOAD_JSON)["message"]
+        assert len(downloads) == 1  # answered by the service worker's copy
         add(page, "Written offline")
         page.wait_for_function("() => Number(document.getElementById('pending')"
                                ".dataset.count) > 0")  # kept here, counted as not sent

@@ -39,6 +39,10 @@ def test_a_failed_download_says_which_extension_and_that_the_network_failed() ->
 
 def test_other_errors_are_left_to_duckdb() -> None:
     assert explain('Catalog Error: Table with name "nope" does not exist!', "FROM nope") is None
+    # downloaded, but not an extension: DuckDB's own message is the clear one
+    assert explain('IO Error: Extension "https://extensions.duckdb.org/v1.4.3/wasm_eh/json.'
+                   'duckdb_extension.wasm" could not be loaded because its signature is either '
+                   "missing or invalid", "LOAD json") is None
 
 
 @pytest.mark.parametrize(("sql", "load"), [

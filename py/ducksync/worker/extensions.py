@@ -29,8 +29,9 @@ REPOSITORY: Final = "extensions.duckdb.org"
 # in the icu extension.' (also Table Function, Copy Function, Type, ...).
 _NEEDS = re.compile(r'(?:with name "?(?P<what>[^"\n]+?)"? is not in the catalog, )?'
                     r"but it exists in the (?P<ext>\w+) extension")
-# DuckDB-WASM's download of an extension failing (offline, blocked, not found).
+# DuckDB-WASM's download of an extension failing (offline, blocked): its XMLHttpRequest.
 _DOWNLOAD = re.compile(r"(?P<ext>\w+)\.duckdb_extension\.wasm")
+_NETWORK = re.compile(r"XMLHttpRequest|NetworkError|Failed to load")
 _STATEMENT = re.compile(r"^\s*(?:FORCE\s+)?(?P<verb>INSTALL|LOAD)\s+"
                         r"(?P<ext>[A-Za-z_]\w*|'[A-Za-z_]\w*'|\"[A-Za-z_]\w*\")\s*;?\s*$",
                         re.IGNORECASE)
@@ -70,11 +71,12 @@ def explain(message: str, sql: str = "") -> QueryError | None:
         subject = f"{what} needs" if what else "this query needs"
         return QueryError(f"{subject} DuckDB's {ext} extension, which is not loaded: "
                           f"{OFFLINE_BUILD}.", hint=_load_hint(ext))
+    if not _NETWORK.search(message):
+        return None  # e.g. a file that is no extension: DuckDB's own words say it best
     download = _DOWNLOAD.search(message)
     statement = _STATEMENT.match(sql)
     ext = download.group("ext") if download else \
-        statement.group("ext").strip("'\"") if statement and "XMLHttpRequest" in message \
-        else None
+        statement.group("ext").strip("'\"") if statement else None
     if ext:
         return QueryError(f"DuckDB's {ext} extension could not be loaded: this page's DuckDB "
                           f"bundles only its core functions, and downloading {ext} from "
