@@ -11,7 +11,7 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy
 
 from ui_backup import BackupPanel
-from ui_common import PLAIN_WORDS, el, escape, from_js
+from ui_common import PLAIN_WORDS, count, el, escape, from_js, sentence
 from ui_remote import RemotePanel
 from ui_schema import SchemaPanel
 from ui_sync import SyncPanel
@@ -64,9 +64,9 @@ def render_tab(tab):
 def show_error(err):
     code = str(err.code) if err.code else "internal"
     lead = PLAIN_WORDS.get(code, "Something went wrong")
-    message = lead + ": " + str(err.message)
+    message = lead + ": " + sentence(err.message)
     if err.hint:
-        message += "\nWhat to do: " + str(err.hint)
+        message += "\nWhat to do: " + sentence(err.hint)
     box = el("error")
     box.textContent = message
     box.hidden = False
@@ -87,7 +87,7 @@ def show_result(result, started):
         "</tbody></table>"
     ms = window.performance.now() - started
     shown = "" if len(rows) <= MAX_ROWS_SHOWN else " (first " + str(MAX_ROWS_SHOWN) + " shown)"
-    el("summary").textContent = str(len(rows)) + " rows" + shown + " in " + \
+    el("summary").textContent = count(len(rows), "row") + shown + " in " + \
         str(int(ms)) + " ms"
     el("run").disabled = False
     window.performance.mark("ducksync:query-result")
