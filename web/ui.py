@@ -11,8 +11,9 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy
 
 from ui_backup import BackupPanel
-from ui_common import PLAIN_WORDS, el, escape, from_js
+from ui_common import PLAIN_WORDS, count, el, escape, from_js, sentence
 from ui_remote import RemotePanel
+from ui_schema import SchemaPanel
 from ui_signin import SignInPanel
 from ui_sync import SyncPanel
 
@@ -21,7 +22,9 @@ MAX_ROWS_SHOWN = 500
 signin_panel = SignInPanel(window.ducksyncSession, client)
 if client:
     sync_panel = SyncPanel(client)
-    backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
+    schema_panel = SchemaPanel(client)
+    backup_panel = BackupPanel(client, after_import=lambda: (sync_panel.refresh(),
+                                                             schema_panel.refresh()))
     remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
 
 
@@ -64,9 +67,9 @@ def render_tab(tab):
 def show_error(err):
     code = str(err.code) if err.code else "internal"
     lead = PLAIN_WORDS.get(code, "Something went wrong")
-    message = lead + ": " + str(err.message)
+    message = lead + ": " + sentence(err.message)
     if err.hint:
-        message += "\nWhat to do: " + str(err.hint)
+        message += "\nWhat to do: " + sentence(err.hint)
     box = el("error")
     box.textContent = message
     box.hidden = False
@@ -87,7 +90,7 @@ def show_result(result, started):
         "</tbody></table>"
     ms = window.performance.now() - started
     shown = "" if len(rows) <= MAX_ROWS_SHOWN else " (first " + str(MAX_ROWS_SHOWN) + " shown)"
-    el("summary").textContent = str(len(rows)) + " rows" + shown + " in " + \
+    el("summary").textContent = count(len(rows), "row") + shown + " in " + \
         str(int(ms)) + " ms"
     el("run").disabled = False
     window.performance.mark("ducksync:query-result")
@@ -116,6 +119,7 @@ def on_ready(_client):
     sync_panel.start()
     backup_panel.start()
     remote_panel.start()
+    schema_panel.start()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")

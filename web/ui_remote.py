@@ -11,7 +11,7 @@ a loopback origin only.
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, from_js, js_obj, on_promise
+from ui_common import el, from_js, js_obj, on_promise, sentence
 
 REFUSED = ("MotherDuck refused the token: paste a fresh token from app.motherduck.com "
            "(Settings → Access Tokens), then Connect again.")
@@ -25,8 +25,9 @@ def transport_error(err):
     text = str(err.message or "unknown error")
     if str(err.code) == "remote_unavailable":
         text = "Could not reach MotherDuck: " + text
+    text = sentence(text)
     if err.hint:
-        text += " What to do: " + str(err.hint)
+        text += " What to do: " + sentence(err.hint)
     return text
 
 

@@ -85,8 +85,11 @@ CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found confl
 TOKEN_NEEDED: Final = "token_needed"
 REJECTION: Final = "rejection"  # {pending, tables}: the server's sync rules refused rows
 
+CHANGED: Final = "changed"  # {}: a statement that may change tables or rows ran (page SQL)
+RESTARTED: Final = "restarted"  # {reason}: DuckDB crashed and was restarted, database reopened
+
 EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT, TOKEN_NEEDED,
-                                REJECTION})
+                                REJECTION, CHANGED, RESTARTED})
 
 # Worker phases shown in the status bar.
 BOOTING: Final = "booting"
@@ -239,7 +242,8 @@ def js_module() -> str:
                      "SYNC_REJECTIONS", "SYNC_REJECTION", "REMOTE_CALL", "REMOTE_TOKEN",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
-                                                     "CONFLICT", "TOKEN_NEEDED", "REJECTION")},
+                                                     "CONFLICT", "TOKEN_NEEDED", "REJECTION",
+                                                     "CHANGED", "RESTARTED")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},
         "TAB": {name: globals()[name] for name in
