@@ -13,6 +13,7 @@ import { arrowToRows, columnsOf } from "./rows.js";
 import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
 import { attachSync, installSync } from "./sync.js";
 import { installBackup } from "./backup.js";
+import { installConsole } from "./console_api.js";
 
 export { registerServiceWorker } from "./offline.js";
 
@@ -247,6 +248,7 @@ export class Client {
 
 installSync(Client);
 installBackup(Client); // export(), import(): web/backup.js
+installConsole(Client); // consoleRun(), consolePage(), ...: web/console_api.js
 
 /** Start both workers now and return the client (not yet ready: await `client.ready`). */
 export function createClient(options = {}) {

@@ -61,13 +61,13 @@ def test_bad_sql_rejects_with_duckdbs_message(shared_app: Any) -> None:
 
 
 def test_console_runs_sql_and_shows_columns_types_and_errors(shared_app: Any) -> None:
-    shared_app.fill("#sql", "SELECT 42 AS answer, 'duck' AS animal")
+    shared_app.evaluate("window.ducksyncConsole.setText(\"SELECT 42 AS answer, 'duck' AS animal\")")
     shared_app.click("#run")
     header = shared_app.locator("#results th")
     header.first.wait_for()
     assert header.all_inner_texts() == ["answer\nINTEGER", "animal\nVARCHAR"]
-    assert shared_app.locator("#results td").all_inner_texts() == ["42", "duck"]
-    shared_app.fill("#sql", "SELECT * FROM nowhere")
+    assert shared_app.locator("#results tr[data-row] td").all_inner_texts() == ["42", "duck"]
+    shared_app.evaluate("window.ducksyncConsole.setText('SELECT * FROM nowhere')")
     shared_app.click("#run")
     error = shared_app.locator("#error")
     error.wait_for(state="visible")
