@@ -207,15 +207,15 @@ export class Client {
 
   /** Run SQL on the local database; resolves to {columns: [{name, type}], rows: [[...]], table}. */
   async queryTable(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
     const table = tableFromIPC(ipc);
-    return { columns: columnsOf(table), rows: arrowToRows(table, "arrays"), table };
+    return { columns: columnsOf(table, types), rows: arrowToRows(table, "arrays", types), table };
   }
 
   /** Run SQL; resolves to an array of plain row objects (see web/README.md for value types). */
   async query(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
-    return arrowToRows(tableFromIPC(ipc), "objects");
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
+    return arrowToRows(tableFromIPC(ipc), "objects", types);
   }
 
   /** Run a statement for its effect (made durable in OPFS before this resolves). */

@@ -24,7 +24,7 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
-from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only
+from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
 from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, js_message
 
@@ -165,8 +165,27 @@ class LocalWorker:
             self._wrote = True
 
     async def query(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ipc = await self._run(payload.get("sql"))
-        return {"ipc": ipc, "bytes": ipc.byteLength}
+        """The result as Arrow IPC, plus DuckDB's column types (``types``, None when the
+        SQL is not one query) so the page decodes and names values as DuckDB does."""
+        sql = payload.get("sql")
+        described = await self._describe(sql) if isinstance(sql, str) else None
+        if described is None:
+            ipc = await self._run(sql)
+            return {"ipc": ipc, "bytes": ipc.byteLength, "types": None}
+        names, types = described
+        wrapped = query_types.api_sql(sql, types, names)
+        ipc = await self._run(wrapped or sql)
+        return {"ipc": ipc, "bytes": ipc.byteLength, "types": types}
+
+    async def _describe(self, sql: str) -> tuple[list[str], list[str]] | None:
+        describe = query_types.describe_sql(sql)
+        if describe is None:
+            return None
+        try:
+            rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
+        except JsException:
+            return None  # running it says what is wrong
+        return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 
     async def exec(self, payload: dict[str, Any]) -> dict[str, Any]:
         await self._run(payload.get("sql"))

@@ -7,6 +7,7 @@ booting the workers is the expensive part. Screenshots of the main states go to
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,3 +195,37 @@ def known_difference(column: str, row: int) -> bool:
     extreme TIMESTAMPTZ values (beyond a JS Date, shown as DuckDB's UTC text)."""
     return (column in {"timestamp_tz", "timestamp_tz_array"} and row in (0, 1)) \
         or (column.endswith("_array") and "tz" in column)
+
+
+API_SQL = ("SELECT INTERVAL '1 year 2 months 3 days 04:05:06.5' AS i, 'nan'::DOUBLE AS n, "
+           "'-inf'::FLOAT AS f, '101'::BIT AS b, MAP {2: 'x', 1: 'y'} AS m, "
+           "{'z': 1, 'a': 2} AS s, 170141183460469231731687303715884105727::HUGEINT AS h, "
+           "5::HUGEINT AS h5, '12:00:01.5+05:30'::TIMETZ AS tz, 'infinity'::TIMESTAMP AS ti, "
+           "'a'::ENUM('a', 'b') AS e, gen_random_uuid() IS NOT NULL AS u, NULL AS nul, "
+           "'NULL' AS txt")
+
+
+def test_query_api_returns_values_and_types_as_duckdb_has_them(page: Any) -> None:
+    row = q(page, API_SQL)[0]
+    assert row["i"] == "1 year 2 months 3 days 04:05:06.5"
+    assert math.isnan(row["n"]) and row["f"] == -math.inf
+    assert row["b"] == "101" and row["tz"] == "12:00:01.5+05:30" and row["ti"] == "infinity"
+    assert row["m"] == [{"key": 2, "value": "x"}, {"key": 1, "value": "y"}]
+    assert list(row["s"]) == ["z", "a"]  # struct fields in order
+    assert row["h"] == "170141183460469231731687303715884105727" and row["h5"] == 5
+    assert row["e"] == "a" and row["nul"] is None and row["txt"] == "NULL"
+    types = page.evaluate("async (s) => (await window.ducksync.queryTable(s)).columns"
+                          ".map((c) => c.type)", API_SQL)
+    assert types[:13] == ["INTERVAL", "DOUBLE", "FLOAT", "BIT", "MAP(INTEGER, VARCHAR)",
+                          "STRUCT(z INTEGER, a INTEGER)", "HUGEINT", "HUGEINT",
+                          "TIME WITH TIME ZONE", "TIMESTAMP", "ENUM('a', 'b')", "BOOLEAN",
+                          types[12]]
+    extremes = q(page, 'SELECT "timestamp" AS t, "date" AS d, uuid, uhugeint '
+                       "FROM test_all_types()")
+    assert extremes == [
+        {"t": "-290308-12-22T00:00:00.000Z", "d": "-5877641-06-25",
+         "uuid": "00000000-0000-0000-0000-000000000000", "uhugeint": 0},
+        {"t": "+294247-01-10T04:00:54.775Z", "d": "+5881580-07-10",
+         "uuid": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+         "uhugeint": "340282366920938463463374607431768211455"},
+        {"t": None, "d": None, "uuid": None, "uhugeint": None}]

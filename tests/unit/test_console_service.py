@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from ducksync.errors import QueryError
-from ducksync.worker import checkpoint_deferred
+from ducksync.worker import checkpoint_deferred, query_types
 from ducksync.worker import console_sql as csql
 from ducksync.worker.console_service import ConsoleCancelledError, ConsoleService
 
@@ -239,3 +239,19 @@ def test_a_checkpoint_refused_for_another_connections_transaction_is_deferred() 
     assert checkpoint_deferred(" checkpoint; ", refused)
     assert not checkpoint_deferred("CHECKPOINT", "IO Error: disk full")
     assert not checkpoint_deferred("INSERT INTO t VALUES (1)", refused)
+
+
+# --- query(): DuckDB's types, and DuckDB's text where Arrow cannot carry a value --------
+def test_query_types_wrap_only_what_arrow_cannot_carry(con: Any) -> None:
+    assert query_types.describe_sql("SELECT 1; SELECT 2") is None
+    assert query_types.describe_sql("INSERT INTO t VALUES (1)") is None
+    sql = "SELECT INTERVAL 1 DAY AS a, '101'::BIT AS a, 1 AS n ORDER BY n"
+    describe = query_types.describe_sql(sql)
+    assert describe is not None
+    names, types = zip(*con.execute(describe).fetchall(), strict=True)
+    assert types == ("INTERVAL", "BIT", "INTEGER")
+    wrapped = query_types.api_sql(sql, list(types), list(names))
+    assert wrapped is not None
+    assert con.execute(wrapped).fetchall() == [("1 day", "101", 1)]
+    assert [d[0] for d in con.execute(wrapped).description or []] == ["a", "a", "n"]
+    assert query_types.api_sql("SELECT 1 AS n", ["INTEGER"], ["n"]) is None

@@ -69,6 +69,7 @@ TEMP: Final = {
     "__ds_scratch": "browser: the scratch database of ingests",
     "__ds_lit": "worker: a bound literal",
     "__ds_console": "console: the last statement's result, paged (its own connection)",
+    "__ds_q": "worker: query() wrapping a statement to return DuckDB's text of some types",
 }
 CONSOLE_RESULT: Final = "__ds_console"
 
