@@ -4,6 +4,9 @@
 // NULL drawn apart from the text 'NULL', TIMESTAMPTZ in the viewer's time zone.
 export const ROW_HEIGHT = 22; // px, fixed (app.css): the scroll position maps to a row
 const OVERSCAN = 10;
+// Browsers cap an element's height (Chromium: ~33.5M px): past this, a pixel of scroll
+// stands for more than one row's worth (rows are still drawn at ROW_HEIGHT).
+const MAX_SCROLL_PX = 15_000_000;
 const KEPT_PAGES = 24;
 const NUMERIC = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|REAL|DECIMAL|BIGNUM|VARINT)/;
 const TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE";
@@ -108,15 +111,29 @@ export class Grid {
     this.frame = requestAnimationFrame(() => { this.frame = null; this.#draw(); });
   }
 
+  #scale() {
+    return Math.max(1, (this.total * ROW_HEIGHT) / MAX_SCROLL_PX);
+  }
+
   #draw() {
+    const scale = this.#scale();
     const top = this.scroller.scrollTop;
     const height = this.scroller.clientHeight || 400;
-    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
-    const last = Math.min(this.total, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
+    const inView = Math.ceil(height / ROW_HEIGHT);
+    const whole = Math.round((this.total * ROW_HEIGHT) / scale);
+    // the row at the top of the view; scaled, the last scroll position shows the last rows
+    const atTop = scale === 1 ? Math.floor(top / ROW_HEIGHT)
+      : Math.round((top / Math.max(1, whole - height)) * Math.max(0, this.total - inView));
+    const first = Math.max(0, atTop - OVERSCAN);
+    const last = Math.min(this.total, atTop + inView + OVERSCAN);
+    // spacers keep the scroll range; the drawn rows sit where the view is
+    const above = scale === 1 ? first * ROW_HEIGHT
+      : Math.max(0, Math.round(top - (atTop - first) * ROW_HEIGHT));
+    const drawn = (last - first) * ROW_HEIGHT;
     const rows = [];
-    rows.push(spacer(first * ROW_HEIGHT, this.columns.length));
+    rows.push(spacer(above, this.columns.length));
     for (let i = first; i < last; i++) rows.push(this.#row(i));
-    rows.push(spacer((this.total - last) * ROW_HEIGHT, this.columns.length));
+    rows.push(spacer(Math.max(0, whole - above - drawn), this.columns.length));
     this.body.replaceChildren(...rows);
     this.container.dataset.first = String(first);
   }

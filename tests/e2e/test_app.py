@@ -60,21 +60,6 @@ def test_bad_sql_rejects_with_duckdbs_message(shared_app: Any) -> None:
     assert "no_such_table" in missing["message"] and missing["name"] == "QueryError"
 
 
-def test_console_runs_sql_and_shows_columns_types_and_errors(shared_app: Any) -> None:
-    shared_app.evaluate("window.ducksyncConsole.setText(\"SELECT 42 AS answer, 'duck' AS animal\")")
-    shared_app.click("#run")
-    header = shared_app.locator("#results th")
-    header.first.wait_for()
-    assert header.all_inner_texts() == ["answer\nINTEGER", "animal\nVARCHAR"]
-    assert shared_app.locator("#results tr[data-row] td").all_inner_texts() == ["42", "duck"]
-    shared_app.evaluate("window.ducksyncConsole.setText('SELECT * FROM nowhere')")
-    shared_app.click("#run")
-    error = shared_app.locator("#error")
-    error.wait_for(state="visible")
-    assert "DuckDB could not run this SQL" in error.inner_text()
-    assert "nowhere" in error.inner_text()
-
-
 def test_local_table_survives_a_reload(open_app: Any, server_url: str) -> None:
     app_page = open_app(server_url)
     # Reopen before any write first: DuckDB-WASM 1.32 then leaves an empty WAL behind that

@@ -68,6 +68,12 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     done = run(page, "CREATE OR REPLACE TABLE c_t (i INTEGER)")
     assert re.fullmatch(r"Done in [\d,]+ ms\.", done)
     assert headers(page) == []  # no "Success" column, no "0 rows"
+    # the editor highlights SQL and completes the new table's name
+    assert page.locator(".cm-content .cm-line span").count() > 0
+    page.evaluate("window.ducksyncConsole.setText('SELECT * FROM c_')")
+    page.locator(".cm-content").press("Control+Space")
+    page.wait_for_selector(".cm-tooltip-autocomplete li:has-text('c_t')")
+    page.keyboard.press("Escape")
     assert run(page, "INSERT INTO c_t VALUES (1)").startswith("1 row inserted in ")
     assert run(page, "INSERT INTO c_t VALUES (2), (3)").startswith("2 rows inserted in ")
     # several statements: the last one's result; Ctrl+Enter runs the one under the cursor
@@ -83,6 +89,7 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     assert "DuckDB could not run this SQL." in error.inner_text()
     assert "nowhere" in error.inner_text()
     assert "__ds_console" not in error.inner_text()
+    shot(page, "error")
 
 
 def test_a_million_rows_show_their_first_page_in_a_bounded_grid(page: Any) -> None:
@@ -96,11 +103,19 @@ def test_a_million_rows_show_their_first_page_in_a_bounded_grid(page: Any) -> No
     assert 0 < drawn <= 100  # only the rows in view (+ overscan) are in the DOM
     assert page.evaluate("document.querySelector('.grid-scroll').clientHeight") <= 480
     assert page.evaluate("document.documentElement.scrollHeight") <= height_before + 520
-    # scroll half-way: that page is fetched from the worker and drawn
-    page.evaluate("document.querySelector('.grid-scroll').scrollTop = 500000 * 22")
-    page.wait_for_function(
-        "document.querySelector('#results tr[data-row=\"500000\"] td:not(.loading)')")
-    assert page.locator('#results tr[data-row="500000"] td').inner_text() == "500000"
+    # scroll half-way, then to the end: those pages are fetched from the worker and drawn
+    for where, near in (("/ 2", 500_000), ("", 999_999)):
+        page.evaluate(f"(() => {{ const s = document.querySelector('.grid-scroll'); "
+                      f"s.scrollTop = (s.scrollHeight - s.clientHeight) {where}; }})()")
+        page.wait_for_function("(n) => [...document.querySelectorAll('#results tr[data-row]')]"
+                               ".some((tr) => Math.abs(tr.dataset.row - n) < 30 "
+                               "&& !tr.querySelector('.loading'))", arg=near)
+        drawn_rows = page.evaluate("[...document.querySelectorAll('#results tr[data-row]')]"
+                                   ".filter((tr) => !tr.querySelector('.loading'))"
+                                   ".map((tr) => [tr.dataset.row, tr.cells[0].textContent])")
+        assert drawn_rows and all(row == value for row, value in drawn_rows)
+        assert len(drawn_rows) <= 100
+    assert drawn_rows[-1] == ["999999", "999999"]  # the last row is reachable
     top = "(s) => document.querySelector(s).getBoundingClientRect().top"
     header_top = page.evaluate(top, "#results th")
     scroller_top = page.evaluate(top, ".grid-scroll")
@@ -156,6 +171,7 @@ def test_a_long_query_is_cancelled_while_other_queries_and_a_sync_go_on(page: An
     page.wait_for_function("document.getElementById('console').dataset.state === 'idle'")
     assert page.locator("#error").get_attribute("data-kind") == "cancelled"
     assert page.locator("#error").inner_text().startswith("Cancelled.")
+    shot(page, "cancelled")
     assert run(page, "SELECT 1 AS after").startswith("1 row in ")
 
 
