@@ -234,7 +234,10 @@ class Console {
     code.addEventListener("click", () => this.setText(entry.sql));
     const meta = document.createElement("small");
     const when = new Date(Number(entry.ran_at_ms)).toLocaleString();
-    meta.textContent = entry.error ? `${when} · failed` : `${when} · ${entry.rows == null ? "done" : plural(Number(entry.rows), "row")}`;
+    const cancelled = entry.error?.startsWith("cancelled");
+    meta.textContent = `${when} · ${cancelled ? "cancelled" : entry.error ? "failed"
+      : entry.rows == null ? "done" : plural(Number(entry.rows), "row")}`;
+    if (entry.error) meta.title = entry.error;
     const again = document.createElement("button");
     again.type = "button";
     again.textContent = "Run again";

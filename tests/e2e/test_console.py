@@ -84,6 +84,12 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     page.locator(".cm-content").press("Control+Enter")
     page.wait_for_function("document.querySelector('#results th')?.textContent.startsWith('x')")
     assert cells(page) == [["first"]]
+    # Run with a selection runs the selection
+    page.evaluate("([s, a, b]) => { const c = window.ducksyncConsole; c.setText(s); "
+                  "c.editor.dispatch({selection: {anchor: a, head: b}}); }",
+                  [text, text.index("SELECT 'second'"), len(text) - 1])
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#results th')?.textContent.startsWith('y')")
     run(page, "SELECT * FROM nowhere")
     error = page.locator("#error")
     assert "DuckDB could not run this SQL." in error.inner_text()

@@ -146,6 +146,7 @@ def test_the_last_statements_result_is_shown_with_duckdb_types_and_text(con: Any
     assert h.writes == 1  # the CREATE/INSERT were counted as writes
     twice = run(h.service.run({"sql": "SELECT 1 AS a, 2 AS a"}))
     assert [c["name"] for c in twice["columns"]] == ["a", "a"]  # as DuckDB names them
+    assert h.writes == 1  # a query is no write (its result table is the console's own)
 
 
 def test_a_big_result_is_paged_in_order(con: Any) -> None:
@@ -196,10 +197,13 @@ def test_cancel_interrupts_a_long_query_and_the_console_runs_again(con: Any) -> 
         cancelled = await h.service.cancel({})
         with pytest.raises(ConsoleCancelledError):
             await long
-        return cancelled, await h.service.run({"sql": "SELECT 42"})
+        after = await h.service.run({"sql": "SELECT 42"})
+        await h.settle()
+        return cancelled, after, await h.service.history({})
 
-    cancelled, after = run(scenario())
+    cancelled, after, history = run(scenario())
     assert cancelled == {"cancelled": True}
+    assert [e["error"] for e in history["entries"]] == [None, "cancelled while it ran"]
     assert table_of(after["ipc"]).column(0).to_pylist() == ["42"]
 
 

@@ -186,13 +186,14 @@ class ConsoleService:
 
     async def _run(self, sql: str, *, wrapper: str = "") -> Any:
         if self._cancelled:
-            raise ConsoleCancelledError("cancelled before this statement ran")
+            raise ConsoleCancelledError("cancelled before this statement ran",
+                                        hint="statements before it were run")
         try:
             return await self.conn.run(sql)
         except QueryError as exc:
             if self._cancelled or CANCELLED_TEXT in exc.message:
                 raise ConsoleCancelledError(
-                    "the query was cancelled", hint="statements before it were run") from None
+                    "cancelled while it ran", hint="statements before it were run") from None
             if wrapper:
                 raise QueryError(_without_wrapper(exc.message, wrapper),
                                  hint=exc.hint) from None
