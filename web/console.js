@@ -23,6 +23,7 @@ const DUCKDB = SQLDialect.define({
   doubleDollarQuotedStrings: true,
 });
 
+const COPY_MAX_ROWS = 100_000; // the clipboard is for a look elsewhere; downloads take all
 const $ = (id) => document.getElementById(id);
 const plural = (n, one, many = `${one}s`) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 const DONE_VERBS = { insert: "inserted", update: "updated", delete: "deleted", copy: "copied",
@@ -164,27 +165,33 @@ class Console {
     this.result = null;
   }
 
-  /** Every row of the result as DuckDB's text (the grid's pages, fetched in one go). */
-  async allRows() {
+  /** The result's rows as DuckDB's text, at most `limit` (one request to the worker). */
+  async allRows(limit = Infinity) {
     const r = this.result;
-    if (r.kind === "raw") return r.rows.map((row) => row.map((v) => this.grid.text(v, r.columns)));
-    return this.client.consolePage(r.result, 0, Math.max(1, r.total));
+    if (r.kind === "raw") return r.rows.map((row) => row.map((v) => this.grid.text(v)));
+    return this.client.consolePage(r.result, 0, Math.max(1, Math.min(r.total, limit)));
   }
 
   async copy(format) {
-    const rows = await this.allRows();
+    const rows = await this.allRows(COPY_MAX_ROWS);
     const names = this.grid.columns.map((c) => c.name);
     const text = formatRows(format, names, rows);
     await navigator.clipboard.writeText(text);
     $("summary").dataset.copied = format;
-    $("copy-status").textContent = `Copied ${plural(rows.length, "row")} as ${format.toUpperCase()}.`;
+    const total = this.result.total ?? rows.length;
+    $("copy-status").textContent = rows.length < total
+      ? `Copied the first ${plural(rows.length, "row")} of ${total.toLocaleString("en-US")} as ` +
+        `${format.toUpperCase()}; Download CSV has them all.`
+      : `Copied ${plural(rows.length, "row")} as ${format.toUpperCase()}.`;
   }
 
   async download(format) {
     const r = this.result;
     let blob;
     if (r.kind === "table") blob = await this.client.consoleExport(r.result, format);
-    else if (format === "csv") blob = new Blob([formatRows("csv", this.grid.columns.map((c) => c.name), await this.allRows())]);
+    else if (format === "csv") {
+      blob = new Blob([formatRows("csv", this.grid.columns.map((c) => c.name), await this.allRows())]);
+    }
     else blob = new Blob([r.ipc]);
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);

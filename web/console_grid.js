@@ -61,6 +61,8 @@ export class Grid {
     this.pages.set(0, first);
     this.formats = this.columns.map((c) => (c.type === TIMESTAMPTZ ? localTimestamp : (v) => v));
     this.container.dataset.total = String(this.total);
+    // A small answer with multi-line text (EXPLAIN's plan): drawn whole, lines kept.
+    const multiline = this.raw && first.some((r) => r.some((v) => v?.includes("\n")));
 
     this.scroller = el("div", "grid-scroll");
     this.scroller.tabIndex = 0;
@@ -89,6 +91,11 @@ export class Grid {
     this.scroller.append(table);
     this.container.replaceChildren(this.scroller);
     this.numeric = this.columns.map((c) => NUMERIC.test(c.type));
+    if (multiline) {
+      table.classList.add("pre");
+      this.body.replaceChildren(...first.map((_, i) => this.#row(i)));
+      return;
+    }
     this.scroller.addEventListener("scroll", () => this.#schedule());
     this.#draw();
   }

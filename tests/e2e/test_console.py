@@ -139,6 +139,19 @@ def test_copy_as_tsv_csv_markdown(page: Any) -> None:
         page.wait_for_function("(f) => document.getElementById('summary').dataset.copied === f",
                                arg=fmt)
         assert page.evaluate("navigator.clipboard.readText()") == text
+    # downloads hold the whole result, from the worker
+    run(page, "SELECT i, i * 2 AS j FROM range(5000) t(i)")
+    with page.expect_download() as csv_download:
+        page.click("#download-result-csv")
+    lines = Path(csv_download.value.path()).read_text().splitlines()
+    assert lines[:2] == ["i,j", "0,0"] and len(lines) == 5001
+    with page.expect_download() as arrow_download:
+        page.click("#download-result-arrow")
+    assert Path(arrow_download.value.path()).read_bytes()[:6] == b"ARROW1"
+    # a multi-line answer (EXPLAIN's plan) keeps its lines
+    run(page, "EXPLAIN SELECT 1")
+    assert page.locator("#results table.grid.pre").count() == 1
+    assert "\n" in page.locator("#results tr[data-row] td").last.inner_text()
 
 
 def test_history_is_kept_in_the_database_searchable_and_survives_a_reload(page: Any) -> None:
