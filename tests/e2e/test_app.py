@@ -69,10 +69,21 @@ def test_local_table_survives_a_reload(open_app: Any, server_url: str) -> None:
     app_page.evaluate("""async () => {
         await window.ducksync.exec("CREATE TABLE kept AS SELECT 7 AS n, 'persisted' AS s");
     }""")
+    # the console's history is in the database too (recorded just after the run answers)
+    marker = "SELECT 'kept in the history' AS h"
+    assert app_page.evaluate("""async (m) => {
+        await window.ducksync.consoleRun(m);
+        for (let i = 0; i < 100; i++) {
+            if ((await window.ducksync.consoleHistory())[0]?.sql === m) return true;
+        }
+        return false;
+    }""", marker)
     app_page.reload()
     wait_ready(app_page)
     rows = app_page.evaluate("window.ducksync.query('SELECT n, s FROM kept')")
     assert rows == [{"n": 7, "s": "persisted"}]
+    app_page.wait_for_function(
+        "(m) => document.querySelector('#history-list code')?.textContent === m", arg=marker)
 
 
 def test_remote_worker_lists_a_table_created_in_the_remote_file(open_app: Any,
