@@ -13,6 +13,7 @@ import { arrowToRows, columnsOf } from "./rows.js";
 import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
 import { attachSync, installSync } from "./sync.js";
 import { installBackup } from "./backup.js";
+import { installConsole } from "./console_api.js";
 
 export { registerServiceWorker } from "./offline.js";
 export { openSession, userDatabase, removeDatabase, SessionError } from "./session.js";
@@ -232,15 +233,15 @@ export class Client {
 
   /** Run SQL on the local database; resolves to {columns: [{name, type}], rows: [[...]], table}. */
   async queryTable(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
     const table = tableFromIPC(ipc);
-    return { columns: columnsOf(table), rows: arrowToRows(table, "arrays"), table };
+    return { columns: columnsOf(table, types), rows: arrowToRows(table, "arrays", types), table };
   }
 
   /** Run SQL; resolves to an array of plain row objects (see web/README.md for value types). */
   async query(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
-    return arrowToRows(tableFromIPC(ipc), "objects");
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
+    return arrowToRows(tableFromIPC(ipc), "objects", types);
   }
 
   /** Run a statement for its effect (made durable in OPFS before this resolves). */
@@ -273,6 +274,7 @@ export class Client {
 
 installSync(Client);
 installBackup(Client); // export(), import(): web/backup.js
+installConsole(Client); // consoleRun(), consolePage(), ...: web/console_api.js
 
 /** Start both workers now and return the client (not yet ready: await `client.ready`). */
 export function createClient(options = {}) {

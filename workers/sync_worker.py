@@ -20,7 +20,7 @@ from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignor
 from ducksync import protocol
 from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.protocol import Event
-from ducksync.worker import Handler
+from ducksync.worker import Handler, checkpoint_deferred
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.sql_params import bind
 from ducksync.worker.sync_service import SyncService
@@ -58,7 +58,11 @@ class WasmLocalStore:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         text = bind(sql, params)
-        await self._q(self.conn.query(text), text)
+        try:
+            await self._q(self.conn.query(text), text)
+        except QueryError as exc:
+            if not checkpoint_deferred(text, exc.message):
+                raise
 
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         text = bind(sql, params)

@@ -55,6 +55,13 @@ BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {dat
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
 BACKUP_NEXT: Final = "backup_next"  # {export_id, close?} -> {chunk: str | null, done}
 BACKUP_IMPORT: Final = "backup_import"  # {data (transferred), format?, replace?} -> {tables, rows}
+# SQL console (local worker, own connection; ducksync.worker.console_service, web/console.js).
+CONSOLE_RUN: Final = "console_run"  # {sql, cursor?, page_rows?} -> {kind: "table", result,
+#                                      columns, total, ipc, ms} | {kind: "raw", ipc, statement, ms}
+CONSOLE_PAGE: Final = "console_page"  # {result, offset, limit} -> {ipc}: rows as DuckDB's text
+CONSOLE_CANCEL: Final = "console_cancel"  # {} -> {"cancelled": bool}
+CONSOLE_EXPORT: Final = "console_export"  # {result, format: csv|arrow} -> {data}
+CONSOLE_HISTORY: Final = "console_history"  # {search?, limit?} -> {entries: [...]}
 # Local worker -> remote worker over the CONNECT_PORT channel: one RemoteStore method.
 REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire, ...}
 # Main thread -> remote worker: which way it reaches the remote (docs/transports.md). The
@@ -70,7 +77,8 @@ REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
                                   SYNC_DROP, SYNC_REJECTIONS, SYNC_REJECTION, REMOTE_CALL,
                                   REMOTE_TRANSPORT, REMOTE_TOKEN, BACKUP_EXPORT, BACKUP_NEXT,
-                                  BACKUP_IMPORT})
+                                  BACKUP_IMPORT, CONSOLE_RUN, CONSOLE_PAGE, CONSOLE_CANCEL,
+                                  CONSOLE_EXPORT, CONSOLE_HISTORY})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -240,7 +248,9 @@ def js_module() -> str:
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
                      "SYNC_REJECTIONS", "SYNC_REJECTION", "REMOTE_CALL", "REMOTE_TOKEN",
-                     "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
+                     "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT",
+                     "CONSOLE_RUN", "CONSOLE_PAGE", "CONSOLE_CANCEL", "CONSOLE_EXPORT",
+                     "CONSOLE_HISTORY")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT", "TOKEN_NEEDED", "REJECTION",
                                                      "CHANGED", "RESTARTED")},
