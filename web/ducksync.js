@@ -75,14 +75,19 @@ export class Client {
 
   constructor({ duckdb = "async", db = DEFAULT_DB, transport = "proxy", token = null,
                 database = null, service = null, autoSync = true, ...syncOptions } = {}) {
+    if (syncOptions.tables != null && !Array.isArray(syncOptions.tables)) {
+      throw new TypeError(`tables must be an array of table names, not ${JSON.stringify(syncOptions.tables)}`);
+    }
     this.#transport = { transport, token, database, service };
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    // In the local worker's URL: read before its first automatic sync could start.
+    // In the local worker's URL: read before its first automatic sync could start
+    // (autoSync: false; tables: the remote tables this device holds, see web/sync.js).
     this.options = autoSync === false ? { duckdb, db, autosync: "off" } : { duckdb, db };
+    if (Array.isArray(syncOptions.tables)) this.options.tables = JSON.stringify(syncOptions.tables.map(String));
     // Requests go to this tab's workers when it owns the database, else to the owner tab
     // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
     const makeError = (data) => new DucksyncError(data);

@@ -47,6 +47,8 @@ SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> 
 SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
 SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
 SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on both sides
+# {only?, tables?, table?, held?, keep_local?} -> {all, held, not_held}; {} reads them
+SYNC_SUBSCRIBE: Final = "sync_subscribe"
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
@@ -63,7 +65,7 @@ REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
                                   SYNC_DROP, REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT,
-                                  BACKUP_NEXT, BACKUP_IMPORT})
+                                  BACKUP_NEXT, BACKUP_IMPORT, SYNC_SUBSCRIBE})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -224,6 +226,7 @@ def js_module() -> str:
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
+                     "SYNC_SUBSCRIBE",
                      "REMOTE_CALL",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",

@@ -14,7 +14,18 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, guard, keys, limits, merge, outbox, push, state
+from ducksync.engine import (
+    bulk,
+    detect,
+    guard,
+    keys,
+    limits,
+    merge,
+    outbox,
+    push,
+    state,
+    subscriptions,
+)
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
@@ -425,7 +436,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
 async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
                          key: list[str] | None) -> list[str]:
     """Without ``--table``: every user table with a primary key on either side, and
-    every table synced before that is gone here (reported as dropped, not skipped)."""
+    every table synced before that is gone here (reported as dropped, not skipped),
+    that this device holds (``engine/subscriptions.py``; by default every table)."""
     names = set()
     here = await state.list_local_tables(local)
     for name in here:
@@ -439,7 +451,7 @@ async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
     if not names:
         raise NoPrimaryKeyError("no table with a primary key to sync",
                                 hint="declare primary keys, or pass --table T --key COL")
-    return sorted(names)
+    return sorted((await subscriptions.read(local)).filter(names))  # may leave none
 
 
 async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,
