@@ -55,6 +55,7 @@ TEMP: Final = {
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
     "__ds_adopt": "bulk: remote hashes adopted after a crash",
     "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
+    "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_x": "engine scratch",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",

@@ -225,6 +225,7 @@ class Stored:
 
     remote_id: str | None = None
     base_sums: tuple[int, int | None, int] | None = None
+    boot_cursor: str | None = None  # a bootstrap under way (engine/bootstrap.py)
 
 
 async def ensure_base(local: LocalStore, table: str, key: list[str],
@@ -235,8 +236,8 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
     statement."""
     stored = await local.fetch_rows(
-        "SELECT key_cols, remote_id, base_n, base_x, base_sum FROM ducksync.tables "
-        "WHERE name = ?", [table])
+        "SELECT key_cols, remote_id, base_n, base_x, base_sum, boot_cursor FROM "
+        "ducksync.tables WHERE name = ?", [table])
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
@@ -254,10 +255,11 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         "__rk UBIGINT)")
     if not stored:
         return Stored()
-    _, remote_id, n, x, total = stored[0]
+    _, remote_id, n, x, total, boot = stored[0]
     return Stored(remote_id=None if remote_id is None else str(remote_id),
                   base_sums=None if n is None else
-                  (int(n), None if x is None else int(x), int(total or 0)))
+                  (int(n), None if x is None else int(x), int(total or 0)),
+                  boot_cursor=None if boot is None else str(boot))
 
 
 async def forget_base_sums(local: LocalStore, table: str) -> None:

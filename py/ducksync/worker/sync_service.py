@@ -35,6 +35,7 @@ from ducksync.engine import conflicts as engine_conflicts
 from ducksync.engine import detect, state, subscriptions
 from ducksync.engine import drop as engine_drop
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.bootstrap import BOOT_TOTAL
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.schema import Shape
 from ducksync.engine.store import LocalStore, WriteTracked
@@ -71,6 +72,7 @@ BATCH_BYTES: Final = 32 << 20
 # The engine's temp tables holding what a round will push / pull (for progress totals).
 _PUSH_TOTAL: Final = f"SELECT n FROM {PUSH_TOTAL}"
 _PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
+_BOOT_TOTAL: Final = f"SELECT n FROM {BOOT_TOTAL}"
 
 
 class SyncCancelledError(DucksyncError):
@@ -234,9 +236,10 @@ class SyncService:
                 progress.rows_total += await self._count(_PUSH_TOTAL)
             progress.add(stats.rows_sent, stats.bytes_sent)
         elif stats.method in ("fetch_rows", "fetch_rows_after"):
-            if not c.pull_known and stats.method == "fetch_rows":
+            if not c.pull_known:  # a bootstrap's pages, or the rows a pull fetches
                 c.pull_known = True
-                progress.rows_total += await self._count(_PULL_TOTAL)
+                progress.rows_total += await self._count(
+                    _PULL_TOTAL if stats.method == "fetch_rows" else _BOOT_TOTAL)
             progress.add(stats.rows_received, stats.bytes_received)
         else:
             return
