@@ -13,7 +13,7 @@ from pageutil import q, wait_ready
 from serverutil import RunningServer, running_server
 
 TABLES = ("boot_a", "boot_b", "boot_c", "boot_d")  # held by the new device
-ROWS = {"boot_a": 600, "boot_b": 1000, "boot_c": 300, "boot_d": 100, "boot_e": 10}
+ROWS = {"boot_a": 300, "boot_b": 2000, "boot_c": 200, "boot_d": 100, "boot_e": 10}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ FINGERPRINT = ("SELECT count(*)::INTEGER AS n, md5(string_agg(id || ':' || name 
 EXPECTED = "SELECT range AS id, '{t} ' || range AS name, range / 7 AS w FROM range({n})"
 PROGRESS_JS = """() => { window.__progress = [];
   window.ducksync.on("progress", (p) => window.__progress.push(p)); }"""
-START_JS = """() => { window.__run = null; window.ducksync.sync({direction: "pull", batchRows: 50})
+START_JS = """() => { window.__run = null; window.ducksync.sync({direction: "pull", batchRows: 100})
   .then((r) => { window.__run = r; }, (e) => { window.__run = {error: String(e)}; }); }"""
 
 
@@ -60,10 +60,10 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     # connect({tables}): the page's ?tables=; boot_e, not listed, is never pulled
     page = open_app(four_tables.url + "/?sync=manual&tables=" + ",".join(TABLES))
     page.evaluate(PROGRESS_JS)
-    page.evaluate(START_JS)  # the tables it holds, in pages of 50 rows
+    page.evaluate(START_JS)  # the tables it holds, in pages of 100 rows
     # boot_a arrived whole and boot_b is under way: the page answers queries meanwhile
     page.wait_for_function("window.__progress.some((p) => p.table === 'boot_b' && "
-                           "p.rows_done >= 100)", timeout=90_000)
+                           "p.rows_done >= 200)", timeout=90_000)
     assert q(page, FINGERPRINT.format(t="boot_a")) == [_expected("boot_a")]
     progress = page.evaluate("window.__progress")
     a = [p for p in progress if p["table"] == "boot_a"]
@@ -75,8 +75,8 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     wait_ready(page)
     held = q(page, "SELECT count(*)::INTEGER AS n FROM boot_b")[0]["n"]
     cursor = q(page, "SELECT boot_cursor AS c FROM ducksync.tables WHERE name = 'boot_b'")
-    assert 100 <= held < ROWS["boot_b"] and cursor == [{"c": str(held - 1)}]
-    report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 50})")
+    assert 200 <= held < ROWS["boot_b"] and cursor == [{"c": str(held - 1)}]
+    report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 100})")
     assert report["converged"], report["error"]
     pulled = {t["table"]: t["pulled"] for t in report["tables"]}
     boot_b = next(t for t in report["tables"] if t["table"] == "boot_b")
@@ -96,3 +96,12 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     remote = page.evaluate("() => window.ducksync.remoteTables()")
     assert {t["name"]: t["rows"] for t in remote["tables"]}["boot_d"] == ROWS["boot_d"]
     assert _local_tables(page) == ["boot_a", "boot_b", "boot_c"]  # not pulled back
+    # the page's list of server tables: a "hold here" checkbox each; ticking one holds it
+    box = '#remote-tables-body input[data-table="{}"]'
+    page.wait_for_selector(box.format("boot_d") + ":not(:checked)")
+    assert page.is_checked(box.format("boot_a")) and not page.is_checked(box.format("boot_e"))
+    page.check(box.format("boot_d"))
+    page.wait_for_function("async () => (await window.ducksync.subscriptions())"
+                           ".held.includes('boot_d')")
+    assert page.evaluate("() => window.ducksync.sync()")["converged"]
+    assert q(page, FINGERPRINT.format(t="boot_d")) == [_expected("boot_d")]
