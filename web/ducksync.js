@@ -84,6 +84,9 @@ export class Client {
     if (getToken !== null && typeof getToken !== "function") {
       throw new TypeError("getToken must be a function returning a token (or a promise of one)");
     }
+    if (syncOptions.tables != null && !Array.isArray(syncOptions.tables)) {
+      throw new TypeError(`tables must be an array of table names, not ${JSON.stringify(syncOptions.tables)}`);
+    }
     this.#transport = { transport, token, database, service };
     this.#getToken = getToken;
     this.phases = {
@@ -91,8 +94,10 @@ export class Client {
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    // In the local worker's URL: read before its first automatic sync could start.
+    // In the local worker's URL: read before its first automatic sync could start
+    // (autoSync: false; tables: the remote tables this device holds, see web/sync.js).
     this.options = autoSync === false ? { duckdb, db, autosync: "off" } : { duckdb, db };
+    if (Array.isArray(syncOptions.tables)) this.options.tables = JSON.stringify(syncOptions.tables.map(String));
     // Requests go to this tab's workers when it owns the database, else to the owner tab
     // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
     const makeError = (data) => new DucksyncError(data);

@@ -185,9 +185,11 @@ class SyncPanel:
         bar = el("sync-progress-bar")
         bar.max = max(total, 1)
         bar.value = min(done, max(total, 1))
-        el("sync-progress-label").textContent = "{}: {} of {}, {} of {}".format(
+        eta = p.get("eta_s")
+        el("sync-progress-label").textContent = "{}: {} of {}, {} of {}{}".format(
             p.get("table") or "sync", done, count(total, "row"), size(p.get("bytes_done") or 0),
-            size(p.get("bytes_total") or 0))
+            size(p.get("bytes_total") or 0),
+            "" if eta is None or done >= total else ", about {} s left".format(int(eta + 0.99)))
 
     # --- actions --------------------------------------------------------------------
     def sync_now(self, _event=None):

@@ -50,6 +50,8 @@ SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on 
 SYNC_REJECTIONS: Final = "sync_rejections"  # {table?} -> {"rejections": [...]}: rows the
 #                                              server's sync rules refused, kept here
 SYNC_REJECTION: Final = "sync_rejection"  # {table, key, action: discard|retry} -> {"pending"}
+# {only?, tables?, table?, held?, keep_local?} -> {all, held, not_held}; {} reads them
+SYNC_SUBSCRIBE: Final = "sync_subscribe"
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
@@ -78,7 +80,7 @@ REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH
                                   SYNC_DROP, SYNC_REJECTIONS, SYNC_REJECTION, REMOTE_CALL,
                                   REMOTE_TRANSPORT, REMOTE_TOKEN, BACKUP_EXPORT, BACKUP_NEXT,
                                   BACKUP_IMPORT, CONSOLE_RUN, CONSOLE_PAGE, CONSOLE_CANCEL,
-                                  CONSOLE_EXPORT, CONSOLE_HISTORY})
+                                  CONSOLE_EXPORT, CONSOLE_HISTORY, SYNC_SUBSCRIBE})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -250,7 +252,7 @@ def js_module() -> str:
                      "SYNC_REJECTIONS", "SYNC_REJECTION", "REMOTE_CALL", "REMOTE_TOKEN",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT",
                      "CONSOLE_RUN", "CONSOLE_PAGE", "CONSOLE_CANCEL", "CONSOLE_EXPORT",
-                     "CONSOLE_HISTORY")},
+                     "CONSOLE_HISTORY", "SYNC_SUBSCRIBE")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
                                                      "CONFLICT", "TOKEN_NEEDED", "REJECTION",
                                                      "CHANGED", "RESTARTED")},

@@ -55,6 +55,8 @@ TEMP: Final = {
     "__ds_rng": "bulk: prefix of the range copies __ds_rng0/1/2",
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
     "__ds_adopt": "bulk: remote hashes adopted after a crash",
+    "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
+    "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_x": "engine scratch",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
@@ -80,7 +82,8 @@ CONSOLE_RESULT: Final = "__ds_console"
 
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
 LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
-                      "base__<table>", "conflict_rows__<table>", "console_history")
+                      "subscriptions", "base__<table>", "conflict_rows__<table>",
+                      "console_history")
 # The SQL console's query history (ducksync.worker.console_service): survives reloads.
 CONSOLE_HISTORY: Final = "console_history"
 
