@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any, Final
 
 import ducksync_host  # type: ignore[import-not-found]
@@ -32,14 +31,18 @@ SILENCE_S: Final = 40.0
 
 
 class RemoteFeed:
-    """``uses_server()``: False while the direct transport is in use (no feed)."""
+    """The feed of ``sync``'s server: none while the direct transport is in use; with the
+    app's tokens (``connect({getToken})``) it listens as the app's user, like every call."""
 
-    def __init__(self, host: WorkerHost, uses_server: Callable[[], bool]) -> None:
+    def __init__(self, host: WorkerHost, sync: Any) -> None:
         self.host = host
-        self.uses_server = uses_server
+        self.sync = sync
         self.state = FeedState()
         self._wake = asyncio.Event()
         self._stream: Any = None
+
+    def uses_server(self) -> bool:
+        return self.sync.sql is None
 
     def wake(self) -> None:
         """Reconnect now (the server answered the health probe, the transport changed)."""
@@ -63,10 +66,14 @@ class RemoteFeed:
     async def _listen(self) -> str:
         """One connection, until it fails or ends; returns why."""
         self.state.state, self.state.reason = CONNECTING, None
+        tokens = self.sync.tokens
         try:
-            stream = await ducksync_host.openFeed(route_path(FEED), self.state.last_id)
+            bearer = await tokens.get() if tokens is not None else None
+            stream = await ducksync_host.openFeed(route_path(FEED), self.state.last_id, bearer)
         except Exception as exc:
-            return f"server unreachable: {js_message(exc)}"
+            return f"cannot open the feed: {js_message(exc)}"
+        if int(stream.status) == 401 and tokens is not None:
+            tokens.refused()  # the next attempt asks the app for a fresh token
         if int(stream.status) != 200:
             error = py(stream.error) or {}
             return f"the server refused the feed (HTTP {int(stream.status)}): " \

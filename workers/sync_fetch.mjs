@@ -1,9 +1,10 @@
 // The remote worker's one HTTP primitive for sync calls (workers/remote_sync.py): the
 // request body (an IPC Uint8Array that was transferred to this worker) goes to fetch as a
 // Blob, and an Arrow answer comes back as a Uint8Array that Python passes on untouched.
+// `bearer` (the app's token, connect({getToken})) replaces the cookie: with it, none is sent.
 const ARROW = "application/vnd.apache.arrow.stream";
 
-export async function syncFetch(method, path, query, json, body) {
+export async function syncFetch(method, path, query, json, body, bearer = null) {
   const url = new URL(path, self.location.origin);
   for (const [k, v] of query ?? []) url.searchParams.append(k, v);
   const headers = {};
@@ -13,7 +14,9 @@ export async function syncFetch(method, path, query, json, body) {
   // Playwright attached, as every test and benchmark runs).
   if (body) { headers["content-type"] = ARROW; payload = new Blob([body], { type: ARROW }); }
   else if (json !== null && json !== undefined) { headers["content-type"] = "application/json"; payload = JSON.stringify(json); }
-  const response = await fetch(url, { method, headers, body: payload, cache: "no-store", credentials: "same-origin" });
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  const response = await fetch(url, { method, headers, body: payload, cache: "no-store",
+                                      credentials: bearer ? "omit" : "same-origin" });
   const type = response.headers.get("content-type") || "";
   const out = { status: response.status, ipc: null, json: null,
                 headers: Object.fromEntries(response.headers.entries()) };
@@ -33,12 +36,14 @@ export async function syncFetch(method, path, query, json, body) {
 // to reconnect (backoff, the health probe) and sends the same credentials as every call.
 // Resolves once the response headers arrived: {status, error, next(), cancel()}; next()
 // resolves to the next text chunk, or null when the stream ended.
-export async function openFeed(path, lastEventId) {
+export async function openFeed(path, lastEventId, bearer = null) {
   const controller = new AbortController();
   const headers = { accept: "text/event-stream" };
   if (lastEventId) headers["last-event-id"] = lastEventId;
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
   const response = await fetch(new URL(path, self.location.origin), {
-    headers, cache: "no-store", credentials: "same-origin", signal: controller.signal });
+    headers, cache: "no-store", credentials: bearer ? "omit" : "same-origin",
+    signal: controller.signal });
   const out = { status: response.status, error: null, next: async () => null,
                 cancel: () => controller.abort() };
   if (!response.ok || !response.body) {

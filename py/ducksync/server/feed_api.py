@@ -43,12 +43,15 @@ STREAM_HEADERS = {"cache-control": "no-cache, no-transform", "x-accel-buffering"
 def in_scope(ctx: ServerContext, who: Principal, versions: Mapping[str, int]) -> dict[str, int]:
     """The versions of the tables ``who`` may sync: the one place the feed filters.
 
-    Today: the server's allowlist (``DUCKSYNC_TABLES``). The hook for sync rules
-    (issue 9): a principal's scope narrows this to its tables (and later its rows),
-    so a client never hears of a table it could not read.
+    The allowlist (``DUCKSYNC_TABLES``) and, with sync rules (docs/rules.md), the tables
+    ``who`` has a scope in: a client never hears of a table it could not read. A
+    version counts every commit to the table, so a change outside ``who``'s rows is
+    announced too and costs that client a sync that finds nothing; announcing only
+    changes in its rows would need the commit's keys per version (not kept yet).
     """
-    del who  # every principal sees the allowlist until sync rules scope it
-    return {t: n for t, n in versions.items() if ctx.table_allowed(t)}
+    allowed = {t: n for t, n in versions.items() if ctx.table_allowed(t)}
+    scopes = ctx.scopes(who)
+    return allowed if scopes is None else {t: n for t, n in allowed.items() if t in scopes}
 
 
 @router.api_route(FEED.path, methods=[FEED.verb], response_class=StreamingResponse,
