@@ -531,7 +531,7 @@ def test_an_announced_table_is_pulled_and_the_device_stays_in_sync(
             _con(a).execute("INSERT INTO feed_notes VALUES (100, 'new')")
             await a.sync()
             b.remote_changed(["feed_notes"], {"state": "live", "reason": None})
-            while len(await b.sync_log()) < 2:
+            while len(await b.sync_log()) < 2:  # bounded by the wait_for below
                 await asyncio.sleep(0.02)
         finally:
             task.cancel()
