@@ -3,7 +3,8 @@
 One real server with two users (``DUCKSYNC_USERS``) and one browser context shared by both,
 as on a family computer. Alice signs in (the page syncs with her session token through
 ``connect({getToken})``), writes a row that she syncs and one she does not; with the server
-unreachable, the page still opens her data. She signs out; Bob signs in on the same browser:
+unreachable, the page still opens her data; when her session ends, signing in again resumes
+syncing in place. She signs out, leaving a row unsynced; Bob signs in on the same browser:
 his database is another OPFS file, without her table, and his sync pushes nothing. Signing
 out with "delete my data" removes his file only. (Which remote rows each may read is the
 sync rules' job, tested with them: this test is about what stays on the device.)
@@ -20,7 +21,15 @@ from typing import Any
 import duckdb
 import jwt
 import pytest
-from pageutil import READY_TIMEOUT_MS, ex, forward_console, manual, q, sync, wait_ready
+from pageutil import (
+    READY_TIMEOUT_MS,
+    ex,
+    forward_console,
+    manual,
+    q,
+    sync,
+    wait_ready,
+)
 
 from ducksync.server.auth import hash_password
 from serverutil import RunningServer, running_server
@@ -125,7 +134,7 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     ex(page, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR);"
              "INSERT INTO notes VALUES (1, 'alice synced')")
     assert sync(page)["pushed"] == 1  # with her session token, via getToken
-    ex(page, "INSERT INTO notes VALUES (2, 'alice local only')")
+    ex(page, "INSERT INTO notes VALUES (2, 'alice written offline later synced')")
 
     # The server unreachable: her data opens anyway (the last signed-in user).
     page.route("**/api/**", lambda route: route.abort())
@@ -135,7 +144,27 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     assert page.evaluate("() => window.ducksyncSession.state().mode") == "offline"
     assert "alice (offline" in (page.text_content("#account-user") or "")
     assert [r["id"] for r in q(page, "SELECT id FROM notes ORDER BY id")] == [1, 2]
+    # Back online, but her session ended meanwhile (cookie gone: expired, or signed out
+    # elsewhere): sync says so, the form asks for her again over her data, and signing in
+    # resumes syncing in place.
+    context.clear_cookies()
     page.unroute_all()
+    page.evaluate("() => window.ducksync.remoteHealth()")  # back online now, not in 5 s
+    page.evaluate("() => { window.sameDocument = true; }")
+    refused = sync(page)
+    assert refused["outcome"] == "error" and refused["pushed"] == 0
+    assert refused["error"]["code"] == "auth" and "session of alice ended" in \
+        refused["error"]["message"]
+    page.wait_for_selector("#signin:not([hidden])")
+    assert page.input_value("#signin-user") == "alice"
+    assert "alice (signed out" in (page.text_content("#account-user") or "")
+    page.fill("#signin-password", PASSWORDS["alice"])
+    page.click("#signin-submit")
+    page.wait_for_function("() => window.ducksyncSession.state().mode === 'signed-in'")
+    resumed = sync(page)  # (the page's own sync after sign-in may have sent row 2 already)
+    assert resumed["outcome"] != "error" and resumed["converged"], resumed
+    assert page.evaluate("() => window.sameDocument")  # no reload for the same user
+    ex(page, "INSERT INTO notes VALUES (3, 'alice local only')")
 
     sign_out(page)
     sign_in(page, "bob")
@@ -154,5 +183,5 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
 
     users_server.stop()
     with duckdb.connect(str(users_server.remote), read_only=True) as con:
-        assert con.execute("SELECT id, body FROM notes").fetchall() == [(1, "alice synced")]
+        assert con.execute("SELECT id FROM notes ORDER BY id").fetchall() == [(1,), (2,)]
 
