@@ -158,7 +158,7 @@ export class Session {
       localStorage.setItem(USER_KEY, JSON.stringify({ subject: me.subject, db: await userDatabase(me.subject) }));
       return this.#set("signed-in", "reload");
     }
-    this.expiresAt = me.expires_at ?? null;
+    this.#schedule(me.expires_at ?? null); // kept alive even if nothing syncs for a while
     return this.#set("signed-in");
   }
 
@@ -239,9 +239,14 @@ export class Session {
    */
   #accept({ token, expires_at: expiresAt }) {
     this.#token = token;
+    this.#schedule(expiresAt);
+  }
+
+  #schedule(expiresAt) {
     this.expiresAt = expiresAt;
-    this.#margin = Math.min(REFRESH_BEFORE_S, (expiresAt - Date.now() / 1000) / 3);
     clearTimeout(this.#timer);
+    if (!expiresAt) return;
+    this.#margin = Math.min(REFRESH_BEFORE_S, (expiresAt - Date.now() / 1000) / 3);
     const inMs = (expiresAt - this.#margin) * 1000 - Date.now();
     this.#timer = setTimeout(() => { this.#token = null; this.getToken().catch(() => {}); }, Math.max(inMs, 1000));
   }
