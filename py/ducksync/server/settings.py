@@ -35,9 +35,14 @@ class Settings:
     port: int = 8000
     remote: str = DEFAULT_REMOTE
     web_root: Path = REPO_ROOT / "web"
+    # An app's own pages, served at / over ducksync's (its files win; /dist/, /sw.js and the
+    # rest of web_root fill in), so an app is served and tested as it ships.
+    app_root: Path | None = None
     allowed_origins: tuple[str, ...] = field(default=("http://localhost:3000",))
     # Sync API scope: None = every user table (dev mode); otherwise an allowlist.
     tables: tuple[str, ...] | None = None
+    # Sync rules (TOML, docs/rules.md): each principal's rows of each table.
+    rules_file: Path | None = None
     # Auth. ``users_file`` holds ``name:scrypt$...`` lines (see ``ducksync hash-password``).
     users_file: Path | None = None
     users: tuple[str, ...] = ()  # inline ``name:scrypt$...`` entries (DUCKSYNC_USERS)
@@ -94,12 +99,16 @@ class Settings:
             values["allowed_origins"] = _csv(origins)
         if web_root := env.get("DUCKSYNC_WEB_ROOT"):
             values["web_root"] = Path(web_root)
+        if app_root := env.get("DUCKSYNC_APP_ROOT"):
+            values["app_root"] = Path(app_root)
         if remote := env.get("DUCKSYNC_REMOTE"):
             values["remote"] = remote
         elif env.get("MOTHERDUCK_TOKEN"):
             values["remote"] = "md:" + env.get("MOTHERDUCK_DATABASE", "my_db")
         if tables := env.get("DUCKSYNC_TABLES"):
             values["tables"] = _csv(tables)
+        if rules := env.get("DUCKSYNC_RULES"):
+            values["rules_file"] = Path(rules)
         if users_file := env.get("DUCKSYNC_USERS_FILE"):
             values["users_file"] = Path(users_file)
         if users := env.get("DUCKSYNC_USERS"):
