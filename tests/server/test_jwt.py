@@ -249,3 +249,58 @@ def test_the_cli_store_sends_a_jwt_from_ducksync_token(server: TestClient,
     assert asyncio.run(tables_with(rs256())) == []
     with pytest.raises(AuthError, match="token expired"):
         asyncio.run(tables_with(rs256(exp=int(time.time()) - 3600)))
+
+
+def test_jwt_claims_and_subject_drive_the_sync_rules(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the verified ``org`` claim is ``$claims.org`` and ``sub`` is ``$user``;
+    each token's engine pulls only its slice, and a claim forged into an unsigned or
+    wrongly signed token reaches no rule (401)."""
+    import asyncio
+
+    import duckdb
+    import httpx
+
+    from ducksync.engine.sync import SyncOptions, sync
+    from ducksync.stores import open_local
+    from ducksync.stores.http import HttpRemoteStore
+
+    remote = tmp_path / "remote.duckdb"
+    with duckdb.connect(str(remote)) as con:
+        con.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, org VARCHAR, owner VARCHAR)")
+        con.execute("INSERT INTO docs VALUES (1, 'acme', 'ann'), (2, 'globex', 'gus'), "
+                    "(3, 'acme', 'ash'), (4, 'acme', 'ann')")
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[tables.docs]\nfilter = "org = $claims.org AND owner <> $user"\n'
+                     'access = "read"\n')
+    for name, value in {"DUCKSYNC_JWT_SECRET": SECRET, "DUCKSYNC_JWT_ISSUER": ISSUER,
+                        "DUCKSYNC_JWT_AUDIENCE": AUDIENCE}.items():
+        monkeypatch.setenv(name, value)
+    app = create_app(Settings(remote=str(remote), rules_file=rules, web_root=tmp_path,
+                              jwt_secret_set=True, jwt_issuer=ISSUER,
+                              jwt_audience=(AUDIENCE,)))
+
+    def pulled(token: str, local: str) -> Any:
+        async def main() -> Any:
+            store = HttpRemoteStore(url="http://jwt.test", api_key=token, retries=0,
+                                    transport=httpx.ASGITransport(app=app))
+            try:
+                return await sync(open_local(str(tmp_path / local)), store,
+                                  SyncOptions(tables=["docs"]), "pull")
+            finally:
+                await store.aclose()
+        report = asyncio.run(main())
+        with duckdb.connect(str(tmp_path / local)) as con:
+            return report, [r[0] for r in con.execute("SELECT id FROM docs ORDER BY id").fetchall()]
+
+    try:
+        assert pulled(hs256(sub="ann", org="acme"), "ann.duckdb")[1] == [3]
+        assert pulled(hs256(sub="gus", org="globex"), "gus.duckdb")[1] == []
+        assert pulled(hs256(sub="zed", org="acme"), "zed.duckdb")[1] == [1, 3, 4]
+        for forged in (hs256(secret="an-attackers-own-secret-0123456789abcdef", org="globex"),
+                       unsigned(org="globex")):
+            with pytest.raises(AuthError):
+                pulled(forged, "mallory.duckdb")
+    finally:
+        app.state.ctx.pool.close()
+        app.state.remote.close()
