@@ -106,6 +106,7 @@ export class Session {
     this.database = last?.db ?? (localStorage.getItem(MODE_KEY) === "users" ? null : DEFAULT_DB);
     this.mode = last ? "offline" : this.database ? "open" : "signed-out";
     this.expiresAt = null;
+    this.rules = false; // the server enforces sync rules (known once it answered)
     this.listeners = new Set();
     this.getToken = this.getToken.bind(this);
     // Someone signed in or out in another tab: this tab's database may no longer be theirs.
@@ -127,10 +128,10 @@ export class Session {
     }
   }
 
-  /** {mode, user, database, expiresAt, signInRequired}: plain data, never a token. */
+  /** {mode, user, database, expiresAt, signInRequired, rules}: plain data, never a token. */
   state() {
     return { mode: this.mode, user: this.user, database: this.database, expiresAt: this.expiresAt,
-             signInRequired: this.mode !== "open" };
+             signInRequired: this.mode !== "open", rules: this.rules };
   }
 
   /** Ask the server who this browser is; "reload" when the database opened is the wrong one. */
@@ -143,6 +144,7 @@ export class Session {
       localStorage.setItem(MODE_KEY, "users");
       return this.#set(this.user ? "expired" : "signed-out", this.database === DEFAULT_DB ? "reload" : null);
     }
+    this.rules = Boolean(me.rules);
     if (me.kind === "dev") {
       localStorage.setItem(MODE_KEY, "open");
       localStorage.removeItem(USER_KEY);

@@ -173,6 +173,8 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
         == [{"n": 0}]
     report = sync(page, direction="push")
     assert report["pushed"] == 0
+    page.select_option("#remote-transport", "motherduck")  # says it bypasses sign-in
+    assert page.is_visible("#remote-single-user")
 
     sign_out(page, clear=True)
     files = page.evaluate(OPFS_FILES)

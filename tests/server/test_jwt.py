@@ -113,6 +113,7 @@ def test_a_valid_token_names_the_user_and_reaches_the_sync_api(server: TestClien
     me = server.get("/api/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200, me.text
     assert me.json()["subject"] == "alice" and me.json()["kind"] == "jwt"
+    assert me.json()["rules"] is False
     assert server.get("/api/v1/sync/tables", headers=bearer(token)).status_code == 200
 
 
@@ -301,6 +302,9 @@ def test_jwt_claims_and_subject_drive_the_sync_rules(tmp_path: Path,
                        unsigned(org="globex")):
             with pytest.raises(AuthError):
                 pulled(forged, "mallory.duckdb")
+        with TestClient(app) as client:
+            me = client.get("/api/v1/auth/me", headers=bearer(hs256(sub="ann")))
+        assert me.json()["rules"] is True  # the page warns that md: direct bypasses them
     finally:
         app.state.ctx.pool.close()
         app.state.remote.close()
