@@ -140,7 +140,8 @@ export class Session {
     try {
       me = await call("/me");
     } catch (err) {
-      if (err.code === "remote_unavailable") return this.#set(this.user ? "offline" : this.mode);
+      // Unreachable, restarting (503), rate-limited: not an answer about who we are.
+      if (err.code !== "auth") return this.#set(this.user ? "offline" : this.mode);
       localStorage.setItem(MODE_KEY, "users");
       return this.#set(this.user ? "expired" : "signed-out", this.database === DEFAULT_DB ? "reload" : null);
     }
