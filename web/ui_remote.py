@@ -115,8 +115,8 @@ class RemotePanel:
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
         # Sign-in (and the rules behind it) belong to our server: say so before switching.
-        session = window.ducksyncSession
-        el("remote-single-user").hidden = not (session and session.state().signInRequired)
+        state = from_js(window.ducksyncSession.state()) if window.ducksyncSession else {}
+        el("remote-single-user").hidden = not (state.get("signInRequired") or state.get("rules"))
 
     def on_key(self, event):
         if event.key == "Enter":
