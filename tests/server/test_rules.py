@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +31,6 @@ from ducksync.stores import open_local
 from ducksync.stores.http import HttpRemoteStore
 from ducksync.stores.native import NativeRemoteStore
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-rules"
 SNEAKY = "x' OR 'a'='a"  # a username that is an injection attempt
 USERS = ("alice", "bob", "carol", SNEAKY)
@@ -178,11 +174,12 @@ def test_writes_outside_ones_rows_are_rejected_kept_and_held(served: Served) -> 
     assert [t["pushed"] for t in again["tables"]] == [0, 0]
     assert [t["bytes_sent"] for t in again["tables"]] == [0, 0]
     assert [t["rejections"] for t in again["tables"]] == [1, 3]
-    # fixing a row sends it again; discarding brings back what the remote holds
+    # fixing a row sends it again; setting it back ends its rejection; discarding
+    # brings back what the remote holds
     with duckdb.connect(str(local)) as con:
         con.execute("UPDATE todos SET owner = 'alice' WHERE id = 100")
+        con.execute("UPDATE todos SET owner = 'alice' WHERE id = 0")
     local_store = open_local(str(local))
-    asyncio.run(rejections.discard(local_store, "todos", "0"))
     asyncio.run(rejections.discard(local_store, "todos", "1"))
     asyncio.run(rejections.discard(local_store, "products", "1"))
     fixed = served.sync("alice", local)
@@ -325,27 +322,43 @@ BAD_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_RULES)
-def test_a_rules_file_with_a_mistake_refuses_to_start(tmp_path: Path, text: str,
-                                                      message: str) -> None:
-    remote = tmp_path / "remote.duckdb"
+@pytest.fixture(scope="module")
+def seeded_catalog(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The seeded remote's tables and columns, as the server reads them at start."""
+    from ducksync.server.context import _catalog
+    from ducksync.server.remote import RemoteDatabase
+
+    remote = tmp_path_factory.mktemp("catalog") / "remote.duckdb"
     _seed(remote)
+    database = RemoteDatabase(spec=str(remote))
+    try:
+        return _catalog(database)
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_RULES)
+def test_a_rules_file_with_a_mistake_refuses_to_start(tmp_path: Path, text: str, message: str,
+                                                      seeded_catalog: dict[str, Any]) -> None:
+    """What ``create_app`` runs (``ServerContext.build``): load, then the catalog check."""
     (tmp_path / "rules.toml").write_text(text)
     with pytest.raises(RulesError, match=message) as caught:
-        create_app(Settings(remote=str(remote), rules_file=tmp_path / "rules.toml",
-                            web_root=tmp_path))
+        Rules.load(tmp_path / "rules.toml").check_catalog(seeded_catalog)
     assert "[tables." in str(caught.value) or "TOML" in str(caught.value)
 
 
-def test_serve_with_a_bad_rules_file_exits_with_the_reason(tmp_path: Path) -> None:
+def test_serve_with_a_bad_rules_file_exits_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ducksync serve --rules`` (its entry point, in process): exit 2, one line."""
+    from ducksync.cli import main
+
     (tmp_path / "rules.toml").write_text('[tables.todos]\nfilter = "owner = $usr"\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "ducksync", "serve", "--remote", str(tmp_path / "r.duckdb"),
-         "--rules", str(tmp_path / "rules.toml"), "--port", "1"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert done.returncode == 2
-    assert "[tables.todos]" in done.stderr and "$usr" in done.stderr
-    assert "Traceback" not in done.stderr
+    code = main(["serve", "--remote", str(tmp_path / "r.duckdb"), "--rules",
+                 str(tmp_path / "rules.toml"), "--port", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ducksync: error: ") and err.count("\n") == 1
+    assert "[tables.todos]" in err and "$usr" in err
 
 
 def test_rules_hold_on_the_md_backend_with_two_engines(tmp_path: Path,
@@ -383,7 +396,8 @@ def test_rules_hold_on_the_md_backend_with_two_engines(tmp_path: Path,
 
 
 def test_the_cli_signs_in_with_user_and_password_and_exits_1_on_a_rejection(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI against a real ``ducksync serve --rules``: DUCKSYNC_USER/DUCKSYNC_PASSWORD
     sign in, alice pulls only her rows, her row for bob is rejected (exit 1, said in
     words, listed by ``ducksync rejections``), and bob's rows stay as they were."""
@@ -398,21 +412,24 @@ def test_the_cli_signs_in_with_user_and_password_and_exits_1_on_a_rejection(
     with duckdb.connect(str(local)) as con:
         con.execute("CREATE TABLE todos (id INTEGER PRIMARY KEY, owner VARCHAR, title VARCHAR)")
         con.execute("INSERT INTO todos VALUES (500, 'bob', 'for bob'), (501, 'alice', 'mine')")
-    cli_env = {**os.environ, "DUCKSYNC_USER": "alice",
-               "DUCKSYNC_PASSWORD": PASSWORD}
+    monkeypatch.setenv("DUCKSYNC_USER", "alice")
+    monkeypatch.setenv("DUCKSYNC_PASSWORD", PASSWORD)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ducksync", *args], capture_output=True,
-                              text=True, timeout=120, cwd=ROOT, env=cli_env)
+    def cli(*args: str) -> tuple[int, str]:
+        """The ``ducksync`` entry point in process (the server is the real process)."""
+        from ducksync.cli import main
+
+        code = main(list(args))
+        return code, capsys.readouterr().out
 
     with running_server(tmp_path, env=env) as server:
-        done = cli("sync", str(local), server.url, "--table", "todos")
-        assert done.returncode == 1, done.stdout + done.stderr
-        assert "1 row(s) rejected by the server's sync rules" in done.stdout
-        assert "pushed 1, pulled 10" in done.stdout
-        listed = cli("rejections", str(local))
-        assert listed.returncode == 1
-        assert "todos key=500: the row as changed would not be yours" in listed.stdout
+        code, out = cli("sync", str(local), server.url, "--table", "todos")
+        assert code == 1, out
+        assert "1 row(s) rejected by the server's sync rules" in out
+        assert "pushed 1, pulled 10" in out
+        code, out = cli("rejections", str(local))
+        assert code == 1
+        assert "todos key=500: the row as changed would not be yours" in out
         with httpx.Client(base_url=server.url) as client:
             token = client.post("/api/v1/auth/login", json={
                 "username": "bob", "password": PASSWORD}).json()["token"]
