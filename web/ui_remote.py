@@ -42,6 +42,16 @@ class RemotePanel:
 
     def start(self):
         self.busy(False)
+        # Does our server apply sync rules? Then the direct transport would bypass them.
+        on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
+                   self.got_config_response, lambda _e: None)
+
+    def got_config_response(self, response):
+        if response.ok:
+            on_promise(response.json(), self.got_config, lambda _e: None)
+
+    def got_config(self, config):
+        el("remote-rules-note").hidden = not from_js(config).get("rules")
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
