@@ -42,6 +42,9 @@ access = "read-write"
 [tables.products]
 filter = "true"
 access = "read"
+
+[tables.notes]
+filter = "author = $user"  # no such table yet: checked when a client creates it
 """
 
 
@@ -313,7 +316,8 @@ BAD_RULES = [
     ('[tables.todos]\nfilter = "owner IN (SELECT owner FROM secrets)"\n', "subquery"),
     ('[tables.todos]\nfilter = "owner = $user) OR (true"\n', "parenthesis it did not open"),
     ('[tables.todos]\nfilter = "owner = $user -- mine"\n', "comment"),
-    ('[tables.todos]\nfilter = "ownr = $user"\n', "does not fit the table"),
+    ('[tables.todos]\nfilter = "ownr = $user"\n', "does not fit the table on the remote"),
+    ('[tables.todos]\nfilter = "owner + 1 = $user"\n', "does not fit the table"),
     ('[tables.todos]\nfilter = "owner = $user"\naccess = "write"\n', "access = 'write'"),
     ('[tables.todos]\nfilter = "getenv(\'HOME\') = $user"\n', "getenv"),
     ('[tables.todos]\nfiltr = "owner = $user"\n', "unknown key"),
@@ -323,27 +327,27 @@ BAD_RULES = [
 
 
 @pytest.fixture(scope="module")
-def seeded_catalog(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The seeded remote's tables and columns, as the server reads them at start."""
-    from ducksync.server.context import _catalog
+def seeded_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A cursor on the seeded remote, as the server checks its rules at start."""
     from ducksync.server.remote import RemoteDatabase
 
     remote = tmp_path_factory.mktemp("catalog") / "remote.duckdb"
     _seed(remote)
     database = RemoteDatabase(spec=str(remote))
     try:
-        return _catalog(database)
+        with database.cursor() as cursor:
+            yield cursor
     finally:
         database.close()
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_RULES)
 def test_a_rules_file_with_a_mistake_refuses_to_start(tmp_path: Path, text: str, message: str,
-                                                      seeded_catalog: dict[str, Any]) -> None:
-    """What ``create_app`` runs (``ServerContext.build``): load, then the catalog check."""
+                                                      seeded_remote: Any) -> None:
+    """What ``create_app`` runs (``ServerContext.build``): load, then the remote check."""
     (tmp_path / "rules.toml").write_text(text)
     with pytest.raises(RulesError, match=message) as caught:
-        Rules.load(tmp_path / "rules.toml").check_catalog(seeded_catalog)
+        Rules.load(tmp_path / "rules.toml").check_remote(seeded_remote)
     assert "[tables." in str(caught.value) or "TOML" in str(caught.value)
 
 
@@ -494,3 +498,20 @@ def test_the_browser_sync_service_reports_lists_and_discards_rejections(
         local.close()
         app.state.ctx.pool.close()
         app.state.remote.close()
+
+
+def test_a_table_the_rules_name_is_created_only_with_the_columns_its_filter_needs(
+        served: Served) -> None:
+    lacking = {"columns": [{"name": "id", "type": "INTEGER", "nullable": False},
+                           {"name": "body", "type": "VARCHAR"}], "primary_key": ["id"]}
+    fitting = {"columns": [*lacking["columns"], {"name": "author", "type": "VARCHAR"}],
+               "primary_key": ["id"]}
+    with served.client("alice") as alice:
+        refused = alice.put("/api/v1/sync/tables/notes", json=lacking)
+        assert refused.status_code == 409, refused.text
+        assert "[tables.notes]" in refused.json()["error"]["message"]
+        assert served.remote("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'notes'"
+                             ) == [(0,)]
+        read_only = alice.put("/api/v1/sync/tables/products", json=fitting)
+        assert read_only.status_code == 403
+        assert alice.put("/api/v1/sync/tables/notes", json=fitting).status_code == 200
