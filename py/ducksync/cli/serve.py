@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rules", default=None, metavar="FILE",
                         help="sync rules: each user's rows of each table (DUCKSYNC_RULES; "
                              "docs/rules.md)")
+    parser.add_argument("--app-root", default=None, metavar="DIR",
+                        help="serve your app's pages from DIR at /, ducksync's assets "
+                             "(/dist/, /sw.js) filling in (DUCKSYNC_APP_ROOT)")
     parser.set_defaults(handler=run)
 
 
@@ -41,10 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
     tables = tuple(t.strip() for t in args.tables.split(",") if t.strip()) if args.tables else None
     settings = Settings.from_env(host=args.host, port=args.port, remote=args.remote,
-                                 tables=tables, rules_file=Path(args.rules) if args.rules else None)
+                                 tables=tables, rules_file=Path(args.rules) if args.rules else None,
+                                 app_root=Path(args.app_root) if args.app_root else None)
     check_bind(settings)
     app = create_app(settings)  # checks the sync rules: a bad file stops here, with why
     configure_logging(json_lines=settings.log_json)
+    app = create_app(settings)  # before "serving": a bad auth setup refuses to start first
     mode = "auth required" if settings.auth_configured else "open dev mode (loopback only)"
     logging.getLogger("ducksync.server").info(
         f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")

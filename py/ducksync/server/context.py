@@ -16,6 +16,7 @@ from ducksync.errors import ProtocolError
 from ducksync.server.auth import Authenticator, Principal
 from ducksync.server.backend import StorePool
 from ducksync.server.errors import ForbiddenError
+from ducksync.server.jwt_auth import JwtVerifier
 from ducksync.server.limits import RateLimiter
 from ducksync.server.observability import Metrics
 from ducksync.server.remote import RemoteDatabase
@@ -76,7 +77,11 @@ class ServerContext:
                 users=settings.users, users_file=settings.users_file,
                 api_key_hashes=settings.api_key_hashes,
                 secret=os.environ.get("DUCKSYNC_SECRET"), ttl_s=settings.session_ttl_s,
-                open_mode=not settings.auth_configured),
+                open_mode=not settings.auth_configured,
+                jwt=JwtVerifier.from_config(
+                    secret=os.environ.get("DUCKSYNC_JWT_SECRET"),
+                    jwks_file=settings.jwt_jwks_file, issuer=settings.jwt_issuer,
+                    audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s)),
             limiter=RateLimiter(rate=settings.rate_limit_per_s,
                                 burst=settings.rate_limit_burst),
             metrics=Metrics())
