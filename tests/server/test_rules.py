@@ -515,3 +515,54 @@ def test_a_table_the_rules_name_is_created_only_with_the_columns_its_filter_need
         read_only = alice.put("/api/v1/sync/tables/products", json=fitting)
         assert read_only.status_code == 403
         assert alice.put("/api/v1/sync/tables/notes", json=fitting).status_code == 200
+
+
+def test_per_organisation_rows_come_from_the_jwts_verified_claims(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``org = $claims.org`` with the app's own identity provider (an HS256 JWT): each
+    organisation's members see its rows, a claim that is an injection attempt sees
+    nothing, and a token without the claim does not sync the table (told why)."""
+    import time
+
+    import jwt
+    from fastapi.testclient import TestClient
+
+    remote = tmp_path / "remote.duckdb"
+    with duckdb.connect(str(remote)) as con:
+        con.execute("CREATE TABLE projects (id INTEGER PRIMARY KEY, org VARCHAR, name VARCHAR)")
+        con.execute("INSERT INTO projects VALUES (1, 'acme', 'a1'), (2, 'acme', 'a2'), "
+                    "(3, 'globex', 'g1')")
+    (tmp_path / "rules.toml").write_text('[tables.projects]\nfilter = "org = $claims.org"\n')
+    secret = "rules-test-jwt-secret-0123456789abcdef"
+    monkeypatch.setenv("DUCKSYNC_JWT_SECRET", secret)
+    monkeypatch.setenv("DUCKSYNC_JWT_ISSUER", "https://id.test/")
+    monkeypatch.setenv("DUCKSYNC_JWT_AUDIENCE", "ducksync")
+    app = create_app(Settings.from_env(remote=str(remote), web_root=tmp_path,
+                                       rules_file=tmp_path / "rules.toml"))
+
+    def token(sub: str, **claims: Any) -> dict[str, str]:
+        now = int(time.time())
+        signed = jwt.encode({"sub": sub, "iss": "https://id.test/", "aud": "ducksync",
+                             "iat": now, "exp": now + 300, **claims}, secret, algorithm="HS256")
+        return {"authorization": f"Bearer {signed}"}
+
+    with TestClient(app) as client:
+        def rows(headers: dict[str, str]) -> list[int]:
+            answer = client.post("/api/v1/sync/tables/projects/rows-after",
+                                 json={"column": "id", "after": None}, headers=headers)
+            assert answer.status_code == 200, answer.text
+            return [r["id"] for r in pa.ipc.open_stream(answer.content).read_all().to_pylist()]
+
+        assert rows(token("alice", org="acme")) == [1, 2]
+        assert rows(token("bob", org="globex")) == [3]
+        assert rows(token("mallory", org="acme' OR 'a'='a")) == []
+        listed = client.post("/api/v1/sync/tables/projects/rows-after",  # a list is bound
+                             json={"column": "id", "after": None},  # as a list: no match,
+                             headers=token("eve", org=["acme", "globex"]))  # a type error
+        assert listed.status_code == 400 and b"a1" not in listed.content
+        bare = token("carol")
+        survey = client.post("/api/v1/sync/survey", json={}, headers=bare).json()
+        assert survey["tables"] == []
+        refused = client.post("/api/v1/sync/tables/projects/rows-after",
+                              json={"column": "id", "after": None}, headers=bare)
+        assert refused.status_code == 403 and "claim 'org'" in refused.json()["error"]["message"]
