@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from ducksync.engine import rejections
 from ducksync.engine.sync import SyncOptions, sync
 from ducksync.server.app import create_app
-from ducksync.server.auth import Principal, hash_password
+from ducksync.server.auth import Principal, hash_api_key, hash_password
 from ducksync.server.rules import Rules, RulesError
 from ducksync.server.settings import Settings
 from ducksync.stores import open_local
@@ -33,6 +33,7 @@ from ducksync.stores.native import NativeRemoteStore
 
 PASSWORD = "pw-for-rules"
 SNEAKY = "x' OR 'a'='a"  # a username that is an injection attempt
+SERVICE_KEY = "dsk_rules_service_key_0123456789abcdef"  # the operator's machine key
 USERS = ("alice", "bob", "carol", SNEAKY)
 RULES = """
 [tables.todos]
@@ -116,7 +117,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     (tmp_path / "rules.toml").write_text(RULES)
     stored = hash_password(PASSWORD)
     settings = Settings(remote=str(remote), rules_file=tmp_path / "rules.toml", web_root=tmp_path,
-                        users=tuple(f"{u}:{stored}" for u in USERS),
+                        users=tuple(f"{u}:{stored}" for u in USERS), readonly_console=True,
+                        api_key_hashes=(hash_api_key(SERVICE_KEY),),
                         rate_limit_per_s=1e6, rate_limit_burst=1_000_000)
     app = create_app(settings)
     yield Served(app, tmp_path)
@@ -259,6 +261,12 @@ def test_a_principal_cannot_learn_anothers_rows_counts_or_hashes(served: Served)
         assert dropped.status_code == 403 and "shared" in dropped.json()["error"]["message"]
         sizes = alice.get("/api/v1/remote/tables").json()["tables"]
         assert all(t["rows"] is None for t in sizes)
+        console = alice.post("/api/v1/console/query", json={"sql": "SELECT count(*) FROM todos"})
+        assert console.status_code == 403 and "sync rules" in console.json()["error"]["message"]
+        service = alice.post("/api/v1/console/query", json={"sql": "SELECT count(*) AS n FROM "
+                                                             "todos"},
+                             headers={"authorization": f"Bearer {SERVICE_KEY}"})
+        assert pa.ipc.open_stream(service.content).read_all().to_pylist() == [{"n": 30}]
 
 
 def test_a_row_reassigned_on_the_remote_leaves_the_old_owners_device(served: Served) -> None:
