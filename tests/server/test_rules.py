@@ -273,18 +273,31 @@ def test_a_row_reassigned_on_the_remote_leaves_the_old_owners_device(served: Ser
     alice, bob = served.tmp / "alice.duckdb", served.tmp / "bob.duckdb"
     served.sync("alice", alice)
     served.sync("bob", bob)
+    def forget_cached_answers() -> None:  # an operator's write, made beside the server
+        served.app.state.ctx.pool.reads.begin_write()
+        served.app.state.ctx.pool.reads.end_write({})
+        served.app.state.ctx.pool.hashes.begin_write()
+        served.app.state.ctx.pool.hashes.end_write({})
+
     served.remote("UPDATE todos SET owner = 'bob' WHERE id = 0")
-    served.remote("CHECKPOINT")
-    served.app.state.ctx.pool.reads.begin_write()  # an operator's write: the cache forgets
-    served.app.state.ctx.pool.reads.end_write({})
-    served.app.state.ctx.pool.hashes.begin_write()
-    served.app.state.ctx.pool.hashes.end_write({})
+    forget_cached_answers()
     gone = served.sync("alice", alice)
     assert gone["converged"] and _rows(alice, "SELECT count(*) FROM todos WHERE id = 0") == [(0,)]
     arrived = served.sync("bob", bob)
     assert arrived["converged"] and _rows(bob, "SELECT owner FROM todos WHERE id = 0") == [
         ("bob",)]
     assert served.remote("SELECT count(*) FROM todos") == [(30,)]  # nobody's row was deleted
+    # most of alice's rows leave her slice at once: to her device that is a mass delete,
+    # and the guard holds it (her copy stays) until she allows it (docs/rules.md)
+    served.remote("UPDATE todos SET owner = 'carol' WHERE owner = 'alice' AND id > 10")
+    forget_cached_answers()
+    held = served.sync("alice", alice, tables=["todos"], mass_delete_min_rows=5)
+    assert held["tables"][0]["mass_delete"] == {"side": "local", "rows": 6, "of": 9}
+    assert _rows(alice, "SELECT count(*) FROM todos") == [(9,)]
+    allowed = served.sync("alice", alice, tables=["todos"], mass_delete_min_rows=5,
+                          allow_mass_delete=True)
+    assert allowed["converged"] and _rows(alice, "SELECT count(*) FROM todos") == [(3,)]
+    assert served.remote("SELECT count(*) FROM todos") == [(30,)]
 
 
 def test_parameters_are_bound_never_spliced_claims_included(tmp_path: Path) -> None:
