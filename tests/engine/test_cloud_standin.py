@@ -176,3 +176,31 @@ def test_two_writers_conflict_as_compare_and_swap_retries(tmp_path: Path) -> Non
     do_sync(one, first, policy="remote-wins")
     assert rows(one) == rows(two) == rows(first)
     assert first.con.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [(20, 20)]
+
+
+def _calls(local: Any, remote: StandInRemote, mode: str = "sync") -> tuple[int, list[str]]:
+    remote.cloud.reset()
+    report = do_sync(local, remote, mode)
+    assert report.converged, report.to_dict()
+    return remote.cloud.round_trips, list(remote.cloud.statements)
+
+
+def test_the_store_leg_round_trip_budget() -> None:
+    """What a sync costs between the store and the cloud database, in calls (each a
+    round trip; a script of statements is one): a no-op ≤ 2, a 1-row push ≤ 8 (survey
+    2, the batch's upload and inspection 2, its transaction 3 scripts: the remote's
+    hashes cross the client before and after the writes when temp tables run on the
+    client, see docs/engine.md "Round trips"; the ack 1), a 1k-row push alike.
+    Before scripts, a 1-row push was ~54 statements."""
+    local, remote = three_tables(1100), StandInRemote()
+    do_sync(local, remote, "push")
+    assert _calls(local, remote)[0] <= 2
+    local.con.execute("UPDATE a SET v = 'one' WHERE id = 1")
+    one, seen = _calls(local, remote)
+    assert one <= 8, seen
+    assert not [s for s in seen if "< now()::TIMESTAMP - INTERVAL" in s][1:], \
+        "the ledger was pruned more than once"
+    local.con.execute("UPDATE b SET v = 'thousand' WHERE id < 1000")
+    thousand, seen = _calls(local, remote)
+    assert thousand <= 8, seen
+    assert rows(local, "b") == rows(remote, "b")

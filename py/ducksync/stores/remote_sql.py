@@ -30,17 +30,18 @@ from ducksync.errors import (
 )
 
 __all__ = [
-    "CLAIM", "IDENTITY", "KEY_CHUNK", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LEDGER_PRESENT",
-    "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "add_column_sql", "answer_columns",
+    "CLAIM", "GUARD", "IDENTITY", "KEY_CHUNK", "LEDGER_CATALOG", "LEDGER_DDL",
+    "LEDGER_KEEP_DAYS", "LEDGER_TABLES", "LOOKUP", "ROWS", "add_column_sql", "answer_columns",
     "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
     "cas_statements", "casts_sql", "catalog_sql", "check_key", "checksums_sql", "columns_sql",
-    "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
-    "insert_hashes_sql", "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql",
-    "keyed_rows_sql", "keyed_sql", "keys_table_sql", "keys_text_sql", "no_table",
-    "primary_keys_sql", "prune_sql", "refuse_repeated_keys", "refused_write",
+    "create_table_sql", "dup_sql", "full_rows_sql", "guard_marker", "hashed_sql",
+    "hashes_shape_sql", "insert_hashes_sql", "inspect_sql", "is_conflict", "is_constraint",
+    "is_missing", "keyed_hashes_sql", "keyed_rows_sql", "keyed_sql", "keys_table_sql",
+    "keys_text_sql", "ledger_from_catalog", "no_table", "not_bulk_sql", "primary_keys_sql",
+    "prune_sql", "refuse_repeated_keys", "refused_write", "repeated_guard_sql",
     "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
-    "split_catalog", "table_checksum_sql",
-    "tables_from_catalog",
+    "shape_signature", "split_catalog", "table_checksum_sql", "tables_from_catalog",
+    "write_guard_sql",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -72,11 +73,6 @@ LEDGER_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS ducksync.table_writes (table_name VARCHAR PRIMARY KEY, "
     "n UBIGINT)",
 )
-# How many of the ledger's tables exist (== len(LEDGER_TABLES): no DDL needed).
-LEDGER_PRESENT: Final = (
-    "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-    "schema_name = 'ducksync' AND table_name IN ("
-    + ", ".join(f"'{t}'" for t in names.REMOTE_LEDGER) + ")")
 # The claim (see table_writes above): the first statement of every write transaction,
 # so the transaction's snapshot starts there (DuckDB starts it at the first statement
 # that touches the database).
@@ -99,10 +95,13 @@ LOOKUP: Final = (
     "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
     "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
     "USING (batch_id) WHERE l.batch_id = ?")
-ROWS_TABLES: Final = (
-    "SELECT table_name FROM duckdb_tables() WHERE database_name = "
-    "current_database() AND schema_name = 'ducksync' AND starts_with(table_name, ?)")
-
+# The ledger's own catalog: ``(table, column, type)`` of every table in schema ducksync
+# (its tables, and the ``ledger_rows__<table>`` ones with their columns), read once per
+# store, or as part of the survey's catalog (:func:`catalog_sql`, kind 'd').
+LEDGER_CATALOG: Final = (
+    "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE "
+    "table_catalog = current_database() AND table_schema = 'ducksync' "
+    "ORDER BY table_name, ordinal_position")
 
 def refused_write(exc: QueryError) -> DucksyncError:
     """``exc`` as the user should see it: a write refused because the database is
@@ -147,7 +146,10 @@ def catalog_sql() -> str:
             "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
             "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
             "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
-            f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 ORDER BY 1, 2, 8")
+            f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 UNION ALL SELECT 'd', table_name, "
+            "column_name, data_type, false, []::VARCHAR[], '', ordinal_position FROM "
+            "information_schema.columns WHERE table_catalog = current_database() AND "
+            "table_schema = 'ducksync' ORDER BY 1, 2, 8")
 
 
 def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]:
@@ -157,6 +159,21 @@ def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]
     cols = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == "c"]
     pks = [(r[1], r[5]) for r in rows if r[0] == "p"]
     return remote_id, tables_from_catalog(cols, pks)
+
+
+def ledger_from_catalog(found: Iterable[Sequence[Any]]) -> dict[str, list[tuple[str, str]]]:
+    """``{table: [(column, TYPE)…]}`` of schema ducksync, from the rows of
+    :data:`LEDGER_CATALOG` or the 'd' rows of :func:`catalog_sql`."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for row in found:
+        if len(row) == 3:
+            table, column, kind = row
+        elif row[0] == "d":
+            table, column, kind = row[1], row[2], row[3]
+        else:
+            continue
+        out.setdefault(str(table), []).append((str(column), str(kind).upper()))
+    return out
 
 
 def tables_from_catalog(cols: Iterable[Sequence[Any]],
@@ -542,6 +559,77 @@ def rows_table_sql(info: TableInfo, key: Sequence[str]) -> str:
     cols = ", ".join(f"{sb.quote_ident(n)} {sb.check_type(t)}"
                      for n, t in answer_columns(info, key))
     return f"CREATE TABLE IF NOT EXISTS {rows_table(info['name'])} ({cols})"
+
+
+# -- guards: a write's checks as statements of its script -------------------------------
+# A check whose outcome only decides *whether to go on* need not come back to Python
+# before the next statement: it runs inside the script as a SELECT that raises
+# ``error('ducksync:<marker>…')`` when it fails, which aborts the transaction; the store
+# reads the marker from the error (:func:`guard_marker`). So a write's checks cost no
+# round trip of their own.
+GUARD: Final = "ducksync:"
+
+
+def guard_marker(message: str) -> tuple[str, str] | None:
+    """``(marker, detail)`` of a failed guard's error message; None: not a guard."""
+    at = message.find(GUARD)
+    if at < 0:
+        return None
+    marker, _, detail = message[at + len(GUARD):].partition(":")
+    return marker, detail
+
+
+def shape_signature(info: TableInfo) -> str:
+    """The table's columns and primary key as :func:`write_guard_sql` reads them from
+    the catalog: a write built on a cached :class:`TableInfo` checks it is still true."""
+    cols = ", ".join(f"{c['name']} {c['type']} {'YES' if c['nullable'] else 'NO'}"
+                     for c in info["columns"])
+    return f"{cols} | {','.join(info['primary_key'])}"
+
+
+def write_guard_sql() -> str:
+    """The first check of a write transaction (after the claim): ``replayed`` when the
+    batch is in the ledger already, ``reshaped`` when the table's columns or key are no
+    longer :func:`shape_signature`'s. ``?``: batch id, table, table, signature."""
+    shape = (
+        "(SELECT coalesce(string_agg(column_name || ' ' || data_type || ' ' || is_nullable, "
+        "', ' ORDER BY ordinal_position), '') FROM information_schema.columns WHERE "
+        "table_catalog = current_database() AND table_schema = 'main' AND table_name = ?) "
+        "|| ' | ' || (SELECT coalesce(string_agg(array_to_string(constraint_column_names, "
+        "','), ';'), '') FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY')")
+    return (f"SELECT error('{GUARD}replayed') FROM ducksync.ledger WHERE batch_id = ? "
+            f"UNION ALL SELECT error('{GUARD}reshaped') WHERE {shape} IS DISTINCT FROM ?")
+
+
+def not_bulk_sql(info: TableInfo, key: Sequence[str], source: str) -> str:
+    """For a table whose primary key is not ``key``: ``not-bulk`` unless the table is
+    empty and ``source`` repeats no key (only then may the bulk path insert)."""
+    t = sb.quote_ident(info["name"])
+    return (f"SELECT error('{GUARD}not-bulk') FROM (SELECT 1 FROM {t} LIMIT 1) UNION ALL "
+            f"SELECT error('{GUARD}not-bulk') FROM ({dup_sql(key, source)}) d(n) WHERE n > 0")
+
+
+def repeated_guard_sql(key: Sequence[str], source: str, *, in_batch: bool) -> str:
+    """:func:`repeated_keys_sql` as a guard: ``repeated-batch`` / ``repeated-remote``
+    with ``n:sample`` (read back by :func:`refuse_repeated_keys`)."""
+    kind = "batch" if in_batch else "remote"
+    return (f"SELECT error('{GUARD}repeated-{kind}:' || n || ':' || coalesce(s, '')) "
+            f"FROM ({repeated_keys_sql(key, source)}) g(n, s) WHERE n > 0")
+
+
+def inspect_sql(key: Sequence[str], source: str, *, with_keys: int) -> str:
+    """One row about a staged batch: its columns (JSON), rows, rows that are not an
+    upsert expected absent (any: compare-and-swap decides), and, ``with_keys`` > 0,
+    up to that many of its distinct keys as text (JSON; see :func:`keyed_sql`)."""
+    keys = "''"
+    if with_keys:
+        text = ", ".join(f"CAST({sb.quote_ident(k)} AS VARCHAR)" for k in key)
+        keys = (f"(SELECT coalesce(to_json(list([{text}])), '[]') FROM (SELECT DISTINCT "
+                f"{sb.cols_sql(key)} FROM {source} LIMIT {int(with_keys)}))")
+    return (f"SELECT (SELECT to_json(list(column_name)) FROM (DESCRIBE {source})), "
+            "count(*)::BIGINT, count(*) FILTER (WHERE __ds_expect IS NOT NULL OR __ds_op IS "
+            f"NULL OR __ds_op::VARCHAR <> 'U')::BIGINT, {keys} FROM {source}")
 
 
 # -- DuckDB's answers under optimistic concurrency -----------------------------------

@@ -28,9 +28,11 @@ cloud stand-in"):
   attached as a read-only clone, `Sharing data
   <https://motherduck.com/docs/key-tasks/sharing-a-motherduck-database>`_). DuckDB
   refuses even ``CREATE ... IF NOT EXISTS`` of an existing object there.
-* **Latency**: the service is a network away; each statement (one round trip of the
-  client) waits ``delay_s`` and is counted in :attr:`statements`, so tests hold the
-  store to a round-trip budget and the bench times it at a realistic distance.
+* **Latency**: the service is a network away; each call (one round trip of the
+  client: a statement, or a script of several sent at once) waits ``delay_s`` and is
+  counted in :attr:`round_trips` (every statement is kept in :attr:`statements`), so
+  tests hold the store to a round-trip budget and the bench times it at a realistic
+  distance.
 
 Optimistic transaction conflicts are not simulated: they are DuckDB's own (the service
 follows DuckDB's model, `Concurrency <https://duckdb.org/docs/stable/connect/concurrency>`_),
@@ -51,6 +53,7 @@ from typing import Any, Final
 
 from ducksync.errors import QueryError
 from ducksync.motherduck_versions import check_client_version
+from ducksync.stores.connector import ScriptConnector, Step
 from ducksync.stores.sql_remote import SqlConnector
 
 __all__ = ["CloudStandIn", "read_only_message"]
@@ -91,16 +94,18 @@ class CloudStandIn:
     client_engine: bool = True  # False: one engine (to measure the store without the split)
     statements: list[str] = field(default_factory=list)
     client_statements: int = 0  # statements run "on the client's engine"
+    calls: int = 0  # round trips: statements and scripts
     _temps: set[str] = field(default_factory=set)
     _checked: bool = False
 
     @property
     def round_trips(self) -> int:
-        return len(self.statements)
+        return self.calls
 
     def reset(self) -> None:
         self.statements.clear()
         self.client_statements = 0
+        self.calls = 0
 
     def _is_temp(self, name: str) -> bool:
         return name.strip('"').split(".")[-1].strip('"') in self._temps
@@ -126,6 +131,7 @@ class CloudStandIn:
         return sql
 
     async def _wait(self) -> None:
+        self.calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
 
@@ -146,6 +152,28 @@ class CloudStandIn:
         async for chunk in self.inner.export_arrow(run, params, batch_rows=batch_rows,
                                                    batch_bytes=batch_bytes):
             yield chunk
+
+    async def script(self, steps: Sequence[Step]) -> list[tuple[Any, ...]]:
+        """Several statements, one round trip (each under the rules)."""
+        run = [(self._admit(sql), params) for sql, params in steps]
+        await self._wait()
+        if isinstance(self.inner, ScriptConnector):
+            return await self.inner.script(run)
+        for sql, params in run[:-1]:
+            await self.inner.execute(sql, params)
+        return await self.inner.fetch_rows(*run[-1])
+
+    async def script_arrow(self, steps: Sequence[Step], *, batch_rows: int,
+                           batch_bytes: int) -> list[bytes]:
+        run = [(self._admit(sql), params) for sql, params in steps]
+        await self._wait()
+        if isinstance(self.inner, ScriptConnector):
+            return await self.inner.script_arrow(run, batch_rows=batch_rows,
+                                                 batch_bytes=batch_bytes)
+        for sql, params in run[:-1]:
+            await self.inner.execute(sql, params)
+        return [c async for c in self.inner.export_arrow(*run[-1], batch_rows=batch_rows,
+                                                         batch_bytes=batch_bytes)]
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
         self._admit(f"CREATE TEMP TABLE {table} AS FROM ipc")  # one upload, a temp table
