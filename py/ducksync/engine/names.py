@@ -62,7 +62,6 @@ TEMP: Final = {
     "__ds_chk2": "remote store: compare-and-swap, statuses",
     "__ds_keys_raw": "remote store: keys to fetch as received",
     "__ds_keys": "remote store: keys to fetch, cast",
-    "__ds_now": "remote store: the remote's hashes of the batch's keys (two engines)",
     "__ds_hashes": "native remote store: a table's kept row hashes",
     "__ds_ingest": "native stores: an IPC payload registered for ingest",
     "__ds_answer": "native remote store: an answer registered for the ledger",
@@ -76,7 +75,7 @@ LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log
 
 # The remote's ledger (stores/remote_sql.py).
 REMOTE_LEDGER: Final = ("ledger", "ledger_results", "ledger_rowsets", "ledger_verified",
-                        "table_writes", "identity")
+                        "table_writes", "identity", "write_scratch")
 ROWS_PREFIX: Final = "ledger_rows__"  # + table name: answers kept as rows
 
 

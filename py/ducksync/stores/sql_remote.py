@@ -55,7 +55,7 @@ __all__ = ["SqlConnector", "SqlRemoteStore"]
 _WHOLE: Final = 1 << 30  # "one chunk" for answers the protocol sends as one IPC stream
 _META: Final = ("__ds_op", "__ds_expect", "__ds_lh")
 _IN: Final = "__ds_in_raw"
-_TEMPS: Final = ("__ds_res", "__ds_now", "__ds_in", "__ds_chk", "__ds_chk2")  # of a write
+_TEMPS: Final = ("__ds_res", "__ds_in", "__ds_chk", "__ds_chk2")  # of a write
 _APPLIED_MAX: Final = 10_000  # batch ids remembered (with their table) until acknowledged
 PRUNE_EVERY_S: Final = 3600.0  # a store prunes the ledger on its first ack, then hourly
 
@@ -67,14 +67,12 @@ def _int_list(values: Sequence[int]) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class _Batch:
-    """A staged batch, as inspected: its columns, rows, how many are not an upsert
-    expected absent, and (two engines) its distinct keys as text, None when more than
-    ``KEY_CHUNK`` (then read again)."""
+    """A staged batch, as inspected: its columns, rows, and how many are not an upsert
+    expected absent."""
 
     present: list[str]
     rows: int
     odd: int
-    keys: list[list[Any]] | None
 
 
 class _Reshaped(Exception):
@@ -513,12 +511,9 @@ class SqlRemoteStore:
                 for name in self._temps() if name != "__ds_res"]
 
     async def _inspect(self, key: list[str]) -> _Batch:
-        """The staged batch's columns, size and kind (and, for two engines, its first
-        keys), in one statement."""
-        with_keys = 0 if self.one_engine else rs.KEY_CHUNK + 1
+        """The staged batch's columns, size and kind, in one statement."""
         try:
-            row = (await self.connector.fetch_rows(
-                rs.inspect_sql(key, _IN, with_keys=with_keys)))[0]
+            row = (await self.connector.fetch_rows(rs.inspect_sql(_IN)))[0]
         except QueryError as exc:
             if "binder error" not in exc.message.lower():
                 raise
@@ -527,9 +522,7 @@ class SqlRemoteStore:
         present = [str(c) for c in json.loads(str(row[0]))]
         if not set(_META) <= set(present) or not set(key) <= set(present):
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
-        keys = json.loads(str(row[3])) if with_keys else []
-        return _Batch(present=present, rows=int(row[1]), odd=int(row[2]),
-                      keys=keys if len(keys) <= rs.KEY_CHUNK else None)
+        return _Batch(present=present, rows=int(row[1]), odd=int(row[2]))
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
                             expected: int | None) -> ApplyResult:
@@ -607,47 +600,6 @@ class SqlRemoteStore:
                                     in_batch=marker == "repeated-batch")
         raise exc
 
-    async def _batch_keys(self, key: list[str], batch: _Batch) -> list[tuple[list[Any], int]]:
-        """The batch's distinct keys as bound text parameters, ``KEY_CHUNK`` a chunk
-        (from the inspection; read again when there were more)."""
-        if batch.keys is None:
-            return await self._keys(key, _IN)
-        return [([None if v is None else str(v) for row in batch.keys[s:s + rs.KEY_CHUNK]
-                  for v in row], len(batch.keys[s:s + rs.KEY_CHUNK]))
-                for s in range(0, len(batch.keys), rs.KEY_CHUNK)]
-
-    async def _hashes(self, info: TableInfo, key: list[str],
-                      chunks: list[tuple[list[Any], int]],
-                      before: list[Step]) -> list[tuple[Any, ...]]:
-        """Run ``before``, then read the remote's hashes of the rows with the chunks'
-        keys, by statements that read the remote table only (on MotherDuck: by the
-        server, like the checksums); the first chunk in ``before``'s script.
-
-        Two engines: no statement that reads a temp table hashes anything, so the
-        numbers travel as rows and go back as bound values (:meth:`_hash_steps`); an
-        ingest could not, inside a transaction (the browser's ingest writes a scratch
-        database, and a transaction writes one database)."""
-        if not chunks:
-            if before:
-                await self._script(before, rows=False)
-            return []
-        (params, n), *rest = chunks
-        found = list(await self._script([*before, (rs.keyed_hashes_sql(info, key, n), params)]))
-        for params, n in rest:
-            found += await self.connector.fetch_rows(rs.keyed_hashes_sql(info, key, n), params)
-        return found
-
-    @staticmethod
-    def _hash_steps(info: TableInfo, key: list[str], target: str,
-                    found: list[tuple[Any, ...]]) -> list[Step]:
-        """Temp ``target`` ``(key…, __ds_rk, __ds_rh)`` filled with :meth:`_hashes`' rows."""
-        steps: list[Step] = [(rs.hashes_shape_sql(info, key, target), ())]
-        for s in range(0, len(found), rs.KEY_CHUNK):
-            part = found[s:s + rs.KEY_CHUNK]
-            steps.append((rs.insert_hashes_sql(info, key, target, len(part)),
-                          [None if v is None else str(v) for row in part for v in row]))
-        return steps
-
     async def _finish(self, info: TableInfo, batch_id: str, n_rows: int, as_rows: bool,
                       steps: list[Step], *, verified: int | None = None) -> ApplyResult:
         """``steps`` (the rest of the write, leaving the answer in temp ``__ds_res``
@@ -716,36 +668,42 @@ class SqlRemoteStore:
             if int(after[0][0]) ^ int(before[0][0]) == expected:
                 return await self._finish(info, batch_id, batch.rows, as_rows, [],
                                           verified=expected)
-            found = await self._hashes(info, key, await self._batch_keys(key, batch), [])
+            steps = []
         else:
-            found = await self._hashes(info, key, await self._batch_keys(key, batch),
-                                       [*steps, insert])
-        answer = rs.bulk_answer_sql(info, key, casts, _IN, "__ds_now")
+            steps.append(insert)
+        answer = rs.bulk_answer_sql(info, key, casts, _IN, rs.scratch_now_sql(info, key))
         return await self._finish(info, batch_id, batch.rows, as_rows, [
-            *self._hash_steps(info, key, "__ds_now", found),
-            ("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ())])
+            *steps, *self._remote_hashes(info, key, rs.written_sql(casts, _IN)),
+            ("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ()),
+            (rs.SCRATCH_CLEAR, ())])
 
     async def _cas(self, info: TableInfo, key: list[str], batch_id: str, batch: _Batch,
                    casts: str, as_rows: bool, begin: list[Step]) -> ApplyResult:
-        """Compare-and-swap: one script on one engine; two engines add a round trip
-        for the remote's hashes before the writes and one after."""
-        hashes = None if self.one_engine else "__ds_now"
+        """Compare-and-swap, in one script (two engines: with the remote's hashes taken
+        before and after the writes, see :meth:`_remote_hashes`)."""
+        hashes = None if self.one_engine else rs.scratch_now_sql(info, key)
         load, (check, *writes), answer = rs.cas_statements(info, key, casts, _IN, hashes)
-        loaded: list[Step] = [*begin, (load, ()),
-                              (rs.repeated_guard_sql(key, "__ds_in", in_batch=True), ())]
-        written: list[Step] = [(check, ()),
-                               (rs.repeated_guard_sql(key, "__ds_chk", in_batch=False), ()),
-                               *((sql, ()) for sql in writes)]
-        result: Step = ("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ())
-        if hashes is None:
-            return await self._finish(info, batch_id, batch.rows, as_rows,
-                                      [*loaded, *written, result])
-        chunks = await self._batch_keys(key, batch)
-        now = await self._hashes(info, key, chunks, loaded)  # the current hashes
-        now = await self._hashes(info, key, chunks,  # and again after the writes
-                                 [*self._hash_steps(info, key, hashes, now), *written])
-        return await self._finish(info, batch_id, batch.rows, as_rows,
-                                  [*self._hash_steps(info, key, hashes, now), result])
+        steps: list[Step] = [*begin, (load, ()),
+                             (rs.repeated_guard_sql(key, "__ds_in", in_batch=True), ())]
+        if hashes is not None:  # the current hashes
+            steps += self._remote_hashes(info, key, "__ds_in")
+        steps += [(check, ()), (rs.repeated_guard_sql(key, "__ds_chk", in_batch=False), ()),
+                  *((sql, ()) for sql in writes)]
+        if hashes is not None:  # and again after the writes, for the answer
+            steps += [(rs.SCRATCH_NOW_CLEAR, ()), (rs.scratch_hashes_sql(info, key), ())]
+        steps.append(("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ()))
+        if hashes is not None:
+            steps.append((rs.SCRATCH_CLEAR, ()))
+        return await self._finish(info, batch_id, batch.rows, as_rows, steps)
+
+    @staticmethod
+    def _remote_hashes(info: TableInfo, key: list[str], source: str) -> list[Step]:
+        """Steps that leave the remote's hashes of the rows keyed as in ``source`` in
+        the scratch (``rs.scratch_now_sql``): the keys go up as text, then a statement
+        over remote tables only hashes the rows (on MotherDuck: on the server, like the
+        checksums), so no statement that reads a temp table hashes anything, and the
+        numbers never cross the client."""
+        return [(rs.scratch_keys_sql(key, source), ()), (rs.scratch_hashes_sql(info, key), ())]
 
     async def _stored(self, batch_id: str) -> ApplyResult | None:
         """The stored answer of a ledger entry (result b"" once acknowledged or
