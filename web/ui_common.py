@@ -41,6 +41,8 @@ def plain_error(error):
     hint = error.get("hint")
     if hint:
         text += " What to do: " + str(hint)
+    if error.get("request_id"):  # what the server's operator looks the failure up by
+        text += " (request " + str(error.get("request_id")) + ")"
     return text
 
 

@@ -15,18 +15,23 @@ __all__ = [
     "BackupError",
     "ConflictError",
     "DucksyncError",
+    "ForbiddenError",
     "InvalidKeyError",
     "LimitExceededError",
     "MassDeleteError",
     "NoPrimaryKeyError",
+    "NotFoundError",
     "OwnerGoneError",
     "PayloadTooLargeError",
     "ProtocolError",
     "QueryError",
+    "RateLimitedError",
     "ReadOnlyRemoteError",
     "RemoteUnavailableError",
+    "RequestTimeoutError",
     "SchemaMismatchError",
     "TableDroppedError",
+    "UnsupportedMediaError",
     "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
@@ -177,6 +182,39 @@ class UnsupportedVersionError(DucksyncError):
     code = "unsupported_version"
 
 
+# What only an HTTP edge says (the server raises them, ducksync/server/errors.py maps
+# them to statuses); here so that a client rebuilds them typed, not as "internal".
+class RateLimitedError(DucksyncError):
+    """Too many requests from this client: wait, then retry."""
+
+    code = "rate_limited"
+
+
+class ForbiddenError(DucksyncError):
+    """Signed in, but not allowed to do this (a table outside the user's rules, the
+    console without the operator's rights)."""
+
+    code = "forbidden"
+
+
+class NotFoundError(DucksyncError):
+    """The server has no such route or object."""
+
+    code = "not_found"
+
+
+class RequestTimeoutError(DucksyncError):
+    """The server stopped a request that ran past its time limit."""
+
+    code = "timeout"
+
+
+class UnsupportedMediaError(DucksyncError):
+    """A request body in an encoding the server does not accept."""
+
+    code = "unsupported_media"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -197,6 +235,11 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         UnsupportedVersionError,
         LimitExceededError,
         PayloadTooLargeError,
+        RateLimitedError,
+        ForbiddenError,
+        NotFoundError,
+        RequestTimeoutError,
+        UnsupportedMediaError,
     )
 }
 

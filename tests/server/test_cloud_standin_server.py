@@ -160,6 +160,15 @@ def test_md_backend_syncs_through_http_on_the_standin(tmp_path: Path,
             # statements of two-engine hashing: tests/engine/test_cloud_standin.py).
             assert (requests, cloud.statements - before) <= (2, 2), \
                 (requests, cloud.statements - before)
+        # a 1-row push, on both legs: 3 requests; behind the server the survey (2), the
+        # batch (its upload, its inspection, its transaction as one script) and the ack
+        with duckdb.connect(str(a)) as con:
+            con.execute("UPDATE c SET v = 'one' WHERE id = 7")
+        before = cloud.statements
+        one, requests = _sync(a, url)
+        assert {t.table: t.pushed for t in one.tables}["c"] == 1
+        assert (requests, cloud.statements - before) <= (3, 6), \
+            (requests, cloud.statements - before)
 
 
 def test_a_share_readers_server_answers_403_with_the_way_out(
