@@ -9,7 +9,7 @@ at 0 and ``DELAY_S``, on the two legs where the distance is:
 * store → cloud database (what the server, or the page's direct transport, pays): the
   one remote store over the cloud stand-in (:class:`~ducksync.stores.standin.CloudStandIn`,
   temp tables on the client's engine) with ``DELAY_S`` before every call (a statement or
-  a script of them), counting calls (round trips) and statements;
+  a script of them) that reaches it, counting those round trips and all calls;
 * both at once: device → server → cloud, the real app in this process with its remote
   store over the stand-in (an ``md:`` backend, as ``tests/server/test_cloud_standin_server.py``
   runs it), ``DELAY_S`` on each leg.
@@ -46,7 +46,7 @@ def _write(path: Path, *statements: str) -> None:
             con.execute(sql)
 
 
-Timed = Callable[[Path, float], tuple[float, int, int]]  # (ms, round trips, statements)
+Timed = Callable[[Path, float], tuple[float, int, int]]  # (ms, round trips, other count)
 
 
 async def _timed(local_path: Path, url: str, delay_s: float,
@@ -79,7 +79,8 @@ async def _timed(local_path: Path, url: str, delay_s: float,
 
 async def _timed_store(local_path: Path, cloud_path: Path,
                        delay_s: float) -> tuple[float, int, int]:
-    """(ms, calls, statements) of one sync of every table against the cloud stand-in."""
+    """(ms, round trips, calls) of one sync of every table against the cloud stand-in:
+    calls that touch temp tables only stay on the client (no round trip)."""
     from ducksync.engine.sync import SyncOptions, sync
     from ducksync.stores.native import NativeConnector, NativeLocalStore
     from ducksync.stores.sql_remote import SqlRemoteStore
@@ -98,7 +99,7 @@ async def _timed_store(local_path: Path, cloud_path: Path,
         inner.close()
     if not report.converged:
         raise RuntimeError(f"latency bench: a sync did not converge: {report.to_dict()}")
-    return ms, cloud.round_trips, len(cloud.statements)
+    return ms, cloud.round_trips, cloud.calls
 
 
 @contextmanager
@@ -169,8 +170,8 @@ def _record(res: Results, name: str, unit: str, delay: float,
             + where)
     if unit == "round trips":
         res.add(SUITE, f"{name} {at} round trips", count, "round trips")
-        res.add(SUITE, f"{name} {at} statements", behind, "statements")
-        log(f"latency {name} {at}: {ms:,.0f} ms, {count} round trips, {behind} statements")
+        res.add(SUITE, f"{name} {at} calls", behind, "calls")
+        log(f"latency {name} {at}: {ms:,.0f} ms, {count} round trips, {behind} calls")
         return
     res.add(SUITE, f"{name} {at} requests", count, "requests")
     if unit == "both":
