@@ -60,6 +60,8 @@ def plain_error(error):
     hint = error.get("hint")
     if hint:
         text += " What to do: " + sentence(hint)
+    if error.get("request_id"):  # what the server's operator looks the failure up by
+        text += " (request " + str(error.get("request_id")) + ")"
     return text
 
 

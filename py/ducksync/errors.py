@@ -20,14 +20,18 @@ __all__ = [
     "LimitExceededError",
     "MassDeleteError",
     "NoPrimaryKeyError",
+    "NotFoundError",
     "OwnerGoneError",
     "PayloadTooLargeError",
     "ProtocolError",
     "QueryError",
+    "RateLimitedError",
     "ReadOnlyRemoteError",
     "RemoteUnavailableError",
+    "RequestTimeoutError",
     "SchemaMismatchError",
     "TableDroppedError",
+    "UnsupportedMediaError",
     "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
@@ -186,6 +190,32 @@ class UnsupportedVersionError(DucksyncError):
     code = "unsupported_version"
 
 
+# What only an HTTP edge says (the server raises them, ducksync/server/errors.py maps
+# them to statuses); here so that a client rebuilds them typed, not as "internal".
+class RateLimitedError(DucksyncError):
+    """Too many requests from this client: wait, then retry."""
+
+    code = "rate_limited"
+
+
+class NotFoundError(DucksyncError):
+    """The server has no such route or object."""
+
+    code = "not_found"
+
+
+class RequestTimeoutError(DucksyncError):
+    """The server stopped a request that ran past its time limit."""
+
+    code = "timeout"
+
+
+class UnsupportedMediaError(DucksyncError):
+    """A request body in an encoding the server does not accept."""
+
+    code = "unsupported_media"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
@@ -207,6 +237,11 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         ForbiddenError,
         LimitExceededError,
         PayloadTooLargeError,
+        RateLimitedError,
+        ForbiddenError,
+        NotFoundError,
+        RequestTimeoutError,
+        UnsupportedMediaError,
     )
 }
 

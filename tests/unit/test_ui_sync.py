@@ -112,3 +112,11 @@ def test_the_status_keeps_structural_stops_until_the_table_syncs() -> None:
     status.note_tables([{"table": "a", "error": {"code": "remote_unavailable"}},
                         {"table": "b", "error": None}])
     assert [s["table"] for s in status.to_dict()["stopped"]] == ["a"]  # b synced again
+
+
+def test_an_error_names_the_servers_request_id(ui: Any) -> None:
+    """What the page shows carries the id the server's operator looks a failure up by."""
+    text = ui.plain_error({"code": "remote_unavailable", "message": "the server failed",
+                           "hint": "sync again", "request_id": "req-42"})
+    assert text.endswith("(request req-42)") and "sync again." in text.lower()
+    assert "request" not in ui.plain_error({"code": "query", "message": "m", "hint": None})
