@@ -82,6 +82,24 @@ const methods = {
     return this.local.request(REQUEST.SYNC_RESOLVE, { table, key: String(key), take });
   },
   /**
+   * Rows the server's sync rules refused (not yours, or a read-only table), kept here and
+   * not sent again while unchanged: [{table, key, reason, why, deleted, local, rejected_at}].
+   */
+  async rejections(table) {
+    return (await this.local.request(REQUEST.SYNC_REJECTIONS, { table: table ?? null }))
+      .rejections;
+  },
+  /** Give a refused change up: the next sync brings back the server's row, if yours. */
+  discardRejection(table, key) {
+    return this.local.request(REQUEST.SYNC_REJECTION, { table, key: String(key),
+                                                        action: "discard" });
+  },
+  /** Send a refused row again, unchanged, at the next sync (after the rules changed). */
+  retryRejection(table, key) {
+    return this.local.request(REQUEST.SYNC_REJECTION, { table, key: String(key),
+                                                        action: "retry" });
+  },
+  /**
    * Which remote tables this device holds: {all, held: [...], not_held: [...]}. `all`:
    * tables not listed are held too (the default: every table the server offers).
    */

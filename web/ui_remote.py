@@ -15,7 +15,7 @@ to delete the local copy too; the server keeps every row either way.
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, js_obj, on_promise, plain_error
+from ui_common import el, escape, from_js, js_obj, on_promise, plain_error, sentence
 
 UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
                "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
@@ -32,8 +32,9 @@ def transport_error(err):
     text = str(err.message or "unknown error")
     if str(err.code) == "remote_unavailable":
         text = "Could not reach MotherDuck: " + text
+    text = sentence(text)
     if err.hint:
-        text += " What to do: " + str(err.hint)
+        text += " What to do: " + sentence(err.hint)
     return text
 
 
@@ -49,11 +50,23 @@ class RemotePanel:
         client.on("sync", create_proxy(self.on_sync))
         self.syncing = False
         self.listing = []
+        self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
         self.on_choice()
 
     def start(self):
         self.busy(False)
         self.refresh_tables()
+        # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
+        on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
+                   self.got_config_response, lambda _e: None)
+
+    def got_config_response(self, response):
+        if response.ok:
+            on_promise(response.json(), self.got_config, lambda _e: None)
+
+    def got_config(self, config):
+        self.rules = bool(from_js(config).get("rules"))
+        self.on_choice()
 
     # --- which server tables this device holds (subscriptions) ----------------------
     def on_sync(self, state):
@@ -113,6 +126,10 @@ class RemotePanel:
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
+        # Sign-in and sync rules belong to our server: say so before switching.
+        state = from_js(window.ducksyncSession.state()) if window.ducksyncSession else {}
+        el("remote-single-user").hidden = not (
+            self.rules or state.get("signInRequired") or state.get("rules"))
 
     def on_key(self, event):
         if event.key == "Enter":

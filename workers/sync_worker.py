@@ -21,7 +21,7 @@ from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignor
 from ducksync import protocol
 from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.protocol import Event
-from ducksync.worker import Handler
+from ducksync.worker import Handler, checkpoint_deferred
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.sql_params import bind
 from ducksync.worker.sync_service import SyncService
@@ -59,7 +59,11 @@ class WasmLocalStore:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         text = bind(sql, params)
-        await self._q(self.conn.query(text), text)
+        try:
+            await self._q(self.conn.query(text), text)
+        except QueryError as exc:
+            if not checkpoint_deferred(text, exc.message):
+                raise
 
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         text = bind(sql, params)
@@ -121,7 +125,8 @@ class SyncWorker:
             protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
             protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
             protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log,
-            protocol.SYNC_DROP: self._drop, protocol.SYNC_SUBSCRIBE: self._subscribe}
+            protocol.SYNC_DROP: self._drop, protocol.SYNC_REJECTIONS: self._rejections,
+            protocol.SYNC_REJECTION: self._rejection, protocol.SYNC_SUBSCRIBE: self._subscribe}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
@@ -225,6 +230,15 @@ class SyncWorker:
         with self.clock.writing():  # the engine's store, but not a sync: the table moves
             return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
                                              str(p.get("take")))
+
+    async def _rejections(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        return {"rejections": await self._svc().rejections(p.get("table"))}
+
+    async def _rejection(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.clock.writing():  # discard rewrites the table: the page wrote
+            return await self._svc().settle_rejection(str(p.get("table")), str(p.get("key")),
+                                                      str(p.get("action")))
 
     async def _drop(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.clock.writing():  # the engine's store, but not a sync: the table goes

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SCHEMA = "ducksync-bench/1"
-SUITES = ("start", "native", "browser")
+SUITES = ("start", "native", "latency", "slice", "browser")
 Status = Literal["PASS", "MISS", "SKIP"]
 
 
@@ -117,6 +117,10 @@ TARGETS: tuple[Target, ...] = (
                            ("1k pull", 5))),
     Target(name="warm start to first query <= 2.5 s", numerator="start/warm first query ms",
            denominator=None, op="<=", limit=2500, unit="ms"),
+    *(Target(name=f"slice: one owner's {label} <= 2x the same rows in their own table",
+             numerator=f"slice/{label} shared ms", denominator=f"slice/{label} own ms",
+             op="<=", limit=2)
+      for label in ("first pull", "no-op sync", "1-row change")),
 )
 
 

@@ -14,6 +14,7 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
   A conflict is named by its key's label (:func:`key_text_sql`).
+* ``ducksync.rejections``: rows a server's sync rules refused (``engine/rejections.py``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ _DDL = [
     # A table of its own, not a column: code from before, still open in another tab,
     # inserts into ducksync.conflicts positionally.
     "CREATE TABLE IF NOT EXISTS ducksync.json_key_labels (since TIMESTAMP)",
+    # Rows a server with sync rules refused (engine/rejections.py), kept locally and
+    # held back while unchanged (local_hash: the refused row's hash, NULL: a delete).
+    "CREATE TABLE IF NOT EXISTS ducksync.rejections (table_name VARCHAR, key_text VARCHAR, "
+    "reason VARCHAR, local_hash UBIGINT, rejected_at TIMESTAMP, "
+    "PRIMARY KEY (table_name, key_text))",
     # boot_cursor: a bootstrap under way (engine/bootstrap.py): the text of the last key
     # whose page committed, in the same transaction as its rows; NULL when none runs.
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS boot_cursor VARCHAR",
@@ -291,6 +297,7 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
         if reset:
             await local.execute(f"DELETE FROM {base_table(table)}")
             await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ?", [table])
+            await local.execute("DELETE FROM ducksync.rejections WHERE table_name = ?", [table])
             await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
             await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
             await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL, "
@@ -347,7 +354,7 @@ def forget_statements(table: str) -> list[tuple[str, list[Any]]]:
     return [(f"DROP TABLE IF EXISTS {base_table(table)}", []),
             (f"DROP TABLE IF EXISTS {conflict_rows_table(table)}", []),
             *((f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
-              for t in ("conflicts", "outbox")),
+              for t in ("conflicts", "outbox", "rejections")),
             ("DELETE FROM ducksync.tables WHERE name = ?", [table])]
 
 

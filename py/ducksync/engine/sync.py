@@ -24,6 +24,7 @@ from ducksync.engine import (
     merge,
     outbox,
     push,
+    rejections,
     state,
     subscriptions,
 )
@@ -97,6 +98,8 @@ class TableReport:
     pulled: int = 0
     conflicts: int = 0  # seen this run (decided by the policy or kept for a human)
     pending_conflicts: int = 0  # manual conflicts waiting in ducksync.conflicts
+    # rows the remote's sync rules refused, kept here and held (ducksync.rejections)
+    rejections: int = 0
     cas_retries: int = 0  # rows another client changed during the push
     pending_local: int = 0  # local changes a pull-only run did not send
     bytes_sent: int = 0
@@ -118,7 +121,7 @@ class TableReport:
     @property
     def converged(self) -> bool:
         return (self.error is None and not self.pending_conflicts and not self.cas_retries
-                and not self.pending_local)
+                and not self.pending_local and not self.rejections)
 
 
 @dataclass(kw_only=True)
@@ -331,6 +334,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
+        await rejections.hold(local, shape)
         if not opts.allow_mass_delete:
             await guard.check_deletes(
                 local, table, push=mode != "pull", pull=mode != "push",
@@ -416,8 +420,15 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             n_round = MAX_ROUNDS
         with xfer.phase("finish"):
             rows = await local.fetch_rows(
-                "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
-            rep.pending_conflicts = int(rows[0][0])
+                "SELECT (SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?), "
+                "(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?)",
+                [table, table])
+            rep.pending_conflicts, rep.rejections = int(rows[0][0]), int(rows[0][1])
+            if rep.rejections:  # only while the refused rows are still as refused
+                await rejections.prune(local, shape)
+                rep.rejections = int((await local.fetch_rows(
+                    "SELECT count(*) FROM ducksync.rejections WHERE table_name = ?",
+                    [table]))[0][0])
             # Keep the base's sums for the next sync (read here after a run that wrote
             # the base: one pass now saves one on every no-op sync after it).
             kept = xfer.base_sums or await detect.base_sums(local, shape)

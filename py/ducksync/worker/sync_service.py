@@ -34,6 +34,7 @@ from typing import Any, Final, Literal
 from ducksync.engine import conflicts as engine_conflicts
 from ducksync.engine import detect, state, subscriptions
 from ducksync.engine import drop as engine_drop
+from ducksync.engine import rejections as engine_rejections
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.bootstrap import BOOT_TOTAL
 from ducksync.engine.push import PUSH_TOTAL
@@ -349,6 +350,7 @@ class SyncService:
         return {"pushed": sum(r.pushed for r in t), "pulled": sum(r.pulled for r in t),
                 "conflicts": sum(r.conflicts for r in t),
                 "pending_conflicts": sum(r.pending_conflicts for r in t),
+                "rejections": sum(r.rejections for r in t),
                 "bytes": self._counters.bytes_raw, "bytes_wire": self._counters.bytes_wire,
                 "ms": round(ms, 1), "converged": report.converged and outcome == "ok",
                 "outcome": outcome, "error": error, "mode": report.mode,
@@ -366,19 +368,27 @@ class SyncService:
             with contextlib.suppress(DucksyncError, asyncio.CancelledError):
                 await self._log(summary, names, direction, trigger, start_wall, end_wall)
         with contextlib.suppress(DucksyncError, asyncio.CancelledError):
-            before = self.status.pending_conflicts
-            self.status.pending_conflicts = int(state.scalar(await self.local.fetch_rows(
-                "SELECT count(*) FROM ducksync.conflicts")) or 0)
+            before, rejected = self.status.pending_conflicts, self.status.rejections
+            waiting = (await self.local.fetch_rows(
+                "SELECT (SELECT count(*) FROM ducksync.conflicts), "
+                "(SELECT count(*) FROM ducksync.rejections)"))[0]
+            self.status.pending_conflicts = int(waiting[0])
+            self.status.rejections = int(waiting[1])
             if summary["conflicts"] or self.status.pending_conflicts > before:
                 self._emit("conflict", {"pending": self.status.pending_conflicts,
                                         "conflicts": summary["conflicts"],
                                         "tables": [t["table"] for t in summary["tables"]
                                                    if t["conflicts"] or t["pending_conflicts"]]})
+            if self.status.rejections != rejected:  # new ones, or some settled
+                self._emit("rejection", {"pending": self.status.rejections,
+                                         "tables": [t["table"] for t in summary["tables"]
+                                                    if t.get("rejections")]})
         self.schedule.finished(mark, self.clock(), ok=ok,
                                retry=outcome not in ("cancelled",))
         untouched = generation == self._writes  # nothing written since the run started
         sent = (ok and summary["mode"] != "pull" and untouched
-                and not summary["pending_conflicts"])  # a conflicting row was not sent
+                and not summary["pending_conflicts"]  # a conflicting row was not sent
+                and not summary["rejections"])  # nor was a rejected one (held)
         if sent:  # every local change of these tables went out: 0 without hashing
             counts = {} if whole else dict(self.status.unsent_tables)
             counts.update({t["table"]: 0 for t in summary["tables"] if not t.get("error")})
@@ -515,6 +525,49 @@ class SyncService:
         self.publish()
         return {"pending": self.status.pending_conflicts}
 
+    # --- rows the server's sync rules refused ---------------------------------------------
+    async def _count_rejections(self) -> int:
+        """``status.rejections`` from the table (0 before any rejection: one query)."""
+        self.status.rejections = int(state.scalar(await self.local.fetch_rows(
+            "SELECT count(*) FROM ducksync.rejections")) or 0)
+        return self.status.rejections
+
+    async def rejections(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Rejected rows (``engine.rejections.list_rejections``), each with this device's
+        row as text (None: the refused change was a delete)."""
+        items = await engine_rejections.list_rejections(self.local, table)
+        rows: dict[tuple[str, str], str] = {}
+        for name in sorted({r["table"] for r in items}):  # one query per table
+            found = await self.local.fetch_rows(
+                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [name])
+            if not found:
+                continue
+            label = state.key_text_sql(list(found[0][0]), "x")
+            for key, text in await self.local.fetch_rows(
+                    f"SELECT j.key_text, CAST(x AS VARCHAR) FROM ducksync.rejections j JOIN "
+                    f"{sb.quote_ident(name)} x ON {label} = j.key_text WHERE "
+                    "j.table_name = ?", [name]):
+                rows[(name, str(key))] = str(text)
+        for r in items:
+            r["local"] = None if r["deleted"] else rows.get((r["table"], r["key"]))
+        return items
+
+    async def settle_rejection(self, table: str, key: str, action: str) -> dict[str, Any]:
+        """``discard`` (give the change up; the next sync brings back the server's row if
+        this user may see it) or ``retry`` (send it again, unchanged, at the next sync)."""
+        if action not in ("discard", "retry"):
+            raise DucksyncError(f"action must be 'discard' or 'retry', not {action!r}")
+        async with self._lock:
+            if action == "discard":
+                await engine_rejections.discard(self.local, table, key)
+            else:
+                await engine_rejections.retry(self.local, table, key)
+            await self.local.execute("CHECKPOINT")
+            await self._count_rejections()
+        self.wrote()  # the next sync settles it with the server
+        self.publish()
+        return {"pending": self.status.rejections}
+
     # --- subscriptions (engine/subscriptions.py) --------------------------------------
     async def _store_hold_at_start(self) -> None:
         if self.hold_at_start is not None:
@@ -587,6 +640,7 @@ class SyncService:
                         "primary_key": info["primary_key"] if info else [],
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
+                        "rejections": s["pending_rejections"] if s else 0,
                         "outbox_batches": s["outbox_batches"] if s else 0})
         return out
 

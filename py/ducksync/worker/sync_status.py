@@ -66,6 +66,7 @@ class SyncStatus:
     remote_down: bool = False
     failed: bool = False
     pending_conflicts: int = 0
+    rejections: int = 0  # rows the server's sync rules refused, kept here (engine/rejections)
     progress: Progress | None = None
     last_sync: str | None = None  # ISO time of the last successful run's end
     last_error: dict[str, Any] | None = None
@@ -134,6 +135,6 @@ class SyncStatus:
                 "last_error": self.last_error, "last_outcome": self.last_outcome,
                 "in_sync": self.phase == IDLE, "unsent": self.unsent,
                 "unsent_tables": dict(self.unsent_tables),
-                "pending_conflicts": self.pending_conflicts,
+                "pending_conflicts": self.pending_conflicts, "rejections": self.rejections,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
                 "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())]}
