@@ -266,6 +266,13 @@ class SyncService:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
         async with self._lock:
             await self._store_hold_at_start()
+            if tables and trigger != "manual":
+                # An automatic trigger naming tables (a change feed's "t changed"): only
+                # tables this device holds; one it stopped holding is never pulled back.
+                await state.ensure_state(self.local)
+                tables = (await subscriptions.read(self.local)).filter(tables)
+                if not tables:
+                    return self._summary(SyncReport(mode=mode, tables=[]), "nothing", None, 0.0)
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
