@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -513,16 +512,16 @@ class SqlRemoteStore:
     async def _inspect(self, key: list[str]) -> _Batch:
         """The staged batch's columns, size and kind, in one statement."""
         try:
-            row = (await self.connector.fetch_rows(rs.inspect_sql(_IN)))[0]
+            found = await self.connector.fetch_rows(rs.inspect_sql(_IN))
         except QueryError as exc:
             if "binder error" not in exc.message.lower():
                 raise
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns",
                                 hint=exc.message) from exc
-        present = [str(c) for c in json.loads(str(row[0]))]
+        present = [str(r[0]) for r in found]
         if not set(_META) <= set(present) or not set(key) <= set(present):
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
-        return _Batch(present=present, rows=int(row[1]), odd=int(row[2]))
+        return _Batch(present=present, rows=int(found[0][1]), odd=int(found[0][2]))
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
                             expected: int | None) -> ApplyResult:
