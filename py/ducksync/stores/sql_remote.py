@@ -567,10 +567,12 @@ class SqlRemoteStore:
         except QueryError as exc:
             await self._rollback()
             self._litter.update(self._temps(batch=False))  # the batch may be tried again
+            self._dropped_in = False
             return await self._failed_check(exc, info, key, batch_id, bulk)
         except BaseException:
             await self._rollback()
             self._litter.update(self._temps(batch=False))
+            self._dropped_in = False
             raise
         reached("remote.committed")
         if len(self._applied) > _APPLIED_MAX:
