@@ -645,11 +645,12 @@ def repeated_guard_sql(key: Sequence[str], source: str, *, in_batch: bool) -> st
 
 
 def inspect_sql(source: str) -> str:
-    """One row about a staged batch: its columns (JSON), rows, and rows that are not an
-    upsert expected absent (any: compare-and-swap decides)."""
-    return (f"SELECT (SELECT to_json(list(column_name)) FROM (DESCRIBE {source})), "
-            "count(*)::BIGINT, count(*) FILTER (WHERE __ds_expect IS NOT NULL OR __ds_op IS "
-            f"NULL OR __ds_op::VARCHAR <> 'U')::BIGINT FROM {source}")
+    """A staged batch in one statement: a row per column ``(name, rows, rows that are
+    not an upsert expected absent)`` (any such row: compare-and-swap decides). Scalars
+    only (DuckDB-WASM has no ``to_json``: its json extension is not loaded)."""
+    return (f"SELECT d.column_name, c.n, c.odd FROM (DESCRIBE {source}) d, (SELECT "
+            "count(*)::BIGINT AS n, count(*) FILTER (WHERE __ds_expect IS NOT NULL OR "
+            f"__ds_op IS NULL OR __ds_op::VARCHAR <> 'U')::BIGINT AS odd FROM {source}) c")
 
 
 # -- DuckDB's answers under optimistic concurrency -----------------------------------

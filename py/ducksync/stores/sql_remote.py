@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -550,16 +549,16 @@ class SqlRemoteStore:
     async def _inspect(self, key: list[str]) -> _Batch:
         """The staged batch's columns, size and kind, in one statement."""
         try:
-            row = (await self.connector.fetch_rows(rs.inspect_sql(_IN)))[0]
+            found = await self.connector.fetch_rows(rs.inspect_sql(_IN))
         except QueryError as exc:
             if "binder error" not in exc.message.lower():
                 raise
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns",
                                 hint=exc.message) from exc
-        present = [str(c) for c in json.loads(str(row[0]))]
+        present = [str(r[0]) for r in found]
         if not set(_META) <= set(present) or not set(key) <= set(present):
             raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
-        return _Batch(present=present, rows=int(row[1]), odd=int(row[2]))
+        return _Batch(present=present, rows=int(found[0][1]), odd=int(found[0][2]))
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
                             expected: int | None) -> ApplyResult:
@@ -634,10 +633,12 @@ class SqlRemoteStore:
         except QueryError as exc:
             await self._rollback()
             self._litter.update(self._temps(batch=False))  # the batch may be tried again
+            self._dropped_in = False
             return await self._failed_check(exc, info, key, batch_id, bulk)
         except BaseException:
             await self._rollback()
             self._litter.update(self._temps(batch=False))
+            self._dropped_in = False
             raise
         reached("remote.committed")
         if len(self._applied) > _APPLIED_MAX:
