@@ -130,7 +130,7 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     page.fill("#signin-password", "wrong")
     page.click("#signin-submit")
     page.wait_for_selector("#signin-error:not([hidden])")
-    assert "wrong username or password" in (page.text_content("#signin-error") or "")
+    assert "wrong username or password" in (page.text_content("#signin-error") or "").lower()
     assert page.input_value("#signin-password") == ""  # never left in the form
 
     sign_in(page, "alice")
