@@ -61,10 +61,10 @@ def sync_words(table, synced, unsent):
         return "not synced (no primary key)"
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
-    if unsent:
-        return count(unsent, "change") + " not sent"
     if not synced.get("synced"):
         return "not synced yet"
+    if unsent:
+        return count(unsent, "change") + " not sent"
     if synced.get("outbox_batches"):
         return "changes waiting to be sent"
     return "synced"

@@ -185,7 +185,8 @@ function fileAPI(db) {
  * WebAssembly trap its state is undefined: workers/local_worker.py) and opens the same
  * database again. Every member goes to the current instance, and each connection from
  * `connect()` opens a new one on its first statement after a restart (its temp tables and
- * open transaction are gone with the old instance: a sync in flight fails and retries).
+ * open transaction are gone with the old instance: a sync in flight fails and retries), and
+ * runs the `setup` it was given on the new one.
  *
  * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
  *          shimURL?: string,
@@ -205,13 +206,17 @@ export async function openDuckDB(options) {
     get adb() { return current.adb; },
     get generation() { return generation; },
     query: (sql) => current.query(sql),
-    connect: async () => {
+    // `setup(conn)` runs on the connection now and again on each reopened one (SETs, ATTACHes:
+    // a connection's state does not survive its instance).
+    connect: async (setup = async () => {}) => {
       let made = generation;
       let c = await current.connect();
+      await setup(c);
       const live = async () => {
         if (made !== generation) {
           made = generation;
           c = await current.connect();
+          await setup(c);
         }
         return c;
       };
