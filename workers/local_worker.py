@@ -20,12 +20,12 @@ import functools
 from typing import Any, Final
 
 import ducksync_host  # type: ignore[import-not-found]
-from pyodide.ffi import JsException  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import Handler, cannot_write, is_read_only
-from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
+from ducksync.worker.extensions import crash_error, explain, install_as_load
 from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, js_message
 
@@ -44,6 +44,7 @@ class LocalWorker:
     def __init__(self) -> None:
         self.host = WorkerHost()
         self.db: Any = None
+        self._on_restart: Any = None  # the JS proxy duck.mjs calls after a restart
         self.sync: Any = None  # sync_worker.SyncWorker, once the services started
         self._services: asyncio.Future[dict[str, Handler]] | None = None
         self._wrote = False  # a write before the sync service existed: it syncs once started
@@ -69,6 +70,10 @@ class LocalWorker:
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)
+        # A WebAssembly trap restarts DuckDB (workers/duck.mjs): the same settings, and a word.
+        self.db.setInit(to_js(list(INIT_SQL)))
+        self._on_restart = create_proxy(self._restarted)
+        self.db.onRestart(self._on_restart)
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
         self.host.spawn(self._start_services_soon())
@@ -116,23 +121,18 @@ class LocalWorker:
                     self._wrote_now()
         except JsException as exc:
             message = js_message(exc)
-            if is_wasm_crash(message):
-                await self._restart_duckdb(message)
+            if getattr(exc, "name", None) == "RuntimeError":  # DuckDB restarted (duck.mjs)
                 raise crash_error(message, sql) from None
             raise explain(message, sql) or QueryError(message) from None
         if not is_read_only(sql):
             self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
 
-    async def _restart_duckdb(self, reason: str) -> None:
-        """A WebAssembly trap leaves DuckDB's state undefined: throw the instance away and
-        open the same database again (committed writes are in OPFS). The sync and backup
-        connections reconnect on their next statement (workers/duck.mjs)."""
-        ducksync_host.mark("duckdb:crashed")
-        await self.db.restart()
-        for sql in INIT_SQL:
-            await self.db.query(sql)
-        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": reason}))
+    def _restarted(self, reason: str) -> None:
+        """DuckDB crashed and was restarted (a statement of any connection: page SQL, sync,
+        import), its database reopened: the page is told."""
+        ducksync_host.mark("python:duckdb-restarted")
+        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": str(reason)}))
 
     async def _checkpoint(self) -> None:
         """Fold the write just made into the database file now.

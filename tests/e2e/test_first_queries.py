@@ -80,6 +80,16 @@ def test_a_wasm_crash_restarts_duckdb_without_a_reload_and_keeps_the_data(page: 
     # sync after the restart sends both changes
     report = sync(page, tables=["crash_kept"])
     assert report["tables"][0]["error"] is None and report["pushed"] == 2, report
+    assert page.inner_text("#schema-note").startswith("DuckDB crashed (")
+
+    # a trap on another connection (an import's) restarts it too; the import is refused whole
+    err = evaluate_error(page, "window.ducksync.import(new Blob(['CREATE TABLE tz_import "
+                               "(t TIMESTAMP);\\nINSERT INTO tz_import SELECT timezone("
+                               "\\'Europe/Paris\\', TIMESTAMP \\'2024-01-01\\');\\n']))")
+    assert err["code"] == "backup" and "nothing was imported" in err["message"], err
+    assert local_worker(page).evaluate(generation) == before + 2
+    page.wait_for_function("() => window.__restarted.length === 2")
+    assert q(page, "SELECT count(*)::INT AS n FROM crash_kept") == [{"n": 2}]
 
 
 def attr(page: Any, selector: str, name: str, value: str) -> None:

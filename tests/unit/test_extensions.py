@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
+from ducksync.worker.extensions import crash_error, explain, install_as_load
 
 NOT_LOADED = ('Catalog Error: Scalar Function with name "current_date" is not in the catalog, '
               "but it exists in the icu extension.\n\nPlease try installing and loading the icu "
@@ -50,12 +50,6 @@ def test_other_errors_are_left_to_duckdb() -> None:
     ("LOAD icu", None), ("SELECT 'INSTALL icu'", None), ("INSTALL icu; SELECT 1", None)])
 def test_install_means_load_because_wasm_install_does_nothing(sql: str, load: str | None) -> None:
     assert install_as_load(sql) == load
-
-
-def test_wasm_traps_are_told_from_sql_errors() -> None:
-    assert is_wasm_crash("table index is out of bounds")
-    assert is_wasm_crash("RuntimeError: function signature mismatch")
-    assert not is_wasm_crash("Binder Error: column unreachable not found")
 
 
 def test_a_time_zone_crash_names_icu_and_says_the_database_was_reopened() -> None:

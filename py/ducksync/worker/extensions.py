@@ -10,9 +10,9 @@ why it is missing (:func:`explain`), and makes ``INSTALL x`` mean ``LOAD x``
 (:func:`install_as_load`) so that it succeeds only when the extension really is usable.
 
 Some statements that need icu without saying so (``AT TIME ZONE``, ``timezone()``) trap
-inside DuckDB's WebAssembly instead (``RuntimeError: table index is out of bounds``);
-:func:`is_wasm_crash` recognises such a trap so the worker restarts DuckDB, and
-:func:`crash_error` says what happened.
+inside DuckDB's WebAssembly instead (``RuntimeError: table index is out of bounds``):
+workers/duck.mjs restarts DuckDB on such a trap, and :func:`crash_error` says what
+happened.
 
 May import: ducksync.errors, the standard library (pure: tested in CPython).
 """
@@ -35,11 +35,6 @@ _NETWORK = re.compile(r"XMLHttpRequest|NetworkError|Failed to load")
 _STATEMENT = re.compile(r"^\s*(?:FORCE\s+)?(?P<verb>INSTALL|LOAD)\s+"
                         r"(?P<ext>[A-Za-z_]\w*|'[A-Za-z_]\w*'|\"[A-Za-z_]\w*\")\s*;?\s*$",
                         re.IGNORECASE)
-# WebAssembly traps (WebAssembly.RuntimeError messages in V8): the instance's state is
-# undefined after one, so DuckDB is restarted rather than trusted.
-WASM_TRAPS: Final = ("table index is out of bounds", "function signature mismatch",
-                     "memory access out of bounds", "unreachable", "integer overflow",
-                     "divide by zero", "null function or function signature mismatch")
 _TIME_ZONE = re.compile(r"\bAT\s+TIME\s+ZONE\b|\btimezone\s*\(", re.IGNORECASE)
 
 OFFLINE_BUILD: Final = ("this page's DuckDB bundles only its core functions (extensions are "
@@ -85,12 +80,6 @@ def explain(message: str, sql: str = "") -> QueryError | None:
                                "service worker then keeps it for offline use), or write the "
                                "query without it")
     return None
-
-
-def is_wasm_crash(message: str) -> bool:
-    """True when DuckDB's error is a WebAssembly trap, not an SQL error."""
-    text = message.strip().removeprefix("RuntimeError:").strip().lower()
-    return any(text.startswith(trap) for trap in WASM_TRAPS)
 
 
 def crash_error(message: str, sql: str) -> QueryError:
