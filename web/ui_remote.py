@@ -6,13 +6,20 @@ handed to ``client.setTransport``; it is never stored, printed or kept in this m
 (docs/transports.md). ``?service=<same-origin module>`` in the page URL is passed on as
 the SQL service (the browser tests' loopback stand-in); the remote worker honours it on
 a loopback origin only.
+
+Below it, the server's tables with a "hold here" checkbox each (the device's
+subscriptions, ``client.subscribe`` / ``client.unsubscribe``): unticking asks whether
+to delete the local copy too; the server keeps every row either way.
 """
 
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, from_js, js_obj, on_promise, sentence
+from ui_common import el, escape, from_js, js_obj, on_promise, plain_error, sentence
 
+UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
+               "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
+               "(no longer synced).")
 REFUSED = ("MotherDuck refused the token: paste a fresh token from app.motherduck.com "
            "(Settings → Access Tokens), then Connect again.")
 FIELDS = ("remote-transport", "remote-token", "remote-database", "remote-connect")
@@ -39,13 +46,90 @@ class RemotePanel:
         el("remote-transport").addEventListener("change", create_proxy(self.on_choice))
         el("remote-connect").addEventListener("click", create_proxy(self.connect))
         el("remote-token").addEventListener("keydown", create_proxy(self.on_key))
+        el("remote-tables-body").addEventListener("change", create_proxy(self.on_hold))
+        client.on("sync", create_proxy(self.on_sync))
+        self.syncing = False
+        self.listing = []
+        self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
         self.on_choice()
 
     def start(self):
         self.busy(False)
+        self.refresh_tables()
+        # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
+        on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
+                   self.got_config_response, lambda _e: None)
+
+    def got_config_response(self, response):
+        if response.ok:
+            on_promise(response.json(), self.got_config, lambda _e: None)
+
+    def got_config(self, config):
+        self.rules = bool(from_js(config).get("rules"))
+        self.on_choice()
+
+    # --- which server tables this device holds (subscriptions) ----------------------
+    def on_sync(self, state):
+        running = bool(from_js(state).get("running"))
+        if self.syncing and not running:
+            self.refresh_tables()  # a run ended: the server's tables and rows may differ
+        self.syncing = running
+
+    def refresh_tables(self):
+        on_promise(self.client.remoteTables(), self.got_tables, self.tables_failed)
+
+    def got_tables(self, listing):
+        self.listing = from_js(listing).get("tables") or []
+        on_promise(self.client.subscriptions(), self.render_tables, self.tables_failed)
+
+    def tables_failed(self, err):
+        el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
+            {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
+            "</td></tr>"
+
+    def render_tables(self, subs):
+        subs = from_js(subs)
+        held, not_held = set(subs.get("held") or []), set(subs.get("not_held") or [])
+        rows = []
+        for t in self.listing:
+            name = t.get("name") or ""
+            on = name in held or (subs.get("all") and name not in not_held)
+            rows.append('<tr data-table="' + escape(name) + '"><td><input type="checkbox" '
+                        'data-table="' + escape(name) + '" aria-label="hold ' + escape(name) +
+                        ' on this device"' + (" checked" if on else "") + '></td><th scope="row">'
+                        + escape(name) + '</th><td class="num">' +
+                        ("" if t.get("rows") is None else str(t["rows"])) + "</td></tr>")
+        el("remote-tables-body").innerHTML = "".join(rows) or \
+            '<tr><td colspan="3">The server has no tables yet.</td></tr>'
+
+    def on_hold(self, event):
+        box = event.target
+        table = box.dataset.table
+        if not table:
+            return
+        box.disabled = True
+        if box.checked:
+            call = self.client.subscribe(table)
+        else:
+            drop = window.confirm(UNSUBSCRIBE.format(table=table))
+            call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
+        on_promise(call, lambda _s: self.held_changed(), self.hold_failed)
+
+    def held_changed(self):
+        self.refresh_tables()
+        self.after_switch()  # the page's tables list changes too
+
+    def hold_failed(self, err):
+        self.say(plain_error({"code": str(err.code), "message": str(err.message),
+                              "hint": err.hint}), "failed")
+        self.refresh_tables()
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
+        # Sign-in and sync rules belong to our server: say so before switching.
+        state = from_js(window.ducksyncSession.state()) if window.ducksyncSession else {}
+        el("remote-single-user").hidden = not (
+            self.rules or state.get("signInRequired") or state.get("rules"))
 
     def on_key(self, event):
         if event.key == "Enter":
@@ -89,6 +173,7 @@ class RemotePanel:
         else:
             self.say("Using our server (proxy).", "done")
         self.after_switch()
+        self.refresh_tables()
 
     def failed(self, err):
         self.busy(False)

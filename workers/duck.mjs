@@ -112,7 +112,9 @@ async function openBlocking({ path, wasmURL, onStep }) {
     connect: async () => {
       const c = db.connect();
       return { query: async (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
-               insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+               insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options),
+               send: (sql) => c.useUnsafe((b, id) => pendingQuery(b, id, sql)),
+               cancel: async () => c.useUnsafe((b, id) => b.cancelPendingQuery(id)) };
     },
     files: fileAPI(db),
     close: async () => { conn.close(); db.reset(); },
@@ -161,12 +163,45 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
     connect: async () => {
       const c = await db.connect();
       return { query: (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
-               insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+               insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options),
+               send: (sql) => c.useUnsafe((b, id) => pendingQuery(b, id, sql)),
+               cancel: () => c.cancelSent() };
     },
     files: fileAPI(db),
     close: async () => { await conn.close(); await db.terminate(); },
     kill: async () => db.terminate(), // its worker ends: the OPFS handles it held are released
   };
+}
+
+const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Run `sql` as a *pending* query: DuckDB works on it one poll (~100 ms) at a time, so other
+ * connections' queries run between polls and `cancelPendingQuery` interrupts it (the next
+ * poll then throws "query was canceled"). Several statements run in turn; the last one's
+ * result comes back as one Arrow IPC stream (a Uint8Array owning its buffer).
+ * Same calls on the blocking bindings (synchronous: we yield between polls so this
+ * worker can take the cancel) and on AsyncDuckDB (each call a message to its worker).
+ */
+async function pendingQuery(bindings, conn, sql) {
+  let header = await bindings.startPendingQuery(conn, sql, false);
+  while (header == null) {
+    await nextTask();
+    header = await bindings.pollPendingQuery(conn);
+  }
+  const parts = [header];
+  for (;;) {
+    const chunk = await bindings.fetchQueryResults(conn); // null: not ready, empty: the end
+    if (chunk == null) { await nextTask(); continue; }
+    if (chunk.length === 0) break;
+    parts.push(chunk);
+  }
+  parts.push(EOS);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
 }
 
 // Scratch files DuckDB reads and writes by name (backup: COPY … TO / read_csv). The same
@@ -266,8 +301,12 @@ export async function openDuckDB(options) {
         }
         return conn;
       };
+      // Every member of a connection (query, insert, the console's send/cancel) goes to
+      // the live one; a trap in any of them restarts DuckDB (`failed`).
       return { query: async (sql) => track((await live()).query(sql)).catch(failed),
-               insert: async (ipc, opts) => track((await live()).insert(ipc, opts)).catch(failed) };
+               insert: async (ipc, opts) => track((await live()).insert(ipc, opts)).catch(failed),
+               send: async (sql) => track((await live()).send(sql)).catch(failed),
+               cancel: async () => (made === generation ? (await conn).cancel() : false) };
     },
     files,
     close: () => current.close(),

@@ -24,10 +24,10 @@ from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-
 
 from ducksync import protocol
 from ducksync.errors import QueryError
-from ducksync.worker import Handler, cannot_write, is_read_only
-from ducksync.worker.extensions import crash_error, explain, install_as_load
+from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
+from ducksync.worker.extensions import install_as_load, query_error
 from ducksync.worker.write_clock import WriteClock
-from worker_host import WorkerHost, js_message
+from worker_host import WorkerHost, is_crash, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false")
@@ -38,6 +38,8 @@ SERVICES_DELAY_S: Final = 0.15
 # Requests answered by the services started on demand: every SYNC_* and BACKUP_* request.
 ON_DEMAND: Final = frozenset(t for t in protocol.REQUEST_TYPES
                              if t == protocol.SYNC or t.startswith(("sync_", "backup_")))
+# The SQL console's requests: its service (own connection) starts on the first one.
+CONSOLE: Final = frozenset(t for t in protocol.REQUEST_TYPES if t.startswith("console_"))
 
 
 class LocalWorker:
@@ -56,6 +58,9 @@ class LocalWorker:
         core.on(protocol.EXEC, self.exec)
         for request_type in ON_DEMAND:
             core.on(request_type, functools.partial(self._on_demand, request_type))
+        self._console: asyncio.Future[dict[str, Handler]] | None = None
+        for request_type in CONSOLE:
+            core.on(request_type, functools.partial(self._on_console, request_type))
 
     async def init(self) -> None:
         core = self.host.core
@@ -107,6 +112,28 @@ class LocalWorker:
         handlers = await self.services()
         return await handlers[request_type](payload)
 
+    # --- the SQL console (own connection, started on its first request) -----------------
+    async def _start_console(self) -> dict[str, Handler]:
+        from console_worker import start_console
+
+        async def after_write() -> None:
+            self._wrote_now()
+            try:
+                await self._checkpoint()
+            except JsException as exc:
+                raise QueryError(js_message(exc)) from None
+
+        console = await start_console(self.db, writing=self.clock.writing,
+                                      after_write=after_write, checkpoint=self._checkpoint,
+                                      spawn=self.host.spawn)
+        return console.handlers
+
+    async def _on_console(self, request_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._console is None:
+            self._console = asyncio.ensure_future(self._start_console())
+        handlers = await self._console
+        return await handlers[request_type](payload)
+
     # --- queries ------------------------------------------------------------------------
     async def _run(self, sql: object) -> Any:
         if not isinstance(sql, str) or not sql.strip():
@@ -120,10 +147,7 @@ class LocalWorker:
                     await self._checkpoint()
                     self._wrote_now()
         except JsException as exc:
-            message = js_message(exc)
-            if getattr(exc, "name", None) == "RuntimeError":  # DuckDB restarted (duck.mjs)
-                raise crash_error(message, sql) from None
-            raise explain(message, sql) or QueryError(message) from None
+            raise query_error(js_message(exc), sql, crashed=is_crash(exc)) from None
         if not is_read_only(sql):
             self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
@@ -145,7 +169,7 @@ class LocalWorker:
         try:
             await self.db.query("CHECKPOINT")
         except JsException as exc:
-            if "other write transactions" not in js_message(exc):
+            if not checkpoint_deferred("CHECKPOINT", js_message(exc)):
                 raise
 
     def _wrote_now(self) -> None:
@@ -156,8 +180,27 @@ class LocalWorker:
             self._wrote = True
 
     async def query(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ipc = await self._run(payload.get("sql"))
-        return {"ipc": ipc, "bytes": ipc.byteLength}
+        """The result as Arrow IPC, plus DuckDB's column types (``types``, None when the
+        SQL is not one query) so the page decodes and names values as DuckDB does."""
+        sql = payload.get("sql")
+        described = await self._describe(sql) if isinstance(sql, str) else None
+        if described is None:
+            ipc = await self._run(sql)
+            return {"ipc": ipc, "bytes": ipc.byteLength, "types": None}
+        names, types = described
+        wrapped = query_types.api_sql(sql, types, names)
+        ipc = await self._run(wrapped or sql)
+        return {"ipc": ipc, "bytes": ipc.byteLength, "types": types}
+
+    async def _describe(self, sql: str) -> tuple[list[str], list[str]] | None:
+        describe = query_types.describe_sql(sql)
+        if describe is None:
+            return None
+        try:
+            rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
+        except JsException:
+            return None  # running it says what is wrong
+        return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 
     async def exec(self, payload: dict[str, Any]) -> dict[str, Any]:
         await self._run(payload.get("sql"))

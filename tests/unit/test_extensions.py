@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ducksync.worker.extensions import crash_error, explain, install_as_load
+from ducksync.worker.extensions import crash_error, explain, install_as_load, query_error
 
 NOT_LOADED = ('Catalog Error: Scalar Function with name "current_date" is not in the catalog, '
               "but it exists in the icu extension.\n\nPlease try installing and loading the icu "
@@ -58,3 +58,10 @@ def test_a_time_zone_crash_names_icu_and_says_the_database_was_reopened() -> Non
     assert "restarted and the database reopened" in err.message
     assert "icu extension" in err.message and "AT TIME ZONE" in str(err.hint)
     assert "icu" not in crash_error("unreachable", "SELECT 1").message
+
+
+def test_query_error_picks_crash_then_extension_then_duckdbs_words() -> None:
+    assert "restarted" in query_error("unreachable", "SELECT 1", crashed=True).message
+    assert query_error(NOT_LOADED, "SELECT current_date").message.startswith("current_date")
+    assert query_error("Parser Error: syntax error", "SELEC").message == \
+        "Parser Error: syntax error"

@@ -50,7 +50,8 @@ def check_bind(settings: Settings) -> None:
         raise AuthError(
             f"refusing to bind {settings.host} with no authentication configured: "
             "anyone who can reach it could read and write the remote",
-            hint="set DUCKSYNC_USERS_FILE or DUCKSYNC_API_KEYS (see docs/configuration.md), "
+            hint="set DUCKSYNC_USERS_FILE, DUCKSYNC_API_KEYS or DUCKSYNC_JWT_* "
+                 "(see docs/configuration.md), "
                  "or bind 127.0.0.1 for open dev mode")
 
 
@@ -104,6 +105,14 @@ async def _prepare_ledger(ctx: ServerContext) -> None:
     except Exception as exc:  # the server still serves the app; /readyz reports the remote
         code = exc.code if isinstance(exc, DucksyncError) else type(exc).__name__
         log.warning(f"remote not ready at startup ({code}); /readyz will say why")
+
+
+def _static_files(settings: Settings) -> StaticFiles:
+    """``web_root``, or ``app_root`` over it: a path is looked up in the app's folder first."""
+    files = StaticFiles(directory=settings.web_root, html=True, check_dir=False)
+    if settings.app_root is not None:
+        files.all_directories = [settings.app_root, *files.all_directories]
+    return files
 
 
 def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
@@ -162,13 +171,14 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
 
         principal(request)
         tables = [t for t in remote.list_tables() if ctx.table_allowed(t["name"])]
+        if ctx.rules is not None:  # a table's size counts every user's rows
+            tables = [t | {"rows": None} for t in tables]
         return {"remote": remote.kind, "tables": tables}
 
     app.include_router(auth_api.router)
     app.include_router(sync_api.router)
     app.include_router(console_api.router)
-    app.mount("/", StaticFiles(directory=settings.web_root, html=True, check_dir=False),
-              name="web")
+    app.mount("/", _static_files(settings), name="web")
     # Outermost last: observability sees everything, isolation headers go on every
     # response (errors included), CORS answers preflights, the size limit guards the rest.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

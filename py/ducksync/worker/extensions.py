@@ -91,3 +91,11 @@ def crash_error(message: str, sql: str) -> QueryError:
         "restarted and the database reopened; what was committed before is kept." + why,
         hint=("use TIMESTAMPTZ values without AT TIME ZONE, or run LOAD icu while online"
               if why else "check the query; if it crashes again, report it with the SQL"))
+
+
+def query_error(message: str, sql: str, *, crashed: bool = False) -> QueryError:
+    """The error for DuckDB's failure of ``sql``: a crash (DuckDB was restarted), an
+    extension that is not loaded, or else DuckDB's own message."""
+    if crashed:
+        return crash_error(message, sql)
+    return explain(message, sql) or QueryError(message)
