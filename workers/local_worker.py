@@ -198,7 +198,9 @@ class LocalWorker:
             return None
         try:
             rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
-        except JsException:
+        except JsException as exc:
+            if is_crash(exc):  # DuckDB was restarted (duck.mjs): running it would crash again
+                raise query_error(js_message(exc), sql, crashed=True) from None
             return None  # running it says what is wrong
         return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 

@@ -64,7 +64,7 @@ def test_a_wasm_crash_restarts_duckdb_without_a_reload_and_keeps_the_data(page: 
                   "window.ducksync.on('restarted', (e) => window.__restarted.push(e)); }")
 
     err = evaluate_error(page, f"window.ducksync.query({AT_TIME_ZONE!r})")
-    assert err["code"] == "query"
+    assert err["code"] == "duckdb_crashed" and err["name"] == "DuckDBCrashedError"
     assert "DuckDB crashed running this query" in err["message"]
     assert "restarted and the database reopened" in err["message"]
     assert "icu extension" in err["message"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ducksync.errors import DuckDBCrashedError
 from ducksync.worker.extensions import crash_error, explain, install_as_load, query_error
 
 NOT_LOADED = ('Catalog Error: Scalar Function with name "current_date" is not in the catalog, '
@@ -61,7 +62,9 @@ def test_a_time_zone_crash_names_icu_and_says_the_database_was_reopened() -> Non
 
 
 def test_query_error_picks_crash_then_extension_then_duckdbs_words() -> None:
-    assert "restarted" in query_error("unreachable", "SELECT 1", crashed=True).message
+    crashed = query_error("unreachable", "SELECT 1", crashed=True)
+    assert isinstance(crashed, DuckDBCrashedError) and crashed.code == "duckdb_crashed"
+    assert "restarted" in crashed.message
     assert query_error(NOT_LOADED, "SELECT current_date").message.startswith("current_date")
     assert query_error("Parser Error: syntax error", "SELEC").message == \
         "Parser Error: syntax error"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ducksync.errors import QueryError
+from ducksync.errors import DuckDBCrashedError, QueryError
 
 REPOSITORY: Final = "extensions.duckdb.org"
 # DuckDB: 'Scalar Function with name "current_date" is not in the catalog, but it exists
@@ -82,11 +82,11 @@ def explain(message: str, sql: str = "") -> QueryError | None:
     return None
 
 
-def crash_error(message: str, sql: str) -> QueryError:
+def crash_error(message: str, sql: str) -> DuckDBCrashedError:
     """The error a query gets when it crashed DuckDB's WebAssembly (restarted since)."""
     why = (" Time zones need DuckDB's icu extension, which is not loaded: "
            f"{OFFLINE_BUILD}." if _TIME_ZONE.search(sql) else "")
-    return QueryError(
+    return DuckDBCrashedError(
         f"DuckDB crashed running this query (WebAssembly error: {message.strip()}). It was "
         "restarted and the database reopened; what was committed before is kept." + why,
         hint=("use TIMESTAMPTZ values without AT TIME ZONE, or run LOAD icu while online"
