@@ -7,6 +7,7 @@ from pyscript.ffi import create_proxy
 
 PLAIN_WORDS = {
     "query": "DuckDB could not run this SQL",
+    "duckdb_crashed": "The local database restarted",
     "worker_failed": "The local database is not available",
     "protocol": "The page and its worker disagree (reload the page)",
     "backup": "The backup could not be used",

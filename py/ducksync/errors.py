@@ -14,6 +14,7 @@ __all__ = [
     "AuthError",
     "BackupError",
     "ConflictError",
+    "DuckDBCrashedError",
     "DucksyncError",
     "ForbiddenError",
     "InvalidKeyError",
@@ -71,6 +72,13 @@ class QueryError(DucksyncError):
     """DuckDB rejected a statement; the message is DuckDB's own."""
 
     code = "query"
+
+
+class DuckDBCrashedError(QueryError):
+    """DuckDB's WebAssembly trapped running a statement (in the browser); it was restarted
+    and its database reopened. Running the same statement again would crash it again."""
+
+    code = "duckdb_crashed"
 
 
 class NoPrimaryKeyError(DucksyncError):
@@ -222,6 +230,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         DucksyncError,
         ProtocolError,
         QueryError,
+        DuckDBCrashedError,
         NoPrimaryKeyError,
         InvalidKeyError,
         SchemaMismatchError,
