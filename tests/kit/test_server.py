@@ -64,9 +64,15 @@ def test_users_rules_and_the_apps_own_pages(ducksync_server: Any, tmp_path: Path
     assert httpx.get(server.url + "/sw.js").status_code == 200
     # auth is on: anonymous calls are refused
     assert httpx.get(server.url + "/api/v1/auth/me").status_code == 401
-    assert server.query("SELECT 1 AS one") == [{"one": 1}]  # the kit reads with its own key
     rules_file = Path(server._env["DUCKSYNC_RULES"])
     assert rules_file.read_text() == RULES and rules_file.parent == server.folder
+    # the rules are in force: the console (it would read every user's rows) is off, and the
+    # kit says how to read the remote instead
+    with pytest.raises(ServerError, match=r"sync rules .* `with server\.stopped\(\):"):
+        server.query("SELECT count(*) AS n FROM todos")
+    with server.stopped():
+        assert server.query("SELECT count(*) AS n FROM todos") == [{"n": 2}]
+    assert server.running and "my todo app" in httpx.get(server.url + "/").text
 
 
 def test_a_server_that_cannot_start_says_why(ducksync_server: Any) -> None:

@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,16 @@ class DucksyncServer:
         self.stop()
         return self.start()
 
+    @contextmanager
+    def stopped(self) -> Iterator[DucksyncServer]:
+        """Stop the server for the block (``query`` then reads the file), start it again
+        after: same port, remote and session key, so signed-in devices stay signed in."""
+        self.stop()
+        try:
+            yield self
+        finally:
+            self.start()
+
     def logs(self) -> str:
         """Everything the server printed so far (all its runs)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -180,6 +191,11 @@ class DucksyncServer:
         headers = {"x-api-key": self._api_key} if self._api_key else {}
         response = httpx.post(f"{self.url}/api/v1/console/query", json={"sql": sql},
                               headers=headers, timeout=60)
+        if response.status_code == 403 and "sync rules" in response.text:
+            raise ServerError(f"cannot read {sql!r} while this server runs: with sync rules its "
+                              "console is off (it would read every user's rows). Read the "
+                              "file with the server paused: `with server.stopped(): "
+                              "server.query(...)` (or assert_converged inside it)")
         if response.status_code != 200:
             raise ServerError(f"the remote refused {sql!r}: {response.text}")
         rows: list[dict[str, Any]] = pa.ipc.open_stream(response.content).read_all().to_pylist()
