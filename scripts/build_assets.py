@@ -60,7 +60,7 @@ VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
 # the pytest kit (ducksync.testing drives browsers; it never runs in one).
 PY_EXCLUDE = {"server", "cli", "testing", "__pycache__", "precache.py"}
 BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js",
-           "workers/duckdb_blocking.mjs")
+           "workers/duckdb_blocking.mjs", "web/console.js")
 # Loaded only when a page picks the motherduck transport (docs/transports.md): bundles of
 # their own, left out of the precache so the default (proxy) app never downloads them.
 # The loopback service is the browser tests' stand-in, honoured only on loopback origins.

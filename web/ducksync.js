@@ -13,6 +13,7 @@ import { arrowToRows, columnsOf } from "./rows.js";
 import { DEFAULT_DB, RoutedLink, Tabs } from "./tabs.js";
 import { attachSync, installSync } from "./sync.js";
 import { installBackup } from "./backup.js";
+import { installConsole } from "./console_api.js";
 
 export { registerServiceWorker } from "./offline.js";
 export { openSession, userDatabase, removeDatabase, SessionError } from "./session.js";
@@ -83,6 +84,9 @@ export class Client {
     if (getToken !== null && typeof getToken !== "function") {
       throw new TypeError("getToken must be a function returning a token (or a promise of one)");
     }
+    if (syncOptions.tables != null && !Array.isArray(syncOptions.tables)) {
+      throw new TypeError(`tables must be an array of table names, not ${JSON.stringify(syncOptions.tables)}`);
+    }
     this.#transport = { transport, token, database, service };
     this.#getToken = getToken;
     this.phases = {
@@ -90,8 +94,10 @@ export class Client {
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    // In the local worker's URL: read before its first automatic sync could start.
+    // In the local worker's URL: read before its first automatic sync could start
+    // (autoSync: false; tables: the remote tables this device holds, see web/sync.js).
     this.options = autoSync === false ? { duckdb, db, autosync: "off" } : { duckdb, db };
+    if (Array.isArray(syncOptions.tables)) this.options.tables = JSON.stringify(syncOptions.tables.map(String));
     // Requests go to this tab's workers when it owns the database, else to the owner tab
     // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
     const makeError = (data) => new DucksyncError(data);
@@ -232,15 +238,15 @@ export class Client {
 
   /** Run SQL on the local database; resolves to {columns: [{name, type}], rows: [[...]], table}. */
   async queryTable(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
     const table = tableFromIPC(ipc);
-    return { columns: columnsOf(table), rows: arrowToRows(table, "arrays"), table };
+    return { columns: columnsOf(table, types), rows: arrowToRows(table, "arrays", types), table };
   }
 
   /** Run SQL; resolves to an array of plain row objects (see web/README.md for value types). */
   async query(sql) {
-    const { ipc } = await this.local.request(REQUEST.QUERY, { sql });
-    return arrowToRows(tableFromIPC(ipc), "objects");
+    const { ipc, types } = await this.local.request(REQUEST.QUERY, { sql });
+    return arrowToRows(tableFromIPC(ipc), "objects", types);
   }
 
   /** Run a statement for its effect (made durable in OPFS before this resolves). */
@@ -273,6 +279,7 @@ export class Client {
 
 installSync(Client);
 installBackup(Client); // export(), import(): web/backup.js
+installConsole(Client); // consoleRun(), consolePage(), ...: web/console_api.js
 
 /** Start both workers now and return the client (not yet ready: await `client.ready`). */
 export function createClient(options = {}) {

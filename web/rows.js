@@ -2,15 +2,19 @@
 //
 //   BIGINT/HUGEINT/UBIGINT  Number when it is a safe integer, else a decimal string
 //   DECIMAL(p,s)            string with the exact digits ("12.50")
-//   DATE                    "YYYY-MM-DD"
-//   TIMESTAMP[_TZ]          ISO 8601 string in UTC ("2024-01-02T03:04:05.000Z"; ms precision)
+//   DATE                    "YYYY-MM-DD" ("infinity", "-infinity"; "+YYYYYY-…" beyond year 9999)
+//   TIMESTAMP[_TZ]          ISO 8601 string in UTC ("2024-01-02T03:04:05.000Z"; ms precision;
+//                           "infinity"/"-infinity"; "+YYYYYY-…" beyond year 9999)
 //   TIME                    "HH:MM:SS.ffffff"
 //   BLOB                    lowercase hex string
 //   UUID                    "f47ac10b-58cc-4372-a567-0e02b2c3d479"
-//   BIT                     "0101"
-//   TIME WITH TIME ZONE     "HH:MM:SS.ffffff+HH:MM"
-//   LIST / STRUCT / MAP     arrays / objects, converted recursively
+//   FLOAT/DOUBLE            Number, NaN and ±Infinity included
+//   BIT, INTERVAL, TIMETZ   DuckDB's text ("0101", "1 year 2 months 3 days 04:05:06", "12:00:00+05:30")
+//   LIST / STRUCT           arrays / objects (struct fields in order), converted recursively
+//   MAP                     [{key, value}, ...] in the map's order (keys keep their type)
 //   NULL                    null
+// With DuckDB's column types (the local worker sends them: ducksync.worker.query_types)
+// columns carry DuckDB's type names and are decoded by them (ENUM, UUID, HUGEINT...).
 import { Type, TimeUnit } from "apache-arrow";
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -126,7 +130,7 @@ function typeConverter(type) {
       const [keyField, valueField] = type.children[0].type.children;
       const key = converter(keyField);
       const value = converter(valueField);
-      return (v) => Object.fromEntries([...v].map(([k, x]) => [String(key(k)), x == null ? null : value(x)]));
+      return (v) => [...v].map(([k, x]) => ({ key: k == null ? null : key(k), value: x == null ? null : value(x) }));
     }
     case Type.Interval:
     case Type.Duration:
@@ -175,17 +179,93 @@ function fieldTypeName(field) {
   return EXTENSION_TYPES[extensionOf(field)] ?? sqlTypeName(field.type);
 }
 
-export function columnsOf(table) {
-  return table.schema.fields.map((f) => ({ name: f.name, type: fieldTypeName(f), arrowType: String(f.type) }));
+/** Columns of `table`: DuckDB's type names when given (`types`, from the worker). */
+export function columnsOf(table, types = null) {
+  return table.schema.fields.map((f, i) => ({ name: f.name, type: types?.[i] ?? fieldTypeName(f),
+                                               arrowType: String(f.type) }));
 }
 
-/** Rows of `table` as plain objects ("objects") or arrays in column order ("arrays"). */
-export function arrowToRows(table, shape = "objects") {
+// DuckDB types decoded by their DuckDB name (their Arrow form says less).
+const BY_DUCKDB_TYPE = {
+  HUGEINT: (v) => bigint(BigInt(decimal(v, 0))), // arrives as DECIMAL(38,0)
+};
+
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+const MAX_DATE_MS = 8.64e15; // what a JS Date holds
+const INT64_MAX = (1n << 63n) - 1n;
+const INT32_MAX = 2 ** 31 - 1;
+
+// Days since 1970-01-01 -> [year, month, day], proleptic Gregorian, any year (H. Hinnant).
+function civil(days) {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, doy - Math.floor((153 * mp + 2) / 5) + 1];
+}
+
+const isoYear = (y) => (y >= 0 && y <= 9999 ? pad(y, 4) : `${y < 0 ? "-" : "+"}${pad(Math.abs(y), 6)}`);
+const isoDate = (days) => { const [y, m, d] = civil(days); return `${isoYear(y)}-${pad(m)}-${pad(d)}`; };
+
+function dateValue(days) {
+  if (days === INT32_MAX) return "infinity";
+  if (days === -INT32_MAX) return "-infinity";
+  return isoDate(days);
+}
+
+const PER_SECOND = { [TimeUnit.SECOND]: 1n, [TimeUnit.MILLISECOND]: 1000n,
+                     [TimeUnit.MICROSECOND]: 1000000n, [TimeUnit.NANOSECOND]: 1000000000n };
+
+function timestampValue(raw, unit) {
+  const v = BigInt(raw);
+  if (v === INT64_MAX) return "infinity";
+  if (v === -INT64_MAX) return "-infinity";
+  const perSecond = PER_SECOND[unit];
+  const ms = (v * 1000n) / perSecond - ((v * 1000n) % perSecond < 0n ? 1n : 0n); // floor
+  if (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS) return new Date(Number(ms)).toISOString();
+  const msPerDay = 86400000n;
+  let days = ms / msPerDay;
+  let rest = ms % msPerDay;
+  if (rest < 0n) { rest += msPerDay; days -= 1n; }
+  const r = Number(rest);
+  return `${isoDate(Number(days))}T${pad(Math.floor(r / 3600000))}:${pad(Math.floor(r / 60000) % 60)}:` +
+    `${pad(Math.floor(r / 1000) % 60)}.${pad(r % 1000, 3)}Z`;
+}
+
+// Top-level DATE/TIMESTAMP columns are read from their raw integers: Arrow's own getters
+// throw for values beyond a JS Date (DuckDB's infinity, year 294247).
+function rawColumn(vector, convert) {
+  const out = new Array(vector.length);
+  let k = 0;
+  for (const data of vector.data) {
+    for (let i = 0; i < data.length; i++) {
+      out[k++] = data.getValid(i) ? convert(data.values[i]) : null;
+    }
+  }
+  return out;
+}
+
+function column(vector, field, duckType) {
+  if (!vector) return [];
+  const { type } = field;
+  if (type.typeId === Type.Timestamp && !extensionOf(field)) {
+    return rawColumn(vector, (v) => timestampValue(v, type.unit));
+  }
+  if (type.typeId === Type.Date && type.unit === 0 /* DateUnit.DAY */) {
+    return rawColumn(vector, (v) => dateValue(v));
+  }
+  const conv = BY_DUCKDB_TYPE[duckType] ?? converter(field);
+  return Array.from(vector, (v) => (v == null ? null : conv(v)));
+}
+
+/** Rows of `table` as plain objects ("objects") or arrays in column order ("arrays");
+ * `types`: DuckDB's column types (decoded by them where their Arrow form says less). */
+export function arrowToRows(table, shape = "objects", types = null) {
   const names = table.schema.fields.map((f) => f.name);
-  const columns = table.schema.fields.map((f, i) => {
-    const conv = converter(f);
-    return Array.from(table.getChildAt(i) ?? [], (v) => (v == null ? null : conv(v)));
-  });
+  const columns = table.schema.fields.map((f, i) => column(table.getChildAt(i), f, types?.[i]));
   const rows = new Array(table.numRows);
   for (let r = 0; r < table.numRows; r++) {
     if (shape === "arrays") {

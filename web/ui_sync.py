@@ -15,7 +15,7 @@ computed from the texts of two UTC stamps (:func:`epoch_s`).
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, on_promise, plain_error
+from ui_common import count, el, escape, from_js, on_promise, plain_error
 
 CHART_RUNS = 20
 PHASE_WORDS = {
@@ -185,9 +185,11 @@ class SyncPanel:
         bar = el("sync-progress-bar")
         bar.max = max(total, 1)
         bar.value = min(done, max(total, 1))
-        el("sync-progress-label").textContent = "{}: {} of {} rows, {} of {}".format(
-            p.get("table") or "sync", done, total, size(p.get("bytes_done") or 0),
-            size(p.get("bytes_total") or 0))
+        eta = p.get("eta_s")
+        el("sync-progress-label").textContent = "{}: {} of {}, {} of {}{}".format(
+            p.get("table") or "sync", done, count(total, "row"), size(p.get("bytes_done") or 0),
+            size(p.get("bytes_total") or 0),
+            "" if eta is None or done >= total else ", about {} s left".format(int(eta + 0.99)))
 
     # --- actions --------------------------------------------------------------------
     def sync_now(self, _event=None):
@@ -373,7 +375,7 @@ def stopped_item(s):
         m = s.get("mass_delete") or {}
         rows, of = m.get("rows") or 0, m.get("of") or 0
         where = "on the server" if m.get("side") == "remote" else "on this device"
-        why = ("would delete " + str(rows) + " of its " + str(of) + " rows " + where +
+        why = ("would delete " + str(rows) + " of its " + count(of, "row") + " " + where +
                ", so it stopped before changing anything.")
         acts = button("delete", "Delete them", ' data-rows="' + str(rows) + '"')
         why += " Undo the deletion to keep them, or confirm it."

@@ -112,10 +112,13 @@ async function openBlocking({ path, wasmURL, onStep }) {
     connect: async () => {
       const c = db.connect();
       return { query: async (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
-               insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+               insert: async (ipc, options) => c.insertArrowFromIPCStream(ipc, options),
+               send: (sql) => c.useUnsafe((b, id) => pendingQuery(b, id, sql)),
+               cancel: async () => c.useUnsafe((b, id) => b.cancelPendingQuery(id)) };
     },
     files: fileAPI(db),
     close: async () => { conn.close(); db.reset(); },
+    kill: async () => { db.reset(); },
   };
 }
 
@@ -160,11 +163,45 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
     connect: async () => {
       const c = await db.connect();
       return { query: (sql) => c.useUnsafe((b, id) => b.runQuery(id, sql)),
-               insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options) };
+               insert: (ipc, options) => c.insertArrowFromIPCStream(ipc, options),
+               send: (sql) => c.useUnsafe((b, id) => pendingQuery(b, id, sql)),
+               cancel: () => c.cancelSent() };
     },
     files: fileAPI(db),
     close: async () => { await conn.close(); await db.terminate(); },
+    kill: async () => db.terminate(), // its worker ends: the OPFS handles it held are released
   };
+}
+
+const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Run `sql` as a *pending* query: DuckDB works on it one poll (~100 ms) at a time, so other
+ * connections' queries run between polls and `cancelPendingQuery` interrupts it (the next
+ * poll then throws "query was canceled"). Several statements run in turn; the last one's
+ * result comes back as one Arrow IPC stream (a Uint8Array owning its buffer).
+ * Same calls on the blocking bindings (synchronous: we yield between polls so this
+ * worker can take the cancel) and on AsyncDuckDB (each call a message to its worker).
+ */
+async function pendingQuery(bindings, conn, sql) {
+  let header = await bindings.startPendingQuery(conn, sql, false);
+  while (header == null) {
+    await nextTask();
+    header = await bindings.pollPendingQuery(conn);
+  }
+  const parts = [header];
+  for (;;) {
+    const chunk = await bindings.fetchQueryResults(conn); // null: not ready, empty: the end
+    if (chunk == null) { await nextTask(); continue; }
+    if (chunk.length === 0) break;
+    parts.push(chunk);
+  }
+  parts.push(EOS);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
 }
 
 // Scratch files DuckDB reads and writes by name (backup: COPY … TO / read_csv). The same
@@ -179,6 +216,12 @@ function fileAPI(db) {
 }
 
 /**
+ * The database, restartable: `restart()` throws the current DuckDB instance away (after a
+ * WebAssembly trap its state is undefined: workers/local_worker.py) and opens the same
+ * database again. Every member goes to the current instance, and each connection from
+ * `connect()` opens a new one on its first statement after a restart (its temp tables and
+ * open transaction are gone with the old instance: a sync in flight fails and retries).
+ *
  * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
  *          shimURL?: string,
  *          onStep?: (step: string) => void}} options
@@ -186,5 +229,45 @@ function fileAPI(db) {
 export async function openDuckDB(options) {
   const onStep = options.onStep ?? (() => {});
   const open = options.mode === "async" ? openAsync : openBlocking;
-  return open({ ...options, onStep });
+  let current = await open({ ...options, onStep });
+  let generation = 0;
+  let restarting = null;
+  const files = Object.fromEntries(Object.keys(current.files).map(
+    (name) => [name, (...args) => current.files[name](...args)]));
+  return {
+    mode: current.mode,
+    get version() { return current.version; },
+    get adb() { return current.adb; },
+    get generation() { return generation; },
+    query: (sql) => current.query(sql),
+    connect: async () => {
+      let made = generation;
+      let c = await current.connect();
+      const live = async () => {
+        if (made !== generation) {
+          made = generation;
+          c = await current.connect();
+        }
+        return c;
+      };
+      return { query: async (sql) => (await live()).query(sql),
+               insert: async (ipc, opts) => (await live()).insert(ipc, opts) };
+    },
+    files,
+    close: () => current.close(),
+    restart: () => {
+      restarting ??= (async () => {
+        const old = current;
+        try {
+          await old.kill();
+        } catch (err) {
+          console.warn("[ducksync] closing the crashed DuckDB:", err);
+        }
+        current = await open({ ...options, onStep: () => {} });
+        generation += 1;
+        mark("duckdb:restarted");
+      })().finally(() => { restarting = null; });
+      return restarting;
+    },
+  };
 }

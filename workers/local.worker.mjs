@@ -6,6 +6,7 @@
 import { bootPyodideWorker, assetURL, mark } from "./boot.mjs";
 import { openDuckDB } from "./duck.mjs";
 import * as sync from "./sync_host.mjs";
+import * as console_ from "./console_host.mjs";
 
 const params = new URL(self.location.href).searchParams;
 const t0 = performance.now();
@@ -35,4 +36,4 @@ duckdb.catch(() => {}); // reported by Python when it awaits the promise
 // through it as the reference limit of a push). Nothing in the app reads it.
 self.ducksyncDiagnostics = { duckdb };
 
-bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps, sync } });
+bootPyodideWorker({ worker: "local", module: "local_worker", host: { dbPath, duckdb, duckdbSteps, sync, console: console_ } });

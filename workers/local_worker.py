@@ -24,7 +24,8 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
-from ducksync.worker import Handler, cannot_write, is_read_only
+from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
+from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
 from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, js_message
 
@@ -37,6 +38,8 @@ SERVICES_DELAY_S: Final = 0.15
 # Requests answered by the services started on demand: every SYNC_* and BACKUP_* request.
 ON_DEMAND: Final = frozenset(t for t in protocol.REQUEST_TYPES
                              if t == protocol.SYNC or t.startswith(("sync_", "backup_")))
+# The SQL console's requests: its service (own connection) starts on the first one.
+CONSOLE: Final = frozenset(t for t in protocol.REQUEST_TYPES if t.startswith("console_"))
 
 
 class LocalWorker:
@@ -54,6 +57,9 @@ class LocalWorker:
         core.on(protocol.EXEC, self.exec)
         for request_type in ON_DEMAND:
             core.on(request_type, functools.partial(self._on_demand, request_type))
+        self._console: asyncio.Future[dict[str, Handler]] | None = None
+        for request_type in CONSOLE:
+            core.on(request_type, functools.partial(self._on_console, request_type))
 
     async def init(self) -> None:
         core = self.host.core
@@ -101,6 +107,28 @@ class LocalWorker:
         handlers = await self.services()
         return await handlers[request_type](payload)
 
+    # --- the SQL console (own connection, started on its first request) -----------------
+    async def _start_console(self) -> dict[str, Handler]:
+        from console_worker import start_console
+
+        async def after_write() -> None:
+            self._wrote_now()
+            try:
+                await self._checkpoint()
+            except JsException as exc:
+                raise QueryError(js_message(exc)) from None
+
+        console = await start_console(self.db, writing=self.clock.writing,
+                                      after_write=after_write, checkpoint=self._checkpoint,
+                                      spawn=self.host.spawn)
+        return console.handlers
+
+    async def _on_console(self, request_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._console is None:
+            self._console = asyncio.ensure_future(self._start_console())
+        handlers = await self._console
+        return await handlers[request_type](payload)
+
     # --- queries ------------------------------------------------------------------------
     async def _run(self, sql: object) -> Any:
         if not isinstance(sql, str) or not sql.strip():
@@ -108,13 +136,30 @@ class LocalWorker:
         counted = contextlib.nullcontext() if cannot_write(sql) else self.clock.writing()
         try:
             with counted:
-                ipc = await self.db.query(sql)
+                # INSTALL does nothing in DuckDB-WASM: LOAD proves the extension usable.
+                ipc = await self.db.query(install_as_load(sql) or sql)
                 if not is_read_only(sql):
                     await self._checkpoint()
                     self._wrote_now()
         except JsException as exc:
-            raise QueryError(js_message(exc)) from None
+            message = js_message(exc)
+            if is_wasm_crash(message):
+                await self._restart_duckdb(message)
+                raise crash_error(message, sql) from None
+            raise explain(message, sql) or QueryError(message) from None
+        if not is_read_only(sql):
+            self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
+
+    async def _restart_duckdb(self, reason: str) -> None:
+        """A WebAssembly trap leaves DuckDB's state undefined: throw the instance away and
+        open the same database again (committed writes are in OPFS). The sync and backup
+        connections reconnect on their next statement (workers/duck.mjs)."""
+        ducksync_host.mark("duckdb:crashed")
+        await self.db.restart()
+        for sql in INIT_SQL:
+            await self.db.query(sql)
+        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": reason}))
 
     async def _checkpoint(self) -> None:
         """Fold the write just made into the database file now.
@@ -127,7 +172,7 @@ class LocalWorker:
         try:
             await self.db.query("CHECKPOINT")
         except JsException as exc:
-            if "other write transactions" not in js_message(exc):
+            if not checkpoint_deferred("CHECKPOINT", js_message(exc)):
                 raise
 
     def _wrote_now(self) -> None:
@@ -138,8 +183,27 @@ class LocalWorker:
             self._wrote = True
 
     async def query(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ipc = await self._run(payload.get("sql"))
-        return {"ipc": ipc, "bytes": ipc.byteLength}
+        """The result as Arrow IPC, plus DuckDB's column types (``types``, None when the
+        SQL is not one query) so the page decodes and names values as DuckDB does."""
+        sql = payload.get("sql")
+        described = await self._describe(sql) if isinstance(sql, str) else None
+        if described is None:
+            ipc = await self._run(sql)
+            return {"ipc": ipc, "bytes": ipc.byteLength, "types": None}
+        names, types = described
+        wrapped = query_types.api_sql(sql, types, names)
+        ipc = await self._run(wrapped or sql)
+        return {"ipc": ipc, "bytes": ipc.byteLength, "types": types}
+
+    async def _describe(self, sql: str) -> tuple[list[str], list[str]] | None:
+        describe = query_types.describe_sql(sql)
+        if describe is None:
+            return None
+        try:
+            rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
+        except JsException:
+            return None  # running it says what is wrong
+        return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 
     async def exec(self, payload: dict[str, Any]) -> dict[str, Any]:
         await self._run(payload.get("sql"))

@@ -50,11 +50,20 @@ SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on 
 SYNC_REJECTIONS: Final = "sync_rejections"  # {table?} -> {"rejections": [...]}: rows the
 #                                              server's sync rules refused, kept here
 SYNC_REJECTION: Final = "sync_rejection"  # {table, key, action: discard|retry} -> {"pending"}
+# {only?, tables?, table?, held?, keep_local?} -> {all, held, not_held}; {} reads them
+SYNC_SUBSCRIBE: Final = "sync_subscribe"
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
 BACKUP_NEXT: Final = "backup_next"  # {export_id, close?} -> {chunk: str | null, done}
 BACKUP_IMPORT: Final = "backup_import"  # {data (transferred), format?, replace?} -> {tables, rows}
+# SQL console (local worker, own connection; ducksync.worker.console_service, web/console.js).
+CONSOLE_RUN: Final = "console_run"  # {sql, cursor?, page_rows?} -> {kind: "table", result,
+#                                      columns, total, ipc, ms} | {kind: "raw", ipc, statement, ms}
+CONSOLE_PAGE: Final = "console_page"  # {result, offset, limit} -> {ipc}: rows as DuckDB's text
+CONSOLE_CANCEL: Final = "console_cancel"  # {} -> {"cancelled": bool}
+CONSOLE_EXPORT: Final = "console_export"  # {result, format: csv|arrow} -> {data}
+CONSOLE_HISTORY: Final = "console_history"  # {search?, limit?} -> {entries: [...]}
 # Local worker -> remote worker over the CONNECT_PORT channel: one RemoteStore method.
 REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire, ...}
 # Main thread -> remote worker: which way it reaches the remote (docs/transports.md). The
@@ -70,7 +79,8 @@ REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
                                   SYNC_DROP, SYNC_REJECTIONS, SYNC_REJECTION, REMOTE_CALL,
                                   REMOTE_TRANSPORT, REMOTE_TOKEN, BACKUP_EXPORT, BACKUP_NEXT,
-                                  BACKUP_IMPORT})
+                                  BACKUP_IMPORT, CONSOLE_RUN, CONSOLE_PAGE, CONSOLE_CANCEL,
+                                  CONSOLE_EXPORT, CONSOLE_HISTORY, SYNC_SUBSCRIBE})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -85,8 +95,11 @@ CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found confl
 TOKEN_NEEDED: Final = "token_needed"
 REJECTION: Final = "rejection"  # {pending, tables}: the server's sync rules refused rows
 
+CHANGED: Final = "changed"  # {}: a statement that may change tables or rows ran (page SQL)
+RESTARTED: Final = "restarted"  # {reason}: DuckDB crashed and was restarted, database reopened
+
 EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT, TOKEN_NEEDED,
-                                REJECTION})
+                                REJECTION, CHANGED, RESTARTED})
 
 # Worker phases shown in the status bar.
 BOOTING: Final = "booting"
@@ -237,9 +250,12 @@ def js_module() -> str:
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
                      "SYNC_REJECTIONS", "SYNC_REJECTION", "REMOTE_CALL", "REMOTE_TOKEN",
-                     "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT")},
+                     "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT",
+                     "CONSOLE_RUN", "CONSOLE_PAGE", "CONSOLE_CANCEL", "CONSOLE_EXPORT",
+                     "CONSOLE_HISTORY", "SYNC_SUBSCRIBE")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
-                                                     "CONFLICT", "TOKEN_NEEDED", "REJECTION")},
+                                                     "CONFLICT", "TOKEN_NEEDED", "REJECTION",
+                                                     "CHANGED", "RESTARTED")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},
         "TAB": {name: globals()[name] for name in

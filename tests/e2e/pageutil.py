@@ -79,3 +79,13 @@ def sync(page: Any, **options: Any) -> dict[str, Any]:
     """``ducksync.sync(options)`` in the page: the sync report."""
     result: dict[str, Any] = call_client(page, "sync", options)
     return result
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a picture of a state for a reviewer: ``test-results/screens/NAME.png`` (not
+    committed). The page's full height, so a page that grows shows it."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "test-results" / "screens"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

@@ -60,21 +60,6 @@ def test_bad_sql_rejects_with_duckdbs_message(shared_app: Any) -> None:
     assert "no_such_table" in missing["message"] and missing["name"] == "QueryError"
 
 
-def test_console_runs_sql_and_shows_columns_types_and_errors(shared_app: Any) -> None:
-    shared_app.fill("#sql", "SELECT 42 AS answer, 'duck' AS animal")
-    shared_app.click("#run")
-    header = shared_app.locator("#results th")
-    header.first.wait_for()
-    assert header.all_inner_texts() == ["answer\nINTEGER", "animal\nVARCHAR"]
-    assert shared_app.locator("#results td").all_inner_texts() == ["42", "duck"]
-    shared_app.fill("#sql", "SELECT * FROM nowhere")
-    shared_app.click("#run")
-    error = shared_app.locator("#error")
-    error.wait_for(state="visible")
-    assert "DuckDB could not run this SQL" in error.inner_text()
-    assert "nowhere" in error.inner_text()
-
-
 def test_local_table_survives_a_reload(open_app: Any, server_url: str) -> None:
     app_page = open_app(server_url)
     # Reopen before any write first: DuckDB-WASM 1.32 then leaves an empty WAL behind that
@@ -84,10 +69,21 @@ def test_local_table_survives_a_reload(open_app: Any, server_url: str) -> None:
     app_page.evaluate("""async () => {
         await window.ducksync.exec("CREATE TABLE kept AS SELECT 7 AS n, 'persisted' AS s");
     }""")
+    # the console's history is in the database too (recorded just after the run answers)
+    marker = "SELECT 'kept in the history' AS h"
+    assert app_page.evaluate("""async (m) => {
+        await window.ducksync.consoleRun(m);
+        for (let i = 0; i < 100; i++) {
+            if ((await window.ducksync.consoleHistory())[0]?.sql === m) return true;
+        }
+        return false;
+    }""", marker)
     app_page.reload()
     wait_ready(app_page)
     rows = app_page.evaluate("window.ducksync.query('SELECT n, s FROM kept')")
     assert rows == [{"n": 7, "s": "persisted"}]
+    app_page.wait_for_function(
+        "(m) => document.querySelector('#history-list code')?.textContent === m", arg=marker)
 
 
 def test_remote_worker_lists_a_table_created_in_the_remote_file(open_app: Any,

@@ -89,6 +89,14 @@ TARGETS: tuple[Target, ...] = (
     Target(name="native push (via server) <= 3x local Arrow round trip",
            numerator="native/push http ms", denominator="native/reference arrow round trip ms",
            op="<=", limit=3),
+    *(Target(name=f"{side} initial pull <= 1.0x initial push", numerator=f"{side}/{pull} ms",
+             denominator=f"{side}/{push} ms", op="<=", limit=1.0)
+      for side, pull, push in (("native", "pull http", "push http"),
+                               ("browser", "pull", "push"))),
+    *(Target(name=f"{side} initial pull <= 1.5x local Arrow round trip (the wire floor)",
+             numerator=f"{side}/{pull} ms", denominator=f"{side}/reference arrow round trip ms",
+             op="<=", limit=1.5)
+      for side, pull in (("native", "pull http"), ("browser", "pull"))),
     Target(name="browser no-op sync <= 5% of initial push", numerator="browser/no-op sync ms",
            denominator="browser/push ms", op="<=", limit=0.05, unit="ratio"),
     Target(name="native no-op sync <= 5% of initial push", numerator="native/no-op sync ms",

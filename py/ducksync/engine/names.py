@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["LOCAL_STATE", "PROTOCOL_COLUMNS", "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA",
-           "TEMP", "is_internal"]
+__all__ = ["CONSOLE_HISTORY", "CONSOLE_RESULT", "LOCAL_STATE", "PROTOCOL_COLUMNS",
+           "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA", "TEMP", "is_internal"]
 
 SCHEMA: Final = "ducksync"
 
@@ -55,6 +55,8 @@ TEMP: Final = {
     "__ds_rng": "bulk: prefix of the range copies __ds_rng0/1/2",
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
     "__ds_adopt": "bulk: remote hashes adopted after a crash",
+    "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
+    "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_x": "engine scratch",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
@@ -73,11 +75,17 @@ TEMP: Final = {
     "__ds_answer": "native remote store: an answer registered for the ledger",
     "__ds_scratch": "browser: the scratch database of ingests",
     "__ds_lit": "worker: a bound literal",
+    "__ds_console": "console: the last statement's result, paged (its own connection)",
+    "__ds_q": "worker: query() wrapping a statement to return DuckDB's text of some types",
 }
+CONSOLE_RESULT: Final = "__ds_console"
 
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
 LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
-                      "base__<table>", "conflict_rows__<table>")
+                      "subscriptions", "base__<table>", "conflict_rows__<table>",
+                      "console_history")
+# The SQL console's query history (ducksync.worker.console_service): survives reloads.
+CONSOLE_HISTORY: Final = "console_history"
 
 # The remote's ledger (stores/remote_sql.py).
 REMOTE_LEDGER: Final = ("ledger", "ledger_results", "ledger_rowsets", "ledger_verified",

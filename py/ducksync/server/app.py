@@ -166,7 +166,7 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
 
     @app.get("/api/v1/remote/tables", tags=["remote"])
     def remote_tables(request: Request) -> dict[str, Any]:
-        """The remote's user tables with row estimates (a fixed, read-only query)."""
+        """The remote's user tables with exact row counts (two fixed, read-only queries)."""
         from ducksync.server.deps import principal
 
         principal(request)

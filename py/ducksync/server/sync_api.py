@@ -105,6 +105,7 @@ class RowsAfterBody(BaseModel):
     column: str = Field(min_length=1, max_length=128)
     after: str | None = Field(default=None, max_length=1024)
     batch_rows: int = Field(default=100_000, ge=1, le=1_000_000)
+    limit: int | None = Field(default=None, ge=1, le=10_000_000)  # a keyset page
 
 
 class AckBody(BaseModel):
@@ -458,7 +459,8 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, wh
     ctx.check_table(table)
     column = check_column(body.column)
     return await _rows(ctx, request, lambda store: store.fetch_rows_after(
-        table, column, body.after, batch_rows=body.batch_rows), ctx.scopes(who, table))
+        table, column, body.after, batch_rows=body.batch_rows, limit=body.limit),
+        ctx.scopes(who, table))
 
 
 @_route("apply_batch", openapi_extra=_IPC_BODY,

@@ -109,7 +109,10 @@ class NativeLocalStore(_Native):
         def run() -> list[bytes]:
             # drained in one go: no cursor stays open between the engine's statements
             try:
-                reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+                # With parameters, ``con.sql(…).to_arrow_reader`` ran a page of 368k rows
+                # 15-20x slower than ``execute`` does (duckdb 1.5.6: 12 s vs 0.6 s).
+                rel = (self.con.execute(sql, list(params)) if params else self.con.sql(sql))
+                reader = rel.to_arrow_reader(batch_rows)
             except duckdb.Error as exc:
                 raise QueryError(str(exc).splitlines()[0],
                                  hint=f"while running: {sql[:200]}") from exc

@@ -430,7 +430,8 @@ class SqlRemoteStore:
                           [None if v is None else str(v) for row in found for v in row])
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int) -> AsyncIterator[bytes]:
+                               batch_rows: int, limit: int | None = None
+                               ) -> AsyncIterator[bytes]:
         async with self._lock:
             await self._setup()
             info = await self._info(table)
@@ -438,7 +439,7 @@ class SqlRemoteStore:
                 raise SchemaMismatchError(
                     f"watermark column {column!r} not in remote {table!r}")
             key = info["primary_key"] or [column]
-            sql = rs.rows_after_sql(info, key, column, after is not None)
+            sql = rs.rows_after_sql(info, key, column, after is not None, limit)
             out = await self._chunks(
                 *self._read([table], sql, [after] if after is not None else []), batch_rows)
         for chunk in out:

@@ -8,8 +8,14 @@ May import: ducksync.protocol, ducksync.errors, the standard library.
 
 from ducksync.worker.core import Handler, WorkerCore
 from ducksync.worker.health import HealthCheck, classify_health
-from ducksync.worker.sql import cannot_write, is_read_only, tidy_error_message
+from ducksync.worker.sql import (
+    cannot_write,
+    checkpoint_deferred,
+    is_read_only,
+    tidy_error_message,
+)
 
-__all__ = ["Handler", "HealthCheck", "WorkerCore", "cannot_write", "classify_health",
+__all__ = ["Handler", "HealthCheck", "WorkerCore", "cannot_write", "checkpoint_deferred",
+           "classify_health",
            "is_read_only",
            "tidy_error_message"]

@@ -42,6 +42,20 @@ def cannot_write(sql: str) -> bool:
     return _one_statement_starting_with(sql, _CANNOT_WRITE)
 
 
+def checkpoint_deferred(sql: str, message: str) -> bool:
+    """True when ``sql`` was a CHECKPOINT that DuckDB refused only because another
+    connection has a transaction open (a long console query, a sync's batch).
+
+    Nothing is lost by going on: every commit is already durable in the WAL (replayed
+    after a crash); the next CHECKPOINT folds it into the file. In DuckDB-WASM any
+    statement in flight on another connection (a pending query) counts as such a
+    transaction, so treating the refusal as an error would let one long console
+    query fail every sync and write behind it.
+    """
+    return sql.strip().rstrip(";").strip().upper() == "CHECKPOINT" \
+        and "other write transactions" in message
+
+
 def tidy_error_message(message: str) -> str:
     """DuckDB's error text without repeated paragraphs.
 

@@ -32,10 +32,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from ducksync.engine import conflicts as engine_conflicts
-from ducksync.engine import detect, state
+from ducksync.engine import detect, state, subscriptions
 from ducksync.engine import drop as engine_drop
 from ducksync.engine import rejections as engine_rejections
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.bootstrap import BOOT_TOTAL
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.schema import Shape
 from ducksync.engine.store import LocalStore, WriteTracked
@@ -72,6 +73,7 @@ BATCH_BYTES: Final = 32 << 20
 # The engine's temp tables holding what a round will push / pull (for progress totals).
 _PUSH_TOTAL: Final = f"SELECT n FROM {PUSH_TOTAL}"
 _PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
+_BOOT_TOTAL: Final = f"SELECT n FROM {BOOT_TOTAL}"
 
 
 class SyncCancelledError(DucksyncError):
@@ -113,6 +115,9 @@ class SyncService:
         self._writes = 0  # the write generation: one more per local write (wrote())
         self._unsent_gen: int | None = None  # the generation status.unsent_tables counts
         self._count_due: float | None = None  # when to count unsent changes (clock)
+        # connect({tables}): stored by the first sync (or subscription call), before it
+        # chooses its tables, so a new device never pulls a table it was not asked to hold
+        self.hold_at_start: list[str] | None = None
         remote_observer: Any = self._observe
         self.remote._observer = remote_observer
 
@@ -232,9 +237,10 @@ class SyncService:
                 progress.rows_total += await self._count(_PUSH_TOTAL)
             progress.add(stats.rows_sent, stats.bytes_sent)
         elif stats.method in ("fetch_rows", "fetch_rows_after"):
-            if not c.pull_known and stats.method == "fetch_rows":
+            if not c.pull_known:  # a bootstrap's pages, or the rows a pull fetches
                 c.pull_known = True
-                progress.rows_total += await self._count(_PULL_TOTAL)
+                progress.rows_total += await self._count(
+                    _PULL_TOTAL if stats.method == "fetch_rows" else _BOOT_TOTAL)
             progress.add(stats.rows_received, stats.bytes_received)
         else:
             return
@@ -259,6 +265,7 @@ class SyncService:
         if mode is None:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
         async with self._lock:
+            await self._store_hold_at_start()
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
@@ -551,6 +558,48 @@ class SyncService:
         self.wrote()  # the next sync settles it with the server
         self.publish()
         return {"pending": self.status.rejections}
+
+    # --- subscriptions (engine/subscriptions.py) --------------------------------------
+    async def _store_hold_at_start(self) -> None:
+        if self.hold_at_start is not None:
+            await subscriptions.hold_only(self.local, self.hold_at_start)
+            self.hold_at_start = None
+
+    async def subscriptions(self) -> dict[str, Any]:
+        """``{all, held, not_held}``: which remote tables this device holds."""
+        async with self._lock:
+            await self._store_hold_at_start()
+            await state.ensure_state(self.local)
+            return (await subscriptions.read(self.local)).to_dict()
+
+    async def subscribe(self, *, tables: list[str] | None = None, only: bool = False,
+                        table: str | None = None, held: bool = True,
+                        keep_local: bool = True) -> dict[str, Any]:
+        """``only``: hold exactly ``tables`` (None: every table). Else ``table``: hold it
+        (``held``) or stop holding it, keeping or dropping the local copy; the remote is
+        never touched. Waits for a running sync; a newly held table is pulled at once."""
+        async with self._lock:
+            self.hold_at_start = None
+            await state.ensure_state(self.local)
+            before = await subscriptions.read(self.local)
+            if only:
+                subs = await subscriptions.hold_only(self.local, tables)
+            elif table is None:
+                raise DucksyncError("subscribe needs a table (or only=true with tables)")
+            elif held:
+                subs = await subscriptions.hold(self.local, table)
+            else:
+                subs = await subscriptions.unsubscribe(self.local, table, keep_local=keep_local)
+                await self.local.execute("CHECKPOINT")
+                if not keep_local:
+                    self.status.stopped.pop(table, None)
+                    self.status.unsent_tables.pop(table, None)
+        if ((only or held) and subs != before
+                and (self.schedule.interval_s or self.schedule.on_write)):
+            self.schedule.asap = True  # syncing by itself: pull what is now held at once
+            self._wakeup()
+        self.publish()
+        return subs.to_dict()
 
     async def drop_everywhere(self, table: str) -> dict[str, Any]:
         """Drop ``table`` here and on the remote (engine/drop.py): the explicit way, since

@@ -15,8 +15,8 @@ meaningful within one start of the worker (after a reload everything is hashed a
 
 What must never happen: a write path that bypasses ``writing()``. Every caller that
 can write the local database outside the engine goes through
-``workers/local_worker.py`` (``_run``), ``workers/backup_worker.py`` (import) or
-``SyncService.resolve``; docs/engine.md lists them.
+``workers/local_worker.py`` (``_run``), ``ConsoleService.run`` (the SQL console),
+``workers/backup_worker.py`` (import) or ``SyncService.resolve``; docs/engine.md lists them.
 """
 
 from __future__ import annotations
