@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +60,9 @@ class DucksyncServer:
         self.folder = folder
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.remote = str(remote) if remote is not None else str(folder / "remote.duckdb")
+        # absolute: the server runs in ``folder``, the test wherever pytest was started
+        self.remote = str(folder / "remote.duckdb") if remote is None else \
+            str(remote) if str(remote).startswith("md:") else str(Path(remote).resolve())
         self.log_path = folder / "server.log"
         self.users: dict[str, str] = _user_passwords(users)
         self._api_key: str | None = None
@@ -118,18 +122,17 @@ class DucksyncServer:
         return self
 
     def _wait_healthy(self) -> None:
-        import httpx
-
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise ServerError(f"ducksync serve exited with {self._process.returncode} "
                                   f"before answering:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
+            try:  # stdlib: no client state to go stale between tests (pytester's module purge)
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)  # polling a port that is not open yet, not a readiness guess
         raise ServerError(f"ducksync serve did not answer /healthz within {HEALTH_TIMEOUT_S:.0f}"
                           f" s:\n{self.logs()}")
