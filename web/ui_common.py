@@ -12,6 +12,7 @@ PLAIN_WORDS = {
     "backup": "The backup could not be used",
     "remote_unavailable": "The server could not be reached",
     "cancelled": "Cancelled",
+    "auth": "Not signed in to the server",
 }
 
 

@@ -250,8 +250,12 @@ export async function openDuckDB(options) {
         }
         return c;
       };
+      // Every member of a connection (query, insert, the console's send/cancel) goes to
+      // the live one.
       return { query: async (sql) => (await live()).query(sql),
-               insert: async (ipc, opts) => (await live()).insert(ipc, opts) };
+               insert: async (ipc, opts) => (await live()).insert(ipc, opts),
+               send: async (sql) => (await live()).send(sql),
+               cancel: async () => (made === generation ? c.cancel() : false) };
     },
     files,
     close: () => current.close(),

@@ -470,7 +470,8 @@ class SqlRemoteStore:
                 raise refused from exc
             finally:
                 await self._unstage(_IN)
-                await self._drop("__ds_res", "__ds_now", "__ds_rej", _KEPT)
+                screened = ("__ds_rej", _KEPT) if self.scopes is not None else ()
+                await self._drop("__ds_res", "__ds_now", *screened)
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
                             expected: int | None, as_rows: bool) -> ApplyResult:
