@@ -92,9 +92,10 @@ class DucksyncServer:
                        self.users.items()]
             env["DUCKSYNC_USERS"] = ",".join(filter(None, [env.get("DUCKSYNC_USERS"),
                                                            *entries]))
-        if self.users or {"DUCKSYNC_USERS", "DUCKSYNC_USERS_FILE",
-                          "DUCKSYNC_API_KEYS"} & env.keys():
-            # With auth on, the kit reads the remote as a machine of its own.
+        if self.users or rules is not None or {"DUCKSYNC_USERS", "DUCKSYNC_USERS_FILE",
+                                               "DUCKSYNC_API_KEYS", "DUCKSYNC_RULES"} & env.keys():
+            # With auth on, the kit reads the remote as a machine of its own: an operator's
+            # API key, the one principal the console still answers under sync rules.
             self._api_key = "kit-" + secrets.token_urlsafe(16)
             env["DUCKSYNC_API_KEYS"] = ",".join(filter(None, [env.get("DUCKSYNC_API_KEYS"),
                                                               self._api_key]))
@@ -196,8 +197,9 @@ class DucksyncServer:
                               headers=headers, timeout=60)
         if response.status_code == 403 and "sync rules" in response.text:
             raise ServerError(f"cannot read {sql!r} while this server runs: with sync rules its "
-                              "console is off (it would read every user's rows). Read the "
-                              "file with the server paused: `with server.stopped(): "
+                              "console answers only the operator's API keys, and the kit has "
+                              "none here (DUCKSYNC_RULES was set without users or keys). Read "
+                              "the file with the server paused: `with server.stopped(): "
                               "server.query(...)` (or assert_converged inside it)")
         if response.status_code != 200:
             raise ServerError(f"the remote refused {sql!r}: {response.text}")
