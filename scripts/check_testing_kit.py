@@ -4,14 +4,16 @@ In an empty temporary folder: a fresh venv, ``pip install --no-deps -e <this rep
 project's own install; its dependencies come from this interpreter's site-packages through a
 ``.pth`` line, so nothing is downloaded), and one test file that uses only
 ``ducksync_server``, ``ducksync_device`` and ``assert_converged``: two devices edit, go
-offline, edit, reconnect and converge. Then plain ``pytest`` in that folder, with no
-conftest, no ``-p`` and no PYTHONPATH: the plugin must come from the installed entry point.
-Exit status 0 when the inner run passed; its output is printed either way.
+offline, edit, reconnect and converge; next to it, every recipe of docs/testing.md as its
+own test, so the guide's code is run as written. Then plain ``pytest`` in that folder, with
+no conftest, no ``-p`` and no PYTHONPATH: the plugin must come from the installed entry
+point. Exit status 0 when the inner run passed; its output is printed either way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -50,6 +52,21 @@ def test_two_devices_edit_offline_reconnect_and_converge(ducksync_server, ducksy
 '''
 
 
+def recipes_module() -> str:
+    """docs/testing.md's recipes as a test module: a block that is a test stays one, a test
+    body becomes ``test_recipe_N(ducksync_server, ducksync_device)``."""
+    guide = (ROOT / "docs" / "testing.md").read_text()
+    section = guide[guide.index("## Recipes"):guide.index("\n## ", guide.index("## Recipes") + 1)]
+    lines = ["import duckdb", "from ducksync.testing import assert_converged, wait_until", ""]
+    for number, code in enumerate(re.findall(r"```python\n(.*?)```", section, re.S)):
+        if "def test_" not in code:
+            lines.append(f"def test_recipe_{number}(ducksync_server, ducksync_device):")
+            code = "".join(f"    {line}" if line.strip() else line
+                           for line in code.splitlines(keepends=True))
+        lines += [code, ""]
+    return "\n".join(lines)
+
+
 def run(command: list[str], *, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, text=True, capture_output=True, check=False, cwd=cwd, env=env)
@@ -78,9 +95,10 @@ def main() -> int:
                     sysconfig.get_paths()["purelib"] + "\n")
         installed = time.monotonic() - started
         (folder / "test_app.py").write_text(APP_TEST)
+        (folder / "test_recipes.py").write_text(recipes_module())
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         result = run([str(python), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                      "test_app.py"], cwd=folder, env=env)
+                      "test_app.py", "test_recipes.py"], cwd=folder, env=env)
         print(result.stdout[-6000:], result.stderr[-3000:])
         print(f"kit check: venv + pip install {installed:.1f} s, pytest "
               f"{time.monotonic() - started - installed:.1f} s, exit {result.returncode}")

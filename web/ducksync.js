@@ -22,13 +22,15 @@ const DIST = new URL("./", import.meta.url);
 const REACHABILITY = new Set([STATE.CONNECTED, STATE.OFFLINE]);
 const SETTLED = new Set([STATE.READY, STATE.CONNECTED, STATE.OFFLINE]);
 
-/** An Error rebuilt from a worker's typed error: name ("QueryError"), code, hint, message. */
+/** An Error rebuilt from a worker's typed error: name ("QueryError"), code, hint, message,
+ * and the server's request id when a server answered (what its operator looks up). */
 export class DucksyncError extends Error {
-  constructor({ name, code, message, hint }) {
+  constructor({ name, code, message, hint, request_id }) {
     super(message);
     this.name = name || "DucksyncError";
     this.code = code || "internal";
     this.hint = hint ?? null;
+    this.requestId = request_id ?? null;
   }
 }
 

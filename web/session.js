@@ -106,6 +106,7 @@ export class Session {
     this.database = last?.db ?? (localStorage.getItem(MODE_KEY) === "users" ? null : DEFAULT_DB);
     this.mode = last ? "offline" : this.database ? "open" : "signed-out";
     this.expiresAt = null;
+    this.rules = false; // the server enforces sync rules (known once it answered)
     this.listeners = new Set();
     this.getToken = this.getToken.bind(this);
     // Someone signed in or out in another tab: this tab's database may no longer be theirs.
@@ -127,10 +128,10 @@ export class Session {
     }
   }
 
-  /** {mode, user, database, expiresAt, signInRequired}: plain data, never a token. */
+  /** {mode, user, database, expiresAt, signInRequired, rules}: plain data, never a token. */
   state() {
     return { mode: this.mode, user: this.user, database: this.database, expiresAt: this.expiresAt,
-             signInRequired: this.mode !== "open" };
+             signInRequired: this.mode !== "open", rules: this.rules };
   }
 
   /** Ask the server who this browser is; "reload" when the database opened is the wrong one. */
@@ -139,10 +140,12 @@ export class Session {
     try {
       me = await call("/me");
     } catch (err) {
-      if (err.code === "remote_unavailable") return this.#set(this.user ? "offline" : this.mode);
+      // Unreachable, restarting (503), rate-limited: not an answer about who we are.
+      if (err.code !== "auth") return this.#set(this.user ? "offline" : this.mode);
       localStorage.setItem(MODE_KEY, "users");
       return this.#set(this.user ? "expired" : "signed-out", this.database === DEFAULT_DB ? "reload" : null);
     }
+    this.rules = Boolean(me.rules);
     if (me.kind === "dev") {
       localStorage.setItem(MODE_KEY, "open");
       localStorage.removeItem(USER_KEY);
@@ -158,7 +161,7 @@ export class Session {
       localStorage.setItem(USER_KEY, JSON.stringify({ subject: me.subject, db: await userDatabase(me.subject) }));
       return this.#set("signed-in", "reload");
     }
-    this.expiresAt = me.expires_at ?? null;
+    this.#schedule(me.expires_at ?? null); // kept alive even if nothing syncs for a while
     return this.#set("signed-in");
   }
 
@@ -239,9 +242,14 @@ export class Session {
    */
   #accept({ token, expires_at: expiresAt }) {
     this.#token = token;
+    this.#schedule(expiresAt);
+  }
+
+  #schedule(expiresAt) {
     this.expiresAt = expiresAt;
-    this.#margin = Math.min(REFRESH_BEFORE_S, (expiresAt - Date.now() / 1000) / 3);
     clearTimeout(this.#timer);
+    if (!expiresAt) return;
+    this.#margin = Math.min(REFRESH_BEFORE_S, (expiresAt - Date.now() / 1000) / 3);
     const inMs = (expiresAt - this.#margin) * 1000 - Date.now();
     this.#timer = setTimeout(() => { this.#token = null; this.getToken().catch(() => {}); }, Math.max(inMs, 1000));
   }

@@ -7,11 +7,13 @@ from pyscript.ffi import create_proxy
 
 PLAIN_WORDS = {
     "query": "DuckDB could not run this SQL",
+    "duckdb_crashed": "The local database restarted",
     "worker_failed": "The local database is not available",
     "protocol": "The page and its worker disagree (reload the page)",
     "backup": "The backup could not be used",
     "remote_unavailable": "The server could not be reached",
     "cancelled": "Cancelled",
+    "auth": "Not signed in to the server",
 }
 
 
@@ -59,6 +61,8 @@ def plain_error(error):
     hint = error.get("hint")
     if hint:
         text += " What to do: " + sentence(hint)
+    if error.get("request_id"):  # what the server's operator looks the failure up by
+        text += " (request " + str(error.get("request_id")) + ")"
     return text
 
 

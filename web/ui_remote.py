@@ -50,11 +50,23 @@ class RemotePanel:
         client.on("sync", create_proxy(self.on_sync))
         self.syncing = False
         self.listing = []
+        self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
         self.on_choice()
 
     def start(self):
         self.busy(False)
         self.refresh_tables()
+        # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
+        on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
+                   self.got_config_response, lambda _e: None)
+
+    def got_config_response(self, response):
+        if response.ok:
+            on_promise(response.json(), self.got_config, lambda _e: None)
+
+    def got_config(self, config):
+        self.rules = bool(from_js(config).get("rules"))
+        self.on_choice()
 
     # --- which server tables this device holds (subscriptions) ----------------------
     def on_sync(self, state):
@@ -114,9 +126,10 @@ class RemotePanel:
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
-        # Sign-in (and the rules behind it) belong to our server: say so before switching.
-        session = window.ducksyncSession
-        el("remote-single-user").hidden = not (session and session.state().signInRequired)
+        # Sign-in and sync rules belong to our server: say so before switching.
+        state = from_js(window.ducksyncSession.state()) if window.ducksyncSession else {}
+        el("remote-single-user").hidden = not (
+            self.rules or state.get("signInRequired") or state.get("rules"))
 
     def on_key(self, event):
         if event.key == "Enter":

@@ -61,10 +61,10 @@ def sync_words(table, synced, unsent):
         return "not synced (no primary key)"
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
-    if unsent:
-        return count(unsent, "change") + " not sent"
     if not synced.get("synced"):
         return "not synced yet"
+    if unsent:
+        return count(unsent, "change") + " not sent"
     if synced.get("outbox_batches"):
         return "changes waiting to be sent"
     return "synced"
@@ -126,7 +126,7 @@ class SchemaPanel:
         self.timer = None
         self.running = False
         client.on("changed", create_proxy(lambda _e: self.refresh_soon()))
-        client.on("restarted", create_proxy(lambda _e: self.refresh_soon()))
+        client.on("restarted", create_proxy(self.on_restarted))
         client.on("sync", create_proxy(self.on_sync))
         el("schema-refresh").addEventListener("click", create_proxy(lambda _e: self.refresh()))
 
@@ -144,6 +144,12 @@ class SchemaPanel:
         elif unsent != self.unsent:
             self.unsent = unsent
             self.draw_local()
+
+    def on_restarted(self, event):
+        reason = str(from_js(event).get("reason") or "unknown error")
+        el("schema-note").textContent = ("DuckDB crashed (" + reason + ") and was restarted; "
+                                         "the database was reopened and is read again.")
+        self.refresh_soon()
 
     def refresh_soon(self):
         if self.timer is not None:
@@ -187,7 +193,9 @@ class SchemaPanel:
         opened = [shown.item(i).dataset.schema + "." + shown.item(i).dataset.table
                   for i in range(shown.length)]
         box.innerHTML = local_html(self.tables, self.counts, self.synced, self.unsent, opened)
-        el("schema-note").textContent = count(len(self.tables), "table") + " here."
+        note = el("schema-note")
+        if not note.textContent.startswith("DuckDB crashed"):
+            note.textContent = count(len(self.tables), "table") + " here."
 
     def failed(self, err):
         el("schema-note").textContent = "Could not read the tables: " + plain_error(

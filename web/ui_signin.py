@@ -10,7 +10,7 @@ read from its input once and cleared at once; it is never kept here. See docs/au
 from pyscript import document, window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, from_js, js_obj, on_promise, plain_error
+from ui_common import el, from_js, js_obj, on_promise
 
 WHY = {
     "signed-out": "This server asks who you are before syncing. Each user's data is kept in "
@@ -80,7 +80,11 @@ class SignInPanel:
 
     def failed(self, err):
         el("signin-submit").disabled = False
-        self.say(plain_error({"code": err.code, "message": err.message, "hint": err.hint}))
+        # The server's own words ("wrong username or password"), not a generic lead.
+        text = str(err.message or "sign-in failed")
+        if err.hint:
+            text += " What to do: " + str(err.hint)
+        self.say(text)
 
     def sign_out(self, _event=None):
         options = js_obj({"clear": bool(el("signout-clear").checked)})

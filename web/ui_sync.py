@@ -230,7 +230,8 @@ class SyncPanel:
         else:
             box.textContent = "Sync failed: " + plain_error({"message": str(err.message),
                                                             "code": str(err.code),
-                                                            "hint": err.hint})
+                                                            "hint": err.hint,
+                                                            "request_id": err.requestId})
         box.hidden = False
         el("sync-now").disabled = False
 

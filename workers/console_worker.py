@@ -15,9 +15,9 @@ from typing import Any
 import ducksync_host  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from ducksync.errors import QueryError
 from ducksync.worker.console_service import ConsoleService
-from worker_host import js_message
+from ducksync.worker.extensions import install_as_load, query_error
+from worker_host import is_crash, js_message
 
 
 class WasmConsoleConnection:
@@ -26,24 +26,25 @@ class WasmConsoleConnection:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    async def _call(self, promise: Any) -> Any:
+    async def _call(self, promise: Any, sql: str = "") -> Any:
         try:
             return await promise
-        except JsException as exc:
-            raise QueryError(js_message(exc)) from None
+        except JsException as exc:  # a crash or a missing extension said plainly
+            raise query_error(js_message(exc), sql, crashed=is_crash(exc)) from None
 
     async def run(self, sql: str) -> Any:
-        return await self._call(self.conn.run(sql))
+        # INSTALL does nothing in DuckDB-WASM: LOAD proves the extension usable.
+        return await self._call(self.conn.run(install_as_load(sql) or sql), sql)
 
     async def rows(self, sql: str) -> list[list[Any]]:
-        rows = await self._call(self.conn.rows(sql))
+        rows = await self._call(self.conn.rows(sql), sql)
         return list(rows.to_py())
 
     async def ipc(self, sql: str) -> Any:
-        return await self._call(self.conn.ipc(sql))
+        return await self._call(self.conn.ipc(sql), sql)
 
     async def copy_csv(self, sql: str) -> Any:
-        return await self._call(self.conn.copyCSV(sql))
+        return await self._call(self.conn.copyCSV(sql), sql)
 
     async def cancel(self) -> bool:
         return bool(await self._call(self.conn.cancel()))

@@ -216,11 +216,16 @@ function fileAPI(db) {
 }
 
 /**
- * The database, restartable: `restart()` throws the current DuckDB instance away (after a
- * WebAssembly trap its state is undefined: workers/local_worker.py) and opens the same
- * database again. Every member goes to the current instance, and each connection from
- * `connect()` opens a new one on its first statement after a restart (its temp tables and
- * open transaction are gone with the old instance: a sync in flight fails and retries).
+ * The database, restartable. A WebAssembly trap inside DuckDB (`RuntimeError`: "table index
+ * is out of bounds", "function signature mismatch", e.g. `AT TIME ZONE` without icu) leaves
+ * its state undefined, so any statement, on any connection, that ends in one restarts it
+ * before its error is passed on: the instance is thrown away, the same database opened
+ * again, `init` statements replayed, and `onRestart` listeners told (the local worker
+ * reports it: workers/local_worker.py). Every member goes to the current instance; each
+ * connection from `connect()` opens a new one on its first statement after a restart (its
+ * temp tables and open transaction are gone with the old instance: a sync in flight fails
+ * and retries) and runs the `setup` it was given on the new one. `restart()` may also be
+ * called directly.
  *
  * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
  *          shimURL?: string,
@@ -232,6 +237,44 @@ export async function openDuckDB(options) {
   let current = await open({ ...options, onStep });
   let generation = 0;
   let restarting = null;
+  let init = []; // statements every opened instance runs first (setInit)
+  const listeners = new Set();
+  const restart = (reason = "restart requested") => {
+    restarting ??= (async () => {
+      try {
+        await current.kill();
+      } catch (err) {
+        console.warn("[ducksync] closing the crashed DuckDB:", err);
+      }
+      abandon(reason);
+      current = await open({ ...options, onStep: () => {} });
+      for (const sql of init) await current.query(sql);
+      generation += 1;
+      mark("duckdb:restarted");
+      console.warn(`[ducksync] DuckDB crashed (${reason}); restarted and reopened ${options.path}`);
+      for (const fn of listeners) fn(reason);
+    })().finally(() => { restarting = null; });
+    return restarting;
+  };
+  // A statement's failure: a trap restarts DuckDB first, then the error goes on either way.
+  const failed = async (err) => {
+    if (err?.name === "RuntimeError") await restart(String(err.message ?? err));
+    throw err;
+  };
+  // Statements in flight: AsyncDuckDB.terminate() drops its pending requests without
+  // settling them, so a restart rejects them here (else their callers, e.g. a sync holding
+  // its lock, would wait forever).
+  const inflight = new Set();
+  const track = (promise) => new Promise((resolve, reject) => {
+    inflight.add(reject);
+    promise.then(resolve, reject).finally(() => inflight.delete(reject));
+  });
+  const abandon = (reason) => {
+    const err = new Error(`DuckDB was restarted (${reason}) while this statement ran; ` +
+                          "it did not complete: run it again");
+    for (const reject of inflight) reject(err);
+    inflight.clear();
+  };
   const files = Object.fromEntries(Object.keys(current.files).map(
     (name) => [name, (...args) => current.files[name](...args)]));
   return {
@@ -239,35 +282,37 @@ export async function openDuckDB(options) {
     get version() { return current.version; },
     get adb() { return current.adb; },
     get generation() { return generation; },
-    query: (sql) => current.query(sql),
-    connect: async () => {
-      let made = generation;
-      let c = await current.connect();
-      const live = async () => {
-        if (made !== generation) {
-          made = generation;
-          c = await current.connect();
-        }
+    query: (sql) => track(current.query(sql)).catch(failed),
+    // `setup(conn)` runs on the connection now and again on each reopened one (SETs, ATTACHes:
+    // a connection's state does not survive its instance).
+    connect: async (setup = async () => {}) => {
+      const opened = async () => {
+        const c = await current.connect();
+        await setup(c);
         return c;
       };
-      return { query: async (sql) => (await live()).query(sql),
-               insert: async (ipc, opts) => (await live()).insert(ipc, opts) };
+      let made = generation;
+      let conn = opened();
+      await conn;
+      const live = () => { // checked and replaced in one step: concurrent callers share it
+        if (made !== generation) {
+          made = generation;
+          conn = opened();
+        }
+        return conn;
+      };
+      // Every member of a connection (query, insert, the console's send/cancel) goes to
+      // the live one; a trap in any of them restarts DuckDB (`failed`).
+      return { query: async (sql) => track((await live()).query(sql)).catch(failed),
+               insert: async (ipc, opts) => track((await live()).insert(ipc, opts)).catch(failed),
+               send: async (sql) => track((await live()).send(sql)).catch(failed),
+               cancel: async () => (made === generation ? (await conn).cancel() : false) };
     },
     files,
     close: () => current.close(),
-    restart: () => {
-      restarting ??= (async () => {
-        const old = current;
-        try {
-          await old.kill();
-        } catch (err) {
-          console.warn("[ducksync] closing the crashed DuckDB:", err);
-        }
-        current = await open({ ...options, onStep: () => {} });
-        generation += 1;
-        mark("duckdb:restarted");
-      })().finally(() => { restarting = null; });
-      return restarting;
-    },
+    restart,
+    /** Statements to run on every instance opened from now on (the caller ran them on this one). */
+    setInit: (statements) => { init = [...statements]; },
+    onRestart: (fn) => { listeners.add(fn); },
   };
 }

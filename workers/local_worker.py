@@ -20,14 +20,14 @@ import functools
 from typing import Any, Final
 
 import ducksync_host  # type: ignore[import-not-found]
-from pyodide.ffi import JsException  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
-from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
+from ducksync.worker.extensions import install_as_load, query_error
 from ducksync.worker.write_clock import WriteClock
-from worker_host import WorkerHost, js_message
+from worker_host import WorkerHost, is_crash, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false")
@@ -46,6 +46,7 @@ class LocalWorker:
     def __init__(self) -> None:
         self.host = WorkerHost()
         self.db: Any = None
+        self._on_restart: Any = None  # the JS proxy duck.mjs calls after a restart
         self.sync: Any = None  # sync_worker.SyncWorker, once the services started
         self._services: asyncio.Future[dict[str, Handler]] | None = None
         self._wrote = False  # a write before the sync service existed: it syncs once started
@@ -74,6 +75,10 @@ class LocalWorker:
         core.booting("duckdb-init")
         for sql in INIT_SQL:
             await self.db.query(sql)
+        # A WebAssembly trap restarts DuckDB (workers/duck.mjs): the same settings, and a word.
+        self.db.setInit(to_js(list(INIT_SQL)))
+        self._on_restart = create_proxy(self._restarted)
+        self.db.onRestart(self._on_restart)
         core.settle(protocol.READY, duckdb={"mode": self.db.mode, "version": self.db.version,
                                             "path": ducksync_host.dbPath})
         self.host.spawn(self._start_services_soon())
@@ -142,24 +147,16 @@ class LocalWorker:
                     await self._checkpoint()
                     self._wrote_now()
         except JsException as exc:
-            message = js_message(exc)
-            if is_wasm_crash(message):
-                await self._restart_duckdb(message)
-                raise crash_error(message, sql) from None
-            raise explain(message, sql) or QueryError(message) from None
+            raise query_error(js_message(exc), sql, crashed=is_crash(exc)) from None
         if not is_read_only(sql):
             self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
 
-    async def _restart_duckdb(self, reason: str) -> None:
-        """A WebAssembly trap leaves DuckDB's state undefined: throw the instance away and
-        open the same database again (committed writes are in OPFS). The sync and backup
-        connections reconnect on their next statement (workers/duck.mjs)."""
-        ducksync_host.mark("duckdb:crashed")
-        await self.db.restart()
-        for sql in INIT_SQL:
-            await self.db.query(sql)
-        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": reason}))
+    def _restarted(self, reason: str) -> None:
+        """DuckDB crashed and was restarted (a statement of any connection: page SQL, sync,
+        import), its database reopened: the page is told."""
+        ducksync_host.mark("python:duckdb-restarted")
+        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": str(reason)}))
 
     async def _checkpoint(self) -> None:
         """Fold the write just made into the database file now.
@@ -201,7 +198,9 @@ class LocalWorker:
             return None
         try:
             rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
-        except JsException:
+        except JsException as exc:
+            if is_crash(exc):  # DuckDB was restarted (duck.mjs): running it would crash again
+                raise query_error(js_message(exc), sql, crashed=True) from None
             return None  # running it says what is wrong
         return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 

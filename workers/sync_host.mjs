@@ -90,13 +90,15 @@ export function splitIPC(ipc, batchRows, batchBytes) {
 
 /** The sync engine's connection: query, rows, chunked export, temp-table ingest. */
 export async function syncConnection(db) {
-  const conn = await db.connect();
-  await conn.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
-  // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
-  // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
-  // catalog (USE'd for the insert only, on this connection only), then moves to temp.
+  // Run again on the connection that replaces this one if DuckDB is restarted (duck.mjs).
+  const conn = await db.connect(async (c) => {
+    await c.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
+    // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
+    // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
+    // catalog (USE'd for the insert only, on this connection only), then moves to temp.
+    await c.query("ATTACH IF NOT EXISTS ':memory:' AS __ds_scratch");
+  });
   const home = quote(ipcToRows(await conn.query("SELECT current_database()"))[0][0]);
-  await conn.query("ATTACH IF NOT EXISTS ':memory:' AS __ds_scratch");
   return {
     query: (sql) => conn.query(sql),
     // Cancel the statement in flight, if the host can (the SQL service's deadline): true

@@ -34,6 +34,12 @@ def js_message(exc: BaseException) -> str:
     return tidy_error_message(str(exc).removeprefix("Error: "))
 
 
+def is_crash(exc: BaseException) -> bool:
+    """A WebAssembly trap in DuckDB (``RuntimeError``, the name DuckDB-WASM keeps in both
+    hostings): workers/duck.mjs restarted DuckDB before this error arrived."""
+    return isinstance(exc, JsException) and getattr(exc, "name", None) == "RuntimeError"
+
+
 def to_plain_js(value: Any) -> Any:
     return to_js(value, dict_converter=js.Object.fromEntries)
 

@@ -14,20 +14,25 @@ __all__ = [
     "AuthError",
     "BackupError",
     "ConflictError",
+    "DuckDBCrashedError",
     "DucksyncError",
     "ForbiddenError",
     "InvalidKeyError",
     "LimitExceededError",
     "MassDeleteError",
     "NoPrimaryKeyError",
+    "NotFoundError",
     "OwnerGoneError",
     "PayloadTooLargeError",
     "ProtocolError",
     "QueryError",
+    "RateLimitedError",
     "ReadOnlyRemoteError",
     "RemoteUnavailableError",
+    "RequestTimeoutError",
     "SchemaMismatchError",
     "TableDroppedError",
+    "UnsupportedMediaError",
     "UnsupportedVersionError",
     "error_from_wire",
     "error_to_wire",
@@ -67,6 +72,13 @@ class QueryError(DucksyncError):
     """DuckDB rejected a statement; the message is DuckDB's own."""
 
     code = "query"
+
+
+class DuckDBCrashedError(QueryError):
+    """DuckDB's WebAssembly trapped running a statement (in the browser); it was restarted
+    and its database reopened. Running the same statement again would crash it again."""
+
+    code = "duckdb_crashed"
 
 
 class NoPrimaryKeyError(DucksyncError):
@@ -186,12 +198,39 @@ class UnsupportedVersionError(DucksyncError):
     code = "unsupported_version"
 
 
+# What only an HTTP edge says (the server raises them, ducksync/server/errors.py maps
+# them to statuses); here so that a client rebuilds them typed, not as "internal".
+class RateLimitedError(DucksyncError):
+    """Too many requests from this client: wait, then retry."""
+
+    code = "rate_limited"
+
+
+class NotFoundError(DucksyncError):
+    """The server has no such route or object."""
+
+    code = "not_found"
+
+
+class RequestTimeoutError(DucksyncError):
+    """The server stopped a request that ran past its time limit."""
+
+    code = "timeout"
+
+
+class UnsupportedMediaError(DucksyncError):
+    """A request body in an encoding the server does not accept."""
+
+    code = "unsupported_media"
+
+
 _BY_CODE: dict[str, type[DucksyncError]] = {
     cls.code: cls
     for cls in (
         DucksyncError,
         ProtocolError,
         QueryError,
+        DuckDBCrashedError,
         NoPrimaryKeyError,
         InvalidKeyError,
         SchemaMismatchError,
@@ -207,6 +246,11 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         ForbiddenError,
         LimitExceededError,
         PayloadTooLargeError,
+        RateLimitedError,
+        ForbiddenError,
+        NotFoundError,
+        RequestTimeoutError,
+        UnsupportedMediaError,
     )
 }
 

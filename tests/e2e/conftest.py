@@ -1,9 +1,10 @@
-"""Browser-test fixtures on top of tests/conftest.py (server, Debian chromium).
+"""Browser-test fixtures on top of tests/conftest.py, built on the testing kit.
 
 Booting the two Pyodide workers costs seconds per fresh browser context, so tests
 that only read share one page per module (``shared_app``); tests that need their
-own storage or server open their own context with ``open_app``.
-Contexts come from the session's ``browser`` directly.
+own storage or server open their own context with ``open_app`` (pytest-playwright's
+``new_context``, so ``--tracing``/``--video`` apply). New tests use the kit's
+``ducksync_server`` / ``ducksync_device`` directly (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -13,26 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import forward_console, open_in_new_context, wait_ready
+from pageutil import forward_console, wait_ready
 
-from serverutil import RunningServer, running_server
+from ducksync.testing import DucksyncServer, start_server
 
 OpenApp = Callable[[str], Any]
 
 
 @pytest.fixture
-def open_app(browser: Any) -> Iterator[OpenApp]:
+def open_app(new_context: Any) -> OpenApp:
     """``open_app(url)`` -> a ready app page in a fresh context (fresh OPFS, empty cache)."""
-    contexts: list[Any] = []
 
     def open_(url: str) -> Any:
-        page = open_in_new_context(browser, url)
-        contexts.append(page.context)
-        return page
+        page = new_context().new_page()
+        forward_console(page)
+        page.goto(url)
+        return wait_ready(page)
 
-    yield open_
-    for context in contexts:
-        context.close()
+    return open_
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def shared_app(browser: Any, server_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DucksyncServer]:
     """A second real server whose remote DuckDB file already holds a table ``birds``."""
     import duckdb
 
@@ -55,16 +54,18 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with duckdb.connect(str(tmp / "remote.duckdb")) as con:
         con.execute("CREATE TABLE birds AS SELECT range AS id, 'duck ' || range AS name "
                     "FROM range(3)")
-    with running_server(tmp) as running:
-        yield running
+    server = start_server(tmp, remote=tmp / "remote.duckdb")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DucksyncServer]:
     """A real server for one test module, its remote empty at the start.
 
     Pages sync every table they can see, so a module that counts what a sync moves
     must not share a remote with other modules' tables.
     """
-    with running_server(tmp_path_factory.mktemp("module-server")) as running:
-        yield running
+    server = start_server(tmp_path_factory.mktemp("module-server"))
+    yield server
+    server.stop()

@@ -53,6 +53,8 @@ def headers(page: Any) -> list[str]:
 
 
 def cells(page: Any) -> list[list[str]]:
+    """The grid's drawn rows, once their page arrived (a row still loading is one '…' cell)."""
+    page.wait_for_function("!document.querySelector('#results td.loading')")
     return page.evaluate("""() => [...document.querySelectorAll('#results tbody tr[data-row]')]
         .map((tr) => [...tr.cells].map((td) => td.classList.contains('null') ? null
                                                 : td.textContent))""")

@@ -31,6 +31,12 @@ def test_the_page_syncs_its_slice_and_shows_a_rejection_it_can_discard(
         page = open_app(manual(srv.url))
         assert sync(page)["converged"]
         assert q(page, "SELECT id FROM todos ORDER BY id") == [{"id": 1}, {"id": 3}]
+        # choosing MotherDuck directly: the page says it would bypass the rules
+        page.select_option("#remote-transport", "motherduck")
+        note = page.locator("#remote-single-user")
+        note.wait_for(state="visible")
+        assert "sync rules do not apply" in note.inner_text()
+        page.select_option("#remote-transport", "proxy")
         ex(page, "INSERT INTO todos VALUES (9, 'bob', 'planted for bob')")
         page.click("#sync-now")
         item = page.locator('#rejection-list li.rejection[data-table="todos"][data-key="9"]')

@@ -3,12 +3,12 @@
 One real server with two users (``DUCKSYNC_USERS``) and one browser context shared by both,
 as on a family computer. Alice signs in (the page syncs with her session token through
 ``connect({getToken})``), writes a row that she syncs and one she does not; with the server
-unreachable, the page still opens her data. She signs out; Bob signs in on the same browser:
-his database is another OPFS file, without her table, and his sync pushes nothing. Signing
-out with "delete my data" removes his file only. (Which remote rows each may read is the
-sync rules' job, tested with them: this test is about what stays on the device.)
-The same server also accepts an identity provider's JWTs, which an app hands over with
-``connect({getToken})``.
+unreachable, the page still opens her data; when her session ends, signing in again resumes
+syncing in place. She signs out, leaving a row unsynced; Bob signs in on the same browser:
+his database is another OPFS file without her rows, and his full sync, under the server's
+sync rules (``owner = $user``), neither brings hers nor pushes anything. Signing out with
+"delete my data" removes his file only. The same server accepts an identity provider's JWTs,
+which an app hands over with ``connect({getToken})``: the JWT's subject is ``$user`` too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from typing import Any
 import duckdb
 import jwt
 import pytest
-from pageutil import READY_TIMEOUT_MS, ex, forward_console, manual, q, sync, wait_ready
+from pageutil import (
+    READY_TIMEOUT_MS,
+    ex,
+    forward_console,
+    manual,
+    q,
+    sync,
+    wait_ready,
+)
 
 from ducksync.server.auth import hash_password
 from serverutil import RunningServer, running_server
@@ -32,6 +40,7 @@ JWT_SECRET = "the-identity-providers-hs256-secret-0123456789"
 ISSUER, AUDIENCE = "https://id.test/", "ducksync-test"
 SIGN_IN_SHOWN = ("() => document.body.dataset.ready === 'signin'"
                  " && !document.getElementById('signin').hidden")
+RULES = '[tables.notes]\nfilter = "owner = $user"\naccess = "read-write"\n'
 OPFS_FILES = """async () => {
     const names = [];
     for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
@@ -41,11 +50,17 @@ OPFS_FILES = """async () => {
 
 @pytest.fixture(scope="module")
 def users_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    env = {"DUCKSYNC_USERS": ",".join(f"{u}:{hash_password(p)}" for u, p in PASSWORDS.items()),
+    tmp = tmp_path_factory.mktemp("signin")
+    with duckdb.connect(str(tmp / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, owner VARCHAR, body VARCHAR)")
+        con.execute("INSERT INTO notes VALUES (100, 'carol', 'carol on the server')")
+    (tmp / "rules.toml").write_text(RULES)
+    env = {"DUCKSYNC_RULES": str(tmp / "rules.toml"),
+           "DUCKSYNC_USERS": ",".join(f"{u}:{hash_password(p)}" for u, p in PASSWORDS.items()),
            "DUCKSYNC_SECRET": "signin-test-secret", "DUCKSYNC_RATE_LIMIT": "0",
            "DUCKSYNC_JWT_SECRET": JWT_SECRET, "DUCKSYNC_JWT_ISSUER": ISSUER,
            "DUCKSYNC_JWT_AUDIENCE": AUDIENCE}
-    with running_server(tmp_path_factory.mktemp("signin"), env=env) as running:
+    with running_server(tmp, env=env) as running:
         yield running
 
 
@@ -79,13 +94,12 @@ def database(page: Any) -> str:
 def test_connect_get_token_hands_the_apps_jwt_to_the_remote_worker(
         browser: Any, users_server: RunningServer) -> None:
     """An app with its own identity provider: the worker asks getToken at its first call and
-    again after the server refused a token (wrong audience), then syncs as the JWT's user;
-    the token appears in no status or event."""
+    again after the server refused a token (wrong audience), then syncs as the JWT's user
+    (her row arrives, her new row goes up); the token appears in no status or event."""
     context = browser.new_context()
     page = context.new_page()
     forward_console(page)
-    page.goto(users_server.url)
-    page.wait_for_function(SIGN_IN_SHOWN, timeout=READY_TIMEOUT_MS)  # the bundle is loaded
+    page.goto(users_server.url + "/healthz")  # a same-origin page without the demo app
     good = app_jwt("carol")
     outcome = page.evaluate("""async ([refused, good]) => {
         const { connect } = await import("/dist/ducksync.js");
@@ -94,13 +108,13 @@ def test_connect_get_token_hands_the_apps_jwt_to_the_remote_worker(
                                    getToken: async ({ reason }) => { asked.push(reason);
                                                                     return tokens.shift(); } });
         for (const event of ["status", "sync", "log", "phase"]) db.on(event, (e) => seen.push(e));
-        await db.exec("CREATE TABLE app_notes (id INTEGER PRIMARY KEY, body VARCHAR)");
-        await db.exec("INSERT INTO app_notes VALUES (1, 'carol')");
-        const report = await db.sync();
-        return { asked, pushed: report.pushed,
+        const first = await db.sync();
+        await db.exec("INSERT INTO notes VALUES (101, 'carol', 'from the app')");
+        const second = await db.sync();
+        return { asked, pulled: first.pulled, pushed: second.pushed,
                  leaked: JSON.stringify([db.status(), seen]).includes(good.split(".")[2]) };
     }""", [app_jwt("carol", audience="someone-else"), good])
-    assert outcome == {"asked": ["start", "refused"], "pushed": 1, "leaked": False}
+    assert outcome == {"asked": ["start", "refused"], "pulled": 1, "pushed": 1, "leaked": False}
     context.close()
 
 
@@ -116,16 +130,16 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     page.fill("#signin-password", "wrong")
     page.click("#signin-submit")
     page.wait_for_selector("#signin-error:not([hidden])")
-    assert "wrong username or password" in (page.text_content("#signin-error") or "")
+    assert "wrong username or password" in (page.text_content("#signin-error") or "").lower()
     assert page.input_value("#signin-password") == ""  # never left in the form
 
     sign_in(page, "alice")
     alice_db = database(page)
     assert alice_db.startswith("opfs://ducksync-u") and "alice" not in alice_db
-    ex(page, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR);"
-             "INSERT INTO notes VALUES (1, 'alice synced')")
+    assert sync(page)["converged"]  # her slice of notes: none of carol's rows
+    ex(page, "INSERT INTO notes VALUES (1, 'alice', 'alice synced')")
     assert sync(page)["pushed"] == 1  # with her session token, via getToken
-    ex(page, "INSERT INTO notes VALUES (2, 'alice local only')")
+    ex(page, "INSERT INTO notes VALUES (2, 'alice', 'alice written offline later synced')")
 
     # The server unreachable: her data opens anyway (the last signed-in user).
     page.route("**/api/**", lambda route: route.abort())
@@ -135,7 +149,27 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     assert page.evaluate("() => window.ducksyncSession.state().mode") == "offline"
     assert "alice (offline" in (page.text_content("#account-user") or "")
     assert [r["id"] for r in q(page, "SELECT id FROM notes ORDER BY id")] == [1, 2]
+    # Back online, but her session ended meanwhile (cookie gone: expired, or signed out
+    # elsewhere): sync says so, the form asks for her again over her data, and signing in
+    # resumes syncing in place.
+    context.clear_cookies()
     page.unroute_all()
+    page.evaluate("() => window.ducksync.remoteHealth()")  # back online now, not in 5 s
+    page.evaluate("() => { window.sameDocument = true; }")
+    refused = sync(page)
+    assert refused["outcome"] == "error" and refused["pushed"] == 0
+    assert refused["error"]["code"] == "auth" and "session of alice ended" in \
+        refused["error"]["message"]
+    page.wait_for_selector("#signin:not([hidden])")
+    assert page.input_value("#signin-user") == "alice"
+    assert "alice (signed out" in (page.text_content("#account-user") or "")
+    page.fill("#signin-password", PASSWORDS["alice"])
+    page.click("#signin-submit")
+    page.wait_for_function("() => window.ducksyncSession.state().mode === 'signed-in'")
+    resumed = sync(page)  # (the page's own sync after sign-in may have sent row 2 already)
+    assert resumed["outcome"] != "error" and resumed["converged"], resumed
+    assert page.evaluate("() => window.sameDocument")  # no reload for the same user
+    ex(page, "INSERT INTO notes VALUES (3, 'alice', 'alice local only')")
 
     sign_out(page)
     sign_in(page, "bob")
@@ -143,8 +177,11 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     assert bob_db != alice_db
     assert q(page, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'notes'") \
         == [{"n": 0}]
-    report = sync(page, direction="push")
-    assert report["pushed"] == 0
+    report = sync(page)  # a full sync: his slice only
+    assert report["converged"] and report["pushed"] == 0
+    assert q(page, "SELECT count(*) AS n FROM notes") == [{"n": 0}]
+    page.select_option("#remote-transport", "motherduck")  # says it bypasses sign-in
+    assert page.is_visible("#remote-single-user")
 
     sign_out(page, clear=True)
     files = page.evaluate(OPFS_FILES)
@@ -154,5 +191,7 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
 
     users_server.stop()
     with duckdb.connect(str(users_server.remote), read_only=True) as con:
-        assert con.execute("SELECT id, body FROM notes").fetchall() == [(1, "alice synced")]
+        assert con.execute("SELECT id FROM notes WHERE owner <> 'carol' ORDER BY id").fetchall() \
+            == [(1,), (2,)]  # alice's row 3 never left her database; bob sent nothing
+        assert con.execute("SELECT count(*) FROM notes WHERE id = 100").fetchall() == [(1,)]
 

@@ -176,3 +176,33 @@ def test_two_writers_conflict_as_compare_and_swap_retries(tmp_path: Path) -> Non
     do_sync(one, first, policy="remote-wins")
     assert rows(one) == rows(two) == rows(first)
     assert first.con.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [(20, 20)]
+
+
+def _calls(local: Any, remote: StandInRemote, mode: str = "sync") -> tuple[int, int, list[str]]:
+    """(round trips, calls, statements) of one sync."""
+    remote.cloud.reset()
+    report = do_sync(local, remote, mode)
+    assert report.converged, report.to_dict()
+    cloud = remote.cloud
+    return cloud.round_trips, cloud.calls, list(cloud.statements)
+
+
+def test_the_store_leg_round_trip_budget() -> None:
+    """What a sync costs between the store and the cloud database, with temp tables on
+    the client's engine. Round trips (calls that reach the service): a no-op ≤ 2 (the
+    survey), a 1-row push ≤ 4 and a 1k-row push alike (the survey 2, the batch's whole
+    transaction as one script, the ack); calls ≤ 6 (+ the batch's upload into a temp
+    table and its inspection, on the client). Before scripts a 1-row push made ~54
+    calls, each a round trip (docs/engine.md, "Round trips")."""
+    local, remote = three_tables(1100), StandInRemote()
+    do_sync(local, remote, "push")
+    assert _calls(local, remote)[:2] == (2, 2)
+    local.con.execute("UPDATE a SET v = 'one' WHERE id = 1")
+    trips, calls, seen = _calls(local, remote)
+    assert trips <= 4 and calls <= 6, seen
+    assert not [s for s in seen if "< now()::TIMESTAMP - INTERVAL" in s][1:], \
+        "the ledger was pruned more than once"
+    local.con.execute("UPDATE b SET v = 'thousand' WHERE id < 1000")
+    trips, calls, seen = _calls(local, remote)
+    assert trips <= 4 and calls <= 6, seen
+    assert rows(local, "b") == rows(remote, "b")

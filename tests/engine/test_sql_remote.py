@@ -105,3 +105,23 @@ def test_database_qualifies_everything(tmp_path: Any) -> None:
     run(sql.remote_id())  # first contact: the ledger, in svc too
     assert connector.con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = "
                                  "'svc' AND table_name IN ('t', 'ledger')").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("kind", ["sql", "native"])
+def test_a_write_on_a_kept_shape_sees_a_column_another_tool_added(tmp_path: Any,
+                                                                  kind: str) -> None:
+    """A write trusts the table's shape its store read last (the survey's) and checks it
+    inside its transaction: a column a notebook added since (with a value) must not be
+    dropped by a compare-and-swap built on the old columns; the row changed, so the
+    answer is 'conflict' and the notebook's value stays."""
+    sql, native, con = stores(str(tmp_path / "r.duckdb"))
+    store = sql if kind == "sql" else native
+    run(store.apply_batch("t", ["id"], "b1", batch(con, "(1, 'a')")))
+    run(store.survey(["t"], ["id"]))  # the shape is kept from here
+    seen = con.execute(f"SELECT {sb.row_hash_sql(TYPES)} FROM t").fetchall()[0][0]
+    con.execute("ALTER TABLE t ADD COLUMN w VARCHAR")
+    con.execute("UPDATE t SET w = 'notebook' WHERE id = 1")
+    answer = run(store.apply_batch("t", ["id"], "b2",
+                                   batch(con, "(1, 'mine')", expect=str(seen))))
+    assert from_ipc(answer["result"]).column("__ds_status").to_pylist() == ["conflict"]
+    assert con.execute("SELECT v, w FROM t").fetchall() == [("a", "notebook")]

@@ -22,6 +22,8 @@ class Side:
         self.queries.append(sql)
         if "duckdb_constraints" in sql:
             return [{"col": k} for k in self.key]
+        if " WHERE id = 1 " in sql:
+            return self.rows[:1]
         return self.rows
 
 
@@ -52,6 +54,9 @@ def test_a_non_converged_device_is_named_with_each_differing_key_and_column() ->
     assert "id='3': on the remote, missing on B {id: '3', note: 'c'}" in message
     assert "id='4': on B, missing on the remote {id: '4', note: NULL}" in message
     assert "A differs" not in message
+    # where= narrows the remote side only: a device slice equal to it converges
+    assert assert_converged(remote, Side("A", rows(("1", "a"))), table="notes", where="id = 1")
+    assert remote.queries[-1].endswith('FROM "notes" WHERE id = 1 ORDER BY ALL')
 
 
 def test_composite_keys_no_key_and_long_diffs_stay_readable() -> None:

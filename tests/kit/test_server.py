@@ -64,9 +64,21 @@ def test_users_rules_and_the_apps_own_pages(ducksync_server: Any, tmp_path: Path
     assert httpx.get(server.url + "/sw.js").status_code == 200
     # auth is on: anonymous calls are refused
     assert httpx.get(server.url + "/api/v1/auth/me").status_code == 401
-    assert server.query("SELECT 1 AS one") == [{"one": 1}]  # the kit reads with its own key
     rules_file = Path(server._env["DUCKSYNC_RULES"])
     assert rules_file.read_text() == RULES and rules_file.parent == server.folder
+    # the rules are in force: users may not read every row through the console, the kit's
+    # own operator key may (the remote, whole)
+    login = httpx.post(server.url + "/api/v1/auth/login",
+                       json={"username": "alice", "password": "s3cret"}).json()["token"]
+    as_alice = httpx.post(server.url + "/api/v1/console/query", json={"sql": "SELECT 1"},
+                          headers={"authorization": f"Bearer {login}"})
+    assert as_alice.status_code == 403 and "sync rules" in as_alice.text
+    assert server.query("SELECT count(*) AS n FROM todos") == [{"n": 2}]
+    with server.stopped():  # paused: read from the file itself
+        assert not server.running
+        assert server.query("SELECT owner FROM todos ORDER BY id") == [{"owner": "alice"},
+                                                                       {"owner": "bob"}]
+    assert server.running and "my todo app" in httpx.get(server.url + "/").text
 
 
 def test_a_server_that_cannot_start_says_why(ducksync_server: Any) -> None:

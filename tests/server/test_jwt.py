@@ -113,6 +113,7 @@ def test_a_valid_token_names_the_user_and_reaches_the_sync_api(server: TestClien
     me = server.get("/api/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200, me.text
     assert me.json()["subject"] == "alice" and me.json()["kind"] == "jwt"
+    assert me.json()["rules"] is False
     assert server.get("/api/v1/sync/tables", headers=bearer(token)).status_code == 200
 
 
@@ -138,6 +139,10 @@ def _refusals() -> list[Any]:
         pytest.param(hs256(sub=None), "'sub'", id="no-sub"),
         pytest.param(unsigned(), "'none' is not accepted", id="alg-none"),
         pytest.param(rs256(kid="rotated-away"), "not in the JWKS", id="unknown-kid"),
+        pytest.param(rs256(kid="../../../etc/passwd"), "not in the JWKS", id="kid-path"),
+        pytest.param(jwt.encode(claims(), OTHER_RSA_KEY, algorithm="RS256",
+                                headers={"kid": "attacker", "jku": "https://evil.test/jwks"}),
+                     "not in the JWKS", id="jku-is-never-fetched"),
         pytest.param(hs256(iat=int(time.time()) + 3600, nbf=int(time.time()) + 3600),
                      "not valid yet", id="not-yet-valid"),
         pytest.param("eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln", "signature does not verify",
@@ -249,3 +254,61 @@ def test_the_cli_store_sends_a_jwt_from_ducksync_token(server: TestClient,
     assert asyncio.run(tables_with(rs256())) == []
     with pytest.raises(AuthError, match="token expired"):
         asyncio.run(tables_with(rs256(exp=int(time.time()) - 3600)))
+
+
+def test_jwt_claims_and_subject_drive_the_sync_rules(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the verified ``org`` claim is ``$claims.org`` and ``sub`` is ``$user``;
+    each token's engine pulls only its slice, and a claim forged into an unsigned or
+    wrongly signed token reaches no rule (401)."""
+    import asyncio
+
+    import duckdb
+    import httpx
+
+    from ducksync.engine.sync import SyncOptions, sync
+    from ducksync.stores import open_local
+    from ducksync.stores.http import HttpRemoteStore
+
+    remote = tmp_path / "remote.duckdb"
+    with duckdb.connect(str(remote)) as con:
+        con.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, org VARCHAR, owner VARCHAR)")
+        con.execute("INSERT INTO docs VALUES (1, 'acme', 'ann'), (2, 'globex', 'gus'), "
+                    "(3, 'acme', 'ash'), (4, 'acme', 'ann')")
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[tables.docs]\nfilter = "org = $claims.org AND owner <> $user"\n'
+                     'access = "read"\n')
+    for name, value in {"DUCKSYNC_JWT_SECRET": SECRET, "DUCKSYNC_JWT_ISSUER": ISSUER,
+                        "DUCKSYNC_JWT_AUDIENCE": AUDIENCE}.items():
+        monkeypatch.setenv(name, value)
+    app = create_app(Settings(remote=str(remote), rules_file=rules, web_root=tmp_path,
+                              jwt_secret_set=True, jwt_issuer=ISSUER,
+                              jwt_audience=(AUDIENCE,)))
+
+    def pulled(token: str, local: str) -> Any:
+        async def main() -> Any:
+            store = HttpRemoteStore(url="http://jwt.test", api_key=token, retries=0,
+                                    transport=httpx.ASGITransport(app=app))
+            try:
+                return await sync(open_local(str(tmp_path / local)), store,
+                                  SyncOptions(tables=["docs"]), "pull")
+            finally:
+                await store.aclose()
+        report = asyncio.run(main())
+        with duckdb.connect(str(tmp_path / local)) as con:
+            return report, [r[0] for r in con.execute("SELECT id FROM docs ORDER BY id").fetchall()]
+
+    try:
+        assert pulled(hs256(sub="ann", org="acme"), "ann.duckdb")[1] == [3]
+        assert pulled(hs256(sub="gus", org="globex"), "gus.duckdb")[1] == []
+        assert pulled(hs256(sub="zed", org="acme"), "zed.duckdb")[1] == [1, 3, 4]
+        for forged in (hs256(secret="an-attackers-own-secret-0123456789abcdef", org="globex"),
+                       unsigned(org="globex")):
+            with pytest.raises(AuthError):
+                pulled(forged, "mallory.duckdb")
+        with TestClient(app) as client:
+            me = client.get("/api/v1/auth/me", headers=bearer(hs256(sub="ann")))
+        assert me.json()["rules"] is True  # the page warns that md: direct bypasses them
+    finally:
+        app.state.ctx.pool.close()
+        app.state.remote.close()

@@ -15,10 +15,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from ducksync.errors import QueryError
+from ducksync.errors import DuckDBCrashedError, QueryError
 from ducksync.worker import checkpoint_deferred, query_types
 from ducksync.worker import console_sql as csql
 from ducksync.worker.console_service import ConsoleCancelledError, ConsoleService
+from ducksync.worker.extensions import crash_error
 
 
 class NativeConnection:
@@ -259,3 +260,26 @@ def test_query_types_wrap_only_what_arrow_cannot_carry(con: Any) -> None:
     assert con.execute(wrapped).fetchall() == [("1 day", "101", 1)]
     assert [d[0] for d in con.execute(wrapped).description or []] == ["a", "a", "n"]
     assert query_types.api_sql("SELECT 1 AS n", ["INTEGER"], ["n"]) is None
+
+
+def test_a_statement_that_crashed_duckdb_while_described_is_not_run_again(con: Any) -> None:
+    # DuckDB-WASM traps on `AT TIME ZONE` without icu, in DESCRIBE too; it is restarted
+    # then (workers/duck.mjs), and running the statement would crash it a second time.
+    h = Harness(con)
+    ran: list[str] = []
+    conn = h.service.conn
+    plain_rows, plain_run = conn.rows, conn.run
+
+    async def rows(sql: str) -> list[list[Any]]:
+        if "AT TIME ZONE" in sql:
+            raise crash_error("table index is out of bounds", sql)
+        return await plain_rows(sql)
+
+    async def run_(sql: str) -> Any:
+        ran.append(sql)
+        return await plain_run(sql)
+
+    conn.rows, conn.run = rows, run_  # type: ignore[method-assign]
+    with pytest.raises(DuckDBCrashedError):
+        run(h.service.run({"sql": "SELECT TIMESTAMP '2024-01-01' AT TIME ZONE 'UTC'"}))
+    assert ran == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
+from ducksync.errors import DuckDBCrashedError
+from ducksync.worker.extensions import crash_error, explain, install_as_load, query_error
 
 NOT_LOADED = ('Catalog Error: Scalar Function with name "current_date" is not in the catalog, '
               "but it exists in the icu extension.\n\nPlease try installing and loading the icu "
@@ -52,15 +53,18 @@ def test_install_means_load_because_wasm_install_does_nothing(sql: str, load: st
     assert install_as_load(sql) == load
 
 
-def test_wasm_traps_are_told_from_sql_errors() -> None:
-    assert is_wasm_crash("table index is out of bounds")
-    assert is_wasm_crash("RuntimeError: function signature mismatch")
-    assert not is_wasm_crash("Binder Error: column unreachable not found")
-
-
 def test_a_time_zone_crash_names_icu_and_says_the_database_was_reopened() -> None:
     err = crash_error("function signature mismatch",
                       "SELECT TIMESTAMP '2024-01-01' AT TIME ZONE 'Europe/Paris'")
     assert "restarted and the database reopened" in err.message
     assert "icu extension" in err.message and "AT TIME ZONE" in str(err.hint)
     assert "icu" not in crash_error("unreachable", "SELECT 1").message
+
+
+def test_query_error_picks_crash_then_extension_then_duckdbs_words() -> None:
+    crashed = query_error("unreachable", "SELECT 1", crashed=True)
+    assert isinstance(crashed, DuckDBCrashedError) and crashed.code == "duckdb_crashed"
+    assert "restarted" in crashed.message
+    assert query_error(NOT_LOADED, "SELECT current_date").message.startswith("current_date")
+    assert query_error("Parser Error: syntax error", "SELEC").message == \
+        "Parser Error: syntax error"

@@ -60,3 +60,13 @@ def test_every_ui_module_the_page_loads_is_precached() -> None:
     index = (Path(__file__).resolve().parents[2] / "web" / "index.html").read_text()
     loaded = set(re.findall(r'"\./(ui[a-z_]*\.py)"', index)) | {"ui.py"}
     assert loaded and loaded <= set(SHELL), sorted(loaded - set(SHELL))
+
+
+def test_the_example_app_is_precached_so_it_starts_offline_too(tmp_path: Path) -> None:
+    dist = make_site(tmp_path)
+    for name in ("example/index.html", "example/app.js", "example/app.css", "example/README.md"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    files = build_manifest(tmp_path, dist)["files"]
+    assert {"example/index.html", "example/app.js", "example/app.css"} <= set(files)
+    assert "example/README.md" not in files

@@ -69,6 +69,18 @@ def test_every_typed_error_survives_the_trip_with_its_request_id(
     assert rebuilt.request_id == "req-7"
 
 
+@pytest.mark.parametrize("code", ["rate_limited", "forbidden", "not_found", "timeout",
+                                  "unsupported_media", "payload_too_large"])
+def test_the_servers_own_codes_reach_a_client_typed(code: str) -> None:
+    """Regression: codes only the server raised (429, 403, 404, 504, 415) came back to
+    clients as ``internal``, so a program could not tell "too fast" from a bug."""
+    from ducksync.server.errors import STATUS_BY_CODE
+
+    rebuilt = error_from_wire({"code": code, "message": "m", "hint": "h"})
+    assert rebuilt.code == code and type(rebuilt) is not DucksyncError
+    assert STATUS_BY_CODE[code] != 500
+
+
 @pytest.mark.parametrize(
     ("message", "complaint"),
     [

@@ -482,6 +482,27 @@ def test_offline_writes_are_counted_by_the_loop_once_the_burst_settles(
     assert status["unsent_tables"] == {"loop_notes": 3} and status["phase"] == "offline"
 
 
+def test_an_automatic_sync_naming_a_table_this_device_does_not_hold_does_nothing() -> None:
+    """A change feed (any trigger but "manual") naming an unsubscribed table: no remote call,
+    the table is not pulled back; asked by hand, it is (an explicit request)."""
+    from ducksync.engine import subscriptions
+
+    calls: list[str] = []
+
+    async def transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        calls.append(method)
+        raise RemoteUnavailableError("no server in this test")
+
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=transport),
+                      emit=lambda kind, payload: None)
+    run(subscriptions.unsubscribe(local, "t", keep_local=False))
+    summary = run(svc.sync(tables=["t"], direction="pull", trigger="feed"))
+    assert summary["outcome"] == "nothing" and summary["tables"] == [] and calls == []
+    by_hand = run(svc.sync(tables=["t"], direction="pull"))
+    assert by_hand["outcome"] == "error" and calls == ["survey"]
+
+
 # --- the change feed's trigger (docs/change-feed.md) ----------------------------------
 
 def test_announced_tables_are_due_now_and_synced_alone() -> None:

@@ -62,6 +62,7 @@ def test_the_catalog_and_counts_statements_cover_every_schema_but_the_engines(
 def test_sync_state_words(schema: Any) -> None:
     keyed = {"schema": "main", "table": "t", "key": ["id"]}
     assert schema.sync_words(keyed, {}, None) == "not synced yet"
+    assert schema.sync_words(keyed, {}, 9) == "not synced yet"  # its rows: all unsent
     assert schema.sync_words(keyed, {"synced": True}, 1) == "1 change not sent"
     assert schema.sync_words(keyed, {"synced": True}, 0) == "synced"
     assert schema.sync_words(keyed, {"synced": True, "pending_conflicts": 2}, 0) == \

@@ -122,3 +122,11 @@ def test_the_panel_says_whether_other_devices_changes_arrive_live(ui: Any) -> No
     assert "unavailable (server unreachable)" in down and "every 30 s" in down
     assert "only when you sync" in ui.feed_words({"feed": {"state": "off"}, "interval_s": 0})
     assert ui.feed_words({}) == ""
+
+
+def test_an_error_names_the_servers_request_id(ui: Any) -> None:
+    """What the page shows carries the id the server's operator looks a failure up by."""
+    text = ui.plain_error({"code": "remote_unavailable", "message": "the server failed",
+                           "hint": "sync again", "request_id": "req-42"})
+    assert text.endswith("(request req-42)") and "sync again." in text.lower()
+    assert "request" not in ui.plain_error({"code": "query", "message": "m", "hint": None})

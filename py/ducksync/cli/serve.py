@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
                                  tables=tables, rules_file=Path(args.rules) if args.rules else None,
                                  app_root=Path(args.app_root) if args.app_root else None)
     check_bind(settings)
-    app = create_app(settings)  # checks the sync rules: a bad file stops here, with why
     configure_logging(json_lines=settings.log_json)
-    app = create_app(settings)  # before "serving": a bad auth setup refuses to start first
+    # Before "serving": a bad rules file or auth setup stops here, with why.
+    app = create_app(settings)
     mode = "auth required" if settings.auth_configured else "open dev mode (loopback only)"
     logging.getLogger("ducksync.server").info(
         f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")

@@ -125,9 +125,23 @@ def run_sync(args: argparse.Namespace) -> int:
                        batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
                        compression=args.compress, watermark=args.watermark,
                        allow_mass_delete=args.allow_mass_delete)
-    rep = asyncio.run(sync(local, remote, opts, args.mode)).to_dict()
+    async def run() -> dict[str, Any]:
+        try:
+            return (await sync(local, remote, opts, args.mode)).to_dict()
+        finally:
+            await _close(remote)
+
+    rep = asyncio.run(run())
     print(json.dumps(rep, default=str) if args.json else _human(rep))
     return 0 if rep["converged"] else 1
+
+
+async def _close(remote: Any) -> None:
+    """Close an HTTP store's connections in the loop that opened them (a CLI run in a
+    long-lived process, or a test, would otherwise leak its sockets)."""
+    aclose = getattr(remote, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -202,8 +216,15 @@ def run_drop(args: argparse.Namespace) -> int:
     from ducksync.engine.drop import drop_everywhere
     from ducksync.stores import open_local, open_store
 
-    done = asyncio.run(drop_everywhere(open_local(args.local), open_store(args.remote),
-                                       args.table))
+    remote = open_store(args.remote)
+
+    async def run() -> dict[str, bool]:
+        try:
+            return await drop_everywhere(open_local(args.local), remote, args.table)
+        finally:
+            await _close(remote)
+
+    done = asyncio.run(run())
     where = [side for side in ("local", "remote") if done[side]]
     print(f"dropped {args.table!r} ({' and '.join(where) or 'sync state only'})",
           file=sys.stderr)

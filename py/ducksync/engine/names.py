@@ -65,7 +65,6 @@ TEMP: Final = {
     "__ds_chk2": "remote store: compare-and-swap, statuses",
     "__ds_keys_raw": "remote store: keys to fetch as received",
     "__ds_keys": "remote store: keys to fetch, cast",
-    "__ds_now": "remote store: the remote's hashes of the batch's keys (two engines)",
     "__ds_rej": "remote store: the batch's rows its scope refuses, as answers",
     "__ds_kept": "remote store: the batch's rows its scope accepts",
     "__ds_held": "remote store (CTE): remote rows holding a batch's keys outside its scope",
@@ -89,7 +88,7 @@ CONSOLE_HISTORY: Final = "console_history"
 
 # The remote's ledger (stores/remote_sql.py).
 REMOTE_LEDGER: Final = ("ledger", "ledger_results", "ledger_rowsets", "ledger_verified",
-                        "table_writes", "identity")
+                        "table_writes", "identity", "write_scratch")
 ROWS_PREFIX: Final = "ledger_rows__"  # + table name: answers kept as rows
 
 

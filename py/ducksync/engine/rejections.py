@@ -21,7 +21,7 @@ from ducksync.engine.store import LocalStore
 from ducksync.errors import DucksyncError
 
 __all__ = ["NOT_YOURS", "OUTSIDE", "READ_ONLY", "REASONS", "REJECTED_PREFIX", "discard",
-           "hold", "list_rejections", "record", "retry"]
+           "hold", "list_rejections", "prune", "record", "retry"]
 
 # The answer statuses of refused rows (``__ds_status``), set by the remote store
 # (ducksync.stores.scope) and read here.
@@ -53,16 +53,26 @@ async def record(local: LocalStore, shape: Shape, answer: str) -> None:
 
 async def hold(local: LocalStore, shape: Shape) -> None:
     """On the plan (``__ds_plan``): a row to push that was refused as it is now is
-    held (not sent again); a rejection whose key the plan settles with the remote
-    (pulled, or already equal) is over."""
+    held (not sent again)."""
     kt = key_text_sql(shape.key, "p")
     await local.execute(
         f"UPDATE __ds_plan AS p SET action = 'held' FROM ducksync.rejections j WHERE "
         f"p.action = 'push' AND j.table_name = ? AND j.key_text = {kt} AND "
         "j.local_hash IS NOT DISTINCT FROM p.lh_now", [shape.table])
+
+
+async def prune(local: LocalStore, shape: Shape) -> None:
+    """A rejection holds only while the local row is exactly the refused one (the same
+    hash; for a refused delete, still absent): one whose row was changed since (fixed,
+    set back to what the remote holds, pulled over) is over. Run at the end of a table's
+    sync, only when it has rejections (the join hashes the rejected keys' rows)."""
+    x, j = sb.quote_ident(shape.table), "ducksync.rejections"
     await local.execute(
-        f"DELETE FROM ducksync.rejections WHERE table_name = ? AND key_text IN (SELECT {kt} "
-        "FROM __ds_plan p WHERE p.action IN ('pull', 'base'))", [shape.table])
+        f"DELETE FROM {j} WHERE table_name = ? AND key_text NOT IN (SELECT r.key_text FROM "
+        f"{j} r LEFT JOIN {x} x ON r.key_text = {key_text_sql(shape.key, 'x')} WHERE "
+        f"r.table_name = ? AND (CASE WHEN x.{sb.quote_ident(shape.key[0])} IS NULL THEN NULL "
+        f"ELSE {sb.row_hash_sql(shape.types, 'x')} END) IS NOT DISTINCT FROM r.local_hash)",
+        [shape.table, shape.table])
 
 
 async def list_rejections(local: LocalStore, table: str | None = None) -> list[dict[str, Any]]:

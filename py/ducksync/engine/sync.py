@@ -424,6 +424,11 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                 "(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?)",
                 [table, table])
             rep.pending_conflicts, rep.rejections = int(rows[0][0]), int(rows[0][1])
+            if rep.rejections:  # only while the refused rows are still as refused
+                await rejections.prune(local, shape)
+                rep.rejections = int((await local.fetch_rows(
+                    "SELECT count(*) FROM ducksync.rejections WHERE table_name = ?",
+                    [table]))[0][0])
             # Keep the base's sums for the next sync (read here after a run that wrote
             # the base: one pass now saves one on every no-op sync after it).
             kept = xfer.base_sums or await detect.base_sums(local, shape)

@@ -19,7 +19,12 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 def merge_chunks(chunks: Iterable[bytes]) -> tuple[bytes, int]:
-    """Concatenate IPC chunks (same schema) into one stream; returns (bytes, rows)."""
+    """Concatenate IPC chunks (same schema) into one stream; returns (bytes, rows).
+    A single chunk is returned as it is (a bootstrap page: no re-encode of ~26 MB)."""
+    chunks = list(chunks)
+    if len(chunks) == 1:
+        single = codec.decode(chunks[0])
+        return single, sum(b.num_rows for b in pa.ipc.open_stream(single))
     sink = pa.BufferOutputStream()
     writer = None
     rows = 0

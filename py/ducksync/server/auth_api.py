@@ -77,6 +77,8 @@ def logout(response: Response) -> dict[str, Any]:
 
 
 @router.get("/me")
-def me(who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
-    """The caller as the server sees it (never any credential)."""
-    return {"subject": who.subject, "kind": who.kind, "expires_at": who.expires or None}
+def me(who: Annotated[Principal, Depends(principal)], request: Request) -> dict[str, Any]:
+    """The caller as the server sees it (never any credential), and whether sync rules
+    apply (the page then says the direct MotherDuck transport bypasses them)."""
+    return {"subject": who.subject, "kind": who.kind, "expires_at": who.expires or None,
+            "rules": context(request).rules is not None}

@@ -24,15 +24,20 @@ class ConsoleQuery(BaseModel):
 @router.post("/query", responses={200: {"content": {ARROW_STREAM: {
     "schema": {"type": "string", "format": "binary"}}}}})
 async def console_query(body: ConsoleQuery, request: Request,
-                        _: Annotated[Principal, Depends(principal)],
+                        who: Annotated[Principal, Depends(principal)],
                         ctx: Annotated[ServerContext, Depends(context)]) -> Response:
-    """One read-only SELECT over synced tables, as Arrow IPC (capped rows)."""
+    """One read-only SELECT over synced tables, as Arrow IPC (capped rows).
+
+    Under sync rules only machine keys may use it (``DUCKSYNC_API_KEYS``: the operator's
+    tools, a service key as Supabase's service role is): it reads every row, which a
+    signed-in user must not."""
     if not ctx.settings.readonly_console:
         raise ForbiddenError("the SQL console is disabled on this server",
                              hint="the operator can enable it with DUCKSYNC_READONLY_CONSOLE=1")
-    if ctx.rules is not None:
-        raise ForbiddenError("the SQL console is off on a server with sync rules: it would "
-                             "read every user's rows", hint="query your own rows locally")
+    if ctx.rules is not None and who.kind != "api_key":
+        raise ForbiddenError("the SQL console is off for users on a server with sync rules: "
+                             "it would read every user's rows", hint="query your own rows "
+                             "locally (the operator's API keys may use it)")
 
     def work(store: Any) -> bytes:
         return run_readonly(store.con, body.sql, allowed=ctx.table_allowed,

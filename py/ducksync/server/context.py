@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ducksync.engine.store import ColumnInfo
 from ducksync.errors import ProtocolError
 from ducksync.server.auth import Authenticator, Principal
 from ducksync.server.backend import StorePool
@@ -72,7 +71,8 @@ class ServerContext:
         rules = None
         if settings.rules_file is not None:
             rules = Rules.load(settings.rules_file)
-            rules.check_catalog(_catalog(database))
+            with database.cursor() as cursor:
+                rules.check_remote(cursor)
         pool = StorePool(database=database, size=settings.pool_size,
                          timeout_s=settings.request_timeout_s, store_factory=store_factory)
         return cls(
@@ -114,14 +114,6 @@ class ServerContext:
         one the request is about, refused with the reason if ``who`` has none."""
         return None if self.rules is None else self.rules.scopes_for(who, table)
 
-
-def _catalog(database: RemoteDatabase) -> dict[str, list[ColumnInfo]]:
-    """The remote's tables and their columns, read once at start for the rules' check."""
-    from ducksync.stores import remote_sql as rs
-
-    with database.cursor() as cur:
-        rows = cur.execute(rs.columns_sql(False)).fetchall()
-    return {t["name"]: t["columns"] for t in rs.tables_from_catalog(rows, [])}
 
 
 async def _table_versions(pool: StorePool) -> dict[str, int]:

@@ -1,10 +1,9 @@
-"""Server-only error codes and their HTTP statuses.
+"""Error codes and their HTTP statuses.
 
-The shared :mod:`ducksync.errors` types cover what every layer raises; these add
-what only an HTTP edge can say (too large, too fast, not allowed, too slow). They
-subclass :class:`DucksyncError`, so they travel as ``{"error": {code, message,
-hint}}`` like every other error, and a client that does not know a code still
-gets a ``DucksyncError`` with the message and hint.
+What only an HTTP edge says (too large, too fast, not allowed, too slow) is raised
+by the server but declared with the shared :mod:`ducksync.errors` types, so it
+travels as ``{"error": {code, message, hint}}`` and a client rebuilds it typed
+(before, those codes reached clients as ``internal``).
 """
 
 from __future__ import annotations
@@ -13,28 +12,14 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-# PayloadTooLargeError is shared: the client raises it too, before sending a body the
-# server would refuse.
+# The classes are shared (ducksync.errors): a client rebuilds each typed from its code.
 from ducksync.errors import DucksyncError, error_to_wire
 from ducksync.errors import ForbiddenError as ForbiddenError
+from ducksync.errors import NotFoundError as NotFoundError
 from ducksync.errors import PayloadTooLargeError as PayloadTooLargeError
-
-
-class RateLimitedError(DucksyncError):
-    code = "rate_limited"
-
-
-class NotFoundError(DucksyncError):
-    code = "not_found"
-
-
-class RequestTimeoutError(DucksyncError):
-    code = "timeout"
-
-
-class UnsupportedMediaError(DucksyncError):
-    code = "unsupported_media"
-
+from ducksync.errors import RateLimitedError as RateLimitedError
+from ducksync.errors import RequestTimeoutError as RequestTimeoutError
+from ducksync.errors import UnsupportedMediaError as UnsupportedMediaError
 
 STATUS_BY_CODE: dict[str, int] = {
     "auth": 401, "protocol": 400, "query": 400, "no_primary_key": 422,

@@ -130,22 +130,42 @@ class Rules:
         return cls(source=source, tables=rules)
 
     # -- checks against the database ---------------------------------------------------
-    def check_catalog(self, catalog: Mapping[str, list[ColumnInfo]]) -> None:
-        """Every rule of an existing table binds against its columns (``catalog``: the
-        remote's tables and their columns). A missing table is checked at creation."""
+    def check_remote(self, cursor: Any) -> None:
+        """Every rule of an existing table binds against it, on the remote itself (its
+        real types, user-defined ones included): ``SELECT count(*) FROM (SELECT * FROM
+        T LIMIT 0) AS T WHERE (filter)`` with NULL parameters. A missing table is
+        checked when a client creates it; a read-only one must exist. ``cursor``: a
+        native duckdb connection to the remote."""
+        import duckdb
+
+        from ducksync.stores import remote_sql as rs
+
+        present = {str(r[0]) for r in cursor.execute(rs.columns_sql(False)).fetchall()}
         for name, rule in self.tables.items():
-            if name in catalog:
-                self.check_columns(name, catalog[name], when="the table has columns")
+            if name not in present:
+                if not rule.writable:
+                    raise RulesError(
+                        f"{self.source}: [tables.{name}] is read-only but the remote has no "
+                        f"table {name!r}, and a read-only table is never created by a client",
+                        hint="create the table on the remote, or remove its section")
                 continue
-            if not rule.writable:
-                raise RulesError(
-                    f"{self.source}: [tables.{name}] is read-only but the remote has no "
-                    f"table {name!r}, and a read-only table is never created by a client",
-                    hint="create the table on the remote, or remove its section")
+            t = sb.quote_ident(name)
+            try:
+                cursor.execute(f"SELECT count(*) FROM (SELECT * FROM main.{t} LIMIT 0) AS {t} "
+                               f"WHERE ({rule.sql})", [None] * len(rule.params)).fetchall()
+            except duckdb.Error as exc:
+                raise self._unfit(name, "the table on the remote", exc) from exc
+
+    def _unfit(self, table: str, when: str, exc: Exception) -> RulesError:
+        first = str(exc).splitlines()[0]
+        return RulesError(f"{self.source}: [tables.{table}] filter "
+                          f"{self.tables[table].filter!r} does not fit {when}: {first}",
+                          hint="name the table's own columns; see docs/rules.md")
 
     def check_columns(self, table: str, columns: Iterable[ColumnInfo], *, when: str) -> None:
-        """Bind the filter over an empty relation of ``columns`` (no remote needed);
-        :class:`RulesError` naming the table and DuckDB's complaint."""
+        """Bind the filter over an empty relation of ``columns`` (the types a client
+        asks for, already checked; no remote needed); :class:`RulesError` naming the
+        table and DuckDB's complaint."""
         import duckdb
 
         rule = self.tables[table]
@@ -157,10 +177,7 @@ class Rules:
             try:
                 con.execute(sql, [None] * len(rule.params)).fetchall()
             except duckdb.Error as exc:
-                first = str(exc).splitlines()[0]
-                raise RulesError(f"{self.source}: [tables.{table}] filter {rule.filter!r} does "
-                                 f"not fit the table ({when}): {first}",
-                                 hint="name the table's own columns; see docs/rules.md") from exc
+                raise self._unfit(table, when, exc) from exc
 
     def check_create(self, table: str, columns: Iterable[ColumnInfo]) -> None:
         """A client creates ``table``: allowed only when it may write it and the filter
@@ -170,7 +187,7 @@ class Rules:
             raise ForbiddenError(f"table {table!r} is read-only for you: it cannot be created",
                                  hint="ask the operator to create it on the remote")
         try:
-            self.check_columns(table, columns, when="as the client would create it")
+            self.check_columns(table, columns, when="the table as the client would create it")
         except RulesError as exc:
             raise SchemaMismatchError(exc.message, hint="create the table with the columns "
                                       "its sync rule names, or ask the operator") from exc

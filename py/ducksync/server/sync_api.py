@@ -157,11 +157,14 @@ def _apply_reply(request: Request, ctx: ServerContext, result: ApplyResult,
 
 @_route("config")
 def config(_: Who, ctx: Ctx) -> dict[str, Any]:
-    """Client knobs the operator set: sync interval, batch size, compression."""
+    """Client knobs the operator set: sync interval, batch size, compression; and
+    whether sync rules give each user their own rows (the page then says that the
+    direct MotherDuck transport would bypass them)."""
     s = ctx.settings
     return {"sync_interval_s": s.sync_interval_s, "batch_size": s.batch_size,
             "enable_compression": s.enable_compression, "max_body_bytes": s.max_body_bytes,
-            "encodings": ["zstd", "gzip"] if s.enable_compression else []}
+            "encodings": ["zstd", "gzip"] if s.enable_compression else [],
+            "rules": ctx.rules is not None}
 
 
 @_route("remote_id")

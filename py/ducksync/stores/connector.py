@@ -32,6 +32,12 @@ Rules for an implementation:
   MotherDuck (temp tables on the client): the store then never computes a remote
   hash in a statement that reads a temp table.
 
+Optional: :class:`ScriptConnector` (``script``/``script_arrow``) sends several
+statements in one call, one round trip to a remote DuckDB: a write's transaction then
+costs a few round trips instead of one per statement (``docs/engine.md``, "Round
+trips"). Without it the store sends the same statements one by one: the same
+algorithm, more round trips.
+
 Optional: :class:`StagingConnector` (``stage_arrow``/``unstage``) lets a connector
 expose an Arrow payload to SQL without copying it into a temp table (native duckdb
 registers the pyarrow table as a view); the store falls back to ``ingest_arrow``.
@@ -42,7 +48,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SqlConnector", "StagingConnector"]
+__all__ = ["ScriptConnector", "SqlConnector", "StagingConnector", "Step"]
+
+Step = tuple[str, Sequence[Any]]  # one statement of a script and its parameters
 
 
 class SqlConnector(Protocol):
@@ -56,6 +64,21 @@ class SqlConnector(Protocol):
                      batch_bytes: int) -> AsyncIterator[bytes]: ...
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None: ...
+
+
+@runtime_checkable
+class ScriptConnector(Protocol):
+    """A connector that runs ``steps`` in order, in one round trip, stopping at the
+    first error (raised as for :meth:`SqlConnector.execute`)."""
+
+    async def script(self, steps: Sequence[Step]) -> list[tuple[Any, ...]]:
+        """The rows of the last step."""
+        ...
+
+    async def script_arrow(self, steps: Sequence[Step], *, batch_rows: int,
+                           batch_bytes: int) -> list[bytes]:
+        """The last step's result as IPC chunks (as :meth:`SqlConnector.export_arrow`)."""
+        ...
 
 
 @runtime_checkable

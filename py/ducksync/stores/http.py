@@ -322,6 +322,6 @@ def _split(stream: bytes, batch_rows: int) -> list[bytes]:
     from ducksync.stores._arrow import to_ipc
 
     table = pa.ipc.open_stream(stream).read_all()
-    if table.num_rows == 0:
-        return [to_ipc(table)]
+    if table.num_rows <= batch_rows:  # one chunk already (a bootstrap page): no re-encode
+        return [stream]
     return [to_ipc(batch) for batch in table.to_batches(max_chunksize=batch_rows)]

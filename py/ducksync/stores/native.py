@@ -175,6 +175,38 @@ class NativeConnector(NativeLocalStore):
         and registered views on this client, the rest on MotherDuck's servers."""
         return not self.spec.startswith("md:")
 
+    async def script(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[Any, ...]]:
+        """Every step in one hop to the connection's thread; the last one's rows.
+        (Each statement is still its own ``execute``: multi-statement text cannot
+        bind parameters.)"""
+        def run() -> list[tuple[Any, ...]]:
+            for sql, params in steps[:-1]:
+                self._run(sql, params)
+            sql, params = steps[-1]
+            rows: list[tuple[Any, ...]] = self._run(sql, params).fetchall()
+            return rows
+
+        return await self._call(run)
+
+    async def script_arrow(self, steps: Sequence[tuple[str, Sequence[Any]]], *,
+                           batch_rows: int, batch_bytes: int) -> list[bytes]:
+        import duckdb
+
+        from ducksync.stores._arrow import chunks
+
+        def run() -> list[bytes]:
+            for sql, params in steps[:-1]:
+                self._run(sql, params)
+            sql, params = steps[-1]
+            try:
+                reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+            except duckdb.Error as exc:
+                raise QueryError(str(exc).splitlines()[0],
+                                 hint=f"while running: {sql[:200]}") from exc
+            return list(chunks(reader, batch_bytes, batch_rows))
+
+        return await self._call(run)
+
     async def stage_arrow(self, name: str, ipc: bytes) -> None:
         from ducksync.stores._arrow import from_ipc
 

@@ -30,18 +30,20 @@ from ducksync.errors import (
 )
 
 __all__ = [
-    "CLAIM", "IDENTITY", "KEY_CHUNK", "LEDGER_DDL", "LEDGER_KEEP_DAYS", "LEDGER_PRESENT",
-    "LEDGER_TABLES", "LOOKUP", "ROWS", "ROWS_TABLES", "TABLE_VERSIONS", "add_column_sql",
-    "answer_columns",
-    "answer_shape_sql", "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql",
-    "cas_statements", "casts_sql", "catalog_sql", "check_key", "checksums_sql", "columns_sql",
-    "create_table_sql", "dup_sql", "full_rows_sql", "hashed_sql", "hashes_shape_sql",
-    "insert_hashes_sql", "is_conflict", "is_constraint", "is_missing", "keyed_hashes_sql",
-    "keyed_rows_sql", "keyed_sql", "keys_table_sql", "keys_text_sql", "no_table",
-    "primary_keys_sql", "prune_sql", "refuse_repeated_keys", "refused_write",
+    "CLAIM", "GUARD", "IDENTITY", "KEY_CHUNK", "LEDGER_CATALOG", "LEDGER_DDL",
+    "LEDGER_KEEP_DAYS", "LEDGER_TABLES", "LOOKUP", "ROWS", "SCRATCH", "SCRATCH_CLEAR",
+    "SCRATCH_NOW_CLEAR", "TABLE_VERSIONS", "add_column_sql", "answer_columns",
+    "answer_shape_sql",
+    "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
+    "catalog_sql", "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
+    "full_rows_sql", "guard_marker", "hashed_sql", "inspect_sql", "is_conflict",
+    "is_constraint", "is_missing", "keyed_rows_sql", "keyed_sql", "keys_table_sql",
+    "keys_text_sql", "ledger_from_catalog", "no_table", "not_bulk_sql", "primary_keys_sql",
+    "prune_sql", "refuse_repeated_keys", "refused_write", "repeated_guard_sql",
     "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
-    "split_catalog", "table_checksum_sql",
-    "tables_from_catalog",
+    "scratch_hashes_sql", "scratch_keys_sql", "scratch_now_sql", "shape_signature",
+    "split_catalog", "table_checksum_sql", "tables_from_catalog", "write_guard_sql",
+    "written_sql",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -72,12 +74,13 @@ LEDGER_DDL: Final = (
     # committed meanwhile succeeded (a lost update).
     "CREATE TABLE IF NOT EXISTS ducksync.table_writes (table_name VARCHAR PRIMARY KEY, "
     "n UBIGINT)",
+    # Two engines (MotherDuck: temp tables on the client): a write's keys and the
+    # remote's hashes of those rows, so the hashes are computed by a statement over
+    # remote tables only (see scratch_hashes_sql). Rows live inside one transaction:
+    # inserted and deleted before its COMMIT, never committed, so writers never meet here.
+    "CREATE TABLE IF NOT EXISTS ducksync.write_scratch (kind VARCHAR, k VARCHAR[], "
+    "rk UBIGINT, rh UBIGINT)",
 )
-# How many of the ledger's tables exist (== len(LEDGER_TABLES): no DDL needed).
-LEDGER_PRESENT: Final = (
-    "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-    "schema_name = 'ducksync' AND table_name IN ("
-    + ", ".join(f"'{t}'" for t in names.REMOTE_LEDGER) + ")")
 # The claim (see table_writes above): the first statement of every write transaction,
 # so the transaction's snapshot starts there (DuckDB starts it at the first statement
 # that touches the database).
@@ -104,10 +107,13 @@ LOOKUP: Final = (
     "LEFT JOIN ducksync.ledger_results r USING (batch_id) LEFT JOIN "
     "ducksync.ledger_rowsets s USING (batch_id) LEFT JOIN ducksync.ledger_verified v "
     "USING (batch_id) WHERE l.batch_id = ?")
-ROWS_TABLES: Final = (
-    "SELECT table_name FROM duckdb_tables() WHERE database_name = "
-    "current_database() AND schema_name = 'ducksync' AND starts_with(table_name, ?)")
-
+# The ledger's own catalog: ``(table, column, type)`` of every table in schema ducksync
+# (its tables, and the ``ledger_rows__<table>`` ones with their columns), read once per
+# store, or as part of the survey's catalog (:func:`catalog_sql`, kind 'd').
+LEDGER_CATALOG: Final = (
+    "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE "
+    "table_catalog = current_database() AND table_schema = 'ducksync' "
+    "ORDER BY table_name, ordinal_position")
 
 def refused_write(exc: QueryError) -> DucksyncError:
     """``exc`` as the user should see it: a write refused because the database is
@@ -152,7 +158,10 @@ def catalog_sql() -> str:
             "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
             "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
             "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
-            f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 ORDER BY 1, 2, 8")
+            f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 UNION ALL SELECT 'd', table_name, "
+            "column_name, data_type, false, []::VARCHAR[], '', ordinal_position FROM "
+            "information_schema.columns WHERE table_catalog = current_database() AND "
+            "table_schema = 'ducksync' ORDER BY 1, 2, 8")
 
 
 def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]:
@@ -162,6 +171,21 @@ def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]
     cols = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == "c"]
     pks = [(r[1], r[5]) for r in rows if r[0] == "p"]
     return remote_id, tables_from_catalog(cols, pks)
+
+
+def ledger_from_catalog(found: Iterable[Sequence[Any]]) -> dict[str, list[tuple[str, str]]]:
+    """``{table: [(column, TYPE)…]}`` of schema ducksync, from the rows of
+    :data:`LEDGER_CATALOG` or the 'd' rows of :func:`catalog_sql`."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for row in found:
+        if len(row) == 3:
+            table, column, kind = row
+        elif row[0] == "d":
+            table, column, kind = row[1], row[2], row[3]
+        else:
+            continue
+        out.setdefault(str(table), []).append((str(column), str(kind).upper()))
+    return out
 
 
 def tables_from_catalog(cols: Iterable[Sequence[Any]],
@@ -356,17 +380,17 @@ def refuse_repeated_keys(table: str, key: Sequence[str], found: Sequence[Any], *
              "that identify each row; nothing was written")
 
 
-def _written(casts: str, source: str) -> str:
+def written_sql(casts: str, source: str) -> str:
     """The input cast to the table's types: the same values the table now holds after
     a bulk insert, without reading it back."""
     return f"(SELECT {casts}, r.__ds_lh::UBIGINT AS __ds_lh FROM {source} r)"
 
 
 def bulk_result_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
-    """A bulk batch's per-row answer, from the written values (see :func:`_written`)."""
+    """A bulk batch's per-row answer, from the written values (see :func:`written_sql`)."""
     return (f"SELECT {sb.cols_sql(key)}, __ds_lh, 'ok' AS __ds_status, "
             f"{sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(_types(info))} AS __ds_rh "
-            f"FROM {_written(casts, source)}")
+            f"FROM {written_sql(casts, source)}")
 
 
 def bulk_checksum_sql(info: TableInfo, key: Sequence[str], casts: str, source: str) -> str:
@@ -374,7 +398,7 @@ def bulk_checksum_sql(info: TableInfo, key: Sequence[str], casts: str, source: s
     text (a UBIGINT survives every connector as text); compared with the client's
     prediction for the compact (``verified``) answer."""
     hashed = (f"SELECT {sb.key_hash_sql(key)} AS __ds_rk, {sb.row_hash_sql(_types(info))} "
-              f"AS __ds_rh FROM {_written(casts, source)}")  # checksum_sql repeats its terms
+              f"AS __ds_rh FROM {written_sql(casts, source)}")  # checksum_sql repeats its terms
     return f"SELECT {sb.checksum_sql('__ds_rk', '__ds_rh')}::VARCHAR FROM ({hashed})"
 
 
@@ -389,10 +413,10 @@ def cas_statements(info: TableInfo, key: Sequence[str], casts: str, source: str,
     and inserts the ``'ok'`` rows; ``answer`` is the per-row answer, read back from the
     table after the writes.
 
-    ``hashes``: two engines (see :func:`keyed_hashes_sql`). The current hashes are
-    then read from that temp table ``(key…, __ds_rk, __ds_rh)``, filled by the remote
-    before the check and again before the answer, so no statement that reads a temp
-    table computes a hash.
+    ``hashes``: two engines. The current hashes are then read from that source ``(key…,
+    __ds_rk, __ds_rh)`` (:func:`scratch_now_sql`), filled by the remote before the
+    check and again before the answer, so no statement that reads a temp table
+    computes a hash.
     """
     t = sb.quote_ident(info["name"])
     cols = [c["name"] for c in info["columns"]]
@@ -466,36 +490,9 @@ def keyed_sql(info: TableInfo, key: Sequence[str], n_keys: int, select: str) -> 
     return f"{select} SEMI JOIN {wanted} w ON {sb.key_join_sql(key, 't', 'w')}"
 
 
-def keyed_hashes_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:
-    """``(key… as text, __ds_rk, __ds_rh)`` of the rows with the bound keys (see
-    :func:`keyed_sql`); read back by :func:`insert_hashes_sql`."""
-    text = ", ".join(f"CAST(t.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
-    return keyed_sql(info, key, n_keys,
-                     f"SELECT {text}, {sb.key_hash_sql(key, 't')} AS __ds_rk, "
-                     f"{sb.row_hash_sql(_types(info), 't')} AS __ds_rh FROM "
-                     f"{sb.quote_ident(info['name'])} t")
-
-
-def insert_hashes_sql(info: TableInfo, key: Sequence[str], target: str, n_rows: int) -> str:
-    """Insert ``n_rows`` rows of :func:`keyed_hashes_sql` (all bound as text) into temp
-    ``target`` (:func:`hashes_shape_sql`): numbers only, no hash computed."""
-    types = {c["name"]: c["type"] for c in info["columns"]}
-    row = "(" + ", ".join([*(f"CAST(? AS {types[k]})" for k in key),
-                           "CAST(? AS UBIGINT)", "CAST(? AS UBIGINT)"]) + ")"
-    return f"INSERT INTO temp.main.{target} VALUES " + ", ".join(row for _ in range(n_rows))
-
-
 def keyed_rows_sql(info: TableInfo, key: Sequence[str], n_keys: int) -> str:
     """:func:`full_rows_sql` of the rows with the bound keys (see :func:`keyed_sql`)."""
     return keyed_sql(info, key, n_keys, full_rows_sql(info, key, "t"))
-
-
-def hashes_shape_sql(info: TableInfo, key: Sequence[str], target: str) -> str:
-    """Temp ``target`` ``(key…, __ds_rk, __ds_rh)``, empty, keys of the table's types."""
-    types = {c["name"]: c["type"] for c in info["columns"]}
-    cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
-    return (f"CREATE OR REPLACE TEMP TABLE {target} ({cols}, __ds_rk UBIGINT, "
-            "__ds_rh UBIGINT)")
 
 
 def table_checksum_sql(info: TableInfo, key: Sequence[str]) -> str:
@@ -511,7 +508,7 @@ def bulk_answer_sql(info: TableInfo, key: Sequence[str], casts: str, source: str
                     hashes: str) -> str:
     """:func:`bulk_result_sql` with the hashes read from temp ``hashes`` (two engines)."""
     return (f"SELECT {sb.cols_sql(key, 'w')}, w.__ds_lh, 'ok' AS __ds_status, h.__ds_rk, "
-            f"h.__ds_rh FROM {_written(casts, source)} w JOIN {hashes} h ON "
+            f"h.__ds_rh FROM {written_sql(casts, source)} w JOIN {hashes} h ON "
             f"{sb.key_join_sql(key, 'w', 'h')}")
 
 
@@ -554,6 +551,111 @@ def rows_table_sql(info: TableInfo, key: Sequence[str]) -> str:
     cols = ", ".join(f"{sb.quote_ident(n)} {sb.check_type(t)}"
                      for n, t in answer_columns(info, key))
     return f"CREATE TABLE IF NOT EXISTS {rows_table(info['name'])} ({cols})"
+
+
+# -- two engines: the remote's hashes without a round trip through the client ----------
+SCRATCH: Final = "ducksync.write_scratch"
+SCRATCH_CLEAR: Final = f"DELETE FROM {SCRATCH}"  # only this transaction's rows exist
+SCRATCH_NOW_CLEAR: Final = f"DELETE FROM {SCRATCH} WHERE kind = 'now'"
+
+
+def scratch_keys_sql(key: Sequence[str], source: str) -> str:
+    """Copy the distinct keys of ``source`` (a temp table, on the client) into the
+    scratch as text: data only, no hash, so it may run on either engine."""
+    text = ", ".join(f"CAST({sb.quote_ident(k)} AS VARCHAR)" for k in key)
+    return (f"INSERT INTO {SCRATCH} SELECT 'keys', [{text}], NULL, NULL FROM "
+            f"(SELECT DISTINCT {sb.cols_sql(key)} FROM {source})")
+
+
+def _scratch_rows(info: TableInfo, key: Sequence[str], kind: str, extra: str = "") -> str:
+    """The scratch's ``kind`` rows with the key cast back to the table's types."""
+    types = _types(info)
+    casts = ", ".join(f"CAST(k[{i + 1}] AS {types[k]}) AS {sb.quote_ident(k)}"
+                      for i, k in enumerate(key))
+    return f"(SELECT {casts}{extra} FROM {SCRATCH} WHERE kind = '{kind}')"
+
+
+def scratch_hashes_sql(info: TableInfo, key: Sequence[str]) -> str:
+    """The remote's hashes ('now' rows) of the rows whose keys are in the scratch: a
+    statement that reads and writes remote tables only, so MotherDuck runs its hashes
+    on the server, where the checksums run (never on the client's engine)."""
+    t = sb.quote_ident(info["name"])
+    text = ", ".join(f"CAST(t.{sb.quote_ident(k)} AS VARCHAR)" for k in key)
+    return (f"INSERT INTO {SCRATCH} SELECT 'now', [{text}], {sb.key_hash_sql(key, 't')}, "
+            f"{sb.row_hash_sql(_types(info), 't')} FROM {t} t SEMI JOIN "
+            f"{_scratch_rows(info, key, 'keys')} w ON {sb.key_join_sql(key, 't', 'w')}")
+
+
+def scratch_now_sql(info: TableInfo, key: Sequence[str]) -> str:
+    """``(key…, __ds_rk, __ds_rh)`` from :func:`scratch_hashes_sql`: a source for
+    :func:`cas_statements` and :func:`bulk_answer_sql` (reading it hashes nothing)."""
+    return _scratch_rows(info, key, "now", ", rk AS __ds_rk, rh AS __ds_rh")
+
+
+# -- guards: a write's checks as statements of its script -------------------------------
+# A check whose outcome only decides *whether to go on* need not come back to Python
+# before the next statement: it runs inside the script as a SELECT that raises
+# ``error('ducksync:<marker>…')`` when it fails, which aborts the transaction; the store
+# reads the marker from the error (:func:`guard_marker`). So a write's checks cost no
+# round trip of their own.
+GUARD: Final = "ducksync:"
+
+
+def guard_marker(message: str) -> tuple[str, str] | None:
+    """``(marker, detail)`` of a failed guard's error message; None: not a guard."""
+    at = message.find(GUARD)
+    if at < 0:
+        return None
+    marker, _, detail = message[at + len(GUARD):].partition(":")
+    return marker, detail
+
+
+def shape_signature(info: TableInfo) -> str:
+    """The table's columns and primary key as :func:`write_guard_sql` reads them from
+    the catalog: a write built on a cached :class:`TableInfo` checks it is still true."""
+    cols = ", ".join(f"{c['name']} {c['type']} {'YES' if c['nullable'] else 'NO'}"
+                     for c in info["columns"])
+    return f"{cols} | {','.join(info['primary_key'])}"
+
+
+def write_guard_sql() -> str:
+    """The first check of a write transaction (after the claim): ``replayed`` when the
+    batch is in the ledger already, ``reshaped`` when the table's columns or key are no
+    longer :func:`shape_signature`'s. ``?``: batch id, table, table, signature."""
+    shape = (
+        "(SELECT coalesce(string_agg(column_name || ' ' || data_type || ' ' || is_nullable, "
+        "', ' ORDER BY ordinal_position), '') FROM information_schema.columns WHERE "
+        "table_catalog = current_database() AND table_schema = 'main' AND table_name = ?) "
+        "|| ' | ' || (SELECT coalesce(string_agg(array_to_string(constraint_column_names, "
+        "','), ';'), '') FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY')")
+    return (f"SELECT error('{GUARD}replayed') FROM ducksync.ledger WHERE batch_id = ? "
+            f"UNION ALL SELECT error('{GUARD}reshaped') WHERE {shape} IS DISTINCT FROM ?")
+
+
+def not_bulk_sql(info: TableInfo, key: Sequence[str], source: str) -> str:
+    """For a table whose primary key is not ``key``: ``not-bulk`` unless the table is
+    empty and ``source`` repeats no key (only then may the bulk path insert)."""
+    t = sb.quote_ident(info["name"])
+    return (f"SELECT error('{GUARD}not-bulk') FROM (SELECT 1 FROM {t} LIMIT 1) UNION ALL "
+            f"SELECT error('{GUARD}not-bulk') FROM ({dup_sql(key, source)}) d(n) WHERE n > 0")
+
+
+def repeated_guard_sql(key: Sequence[str], source: str, *, in_batch: bool) -> str:
+    """:func:`repeated_keys_sql` as a guard: ``repeated-batch`` / ``repeated-remote``
+    with ``n:sample`` (read back by :func:`refuse_repeated_keys`)."""
+    kind = "batch" if in_batch else "remote"
+    return (f"SELECT error('{GUARD}repeated-{kind}:' || n || ':' || coalesce(s, '')) "
+            f"FROM ({repeated_keys_sql(key, source)}) g(n, s) WHERE n > 0")
+
+
+def inspect_sql(source: str) -> str:
+    """A staged batch in one statement: a row per column ``(name, rows, rows that are
+    not an upsert expected absent)`` (any such row: compare-and-swap decides). Scalars
+    only (DuckDB-WASM has no ``to_json``: its json extension is not loaded)."""
+    return (f"SELECT d.column_name, c.n, c.odd FROM (DESCRIBE {source}) d, (SELECT "
+            "count(*)::BIGINT AS n, count(*) FILTER (WHERE __ds_expect IS NOT NULL OR "
+            f"__ds_op IS NULL OR __ds_op::VARCHAR <> 'U')::BIGINT AS odd FROM {source}) c")
 
 
 # -- DuckDB's answers under optimistic concurrency -----------------------------------

@@ -31,6 +31,7 @@ import asyncio
 import base64
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,7 +49,7 @@ from ducksync.errors import (
 from ducksync.faults import reached
 from ducksync.stores import remote_sql as rs
 from ducksync.stores import scope as sc
-from ducksync.stores.connector import SqlConnector, StagingConnector
+from ducksync.stores.connector import ScriptConnector, SqlConnector, StagingConnector, Step
 
 __all__ = ["SqlConnector", "SqlRemoteStore"]
 
@@ -56,6 +57,9 @@ _WHOLE: Final = 1 << 30  # "one chunk" for answers the protocol sends as one IPC
 _META: Final = ("__ds_op", "__ds_expect", "__ds_lh")
 _IN: Final = "__ds_in_raw"
 _KEPT: Final = "__ds_kept"  # the batch's rows its scope accepts (when it refuses some)
+_TEMPS: Final = ("__ds_res", "__ds_in", "__ds_chk", "__ds_chk2")  # of a write
+_APPLIED_MAX: Final = 10_000  # batch ids remembered (with their table) until acknowledged
+PRUNE_EVERY_S: Final = 3600.0  # a store prunes the ledger on its first ack, then hourly
 
 
 def _int_list(values: Sequence[int]) -> str:
@@ -63,12 +67,18 @@ def _int_list(values: Sequence[int]) -> str:
     return "[" + ", ".join(str(int(v)) for v in values) + "]"
 
 
-@dataclass(frozen=True)
-class _Done:
-    """A write applied: the answer is in temp ``__ds_res``, or, when ``verified`` holds
-    the checksum, it is the compact one (nothing to send or keep but the checksum)."""
+@dataclass(frozen=True, kw_only=True)
+class _Batch:
+    """A staged batch, as inspected: its columns, rows, and how many are not an upsert
+    expected absent."""
 
-    verified: int | None = None
+    present: list[str]
+    rows: int
+    odd: int
+
+
+class _Reshaped(Exception):
+    """A write's ``reshaped`` guard failed: the table is no longer the shape it used."""
 
 
 def _raw(data: Any) -> bytes:
@@ -108,8 +118,17 @@ class SqlRemoteStore:
         self.one_engine = bool(getattr(connector, "one_engine", False))
         self._locks: tuple[Any, asyncio.Lock] | None = None
         self._used = False
-        self._ledger = False
-        self._rows_ok: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
+        # What this store knows of the remote's catalog, so a write does not read it
+        # again (docs/engine.md, "Round trips"): the ledger's tables (None: not read
+        # yet) and the user tables' shapes, both from the survey or the first need.
+        # A write checks the shape it relied on inside its transaction (the
+        # ``reshaped`` guard) and reads it afresh when it changed.
+        self._ledger_cols: dict[str, list[tuple[str, str]]] | None = None
+        self._infos: dict[str, TableInfo] = {}
+        self._applied: dict[str, str] = {}  # batch id → table, until acknowledged
+        self._litter: set[str] = set()  # temp tables to drop with the next script
+        self._dropped_in = False  # the staged batch was dropped by its write's last script
+        self._pruned_at: float | None = None
         self.scopes: sc.Scopes | None = None
 
     # -- the caller's rows (the only place reads are scoped) ----------------------------
@@ -154,16 +173,18 @@ class SqlRemoteStore:
     async def _stage(self, name: str, ipc: bytes) -> None:
         """Show ``ipc`` to SQL as ``name``: registered without a copy when the connector
         can (native), else ingested into a temp table."""
+        self._litter.discard(name)  # replaced, not dropped
         if isinstance(self.connector, StagingConnector):
             await self.connector.stage_arrow(name, ipc)
         else:
             await self.connector.ingest_arrow(name, ipc)
 
     async def _unstage(self, name: str) -> None:
+        """Unregister ``name``, or drop its temp table with the next script."""
         if isinstance(self.connector, StagingConnector):
             await self.connector.unstage(name)
         else:
-            await self._drop(name)
+            self._litter.add(name)
 
     async def _drop(self, *temps: str) -> None:
         for name in temps:  # temp.: never a user's table of the same name
@@ -203,16 +224,53 @@ class SqlRemoteStore:
             f"({self.attempts} attempts; last: {exc.message})",
             hint="nothing was written; sync again")
 
+    # -- scripts: a transaction's statements in as few round trips as possible -------
+    def _with_litter(self, steps: list[Step]) -> list[Step]:
+        """``steps`` after the drops of temp tables a previous call left (dropped with
+        the next script instead of costing round trips of their own)."""
+        drops: list[Step] = [(f"DROP TABLE IF EXISTS temp.main.{name}", ())
+                             for name in sorted(self._litter)]
+        self._litter.clear()
+        return drops + steps
+
+    async def _script(self, steps: list[Step], *, rows: bool = True) -> list[tuple[Any, ...]]:
+        """Run ``steps`` in one round trip when the connector can (the rows of the
+        last, a query when ``rows``), else one by one: the same statements either way."""
+        steps = self._with_litter(steps)
+        if isinstance(self.connector, ScriptConnector):
+            return await self.connector.script(steps)
+        for sql, params in steps[:-1] if rows else steps:
+            await self.connector.execute(sql, params)
+        return await self.connector.fetch_rows(*steps[-1]) if rows else []
+
+    async def _script_one(self, steps: list[Step]) -> bytes:
+        """:meth:`_script` whose last step's result comes back as one IPC stream."""
+        steps = self._with_litter(steps)
+        if isinstance(self.connector, ScriptConnector):
+            out = await self.connector.script_arrow(steps, batch_rows=_WHOLE,
+                                                    batch_bytes=_WHOLE)
+        else:
+            for sql, params in steps[:-1]:
+                await self.connector.execute(sql, params)
+            out = [c async for c in self.connector.export_arrow(
+                *steps[-1], batch_rows=_WHOLE, batch_bytes=_WHOLE)]
+        if len(out) != 1:
+            raise ProtocolError(f"the connector split a single answer into {len(out)} chunks",
+                                hint="connectors must honour batch_rows/batch_bytes")
+        return out[0]
+
     # -- the ledger: DDL once, outside data transactions -------------------------------
     async def _ensure_ledger(self) -> None:
         """Create the ledger's tables if any is missing: each DDL in its own
-        transaction (a concurrent first contact conflicts on the catalog: retried)."""
-        if self._ledger:
-            return
-        if int(await self._scalar(rs.LEDGER_PRESENT) or 0) < len(rs.LEDGER_TABLES):
+        transaction (a concurrent first contact conflicts on the catalog: retried).
+        What exists is known from the survey's catalog, else read here once."""
+        if self._ledger_cols is None:
+            self._ledger_cols = rs.ledger_from_catalog(
+                await self.connector.fetch_rows(rs.LEDGER_CATALOG))
+        if not set(rs.LEDGER_TABLES) <= set(self._ledger_cols):
             for ddl in rs.LEDGER_DDL:
                 await self._ddl(ddl)
-        self._ledger = True
+            self._ledger_cols.update({t: [] for t in rs.LEDGER_TABLES})
 
     async def _ddl(self, ddl: str) -> None:
         for attempt in range(self.attempts):
@@ -232,15 +290,14 @@ class SqlRemoteStore:
         ``ducksync."ledger_rows__<table>"`` (created here when missing, outside the
         write transaction); False when it exists with other columns (the table's key
         changed): those answers are kept as a BLOB."""
-        want = tuple(rs.answer_columns(info, key))
-        slot = (info["name"], want)
-        if slot not in self._rows_ok:
-            have = await self._describe(rs.rows_table(info["name"]))
-            if have is None:
-                await self._ddl(rs.rows_table_sql(info, key))
-                have = await self._describe(rs.rows_table(info["name"]))
-            self._rows_ok[slot] = have == [(n, t.upper()) for n, t in want]
-        return self._rows_ok[slot]
+        await self._ensure_ledger()
+        assert self._ledger_cols is not None
+        want = [(n, t.upper()) for n, t in rs.answer_columns(info, key)]
+        name = rs.ROWS + info["name"]
+        if not self._ledger_cols.get(name):
+            await self._ddl(rs.rows_table_sql(info, key))
+            self._ledger_cols[name] = await self._describe(rs.rows_table(info["name"])) or []
+        return self._ledger_cols[name] == want
 
     async def _describe(self, target: str) -> list[tuple[str, str]] | None:
         try:
@@ -251,17 +308,28 @@ class SqlRemoteStore:
             raise
         return [(str(r[0]), str(r[1]).upper()) for r in rows]
 
-    async def _rows_tables(self) -> list[str]:
-        return [str(r[0]) for r in await self.connector.fetch_rows(rs.ROWS_TABLES, [rs.ROWS])]
-
     # -- catalog ---------------------------------------------------------------------
     async def _tables(self, name: str | None = None) -> list[TableInfo]:
         params = [name] if name is not None else []
         cols = await self.connector.fetch_rows(rs.columns_sql(name is not None), params)
         pks = await self.connector.fetch_rows(rs.primary_keys_sql(name is not None), params)
-        return rs.tables_from_catalog(cols, pks)
+        found = rs.tables_from_catalog(cols, pks)
+        self._known(found, everything=name is None)
+        if name is not None and not found:
+            self._infos.pop(name, None)
+        return found
+
+    def _known(self, infos: list[TableInfo], *, everything: bool) -> None:
+        """Remember tables' shapes just read (``everything``: the whole catalog)."""
+        if everything:
+            self._infos.clear()
+        self._infos.update({i["name"]: i for i in infos})
 
     async def _info(self, table: str) -> TableInfo:
+        """The table's shape: as last read (the survey's), else read now."""
+        known = self._infos.get(table)
+        if known is not None:
+            return known
         found = await self._tables(table)
         if not found:
             raise rs.no_table(table)
@@ -321,13 +389,18 @@ class SqlRemoteStore:
             return rs.survey_answer(found, keyed, tops)
 
     async def _catalog(self) -> tuple[str, list[TableInfo]]:
-        """``(the database's id or "" when it has none yet, its tables)``."""
+        """``(the database's id or "" when it has none yet, its tables)``; the tables'
+        shapes and the ledger's are remembered for the writes that follow."""
         try:
-            return rs.split_catalog(await self.connector.fetch_rows(rs.catalog_sql()))
+            rows = await self.connector.fetch_rows(rs.catalog_sql())
         except QueryError as exc:
             if not rs.is_missing(exc.message):  # the ledger's tables do not exist yet
                 raise
             return "", await self._tables()
+        found, infos = rs.split_catalog(rows)
+        self._ledger_cols = rs.ledger_from_catalog(rows)
+        self._known(infos, everything=True)
+        return found, infos
 
     async def create_table(self, table: str, columns: list[ColumnInfo],
                            primary_key: list[str]) -> None:
@@ -335,6 +408,7 @@ class SqlRemoteStore:
             await self._setup()
             if not await self._tables(table):
                 await self._ddl(rs.create_table_sql(table, columns, primary_key))
+            self._infos.pop(table, None)
 
     async def drop_table(self, table: str) -> bool:
         async with self._lock:
@@ -342,15 +416,18 @@ class SqlRemoteStore:
             if not await self._tables(table):
                 return False
             await self.connector.execute(rs.drop_table_sql(table))
+            self._infos.pop(table, None)
             return True
 
     async def add_columns(self, table: str, columns: list[ColumnInfo]) -> None:
         async with self._lock:
             await self._setup()
+            self._infos.pop(table, None)  # the columns as they are now
             have = {c["name"] for c in (await self._info(table))["columns"]}
             for c in columns:
                 if c["name"] not in have:
                     await self.connector.execute(rs.add_column_sql(table, c))
+            self._infos.pop(table, None)
 
     # -- change detection ------------------------------------------------------------
     async def bucket_checksums(self, table: str, key: list[str], modulus: int,
@@ -409,26 +486,6 @@ class SqlRemoteStore:
                         len(chunk)))
         return out
 
-    async def _remote_hashes(self, info: TableInfo, key: list[str], source: str,
-                             target: str) -> None:
-        """Temp ``target`` ``(key…, __ds_rk, __ds_rh)``: the remote's hashes of the rows
-        whose keys are in temp ``source``, computed by statements that read the
-        remote table only (on MotherDuck: by the server, like the checksums); no
-        statement that reads a temp table hashes anything.
-
-        The numbers travel as rows and come back as bound values, not as IPC: this
-        runs inside the write transaction, where a connector may not ingest (the
-        browser's ingest writes a scratch database, and a transaction writes one
-        database). At most a batch's keys, ``KEY_CHUNK`` per statement.
-        """
-        run = self.connector.execute
-        await run(rs.hashes_shape_sql(info, key, target))
-        for params, n in await self._keys(key, source):
-            found = await self.connector.fetch_rows(rs.keyed_hashes_sql(info, key, n), params)
-            if found:
-                await run(rs.insert_hashes_sql(info, key, target, len(found)),
-                          [None if v is None else str(v) for row in found for v in row])
-
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
                                batch_rows: int, limit: int | None = None
                                ) -> AsyncIterator[bytes]:
@@ -448,7 +505,8 @@ class SqlRemoteStore:
     # -- writes ----------------------------------------------------------------------
     async def apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes, *,
                           checksum: str | None = None) -> ApplyResult:
-        """One transaction: claim, ledger lookup, bulk or compare-and-swap, ledger entry.
+        """One transaction: claim, checks, bulk or compare-and-swap, ledger entry, sent
+        as few scripts as the data allows (docs/engine.md, "Round trips").
 
         A batch of inserts expected absent tries the bulk path first; anything that
         makes it inapplicable (a key exists) or a lost transaction retries through
@@ -459,50 +517,78 @@ class SqlRemoteStore:
             await self._setup()
             info = await self._checked(table, key)
             await self._ensure_ledger()
-            as_rows = await self._rows_table(info, key)
+            self._dropped_in = False
             await self._stage(_IN, ipc)
             try:
-                return await self._apply_staged(info, key, batch_id, expected, as_rows)
+                return await self._apply_staged(info, key, batch_id, expected)
             except QueryError as exc:
                 refused = rs.refused_write(exc)
                 if refused is exc:
                     raise
                 raise refused from exc
             finally:
-                await self._unstage(_IN)
-                await self._drop("__ds_res", "__ds_now", "__ds_rej", _KEPT)
+                if isinstance(self.connector, StagingConnector):
+                    await self.connector.unstage(_IN)
+                elif not self._dropped_in:  # else with the next script
+                    self._litter.add(_IN)
+
+    def _temps(self, *, batch: bool = True) -> list[str]:
+        """A write's temp tables (``batch``: with the batch's, when it was ingested)."""
+        ingested = batch and not isinstance(self.connector, StagingConnector)
+        screened = ("__ds_rej", _KEPT) if self.scopes is not None else ()
+        return [*_TEMPS, *screened, *((_IN,) if ingested else ())]
+
+    def _done_with_temps(self) -> list[Step]:
+        """Drop a write's temp tables but its answer (``__ds_res``, read last): steps of
+        its last script; the answer's goes with the next script (``_litter``)."""
+        self._litter.add("__ds_res")
+        self._dropped_in = True
+        return [(f"DROP TABLE IF EXISTS temp.main.{name}", ())
+                for name in self._temps() if name != "__ds_res"]
+
+    async def _inspect(self, key: list[str]) -> _Batch:
+        """The staged batch's columns, size and kind, in one statement."""
+        try:
+            found = await self.connector.fetch_rows(rs.inspect_sql(_IN))
+        except QueryError as exc:
+            if "binder error" not in exc.message.lower():
+                raise
+            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns",
+                                hint=exc.message) from exc
+        present = [str(r[0]) for r in found]
+        if not set(_META) <= set(present) or not set(key) <= set(present):
+            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
+        return _Batch(present=present, rows=int(found[0][1]), odd=int(found[0][2]))
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
-                            expected: int | None, as_rows: bool) -> ApplyResult:
-        present = {str(r[0]) for r in await self.connector.fetch_rows(f"DESCRIBE {_IN}")}
-        if not set(_META) <= present or not set(key) <= present:
-            raise ProtocolError("batch lacks __ds_op/__ds_expect/__ds_lh or key columns")
-        # every row an upsert expected absent: the bulk path may apply
-        n_rows, odd = (await self.connector.fetch_rows(
-            "SELECT count(*), count(*) FILTER (WHERE __ds_expect IS NOT NULL OR "
-            f"__ds_op IS NULL OR __ds_op::VARCHAR <> 'U') FROM {_IN}"))[0]
-        casts = rs.casts_sql(info, present)
-        source = await self._screen(info, key, casts)
-        bulk = bool(n_rows) and not odd and source == _IN
+                            expected: int | None) -> ApplyResult:
+        batch = await self._inspect(key)
+        source = await self._screen(info, key, rs.casts_sql(info, batch.present))
+        # all upserts expected absent (and none refused by the caller's scope)
+        bulk = bool(batch.rows) and not batch.odd and source == _IN
+        table = info["name"]
         for attempt in range(self.attempts):
             if attempt:
                 await self._pause(attempt)
             try:
-                out = await self._attempt(info, key, batch_id, int(n_rows), casts,
-                                          expected, as_rows, bulk, source)
+                out = await self._attempt(info, key, batch_id, batch, expected, bulk, source)
                 if out is None:  # the bulk path did not apply: compare-and-swap decides
                     bulk = False
-                    out = await self._attempt(info, key, batch_id, int(n_rows), casts,
-                                              expected, as_rows, bulk, source)
+                    out = await self._attempt(info, key, batch_id, batch, expected, bulk, source)
                 assert out is not None
                 return out
+            except _Reshaped:  # the table changed since its shape was read: read it again
+                self._infos.pop(table, None)
+                info = await self._checked(table, key)
             except QueryError as exc:
                 if not rs.is_conflict(exc.message):
                     raise
                 if attempt + 1 == self.attempts:
-                    raise self._busy(info["name"], exc) from exc
+                    raise self._busy(table, exc) from exc
                 bulk = False  # lost to another writer: its rows are CAS answers now
-        raise AssertionError("unreachable")
+        raise RemoteUnavailableError(
+            f"remote table {table!r} kept changing shape while a batch was written",
+            hint="nothing was written; sync again")
 
     async def _screen(self, info: TableInfo, key: list[str], casts: str) -> str:
         """The staged batch's rows the caller's scope accepts: ``_IN`` (all of them, or
@@ -527,126 +613,172 @@ class SqlRemoteStore:
                   f"ANTI JOIN __ds_rej j ON {same}")
         return _KEPT
 
-    async def _attempt(self, info: TableInfo, key: list[str], batch_id: str, n_rows: int,
-                       casts: str, expected: int | None, as_rows: bool,
-                       bulk: bool, source: str = _IN) -> ApplyResult | None:
+    async def _attempt(self, info: TableInfo, key: list[str], batch_id: str, batch: _Batch,
+                       expected: int | None, bulk: bool, source: str = _IN
+                       ) -> ApplyResult | None:
         """One write transaction; None: the bulk path did not apply (rolled back).
         ``source``: the batch's rows to apply (see :meth:`_screen`); the refused ones
         join the answer."""
-        run, table = self.connector.execute, info["name"]
-        await run("BEGIN TRANSACTION")
+        as_rows = await self._rows_table(info, key)  # before: DDL never inside
+        table = info["name"]
+        casts = rs.casts_sql(info, batch.present)
+        begin: list[Step] = [
+            ("BEGIN TRANSACTION", ()),
+            (rs.CLAIM, [table]),  # first: the snapshot starts here
+            (rs.write_guard_sql(), [batch_id, table, table, rs.shape_signature(info)])]
         try:
-            await run(rs.CLAIM, [table])  # first: the snapshot starts here
-            stored = await self._stored(batch_id)
-            if stored is not None:
-                await self._rollback()
-                return stored
-            done = await (self._bulk(info, key, casts, expected) if bulk
-                          else self._cas(info, key, casts, source))
-            if done is None:
-                await self._rollback()
-                return None
-            await run("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
-                      [batch_id, table, n_rows])
-            result = b""
-            if done.verified is not None:
-                await run("INSERT INTO ducksync.ledger_verified VALUES (?, now(), ?::UBIGINT)",
-                          [batch_id, str(done.verified)])
-            else:
-                if source != _IN:
-                    await run("INSERT INTO __ds_res BY NAME SELECT * FROM __ds_rej")
-                result = await self._one("SELECT * FROM __ds_res")
-                await self._keep_answer(table, batch_id, result, as_rows)
-            reached("remote.commit")
-            await run("COMMIT")
+            out = await (self._bulk(info, key, batch_id, batch, casts, expected, as_rows, begin)
+                         if bulk else self._cas(info, key, batch_id, batch, casts, as_rows, begin,
+                                       source))
+        except QueryError as exc:
+            await self._rollback()
+            self._litter.update(self._temps(batch=False))  # the batch may be tried again
+            self._dropped_in = False
+            return await self._failed_check(exc, info, key, batch_id, bulk)
         except BaseException:
             await self._rollback()
+            self._litter.update(self._temps(batch=False))
+            self._dropped_in = False
             raise
         reached("remote.committed")
+        if len(self._applied) > _APPLIED_MAX:
+            self._applied.clear()  # acks then clear every rows table (see _ack)
+        self._applied[batch_id] = table
+        return out
+
+    async def _failed_check(self, exc: QueryError, info: TableInfo, key: list[str],
+                            batch_id: str, bulk: bool) -> ApplyResult | None:
+        """What a transaction that stopped with ``exc`` means (it is rolled back): a
+        guard's verdict (see ``rs.guard_marker``), the bulk path not applying, or an
+        error for the caller."""
+        marker, detail = rs.guard_marker(exc.message) or ("", "")
+        if marker == "replayed":  # applied before: its answer, as stored
+            self._litter.update(self._temps())  # dropped with the lookup
+            stored = await self._stored(batch_id)
+            if stored is not None:
+                return stored
+        if marker == "reshaped":
+            raise _Reshaped
+        if marker == "not-bulk" or (bulk and rs.is_constraint(exc.message)):
+            return None  # a key exists (or repeats): the CAS path decides
+        if marker.startswith("repeated-"):
+            n, _, sample = detail.partition(":")
+            rs.refuse_repeated_keys(info["name"], key, (int(n), sample),
+                                    in_batch=marker == "repeated-batch")
+        raise exc
+
+    async def _finish(self, info: TableInfo, batch_id: str, n_rows: int, as_rows: bool,
+                      steps: list[Step], *, verified: int | None = None) -> ApplyResult:
+        """``steps`` (the rest of the write, leaving the answer in temp ``__ds_res``
+        unless ``verified``), the ledger entry and its answer, ``COMMIT``: one script,
+        whose last statement reads the answer back."""
+        table = info["name"]
+        steps = [*steps, ("INSERT INTO ducksync.ledger VALUES (?, ?, now(), ?)",
+                          [batch_id, table, n_rows])]
+        result = b""
+        reached("remote.commit")
+        if verified is not None:
+            await self._script([*steps, ("INSERT INTO ducksync.ledger_verified VALUES "
+                                         "(?, now(), ?::UBIGINT)", [batch_id, str(verified)]),
+                                ("COMMIT", ()), *self._done_with_temps()], rows=False)
+        elif as_rows:
+            result = await self._script_one([
+                *steps,
+                (f"INSERT INTO {rs.rows_table(table)} {rs.answer_shape_sql('__ds_res')}",
+                 [batch_id]),
+                ("INSERT INTO ducksync.ledger_rowsets VALUES (?, now(), ?)", [batch_id, table]),
+                ("COMMIT", ()), *self._done_with_temps(), ("SELECT * FROM __ds_res", ())])
+        else:  # a BLOB (the rows table has another shape): the answer first
+            result = await self._script_one([*steps, ("SELECT * FROM __ds_res", ())])
+            await self._script([
+                ("INSERT INTO ducksync.ledger_results VALUES (?, now(), from_base64(?))",
+                 [batch_id, base64.b64encode(_raw(result)).decode()]), ("COMMIT", ()),
+                *self._done_with_temps()], rows=False)
         return {"batch_id": batch_id, "replayed": False, "result": result,
-                "verified": done.verified is not None}
+                "verified": verified is not None}
 
-    async def _keep_answer(self, table: str, batch_id: str, result: Any, as_rows: bool) -> None:
-        """The answer's durable copy, in the caller's transaction: rows of
-        ``ducksync."ledger_rows__<table>"`` (columnar; a BLOB goes through the WAL and
-        a checkpoint: ~2x the cost), or a BLOB when the rows table has another shape."""
-        run = self.connector.execute
-        if as_rows:
-            await run(f"INSERT INTO {rs.rows_table(table)} "
-                      f"{rs.answer_shape_sql('__ds_res')}", [batch_id])
-            await run("INSERT INTO ducksync.ledger_rowsets VALUES (?, now(), ?)",
-                      [batch_id, table])
-        else:
-            await run("INSERT INTO ducksync.ledger_results VALUES (?, now(), from_base64(?))",
-                      [batch_id, base64.b64encode(_raw(result)).decode()])
-
-    async def _bulk(self, info: TableInfo, key: list[str], casts: str,
-                    expected: int | None) -> _Done | None:
-        """Inserts expected absent, without CAS joins; None: not applicable here.
+    async def _bulk(self, info: TableInfo, key: list[str], batch_id: str, batch: _Batch,
+                    casts: str, expected: int | None, as_rows: bool,
+                    begin: list[Step]) -> ApplyResult:
+        """Inserts expected absent, without CAS joins; a ``not-bulk`` guard or a key
+        violation stops it (then the caller takes the CAS path).
 
         The "must be absent" check is the database's: the primary key fails the
-        INSERT (then the caller rolls back and takes the CAS path); without that key
-        only an empty table qualifies (two writers cannot both see it empty: the
-        claim serialises them). With ``expected`` (the client's predicted checksum)
-        equal to ours, the answer is the compact ``verified`` one.
+        INSERT; without that key only an empty table qualifies (two writers cannot
+        both see it empty: the claim serialises them). With ``expected`` (the
+        client's predicted checksum) equal to ours, the answer is the compact
+        ``verified`` one.
         """
         t = sb.quote_ident(info["name"])
         cols = [c["name"] for c in info["columns"]]
+        steps = list(begin)
         if list(info["primary_key"]) != list(key):
-            if await self._scalar(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)"):
-                return None
-            if await self._scalar(rs.dup_sql(key, _IN)):
-                return None
-        before = 0
-        if expected is not None and not self.one_engine:
-            before = int(await self._scalar(rs.table_checksum_sql(info, key)))
-        try:
-            await self.connector.execute(
-                f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {casts} FROM {_IN} r")
-        except QueryError as exc:
-            if rs.is_constraint(exc.message):
-                return None  # a key exists (or repeats): the CAS path decides
-            raise
-        if expected is not None:
-            if self.one_engine:  # hashes from the input cast to the table's types
-                got = await self._scalar(rs.bulk_checksum_sql(info, key, casts, _IN))
-            else:  # the table's checksum after XOR before: the remote's own hashes
-                got = int(await self._scalar(rs.table_checksum_sql(info, key))) ^ before
-            if got is not None and int(got) == expected:
-                return _Done(verified=expected)
-        if self.one_engine:
+            steps.append((rs.not_bulk_sql(info, key, _IN), ()))
+        insert: Step = (f"INSERT INTO {t} ({sb.cols_sql(cols)}) SELECT {casts} FROM {_IN} r", ())
+        if self.one_engine:  # hashes from the input cast to the table's types
+            if expected is not None:
+                got = await self._script([*steps, insert,
+                                          (rs.bulk_checksum_sql(info, key, casts, _IN), ())])
+                if got and got[0][0] is not None and int(got[0][0]) == expected:
+                    return await self._finish(info, batch_id, batch.rows, as_rows, [],
+                                              verified=expected)
+                steps = []
+            else:
+                steps.append(insert)
             answer = rs.bulk_result_sql(info, key, casts, _IN)
+            return await self._finish(info, batch_id, batch.rows, as_rows, [
+                *steps, ("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ())])
+        # two engines: the table's checksum after XOR before is the remote's own hashes
+        if expected is not None:
+            before = await self._script([*steps, (rs.table_checksum_sql(info, key), ())])
+            after = await self._script([insert, (rs.table_checksum_sql(info, key), ())])
+            if int(after[0][0]) ^ int(before[0][0]) == expected:
+                return await self._finish(info, batch_id, batch.rows, as_rows, [],
+                                          verified=expected)
+            steps = []
         else:
-            await self._remote_hashes(info, key, _IN, "__ds_now")
-            answer = rs.bulk_answer_sql(info, key, casts, _IN, "__ds_now")
-        await self.connector.execute("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
-        return _Done()
+            steps.append(insert)
+        answer = rs.bulk_answer_sql(info, key, casts, _IN, rs.scratch_now_sql(info, key))
+        return await self._finish(info, batch_id, batch.rows, as_rows, [
+            *steps, *self._remote_hashes(info, key, rs.written_sql(casts, _IN)),
+            ("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ()),
+            (rs.SCRATCH_CLEAR, ())])
 
-    async def _cas(self, info: TableInfo, key: list[str], casts: str,
-                   source: str = _IN) -> _Done:
-        run = self.connector.execute
-        hashes = None if self.one_engine else "__ds_now"
+    async def _cas(self, info: TableInfo, key: list[str], batch_id: str, batch: _Batch,
+                   casts: str, as_rows: bool, begin: list[Step],
+                   source: str = _IN) -> ApplyResult:
+        """Compare-and-swap, in one script (two engines: with the remote's hashes taken
+        before and after the writes, see :meth:`_remote_hashes`)."""
+        hashes = None if self.one_engine else rs.scratch_now_sql(info, key)
         load, (check, *writes), answer = rs.cas_statements(info, key, casts, source, hashes)
-        await run(load)
-        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
-            rs.repeated_keys_sql(key, "__ds_in")))[0], in_batch=True)
-        if hashes:  # the current hashes, from the remote (see _remote_hashes)
-            await self._remote_hashes(info, key, "__ds_in", hashes)
-        await run(check)
-        rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
-            rs.repeated_keys_sql(key, "__ds_chk")))[0], in_batch=False)
-        for sql in writes:
-            await run(sql)
-        if hashes:  # and again after the writes, for the answer
-            await self._remote_hashes(info, key, "__ds_in", hashes)
-        await run("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
-        await self._drop("__ds_in", "__ds_chk", "__ds_chk2")
-        return _Done()
+        steps: list[Step] = [*begin, (load, ()),
+                             (rs.repeated_guard_sql(key, "__ds_in", in_batch=True), ())]
+        if hashes is not None:  # the current hashes
+            steps += self._remote_hashes(info, key, "__ds_in")
+        steps += [(check, ()), (rs.repeated_guard_sql(key, "__ds_chk", in_batch=False), ()),
+                  *((sql, ()) for sql in writes)]
+        if hashes is not None:  # and again after the writes, for the answer
+            steps += [(rs.SCRATCH_NOW_CLEAR, ()), (rs.scratch_hashes_sql(info, key), ())]
+        steps.append(("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer, ()))
+        if source != _IN:  # the rows the caller's scope refused answer too
+            steps.append(("INSERT INTO __ds_res BY NAME SELECT * FROM __ds_rej", ()))
+        if hashes is not None:
+            steps.append((rs.SCRATCH_CLEAR, ()))
+        return await self._finish(info, batch_id, batch.rows, as_rows, steps)
+
+    @staticmethod
+    def _remote_hashes(info: TableInfo, key: list[str], source: str) -> list[Step]:
+        """Steps that leave the remote's hashes of the rows keyed as in ``source`` in
+        the scratch (``rs.scratch_now_sql``): the keys go up as text, then a statement
+        over remote tables only hashes the rows (on MotherDuck: on the server, like the
+        checksums), so no statement that reads a temp table hashes anything, and the
+        numbers never cross the client."""
+        return [(rs.scratch_keys_sql(key, source), ()), (rs.scratch_hashes_sql(info, key), ())]
 
     async def _stored(self, batch_id: str) -> ApplyResult | None:
         """The stored answer of a ledger entry (result b"" once acknowledged or
         verified), as a replay; None: never applied."""
-        found = await self.connector.fetch_rows(rs.LOOKUP, [batch_id])
+        found = await self._script([(rs.LOOKUP, [batch_id])])
         if not found:
             return None
         blob, rows_table, verified = found[0][0], found[0][1], found[0][2]
@@ -671,8 +803,9 @@ class SqlRemoteStore:
                 raise
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
-        """Drop the acknowledged answers (the ids stay) and prune answers nobody
-        acknowledged for ``LEDGER_KEEP_DAYS``: once per push, not per batch."""
+        """Drop the acknowledged answers (the ids stay): one script. Answers nobody
+        acknowledged for ``LEDGER_KEEP_DAYS`` are pruned in the same transaction, at
+        most every ``PRUNE_EVERY_S`` per store (``docs/engine.md``, "Round trips")."""
         if not batch_ids:
             return
         ids = [str(b) for b in batch_ids]
@@ -694,25 +827,32 @@ class SqlRemoteStore:
     async def _ack(self, ids: list[str]) -> None:
         listed = "IN (SELECT * FROM (VALUES " + ", ".join("(?)" for _ in ids) + "))"
         among = f"batch_id {listed}"
-        run = self.connector.execute
-        await run("BEGIN TRANSACTION")
+        assert self._ledger_cols is not None
+        rows_tables = sorted(n for n in self._ledger_cols if n.startswith(rs.ROWS))
+        applied = {self._applied.get(b) for b in ids}
+        # the rows tables of the batches this store applied, else every one
+        targets = rows_tables if None in applied else sorted(
+            rs.ROWS + str(t) for t in applied if rs.ROWS + str(t) in self._ledger_cols)
+        prune = (self._pruned_at is None
+                 or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S)
+        steps: list[Step] = [
+            ("BEGIN TRANSACTION", ()),
+            (f"DELETE FROM ducksync.ledger_results WHERE {among}", ids),
+            *((f"DELETE FROM ducksync.{sb.quote_ident(name)} WHERE __ds_batch {listed}", ids)
+              for name in targets),
+            (f"DELETE FROM ducksync.ledger_rowsets WHERE {among}", ids),
+            (f"DELETE FROM ducksync.ledger_verified WHERE {among}", ids),
+            *((sql, ()) for sql in (rs.prune_sql(rows_tables) if prune else [])),
+            ("COMMIT", ())]
         try:
-            await run(f"DELETE FROM ducksync.ledger_results WHERE {among}", ids)
-            tables = await self.connector.fetch_rows(
-                f"SELECT DISTINCT table_name FROM ducksync.ledger_rowsets WHERE {among}", ids)
-            have = await self._rows_tables()
-            for (name,) in tables:
-                if rs.ROWS + str(name) in have:
-                    await run(f"DELETE FROM {rs.rows_table(str(name))} WHERE "
-                              f"__ds_batch {listed}", ids)
-            await run(f"DELETE FROM ducksync.ledger_rowsets WHERE {among}", ids)
-            await run(f"DELETE FROM ducksync.ledger_verified WHERE {among}", ids)
-            for sql in rs.prune_sql(have):
-                await run(sql)
-            await run("COMMIT")
+            await self._script(steps, rows=False)
         except BaseException:
             await self._rollback()
             raise
+        for b in ids:
+            self._applied.pop(b, None)
+        if prune:
+            self._pruned_at = time.monotonic()
 
     # -- the change feed's read --------------------------------------------------------
     async def table_versions(self) -> dict[str, int]:

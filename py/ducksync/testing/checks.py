@@ -84,18 +84,22 @@ def _diff(remote: list[dict[str, Any]], rows: list[dict[str, Any]], key: Sequenc
 
 
 def assert_converged(server: Queryable, *devices: Queryable, table: str,
-                     key: Sequence[str] | None = None) -> ConvergedRows:
+                     key: Sequence[str] | None = None, where: str | None = None
+                     ) -> ConvergedRows:
     """Every device's ``table`` equals the remote's, row for row; returns the remote rows.
 
     ``key`` defaults to the table's primary key (read on the first device); without one,
-    rows are compared as whole values (duplicates counted). The failure names the table,
-    each device that differs, and up to ten keys with the columns that differ.
+    rows are compared as whole values (duplicates counted). ``where`` (SQL) narrows the
+    remote side only, to the slice sync rules give these devices (``"owner = 'alice'"``):
+    a device holding a row outside it differs. The failure names the table, each device
+    that differs, and up to ten keys with the columns that differ.
     """
     if not devices:
         raise TypeError("assert_converged(server, *devices, table=...) needs a device")
     sql = f"SELECT COLUMNS(*)::VARCHAR FROM {_ident(table)} ORDER BY ALL"
     key = list(key) if key is not None else _primary_key(devices[0], table)
-    remote = server.query(sql)
+    remote = server.query(sql if where is None else sql.replace(
+        " ORDER BY ALL", f" WHERE {where} ORDER BY ALL"))
     problems: list[str] = []
     counts = [f"remote: {len(remote)} rows"]
     for device in devices:
@@ -110,7 +114,8 @@ def assert_converged(server: Queryable, *devices: Queryable, table: str,
                             f"{'key' if key else 'row value'}{'s' if len(lines) > 1 else ''}:\n"
                             + "\n".join(f"    {line}" for line in lines[:MAX_SHOWN]) + more)
     if problems:
-        raise AssertionError(f"table {table!r} has not converged ({'; '.join(counts)}):\n"
+        scope = f"table {table!r}" + (f" (remote rows where {where})" if where else "")
+        raise AssertionError(f"{scope} has not converged ({'; '.join(counts)}):\n"
                              + "\n".join(problems))
     return ConvergedRows(remote)
 

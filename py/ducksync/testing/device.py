@@ -56,8 +56,9 @@ class Device:
     """
 
     def __init__(self, context: BrowserContext, server: DucksyncServer, *, name: str,
-                 path: str = "/", client: str = DEFAULT_CLIENT) -> None:
+                 path: str = "/", client: str = DEFAULT_CLIENT, user: str | None = None) -> None:
         self.context = context
+        self.user = user
         self.server = server
         self.name = name
         self.url = server.url + (path if path.startswith("/") else "/" + path)
@@ -120,7 +121,8 @@ class Device:
     def wait_ready(self, *, timeout_ms: int = READY_TIMEOUT_MS) -> Device:
         """Wait until the app's client is set (see :func:`wait_client_ready`)."""
         try:
-            wait_client_ready(self.page, client=self.client, timeout_ms=timeout_ms)
+            wait_client_ready(self.page, client=self.client, timeout_ms=timeout_ms,
+                              user=self.user)
         except DeviceError as exc:
             raise DeviceError(f"device {self.name}: {exc} Console errors so far: "
                               f"{self.console_errors or 'none'}") from None
@@ -206,17 +208,21 @@ def log_console(who: str, message: ConsoleMessage) -> None:
 
 
 def wait_client_ready(page: Page, *, client: str = DEFAULT_CLIENT,
-                      timeout_ms: int = READY_TIMEOUT_MS) -> None:
+                      timeout_ms: int = READY_TIMEOUT_MS, user: str | None = None) -> None:
     """Wait until the page's ducksync client is set: the app's readiness signal, no sleeps.
 
     The demo page sets ``window.ducksync`` once both workers settled and its UI is wired
     (``data-ready="failed"`` on ``<body>`` ends the wait early); an app exposes its client
     the same way once ``connect()`` resolved, or names another expression (``client=``).
+    With ``user``, a page that keeps a sign-in session (``window.ducksyncSession``, see
+    web/session.js) must also have opened that user's database: the first visit with a
+    fresh session cookie reloads onto it.
     """
-    signal = (f"() => (({client}) ? 'ready' : null) || "
+    signal = (f"(user) => (({client}) && (!user || !window.ducksyncSession || "
+              "window.ducksyncSession.state().user === user) ? 'ready' : null) || "
               "(document.body?.dataset.ready === 'failed' ? 'failed' : null)")
     try:
-        state = page.wait_for_function(signal, timeout=timeout_ms).json_value()
+        state = page.wait_for_function(signal, arg=user, timeout=timeout_ms).json_value()
     except PlaywrightTimeoutError:
         raise DeviceError(f"{client} was not set within {timeout_ms / 1000:g} s at {page.url};"
                           " the page must expose its ducksync client there once connect() "

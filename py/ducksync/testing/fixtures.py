@@ -79,7 +79,7 @@ def ducksync_device(request: pytest.FixtureRequest, new_context: Any) -> Iterato
                     ready_timeout_ms: int = READY_TIMEOUT_MS) -> Device:
         context = new_context(**(context_args or {}))
         device = Device(context, server, name=name or _device_name(len(devices)), path=path,
-                        client=client)
+                        client=client, user=user)
         device.allow_console_errors(*allow_console_errors)
         devices.append(device)
         if user is not None:

@@ -15,7 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +60,9 @@ class DucksyncServer:
         self.folder = folder
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.remote = str(remote) if remote is not None else str(folder / "remote.duckdb")
+        # absolute: the server runs in ``folder``, the test wherever pytest was started
+        self.remote = str(folder / "remote.duckdb") if remote is None else \
+            str(remote) if str(remote).startswith("md:") else str(Path(remote).resolve())
         self.log_path = folder / "server.log"
         self.users: dict[str, str] = _user_passwords(users)
         self._api_key: str | None = None
@@ -87,9 +92,10 @@ class DucksyncServer:
                        self.users.items()]
             env["DUCKSYNC_USERS"] = ",".join(filter(None, [env.get("DUCKSYNC_USERS"),
                                                            *entries]))
-        if self.users or {"DUCKSYNC_USERS", "DUCKSYNC_USERS_FILE",
-                          "DUCKSYNC_API_KEYS"} & env.keys():
-            # With auth on, the kit reads the remote as a machine of its own.
+        if self.users or rules is not None or {"DUCKSYNC_USERS", "DUCKSYNC_USERS_FILE",
+                                               "DUCKSYNC_API_KEYS", "DUCKSYNC_RULES"} & env.keys():
+            # With auth on, the kit reads the remote as a machine of its own: an operator's
+            # API key, the one principal the console still answers under sync rules.
             self._api_key = "kit-" + secrets.token_urlsafe(16)
             env["DUCKSYNC_API_KEYS"] = ",".join(filter(None, [env.get("DUCKSYNC_API_KEYS"),
                                                               self._api_key]))
@@ -117,18 +123,17 @@ class DucksyncServer:
         return self
 
     def _wait_healthy(self) -> None:
-        import httpx
-
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise ServerError(f"ducksync serve exited with {self._process.returncode} "
                                   f"before answering:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
+            try:  # stdlib: no client state to go stale between tests (pytester's module purge)
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)  # polling a port that is not open yet, not a readiness guess
         raise ServerError(f"ducksync serve did not answer /healthz within {HEALTH_TIMEOUT_S:.0f}"
                           f" s:\n{self.logs()}")
@@ -155,6 +160,16 @@ class DucksyncServer:
         self.stop()
         return self.start()
 
+    @contextmanager
+    def stopped(self) -> Iterator[DucksyncServer]:
+        """Stop the server for the block (``query`` then reads the file), start it again
+        after: same port, remote and session key, so signed-in devices stay signed in."""
+        self.stop()
+        try:
+            yield self
+        finally:
+            self.start()
+
     def logs(self) -> str:
         """Everything the server printed so far (all its runs)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -180,6 +195,12 @@ class DucksyncServer:
         headers = {"x-api-key": self._api_key} if self._api_key else {}
         response = httpx.post(f"{self.url}/api/v1/console/query", json={"sql": sql},
                               headers=headers, timeout=60)
+        if response.status_code == 403 and "sync rules" in response.text:
+            raise ServerError(f"cannot read {sql!r} while this server runs: with sync rules its "
+                              "console answers only the operator's API keys, and the kit has "
+                              "none here (DUCKSYNC_RULES was set without users or keys). Read "
+                              "the file with the server paused: `with server.stopped(): "
+                              "server.query(...)` (or assert_converged inside it)")
         if response.status_code != 200:
             raise ServerError(f"the remote refused {sql!r}: {response.text}")
         rows: list[dict[str, Any]] = pa.ipc.open_stream(response.content).read_all().to_pylist()

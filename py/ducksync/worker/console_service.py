@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
 
-from ducksync.errors import DucksyncError, QueryError
+from ducksync.errors import DuckDBCrashedError, DucksyncError, QueryError
 from ducksync.worker import console_sql as csql
 from ducksync.worker.sql import cannot_write
 from ducksync.worker.sql_params import literal
@@ -181,6 +181,8 @@ class ConsoleService:
     async def _describe(self, body: str) -> list[list[Any]] | None:
         try:
             return await self.conn.rows(csql.describe_query_sql(body))
+        except DuckDBCrashedError:
+            raise  # DuckDB was restarted: running it would crash it again
         except QueryError:
             return None  # the run itself says what is wrong
 

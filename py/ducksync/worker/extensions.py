@@ -10,9 +10,9 @@ why it is missing (:func:`explain`), and makes ``INSTALL x`` mean ``LOAD x``
 (:func:`install_as_load`) so that it succeeds only when the extension really is usable.
 
 Some statements that need icu without saying so (``AT TIME ZONE``, ``timezone()``) trap
-inside DuckDB's WebAssembly instead (``RuntimeError: table index is out of bounds``);
-:func:`is_wasm_crash` recognises such a trap so the worker restarts DuckDB, and
-:func:`crash_error` says what happened.
+inside DuckDB's WebAssembly instead (``RuntimeError: table index is out of bounds``):
+workers/duck.mjs restarts DuckDB on such a trap, and :func:`crash_error` says what
+happened.
 
 May import: ducksync.errors, the standard library (pure: tested in CPython).
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ducksync.errors import QueryError
+from ducksync.errors import DuckDBCrashedError, QueryError
 
 REPOSITORY: Final = "extensions.duckdb.org"
 # DuckDB: 'Scalar Function with name "current_date" is not in the catalog, but it exists
@@ -35,11 +35,6 @@ _NETWORK = re.compile(r"XMLHttpRequest|NetworkError|Failed to load")
 _STATEMENT = re.compile(r"^\s*(?:FORCE\s+)?(?P<verb>INSTALL|LOAD)\s+"
                         r"(?P<ext>[A-Za-z_]\w*|'[A-Za-z_]\w*'|\"[A-Za-z_]\w*\")\s*;?\s*$",
                         re.IGNORECASE)
-# WebAssembly traps (WebAssembly.RuntimeError messages in V8): the instance's state is
-# undefined after one, so DuckDB is restarted rather than trusted.
-WASM_TRAPS: Final = ("table index is out of bounds", "function signature mismatch",
-                     "memory access out of bounds", "unreachable", "integer overflow",
-                     "divide by zero", "null function or function signature mismatch")
 _TIME_ZONE = re.compile(r"\bAT\s+TIME\s+ZONE\b|\btimezone\s*\(", re.IGNORECASE)
 
 OFFLINE_BUILD: Final = ("this page's DuckDB bundles only its core functions (extensions are "
@@ -87,18 +82,20 @@ def explain(message: str, sql: str = "") -> QueryError | None:
     return None
 
 
-def is_wasm_crash(message: str) -> bool:
-    """True when DuckDB's error is a WebAssembly trap, not an SQL error."""
-    text = message.strip().removeprefix("RuntimeError:").strip().lower()
-    return any(text.startswith(trap) for trap in WASM_TRAPS)
-
-
-def crash_error(message: str, sql: str) -> QueryError:
+def crash_error(message: str, sql: str) -> DuckDBCrashedError:
     """The error a query gets when it crashed DuckDB's WebAssembly (restarted since)."""
     why = (" Time zones need DuckDB's icu extension, which is not loaded: "
            f"{OFFLINE_BUILD}." if _TIME_ZONE.search(sql) else "")
-    return QueryError(
+    return DuckDBCrashedError(
         f"DuckDB crashed running this query (WebAssembly error: {message.strip()}). It was "
         "restarted and the database reopened; what was committed before is kept." + why,
         hint=("use TIMESTAMPTZ values without AT TIME ZONE, or run LOAD icu while online"
               if why else "check the query; if it crashes again, report it with the SQL"))
+
+
+def query_error(message: str, sql: str, *, crashed: bool = False) -> QueryError:
+    """The error for DuckDB's failure of ``sql``: a crash (DuckDB was restarted), an
+    extension that is not loaded, or else DuckDB's own message."""
+    if crashed:
+        return crash_error(message, sql)
+    return explain(message, sql) or QueryError(message)

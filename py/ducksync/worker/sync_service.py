@@ -278,6 +278,13 @@ class SyncService:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
         async with self._lock:
             await self._store_hold_at_start()
+            if tables and trigger != "manual":
+                # An automatic trigger naming tables (a change feed's "t changed"): only
+                # tables this device holds; one it stopped holding is never pulled back.
+                await state.ensure_state(self.local)
+                tables = (await subscriptions.read(self.local)).filter(tables)
+                if not tables:
+                    return self._summary(SyncReport(mode=mode, tables=[]), "nothing", None, 0.0)
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
@@ -551,18 +558,20 @@ class SyncService:
         """Rejected rows (``engine.rejections.list_rejections``), each with this device's
         row as text (None: the refused change was a delete)."""
         items = await engine_rejections.list_rejections(self.local, table)
-        for r in items:
-            r["local"] = None
-            if r["deleted"]:
-                continue
+        rows: dict[tuple[str, str], str] = {}
+        for name in sorted({r["table"] for r in items}):  # one query per table
             found = await self.local.fetch_rows(
-                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [r["table"]])
-            if found:
-                label = state.key_text_sql(list(found[0][0]), "x")
-                text = await self.local.fetch_rows(
-                    f"SELECT CAST(x AS VARCHAR) FROM {sb.quote_ident(r['table'])} x "
-                    f"WHERE {label} = ?", [r["key"]])
-                r["local"] = str(text[0][0]) if text else None
+                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [name])
+            if not found:
+                continue
+            label = state.key_text_sql(list(found[0][0]), "x")
+            for key, text in await self.local.fetch_rows(
+                    f"SELECT j.key_text, CAST(x AS VARCHAR) FROM ducksync.rejections j JOIN "
+                    f"{sb.quote_ident(name)} x ON {label} = j.key_text WHERE "
+                    "j.table_name = ?", [name]):
+                rows[(name, str(key))] = str(text)
+        for r in items:
+            r["local"] = None if r["deleted"] else rows.get((r["table"], r["key"]))
         return items
 
     async def settle_rejection(self, table: str, key: str, action: str) -> dict[str, Any]:
