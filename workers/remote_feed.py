@@ -73,7 +73,7 @@ class RemoteFeed:
         except Exception as exc:
             return f"cannot open the feed: {js_message(exc)}"
         if int(stream.status) == 401 and tokens is not None:
-            tokens.refused()  # the next attempt asks the app for a fresh token
+            tokens.refused(bearer)  # the next attempt asks the app for a fresh token
         if int(stream.status) != 200:
             error = py(stream.error) or {}
             return f"the server refused the feed (HTTP {int(stream.status)}): " \

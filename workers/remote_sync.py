@@ -96,9 +96,10 @@ class RemoteSync:
         the app for a fresh token and retries once: the body is a Blob copy, still here)."""
         if self.tokens is None:
             return await _fetch(call, ipc)
-        answer = await _fetch(call, ipc, await self.tokens.get())
+        sent = await self.tokens.get()
+        answer = await _fetch(call, ipc, sent)
         if answer.status == 401:
-            self.tokens.refused()
+            self.tokens.refused(sent)
             answer = await _fetch(call, ipc, await self.tokens.get())
         return answer
 

@@ -119,3 +119,24 @@ def test_a_short_lived_token_is_kept_for_two_thirds_of_its_life() -> None:
         assert await waiting == "next"
 
     asyncio.run(scenario())
+
+
+def test_a_late_refusal_of_an_old_token_keeps_the_fresh_one() -> None:
+    """A sync call and the change feed both sent the old token; the first 401 got a fresh
+    one from the app, the second 401 (of the old token) must not throw it away (it did:
+    the app was asked again and again and the sync never ran)."""
+    async def scenario() -> None:
+        app = App()
+        tokens = app.tokens()
+        tokens.give({"token": "old"})
+        sent_by_sync, sent_by_feed = await tokens.get(), await tokens.get()
+        tokens.refused(sent_by_sync)
+        waiting = asyncio.ensure_future(tokens.get())
+        await asyncio.sleep(0)
+        tokens.give({"token": "fresh"})
+        assert await waiting == "fresh"
+        tokens.refused(sent_by_feed)  # late: about "old"
+        assert await tokens.get() == "fresh"
+        assert app.asked == ["refused"]
+
+    asyncio.run(scenario())

@@ -102,8 +102,13 @@ class BearerTokens:
                 waiting.set_exception(outcome)
                 waiting.exception()  # retrieved here: a caller that timed out never will
 
-    def refused(self) -> None:
-        """The server answered 401 to the current token: the next :meth:`get` asks again."""
+    def refused(self, token: str | None = None) -> None:
+        """The server answered 401 to ``token`` (None: the current one): the next
+        :meth:`get` asks again. A refusal of an older token changes nothing: two calls
+        sent with it (a sync and the change feed) come back refused one after the
+        other, and the second must not throw away the fresh token the first obtained."""
+        if token is not None and token != self._token:
+            return
         self._token = self._expires = None
         self._refused = True
 
