@@ -150,6 +150,9 @@ class Console {
     $("result-actions").hidden = !this.grid.columns.length;
     $("console").dataset.result = reply.kind;
     performance.mark("ducksync:query-result");
+    // Other panels (tables, schema) refresh on this: DDL/DML come back as kind "raw".
+    window.dispatchEvent(new CustomEvent("ducksync:console-ran",
+      { detail: { kind: reply.kind, statement: reply.statement ?? null } }));
   }
 
   showError(err) {
