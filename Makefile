@@ -3,6 +3,7 @@
 #   make test   set everything up, lint, then run every test (browser tests included)
 #   make lint   ruff + mypy (strict on py/)
 #   make soak   the safety suite at 1M rows and thousands of syncs (tests/safety/)
+#   make kit-check  the testing kit from a bare `pip install` in an empty folder (docs/testing.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup build chromium bench soak clean
+.PHONY: run test lint setup build chromium bench soak kit-check clean
 
 run: setup build
 	$(BIN)/ducksync serve --host $(HOST) --port $(PORT)
@@ -57,6 +58,11 @@ bench: setup build chromium
 # (tests/safety/soak.py; sizes via DUCKSYNC_SOAK_* variables, see there).
 soak: setup build chromium
 	$(BIN)/python tests/safety/soak.py
+
+# Not part of `make test` (a fresh venv + two browser devices): an app's test file using only
+# the kit passes under plain pytest in an empty folder (scripts/check_testing_kit.py).
+kit-check: setup build chromium
+	$(BIN)/python scripts/check_testing_kit.py
 
 clean:
 	rm -rf web/dist .pytest_cache .mypy_cache .ruff_cache

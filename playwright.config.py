@@ -1,37 +1,12 @@
 """Browser settings for the end-to-end tests, shared by pytest and the scripts.
 
 Playwright cannot download its own browser on these machines, so tests drive
-Debian's ``chromium`` (``make test`` installs it). The flags keep a headless
-Chromium from reaching for Google's services, which this network refuses.
+Debian's ``chromium`` (``make test`` installs it). The choice and the flags live in
+the testing kit (``ducksync.testing.browser``), which apps' tests use too.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from typing import Any
+from ducksync.testing.browser import CHROMIUM_FLAGS, chromium_path, launch_options
 
-CHROMIUM_FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-
-
-def chromium_path() -> str:
-    """``DUCKSYNC_CHROMIUM`` if set, else the ``chromium`` on PATH."""
-    path = os.environ.get("DUCKSYNC_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        raise RuntimeError("chromium not found: run `make test` (installs Debian's chromium) "
-                           "or set DUCKSYNC_CHROMIUM=/path/to/chromium")
-    return path
-
-
-def launch_options(**extra: Any) -> dict[str, Any]:
-    """Keyword arguments for ``playwright.chromium.launch`` / ``launch_persistent_context``."""
-    return {"executable_path": chromium_path(), "args": list(CHROMIUM_FLAGS),
-            "headless": True, **extra}
+__all__ = ["CHROMIUM_FLAGS", "chromium_path", "launch_options"]

@@ -56,8 +56,9 @@ VENDOR_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "@micropython/micropython-webassembly-pyscript": ("micropython",
                                                       ("micropython.mjs", "micropython.wasm")),
 }
-# Left out of the Pyodide archive: the native stack (fastapi, duckdb) and build tooling.
-PY_EXCLUDE = {"server", "cli", "__pycache__", "precache.py"}
+# Left out of the Pyodide archive: the native stack (fastapi, duckdb), build tooling and
+# the pytest kit (ducksync.testing drives browsers; it never runs in one).
+PY_EXCLUDE = {"server", "cli", "testing", "__pycache__", "precache.py"}
 BUNDLES = ("workers/local.worker.mjs", "workers/remote.worker.mjs", "web/ducksync.js",
            "workers/duckdb_blocking.mjs", "web/console.js")
 # Loaded only when a page picks the motherduck transport (docs/transports.md): bundles of

@@ -2,30 +2,21 @@
 
 One server and one browser per test session (starting them dominates the cost).
 Servers with other settings come from :mod:`serverutil`; browser pages from
-``tests/e2e/conftest.py``.
+``tests/e2e/conftest.py``. The browser (Debian's chromium) and the ``ducksync_server`` /
+``ducksync_device`` fixtures come from the project's own testing kit, ``ducksync.testing``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from serverutil import ROOT, RunningServer, running_server
+from serverutil import RunningServer, running_server
 
-
-def _load_playwright_config() -> Any:
-    config_file = ROOT / "playwright.config.py"
-    spec = importlib.util.spec_from_file_location("playwright_config", config_file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-playwright_config = _load_playwright_config()
+# Installed, the kit registers itself (pytest11 entry point of the same name); named here
+# too so that a venv installed before the kit existed still loads it.
+pytest_plugins = ["ducksync.testing.plugin"]
 
 _SERVER_KEY = pytest.StashKey[RunningServer]()
 _SERVER_FIXTURES = {"server", "server_url", "shared_app", "open_app"}
@@ -66,9 +57,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     fail with "cannot be called from a running event loop". Order is otherwise kept.
     """
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Launch Debian's chromium; Playwright's own download is unavailable here."""
-    return {**browser_type_launch_args, **playwright_config.launch_options()}

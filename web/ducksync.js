@@ -16,6 +16,7 @@ import { installBackup } from "./backup.js";
 import { installConsole } from "./console_api.js";
 
 export { registerServiceWorker } from "./offline.js";
+export { openSession, userDatabase, removeDatabase, SessionError } from "./session.js";
 
 const DIST = new URL("./", import.meta.url);
 const REACHABILITY = new Set([STATE.CONNECTED, STATE.OFFLINE]);
@@ -73,17 +74,30 @@ export class Client {
   // in this private field only (never options, URLs, storage or events); the token goes to
   // this tab's remote worker and nowhere else. See docs/transports.md.
   #transport;
+  // connect({getToken}): the app's own auth. Called in the tab that owns the database when
+  // its remote worker needs a bearer token; what it returns goes to that worker only.
+  #getToken;
 
   constructor({ duckdb = "async", db = DEFAULT_DB, transport = "proxy", token = null,
-                database = null, service = null, autoSync = true, ...syncOptions } = {}) {
+                database = null, service = null, autoSync = true, getToken = null,
+                ...syncOptions } = {}) {
+    if (getToken !== null && typeof getToken !== "function") {
+      throw new TypeError("getToken must be a function returning a token (or a promise of one)");
+    }
+    if (syncOptions.tables != null && !Array.isArray(syncOptions.tables)) {
+      throw new TypeError(`tables must be an array of table names, not ${JSON.stringify(syncOptions.tables)}`);
+    }
     this.#transport = { transport, token, database, service };
+    this.#getToken = getToken;
     this.phases = {
       local: { worker: "local", phase: STATE.BOOTING, step: "starting" },
       remote: { worker: "remote", phase: STATE.BOOTING, step: "starting" },
     };
     this.listeners = new Map();
-    // In the local worker's URL: read before its first automatic sync could start.
+    // In the local worker's URL: read before its first automatic sync could start
+    // (autoSync: false; tables: the remote tables this device holds, see web/sync.js).
     this.options = autoSync === false ? { duckdb, db, autosync: "off" } : { duckdb, db };
+    if (Array.isArray(syncOptions.tables)) this.options.tables = JSON.stringify(syncOptions.tables.map(String));
     // Requests go to this tab's workers when it owns the database, else to the owner tab
     // (web/tabs.js decides with a Web Lock, and re-routes when ownership moves).
     const makeError = (data) => new DucksyncError(data);
@@ -120,6 +134,8 @@ export class Client {
     performance.mark("ducksync:workers-start");
     for (const worker of ["local", "remote"]) this.phases[worker] = { worker, phase: STATE.BOOTING, step: "starting" };
     const onEvent = (w, e) => {
+      // This tab's own worker asks this tab's app: never mirrored to other tabs.
+      if (w === "remote" && e.type === EVENT.TOKEN_NEEDED) return this.#giveToken(remote, e.payload);
       this.#onEvent(w, e);
       this.tabs?.forward(w, e);
       // Reconnects are what the remote worker's probe sees, not only navigator.onLine
@@ -130,7 +146,7 @@ export class Client {
       }
     };
     const local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), onEvent);
-    const remote = new WorkerLink("remote", new URL("remote.worker.js", DIST), onEvent);
+    const remote = new WorkerLink("remote", new URL(`remote.worker.js${this.#getToken ? "?auth=app" : ""}`, DIST), onEvent);
     // One MessageChannel between the workers (later: Arrow batches for sync).
     const channel = new MessageChannel();
     local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
@@ -147,6 +163,21 @@ export class Client {
   }
 
   #transportSettled;
+
+  /** Ask the app for a token and hand it to the remote worker (or why there is none). */
+  async #giveToken(remote, { reason } = {}) {
+    let answer;
+    try {
+      const given = await this.#getToken({ reason });
+      const { token, expiresAt } = typeof given === "string" ? { token: given } : (given ?? {});
+      if (typeof token !== "string" || !token) throw new Error("getToken() gave no token");
+      const expires = expiresAt instanceof Date ? expiresAt.getTime() / 1000 : expiresAt;
+      answer = { token, expires_at: Number.isFinite(expires) ? expires : null };
+    } catch (err) {
+      answer = { error: String(err?.message ?? err), code: err?.code ?? null };
+    }
+    remote.request(REQUEST.REMOTE_TOKEN, answer).catch(() => {}); // a closed worker: no one waits
+  }
 
   /**
    * Switch how this tab's remote worker reaches the remote: `{transport: "proxy"}` (our

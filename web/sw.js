@@ -95,13 +95,34 @@ async function networkFirst(request, key) {
   }
 }
 
+// DuckDB extensions: `LOAD icu` makes DuckDB-WASM download icu.duckdb_extension.wasm (from
+// extensions.duckdb.org, or a custom_extension_repository). Cache-first in a cache of their
+// own, kept across builds (the URL names DuckDB's version), so an extension loaded once
+// online loads offline too. Only successful answers are kept.
+const EXTENSIONS = "ducksync-extensions";
+const EXTENSION_FILE = /\.duckdb_extension\.wasm$/;
+
+async function extension(request) {
+  const cache = await caches.open(EXTENSIONS);
+  const hit = await cache.match(request.url);
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok) await cache.put(request.url, response.clone());
+  return response;
+}
+
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   if (request.method !== "GET") return;
   const url = new URL(request.url);
+  if (EXTENSION_FILE.test(url.pathname)) {
+    event.respondWith(extension(request));
+    return;
+  }
   let path = pathOf(url);
   if (path === null) return;
   if (request.mode === "navigate" && (path === "" || path === "index.html")) path = "index.html";
+  if (request.mode === "navigate" && path === "example/") path = "example/index.html";
   if (!(path in MANIFEST.files)) return; // /api/, /readyz, ...: straight to the network
   // Keyed by path: worker URLs carry options in their query (local.worker.js?duckdb=...).
   const key = urlOf(path);

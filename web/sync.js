@@ -10,7 +10,7 @@ const UNKNOWN = Object.freeze({ phase: "pending", running: false, progress: null
 const DIRECTIONS = new Set(["push", "pull", "both"]);
 
 /** Called from the Client constructor: keep the sync status, apply connect() options. */
-export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, conflictPolicy } = {}) {
+export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, conflictPolicy, tables } = {}) {
   client.syncState = { ...UNKNOWN };
   client.on("sync", ({ worker, ...state }) => { client.syncState = state; });
   const settings = {};
@@ -20,6 +20,9 @@ export function attachSync(client, { syncInterval, syncOnWrite, syncDebounce, co
   if (conflictPolicy !== undefined) settings.policy = conflictPolicy;
   client.ready.then(async () => {
     if (Object.keys(settings).length) await client.configureSync(settings);
+    // The owner tab's worker took them from its URL already (before its first sync);
+    // said again for a follower tab, whose requests go to the owner (a no-op if equal).
+    if (tables) await client.holdOnly(tables);
     await client.syncStatus();
   }).catch(() => {}); // a failed start is reported by `ready` itself
 }
@@ -77,6 +80,47 @@ const methods = {
   /** Settle one conflict locally ("local" | "remote"); the next sync carries the decision. */
   resolveConflict(table, key, take) {
     return this.local.request(REQUEST.SYNC_RESOLVE, { table, key: String(key), take });
+  },
+  /**
+   * Rows the server's sync rules refused (not yours, or a read-only table), kept here and
+   * not sent again while unchanged: [{table, key, reason, why, deleted, local, rejected_at}].
+   */
+  async rejections(table) {
+    return (await this.local.request(REQUEST.SYNC_REJECTIONS, { table: table ?? null }))
+      .rejections;
+  },
+  /** Give a refused change up: the next sync brings back the server's row, if yours. */
+  discardRejection(table, key) {
+    return this.local.request(REQUEST.SYNC_REJECTION, { table, key: String(key),
+                                                        action: "discard" });
+  },
+  /** Send a refused row again, unchanged, at the next sync (after the rules changed). */
+  retryRejection(table, key) {
+    return this.local.request(REQUEST.SYNC_REJECTION, { table, key: String(key),
+                                                        action: "retry" });
+  },
+  /**
+   * Which remote tables this device holds: {all, held: [...], not_held: [...]}. `all`:
+   * tables not listed are held too (the default: every table the server offers).
+   */
+  subscriptions() {
+    return this.local.request(REQUEST.SYNC_SUBSCRIBE, {});
+  },
+  /** Hold exactly `tables` from now on (null: every table); the same as connect({tables}). */
+  holdOnly(tables) {
+    return this.local.request(REQUEST.SYNC_SUBSCRIBE, { only: true, tables: tables === null ? null : [...tables].map(String) });
+  },
+  /** Hold `table` (pulled by the next sync; a table new here arrives by bootstrap). */
+  subscribe(table) {
+    return this.local.request(REQUEST.SYNC_SUBSCRIBE, { table: String(table), held: true, keep_local: true });
+  },
+  /**
+   * Stop holding `table`. `keepLocal` (default true) keeps the local copy (no longer
+   * synced); false drops it and its sync state here. The remote's rows are never touched.
+   */
+  unsubscribe(table, { keepLocal = true } = {}) {
+    return this.local.request(REQUEST.SYNC_SUBSCRIBE, { table: String(table), held: false,
+                                                        keep_local: Boolean(keepLocal) });
   },
   /** Local tables with row counts and sync state. */
   async syncTables() {

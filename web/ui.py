@@ -4,7 +4,7 @@ It only draws: the client (``window.ducksyncClient``, created by the page's modu
 script so both workers start before this interpreter boots) does all the work. The SQL
 console is ``web/console.js`` (a JS module: its editor is CodeMirror). The sync
 panel is ``ui_sync.py``, the backup buttons ``ui_backup.py``, the transport choice
-``ui_remote.py`` (fetched through the ``files`` config in index.html).
+``ui_remote.py``, sign-in ``ui_signin.py`` (fetched through the ``files`` config in index.html).
 Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
 """
 
@@ -12,14 +12,20 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy
 
 from ui_backup import BackupPanel
-from ui_common import PLAIN_WORDS, el, from_js
+from ui_common import PLAIN_WORDS, el, from_js, sentence
 from ui_remote import RemotePanel
+from ui_schema import SchemaPanel
+from ui_signin import SignInPanel
 from ui_sync import SyncPanel
 
-client = window.ducksyncClient
-sync_panel = SyncPanel(client)
-backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
-remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
+client = window.ducksyncClient  # None until someone signs in, on a server that asks (ui_signin)
+signin_panel = SignInPanel(window.ducksyncSession, client)
+if client:
+    sync_panel = SyncPanel(client)
+    schema_panel = SchemaPanel(client)
+    backup_panel = BackupPanel(client, after_import=lambda: (sync_panel.refresh(),
+                                                             schema_panel.refresh()))
+    remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
 
 
 def render_status(_=None):
@@ -62,9 +68,9 @@ def show_error(err):
     """The local worker failed: say so where the console shows its errors."""
     code = str(err.code) if err.code else "internal"
     lead = PLAIN_WORDS.get(code, "Something went wrong")
-    message = lead + ": " + str(err.message)
+    message = lead + ": " + sentence(err.message)
     if err.hint:
-        message += "\nWhat to do: " + str(err.hint)
+        message += "\nWhat to do: " + sentence(err.hint)
     box = el("error")
     box.textContent = message
     box.hidden = False
@@ -75,6 +81,7 @@ def on_ready(_client):
     sync_panel.start()
     backup_panel.start()
     remote_panel.start()
+    schema_panel.start()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")
@@ -87,7 +94,8 @@ def on_failed(err):
     document.body.dataset.ready = "failed"
 
 
-client.on("status", create_proxy(render_status))
-render_status()
-window.performance.mark("ducksync:ui-interactive")
-client.ready.then(create_proxy(on_ready), create_proxy(on_failed))
+if client:
+    client.on("status", create_proxy(render_status))
+    render_status()
+    window.performance.mark("ducksync:ui-interactive")
+    client.ready.then(create_proxy(on_ready), create_proxy(on_failed))

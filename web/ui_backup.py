@@ -7,7 +7,7 @@ an uploaded file goes to ``ducksync.import()`` as is (the client transfers its b
 from pyscript import document, window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, from_js, js_obj, on_promise, plain_error
+from ui_common import count, el, from_js, js_obj, on_promise, plain_error
 
 SUFFIX = {"sql": ".sql", "csv": ".zip"}
 
@@ -45,11 +45,13 @@ class BackupPanel:
         if p.get("task") != "backup":
             return
         total = p.get("rows_total")
-        rows = str(p.get("rows_done") or 0) + (" of " + str(total) if total and total > 0 else "")
+        done = p.get("rows_done") or 0
+        rows = str(done) + " of " + count(total, "row") if total and total > 0 \
+            else count(done, "row")
         verb = "Importing" if p.get("phase") == "import" else "Exporting"
         table = p.get("table")
         el("backup-result").textContent = verb + (" " + table if table else "") + ": " + rows + \
-            " rows"
+            "…"
 
     def download(self, fmt):
         self.busy(True, "Exporting…")
@@ -63,7 +65,7 @@ class BackupPanel:
             link.click()
             link.remove()
             window.setTimeout(create_proxy(lambda: window.URL.revokeObjectURL(url)), 10000)
-            self.done("Exported " + str(int(blob.size)) + " bytes as " + link.download + ".")
+            self.done("Exported " + count(int(blob.size), "byte") + " as " + link.download + ".")
 
         on_promise(self.client.export(js_obj({"format": fmt})), save, self.failed)
 
@@ -77,8 +79,9 @@ class BackupPanel:
 
         def imported(result):
             r = from_js(result)
-            self.done("Imported " + str(r["rows"]) + " rows into " + str(len(r["tables"])) +
-                      " tables (" + ", ".join(r["tables"]) + ") from " + str(file.name) + ".")
+            self.done("Imported " + count(r["rows"], "row") + " into " +
+                      count(len(r["tables"]), "table") + " (" + ", ".join(r["tables"]) +
+                      ") from " + str(file.name) + ".")
             el("backup-file").value = ""
             self.after_import()
 

@@ -34,13 +34,31 @@ def js_obj(value):
     return window.JSON.parse(json.dumps(value))
 
 
+def sentence(text):
+    """``text`` as a sentence: capital first letter, closing full stop. Messages come
+    from DuckDB, the browser ("Failed to fetch") and our hints, most without a stop;
+    joined bare they run together."""
+    text = str(text).strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
+
+
+def count(n, word, plural=None):
+    """``1 row``, ``2 rows``: the number with the word in the right number."""
+    return str(n) + " " + (word if n == 1 else (plural or word + "s"))
+
+
 def plain_error(error):
-    """An error dict ({code, message, hint}) in plain words, with the next step."""
+    """An error dict ({code, message, hint}) in plain words, with the next step: each
+    part a sentence."""
     lead = PLAIN_WORDS.get(str(error.get("code") or ""), "")
     text = (lead + ": " if lead else "") + str(error.get("message") or "unknown error")
+    text = sentence(text)
     hint = error.get("hint")
     if hint:
-        text += " What to do: " + str(hint)
+        text += " What to do: " + sentence(hint)
     return text
 
 

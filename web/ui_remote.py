@@ -6,13 +6,20 @@ handed to ``client.setTransport``; it is never stored, printed or kept in this m
 (docs/transports.md). ``?service=<same-origin module>`` in the page URL is passed on as
 the SQL service (the browser tests' loopback stand-in); the remote worker honours it on
 a loopback origin only.
+
+Below it, the server's tables with a "hold here" checkbox each (the device's
+subscriptions, ``client.subscribe`` / ``client.unsubscribe``): unticking asks whether
+to delete the local copy too; the server keeps every row either way.
 """
 
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, from_js, js_obj, on_promise
+from ui_common import el, escape, from_js, js_obj, on_promise, plain_error, sentence
 
+UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
+               "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
+               "(no longer synced).")
 REFUSED = ("MotherDuck refused the token: paste a fresh token from app.motherduck.com "
            "(Settings → Access Tokens), then Connect again.")
 FIELDS = ("remote-transport", "remote-token", "remote-database", "remote-connect")
@@ -25,8 +32,9 @@ def transport_error(err):
     text = str(err.message or "unknown error")
     if str(err.code) == "remote_unavailable":
         text = "Could not reach MotherDuck: " + text
+    text = sentence(text)
     if err.hint:
-        text += " What to do: " + str(err.hint)
+        text += " What to do: " + sentence(err.hint)
     return text
 
 
@@ -38,13 +46,77 @@ class RemotePanel:
         el("remote-transport").addEventListener("change", create_proxy(self.on_choice))
         el("remote-connect").addEventListener("click", create_proxy(self.connect))
         el("remote-token").addEventListener("keydown", create_proxy(self.on_key))
+        el("remote-tables-body").addEventListener("change", create_proxy(self.on_hold))
+        client.on("sync", create_proxy(self.on_sync))
+        self.syncing = False
+        self.listing = []
         self.on_choice()
 
     def start(self):
         self.busy(False)
+        self.refresh_tables()
+
+    # --- which server tables this device holds (subscriptions) ----------------------
+    def on_sync(self, state):
+        running = bool(from_js(state).get("running"))
+        if self.syncing and not running:
+            self.refresh_tables()  # a run ended: the server's tables and rows may differ
+        self.syncing = running
+
+    def refresh_tables(self):
+        on_promise(self.client.remoteTables(), self.got_tables, self.tables_failed)
+
+    def got_tables(self, listing):
+        self.listing = from_js(listing).get("tables") or []
+        on_promise(self.client.subscriptions(), self.render_tables, self.tables_failed)
+
+    def tables_failed(self, err):
+        el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
+            {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
+            "</td></tr>"
+
+    def render_tables(self, subs):
+        subs = from_js(subs)
+        held, not_held = set(subs.get("held") or []), set(subs.get("not_held") or [])
+        rows = []
+        for t in self.listing:
+            name = t.get("name") or ""
+            on = name in held or (subs.get("all") and name not in not_held)
+            rows.append('<tr data-table="' + escape(name) + '"><td><input type="checkbox" '
+                        'data-table="' + escape(name) + '" aria-label="hold ' + escape(name) +
+                        ' on this device"' + (" checked" if on else "") + '></td><th scope="row">'
+                        + escape(name) + '</th><td class="num">' +
+                        ("" if t.get("rows") is None else str(t["rows"])) + "</td></tr>")
+        el("remote-tables-body").innerHTML = "".join(rows) or \
+            '<tr><td colspan="3">The server has no tables yet.</td></tr>'
+
+    def on_hold(self, event):
+        box = event.target
+        table = box.dataset.table
+        if not table:
+            return
+        box.disabled = True
+        if box.checked:
+            call = self.client.subscribe(table)
+        else:
+            drop = window.confirm(UNSUBSCRIBE.format(table=table))
+            call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
+        on_promise(call, lambda _s: self.held_changed(), self.hold_failed)
+
+    def held_changed(self):
+        self.refresh_tables()
+        self.after_switch()  # the page's tables list changes too
+
+    def hold_failed(self, err):
+        self.say(plain_error({"code": str(err.code), "message": str(err.message),
+                              "hint": err.hint}), "failed")
+        self.refresh_tables()
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
+        # Sign-in (and the rules behind it) belong to our server: say so before switching.
+        session = window.ducksyncSession
+        el("remote-single-user").hidden = not (session and session.state().signInRequired)
 
     def on_key(self, event):
         if event.key == "Enter":
@@ -88,6 +160,7 @@ class RemotePanel:
         else:
             self.say("Using our server (proxy).", "done")
         self.after_switch()
+        self.refresh_tables()
 
     def failed(self, err):
         self.busy(False)

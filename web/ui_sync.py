@@ -1,9 +1,10 @@
 """The sync panel of the demo page (MicroPython): badge, Sync/Cancel, progress bar, chart of
-recent syncs, tables list and conflicts view.
+recent syncs, tables list, conflicts view and the rows the server's sync rules rejected.
 
 It only draws what the client reports (``status().sync``, events ``sync``, ``progress``,
-``conflict``) and asks it for lists (``syncTables``, ``syncLog``, ``conflicts``); every list
-is re-read after each sync. Values cross as JSON, like the rest of the UI.
+``conflict``, ``rejection``) and asks it for lists (``syncTables``, ``syncLog``,
+``conflicts``, ``rejections``); every list is re-read after each sync. Values cross as
+JSON, like the rest of the UI.
 
 Times: MicroPython's FFI turns a JS integer into a 32-bit int, so an epoch in ms
 (``Date.now()``) arrives wrong. No such number crosses here: a stamp becomes a JS
@@ -14,7 +15,7 @@ computed from the texts of two UTC stamps (:func:`epoch_s`).
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, on_promise, plain_error
+from ui_common import count, el, escape, from_js, on_promise, plain_error
 
 CHART_RUNS = 20
 PHASE_WORDS = {
@@ -103,9 +104,11 @@ class SyncPanel:
         client.on("sync", create_proxy(self.on_sync))
         client.on("progress", create_proxy(self.on_progress))
         client.on("conflict", create_proxy(lambda _p: self.refresh_conflicts()))
+        client.on("rejection", create_proxy(lambda _p: self.refresh_rejections()))
         el("sync-now").addEventListener("click", create_proxy(self.sync_now))
         el("sync-cancel").addEventListener("click", create_proxy(self.cancel))
         el("conflict-list").addEventListener("click", create_proxy(self.on_conflict_click))
+        el("rejection-list").addEventListener("click", create_proxy(self.on_rejection_click))
         el("stopped-list").addEventListener("click", create_proxy(self.on_stopped_click))
 
     def start(self):
@@ -155,6 +158,10 @@ class SyncPanel:
                          "when it is back.")
         elif phase == "pending" and state.get("last_outcome") == "cancelled":
             parts.append("Sync cancelled: the next one picks up where it stopped.")
+        rejected = state.get("rejections") or 0
+        if rejected:
+            parts.append(str(rejected) + (" change was" if rejected == 1 else " changes were") +
+                         " rejected by the server's sync rules: see below.")
         unsent = state.get("unsent")
         if unsent:
             parts.append(changes(unsent) + " made here not sent yet.")
@@ -178,9 +185,11 @@ class SyncPanel:
         bar = el("sync-progress-bar")
         bar.max = max(total, 1)
         bar.value = min(done, max(total, 1))
-        el("sync-progress-label").textContent = "{}: {} of {} rows, {} of {}".format(
-            p.get("table") or "sync", done, total, size(p.get("bytes_done") or 0),
-            size(p.get("bytes_total") or 0))
+        eta = p.get("eta_s")
+        el("sync-progress-label").textContent = "{}: {} of {}, {} of {}{}".format(
+            p.get("table") or "sync", done, count(total, "row"), size(p.get("bytes_done") or 0),
+            size(p.get("bytes_total") or 0),
+            "" if eta is None or done >= total else ", about {} s left".format(int(eta + 0.99)))
 
     # --- actions --------------------------------------------------------------------
     def sync_now(self, _event=None):
@@ -208,6 +217,10 @@ class SyncPanel:
         self.refresh_tables()
         on_promise(self.client.syncLog(CHART_RUNS), self.render_chart, self.show_error)
         self.refresh_conflicts()
+        self.refresh_rejections()
+
+    def refresh_rejections(self):
+        on_promise(self.client.rejections(), self.render_rejections, self.show_error)
 
     def refresh_tables(self):
         self.shown_unsent = self.state.get("unsent")
@@ -223,6 +236,9 @@ class SyncPanel:
             if t.get("pending_conflicts"):
                 n = t["pending_conflicts"]
                 state = str(n) + (" conflict" if n == 1 else " conflicts")
+            elif t.get("rejections"):
+                n = t["rejections"]
+                state = str(n) + (" change" if n == 1 else " changes") + " rejected"
             elif not t.get("primary_key"):
                 state = "not synced (no primary key)"
             elif not t.get("synced"):
@@ -268,6 +284,22 @@ class SyncPanel:
                 'server\'s version of ' + label + '">Take remote</button></li>')
         el("conflict-list").innerHTML = "".join(items)
 
+    def render_rejections(self, rejections):
+        rejections = from_js(rejections)
+        el("rejections").hidden = not rejections
+        el("rejections-count").textContent = str(len(rejections))
+        el("rejection-list").innerHTML = "".join(rejection_item(r) for r in rejections)
+
+    def on_rejection_click(self, event):
+        data = event.target.dataset
+        if not data.act:
+            return
+        event.target.disabled = True
+        c = self.client
+        call = (c.discardRejection(data.table, data.key) if data.act == "discard"
+                else c.retryRejection(data.table, data.key))
+        on_promise(call, lambda _r: self.refresh(), self.show_error)
+
     def render_stopped(self, stopped):
         """Tables a structural change stopped: what happened, and the explicit ways out
         (a sync never takes them by itself)."""
@@ -299,6 +331,21 @@ class SyncPanel:
                    lambda _r: self.refresh(), self.show_error)
 
 
+def rejection_item(r):
+    """One rejected row: which, why, this device's version, and the two ways out."""
+    ident = 'data-table="' + escape(r["table"]) + '" data-key="' + escape(r["key"]) + '"'
+    label = escape(r["table"]) + " key " + escape(r["key"])
+    change = "deleting it" if r.get("deleted") else "<code>" + escape(r.get("local") or "") + \
+        "</code>"
+    return ('<li class="rejection" data-reason="' + escape(r.get("reason") or "") + '" ' +
+            ident + '><p><b>' + label + "</b>: " + escape(r.get("why") or "") + ".</p>"
+            "<p>This device: " + change + "</p>"
+            '<button type="button" ' + ident + ' data-act="discard" aria-label="Discard the '
+            'change to ' + label + '">Discard change</button> '
+            '<button type="button" ' + ident + ' data-act="retry" aria-label="Send ' + label +
+            ' again">Retry</button></li>')
+
+
 STOPPED_CONFIRM = {
     "drop": "Drop table {table} on this device AND on the server? Its rows are deleted "
             "everywhere; other devices keep their copies until they drop it.",
@@ -328,7 +375,7 @@ def stopped_item(s):
         m = s.get("mass_delete") or {}
         rows, of = m.get("rows") or 0, m.get("of") or 0
         where = "on the server" if m.get("side") == "remote" else "on this device"
-        why = ("would delete " + str(rows) + " of its " + str(of) + " rows " + where +
+        why = ("would delete " + str(rows) + " of its " + count(of, "row") + " " + where +
                ", so it stopped before changing anything.")
         acts = button("delete", "Delete them", ' data-rows="' + str(rows) + '"')
         why += " Undo the deletion to keep them, or confirm it."

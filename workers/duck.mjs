@@ -118,6 +118,7 @@ async function openBlocking({ path, wasmURL, onStep }) {
     },
     files: fileAPI(db),
     close: async () => { conn.close(); db.reset(); },
+    kill: async () => { db.reset(); },
   };
 }
 
@@ -168,6 +169,7 @@ async function openAsync({ path, wasmURL, workerURL, shimURL, onStep }) {
     },
     files: fileAPI(db),
     close: async () => { await conn.close(); await db.terminate(); },
+    kill: async () => db.terminate(), // its worker ends: the OPFS handles it held are released
   };
 }
 
@@ -214,6 +216,12 @@ function fileAPI(db) {
 }
 
 /**
+ * The database, restartable: `restart()` throws the current DuckDB instance away (after a
+ * WebAssembly trap its state is undefined: workers/local_worker.py) and opens the same
+ * database again. Every member goes to the current instance, and each connection from
+ * `connect()` opens a new one on its first statement after a restart (its temp tables and
+ * open transaction are gone with the old instance: a sync in flight fails and retries).
+ *
  * @param {{mode: "blocking"|"async", path: string, wasmURL: string, workerURL: string,
  *          shimURL?: string,
  *          onStep?: (step: string) => void}} options
@@ -221,5 +229,45 @@ function fileAPI(db) {
 export async function openDuckDB(options) {
   const onStep = options.onStep ?? (() => {});
   const open = options.mode === "async" ? openAsync : openBlocking;
-  return open({ ...options, onStep });
+  let current = await open({ ...options, onStep });
+  let generation = 0;
+  let restarting = null;
+  const files = Object.fromEntries(Object.keys(current.files).map(
+    (name) => [name, (...args) => current.files[name](...args)]));
+  return {
+    mode: current.mode,
+    get version() { return current.version; },
+    get adb() { return current.adb; },
+    get generation() { return generation; },
+    query: (sql) => current.query(sql),
+    connect: async () => {
+      let made = generation;
+      let c = await current.connect();
+      const live = async () => {
+        if (made !== generation) {
+          made = generation;
+          c = await current.connect();
+        }
+        return c;
+      };
+      return { query: async (sql) => (await live()).query(sql),
+               insert: async (ipc, opts) => (await live()).insert(ipc, opts) };
+    },
+    files,
+    close: () => current.close(),
+    restart: () => {
+      restarting ??= (async () => {
+        const old = current;
+        try {
+          await old.kill();
+        } catch (err) {
+          console.warn("[ducksync] closing the crashed DuckDB:", err);
+        }
+        current = await open({ ...options, onStep: () => {} });
+        generation += 1;
+        mark("duckdb:restarted");
+      })().finally(() => { restarting = null; });
+      return restarting;
+    },
+  };
 }

@@ -25,6 +25,7 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
+from ducksync.worker.extensions import crash_error, explain, install_as_load, is_wasm_crash
 from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, js_message
 
@@ -135,13 +136,30 @@ class LocalWorker:
         counted = contextlib.nullcontext() if cannot_write(sql) else self.clock.writing()
         try:
             with counted:
-                ipc = await self.db.query(sql)
+                # INSTALL does nothing in DuckDB-WASM: LOAD proves the extension usable.
+                ipc = await self.db.query(install_as_load(sql) or sql)
                 if not is_read_only(sql):
                     await self._checkpoint()
                     self._wrote_now()
         except JsException as exc:
-            raise QueryError(js_message(exc)) from None
+            message = js_message(exc)
+            if is_wasm_crash(message):
+                await self._restart_duckdb(message)
+                raise crash_error(message, sql) from None
+            raise explain(message, sql) or QueryError(message) from None
+        if not is_read_only(sql):
+            self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
+
+    async def _restart_duckdb(self, reason: str) -> None:
+        """A WebAssembly trap leaves DuckDB's state undefined: throw the instance away and
+        open the same database again (committed writes are in OPFS). The sync and backup
+        connections reconnect on their next statement (workers/duck.mjs)."""
+        ducksync_host.mark("duckdb:crashed")
+        await self.db.restart()
+        for sql in INIT_SQL:
+            await self.db.query(sql)
+        self.host.emit(protocol.Event(type=protocol.RESTARTED, payload={"reason": reason}))
 
     async def _checkpoint(self) -> None:
         """Fold the write just made into the database file now.

@@ -12,6 +12,10 @@ Two transports (docs/transports.md), chosen by the page with ``remote_transport`
 
 A failed connect leaves the previous transport in place, and its service worker is
 already gone, so the next attempt starts clean. The token is never logged or echoed.
+
+With ``connect({getToken})`` (this worker's URL has ``?auth=app``) every ``proxy`` request
+carries the app's bearer token (``ducksync.worker.bearer``: asked of the page at the first
+call, before it expires and once after a 401) and no cookie.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pyodide.ffi import JsException, JsProxy, to_js  # type: ignore[import-not-f
 
 from ducksync import protocol
 from ducksync.errors import ProtocolError, RemoteUnavailableError
+from ducksync.protocol import Event
+from ducksync.worker.bearer import BearerTokens
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
 from ducksync.worker.store_calls import call_store
 from ducksync.worker.transport import TRANSPORTS
@@ -42,12 +48,12 @@ def _absent(value: Any) -> bool:
     return value is None or type(value).__name__ in ("JsNull", "JsUndefined")
 
 
-async def _fetch(call: HttpCall, ipc: Any) -> HttpAnswer:
+async def _fetch(call: HttpCall, ipc: Any, bearer: str | None = None) -> HttpAnswer:
     json = to_js(call.json, dict_converter=js.Object.fromEntries) \
         if call.json is not None else None
     try:
         res = await ducksync_host.syncFetch(call.method, call.path, to_js(call.query), json,
-                                         ipc if call.body_ipc else None)
+                                         ipc if call.body_ipc else None, bearer)
     except JsException as exc:
         raise RemoteUnavailableError(
             f"cannot reach the server: {js_message(exc)}",
@@ -69,8 +75,32 @@ class RemoteSync:
                  on_change: Callable[[str | None], Awaitable[None]]) -> None:
         self.sql: Any = None  # md_connector.SqlTransport while ``motherduck`` is in use
         self._on_change = on_change
+        self.tokens: BearerTokens | None = None
+        if js.URLSearchParams.new(js.self.location.search).get("auth") == "app":
+            self.tokens = BearerTokens(ask=lambda reason: host.emit(
+                Event(type=protocol.TOKEN_NEEDED, payload={"reason": reason})))
         host.core.on(protocol.REMOTE_CALL, self.remote_call, when_failed=True)
         host.core.on(protocol.REMOTE_TRANSPORT, self.set_transport, when_failed=True)
+        host.core.on(protocol.REMOTE_TOKEN, self.take_token, when_failed=True)
+
+    async def take_token(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The page's answer to TOKEN_NEEDED; the reply never carries the token."""
+        if self.tokens is None:
+            raise ProtocolError("this worker was not started with getToken",
+                                hint="pass getToken to connect() to use app tokens")
+        self.tokens.give(payload)
+        return {}
+
+    async def fetch(self, call: HttpCall, ipc: Any) -> HttpAnswer:
+        """One request to our server, as the app's user when it gave tokens (a 401 asks
+        the app for a fresh token and retries once: the body is a Blob copy, still here)."""
+        if self.tokens is None:
+            return await _fetch(call, ipc)
+        answer = await _fetch(call, ipc, await self.tokens.get())
+        if answer.status == 401:
+            self.tokens.refused()
+            answer = await _fetch(call, ipc, await self.tokens.get())
+        return answer
 
     async def remote_call(self, payload: dict[str, Any]) -> dict[str, Any]:
         method = payload.get("method")
@@ -81,7 +111,7 @@ class RemoteSync:
         ipc = None if _absent(raw) else raw
         if self.sql is not None:
             return await call_store(self.sql.store, method, args, ipc)
-        return await serve_call(method, args, ipc, _fetch)
+        return await serve_call(method, args, ipc, self.fetch)
 
     async def set_transport(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Switch transport. The reply carries the transport and remote name, never the token."""

@@ -18,8 +18,9 @@ from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 from pyodide.http import pyfetch  # type: ignore[import-not-found]
 
 from ducksync import protocol
-from ducksync.errors import RemoteUnavailableError, error_from_wire
+from ducksync.errors import error_from_wire
 from ducksync.worker import HealthCheck, classify_health
+from ducksync.worker.remote_calls import HttpCall
 from remote_sync import register as register_sync
 from worker_host import WorkerHost
 
@@ -93,15 +94,10 @@ class RemoteWorker:
             return {"remote": self.sync.sql.remote,
                     "tables": [{"schema": "main", "name": t["name"], "rows": None}
                                for t in found]}
-        try:
-            response = await pyfetch(TABLES_URL, cache="no-store")
-        except Exception as exc:
-            raise RemoteUnavailableError(f"server unreachable: {exc}",
-                                         hint="local work goes on; sync resumes when online") \
-                from None
-        body = await response.json()
-        if not response.ok:
-            raise error_from_wire(body.get("error") or {"message": f"HTTP {response.status}"})
+        answer = await self.sync.fetch(HttpCall(method="GET", path=TABLES_URL), None)
+        body = answer.json if isinstance(answer.json, dict) else {}
+        if answer.status != 200:
+            raise error_from_wire(body.get("error") or {"message": f"HTTP {answer.status}"})
         return {"remote": body.get("remote"), "tables": body.get("tables", [])}
 
 

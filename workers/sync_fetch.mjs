@@ -1,9 +1,10 @@
 // The remote worker's one HTTP primitive for sync calls (workers/remote_sync.py): the
 // request body (an IPC Uint8Array that was transferred to this worker) goes to fetch as a
 // Blob, and an Arrow answer comes back as a Uint8Array that Python passes on untouched.
+// `bearer` (the app's token, connect({getToken})) replaces the cookie: with it, none is sent.
 const ARROW = "application/vnd.apache.arrow.stream";
 
-export async function syncFetch(method, path, query, json, body) {
+export async function syncFetch(method, path, query, json, body, bearer = null) {
   const url = new URL(path, self.location.origin);
   for (const [k, v] of query ?? []) url.searchParams.append(k, v);
   const headers = {};
@@ -13,7 +14,9 @@ export async function syncFetch(method, path, query, json, body) {
   // Playwright attached, as every test and benchmark runs).
   if (body) { headers["content-type"] = ARROW; payload = new Blob([body], { type: ARROW }); }
   else if (json !== null && json !== undefined) { headers["content-type"] = "application/json"; payload = JSON.stringify(json); }
-  const response = await fetch(url, { method, headers, body: payload, cache: "no-store", credentials: "same-origin" });
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  const response = await fetch(url, { method, headers, body: payload, cache: "no-store",
+                                      credentials: bearer ? "omit" : "same-origin" });
   const type = response.headers.get("content-type") || "";
   const out = { status: response.status, ipc: null, json: null,
                 headers: Object.fromEntries(response.headers.entries()) };

@@ -10,6 +10,7 @@ list), and IPC that arrives from the remote worker goes straight into
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -124,7 +125,8 @@ class SyncWorker:
             protocol.SYNC_CONFIGURE: self._configure, protocol.SYNC_STATUS: self._status,
             protocol.SYNC_CONFLICTS: self._conflicts, protocol.SYNC_RESOLVE: self._resolve,
             protocol.SYNC_TABLES: self._tables, protocol.SYNC_LOG: self._log,
-            protocol.SYNC_DROP: self._drop}
+            protocol.SYNC_DROP: self._drop, protocol.SYNC_REJECTIONS: self._rejections,
+            protocol.SYNC_REJECTION: self._rejection, protocol.SYNC_SUBSCRIBE: self._subscribe}
 
     async def start(self, db: Any) -> None:
         conn = await sync_host.syncConnection(db)
@@ -139,6 +141,9 @@ class SyncWorker:
             self._interval_set = True
             self.service.schedule.start_pending = False
             self.service.configure(interval_s=0, on_write=False)
+        held = js.URLSearchParams.new(js.self.location.search).get("tables")
+        if held:  # connect({tables: [...]}): stored before the first sync picks its tables
+            self.service.hold_at_start = [str(t) for t in json.loads(str(held))]
         for name in ("online", "offline"):
             listener = create_proxy(lambda _e, on=name == "online": self._online(on))
             self._proxies.append(listener)
@@ -226,9 +231,29 @@ class SyncWorker:
             return await self._svc().resolve(str(p.get("table")), str(p.get("key")),
                                              str(p.get("take")))
 
+    async def _rejections(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        return {"rejections": await self._svc().rejections(p.get("table"))}
+
+    async def _rejection(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.clock.writing():  # discard rewrites the table: the page wrote
+            return await self._svc().settle_rejection(str(p.get("table")), str(p.get("key")),
+                                                      str(p.get("action")))
+
     async def _drop(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.clock.writing():  # the engine's store, but not a sync: the table goes
             return await self._svc().drop_everywhere(str(p.get("table")))
+
+    async def _subscribe(self, p: dict[str, Any]) -> dict[str, Any]:
+        p = {k: py(v) for k, v in p.items()}
+        if not any(p.get(k) is not None for k in ("only", "table")):
+            return await self._svc().subscriptions()
+        tables = p.get("tables")
+        with self.clock.writing():  # unsubscribing may drop the local copy
+            return await self._svc().subscribe(
+                only=bool(p.get("only")), tables=None if tables is None else list(tables),
+                table=None if p.get("table") is None else str(p["table"]),
+                held=bool(p.get("held", True)), keep_local=bool(p.get("keep_local", True)))
 
     async def _tables(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"tables": await self._svc().tables()}

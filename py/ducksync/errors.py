@@ -15,6 +15,7 @@ __all__ = [
     "BackupError",
     "ConflictError",
     "DucksyncError",
+    "ForbiddenError",
     "InvalidKeyError",
     "LimitExceededError",
     "MassDeleteError",
@@ -170,6 +171,14 @@ class ReadOnlyRemoteError(DucksyncError):
     code = "read_only_remote"
 
 
+class ForbiddenError(DucksyncError):
+    """The caller is signed in but may not do this: a table outside the server's
+    allowlist or sync rules, a write to a table the rules make read-only, a drop of a
+    table other users share."""
+
+    code = "forbidden"
+
+
 class UnsupportedVersionError(DucksyncError):
     """An installed component's version is one the other side refuses (MotherDuck accepts a
     window of DuckDB client versions): install one inside the window named in the hint."""
@@ -195,6 +204,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         OwnerGoneError,
         ReadOnlyRemoteError,
         UnsupportedVersionError,
+        ForbiddenError,
         LimitExceededError,
         PayloadTooLargeError,
     )

@@ -19,7 +19,10 @@ from typing import Any, Final
 
 # Files the page loads straight from the web root (not built).
 SHELL: Final = ("index.html", "app.css", "ui.py", "ui_common.py", "ui_sync.py", "ui_backup.py",
-                "ui_remote.py")
+                "ui_remote.py", "ui_signin.py",
+                "ui_schema.py")
+# The example app (/example/), offline too.
+EXAMPLE: Final = ("example/index.html", "example/app.js", "example/app.css")
 # Built files the app never fetches: source maps, and the manifest itself (a new manifest
 # arrives with a new service worker, never from the cache).
 SKIP_SUFFIXES: Final = (".map", ".tmp")
@@ -40,7 +43,7 @@ def precache_paths(web_root: Path, dist: Path) -> list[Path]:
     """The shell files plus every built file under ``dist`` the app may fetch, sorted."""
     built = [p for p in dist.rglob("*") if p.is_file() and p.name not in SKIP_NAMES
              and not p.name.endswith(SKIP_SUFFIXES)]
-    shell = [web_root / name for name in SHELL if (web_root / name).is_file()]
+    shell = [web_root / name for name in SHELL + EXAMPLE if (web_root / name).is_file()]
     return sorted(shell + built)
 
 

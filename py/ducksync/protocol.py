@@ -47,6 +47,11 @@ SYNC_RESOLVE: Final = "sync_resolve"  # {table, key, take: "local"|"remote"} -> 
 SYNC_TABLES: Final = "sync_tables"  # {} -> {"tables": [{table, rows, synced, ...}]}
 SYNC_LOG: Final = "sync_log"  # {limit?} -> {"runs": [...]} (rows of ducksync.sync_log)
 SYNC_DROP: Final = "sync_drop"  # {table} -> {table, local, remote}: dropped on both sides
+SYNC_REJECTIONS: Final = "sync_rejections"  # {table?} -> {"rejections": [...]}: rows the
+#                                              server's sync rules refused, kept here
+SYNC_REJECTION: Final = "sync_rejection"  # {table, key, action: discard|retry} -> {"pending"}
+# {only?, tables?, table?, held?, keep_local?} -> {all, held, not_held}; {} reads them
+SYNC_SUBSCRIBE: Final = "sync_subscribe"
 # Backup (local worker; ducksync.worker.backup_service, web/backup.js).
 BACKUP_EXPORT: Final = "backup_export"  # {format: sql|csv, tables?} -> csv {data}; sql {export_id,
 #                                          chunk, done}: the page pulls the rest with BACKUP_NEXT
@@ -65,13 +70,17 @@ REMOTE_CALL: Final = "remote_call"  # {method, args, ipc?} -> {value, ipc?, wire
 # token lives only in the remote worker's memory and never comes back in a reply or error.
 REMOTE_TRANSPORT: Final = "remote_transport"  # {transport: proxy|motherduck, token?,
 #                                                database?, service?} -> {transport, remote}
+# Main thread -> remote worker: the app's bearer token (connect({getToken}), answering
+# TOKEN_NEEDED); kept in that worker's memory only, never echoed (ducksync.worker.bearer).
+REMOTE_TOKEN: Final = "remote_token"  # {token, expires_at?} | {error, code?} -> {}
 
 REQUEST_TYPES: Final = frozenset({PING, QUERY, EXEC, CONNECT_PORT, REMOTE_HEALTH, REMOTE_TABLES,
                                   PEER_PING, SYNC, SYNC_CANCEL, SYNC_CONFIGURE, SYNC_STATUS,
                                   SYNC_CONFLICTS, SYNC_RESOLVE, SYNC_TABLES, SYNC_LOG,
-                                  SYNC_DROP, REMOTE_CALL, REMOTE_TRANSPORT, BACKUP_EXPORT,
-                                  BACKUP_NEXT, BACKUP_IMPORT, CONSOLE_RUN, CONSOLE_PAGE,
-                                  CONSOLE_CANCEL, CONSOLE_EXPORT, CONSOLE_HISTORY})
+                                  SYNC_DROP, SYNC_REJECTIONS, SYNC_REJECTION, REMOTE_CALL,
+                                  REMOTE_TRANSPORT, REMOTE_TOKEN, BACKUP_EXPORT, BACKUP_NEXT,
+                                  BACKUP_IMPORT, CONSOLE_RUN, CONSOLE_PAGE, CONSOLE_CANCEL,
+                                  CONSOLE_EXPORT, CONSOLE_HISTORY, SYNC_SUBSCRIBE})
 
 # Events a worker emits.
 PHASE: Final = "phase"  # {"worker", "phase", "step"?, "reason"?, "elapsed_ms"}
@@ -81,8 +90,16 @@ PROGRESS: Final = "progress"  # sync: {table, rows_done, rows_total, bytes_done,
 
 SYNC_STATE: Final = "sync"  # the sync status: {phase, progress, last_sync, last_error, ...}
 CONFLICT: Final = "conflict"  # {pending, conflicts, tables}: a sync found conflicts
+# Remote worker -> its own tab only (never mirrored to other tabs): call getToken() and
+# answer with REMOTE_TOKEN. {reason: "start" | "expiring" | "refused"}
+TOKEN_NEEDED: Final = "token_needed"
+REJECTION: Final = "rejection"  # {pending, tables}: the server's sync rules refused rows
 
-EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT})
+CHANGED: Final = "changed"  # {}: a statement that may change tables or rows ran (page SQL)
+RESTARTED: Final = "restarted"  # {reason}: DuckDB crashed and was restarted, database reopened
+
+EVENT_TYPES: Final = frozenset({PHASE, LOG, PROGRESS, SYNC_STATE, CONFLICT, TOKEN_NEEDED,
+                                REJECTION, CHANGED, RESTARTED})
 
 # Worker phases shown in the status bar.
 BOOTING: Final = "booting"
@@ -232,12 +249,13 @@ def js_module() -> str:
                     ("PING", "QUERY", "EXEC", "CONNECT_PORT", "REMOTE_HEALTH", "REMOTE_TABLES",
                      "PEER_PING", "SYNC", "SYNC_CANCEL", "SYNC_CONFIGURE", "SYNC_STATUS",
                      "SYNC_CONFLICTS", "SYNC_RESOLVE", "SYNC_TABLES", "SYNC_LOG", "SYNC_DROP",
-                     "REMOTE_CALL",
+                     "SYNC_REJECTIONS", "SYNC_REJECTION", "REMOTE_CALL", "REMOTE_TOKEN",
                      "REMOTE_TRANSPORT", "BACKUP_EXPORT", "BACKUP_NEXT", "BACKUP_IMPORT",
                      "CONSOLE_RUN", "CONSOLE_PAGE", "CONSOLE_CANCEL", "CONSOLE_EXPORT",
-                     "CONSOLE_HISTORY")},
+                     "CONSOLE_HISTORY", "SYNC_SUBSCRIBE")},
         "EVENT": {name: globals()[name] for name in ("PHASE", "LOG", "PROGRESS", "SYNC_STATE",
-                                                     "CONFLICT")},
+                                                     "CONFLICT", "TOKEN_NEEDED", "REJECTION",
+                                                     "CHANGED", "RESTARTED")},
         "STATE": {name: globals()[name] for name in
                   ("BOOTING", "READY", "FAILED", "CONNECTED", "OFFLINE")},
         "TAB": {name: globals()[name] for name in

@@ -1,13 +1,27 @@
-"""Helpers for driving the app page (imported by the e2e tests and their conftest)."""
+"""The e2e tests' page helpers: thin names over the testing kit (``ducksync.testing``).
+
+New tests use the kit's ``ducksync_server`` / ``ducksync_device`` fixtures (docs/testing.md);
+these functions keep the older tests (and those written against them) working on a bare
+Playwright page, with the kit doing the work: one readiness wait, one way to call the client.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from ducksync.testing.device import (
+    DEFAULT_CLIENT,
+    READY_TIMEOUT_MS,
+    call_client,
+    log_console,
+    wait_client_ready,
+)
+
 log = logging.getLogger("ducksync.tests.e2e")
-READY_TIMEOUT_MS = 90_000
 READY = "() => window.ducksync && document.body.dataset.ready === 'true'"
+__all__ = ["READY", "READY_TIMEOUT_MS", "evaluate_error", "ex", "forward_console",
+           "local_worker", "manual", "open_in_new_context", "q", "sync", "wait_ready"]
 
 
 def manual(url: str) -> str:
@@ -18,7 +32,7 @@ def manual(url: str) -> str:
 
 def wait_ready(page: Any) -> Any:
     """Wait for the page's own readiness signal (both workers settled, UI wired): no sleeps."""
-    page.wait_for_function(READY, timeout=READY_TIMEOUT_MS)
+    wait_client_ready(page, client=DEFAULT_CLIENT, timeout_ms=READY_TIMEOUT_MS)
     return page
 
 
@@ -32,7 +46,7 @@ def open_in_new_context(browser: Any, url: str) -> Any:
 
 def forward_console(page: Any) -> None:
     """Page and worker console lines into the test log (shown for failing tests)."""
-    page.on("console", lambda msg: log.info("[browser %s] %s", msg.type, msg.text))
+    page.on("console", lambda msg: log_console("browser", msg))
     page.on("pageerror", lambda exc: log.error("[browser pageerror] %s", exc))
 
 
@@ -53,15 +67,25 @@ def local_worker(page: Any) -> Any:
 
 def q(page: Any, sql: str) -> Any:
     """``ducksync.query(sql)`` in the page: plain row objects."""
-    return page.evaluate("(sql) => window.ducksync.query(sql)", sql)
+    return call_client(page, "query", sql)
 
 
 def ex(page: Any, sql: str) -> None:
     """``ducksync.exec(sql)`` in the page."""
-    page.evaluate("(sql) => window.ducksync.exec(sql)", sql)
+    call_client(page, "exec", sql)
 
 
 def sync(page: Any, **options: Any) -> dict[str, Any]:
     """``ducksync.sync(options)`` in the page: the sync report."""
-    result: dict[str, Any] = page.evaluate("(o) => window.ducksync.sync(o)", options)
+    result: dict[str, Any] = call_client(page, "sync", options)
     return result
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a picture of a state for a reviewer: ``test-results/screens/NAME.png`` (not
+    committed). The page's full height, so a page that grows shows it."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "test-results" / "screens"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

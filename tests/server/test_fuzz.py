@@ -132,3 +132,73 @@ def test_fuzz_openapi_no_5xx_and_rejections_change_nothing(fuzz_client: TestClie
         error = response.json()["error"]
         assert set(error) == {"code", "message", "hint"} and error["code"] != "internal"
         assert fingerprint(client.app) == before, (method, url, kwargs, response.text)
+
+
+SECRET = "alice-secret-"  # in every row only alice may read
+
+
+@pytest.fixture(scope="module")
+def probing_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app with sync rules: mallory, signed in, owns two rows; alice owns twenty."""
+    from ducksync.server.auth import hash_password
+
+    tmp: Path = tmp_path_factory.mktemp("fuzz-rules")
+    remote = tmp / "remote.duckdb"
+    with duckdb.connect(str(remote)) as con:
+        con.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, owner VARCHAR, name VARCHAR)")
+        con.execute(f"INSERT INTO items SELECT i, 'alice', '{SECRET}' || i FROM range(20) t(i)")
+        con.execute("INSERT INTO items VALUES (100, 'mallory', 'm0'), (101, 'mallory', 'm1')")
+    (tmp / "rules.toml").write_text('[tables.items]\nfilter = "owner = $user"\n')
+    settings_ = Settings(remote=str(remote), web_root=tmp, readonly_console=True,
+                         rate_limit_per_s=0, max_body_bytes=64 * 1024,
+                         rules_file=tmp / "rules.toml",
+                         users=(f"mallory:{hash_password('pw')}",))
+    with TestClient(create_app(settings_), raise_server_exceptions=False) as client:
+        token = client.post("/api/v1/auth/login",
+                            json={"username": "mallory", "password": "pw"}).json()["token"]
+        client.cookies.clear()
+        client.headers["authorization"] = f"Bearer {token}"
+        yield client
+
+
+def _alices_rows(app: Any) -> list[tuple[Any, ...]]:
+    with app.state.remote.cursor() as cur:
+        return list(cur.execute("SELECT * FROM items WHERE owner = 'alice' ORDER BY id")
+                    .fetchall())
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_a_principal_probing_anothers_rows_learns_and_changes_nothing(
+        probing_client: TestClient, data: st.DataObject) -> None:
+    """Any operation, any arguments, signed in as mallory: no 5xx, no byte of alice's rows
+    in any answer, no row count beyond mallory's two, alice's rows unchanged."""
+    client = probing_client
+    schema = client.get("/api/openapi.json").json()
+    components = schema.get("components", {}).get("schemas", {})
+    path, method, op = data.draw(st.sampled_from(_operations(client)))
+    url, query = path, {}
+    for param in op.get("parameters", []):
+        value = data.draw(st.one_of(st.just("items"), st.just(["id"]),
+                                    from_schema(param.get("schema", {}), components)))
+        if param["in"] == "path":
+            url = url.replace("{" + param["name"] + "}", quote(str(value), safe="") or "x")
+        elif data.draw(st.booleans()):
+            query[param["name"]] = value
+    kwargs: dict[str, Any] = {"params": query}
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        body_schema = content["application/json"]["schema"]
+        kwargs["json"] = data.draw(st.one_of(from_schema(body_schema, components), JSON,
+                                             st.just({"key": ["id"], "modulus": 1}),
+                                             st.just({"column": "id", "after": None})))
+    elif content:
+        kwargs["content"] = data.draw(st.binary(max_size=300))
+    before = _alices_rows(client.app)
+    response = client.request(method.upper(), url, **kwargs)
+    assert response.status_code < 500, (method, url, kwargs, response.text)
+    assert SECRET.encode() not in response.content, (method, url, kwargs)
+    if response.status_code < 300 and url.endswith("/survey"):
+        assert all(t["rows"] <= 2 for t in response.json()["tables"])
+    assert _alices_rows(client.app) == before, (method, url, kwargs, response.text)

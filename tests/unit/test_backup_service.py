@@ -118,3 +118,17 @@ def test_range_file_and_text_chunks() -> None:
     assert "".join(text_chunks(src, chunk_bytes=3)) == data.decode()
     assert detect_format(BytesSource(b"PK\x03\x04rest")) == "csv"
     assert detect_format(BytesSource(b"-- sql")) == "sql"
+
+
+@pytest.mark.parametrize("fmt", ["sql", "csv"])
+def test_a_refused_import_names_the_pages_checkbox_not_a_cli_flag(fmt: str) -> None:
+    store = NativeLocalStore(spec=":memory:")
+    store.con.execute(SEED)
+    svc, _, _ = service(store)
+    data = asyncio.run(sql_export(svc)).encode() if fmt == "sql" else \
+        asyncio.run(svc.export(fmt="csv", tables=None))["data"]
+    with pytest.raises(BackupError) as err:
+        asyncio.run(svc.import_(BytesSource(data), replace=False))
+    assert "already has rows" in err.value.message
+    assert "Replace tables that have rows" in str(err.value.hint)
+    assert "--replace" not in str(err.value.hint)

@@ -49,3 +49,14 @@ def test_json_and_script_carry_the_same_manifest(tmp_path: Path) -> None:
     prefix = "self.DUCKSYNC_PRECACHE = "
     body = script.split(prefix, 1)[1].rstrip().removesuffix(";")
     assert json.loads(body) == manifest
+
+
+def test_every_ui_module_the_page_loads_is_precached() -> None:
+    """A UI module missing from the shell would break the offline start (ui_signin.py was)."""
+    import re
+
+    from ducksync.precache import SHELL
+
+    index = (Path(__file__).resolve().parents[2] / "web" / "index.html").read_text()
+    loaded = set(re.findall(r'"\./(ui[a-z_]*\.py)"', index)) | {"ui.py"}
+    assert loaded and loaded <= set(SHELL), sorted(loaded - set(SHELL))

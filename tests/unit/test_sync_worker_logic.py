@@ -142,10 +142,15 @@ def test_status_phases_by_priority() -> None:
     assert st.phase == "pending" and st.to_dict()["unsent"] is None
     st.end(outcome="cancelled", at="t3")
     assert st.phase == "pending" and st.last_sync == "t2"  # cancelled is not failed
-    p = Progress(table="t", rows_total=100)
+    p = Progress(table="t", rows_total=100, started=0.0)
+    assert p.eta_s(now=5.0) is None  # nothing moved yet: no pace to go by
     p.add(25, 1000)
-    assert p.to_dict() == {"table": "t", "rows_done": 25, "rows_total": 100,
-                           "bytes_done": 1000, "bytes_total": 4000}
+    assert {k: v for k, v in p.to_dict().items() if k != "eta_s"} == {
+        "table": "t", "rows_done": 25, "rows_total": 100, "bytes_done": 1000,
+        "bytes_total": 4000}
+    assert p.eta_s(now=10.0) == 30.0  # 25 rows in 10 s: 75 rows left take 30 s
+    p.add(75, 3000)
+    assert p.eta_s(now=40.0) == 0.0
 
 
 # --- the port store's mapping, end to end against the real server ----------------------

@@ -17,7 +17,7 @@ import zipfile
 from typing import IO
 
 from ducksync.backup.catalog import UserTable, list_user_tables, sql_string
-from ducksync.backup.importer import ImportResult, ImportSession
+from ducksync.backup.importer import REPLACE_HINT, ImportResult, ImportSession
 from ducksync.backup.paging import plan_pages, rows_per_page
 from ducksync.backup.progress import ProgressFn, noop
 from ducksync.backup.splitter import StatementSplitter
@@ -106,6 +106,7 @@ async def import_csv(
     *,
     replace: bool = False,
     on_progress: ProgressFn = noop,
+    replace_hint: str = REPLACE_HINT,
 ) -> ImportResult:
     """Load a bundle written by :func:`export_csv`, in one transaction.
 
@@ -124,7 +125,8 @@ async def import_csv(
             raise BackupError("the zip has no schema.sql, so column types are unknown",
                               hint="pass a bundle written by `ducksync export --format csv`")
         entries = _entries(zf, names)
-        session = ImportSession(store, replace=replace, on_progress=on_progress)
+        session = ImportSession(store, replace=replace, on_progress=on_progress,
+                                replace_hint=replace_hint)
         session.tables_total = len(entries)
         session.rows_total = sum(int(str(e.get("rows", 0))) for e in entries) if entries else -1
         await session.begin()

@@ -60,12 +60,19 @@ async def text_chunks(source: AsyncIterable[str] | Iterable[str]) -> AsyncIterat
             yield chunk
 
 
+# The next step when a table already has rows, in the words of the caller's control: the
+# CLI's flag here; the page names its checkbox (ducksync.worker.backup_service).
+REPLACE_HINT = "pass --replace to drop and recreate it, or import into an empty database"
+
+
 class ImportSession:
     """One import transaction; :meth:`run` each statement, then :meth:`commit`."""
 
-    def __init__(self, store: LocalStore, *, replace: bool, on_progress: ProgressFn) -> None:
+    def __init__(self, store: LocalStore, *, replace: bool, on_progress: ProgressFn,
+                 replace_hint: str = REPLACE_HINT) -> None:
         self.store = store
         self.replace = replace
+        self.replace_hint = replace_hint
         self.on_progress = on_progress
         self.tables: list[str] = []
         self.rows = 0
@@ -126,8 +133,7 @@ class ImportSession:
         has_rows = (await self.store.fetch_rows(f"SELECT EXISTS (SELECT 1 FROM {ref})"))[0][0]
         if has_rows and not self.replace:
             raise BackupError(f"table {_label(schema, name)} already has rows; nothing was "
-                              "imported", hint="pass --replace (replace=True) to drop and "
-                              "recreate it, or import into an empty database")
+                              "imported", hint=self.replace_hint)
         await self.store.execute(f"DROP TABLE {ref}")
 
     async def run(self, stmt: Statement) -> None:
@@ -169,9 +175,11 @@ async def import_sql(
     *,
     replace: bool = False,
     on_progress: ProgressFn = noop,
+    replace_hint: str = REPLACE_HINT,
 ) -> ImportResult:
     """Run a SQL script (text chunks) in one transaction; see the module docstring."""
-    session = ImportSession(store, replace=replace, on_progress=on_progress)
+    session = ImportSession(store, replace=replace, on_progress=on_progress,
+                            replace_hint=replace_hint)
     splitter = StatementSplitter()
     await session.begin()
     try:

@@ -200,6 +200,75 @@ def _first_push(browser: Any, server: Any, table: str, rows: int, log: Log) -> f
         page.context.close()
 
 
+# The other tables a new device pulls with ``bench`` (1M rows: 1.3M rows in 4 tables).
+NEW_DEVICE_TABLES = {"bench_b": 150_000, "bench_c": 100_000, "bench_d": 50_000}
+
+# Every progress event of the page, with its time: per-table rows, bytes and time left.
+PROGRESS_JS = """() => {
+  window.__progress = [];
+  window.ducksync.on("progress", (p) => window.__progress.push({...p, at: performance.now()}));
+}"""
+
+
+def _open_manual(browser: Any, server: Any) -> Any:
+    """A fresh profile (a new device) whose page syncs only when asked (``?sync=manual``:
+    no sync at start racing the timed one)."""
+    page = browser.new_context().new_page()
+    page.goto(server.url + "/?sync=manual")
+    page.wait_for_function(startup.READY, timeout=180_000)
+    return page
+
+
+def _first_pull(browser: Any, server: Any, res: Results, rows: int, log: Log) -> None:
+    """The initial pull of the pushed table by a new device (another fresh profile):
+    the bootstrap path, timed like the push (compare ``push ms``)."""
+    page = _open_manual(browser, server)
+    try:
+        before = metrics_bytes(server.url)
+        out = _sync(page, None, tables=[data.TABLE], direction="pull")
+        rep = out["report"]
+        if rep.get("error") or rep.get("pulled") != rows:
+            raise RuntimeError(f"initial pull failed: {rep.get('error') or rep.get('pulled')}")
+        res.add(SUITE, "pull ms", out["ms"], "ms",
+                "ducksync.sync pull of the pushed table in a new fresh profile (a new device: "
+                f"bootstrap pages, no keys sent); engine {rep['ms']:,.0f} ms, "
+                + _phases(rep))
+        res.add(SUITE, "pull rows/s", rows / out["ms"] * 1000, "rows/s")
+        _bytes(res, "pull bytes", metrics_bytes(server.url) - before, out)
+        log(f"browser initial pull: {out['ms']:,.0f} ms")
+    finally:
+        page.context.close()
+
+
+def _new_device(browser: Any, server: Any, res: Results, rows: int, log: Log) -> None:
+    """A new device pulls 4 tables (``bench`` + :data:`NEW_DEVICE_TABLES`) in one sync,
+    with the progress the page shows per table (rows, bytes, time left)."""
+    tables = [data.TABLE, *NEW_DEVICE_TABLES]
+    total = rows + sum(NEW_DEVICE_TABLES.values())
+    page = _open_manual(browser, server)
+    try:
+        page.evaluate(PROGRESS_JS)
+        out = _sync(page, None, tables=tables, direction="pull")
+        rep = out["report"]
+        if rep.get("error") or rep.get("pulled") != total:
+            raise RuntimeError(f"new device failed: {rep.get('error') or rep.get('pulled')}")
+        res.add(SUITE, "new device 4 tables ms", out["ms"], "ms",
+                f"a fresh profile pulls {total:,} rows in 4 tables in one sync "
+                f"({', '.join(tables)})")
+        events = page.evaluate("() => window.__progress")
+        for t in rep["tables"]:
+            mine = [e for e in events if e.get("table") == t["table"]]
+            last = mine[-1] if mine else {}
+            res.add(SUITE, f"new device: {t['table']} ms", t["ms"], "ms",
+                    f"{t['pulled']:,} rows; {len(mine)} progress events, the last "
+                    f"{last.get('rows_done', 0):,} of {last.get('rows_total', 0):,} rows, "
+                    f"{last.get('bytes_done', 0):,} B; first time-left estimate "
+                    f"{next((e['eta_s'] for e in mine if e.get('eta_s')), None)} s")
+        log(f"browser new device, 4 tables: {out['ms']:,.0f} ms")
+    finally:
+        page.context.close()
+
+
 def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -> None:
     """``opts.runs``: fresh profiles whose first push is timed, seed samples, no-op syncs
     (medians; the other steps run once, in the last profile)."""
@@ -233,6 +302,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
         res.add(SUITE, "push rows/s", rows / push_ms * 1000, "rows/s")
         _bytes(res, "push bytes", metrics_bytes(server.url) - before, push)
         _record_memory(res, probe, "table push", rows)
+        _first_pull(browser, server, res, rows, log)
         for label, direction, prepare, repeat in (
                 ("no-op sync", "both", None, opts.runs),
                 ("1k change", "both", data.change_sql(rows), 1)):
@@ -256,6 +326,10 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
 
             with duckdb.connect(str(server.remote)) as con:
                 con.execute(data.change_sql(rows, salt=2))
+                for table, n in NEW_DEVICE_TABLES.items():  # for _new_device below
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+                    con.execute(data.create_sql(table))
+                    con.execute(f"INSERT INTO {table} {data.select_sql(n, start=rows)}")
 
         server = _restart_same_port(server, remote_change)
         _wait_online(page)
@@ -265,6 +339,7 @@ def run(pw: Any, tmp: Path, server: Any, res: Results, *, opts: Any, log: Log) -
                 + _phases(out["report"]))
         _bytes(res, "1k pull bytes", metrics_bytes(server.url) - before, out)
         log(f"browser 1k pull: {out['ms']:,.0f} ms")
+        _new_device(browser, server, res, rows, log)
         seed_rate = _seed(page, res, rows, opts.seed_rows, opts.runs, log)
         _later_visit(browser, page, res, rows, seed_rate, log)
         if opts.memory_rows:

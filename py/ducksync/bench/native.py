@@ -89,13 +89,19 @@ async def _file_to_file(tmp: Path, src: Path, res: Results, rows: int) -> None:
     shutil.copy(src, tmp / "ff-local.duckdb")
     local = NativeLocalStore(spec=str(tmp / "ff-local.duckdb"))
     remote = NativeRemoteStore(spec=str(tmp / "ff-remote.duckdb"))
+    fresh = NativeLocalStore(spec=str(tmp / "ff-new-device.duckdb"))
     try:
         ms, _ = await _sync(local, remote, "push")
         res.add(SUITE, "push file→file ms", ms, "ms", "engine push, native remote store")
         res.add(SUITE, "push file→file rows/s", rows / ms * 1000, "rows/s")
+        ms, t = await _sync(fresh, remote, "pull")
+        res.add(SUITE, "pull file→file ms", ms, "ms", "; ".join(x for x in (
+            "initial pull of that table into a new file (bootstrap), native remote store",
+            phases(getattr(t, "timings", None))) if x))
     finally:
         local.close()
         remote.close()
+        fresh.close()
 
 
 async def _first_push(tmp: Path, src: Path, run: int) -> tuple[Any, Any, float, Any]:
@@ -121,16 +127,37 @@ async def _first_push(tmp: Path, src: Path, run: int) -> tuple[Any, Any, float, 
     return local, server, ms, table
 
 
+async def _first_pull(tmp: Path, server: Any, run: int) -> tuple[float, Any]:
+    """The initial pull of the table the server holds into a new local file (a new
+    device: the bootstrap path): ``(ms, table report)``."""
+    from ducksync.stores.http import HttpRemoteStore
+    from ducksync.stores.native import NativeLocalStore
+
+    local = NativeLocalStore(spec=str(tmp / f"http-new-device-{run}.duckdb"))
+    remote = HttpRemoteStore(url=server.url)
+    try:
+        return await _sync(local, remote, "pull")
+    finally:
+        await remote.aclose()
+        local.close()
+
+
 async def _via_server(tmp: Path, src: Path, res: Results, rows: int, runs: int,
                       log: Log) -> None:
     from ducksync.stores.http import HttpRemoteStore
 
     su = serverutil()
     times: list[float] = []
+    pulls: list[float] = []
     for run in range(runs):  # the last run's local file and server go on below
         local, server, ms, table = await _first_push(tmp, src, run)
         times.append(ms)
         log(f"native push http, run {run + 1}: {ms:,.0f} ms")
+        before = metrics_bytes(server.url)
+        pull_ms, pulled = await _first_pull(tmp, server, run)
+        pulls.append(pull_ms)
+        pull_server_bytes = metrics_bytes(server.url) - before
+        log(f"native initial pull http, run {run + 1}: {pull_ms:,.0f} ms")
         if run < runs - 1:
             server.stop()
             local.close()
@@ -164,6 +191,12 @@ async def _via_server(tmp: Path, src: Path, res: Results, rows: int, runs: int,
             "server", how, phases(getattr(table, "timings", None))) if x), samples=times)
         res.add(SUITE, "push http rows/s", rows / push_ms * 1000, "rows/s")
         record_bytes("push http", table, metrics_bytes(server.url))
+        pull_ms, how = median(pulls, "ms")
+        res.add(SUITE, "pull http ms", pull_ms, "ms", "; ".join(x for x in (
+            "initial pull of the pushed table into a new file via the server (a new "
+            "device: bootstrap pages, no keys sent), after each push run", how,
+            phases(getattr(pulled, "timings", None))) if x), samples=pulls)
+        record_bytes("pull http", pulled, pull_server_bytes)
         await step("no-op sync", "sync", "sync with nothing changed (checksums only)", runs)
         local.con.execute(data.change_sql(rows))
         await step("1k change", "sync", f"{data.CHANGED_ROWS} local rows updated, then sync")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SCHEMA = "ducksync-bench/1"
-SUITES = ("start", "native", "browser")
+SUITES = ("start", "native", "latency", "slice", "browser")
 Status = Literal["PASS", "MISS", "SKIP"]
 
 
@@ -89,6 +89,14 @@ TARGETS: tuple[Target, ...] = (
     Target(name="native push (via server) <= 3x local Arrow round trip",
            numerator="native/push http ms", denominator="native/reference arrow round trip ms",
            op="<=", limit=3),
+    *(Target(name=f"{side} initial pull <= 1.0x initial push", numerator=f"{side}/{pull} ms",
+             denominator=f"{side}/{push} ms", op="<=", limit=1.0)
+      for side, pull, push in (("native", "pull http", "push http"),
+                               ("browser", "pull", "push"))),
+    *(Target(name=f"{side} initial pull <= 1.5x local Arrow round trip (the wire floor)",
+             numerator=f"{side}/{pull} ms", denominator=f"{side}/reference arrow round trip ms",
+             op="<=", limit=1.5)
+      for side, pull in (("native", "pull http"), ("browser", "pull"))),
     Target(name="browser no-op sync <= 5% of initial push", numerator="browser/no-op sync ms",
            denominator="browser/push ms", op="<=", limit=0.05, unit="ratio"),
     Target(name="native no-op sync <= 5% of initial push", numerator="native/no-op sync ms",
@@ -109,6 +117,10 @@ TARGETS: tuple[Target, ...] = (
                            ("1k pull", 5))),
     Target(name="warm start to first query <= 2.5 s", numerator="start/warm first query ms",
            denominator=None, op="<=", limit=2500, unit="ms"),
+    *(Target(name=f"slice: one owner's {label} <= 2x the same rows in their own table",
+             numerator=f"slice/{label} shared ms", denominator=f"slice/{label} own ms",
+             op="<=", limit=2)
+      for label in ("first pull", "no-op sync", "1-row change")),
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ducksync.bench.repo import ROOT, machine
 from ducksync.bench.results import Results, carry_over, evaluate, markdown, splice
 
-SUITES = ("start", "native", "latency", "browser")
+SUITES = ("start", "native", "latency", "slice", "browser")
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
@@ -49,6 +49,11 @@ def run(opts: Options) -> Results:
 
             (tmp / "latency").mkdir()
             latency.run(tmp / "latency", res, log=log)
+        if "slice" in opts.only:
+            from ducksync.bench import slice as slice_suite
+
+            (tmp / "slice").mkdir()
+            slice_suite.run(tmp / "slice", res, rows=opts.rows, runs=opts.runs, log=log)
         if "start" in opts.only or "browser" in opts.only:
             from ducksync.bench import browser
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ONLY = ("native", "latency", "browser", "start")
+ONLY = ("native", "latency", "slice", "browser", "start")
 
 
 def register(subparsers: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +26,12 @@ def register(subparsers: Any) -> None:
                         help="a DuckDB file path or md:DATABASE")
     parser.add_argument("--tables", default=None, metavar="T1,T2",
                         help="sync only these tables (DUCKSYNC_TABLES)")
+    parser.add_argument("--rules", default=None, metavar="FILE",
+                        help="sync rules: each user's rows of each table (DUCKSYNC_RULES; "
+                             "docs/rules.md)")
+    parser.add_argument("--app-root", default=None, metavar="DIR",
+                        help="serve your app's pages from DIR at /, ducksync's assets "
+                             "(/dist/, /sw.js) filling in (DUCKSYNC_APP_ROOT)")
     parser.set_defaults(handler=run)
 
 
@@ -37,15 +44,18 @@ def run(args: argparse.Namespace) -> int:
 
     tables = tuple(t.strip() for t in args.tables.split(",") if t.strip()) if args.tables else None
     settings = Settings.from_env(host=args.host, port=args.port, remote=args.remote,
-                                 tables=tables)
+                                 tables=tables, rules_file=Path(args.rules) if args.rules else None,
+                                 app_root=Path(args.app_root) if args.app_root else None)
     check_bind(settings)
+    app = create_app(settings)  # checks the sync rules: a bad file stops here, with why
     configure_logging(json_lines=settings.log_json)
+    app = create_app(settings)  # before "serving": a bad auth setup refuses to start first
     mode = "auth required" if settings.auth_configured else "open dev mode (loopback only)"
     logging.getLogger("ducksync.server").info(
         f"serving http://{settings.host}:{settings.port}/ (remote: {settings.kind_label}, {mode})")
     print(f"ducksync: serving http://{settings.host}:{settings.port}/ "
           f"(remote: {settings.kind_label})", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="info", access_log=False, log_config=None,
                 timeout_keep_alive=15, timeout_graceful_shutdown=10)
     return 0

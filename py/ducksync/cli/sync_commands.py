@@ -1,8 +1,10 @@
-"""``ducksync push|pull|sync|status|conflicts|drop``: the engine on native stores.
+"""``ducksync push|pull|sync|status|conflicts|rejections|drop``: the engine on native stores.
 
 These commands prove the engine natively: the same code the browser worker runs,
 here over duckdb files or ``md:DB``. Exit 0 means converged; 1 means the run
-finished but something waits (conflicts, CAS retries, a table that failed).
+finished but something waits (conflicts, CAS retries, rows the server's sync rules
+rejected, a table that failed). Against a server that requires sign-in, set
+``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD`` (or ``DUCKSYNC_API_KEY``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ def register(subparsers: Any) -> None:
     cf.add_argument("--take", choices=("local", "remote"), default=None)
     cf.add_argument("--json", action="store_true")
     cf.set_defaults(handler=run_conflicts)
+    rj = subparsers.add_parser(
+        "rejections", help="list, discard or retry rows the server's sync rules refused",
+        description="Rows a server with sync rules refused (not yours, or a read-only "
+                    "table) stay here and are not sent again while unchanged. Fix the row "
+                    "and sync, or --discard it (the next sync brings back what the server "
+                    "holds for it, if you may see it), or --retry it unchanged.")
+    rj.add_argument("local", metavar="LOCAL")
+    rj.add_argument("--table", default=None, help="table of the row (needed when several "
+                    "tables have one with the same key)")
+    act = rj.add_mutually_exclusive_group()
+    act.add_argument("--discard", default=None, metavar="KEY",
+                     help="give up the refused change (key as listed)")
+    act.add_argument("--retry", default=None, metavar="KEY",
+                     help="send the row again at the next sync, unchanged")
+    rj.add_argument("--json", action="store_true")
+    rj.set_defaults(handler=run_rejections)
     dr = subparsers.add_parser(
         "drop", help="drop a table here and on REMOTE (a sync never does)",
         description="Drop TABLE in LOCAL and in REMOTE and forget its sync state. A sync "
@@ -91,6 +109,9 @@ def _human(rep: dict[str, Any]) -> str:
             f"{t['conflicts']} ({t['pending_conflicts']} pending), sent {t['bytes_sent']} B, "
             f"received {t['bytes_received']} B, {t['ms']:.0f} ms"
             + ("" if t["converged"] else " — not converged"))
+        if t.get("rejections"):
+            lines.append(f"{t['table']}: {t['rejections']} row(s) rejected by the server's "
+                         "sync rules, kept here: `ducksync rejections LOCAL` lists them")
     return "\n".join(lines)
 
 
@@ -119,6 +140,7 @@ def run_status(args: argparse.Namespace) -> int:
     for r in [] if args.json else rows:
         print(f"{r['table']}: key {','.join(r['key'])}, {r['base_rows']} rows synced at "
               f"{r['synced_at']}, {r['pending_conflicts']} pending conflicts, "
+              f"{r['pending_rejections']} rejected rows, "
               f"{r['outbox_batches']} unsettled batches")
     return 0
 
@@ -147,6 +169,32 @@ def run_conflicts(args: argparse.Namespace) -> int:
     asyncio.run(resolve(local, matches[0]["table"], matches[0]["key"], args.take))
     print(f"resolved {matches[0]['table']} key={matches[0]['key']}: took {args.take}",
           file=sys.stderr)
+    return 0
+
+
+def run_rejections(args: argparse.Namespace) -> int:
+    from ducksync.engine.rejections import discard, list_rejections, retry
+    from ducksync.errors import DucksyncError
+    from ducksync.stores import open_local
+
+    local = open_local(args.local)
+    rows = asyncio.run(list_rejections(local, args.table))
+    typed = args.discard or args.retry
+    if typed is None:
+        if args.json:
+            print(json.dumps(rows, default=str))
+        for r in [] if args.json else rows:
+            print(f"{r['table']} key={r['key']}: {r['why']}"
+                  + (" (a delete)" if r["deleted"] else "") + f", at {r['rejected_at']}")
+        return 1 if rows else 0
+    matches = [r for r in rows if r["key"] == typed]
+    if len(matches) != 1:
+        raise DucksyncError(f"{len(matches)} rejected rows match key {typed!r}",
+                            hint="list them with `ducksync rejections LOCAL`; add --table")
+    done = discard if args.discard else retry
+    asyncio.run(done(local, matches[0]["table"], matches[0]["key"]))
+    print(f"{'discarded' if args.discard else 'will retry'} {matches[0]['table']} "
+          f"key={matches[0]['key']}", file=sys.stderr)
     return 0
 
 

@@ -71,7 +71,8 @@ def names_key(conflict: dict[str, Any], typed: str) -> bool:
 
 
 async def table_status(local: LocalStore) -> list[dict[str, Any]]:
-    """Per synced table: key, last sync, base rows, pending conflicts and outbox."""
+    """Per synced table: key, last sync, base rows, pending conflicts, rejected rows
+    (sync rules) and outbox."""
     await ensure_state(local)
     out = []
     for name, key, synced in await local.fetch_rows(
@@ -79,9 +80,12 @@ async def table_status(local: LocalStore) -> list[dict[str, Any]]:
         base = await local.fetch_rows(f"SELECT count(*) FROM {base_table(name)}")
         pend = await local.fetch_rows(
             "SELECT (SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?), "
-            "(SELECT count(*) FROM ducksync.outbox WHERE table_name = ?)", [name, name])
+            "(SELECT count(*) FROM ducksync.outbox WHERE table_name = ?), "
+            "(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?)",
+            [name, name, name])
         out.append({"table": name, "key": list(key), "synced_at": synced,
                     "base_rows": int(base[0][0]), "pending_conflicts": int(pend[0][0]),
+                    "pending_rejections": int(pend[0][2]),
                     "outbox_batches": int(pend[0][1])})
     return out
 

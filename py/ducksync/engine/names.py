@@ -33,6 +33,7 @@ SCHEMA: Final = "ducksync"
 PROTOCOL_COLUMNS: Final = frozenset({
     "__ds_op", "__ds_expect", "__ds_lh", "__ds_status", "__ds_rk", "__ds_rh",
     "__ds_batch", "__ds_at", "__ds_seq", "__ds_cur",
+    "__ds_ok",  # remote store: a batch row's new values pass its scope's filter
 })
 
 # Temp tables and registered views, by the module that owns them.
@@ -54,6 +55,8 @@ TEMP: Final = {
     "__ds_rng": "bulk: prefix of the range copies __ds_rng0/1/2",
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
     "__ds_adopt": "bulk: remote hashes adopted after a crash",
+    "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
+    "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_x": "engine scratch",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
@@ -63,6 +66,10 @@ TEMP: Final = {
     "__ds_keys_raw": "remote store: keys to fetch as received",
     "__ds_keys": "remote store: keys to fetch, cast",
     "__ds_now": "remote store: the remote's hashes of the batch's keys (two engines)",
+    "__ds_rej": "remote store: the batch's rows its scope refuses, as answers",
+    "__ds_kept": "remote store: the batch's rows its scope accepts",
+    "__ds_held": "remote store (CTE): remote rows holding a batch's keys outside its scope",
+    "__ds_new": "remote store (CTE): a batch's rows cast, with their scope verdict",
     "__ds_hashes": "native remote store: a table's kept row hashes",
     "__ds_ingest": "native stores: an IPC payload registered for ingest",
     "__ds_answer": "native remote store: an answer registered for the ledger",
@@ -74,8 +81,9 @@ TEMP: Final = {
 CONSOLE_RESULT: Final = "__ds_console"
 
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
-LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log",
-                      "base__<table>", "conflict_rows__<table>", "console_history")
+LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
+                      "subscriptions", "base__<table>", "conflict_rows__<table>",
+                      "console_history")
 # The SQL console's query history (ducksync.worker.console_service): survives reloads.
 CONSOLE_HISTORY: Final = "console_history"
 

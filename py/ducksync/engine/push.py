@@ -16,7 +16,7 @@ import collections
 import contextlib
 import uuid
 
-from ducksync.engine import codec
+from ducksync.engine import codec, rejections
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
@@ -33,6 +33,8 @@ PUSH_TOTAL = "__ds_push_total"
 async def record_result(local: LocalStore, shape: Shape, batch_id: str,
                         result: bytes, *, fresh_keys: bool = False) -> tuple[int, int]:
     """Move the base for the batch's accepted rows; returns (applied, cas_conflicts).
+    Rows the remote refused (sync rules) are neither: they are recorded in
+    ``ducksync.rejections`` (:mod:`ducksync.engine.rejections`) and the base keeps them.
 
     ``fresh_keys``: the batch's keys are known to be absent from the base (bulk push
     into an empty base, each key in one batch), so the base only gets inserts.
@@ -47,7 +49,8 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
                       for k in key)
     ok, bad = (await local.fetch_rows(
         "SELECT count(*) FILTER (WHERE __ds_status = 'ok'), "
-        "count(*) FILTER (WHERE __ds_status <> 'ok') FROM __ds_res"))[0]
+        "count(*) FILTER (WHERE __ds_status <> 'ok' AND NOT starts_with(__ds_status, ?)) "
+        "FROM __ds_res", [rejections.REJECTED_PREFIX]))[0]
     await local.execute("BEGIN TRANSACTION")
     try:
         if not fresh_keys:
@@ -57,6 +60,7 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
         await local.execute(
             f"INSERT INTO {base} SELECT {casts}, r.__ds_lh, r.__ds_rh, r.__ds_rk FROM __ds_res r "
             "WHERE r.__ds_status = 'ok' AND r.__ds_rh IS NOT NULL")
+        await rejections.record(local, shape, "__ds_res")
         await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [batch_id])
         await local.execute("COMMIT")
     except BaseException:

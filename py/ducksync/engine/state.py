@@ -14,6 +14,7 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
   A conflict is named by its key's label (:func:`key_text_sql`).
+* ``ducksync.rejections``: rows a server's sync rules refused (``engine/rejections.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 
 __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
-           "describe_local", "ensure_state", "forget_base_sums", "forget_table", "key_text_sql",
+           "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
+           "forget_table", "key_text_sql",
            "known_tables", "parse_key_text", "set_synced_columns"]
 
 _DDL = [
@@ -60,6 +62,18 @@ _DDL = [
     # A table of its own, not a column: code from before, still open in another tab,
     # inserts into ducksync.conflicts positionally.
     "CREATE TABLE IF NOT EXISTS ducksync.json_key_labels (since TIMESTAMP)",
+    # Rows a server with sync rules refused (engine/rejections.py), kept locally and
+    # held back while unchanged (local_hash: the refused row's hash, NULL: a delete).
+    "CREATE TABLE IF NOT EXISTS ducksync.rejections (table_name VARCHAR, key_text VARCHAR, "
+    "reason VARCHAR, local_hash UBIGINT, rejected_at TIMESTAMP, "
+    "PRIMARY KEY (table_name, key_text))",
+    # boot_cursor: a bootstrap under way (engine/bootstrap.py): the text of the last key
+    # whose page committed, in the same transaction as its rows; NULL when none runs.
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS boot_cursor VARCHAR",
+    # Which remote tables this device holds (engine/subscriptions.py); the row named ''
+    # is the default for tables not listed.
+    "CREATE TABLE IF NOT EXISTS ducksync.subscriptions (name VARCHAR PRIMARY KEY, "
+    "held BOOLEAN NOT NULL, changed_at TIMESTAMP)",
 ]
 
 
@@ -217,6 +231,7 @@ class Stored:
 
     remote_id: str | None = None
     base_sums: tuple[int, int | None, int] | None = None
+    boot_cursor: str | None = None  # a bootstrap under way (engine/bootstrap.py)
 
 
 async def ensure_base(local: LocalStore, table: str, key: list[str],
@@ -227,8 +242,8 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
     statement."""
     stored = await local.fetch_rows(
-        "SELECT key_cols, remote_id, base_n, base_x, base_sum FROM ducksync.tables "
-        "WHERE name = ?", [table])
+        "SELECT key_cols, remote_id, base_n, base_x, base_sum, boot_cursor FROM "
+        "ducksync.tables WHERE name = ?", [table])
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
@@ -246,10 +261,11 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         "__rk UBIGINT)")
     if not stored:
         return Stored()
-    _, remote_id, n, x, total = stored[0]
+    _, remote_id, n, x, total, boot = stored[0]
     return Stored(remote_id=None if remote_id is None else str(remote_id),
                   base_sums=None if n is None else
-                  (int(n), None if x is None else int(x), int(total or 0)))
+                  (int(n), None if x is None else int(x), int(total or 0)),
+                  boot_cursor=None if boot is None else str(boot))
 
 
 async def forget_base_sums(local: LocalStore, table: str) -> None:
@@ -281,11 +297,12 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
         if reset:
             await local.execute(f"DELETE FROM {base_table(table)}")
             await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ?", [table])
+            await local.execute("DELETE FROM ducksync.rejections WHERE table_name = ?", [table])
             await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
             await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
             await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL, "
-                                "base_n = NULL, base_x = NULL, base_sum = NULL WHERE name = ?",
-                                [table])
+                                "base_n = NULL, base_x = NULL, base_sum = NULL, "
+                                "boot_cursor = NULL WHERE name = ?", [table])
         await local.execute("UPDATE ducksync.tables SET remote_id = ? WHERE name = ?",
                             [remote_id, table])
         await local.execute("COMMIT")
@@ -332,17 +349,23 @@ async def known_tables(local: LocalStore) -> list[str]:
     return [r[0] for r in await local.fetch_rows("SELECT name FROM ducksync.tables")]
 
 
+def forget_statements(table: str) -> list[tuple[str, list[Any]]]:
+    """The statements of :func:`forget_table`, for a caller's own transaction."""
+    return [(f"DROP TABLE IF EXISTS {base_table(table)}", []),
+            (f"DROP TABLE IF EXISTS {conflict_rows_table(table)}", []),
+            *((f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
+              for t in ("conflicts", "outbox", "rejections")),
+            ("DELETE FROM ducksync.tables WHERE name = ?", [table])]
+
+
 async def forget_table(local: LocalStore, table: str) -> None:
     """Drop every piece of ``table``'s sync state (base, conflicts, unsent batches):
     its next sync is a first sync, which merges by content and deletes nothing. For a
     table gone on a side (re-downloaded, dropped everywhere, gone on both)."""
     await local.execute("BEGIN TRANSACTION")
     try:
-        await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
-        await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
-        for t in ("conflicts", "outbox"):
-            await local.execute(f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
-        await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
+        for sql, params in forget_statements(table):
+            await local.execute(sql, params)
         await local.execute("COMMIT")
     except BaseException:
         await local.execute("ROLLBACK")

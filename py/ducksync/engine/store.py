@@ -289,11 +289,14 @@ class RemoteStore(Protocol):
         ...
 
     def fetch_rows_after(
-        self, table: str, column: str, after: str | None, *, batch_rows: int
+        self, table: str, column: str, after: str | None, *, batch_rows: int,
+        limit: int | None = None,
     ) -> AsyncIterator[bytes]:
-        """Append-only fast path: rows with ``column > CAST(after AS column's type)``.
+        """Rows with ``column > CAST(after AS column's type)`` (the append-only fast path).
 
         ``after is None`` means every row. Same columns as :meth:`fetch_rows`.
+        ``limit``: only the ``limit`` rows with the smallest ``column`` values (keyset
+        pages: the bootstrap asks for the next page after the last key it holds).
         """
         ...
 

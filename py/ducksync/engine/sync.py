@@ -14,7 +14,20 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ducksync.engine import bulk, detect, guard, keys, limits, merge, outbox, push, state
+from ducksync.engine import (
+    bootstrap,
+    bulk,
+    detect,
+    guard,
+    keys,
+    limits,
+    merge,
+    outbox,
+    push,
+    rejections,
+    state,
+    subscriptions,
+)
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.merge import Policy
@@ -85,6 +98,8 @@ class TableReport:
     pulled: int = 0
     conflicts: int = 0  # seen this run (decided by the policy or kept for a human)
     pending_conflicts: int = 0  # manual conflicts waiting in ducksync.conflicts
+    # rows the remote's sync rules refused, kept here and held (ducksync.rejections)
+    rejections: int = 0
     cas_retries: int = 0  # rows another client changed during the push
     pending_local: int = 0  # local changes a pull-only run did not send
     bytes_sent: int = 0
@@ -106,7 +121,7 @@ class TableReport:
     @property
     def converged(self) -> bool:
         return (self.error is None and not self.pending_conflicts and not self.cas_retries
-                and not self.pending_local)
+                and not self.pending_local and not self.rejections)
 
 
 @dataclass(kw_only=True)
@@ -202,13 +217,15 @@ async def _batch_bytes(remote: RemoteStore, opts: SyncOptions) -> int:
 async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncOptions,
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
-                 sums: BaseSums | None = None, surveyed_top: Top | None = None) -> bool:
+                 sums: BaseSums | None = None, surveyed_top: Top | None = None,
+                 boot_cursor: str | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
     base's checksum, when still known (see :class:`WriteTracked`). ``sums``: the
     base's sums as the last sync left them, when known (``state.Stored``).
     ``surveyed_top``: the remote's whole-table checksum from this run's survey.
+    ``boot_cursor``: where an interrupted bootstrap stopped (it resumes there).
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
@@ -231,6 +248,18 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             rep.pushed += applied
             rep.cas_retries = cas
             return cas > 0 and mode == "sync"
+    if mode != "push" and (boot_cursor is not None or (
+            surveyed_top not in (None, (0, 0))
+            and await bootstrap.eligible(local, shape, sums))):
+        xfer.paths.append("bootstrap")
+        with xfer.phase("bootstrap"):
+            booted = await bootstrap.run(
+                local, remote, shape, xfer, cursor=boot_cursor,
+                top=surveyed_top or await detect.remote_top(local, remote, shape, xfer),
+                page_rows=opts.rows_per_batch(bulk=True), page_bytes=opts.batch_bytes)
+        rep.pulled += booted.pulled
+        xfer.base_sums = booted.sums
+        return booted.moved  # the remote changed meanwhile: a normal round finds how
     wm = opts.watermarks.get(table, opts.watermark)
     cursor = None
     if wm is not None:
@@ -305,6 +334,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                                   prefetched=prefetched)
     with xfer.phase("plan"):
         await merge.build_plan(local, shape)
+        await rejections.hold(local, shape)
         if not opts.allow_mass_delete:
             await guard.check_deletes(
                 local, table, push=mode != "pull", pull=mode != "push",
@@ -382,14 +412,18 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                 sums=sums if n_round == 0 else None,
                                 surveyed_top=(surveyed.top(table, shape.key)
                                               if n_round == 0 and not shape.remote_created
-                                              else None)):
+                                              else None),
+                                boot_cursor=(stored.boot_cursor if n_round == 0 and not rebased
+                                             else None)):
                 break
         else:
             n_round = MAX_ROUNDS
         with xfer.phase("finish"):
             rows = await local.fetch_rows(
-                "SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?", [table])
-            rep.pending_conflicts = int(rows[0][0])
+                "SELECT (SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?), "
+                "(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?)",
+                [table, table])
+            rep.pending_conflicts, rep.rejections = int(rows[0][0]), int(rows[0][1])
             # Keep the base's sums for the next sync (read here after a run that wrote
             # the base: one pass now saves one on every no-op sync after it).
             kept = xfer.base_sums or await detect.base_sums(local, shape)
@@ -425,7 +459,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
 async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
                          key: list[str] | None) -> list[str]:
     """Without ``--table``: every user table with a primary key on either side, and
-    every table synced before that is gone here (reported as dropped, not skipped)."""
+    every table synced before that is gone here (reported as dropped, not skipped),
+    that this device holds (``engine/subscriptions.py``; by default every table)."""
     names = set()
     here = await state.list_local_tables(local)
     for name in here:
@@ -439,7 +474,7 @@ async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
     if not names:
         raise NoPrimaryKeyError("no table with a primary key to sync",
                                 hint="declare primary keys, or pass --table T --key COL")
-    return sorted(names)
+    return sorted((await subscriptions.read(local)).filter(names))  # may leave none
 
 
 async def sync(local: LocalStore, remote: RemoteStore, opts: SyncOptions,

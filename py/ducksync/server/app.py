@@ -50,7 +50,8 @@ def check_bind(settings: Settings) -> None:
         raise AuthError(
             f"refusing to bind {settings.host} with no authentication configured: "
             "anyone who can reach it could read and write the remote",
-            hint="set DUCKSYNC_USERS_FILE or DUCKSYNC_API_KEYS (see docs/configuration.md), "
+            hint="set DUCKSYNC_USERS_FILE, DUCKSYNC_API_KEYS or DUCKSYNC_JWT_* "
+                 "(see docs/configuration.md), "
                  "or bind 127.0.0.1 for open dev mode")
 
 
@@ -106,6 +107,14 @@ async def _prepare_ledger(ctx: ServerContext) -> None:
         log.warning(f"remote not ready at startup ({code}); /readyz will say why")
 
 
+def _static_files(settings: Settings) -> StaticFiles:
+    """``web_root``, or ``app_root`` over it: a path is looked up in the app's folder first."""
+    files = StaticFiles(directory=settings.web_root, html=True, check_dir=False)
+    if settings.app_root is not None:
+        files.all_directories = [settings.app_root, *files.all_directories]
+    return files
+
+
 def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
                store_factory: Callable[[Any], Any] | None = None) -> FastAPI:
     """The app. ``database``/``store_factory`` let an in-process test put a cloud
@@ -157,18 +166,19 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
 
     @app.get("/api/v1/remote/tables", tags=["remote"])
     def remote_tables(request: Request) -> dict[str, Any]:
-        """The remote's user tables with row estimates (a fixed, read-only query)."""
+        """The remote's user tables with exact row counts (two fixed, read-only queries)."""
         from ducksync.server.deps import principal
 
         principal(request)
         tables = [t for t in remote.list_tables() if ctx.table_allowed(t["name"])]
+        if ctx.rules is not None:  # a table's size counts every user's rows
+            tables = [t | {"rows": None} for t in tables]
         return {"remote": remote.kind, "tables": tables}
 
     app.include_router(auth_api.router)
     app.include_router(sync_api.router)
     app.include_router(console_api.router)
-    app.mount("/", StaticFiles(directory=settings.web_root, html=True, check_dir=False),
-              name="web")
+    app.mount("/", _static_files(settings), name="web")
     # Outermost last: observability sees everything, isolation headers go on every
     # response (errors included), CORS answers preflights, the size limit guards the rest.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

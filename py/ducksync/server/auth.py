@@ -10,7 +10,9 @@ The seed's flow, with the standard library only (no JWT dependency):
 * ``POST /api/v1/auth/login`` trades either for a short-lived *session token*:
   ``v1.<payload>.<hmac-sha256>`` signed with ``DUCKSYNC_SECRET`` (or a per-process
   random secret), sent as an HttpOnly SameSite=Strict cookie and in the body for
-  bearer use. ``refresh`` re-signs a still-valid token up to a maximum lifetime.
+  bearer use. ``refresh`` re-signs a still-valid token up to a maximum lifetime;
+* an app with its own identity provider sends that provider's JWTs as bearer tokens
+  (verified by :mod:`ducksync.server.jwt_auth`; their claims ride on the principal).
 
 ``MOTHERDUCK_TOKEN`` plays no part here: clients never see or send it.
 """
@@ -25,11 +27,12 @@ import secrets
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ducksync.errors import AuthError
+from ducksync.server.jwt_auth import JwtVerifier, looks_like_jwt
 
 TOKEN_VERSION = "v1"
 COOKIE_NAME = "ducksync_session"
@@ -91,21 +94,29 @@ def parse_users(entries: Iterable[str]) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Principal:
-    """The caller of one request. ``session`` keys the rate limiter."""
+    """The caller of one request. ``session`` keys the rate limiter.
+
+    ``subject`` is who the caller is (sync rules' ``$user``); ``claims`` are the
+    verified claims of a JWT (``$claims.*``; empty for other kinds). Fields are only
+    ever added, so rules and routes can rely on the ones they read.
+    """
 
     subject: str
-    kind: str  # "user" | "api_key" | "dev"
+    kind: str  # "user" | "api_key" | "dev" | "jwt"
     session: str
     auth_time: int = 0
     expires: int = 0
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Authenticator:
     """Checks credentials and issues/validates session tokens. Thread-safe (immutable)."""
 
     def __init__(self, *, users: Mapping[str, str], api_key_hashes: Iterable[str],
-                 secret: bytes, ttl_s: int, open_mode: bool) -> None:
+                 secret: bytes, ttl_s: int, open_mode: bool,
+                 jwt: JwtVerifier | None = None) -> None:
         self._users = dict(users)
+        self.jwt = jwt
         self._keys = frozenset(api_key_hashes)
         self._secret = secret
         self.ttl_s = ttl_s
@@ -115,7 +126,7 @@ class Authenticator:
     @classmethod
     def from_settings(cls, *, users: Iterable[str], users_file: Path | None,
                       api_key_hashes: Iterable[str], secret: str | None, ttl_s: int,
-                      open_mode: bool) -> Authenticator:
+                      open_mode: bool, jwt: JwtVerifier | None = None) -> Authenticator:
         entries = list(users)
         if users_file is not None:
             try:
@@ -125,7 +136,7 @@ class Authenticator:
                                 hint="check the path and the file's permissions") from exc
         key = secret.encode() if secret else secrets.token_bytes(32)
         return cls(users=parse_users(entries), api_key_hashes=api_key_hashes, secret=key,
-                   ttl_s=ttl_s, open_mode=open_mode)
+                   ttl_s=ttl_s, open_mode=open_mode, jwt=jwt)
 
     # -- credentials ---------------------------------------------------------------
     def login_password(self, username: str, password: str) -> Principal:
@@ -198,10 +209,22 @@ class Authenticator:
     def _sign(self, signed: str) -> str:
         return _b64(hmac.new(self._secret, signed.encode(), hashlib.sha256).digest())
 
+    def check_jwt(self, token: str) -> Principal:
+        """The principal a verified JWT of the app's identity provider names."""
+        if self.jwt is None:
+            raise AuthError("this server does not accept JWTs",
+                            hint="set DUCKSYNC_JWT_SECRET or DUCKSYNC_JWT_JWKS_FILE on the "
+                                 "server (docs/auth.md), or log in with a password")
+        verified = self.jwt.verify(token)
+        return Principal(subject=verified.subject, kind="jwt", session=verified.session,
+                         auth_time=verified.issued_at, expires=verified.expires,
+                         claims=verified.claims)
+
     # -- per request ---------------------------------------------------------------
     def authenticate(self, *, authorization: str | None, api_key: str | None,
                      cookie: str | None, client: str) -> Principal:
-        """Bearer token (session or API key), ``X-API-Key``, then the cookie; open mode last."""
+        """Bearer token (session, JWT or API key), ``X-API-Key``, then the cookie; open mode
+        last."""
         if api_key:
             return self.check_api_key(api_key)
         if authorization:
@@ -211,6 +234,8 @@ class Authenticator:
             value = value.strip()
             if value.startswith(f"{TOKEN_VERSION}."):
                 return self.verify(value)
+            if looks_like_jwt(value):
+                return self.check_jwt(value)
             return self.check_api_key(value)
         if cookie:
             return self.verify(cookie)

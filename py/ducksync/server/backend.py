@@ -33,6 +33,7 @@ from ducksync.errors import DucksyncError
 from ducksync.server.errors import RequestTimeoutError
 from ducksync.server.read_cache import Carry, ReadCache
 from ducksync.server.remote import RemoteDatabase
+from ducksync.stores.scope import Scopes
 
 T = TypeVar("T")
 # Row hashes kept for a descent: 16 B a row, so tables up to 4M rows (bigger ones are
@@ -105,11 +106,13 @@ class StorePool:
                                  threaded=False)
 
     async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False,
-                   carry: Callable[[T], Carry] | None = None) -> T:
+                   carry: Callable[[T], Carry] | None = None,
+                   scopes: Scopes | None = None) -> T:
         """Run ``work(store)`` (blocking) on a worker thread with a pooled store.
 
         ``write``: serialised, and the read cache forgets every answer unless
         ``carry(result)`` says which stay true (see :mod:`ducksync.server.read_cache`).
+        ``scopes``: the caller's rows (sync rules), the store's for this call only.
         """
         async with self._slots:
             store = await anyio.to_thread.run_sync(self._take)
@@ -119,13 +122,20 @@ class StorePool:
                 timed_out.set()
                 store.con.interrupt()
 
+            def scoped() -> T:
+                store.scopes = scopes
+                try:
+                    return work(store)
+                finally:
+                    store.scopes = None
+
             def job() -> T:
                 if write:
                     with self.write_lock:
                         held, carried = self.reads.begin_write(), {}
                         held_hashes, carried_hashes = self.hashes.begin_write(), {}
                         try:
-                            result = work(store)
+                            result = scoped()
                             if carry is not None:  # the same account holds for both
                                 carried = carry(result)(held)
                                 carried_hashes = carry(result)(held_hashes)
@@ -133,7 +143,7 @@ class StorePool:
                         finally:
                             self.reads.end_write(carried)
                             self.hashes.end_write(carried_hashes)
-                return work(store)
+                return scoped()
 
             handle = asyncio.get_running_loop().call_later(self.timeout_s, interrupt)
             try:
@@ -155,15 +165,16 @@ class StorePool:
                     self._idle.put(store)
             return result
 
-    async def cached_read(self, key: Hashable,
-                          work: Callable[[RemoteStore], bytes]) -> tuple[bytes, bool]:
+    async def cached_read(self, key: Hashable, work: Callable[[RemoteStore], bytes], *,
+                          scopes: Scopes | None = None) -> tuple[bytes, bool]:
         """``call(work)`` for a read whose answer holds until the next write call;
-        returns ``(answer, from_cache)``."""
+        returns ``(answer, from_cache)``. ``key`` must name the caller's scope when
+        the answer depends on it."""
         found = self.reads.get(key)
         if found is not None:
             return found, True
         generation = self.reads.generation  # before the read: see ReadCache.put
-        answer = await self.call(work)
+        answer = await self.call(work, scopes=scopes)
         self.reads.put(key, generation, answer)
         return answer, False
 

@@ -30,6 +30,9 @@ async def console_query(body: ConsoleQuery, request: Request,
     if not ctx.settings.readonly_console:
         raise ForbiddenError("the SQL console is disabled on this server",
                              hint="the operator can enable it with DUCKSYNC_READONLY_CONSOLE=1")
+    if ctx.rules is not None:
+        raise ForbiddenError("the SQL console is off on a server with sync rules: it would "
+                             "read every user's rows", hint="query your own rows locally")
 
     def work(store: Any) -> bytes:
         return run_readonly(store.con, body.sql, allowed=ctx.table_allowed,

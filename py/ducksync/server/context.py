@@ -12,14 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ducksync.engine.store import ColumnInfo
 from ducksync.errors import ProtocolError
-from ducksync.server.auth import Authenticator
+from ducksync.server.auth import Authenticator, Principal
 from ducksync.server.backend import StorePool
 from ducksync.server.errors import ForbiddenError
+from ducksync.server.jwt_auth import JwtVerifier
 from ducksync.server.limits import RateLimiter
 from ducksync.server.observability import Metrics
 from ducksync.server.remote import RemoteDatabase
+from ducksync.server.rules import Rules
 from ducksync.server.settings import Settings
+from ducksync.stores.scope import Scopes
 
 # Table names: one Unicode word, not one of the engine's internal names.
 _TABLE_NAME = re.compile(r"^[^\W\d]\w{0,127}$")
@@ -52,6 +56,7 @@ class ServerContext:
     auth: Authenticator
     limiter: RateLimiter
     metrics: Metrics
+    rules: Rules | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, database: RemoteDatabase | None = None,
@@ -59,7 +64,12 @@ class ServerContext:
         """``database``/``store_factory``: injected by tests only (see
         :func:`ducksync.server.app.create_app`)."""
         database = database or RemoteDatabase(spec=settings.remote)
+        rules = None
+        if settings.rules_file is not None:
+            rules = Rules.load(settings.rules_file)
+            rules.check_catalog(_catalog(database))
         return cls(
+            rules=rules,
             settings=settings, database=database,
             pool=StorePool(database=database, size=settings.pool_size,
                            timeout_s=settings.request_timeout_s, store_factory=store_factory),
@@ -67,18 +77,41 @@ class ServerContext:
                 users=settings.users, users_file=settings.users_file,
                 api_key_hashes=settings.api_key_hashes,
                 secret=os.environ.get("DUCKSYNC_SECRET"), ttl_s=settings.session_ttl_s,
-                open_mode=not settings.auth_configured),
+                open_mode=not settings.auth_configured,
+                jwt=JwtVerifier.from_config(
+                    secret=os.environ.get("DUCKSYNC_JWT_SECRET"),
+                    jwks_file=settings.jwt_jwks_file, issuer=settings.jwt_issuer,
+                    audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s)),
             limiter=RateLimiter(rate=settings.rate_limit_per_s,
                                 burst=settings.rate_limit_burst),
             metrics=Metrics())
 
     def table_allowed(self, name: str) -> bool:
         allow = self.settings.tables
-        return allow is None or name in allow
+        return (allow is None or name in allow) and (self.rules is None or self.rules.allows(name))
 
     def check_table(self, name: str) -> str:
         check_identifier(name, what="table")
         if not self.table_allowed(name):
+            if self.rules is not None and not self.rules.allows(name):
+                raise ForbiddenError(f"table {name!r} has no section in this server's sync "
+                                     "rules, so it is not synced",
+                                     hint=f"ask the operator to add [tables.{name}] to the "
+                                          "rules file (DUCKSYNC_RULES)")
             raise ForbiddenError(f"table {name!r} is not on this server's allowlist",
                                  hint="ask the operator to add it to DUCKSYNC_TABLES")
         return name
+
+    def scopes(self, who: Principal, table: str | None = None) -> Scopes | None:
+        """``who``'s rows of each table (None: no rules, every row); ``table``: the
+        one the request is about, refused with the reason if ``who`` has none."""
+        return None if self.rules is None else self.rules.scopes_for(who, table)
+
+
+def _catalog(database: RemoteDatabase) -> dict[str, list[ColumnInfo]]:
+    """The remote's tables and their columns, read once at start for the rules' check."""
+    from ducksync.stores import remote_sql as rs
+
+    with database.cursor() as cur:
+        rows = cur.execute(rs.columns_sql(False)).fetchall()
+    return {t["name"]: t["columns"] for t in rs.tables_from_catalog(rows, [])}

@@ -16,15 +16,12 @@ from starlette.responses import JSONResponse
 # PayloadTooLargeError is shared: the client raises it too, before sending a body the
 # server would refuse.
 from ducksync.errors import DucksyncError, error_to_wire
+from ducksync.errors import ForbiddenError as ForbiddenError
 from ducksync.errors import PayloadTooLargeError as PayloadTooLargeError
 
 
 class RateLimitedError(DucksyncError):
     code = "rate_limited"
-
-
-class ForbiddenError(DucksyncError):
-    code = "forbidden"
 
 
 class NotFoundError(DucksyncError):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ducksync.engine.sqlbuild import quote_ident
 from ducksync.errors import AuthError, RemoteUnavailableError
 from ducksync.motherduck_versions import check_client_version
 
@@ -84,20 +85,31 @@ class RemoteDatabase:
             cur.execute("SELECT 1").fetchall()
 
     def list_tables(self) -> list[dict[str, Any]]:
-        """User tables of the configured database, with row estimates: the remote worker's
-        first read query. Only that database's: ``md:`` attaches the whole workspace by
-        default, and other databases' tables are not the ones this server syncs."""
+        """User tables of the configured database with their exact row counts: the remote
+        worker's first read query. Only that database's: ``md:`` attaches the whole
+        workspace by default, and other databases' tables are not the ones this server
+        syncs. ``duckdb_tables().estimated_size`` is not a row count (deleted rows stay in
+        it until a checkpoint compacts them), so the counts are ``count(*)`` of every
+        table, all in one statement (:func:`row_counts_sql`)."""
         with self.cursor() as cur:
-            rows = cur.execute(
-                "SELECT schema_name, table_name, estimated_size, column_count "
+            found = cur.execute(
+                "SELECT schema_name, table_name, column_count "
                 "FROM duckdb_tables() WHERE NOT internal AND schema_name <> 'ducksync' "
                 "AND database_name = current_database() "
                 "ORDER BY schema_name, table_name").fetchall()
-        return [{"schema": s, "name": n, "rows": int(r or 0), "columns": int(c)}
-                for s, n, r, c in rows]
+            counts = cur.execute(row_counts_sql([(s, n) for s, n, _ in found])).fetchone() \
+                if found else ()
+        return [{"schema": s, "name": n, "rows": int(counts[i] if counts else 0),
+                 "columns": int(c)} for i, (s, n, c) in enumerate(found)]
 
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def row_counts_sql(tables: list[tuple[str, str]]) -> str:
+    """One statement, one row: ``count(*)`` of each ``(schema, table)``, in order."""
+    return "SELECT " + ", ".join(f"(SELECT count(*) FROM {quote_ident(s)}.{quote_ident(t)})"
+                                 for s, t in tables)

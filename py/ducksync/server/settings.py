@@ -35,14 +35,26 @@ class Settings:
     port: int = 8000
     remote: str = DEFAULT_REMOTE
     web_root: Path = REPO_ROOT / "web"
+    # An app's own pages, served at / over ducksync's (its files win; /dist/, /sw.js and the
+    # rest of web_root fill in), so an app is served and tested as it ships.
+    app_root: Path | None = None
     allowed_origins: tuple[str, ...] = field(default=("http://localhost:3000",))
     # Sync API scope: None = every user table (dev mode); otherwise an allowlist.
     tables: tuple[str, ...] | None = None
+    # Sync rules (TOML, docs/rules.md): each principal's rows of each table.
+    rules_file: Path | None = None
     # Auth. ``users_file`` holds ``name:scrypt$...`` lines (see ``ducksync hash-password``).
     users_file: Path | None = None
     users: tuple[str, ...] = ()  # inline ``name:scrypt$...`` entries (DUCKSYNC_USERS)
     api_key_hashes: tuple[str, ...] = ()  # sha256 hex digests of machine keys
     session_ttl_s: int = 900
+    # JWTs of the app's own identity provider (docs/auth.md). The HS256 secret itself is
+    # read where it is used (DUCKSYNC_JWT_SECRET); only whether it is set lives here.
+    jwt_secret_set: bool = False
+    jwt_jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: tuple[str, ...] = ()
+    jwt_leeway_s: int = 30
     # Hardening.
     max_body_bytes: int = 64 * 1024 * 1024
     rate_limit_per_s: float = 50.0
@@ -61,7 +73,8 @@ class Settings:
 
     @property
     def auth_configured(self) -> bool:
-        return bool(self.users or self.users_file or self.api_key_hashes)
+        return bool(self.users or self.users_file or self.api_key_hashes
+                    or self.jwt_secret_set or self.jwt_jwks_file)
 
     @property
     def kind_label(self) -> str:
@@ -86,12 +99,16 @@ class Settings:
             values["allowed_origins"] = _csv(origins)
         if web_root := env.get("DUCKSYNC_WEB_ROOT"):
             values["web_root"] = Path(web_root)
+        if app_root := env.get("DUCKSYNC_APP_ROOT"):
+            values["app_root"] = Path(app_root)
         if remote := env.get("DUCKSYNC_REMOTE"):
             values["remote"] = remote
         elif env.get("MOTHERDUCK_TOKEN"):
             values["remote"] = "md:" + env.get("MOTHERDUCK_DATABASE", "my_db")
         if tables := env.get("DUCKSYNC_TABLES"):
             values["tables"] = _csv(tables)
+        if rules := env.get("DUCKSYNC_RULES"):
+            values["rules_file"] = Path(rules)
         if users_file := env.get("DUCKSYNC_USERS_FILE"):
             values["users_file"] = Path(users_file)
         if users := env.get("DUCKSYNC_USERS"):
@@ -100,8 +117,16 @@ class Settings:
             from ducksync.server.auth import hash_api_key
 
             values["api_key_hashes"] = tuple(hash_api_key(k) for k in _csv(keys))
+        values["jwt_secret_set"] = bool(env.get("DUCKSYNC_JWT_SECRET"))
+        if jwks := env.get("DUCKSYNC_JWT_JWKS_FILE"):
+            values["jwt_jwks_file"] = Path(jwks)
+        if issuer := env.get("DUCKSYNC_JWT_ISSUER"):
+            values["jwt_issuer"] = issuer.strip()
+        if audience := env.get("DUCKSYNC_JWT_AUDIENCE"):
+            values["jwt_audience"] = _csv(audience)
         numbers: dict[str, tuple[str, type[int] | type[float]]] = {
             "DUCKSYNC_SESSION_TTL": ("session_ttl_s", int),
+            "DUCKSYNC_JWT_LEEWAY": ("jwt_leeway_s", int),
             "DUCKSYNC_MAX_BODY_BYTES": ("max_body_bytes", int),
             "DUCKSYNC_RATE_LIMIT": ("rate_limit_per_s", float),
             "DUCKSYNC_RATE_BURST": ("rate_limit_burst", int),

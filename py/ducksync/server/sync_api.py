@@ -36,10 +36,11 @@ from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
 from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
-from ducksync.server.errors import NotFoundError
+from ducksync.server.errors import ForbiddenError, NotFoundError
 from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
+from ducksync.stores.scope import Scopes
 from ducksync.sync_routes import API, ROUTES
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class RowsAfterBody(BaseModel):
     column: str = Field(min_length=1, max_length=128)
     after: str | None = Field(default=None, max_length=1024)
     batch_rows: int = Field(default=100_000, ge=1, le=1_000_000)
+    limit: int | None = Field(default=None, ge=1, le=10_000_000)  # a keyset page
 
 
 class AckBody(BaseModel):
@@ -194,7 +196,7 @@ async def describe_table(table: str, _: Who, ctx: Ctx) -> Response:
 
 
 @_route("survey")
-async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+async def survey(body: SurveyBody, who: Who, ctx: Ctx) -> dict[str, Any]:
     """The remote's id, then each synced table's shape and whole-table checksum (and the
     body limit): what a sync asks first, in one request (see ``RemoteStore.survey``).
 
@@ -205,10 +207,14 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     every table's checksum in one statement.
     """
     key = _keys(body.key) if body.key else None
+    scopes = ctx.scopes(who)
     wanted = None if body.tables is None else [t for t in body.tables if _may_sync(ctx, t)]
+    if scopes is not None:  # sync rules: only tables with the caller's rows
+        wanted = [t for t in (scopes if wanted is None else wanted)
+                  if t in scopes and ctx.table_allowed(t)]
     if not ctx.pool.reads.enabled:
         answer: Survey = await ctx.pool.call(
-            lambda store: run_coroutine(lambda: store.survey(wanted, key)))
+            lambda store: run_coroutine(lambda: store.survey(wanted, key)), scopes=scopes)
         answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
         answer["max_body_bytes"] = ctx.settings.max_body_bytes
         return dict(answer)
@@ -223,8 +229,9 @@ async def survey(body: SurveyBody, _: Who, ctx: Ctx) -> dict[str, Any]:
     for info, k in survey_keys(infos, key):
         checksum, rows = "0", 0
         if k:
-            payload = await _cached(ctx, _checksums_key(info["name"], k, 1, 1, []),
-                                    _checksums_work(ctx, info["name"], k, 1, 1, []))
+            name = info["name"]
+            payload = await _cached(ctx, _checksums_key(name, k, 1, 1, [], scopes),
+                                    _checksums_work(ctx, name, k, 1, 1, [], scopes), scopes)
             checksum, rows = _top_of(payload)
         tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
     return {"remote_id": remote_id, "tables": tables,
@@ -250,7 +257,8 @@ def _top_of(payload: bytes) -> tuple[str, int]:
 
 
 @_route("create_table")
-async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+async def create_table(table: str, body: CreateTableBody, who: Who,
+                       ctx: Ctx) -> dict[str, Any]:
     """Create the table (no-op if it exists). Types are validated by the store.
 
     Then its whole-table checksum goes into the read cache (hashing an empty table
@@ -260,12 +268,15 @@ async def create_table(table: str, body: CreateTableBody, _: Who, ctx: Ctx) -> d
     """
     ctx.check_table(table)
     cols, pk = _columns(body.columns), _keys(body.primary_key)
+    scopes = ctx.scopes(who, table)
+    if ctx.rules is not None:
+        ctx.rules.check_create(table, cols)
     await ctx.pool.call(lambda store: run_coroutine(lambda: store.create_table(table, cols, pk)),
                         write=True)
     if ctx.pool.reads.enabled:
-        await _cached(ctx, _checksums_key(table, pk, 1, 1, []),
+        await _cached(ctx, _checksums_key(table, pk, 1, 1, [], scopes),
                       lambda store: run_coroutine(lambda: store.bucket_checksums(
-                          table, pk, 1, 1, [])))
+                          table, pk, 1, 1, [])), scopes)
     return {"ok": True}
 
 
@@ -274,15 +285,24 @@ async def drop_table(table: str, _: Who, ctx: Ctx) -> dict[str, Any]:
     """Drop the table (``dropped``: false if it did not exist). Only a client's explicit
     "drop everywhere" (``ducksync drop … --everywhere``) asks: a sync never drops."""
     ctx.check_table(table)
+    if ctx.rules is not None:
+        raise ForbiddenError(f"table {table!r} is shared under sync rules: a client may not "
+                             "drop it (other users' rows would go with it)",
+                             hint="ask the operator; to stop syncing it here, drop it locally "
+                                  "and forget it")
     dropped = await ctx.pool.call(
         lambda store: run_coroutine(lambda: store.drop_table(table)), write=True)
     return {"dropped": bool(dropped)}
 
 
 @_route("add_columns")
-async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dict[str, Any]:
+async def add_columns(table: str, body: AddColumnsBody, who: Who, ctx: Ctx) -> dict[str, Any]:
     """Add nullable columns (existing ones are skipped)."""
     ctx.check_table(table)
+    scopes = ctx.scopes(who, table)
+    if scopes is not None and not scopes[table].writable:
+        raise ForbiddenError(f"table {table!r} is read-only for you: no columns can be added",
+                             hint="ask the operator to add them on the remote")
     cols = _columns(body.columns)
     await ctx.pool.call(lambda store: run_coroutine(lambda: store.add_columns(table, cols)),
                         write=True)
@@ -290,31 +310,41 @@ async def add_columns(table: str, body: AddColumnsBody, _: Who, ctx: Ctx) -> dic
 
 
 async def _cached(ctx: ServerContext, key: tuple[Hashable, ...],
-                  work: Callable[[RemoteStore], bytes]) -> bytes:
+                  work: Callable[[RemoteStore], bytes], scopes: Scopes | None = None) -> bytes:
     """A read kept until the next write (``key``: the read's kind, its table, its
-    arguments), counted in ``ducksync_read_cache_total`` by kind and outcome."""
-    payload, cached = await ctx.pool.cached_read(key, work)
+    arguments, the caller's scope), counted in ``ducksync_read_cache_total`` by kind
+    and outcome."""
+    payload, cached = await ctx.pool.cached_read(key, work, scopes=scopes)
     ctx.metrics.read_cache.labels(str(key[0]), "hit" if cached else "miss").inc()
     return payload
 
 
+def _scope_key(scopes: Scopes | None, table: str) -> Hashable:
+    """Which rows of ``table`` an answer is about: every row, or a slice (two callers
+    with the same slice share answers; see ``TableScope.cache_key``)."""
+    return None if scopes is None else scopes[table].cache_key
+
+
 def _checksums_key(table: str, key: list[str], modulus: int, parent_modulus: int,
-                   parents: list[int]) -> tuple[Hashable, ...]:
+                   parents: list[int], scopes: Scopes | None) -> tuple[Hashable, ...]:
     """The read cache's key for a checksums answer (kind, then the table, like every key)."""
-    return ("checksums", table, tuple(key), modulus, parent_modulus, tuple(parents))
+    return ("checksums", table, tuple(key), modulus, parent_modulus, tuple(parents),
+            _scope_key(scopes, table))
 
 
 def _apply_carry(table: str, key: list[str], checksum: str | None,
-                 rows: int) -> Callable[[ApplyResult], Carry]:
+                 rows: int, scopes: Scopes | None) -> Callable[[ApplyResult], Carry]:
     """What an applied batch leaves true in the read cache (see ``read_cache``).
 
     Answers about other tables stay, and so does this table's description (a batch
     never changes a schema); a replay wrote nothing; a *verified* bulk batch
     inserted ``rows`` new rows whose checksum is exactly ``checksum``, so this
     table's whole-table answer moves by that delta. Anything else about this table
-    is forgotten.
+    is forgotten. Under sync rules the batch's rows are all in the writer's slice
+    (a refused row makes the answer a full one), so only that slice's answer moves;
+    other slices' answers about the table are forgotten.
     """
-    top = _checksums_key(table, key, 1, 1, [])
+    top = _checksums_key(table, key, 1, 1, [], scopes)
 
     def after(result: ApplyResult) -> Carry:
         if result["replayed"]:
@@ -333,7 +363,7 @@ def _apply_carry(table: str, key: list[str], checksum: str | None,
 
 
 @_route("bucket_checksums", responses=_IPC_REPLY)
-async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _: Who,
+async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, who: Who,
                            ctx: Ctx) -> Response:
     """IPC ``(bucket, checksum, n)`` of non-empty buckets.
 
@@ -343,18 +373,22 @@ async def bucket_checksums(table: str, body: ChecksumsBody, request: Request, _:
     """
     ctx.check_table(table)
     key = _keys(body.key)
+    scopes = ctx.scopes(who, table)
     payload = await _cached(
-        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents),
-        _checksums_work(ctx, table, key, body.modulus, body.parent_modulus, body.parents))
+        ctx, _checksums_key(table, key, body.modulus, body.parent_modulus, body.parents, scopes),
+        _checksums_work(ctx, table, key, body.modulus, body.parent_modulus, body.parents,
+                        scopes), scopes)
     return _arrow(request, ctx, payload)
 
 
 def _checksums_work(ctx: ServerContext, table: str, key: list[str], modulus: int,
-                    parent_modulus: int, parents: list[int]) -> Callable[[RemoteStore], bytes]:
+                    parent_modulus: int, parents: list[int],
+                    scopes: Scopes | None) -> Callable[[RemoteStore], bytes]:
     """The read behind a checksums answer: from the table's kept row hashes when the
-    read cache may keep them, else the store's own query."""
+    read cache may keep them, else the store's own query (over the caller's rows:
+    the pool gives the store ``scopes`` for the call)."""
     def work(store: RemoteStore) -> bytes:
-        hashes = _descent_hashes(ctx, store, table, key)
+        hashes = _descent_hashes(ctx, store, table, key, scopes)
         if hashes is not None:
             native = cast("NativeRemoteStore", store)
             return run_coroutine(lambda: native.checksums_of(
@@ -365,13 +399,14 @@ def _checksums_work(ctx: ServerContext, table: str, key: list[str], modulus: int
 
 
 def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
-                    key: list[str]) -> bytes | None:
+                    key: list[str], scopes: Scopes | None) -> bytes | None:
     """The table's row hashes, kept or computed (on the pool's thread, inside the
     read); None when the remote has other writers or the table is too big to keep."""
     cache = ctx.pool.hashes
     if not cache.enabled:
         return None
-    found = cache.get(("hashes", table, tuple(key)))
+    slot = ("hashes", table, tuple(key), _scope_key(scopes, table))
+    found = cache.get(slot)
     ctx.metrics.read_cache.labels("hashes", "hit" if found is not None else "miss").inc()
     if found is not None:
         return found
@@ -379,33 +414,34 @@ def _descent_hashes(ctx: ServerContext, store: RemoteStore, table: str,
     native = cast("NativeRemoteStore", store)
     hashes = run_coroutine(lambda: native.table_hashes(table, key, HASHES_MAX_ROWS))
     if hashes is not None:
-        cache.put(("hashes", table, tuple(key)), generation, hashes)
+        cache.put(slot, generation, hashes)
     return hashes
 
 
 @_route("bucket_hashes", responses=_IPC_REPLY)
-async def bucket_hashes(table: str, body: HashesBody, request: Request, _: Who,
+async def bucket_hashes(table: str, body: HashesBody, request: Request, who: Who,
                         ctx: Ctx) -> Response:
     """IPC ``(key…, __ds_rk, __ds_rh)`` of rows in the given buckets."""
     ctx.check_table(table)
     key = _keys(body.key)
     payload = await ctx.pool.call(lambda store: run_coroutine(
-        lambda: store.bucket_hashes(table, key, body.modulus, body.buckets)))
+        lambda: store.bucket_hashes(table, key, body.modulus, body.buckets)),
+        scopes=ctx.scopes(who, table))
     return _arrow(request, ctx, payload)
 
 
-async def _rows(ctx: ServerContext, request: Request,
-                factory: Any) -> Response:
+async def _rows(ctx: ServerContext, request: Request, factory: Any,
+                scopes: Scopes | None) -> Response:
     def work(store: RemoteStore) -> tuple[bytes, int]:
         return merge_chunks(collect(lambda: factory(store)))
 
-    payload, rows = await ctx.pool.call(work)
+    payload, rows = await ctx.pool.call(work, scopes=scopes)
     ctx.metrics.rows.labels("pulled").inc(rows)
     return _arrow(request, ctx, payload)
 
 
 @_route("fetch_rows", openapi_extra=_IPC_BODY, responses=_IPC_REPLY)
-async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: Ctx,
+async def fetch_rows(table: str, key: KeyParam, request: Request, who: Who, ctx: Ctx,
                      batch_rows: BatchRows = 100_000) -> Response:
     """Full rows for the keys in the IPC body, as one IPC stream."""
     ctx.check_table(table)
@@ -413,17 +449,18 @@ async def fetch_rows(table: str, key: KeyParam, request: Request, _: Who, ctx: C
     keys_ipc = await _ipc_body(request, ctx)
     checked_rows(keys_ipc)
     return await _rows(ctx, request, lambda store: store.fetch_rows(
-        table, keys, keys_ipc, batch_rows=batch_rows))
+        table, keys, keys_ipc, batch_rows=batch_rows), ctx.scopes(who, table))
 
 
 @_route("fetch_rows_after", responses=_IPC_REPLY)
-async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, _: Who,
+async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, who: Who,
                            ctx: Ctx) -> Response:
     """Append-only fast path: rows with ``column > after``, as one IPC stream."""
     ctx.check_table(table)
     column = check_column(body.column)
     return await _rows(ctx, request, lambda store: store.fetch_rows_after(
-        table, column, body.after, batch_rows=body.batch_rows))
+        table, column, body.after, batch_rows=body.batch_rows, limit=body.limit),
+        ctx.scopes(who, table))
 
 
 @_route("apply_batch", openapi_extra=_IPC_BODY,
@@ -439,10 +476,11 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     ipc = await _ipc_body(request, ctx)
     rows = checked_rows(ipc)
     ctx.metrics.bytes.labels("in").inc(len(ipc))
+    scopes = ctx.scopes(who, table)
     result: ApplyResult = await ctx.pool.call(
         lambda store: run_coroutine(
             lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
-        write=True, carry=_apply_carry(table, keys, checksum, rows))
+        write=True, carry=_apply_carry(table, keys, checksum, rows, scopes), scopes=scopes)
     reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:

@@ -7,7 +7,8 @@ by HTTP. Errors come back as ``{"error": {code, message, hint}}`` and are raised
 as the same typed :mod:`ducksync.errors` class.
 
 Credentials, in order: ``api_key=`` / ``DUCKSYNC_API_KEY`` (sent as a bearer
-key), else ``username=``/``password=`` or ``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD``
+key), else ``DUCKSYNC_TOKEN`` (a bearer token as is: the JWT of the app's identity
+provider, docs/auth.md), else ``username=``/``password=`` or ``DUCKSYNC_USER``/``DUCKSYNC_PASSWORD``
 (logged in once, then the session token is used and refreshed on expiry), else
 none (a loopback dev server runs open). ``MOTHERDUCK_TOKEN`` is never sent.
 
@@ -73,7 +74,8 @@ class HttpRemoteStore:
                  compress: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  ) -> None:
         self.url = url.rstrip("/")
-        self._api_key = api_key if api_key is not None else os.environ.get("DUCKSYNC_API_KEY")
+        self._api_key = api_key if api_key is not None else (
+            os.environ.get("DUCKSYNC_API_KEY") or os.environ.get("DUCKSYNC_TOKEN"))
         self._username = username or os.environ.get("DUCKSYNC_USER")
         self._password = password or os.environ.get("DUCKSYNC_PASSWORD")
         self._timeout = httpx.Timeout(timeout_s, connect=10.0)
@@ -267,10 +269,11 @@ class HttpRemoteStore:
             yield chunk
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int) -> AsyncIterator[bytes]:
+                               batch_rows: int, limit: int | None = None
+                               ) -> AsyncIterator[bytes]:
         response = await self._call("fetch_rows_after", table=table,
                                     json={"column": column, "after": after,
-                                          "batch_rows": batch_rows})
+                                          "batch_rows": batch_rows, "limit": limit})
         for chunk in _split(response.content, batch_rows):
             yield chunk
 

@@ -109,7 +109,10 @@ class NativeLocalStore(_Native):
         def run() -> list[bytes]:
             # drained in one go: no cursor stays open between the engine's statements
             try:
-                reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+                # With parameters, ``con.sql(…).to_arrow_reader`` ran a page of 368k rows
+                # 15-20x slower than ``execute`` does (duckdb 1.5.6: 12 s vs 0.6 s).
+                rel = (self.con.execute(sql, list(params)) if params else self.con.sql(sql))
+                reader = rel.to_arrow_reader(batch_rows)
             except duckdb.Error as exc:
                 raise QueryError(str(exc).splitlines()[0],
                                  hint=f"while running: {sql[:200]}") from exc
@@ -206,15 +209,20 @@ class NativeRemoteStore(SqlRemoteStore):
         rows: 60-95 ms natively, most of a level); a caller that knows the table did
         not change since (the server's read cache) answers the next levels with
         :meth:`checksums_of` instead, the same answer from these hashes.
+
+        One statement, limited to ``max_rows`` + 1 rows (too many: None), rather than a
+        count first: under sync rules each read of a slice scans the table's filter
+        column, so a second statement would scan it twice.
         """
+        from ducksync.stores._arrow import from_ipc
+
         async with self._lock:
             await self._setup()
             info = await self._checked(table, key)
-            if int(await self._scalar(f"SELECT count(*) FROM {sb.quote_ident(info['name'])}")
-                   ) > max_rows:
-                return None
-            return await self._one(
-                f"SELECT __ds_rk, __ds_rh FROM ({rs.hashed_sql(info, key, False)})")
+            hashes = await self._one(*self._read(
+                [table], f"SELECT __ds_rk, __ds_rh FROM ({rs.hashed_sql(info, key, False)}) "
+                f"LIMIT {int(max_rows) + 1}"))
+            return None if from_ipc(hashes).num_rows > max_rows else hashes
 
     async def checksums_of(self, hashes: bytes, modulus: int, parent_modulus: int,
                            parents: list[int]) -> bytes:

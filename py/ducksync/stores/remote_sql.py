@@ -271,12 +271,14 @@ def survey_answer(remote_id: str, keyed: Sequence[tuple[TableInfo, list[str]]],
          "rows": found.get(info["name"], ("0", 0))[1]} for info, k in keyed]}
 
 
-def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str) -> str:
-    """All columns of the table, then ``__ds_rk`` and ``__ds_rh``."""
+def full_rows_sql(info: TableInfo, key: Sequence[str], alias: str,
+                  source: str | None = None) -> str:
+    """All columns of the table (or of ``source``, rows of it), then ``__ds_rk`` and
+    ``__ds_rh``."""
     cols = [c["name"] for c in info["columns"]]
     rh = sb.row_hash_sql(_types(info), alias)
     return (f"SELECT {sb.cols_sql(cols, alias)}, {sb.key_hash_sql(key, alias)} AS __ds_rk, "
-            f"{rh} AS __ds_rh FROM {sb.quote_ident(info['name'])} AS {alias}")
+            f"{rh} AS __ds_rh FROM {source or sb.quote_ident(info['name'])} AS {alias}")
 
 
 def keys_table_sql(info: TableInfo, key: Sequence[str], source: str) -> str:
@@ -293,13 +295,18 @@ def rows_by_key_sql(info: TableInfo, key: Sequence[str]) -> str:
             + sb.key_join_sql(key, "t", "k"))
 
 
-def rows_after_sql(info: TableInfo, key: Sequence[str], column: str, after: bool) -> str:
-    """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark."""
+def rows_after_sql(info: TableInfo, key: Sequence[str], column: str, after: bool,
+                   limit: int | None = None) -> str:
+    """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark;
+    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page)."""
     types = {c["name"]: c["type"] for c in info["columns"]}
-    sql = full_rows_sql(info, key, "t")
-    if after:
-        sql += f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})"
-    return sql + f" ORDER BY t.{sb.quote_ident(column)}"
+    where = f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})" if after else ""
+    order = f" ORDER BY t.{sb.quote_ident(column)}"
+    if limit is not None:
+        page = (f"(SELECT * FROM {sb.quote_ident(info['name'])} AS t{where}{order} "
+                f"LIMIT {int(limit)})")
+        return full_rows_sql(info, key, "t", page)
+    return full_rows_sql(info, key, "t") + where + order
 
 
 # -- writes --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
 from ducksync.errors import (
     DucksyncError,
+    ForbiddenError,
     ProtocolError,
     QueryError,
     RemoteUnavailableError,
@@ -46,6 +47,7 @@ from ducksync.errors import (
 )
 from ducksync.faults import reached
 from ducksync.stores import remote_sql as rs
+from ducksync.stores import scope as sc
 from ducksync.stores.connector import SqlConnector, StagingConnector
 
 __all__ = ["SqlConnector", "SqlRemoteStore"]
@@ -53,6 +55,7 @@ __all__ = ["SqlConnector", "SqlRemoteStore"]
 _WHOLE: Final = 1 << 30  # "one chunk" for answers the protocol sends as one IPC stream
 _META: Final = ("__ds_op", "__ds_expect", "__ds_lh")
 _IN: Final = "__ds_in_raw"
+_KEPT: Final = "__ds_kept"  # the batch's rows its scope accepts (when it refuses some)
 
 
 def _int_list(values: Sequence[int]) -> str:
@@ -84,6 +87,11 @@ class SqlRemoteStore:
     ``chunk_bytes``: the soft cap of a ``fetch_rows*`` chunk. ``attempts``: how
     many transactions a write tries when concurrent writers keep winning, waiting
     ``backoff_s`` · 2^n (with jitter) between them; then ``RemoteUnavailableError``.
+
+    ``scopes``: None, every row of every table (one user, or a trusted caller); else
+    the caller's slice of each table (:mod:`ducksync.stores.scope`), set by the server
+    for the duration of one request: reads see only those rows, a batch's rows outside
+    them are answered ``rejected:*`` and not applied, a table without one is refused.
     """
 
     def __init__(self, *, connector: SqlConnector, database: str | None = None,
@@ -102,6 +110,28 @@ class SqlRemoteStore:
         self._used = False
         self._ledger = False
         self._rows_ok: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
+        self.scopes: sc.Scopes | None = None
+
+    # -- the caller's rows (the only place reads are scoped) ----------------------------
+    def _scope(self, table: str) -> sc.TableScope | None:
+        """The caller's scope of ``table``; None: every row. Refused when scoped
+        callers have no rules for it."""
+        if self.scopes is None:
+            return None
+        found = self.scopes.get(table)
+        if found is None:
+            raise ForbiddenError(f"table {table!r} is not synced for you (no sync rule)",
+                                 hint="ask the operator to add it to the sync rules")
+        return found
+
+    def _read(self, tables: Sequence[str], sql: str,
+              params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
+        """A read of ``tables`` over the caller's rows only (see :mod:`.scope`)."""
+        if self.scopes is None:
+            return sql, list(params)
+        for table in tables:
+            self._scope(table)
+        return sc.scoped_sql(self.scopes, tables, sql, params)
 
     # -- the connection --------------------------------------------------------------
     @property
@@ -285,9 +315,9 @@ class SqlRemoteStore:
                 infos = [i for i in infos if i["name"] in wanted]
             keyed = rs.survey_keys(infos, key)
             entries = [(i, k) for i, k in keyed if k]
-            tops = (await self.connector.fetch_rows(rs.tops_sql(entries),
-                                                    [i["name"] for i, _ in entries])
-                    if entries else [])
+            tops = (await self.connector.fetch_rows(*self._read(
+                [i["name"] for i, _ in entries], rs.tops_sql(entries),
+                [i["name"] for i, _ in entries])) if entries else [])
             return rs.survey_answer(found, keyed, tops)
 
     async def _catalog(self) -> tuple[str, list[TableInfo]]:
@@ -332,7 +362,8 @@ class SqlRemoteStore:
             if parents:
                 params += [int(parent_modulus), _int_list(parents)]
             hashed = rs.hashed_sql(info, key, bool(parents))
-            return await self._one(rs.checksums_sql(hashed, modulus), params)
+            return await self._one(*self._read([table], rs.checksums_sql(hashed, modulus),
+                                               params))
 
     async def bucket_hashes(self, table: str, key: list[str], modulus: int,
                             buckets: list[int]) -> bytes:
@@ -340,7 +371,8 @@ class SqlRemoteStore:
             await self._setup()
             info = await self._checked(table, key)
             params = [int(modulus), _int_list(buckets)] if buckets else []
-            return await self._one(rs.hashed_sql(info, key, bool(buckets)), params)
+            return await self._one(*self._read([table], rs.hashed_sql(info, key, bool(buckets)),
+                                               params))
 
     async def fetch_rows(self, table: str, key: list[str], keys_ipc: bytes, *,
                          batch_rows: int) -> AsyncIterator[bytes]:
@@ -352,13 +384,15 @@ class SqlRemoteStore:
                 if self.one_engine:
                     await self.connector.execute(
                         rs.keys_table_sql(info, key, "__ds_keys_raw"))
-                    out = await self._chunks(rs.rows_by_key_sql(info, key), [], batch_rows)
+                    out = await self._chunks(*self._read([table], rs.rows_by_key_sql(info, key)),
+                                             batch_rows)
                     await self._drop("__ds_keys")
                 else:  # rows and hashes from statements over the remote table only
                     out = []
                     for params, n in await self._keys(key, "__ds_keys_raw"):
-                        out += await self._chunks(rs.keyed_rows_sql(info, key, n), params,
-                                                  batch_rows)
+                        out += await self._chunks(
+                            *self._read([table], rs.keyed_rows_sql(info, key, n), params),
+                            batch_rows)
             finally:
                 await self._unstage("__ds_keys_raw")
         for chunk in out:
@@ -396,7 +430,8 @@ class SqlRemoteStore:
                           [None if v is None else str(v) for row in found for v in row])
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int) -> AsyncIterator[bytes]:
+                               batch_rows: int, limit: int | None = None
+                               ) -> AsyncIterator[bytes]:
         async with self._lock:
             await self._setup()
             info = await self._info(table)
@@ -404,8 +439,9 @@ class SqlRemoteStore:
                 raise SchemaMismatchError(
                     f"watermark column {column!r} not in remote {table!r}")
             key = info["primary_key"] or [column]
-            sql = rs.rows_after_sql(info, key, column, after is not None)
-            out = await self._chunks(sql, [after] if after is not None else [], batch_rows)
+            sql = rs.rows_after_sql(info, key, column, after is not None, limit)
+            out = await self._chunks(
+                *self._read([table], sql, [after] if after is not None else []), batch_rows)
         for chunk in out:
             yield chunk
 
@@ -434,7 +470,7 @@ class SqlRemoteStore:
                 raise refused from exc
             finally:
                 await self._unstage(_IN)
-                await self._drop("__ds_res", "__ds_now")
+                await self._drop("__ds_res", "__ds_now", "__ds_rej", _KEPT)
 
     async def _apply_staged(self, info: TableInfo, key: list[str], batch_id: str,
                             expected: int | None, as_rows: bool) -> ApplyResult:
@@ -446,17 +482,18 @@ class SqlRemoteStore:
             "SELECT count(*), count(*) FILTER (WHERE __ds_expect IS NOT NULL OR "
             f"__ds_op IS NULL OR __ds_op::VARCHAR <> 'U') FROM {_IN}"))[0]
         casts = rs.casts_sql(info, present)
-        bulk = bool(n_rows) and not odd
+        source = await self._screen(info, key, casts)
+        bulk = bool(n_rows) and not odd and source == _IN
         for attempt in range(self.attempts):
             if attempt:
                 await self._pause(attempt)
             try:
                 out = await self._attempt(info, key, batch_id, int(n_rows), casts,
-                                          expected, as_rows, bulk)
+                                          expected, as_rows, bulk, source)
                 if out is None:  # the bulk path did not apply: compare-and-swap decides
                     bulk = False
                     out = await self._attempt(info, key, batch_id, int(n_rows), casts,
-                                              expected, as_rows, bulk)
+                                              expected, as_rows, bulk, source)
                 assert out is not None
                 return out
             except QueryError as exc:
@@ -467,10 +504,35 @@ class SqlRemoteStore:
                 bulk = False  # lost to another writer: its rows are CAS answers now
         raise AssertionError("unreachable")
 
+    async def _screen(self, info: TableInfo, key: list[str], casts: str) -> str:
+        """The staged batch's rows the caller's scope accepts: ``_IN`` (all of them, or
+        no scope), else temp ``_KEPT``, with the refused ones in temp ``__ds_rej``
+        (their answers). Before the write transaction, and atomic enough: a refused
+        row is judged on its current remote row and its new values; an accepted one
+        is still written only if its remote row's hash is the one the client
+        expected (compare-and-swap), so a row moved out of scope meanwhile (its hash
+        moved with it) is a conflict, never a write."""
+        scope = self._scope(info["name"])
+        if scope is None:
+            return _IN
+        run = self.connector.execute
+        sql, params = sc.rejections_sql(info, key, scope, _IN, casts)
+        await run("CREATE OR REPLACE TEMP TABLE __ds_rej AS " + sql, params)
+        if not int(await self._scalar("SELECT count(*) FROM __ds_rej") or 0):
+            return _IN
+        types = {c["name"]: c["type"] for c in info["columns"]}
+        same = " AND ".join(f"CAST(r.{sb.quote_ident(k)} AS {types[k]}) = j.{sb.quote_ident(k)}"
+                            for k in key)
+        await run(f"CREATE OR REPLACE TEMP TABLE {_KEPT} AS SELECT r.* FROM {_IN} r "
+                  f"ANTI JOIN __ds_rej j ON {same}")
+        return _KEPT
+
     async def _attempt(self, info: TableInfo, key: list[str], batch_id: str, n_rows: int,
                        casts: str, expected: int | None, as_rows: bool,
-                       bulk: bool) -> ApplyResult | None:
-        """One write transaction; None: the bulk path did not apply (rolled back)."""
+                       bulk: bool, source: str = _IN) -> ApplyResult | None:
+        """One write transaction; None: the bulk path did not apply (rolled back).
+        ``source``: the batch's rows to apply (see :meth:`_screen`); the refused ones
+        join the answer."""
         run, table = self.connector.execute, info["name"]
         await run("BEGIN TRANSACTION")
         try:
@@ -480,7 +542,7 @@ class SqlRemoteStore:
                 await self._rollback()
                 return stored
             done = await (self._bulk(info, key, casts, expected) if bulk
-                          else self._cas(info, key, casts))
+                          else self._cas(info, key, casts, source))
             if done is None:
                 await self._rollback()
                 return None
@@ -491,6 +553,8 @@ class SqlRemoteStore:
                 await run("INSERT INTO ducksync.ledger_verified VALUES (?, now(), ?::UBIGINT)",
                           [batch_id, str(done.verified)])
             else:
+                if source != _IN:
+                    await run("INSERT INTO __ds_res BY NAME SELECT * FROM __ds_rej")
                 result = await self._one("SELECT * FROM __ds_res")
                 await self._keep_answer(table, batch_id, result, as_rows)
             reached("remote.commit")
@@ -558,10 +622,11 @@ class SqlRemoteStore:
         await self.connector.execute("CREATE OR REPLACE TEMP TABLE __ds_res AS " + answer)
         return _Done()
 
-    async def _cas(self, info: TableInfo, key: list[str], casts: str) -> _Done:
+    async def _cas(self, info: TableInfo, key: list[str], casts: str,
+                   source: str = _IN) -> _Done:
         run = self.connector.execute
         hashes = None if self.one_engine else "__ds_now"
-        load, (check, *writes), answer = rs.cas_statements(info, key, casts, _IN, hashes)
+        load, (check, *writes), answer = rs.cas_statements(info, key, casts, source, hashes)
         await run(load)
         rs.refuse_repeated_keys(info["name"], key, (await self.connector.fetch_rows(
             rs.repeated_keys_sql(key, "__ds_in")))[0], in_batch=True)

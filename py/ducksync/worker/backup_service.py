@@ -26,6 +26,10 @@ __all__ = ["FORMATS", "BackupService", "ByteSource", "BytesSource", "RangeFile",
 
 FORMATS: Final = ("sql", "csv")
 ZIP_MAGIC: Final = b"PK\x03\x04"
+# A table that already has rows: the page's checkbox (web/index.html) and the API option.
+PAGE_REPLACE_HINT: Final = ("tick “Replace tables that have rows” and upload the file again "
+                            "(from code: db.import(file, {replace: true})), or import into an "
+                            "empty database")
 Emit = Callable[[str, dict[str, Any]], None]
 
 
@@ -178,9 +182,9 @@ class BackupService:
         if fmt == "csv":
             bundle = io.BufferedReader(RangeFile(source), 1 << 20)
             result = await import_csv(self.store, bundle, replace=replace,
-                                      on_progress=self._progress)
+                                      on_progress=self._progress, replace_hint=PAGE_REPLACE_HINT)
         else:
             result = await import_sql(self.store, text_chunks(source), replace=replace,
-                                      on_progress=self._progress)
+                                      on_progress=self._progress, replace_hint=PAGE_REPLACE_HINT)
         self._after_import()
         return {"format": fmt, **result}

@@ -143,10 +143,12 @@ class PortRemoteStore:
         yield cast(bytes, self._ipc(reply))
 
     async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int) -> AsyncIterator[bytes]:
+                               batch_rows: int, limit: int | None = None
+                               ) -> AsyncIterator[bytes]:
         reply = await self.call("fetch_rows_after", {"table": table, "column": column,
                                                      "after": after,
-                                                     "batch_rows": int(batch_rows)})
+                                                     "batch_rows": int(batch_rows),
+                                                     "limit": limit})
         yield cast(bytes, self._ipc(reply))
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,

@@ -32,9 +32,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from ducksync.engine import conflicts as engine_conflicts
-from ducksync.engine import detect, state
+from ducksync.engine import detect, state, subscriptions
 from ducksync.engine import drop as engine_drop
+from ducksync.engine import rejections as engine_rejections
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.bootstrap import BOOT_TOTAL
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.schema import Shape
 from ducksync.engine.store import LocalStore, WriteTracked
@@ -71,6 +73,7 @@ BATCH_BYTES: Final = 32 << 20
 # The engine's temp tables holding what a round will push / pull (for progress totals).
 _PUSH_TOTAL: Final = f"SELECT n FROM {PUSH_TOTAL}"
 _PULL_TOTAL: Final = "SELECT count(*) FROM __ds_r WHERE rh_now IS NOT NULL"
+_BOOT_TOTAL: Final = f"SELECT n FROM {BOOT_TOTAL}"
 
 
 class SyncCancelledError(DucksyncError):
@@ -112,6 +115,9 @@ class SyncService:
         self._writes = 0  # the write generation: one more per local write (wrote())
         self._unsent_gen: int | None = None  # the generation status.unsent_tables counts
         self._count_due: float | None = None  # when to count unsent changes (clock)
+        # connect({tables}): stored by the first sync (or subscription call), before it
+        # chooses its tables, so a new device never pulls a table it was not asked to hold
+        self.hold_at_start: list[str] | None = None
         remote_observer: Any = self._observe
         self.remote._observer = remote_observer
 
@@ -231,9 +237,10 @@ class SyncService:
                 progress.rows_total += await self._count(_PUSH_TOTAL)
             progress.add(stats.rows_sent, stats.bytes_sent)
         elif stats.method in ("fetch_rows", "fetch_rows_after"):
-            if not c.pull_known and stats.method == "fetch_rows":
+            if not c.pull_known:  # a bootstrap's pages, or the rows a pull fetches
                 c.pull_known = True
-                progress.rows_total += await self._count(_PULL_TOTAL)
+                progress.rows_total += await self._count(
+                    _PULL_TOTAL if stats.method == "fetch_rows" else _BOOT_TOTAL)
             progress.add(stats.rows_received, stats.bytes_received)
         else:
             return
@@ -258,6 +265,7 @@ class SyncService:
         if mode is None:
             raise DucksyncError(f"direction must be push, pull or both, not {direction!r}")
         async with self._lock:
+            await self._store_hold_at_start()
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
@@ -335,6 +343,7 @@ class SyncService:
         return {"pushed": sum(r.pushed for r in t), "pulled": sum(r.pulled for r in t),
                 "conflicts": sum(r.conflicts for r in t),
                 "pending_conflicts": sum(r.pending_conflicts for r in t),
+                "rejections": sum(r.rejections for r in t),
                 "bytes": self._counters.bytes_raw, "bytes_wire": self._counters.bytes_wire,
                 "ms": round(ms, 1), "converged": report.converged and outcome == "ok",
                 "outcome": outcome, "error": error, "mode": report.mode,
@@ -352,19 +361,27 @@ class SyncService:
             with contextlib.suppress(DucksyncError, asyncio.CancelledError):
                 await self._log(summary, names, direction, trigger, start_wall, end_wall)
         with contextlib.suppress(DucksyncError, asyncio.CancelledError):
-            before = self.status.pending_conflicts
-            self.status.pending_conflicts = int(state.scalar(await self.local.fetch_rows(
-                "SELECT count(*) FROM ducksync.conflicts")) or 0)
+            before, rejected = self.status.pending_conflicts, self.status.rejections
+            waiting = (await self.local.fetch_rows(
+                "SELECT (SELECT count(*) FROM ducksync.conflicts), "
+                "(SELECT count(*) FROM ducksync.rejections)"))[0]
+            self.status.pending_conflicts = int(waiting[0])
+            self.status.rejections = int(waiting[1])
             if summary["conflicts"] or self.status.pending_conflicts > before:
                 self._emit("conflict", {"pending": self.status.pending_conflicts,
                                         "conflicts": summary["conflicts"],
                                         "tables": [t["table"] for t in summary["tables"]
                                                    if t["conflicts"] or t["pending_conflicts"]]})
+            if self.status.rejections != rejected:  # new ones, or some settled
+                self._emit("rejection", {"pending": self.status.rejections,
+                                         "tables": [t["table"] for t in summary["tables"]
+                                                    if t.get("rejections")]})
         self.schedule.finished(mark, self.clock(), ok=ok,
                                retry=outcome not in ("cancelled",))
         untouched = generation == self._writes  # nothing written since the run started
         sent = (ok and summary["mode"] != "pull" and untouched
-                and not summary["pending_conflicts"])  # a conflicting row was not sent
+                and not summary["pending_conflicts"]  # a conflicting row was not sent
+                and not summary["rejections"])  # nor was a rejected one (held)
         if sent:  # every local change of these tables went out: 0 without hashing
             counts = {} if whole else dict(self.status.unsent_tables)
             counts.update({t["table"]: 0 for t in summary["tables"] if not t.get("error")})
@@ -501,6 +518,89 @@ class SyncService:
         self.publish()
         return {"pending": self.status.pending_conflicts}
 
+    # --- rows the server's sync rules refused ---------------------------------------------
+    async def _count_rejections(self) -> int:
+        """``status.rejections`` from the table (0 before any rejection: one query)."""
+        self.status.rejections = int(state.scalar(await self.local.fetch_rows(
+            "SELECT count(*) FROM ducksync.rejections")) or 0)
+        return self.status.rejections
+
+    async def rejections(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Rejected rows (``engine.rejections.list_rejections``), each with this device's
+        row as text (None: the refused change was a delete)."""
+        items = await engine_rejections.list_rejections(self.local, table)
+        for r in items:
+            r["local"] = None
+            if r["deleted"]:
+                continue
+            found = await self.local.fetch_rows(
+                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [r["table"]])
+            if found:
+                label = state.key_text_sql(list(found[0][0]), "x")
+                text = await self.local.fetch_rows(
+                    f"SELECT CAST(x AS VARCHAR) FROM {sb.quote_ident(r['table'])} x "
+                    f"WHERE {label} = ?", [r["key"]])
+                r["local"] = str(text[0][0]) if text else None
+        return items
+
+    async def settle_rejection(self, table: str, key: str, action: str) -> dict[str, Any]:
+        """``discard`` (give the change up; the next sync brings back the server's row if
+        this user may see it) or ``retry`` (send it again, unchanged, at the next sync)."""
+        if action not in ("discard", "retry"):
+            raise DucksyncError(f"action must be 'discard' or 'retry', not {action!r}")
+        async with self._lock:
+            if action == "discard":
+                await engine_rejections.discard(self.local, table, key)
+            else:
+                await engine_rejections.retry(self.local, table, key)
+            await self.local.execute("CHECKPOINT")
+            await self._count_rejections()
+        self.wrote()  # the next sync settles it with the server
+        self.publish()
+        return {"pending": self.status.rejections}
+
+    # --- subscriptions (engine/subscriptions.py) --------------------------------------
+    async def _store_hold_at_start(self) -> None:
+        if self.hold_at_start is not None:
+            await subscriptions.hold_only(self.local, self.hold_at_start)
+            self.hold_at_start = None
+
+    async def subscriptions(self) -> dict[str, Any]:
+        """``{all, held, not_held}``: which remote tables this device holds."""
+        async with self._lock:
+            await self._store_hold_at_start()
+            await state.ensure_state(self.local)
+            return (await subscriptions.read(self.local)).to_dict()
+
+    async def subscribe(self, *, tables: list[str] | None = None, only: bool = False,
+                        table: str | None = None, held: bool = True,
+                        keep_local: bool = True) -> dict[str, Any]:
+        """``only``: hold exactly ``tables`` (None: every table). Else ``table``: hold it
+        (``held``) or stop holding it, keeping or dropping the local copy; the remote is
+        never touched. Waits for a running sync; a newly held table is pulled at once."""
+        async with self._lock:
+            self.hold_at_start = None
+            await state.ensure_state(self.local)
+            before = await subscriptions.read(self.local)
+            if only:
+                subs = await subscriptions.hold_only(self.local, tables)
+            elif table is None:
+                raise DucksyncError("subscribe needs a table (or only=true with tables)")
+            elif held:
+                subs = await subscriptions.hold(self.local, table)
+            else:
+                subs = await subscriptions.unsubscribe(self.local, table, keep_local=keep_local)
+                await self.local.execute("CHECKPOINT")
+                if not keep_local:
+                    self.status.stopped.pop(table, None)
+                    self.status.unsent_tables.pop(table, None)
+        if ((only or held) and subs != before
+                and (self.schedule.interval_s or self.schedule.on_write)):
+            self.schedule.asap = True  # syncing by itself: pull what is now held at once
+            self._wakeup()
+        self.publish()
+        return subs.to_dict()
+
     async def drop_everywhere(self, table: str) -> dict[str, Any]:
         """Drop ``table`` here and on the remote (engine/drop.py): the explicit way, since
         a sync never propagates a dropped table. Waits for a running sync."""
@@ -531,6 +631,7 @@ class SyncService:
                         "primary_key": info["primary_key"] if info else [],
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
+                        "rejections": s["pending_rejections"] if s else 0,
                         "outbox_batches": s["outbox_batches"] if s else 0})
         return out
 

@@ -11,6 +11,7 @@ written since the last count). Plain data in, plain dict out.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,6 +35,14 @@ class Progress:
     rows_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+    started: float = field(default_factory=time.monotonic)  # when this table's rows began
+
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left at the pace so far (None until rows moved and a total is known)."""
+        if not self.rows_done or self.rows_total <= self.rows_done:
+            return None if not self.rows_done else 0.0
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        return round(elapsed / self.rows_done * (self.rows_total - self.rows_done), 1)
 
     def add(self, rows: int, nbytes: int) -> None:
         self.rows_done += rows
@@ -45,7 +54,8 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": self.table, "rows_done": self.rows_done, "rows_total": self.rows_total,
-                "bytes_done": self.bytes_done, "bytes_total": self.bytes_total}
+                "bytes_done": self.bytes_done, "bytes_total": self.bytes_total,
+                "eta_s": self.eta_s()}
 
 
 @dataclass(kw_only=True)
@@ -56,6 +66,7 @@ class SyncStatus:
     remote_down: bool = False
     failed: bool = False
     pending_conflicts: int = 0
+    rejections: int = 0  # rows the server's sync rules refused, kept here (engine/rejections)
     progress: Progress | None = None
     last_sync: str | None = None  # ISO time of the last successful run's end
     last_error: dict[str, Any] | None = None
@@ -124,6 +135,6 @@ class SyncStatus:
                 "last_error": self.last_error, "last_outcome": self.last_outcome,
                 "in_sync": self.phase == IDLE, "unsent": self.unsent,
                 "unsent_tables": dict(self.unsent_tables),
-                "pending_conflicts": self.pending_conflicts,
+                "pending_conflicts": self.pending_conflicts, "rejections": self.rejections,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
                 "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())]}

@@ -1,0 +1,223 @@
+"""Bulk bootstrap: a table with no base here is pulled by streaming the remote's rows.
+
+A new device, a cleared browser or a newly held table has nothing to compare: the
+general pull would fetch every row's hashes, send every key back and fetch every row
+(a 1M-row table: 4.7 MB up, 82 MB down, 3.7x the bytes' floor). Here the rows come in
+pages, in key order, with no key sent (``RemoteStore.fetch_rows_after(key, cursor,
+limit=n)``: keyset pagination, so a user's scoped reads stay scoped), and each page
+builds its share of the base from what arrived: the remote's own hashes (``__ds_rk``,
+``__ds_rh``) and the local row hash of the same values.
+
+**Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
+``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
+a lost connection at any point resumes after the last committed page: never from zero,
+never a key twice. The cursor is cleared with the last page.
+
+**The remote may change meanwhile** (rows written behind the cursor, deleted ahead of
+it): the base records what each page saw, so the normal 3-way detection of the next
+round sees any difference. At the end, the base's checksum is compared with the
+remote's whole-table checksum taken at the run's start: equal, the table is settled;
+not equal, the sync runs a normal round at once (``moved``).
+
+**Local writes meanwhile** (the page is usable while rows arrive): a page never
+overwrites a local row. Its inserts are plain while they can be; a key the page also
+holds (written here since) makes the insert fail and the page is redone skipping the
+keys the table holds, base included, so the next detection treats them as changed on
+both sides (a conflict, or the same content) as for any first sync.
+
+Eligible: one key column of an orderable type with an exact text form, the key is the
+local and the remote primary key, the base is empty, the local table is empty and the
+remote's is not. Other tables take the general path (a composite key: keyset pages
+over several columns are not in the protocol yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass
+from typing import Final
+
+from ducksync.engine import sqlbuild as sb
+from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
+from ducksync.engine.schema import Shape
+from ducksync.engine.state import base_table, forget_base_sums
+from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.errors import DucksyncError
+
+__all__ = ["BOOT_TOTAL", "Booted", "eligible", "run"]
+
+# Key types whose text form reads back to the same value on any DuckDB and whose order
+# is the same on both sides (the cursor travels as text: ``CAST(? AS type)``).
+_CURSOR_TYPES: Final = frozenset({
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "VARCHAR", "DATE", "TIMESTAMP", "UUID"})
+_PAGES: Final = ("__ds_boot0", "__ds_boot1")  # the page being committed, the next one
+# One row (n): the rows this bootstrap still has to pull, for progress bars (the sync
+# service reads it at the first page; a temp table, like push.PUSH_TOTAL).
+BOOT_TOTAL: Final = "__ds_boot_total"
+_ROW_GROUP: Final = 122_880  # DuckDB's row group: pages of whole ones insert faster
+_PAGE_FILL: Final = 0.7  # aim pages at this share of the byte budget
+
+
+@dataclass(frozen=True)
+class Booted:
+    """What a bootstrap did: rows pulled, the base's sums, and whether the remote moved
+    under it (then the base differs from the remote's checksum: run a normal round)."""
+
+    pulled: int
+    sums: BaseSums
+    moved: bool
+
+
+def _norm(t: str) -> str:
+    return " ".join(t.upper().split())
+
+
+async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bool:
+    """A bootstrap may start: see the module docstring (the remote side is the caller's)."""
+    key = shape.key
+    if (len(key) != 1 or _norm(shape.types[key[0]]) not in _CURSOR_TYPES
+            or shape.local_pk != tuple(key) or shape.remote_pk != tuple(key)
+            or (sums is not None and sums.n)):
+        return False
+    n = await local.fetch_rows(
+        f"SELECT (SELECT count(*) FROM {base_table(shape.table)}) + (SELECT count(*) FROM "
+        "ducksync.conflicts WHERE table_name = ?), (SELECT count(*) FROM (SELECT 1 FROM "
+        f"{sb.quote_ident(shape.table)} LIMIT 1))", [shape.table])
+    return not n[0][0] and not n[0][1]
+
+
+async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
+              cursor: str | None, top: Top, page_rows: int, page_bytes: int) -> Booted:
+    """Pull every remote row after ``cursor`` (None: from the start) page by page.
+
+    While page k is committed locally, page k+1 is already asked for (its cursor is
+    page k's last key, known once k arrived): the remote reads and hashes the next
+    page while the local side inserts this one. ``top``: the remote's whole-table
+    checksum at the run's start. ``page_rows``/``page_bytes``: the largest page.
+    """
+    await forget_base_sums(local, shape.table)  # before anything writes the base
+    boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes)
+    await boot.set_total(top)
+    pulled, limit = 0, min(page_rows, _ROW_GROUP)
+    pending = boot.fetch(cursor, limit, _PAGES[0])
+    try:
+        for turn in itertools.count():
+            page = _PAGES[turn % 2]
+            n, nbytes, last = await pending
+            full = n >= limit
+            if full:  # more may follow: ask for it before committing this one
+                limit = boot.next_limit(limit, n, nbytes)
+                pending = boot.fetch(last, limit, _PAGES[(turn + 1) % 2])
+            with xfer.phase("bootstrap.commit"):
+                pulled += await boot.commit(page, n, last if full else None)
+            if not full:
+                break
+    except BaseException:
+        pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+        raise
+    finally:
+        for name in (*_PAGES, BOOT_TOTAL):
+            with contextlib.suppress(DucksyncError):
+                await local.execute(f"DROP TABLE IF EXISTS {name}")
+    sums = await base_sums(local, shape)
+    moved = sums.top != top
+    xfer.paths.append("bootstrap-moved" if moved else "bootstrap-settled")
+    return Booted(pulled=pulled, sums=sums, moved=moved)
+
+
+class _Pages:
+    """One bootstrap's page fetches and local commits."""
+
+    def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
+                 *, page_rows: int, page_bytes: int) -> None:
+        self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
+        self.page_rows, self.page_bytes = page_rows, page_bytes
+        self.key = shape.key[0]
+        self.t, self.base = sb.quote_ident(shape.table), base_table(shape.table)
+        casts = ", ".join(f"CAST(p.{sb.quote_ident(c)} AS {shape.types[c]}) AS "
+                          f"{sb.quote_ident(c)}" for c in shape.columns)
+        self.cast = (f"SELECT {casts}, p.__ds_rk::UBIGINT AS __ds_rk, p.__ds_rh::UBIGINT "
+                     "AS __ds_rh FROM {page} p")
+        self._lock = asyncio.Lock()  # the fetch task's ingest and the commit share `local`
+
+    async def set_total(self, top: Top) -> None:
+        """``BOOT_TOTAL``: rows left to pull (the remote's count less the base's)."""
+        await self.local.execute(
+            f"CREATE OR REPLACE TEMP TABLE {BOOT_TOTAL} AS SELECT greatest(0, ? - (SELECT "
+            f"count(*) FROM {self.base}))::BIGINT AS n", [top[1]])
+
+    def next_limit(self, limit: int, n: int, nbytes: int) -> int:
+        """The next page's rows: twice the last one, up to about ``page_bytes`` (from
+        the bytes per row seen), whole row groups once that large."""
+        width = max(1, min(self.page_rows, int(self.page_bytes * _PAGE_FILL
+                                               / max(1.0, nbytes / max(n, 1)))))
+        if width >= _ROW_GROUP:
+            width -= width % _ROW_GROUP
+        return max(1, min(width, limit * 2))
+
+    def fetch(self, cursor: str | None, limit: int,
+              page: str) -> asyncio.Future[tuple[int, int, str | None]]:
+        """Start fetching the page after ``cursor`` into temp ``page``:
+        ``(rows, bytes, its last key as text)``."""
+        return asyncio.ensure_future(self._fetch(cursor, limit, page))
+
+    async def _fetch(self, cursor: str | None, limit: int,
+                     page: str) -> tuple[int, int, str | None]:
+        chunks = [c async for c in self.remote.fetch_rows_after(
+            self.shape.table, self.key, cursor, batch_rows=limit, limit=limit)]
+        self.xfer.calls += 1
+        self.xfer.sent += 64 + len(cursor or "")
+        nbytes = sum(len(c) for c in chunks)
+        self.xfer.received += nbytes
+        async with self._lock:
+            for i, chunk in enumerate(chunks):
+                await self.local.ingest_arrow(page, chunk, append=i > 0)
+            del chunks
+            k = sb.quote_ident(self.key)
+            n, last = (await self.local.fetch_rows(
+                f"SELECT count(*), CAST(max(CAST({k} AS {self.shape.types[self.key]})) AS "
+                f"VARCHAR) FROM {page}"))[0]
+        return int(n), nbytes, None if last is None else str(last)
+
+    async def commit(self, page: str, n: int, cursor: str | None) -> int:
+        """The page's rows and base rows, and the cursor, in one transaction; rows whose
+        key the local table holds already (written here meanwhile) are skipped."""
+        async with self._lock:
+            if not n:
+                await self.local.execute(
+                    "UPDATE ducksync.tables SET boot_cursor = NULL WHERE name = ?",
+                    [self.shape.table])
+                return 0
+            try:
+                await self._commit(page, cursor, skip_held=False)
+                return n
+            except DucksyncError:  # a key written here meanwhile: redo without those
+                return await self._commit(page, cursor, skip_held=True)
+
+    async def _commit(self, page: str, cursor: str | None, *, skip_held: bool) -> int:
+        """Returns the rows inserted when ``skip_held`` (else the page's, known)."""
+        shape, run = self.shape, self.local.execute
+        src = f"({self.cast.format(page=page)}) p"
+        if skip_held:
+            src += f" ANTI JOIN {self.t} x ON {sb.key_join_sql(shape.key, 'p', 'x')}"
+        await run("BEGIN TRANSACTION")
+        try:
+            n = (await self.local.fetch_rows(f"SELECT count(*) FROM {src}"))[0][0] \
+                if skip_held else 0
+            await run(f"INSERT INTO {self.base} SELECT {sb.cols_sql(shape.key, 'p')}, "
+                      f"{sb.row_hash_sql(shape.types, 'p')}, p.__ds_rh, p.__ds_rk FROM {src}")
+            await run(f"INSERT INTO {self.t} ({sb.cols_sql(shape.columns)}) SELECT "
+                      f"{sb.cols_sql(shape.columns, 'p')} FROM {src}")
+            await run("UPDATE ducksync.tables SET boot_cursor = ? WHERE name = ?",
+                      [cursor, shape.table])
+            await run("COMMIT")
+        except BaseException:
+            with contextlib.suppress(DucksyncError):
+                await run("ROLLBACK")
+            raise
+        return int(n)

@@ -1,0 +1,107 @@
+"""A new device in the page: it holds the remote tables it subscribed to, bootstraps
+them, and a reload mid-bootstrap resumes (engine/bootstrap.py, engine/subscriptions.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pageutil import q, wait_ready
+
+from serverutil import RunningServer, running_server
+
+TABLES = ("boot_a", "boot_b", "boot_c", "boot_d")  # held by the new device
+ROWS = {"boot_a": 300, "boot_b": 2000, "boot_c": 200, "boot_d": 100, "boot_e": 10}
+
+
+@pytest.fixture(scope="module")
+def four_tables(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose remote file already holds four tables with primary keys."""
+    import duckdb
+
+    tmp: Path = tmp_path_factory.mktemp("bootstrap")
+    with duckdb.connect(str(tmp / "remote.duckdb")) as con:
+        for t in ROWS:  # boot_e: offered by the server, not held by the device
+            con.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR, w DOUBLE)")
+            con.execute(f"INSERT INTO {t} SELECT range, '{t} ' || range, range / 7 "
+                        f"FROM range({ROWS[t]})")
+    with running_server(tmp) as running:
+        yield running
+
+
+def _local_tables(page: Any) -> list[str]:
+    return [r["n"] for r in q(page, "SELECT table_name AS n FROM duckdb_tables() WHERE "
+                                    "schema_name = 'main' AND NOT temporary ORDER BY 1")]
+
+
+# What each table holds, in one row, computed alike natively and in the page.
+FINGERPRINT = ("SELECT count(*)::INTEGER AS n, md5(string_agg(id || ':' || name || ':' || "
+               "round(w * 7)::BIGINT, ',' ORDER BY id)) AS h FROM {t}")
+EXPECTED = "SELECT range AS id, '{t} ' || range AS name, range / 7 AS w FROM range({n})"
+PROGRESS_JS = """() => { window.__progress = [];
+  window.ducksync.on("progress", (p) => window.__progress.push(p)); }"""
+START_JS = """() => { window.__run = null; window.ducksync.sync({direction: "pull", batchRows: 100})
+  .then((r) => { window.__run = r; }, (e) => { window.__run = {error: String(e)}; }); }"""
+
+
+def _expected(t: str) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE {t} AS {EXPECTED.format(t=t, n=ROWS[t])}")
+    n, h = con.execute(FINGERPRINT.format(t=t)).fetchone()  # type: ignore[misc]
+    return {"n": n, "h": h}
+
+
+def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
+        open_app: Any, four_tables: Any) -> None:
+    # connect({tables}): the page's ?tables=; boot_e, not listed, is never pulled
+    page = open_app(four_tables.url + "/?sync=manual&tables=" + ",".join(TABLES))
+    page.evaluate(PROGRESS_JS)
+    page.evaluate(START_JS)  # the tables it holds, in pages of 100 rows
+    # boot_a arrived whole and boot_b is under way: the page answers queries meanwhile
+    page.wait_for_function("window.__progress.some((p) => p.table === 'boot_b' && "
+                           "p.rows_done >= 200)", timeout=90_000)
+    assert q(page, FINGERPRINT.format(t="boot_a")) == [_expected("boot_a")]
+    progress = page.evaluate("window.__progress")
+    a = [p for p in progress if p["table"] == "boot_a"]
+    assert a[-1]["rows_done"] == a[-1]["rows_total"] == ROWS["boot_a"] and a[-1]["bytes_done"]
+    assert any(p["eta_s"] is not None for p in a)  # time left, shown while rows arrive
+    assert page.evaluate("window.__run") is None  # still running: reload now
+
+    page.reload()
+    wait_ready(page)
+    held = q(page, "SELECT count(*)::INTEGER AS n FROM boot_b")[0]["n"]
+    cursor = q(page, "SELECT boot_cursor AS c FROM ducksync.tables WHERE name = 'boot_b'")
+    assert 200 <= held < ROWS["boot_b"] and cursor == [{"c": str(held - 1)}]
+    report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 100})")
+    assert report["converged"], report["error"]
+    pulled = {t["table"]: t["pulled"] for t in report["tables"]}
+    boot_b = next(t for t in report["tables"] if t["table"] == "boot_b")
+    assert "bootstrap" in boot_b["paths"] and boot_b["bytes_sent"] < 100 * 30  # cursors only
+    # resumed where it stopped (never from zero, never a key twice), the rest whole
+    assert pulled == {"boot_a": 0, "boot_b": ROWS["boot_b"] - held,
+                      "boot_c": ROWS["boot_c"], "boot_d": ROWS["boot_d"]}
+    for t in TABLES:
+        assert q(page, FINGERPRINT.format(t=t)) == [_expected(t)], t
+    assert _local_tables(page) == list(TABLES)  # boot_e is not held
+
+    # unsubscribing (dropping the copy here) never deletes a remote row
+    assert page.evaluate("() => window.ducksync.unsubscribe('boot_d', {keepLocal: false})") \
+        == {"all": False, "held": ["boot_a", "boot_b", "boot_c"], "not_held": ["boot_d"]}
+    assert _local_tables(page) == ["boot_a", "boot_b", "boot_c"]
+    assert page.evaluate("() => window.ducksync.sync()")["converged"]
+    remote = page.evaluate("() => window.ducksync.remoteTables()")
+    assert {t["name"]: t["rows"] for t in remote["tables"]}["boot_d"] == ROWS["boot_d"]
+    assert _local_tables(page) == ["boot_a", "boot_b", "boot_c"]  # not pulled back
+    # the page's list of server tables: a "hold here" checkbox each; ticking one holds it
+    box = '#remote-tables-body input[data-table="{}"]'
+    page.wait_for_selector(box.format("boot_d") + ":not(:checked)")
+    assert page.is_checked(box.format("boot_a")) and not page.is_checked(box.format("boot_e"))
+    page.check(box.format("boot_d"))
+    page.wait_for_function("async () => (await window.ducksync.subscriptions())"
+                           ".held.includes('boot_d')")
+    assert page.evaluate("() => window.ducksync.sync()")["converged"]
+    assert q(page, FINGERPRINT.format(t="boot_d")) == [_expected("boot_d")]

@@ -1,0 +1,184 @@
+"""Bulk bootstrap (engine/bootstrap.py): a new device streams the remote's rows in keyset
+pages without sending keys, resumes after an interruption at any page without
+duplicates, and converges when the remote or the page changes rows meanwhile."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from engine_helpers import (
+    Crash,
+    FlakyLocal,
+    FlakyRemote,
+    assert_kept_sums_hold,
+    do_sync,
+    local_db,
+    remote_db,
+    rows,
+    run,
+)
+
+from ducksync.engine.state import base_table
+from ducksync.engine.sync import SyncOptions, sync
+
+N = 35  # rows of the remote table
+PAGE = 8  # rows per page (batch_rows): pages of 8, 8, 8, 8, 3
+
+
+def _remote(n: int = N) -> Any:
+    """A remote table ``t`` with ``n`` rows, pushed by another device."""
+    writer, r = local_db(), remote_db()
+    writer.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, w DOUBLE)")
+    writer.con.execute(f"INSERT INTO t SELECT i, 'v' || i, i / 3 FROM range({n}) x(i)")
+    assert do_sync(writer, r).converged
+    return r
+
+
+def _base_keys(local: Any) -> list[int]:
+    return [k for (k,) in local.con.execute(
+        f"SELECT id FROM {base_table('t')} ORDER BY 1").fetchall()]
+
+
+def _cursor(local: Any) -> Any:
+    return local.con.execute("SELECT boot_cursor FROM ducksync.tables WHERE name = 't'"
+                             ).fetchone()
+
+
+def _assert_equal_to_remote(local: Any, r: Any) -> None:
+    assert rows(local) == rows(r)
+    keys = _base_keys(local)
+    assert keys == sorted(set(keys)) == [row[0] for row in rows(r)]  # each key once
+    assert _cursor(local) == (None,)
+
+
+def test_a_new_device_streams_the_table_without_sending_keys() -> None:
+    r, device = _remote(), local_db()
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.converged and rep.pulled == N
+    assert "bootstrap" in rep.paths and "bootstrap-settled" in rep.paths
+    assert rep.remote_calls == 1 + 5  # the survey, then five pages
+    assert rep.bytes_sent < 6 * 100  # cursors only, no key list
+    _assert_equal_to_remote(device, r)
+    again = do_sync(device, r).tables[0]
+    assert "remote-unchanged" in again.paths and "local-unchanged" in again.paths
+
+
+def test_a_key_the_general_path_must_take_is_not_bootstrapped() -> None:
+    writer, r, device = local_db(), remote_db(), local_db()
+    writer.con.execute("CREATE TABLE t (a INTEGER, b VARCHAR, PRIMARY KEY (a, b))")
+    writer.con.execute("INSERT INTO t SELECT i, 'x' FROM range(10) x(i)")
+    assert do_sync(writer, r).converged
+    rep = do_sync(device, r).tables[0]
+    assert rep.converged and rep.pulled == 10 and "bootstrap" not in rep.paths
+    assert rows(device) == rows(r)
+
+
+def test_an_interrupted_bootstrap_resumes_after_its_last_page() -> None:
+    """A connection lost at each page (before the remote answered, or after: the page
+    was read but never arrived) leaves only whole pages; the next sync continues from
+    the cursor, never from zero, never a key twice."""
+    r = _remote(20)  # pages of 8, 8, 4
+    for page in (1, 2, 3):
+        for after in (False, True):
+            device = local_db()
+            flaky = FlakyRemote(r, fail_at=1 + page, after=after)  # the survey comes first
+            first = run(sync(device, flaky, SyncOptions(batch_rows=PAGE), "sync")).tables[0]
+            assert first.error is not None and first.error["code"] == "remote_unavailable"
+            assert_kept_sums_hold(device)
+            # The page after the last committed one was in flight: all before it are kept.
+            committed = (page - 1) * PAGE
+            assert len(rows(device)) == committed == len(_base_keys(device))
+            assert _cursor(device) == ((str(committed - 1),) if committed else (None,))
+            rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+            assert rep.converged and rep.pulled == 20 - committed  # the rest, not all again
+            assert "bootstrap" in rep.paths and rep.bytes_sent < 200  # pages: no keys sent
+            _assert_equal_to_remote(device, r)
+
+
+class _Recording(FlakyLocal):
+    """Counts statements like FlakyLocal and remembers which ones the bootstrap ran."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner, fail_at=None)
+        self.booting: list[int] = []
+        self.first_commit = 0
+
+    def _tick(self, sql: str) -> None:
+        super()._tick(sql)
+        if "__ds_boot" in sql or (self.booting and self.booting[-1] == self.calls - 1):
+            self.booting.append(self.calls)  # from its first statement to its last
+            if sql.strip().upper() == "COMMIT" and not self.first_commit:
+                self.first_commit = self.calls
+
+
+def test_a_crash_at_every_local_statement_of_a_bootstrap_converges() -> None:
+    """A failure at each local statement the bootstrap runs (its open transaction is
+    lost, as in a killed process): the next sync leaves every key once, equal."""
+    r = _remote(12)  # pages of 8 and 4
+    recording = _Recording(local_db())
+    assert do_sync(recording, r, batch_rows=PAGE).converged
+    # The first page's statements and the second's arrival (the later pages repeat them)
+    points = recording.booting[:recording.booting.index(recording.first_commit) + 3]
+    assert len(points) >= 10
+    for k in points:
+        device = local_db()
+        with contextlib.suppress(Crash):  # or reported in the table's report
+            run(sync(FlakyLocal(device, fail_at=k), r, SyncOptions(batch_rows=PAGE), "sync"))
+        rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+        assert rep.converged, (k, rep.error)
+        _assert_equal_to_remote(device, r)
+
+
+class _Meddling:
+    """A remote whose ``fetch_rows_after`` runs ``hook`` (another writer) after page
+    ``at`` was read."""
+
+    def __init__(self, inner: Any, at: int, hook: Callable[[], None]) -> None:
+        self.inner, self.at, self.hook, self.pages = inner, at, hook, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
+        async for chunk in self.inner.fetch_rows_after(*a, **kw):
+            yield chunk
+        self.pages += 1
+        if self.pages == self.at:
+            self.hook()
+
+
+def test_the_remote_written_behind_the_cursor_mid_bootstrap_converges() -> None:
+    """Rows changed behind the cursor (already pulled), deleted ahead of it and inserted
+    behind it while the bootstrap runs: the base records what each page saw, so the
+    round after the bootstrap finds every difference and the sync ends equal."""
+    r, device = _remote(), local_db()
+
+    def other_writer() -> None:
+        r.con.execute("UPDATE t SET v = 'changed' WHERE id IN (1, 9)")  # pulled already
+        r.con.execute("DELETE FROM t WHERE id IN (3, 30)")  # behind / ahead of the cursor
+        r.con.execute("INSERT INTO t VALUES (-1, 'new behind', 0), (100, 'new ahead', 0)")
+
+    meddling = _Meddling(r, at=2, hook=other_writer)
+    rep = do_sync(device, meddling, batch_rows=PAGE).tables[0]
+    assert rep.converged and meddling.pages >= 2
+    assert "bootstrap-moved" in rep.paths  # the run's own next round settled it
+    _assert_equal_to_remote(device, r)
+
+
+def test_a_local_write_of_a_key_still_to_come_is_never_overwritten() -> None:
+    """The page is usable while rows arrive: a row written here with a key a later page
+    holds is kept, and the next detection treats it as a first-sync insert on both
+    sides (a manual conflict here: different content)."""
+    r, device = _remote(), local_db()
+
+    def page_writes() -> None:
+        device.con.execute("INSERT INTO t VALUES (30, 'mine', 0)")
+
+    meddling = _Meddling(r, at=1, hook=page_writes)
+    rep = do_sync(device, meddling, batch_rows=PAGE).tables[0]
+    assert rep.pending_conflicts == 1
+    assert device.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("mine",)
+    assert r.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("v30",)
+    assert len(rows(device)) == N and 30 not in _base_keys(device)

@@ -1,0 +1,78 @@
+"""The schema browser's pure helpers (web/ui_schema.py, MicroPython in the page; here in
+CPython with a stand-in for PyScript's ``pyscript`` module)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+@pytest.fixture(scope="module")
+def schema() -> Iterator[Any]:
+    stub = types.ModuleType("pyscript")
+    stub.window = stub.document = None  # type: ignore[attr-defined]
+    ffi = types.ModuleType("pyscript.ffi")
+    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
+    names = ("pyscript", "pyscript.ffi", "ui_common", "ui_schema")
+    saved = {n: sys.modules.get(n) for n in names}
+    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
+    sys.modules.pop("ui_common", None)
+    sys.path.insert(0, str(WEB))
+    try:
+        import ui_schema
+
+        yield ui_schema
+    finally:
+        sys.path.remove(str(WEB))
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def test_the_catalog_and_counts_statements_cover_every_schema_but_the_engines(
+        schema: Any) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE birds (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
+    con.execute("INSERT INTO birds SELECT range, 'b' FROM range(9)")
+    con.execute("DELETE FROM birds WHERE id >= 4")
+    con.execute('CREATE SCHEMA "my ""odd"" schema"')
+    con.execute('CREATE TABLE "my ""odd"" schema".notes (k VARCHAR, n INTEGER, '
+                "PRIMARY KEY (k, n))")
+    con.execute("CREATE SCHEMA ducksync")
+    con.execute("CREATE TABLE ducksync.ledger (x INTEGER)")
+    tables = schema.group_catalog(con.execute(schema.CATALOG_SQL).fetchall())
+    assert [(t["schema"], t["table"], t["key"]) for t in tables] == [
+        ("main", "birds", ["id"]), ('my "odd" schema', "notes", ["k", "n"])]
+    assert tables[0]["columns"] == [{"name": "id", "type": "INTEGER", "nullable": False},
+                                    {"name": "name", "type": "VARCHAR", "nullable": False}]
+    pairs = [(t["schema"], t["table"]) for t in tables]
+    assert con.execute(schema.counts_sql(pairs)).fetchone() == (4, 0)
+
+
+def test_sync_state_words(schema: Any) -> None:
+    keyed = {"schema": "main", "table": "t", "key": ["id"]}
+    assert schema.sync_words(keyed, {}, None) == "not synced yet"
+    assert schema.sync_words(keyed, {"synced": True}, 1) == "1 change not sent"
+    assert schema.sync_words(keyed, {"synced": True}, 0) == "synced"
+    assert schema.sync_words(keyed, {"synced": True, "pending_conflicts": 2}, 0) == \
+        "2 conflicts to resolve"
+    assert schema.sync_words({**keyed, "key": []}, {}, None) == "not synced (no primary key)"
+    assert schema.sync_words({**keyed, "schema": "s"}, {}, None).startswith("not synced (only")
+
+
+def test_local_html_escapes_names_and_keeps_open_tables_open(schema: Any) -> None:
+    tables = [{"schema": "main", "table": "<b>", "key": [], "columns": [
+        {"name": "x", "type": "INTEGER", "nullable": True}]}]
+    html = schema.local_html(tables, [1], {}, {}, ["main.<b>"])
+    assert "&lt;b&gt;" in html and "<b><b>" not in html and " open>" in html
+    assert "1 row<" in html

@@ -1,0 +1,55 @@
+"""The page's wording helpers (web/ui_common.py, MicroPython in the page; run here in CPython
+with a stand-in for PyScript's ``pyscript`` module): every message a sentence, plurals."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+@pytest.fixture(scope="module")
+def common() -> Iterator[Any]:
+    stub = types.ModuleType("pyscript")
+    stub.window = stub.document = None  # type: ignore[attr-defined]
+    ffi = types.ModuleType("pyscript.ffi")
+    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
+    saved = {n: sys.modules.get(n) for n in ("pyscript", "pyscript.ffi", "ui_common")}
+    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
+    sys.modules.pop("ui_common", None)
+    sys.path.insert(0, str(WEB))
+    try:
+        import ui_common
+
+        yield ui_common
+    finally:
+        sys.path.remove(str(WEB))
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def test_a_browser_error_and_its_hint_read_as_two_sentences(common: Any) -> None:
+    text = common.plain_error({"code": "remote_unavailable", "message": "Failed to fetch",
+                               "hint": "check the network"})
+    assert text == ("The server could not be reached: Failed to fetch. "
+                    "What to do: Check the network.")
+
+
+def test_a_message_that_ends_a_sentence_is_left_as_it_is(common: Any) -> None:
+    assert common.plain_error({"message": "Nothing was imported.", "hint": None}) == \
+        "Nothing was imported."
+    assert common.sentence("  ") == ""
+
+
+@pytest.mark.parametrize(("n", "words"), [(0, "0 rows"), (1, "1 row"), (2, "2 rows")])
+def test_counts_agree_with_their_number(common: Any, n: int, words: str) -> None:
+    assert common.count(n, "row") == words

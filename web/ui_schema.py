@@ -1,0 +1,204 @@
+"""The schema browser of the demo page (MicroPython): what this device and the server hold.
+
+This device: every table of the local database (all schemas; the engine's own ``ducksync``
+schema left out) with its columns and types, exact row count, primary key, sync state and
+changes not sent yet. The server: its tables with exact row counts (``remoteTables()``).
+
+Cheap by design: the local catalog is one statement (:data:`CATALOG_SQL`) and the row
+counts one more (:func:`counts_sql`), re-read after every statement that may change
+tables or rows (the worker's ``changed`` event, debounced) and after syncs; the sync state
+comes from ``syncTables()`` (re-read when a sync ends) and the counts of changes not sent
+from the ``sync`` events, so a write never makes the worker hash a table just to draw this.
+"""
+
+from pyscript import window
+from pyscript.ffi import create_proxy
+
+from ui_common import count, el, escape, from_js, on_promise, plain_error
+
+ENGINE_SCHEMA = "ducksync"
+REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
+CATALOG_SQL = (
+    "SELECT t.schema_name, t.table_name, c.column_name, c.data_type, c.is_nullable, "
+    "k.constraint_column_names AS primary_key "
+    "FROM duckdb_tables() t JOIN duckdb_columns() c ON c.database_name = t.database_name "
+    "AND c.schema_name = t.schema_name AND c.table_name = t.table_name "
+    "LEFT JOIN (SELECT database_name, schema_name, table_name, constraint_column_names "
+    "FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY') k "
+    "ON k.database_name = t.database_name AND k.schema_name = t.schema_name "
+    "AND k.table_name = t.table_name "
+    "WHERE t.database_name = current_database() AND NOT t.internal "
+    "AND t.schema_name <> '" + ENGINE_SCHEMA + "' "
+    "ORDER BY t.schema_name, t.table_name, c.column_index")
+
+
+def quote(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def counts_sql(tables):
+    """One statement, one row: ``count(*)`` of each ``(schema, table)``, in order."""
+    return "SELECT " + ", ".join(
+        "(SELECT count(*) FROM " + quote(s) + "." + quote(t) + ")::BIGINT" for s, t in tables)
+
+
+def group_catalog(rows):
+    """``[{schema, table, columns: [{name, type, nullable}], key}]`` from the catalog rows
+    (each ``[schema, table, column, type, nullable, key]``), in order."""
+    out = []
+    for schema, table, column, kind, nullable, key in rows:
+        if not out or out[-1]["schema"] != schema or out[-1]["table"] != table:
+            out.append({"schema": schema, "table": table, "columns": [], "key": key or []})
+        out[-1]["columns"].append({"name": column, "type": kind, "nullable": bool(nullable)})
+    return out
+
+
+def sync_words(table, synced, unsent):
+    """The sync state of one local table in words: only tables of ``main`` with a key sync."""
+    if table["schema"] != "main":
+        return "not synced (only the main schema syncs)"
+    if not table["key"]:
+        return "not synced (no primary key)"
+    if synced.get("pending_conflicts"):
+        return count(synced["pending_conflicts"], "conflict") + " to resolve"
+    if unsent:
+        return count(unsent, "change") + " not sent"
+    if not synced.get("synced"):
+        return "not synced yet"
+    if synced.get("outbox_batches"):
+        return "changes waiting to be sent"
+    return "synced"
+
+
+def local_html(tables, counts, synced, unsent, opened=()):
+    """``opened``: ``schema.table`` names whose columns were shown (kept open on redraw)."""
+    if not tables:
+        return '<p class="muted">No tables yet: create one in the console below.</p>'
+    items = []
+    for i, t in enumerate(tables):
+        name = t["table"] if t["schema"] == "main" else t["schema"] + "." + t["table"]
+        info = synced.get(t["table"], {}) if t["schema"] == "main" else {}
+        pending = unsent.get(t["table"]) if t["schema"] == "main" else None
+        key = set(t["key"])
+        columns = "".join(
+            "<tr><th scope=\"row\">" + escape(c["name"]) + ("" if c["name"] not in key else
+                                                         ' <span class="schema-pk">(key)</span>') +
+            "</th><td>" + escape(c["type"]) + "</td><td>" +
+            ("" if c["nullable"] else "NOT NULL") + "</td></tr>" for c in t["columns"])
+        items.append(
+            '<details class="schema-table" data-schema="' + escape(t["schema"]) +
+            '" data-table="' + escape(t["table"]) + '" data-rows="' + str(counts[i]) +
+            '" data-unsent="' + str(pending or 0) + '"' +
+            (" open" if t["schema"] + "." + t["table"] in opened else "") +
+            "><summary><b>" + escape(name) +
+            "</b> <span class=\"schema-rows\">" + count(counts[i], "row") + "</span> · " +
+            '<span class="schema-key">' +
+            (("key " + escape(", ".join(t["key"]))) if t["key"] else "no key") + "</span> · " +
+            '<span class="schema-sync">' + escape(sync_words(t, info, pending)) +
+            "</span></summary><table><thead><tr><th scope=\"col\">column</th>"
+            "<th scope=\"col\">type</th><th scope=\"col\"></th></tr></thead><tbody>" +
+            columns + "</tbody></table></details>")
+    return "".join(items)
+
+
+def remote_html(reply):
+    tables = reply.get("tables") or []
+    if not tables:
+        return '<p class="muted">The server has no tables yet.</p>'
+    rows = []
+    for t in tables:
+        name = t["name"] if (t.get("schema") or "main") == "main" else t["schema"] + "." + \
+            t["name"]
+        n = t.get("rows")
+        rows.append('<tr data-table="' + escape(t["name"]) + '"><th scope="row">' + escape(name) +
+                    '</th><td class="num">' + ("—" if n is None else str(n)) + "</td></tr>")
+    return ('<table id="schema-remote-tables"><thead><tr><th scope="col">table</th>'
+            '<th scope="col">rows</th></tr></thead><tbody>' + "".join(rows) +
+            "</tbody></table>")
+
+
+class SchemaPanel:
+    def __init__(self, client):
+        self.client = client
+        self.synced = {}  # table -> syncTables() entry (main schema)
+        self.unsent = {}  # table -> changes not sent (from the sync events)
+        self.tables, self.counts = [], []
+        self.timer = None
+        self.running = False
+        client.on("changed", create_proxy(lambda _e: self.refresh_soon()))
+        client.on("restarted", create_proxy(lambda _e: self.refresh_soon()))
+        client.on("sync", create_proxy(self.on_sync))
+        el("schema-refresh").addEventListener("click", create_proxy(lambda _e: self.refresh()))
+
+    def start(self):
+        el("schema-refresh").disabled = False
+        self.refresh()
+
+    def on_sync(self, state):
+        state = from_js(state)
+        unsent = state.get("unsent_tables") or {}
+        ended = self.running and not state.get("running")
+        self.running = bool(state.get("running"))
+        if ended:
+            self.refresh()  # a sync may have created tables and moved rows, here and there
+        elif unsent != self.unsent:
+            self.unsent = unsent
+            self.draw_local()
+
+    def refresh_soon(self):
+        if self.timer is not None:
+            window.clearTimeout(self.timer)
+        self.timer = window.setTimeout(create_proxy(self.refresh_local), REFRESH_DELAY_MS)
+
+    def refresh(self):
+        self.refresh_local()
+        on_promise(self.client.syncTables(), self.got_synced, self.failed)
+        on_promise(self.client.remoteTables(), self.got_remote, self.remote_failed)
+
+    # --- this device ----------------------------------------------------------------
+    def refresh_local(self, *_args):
+        self.timer = None
+        on_promise(self.client.queryTable(CATALOG_SQL), self.got_catalog, self.failed)
+
+    def got_catalog(self, result):
+        tables = group_catalog(from_js(result.rows))
+        if not tables:
+            self.tables, self.counts = [], []
+            self.draw_local()
+            return
+        pairs = [(t["schema"], t["table"]) for t in tables]
+        on_promise(self.client.queryTable(counts_sql(pairs)),
+                   lambda r: self.got_counts(tables, r), self.failed)
+
+    def got_counts(self, tables, result):
+        self.tables, self.counts = tables, from_js(result.rows)[0]
+        self.draw_local()
+
+    def got_synced(self, tables):
+        self.synced = {t["table"]: t for t in from_js(tables)}
+        for t in self.synced.values():
+            if t.get("unsent") is not None:
+                self.unsent[t["table"]] = t["unsent"]
+        self.draw_local()
+
+    def draw_local(self):
+        box = el("schema-local")
+        shown = box.querySelectorAll("details[open]")
+        opened = [shown.item(i).dataset.schema + "." + shown.item(i).dataset.table
+                  for i in range(shown.length)]
+        box.innerHTML = local_html(self.tables, self.counts, self.synced, self.unsent, opened)
+        el("schema-note").textContent = count(len(self.tables), "table") + " here."
+
+    def failed(self, err):
+        el("schema-note").textContent = "Could not read the tables: " + plain_error(
+            {"code": str(err.code), "message": str(err.message), "hint": err.hint})
+
+    # --- the server -----------------------------------------------------------------
+    def got_remote(self, reply):
+        el("schema-remote").innerHTML = remote_html(from_js(reply))
+
+    def remote_failed(self, err):
+        el("schema-remote").innerHTML = '<p class="muted">' + escape(
+            "The server's tables are not available: " + plain_error(
+                {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
+            "</p>"
