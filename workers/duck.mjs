@@ -251,7 +251,9 @@ export async function openDuckDB(options) {
         return c;
       };
       return { query: async (sql) => (await live()).query(sql),
-               insert: async (ipc, opts) => (await live()).insert(ipc, opts) };
+               insert: async (ipc, opts) => (await live()).insert(ipc, opts),
+               send: async (sql) => (await live()).send(sql), // the console's pending queries
+               cancel: async () => (await live()).cancel() };
     },
     files,
     close: () => current.close(),

@@ -120,7 +120,7 @@ class LocalWorker:
 
         console = await start_console(self.db, writing=self.clock.writing,
                                       after_write=after_write, checkpoint=self._checkpoint,
-                                      spawn=self.host.spawn)
+                                      spawn=self.host.spawn, restart=self._restart_duckdb)
         return console.handlers
 
     async def _on_console(self, request_type: str, payload: dict[str, Any]) -> dict[str, Any]:
