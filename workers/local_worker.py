@@ -202,7 +202,11 @@ class LocalWorker:
             return None
         try:
             rows = ducksync_host.sync.ipcToRows(await self.db.query(describe)).to_py()
-        except JsException:
+        except JsException as exc:
+            message = js_message(exc)
+            if is_wasm_crash(message):  # binding it crashed DuckDB: never run it after that
+                await self._restart_duckdb(message)
+                raise crash_error(message, sql) from None
             return None  # running it says what is wrong
         return [str(r[0]) for r in rows], [str(r[1]) for r in rows]
 
