@@ -10,7 +10,7 @@ import { EditorView, basicSetup } from "codemirror";
 import { keymap } from "@codemirror/view";
 import { Compartment, Prec } from "@codemirror/state";
 import { sql, SQLDialect, PostgreSQL } from "@codemirror/lang-sql";
-import { Grid } from "./console_grid.js";
+import { Grid, PAGE_ROWS } from "./console_grid.js";
 
 const SAMPLE = "SELECT 42 AS answer, 'duck' AS animal, version() AS duckdb;";
 const DUCKDB = SQLDialect.define({
@@ -101,7 +101,7 @@ class Console {
     this.#busy(true);
     const started = performance.now();
     try {
-      const reply = await this.client.consoleRun(sqlText, { cursor, pageRows: this.grid.pageRows });
+      const reply = await this.client.consoleRun(sqlText, { cursor, pageRows: PAGE_ROWS });
       this.show(reply, performance.now() - started);
     } catch (err) {
       this.showError(err);
@@ -150,6 +150,9 @@ class Console {
     $("result-actions").hidden = !this.grid.columns.length;
     $("console").dataset.result = reply.kind;
     performance.mark("ducksync:query-result");
+    // Other panels (tables, schema) refresh on this: DDL/DML come back as kind "raw".
+    window.dispatchEvent(new CustomEvent("ducksync:console-ran",
+      { detail: { kind: reply.kind, statement: reply.statement ?? null } }));
   }
 
   showError(err) {

@@ -4,6 +4,7 @@
 // NULL drawn apart from the text 'NULL', TIMESTAMPTZ in the viewer's time zone.
 export const ROW_HEIGHT = 22; // px, fixed (app.css): the scroll position maps to a row
 const OVERSCAN = 10;
+export const PAGE_ROWS = 200; // rows per page fetched from the worker (the first comes with the run)
 // Browsers cap an element's height (Chromium: ~33.5M px): past this, a pixel of scroll
 // stands for more than one row's worth (rows are still drawn at ROW_HEIGHT).
 const MAX_SCROLL_PX = 15_000_000;
@@ -35,7 +36,7 @@ export class Grid {
   constructor(container, fetchPage) {
     this.container = container;
     this.fetchPage = fetchPage;
-    this.pageRows = 200;
+    this.pageRows = PAGE_ROWS;
     this.columns = [];
     this.pages = new Map(); // page index -> rows (arrays of text or null)
     this.loading = new Map();
@@ -48,6 +49,7 @@ export class Grid {
     this.pages.clear();
     this.container.replaceChildren();
     delete this.container.dataset.total;
+    this.container.dataset.fetched = "0"; // pages asked of the worker for this result
   }
 
   /** Show a console result ({kind, columns, total, rows}); rows beyond the first page are fetched as needed. */
@@ -57,7 +59,8 @@ export class Grid {
     this.total = reply.total;
     this.raw = reply.kind === "raw";
     const first = this.raw ? reply.rows.map((r) => r.map((v) => this.text(v))) : reply.rows;
-    this.pageRows = this.raw ? Math.max(1, reply.rows.length) : this.pageRows;
+    // a raw answer is one page, whole; a table result comes in pages of PAGE_ROWS
+    this.pageRows = this.raw ? Math.max(1, reply.rows.length) : PAGE_ROWS;
     this.pages.set(0, first);
     this.formats = this.columns.map((c) => (c.type === TIMESTAMPTZ ? localTimestamp : (v) => v));
     this.container.dataset.total = String(this.total);
@@ -174,6 +177,7 @@ export class Grid {
     if (this.loading.has(page) || this.raw) return;
     const generation = this.generation;
     this.loading.set(page, true);
+    this.container.dataset.fetched = String(Number(this.container.dataset.fetched ?? 0) + 1);
     try {
       const rows = await this.fetchPage(page * this.pageRows, this.pageRows);
       if (generation !== this.generation) return; // a newer result replaced this one

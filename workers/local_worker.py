@@ -118,6 +118,7 @@ class LocalWorker:
 
         async def after_write() -> None:
             self._wrote_now()
+            self.host.emit(protocol.Event(type=protocol.CHANGED))  # the schema panel follows
             try:
                 await self._checkpoint()
             except JsException as exc:
