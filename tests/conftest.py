@@ -56,4 +56,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     as the session-scoped browser lives; any later test calling ``asyncio.run`` would
     fail with "cannot be called from a running event loop". Order is otherwise kept.
     """
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    items.sort(key=uses_a_browser)
+
+
+# Fixtures that start Playwright: a test using one is a browser test even if unmarked.
+_BROWSER_FIXTURES = frozenset({"playwright", "browser", "context", "new_context", "page",
+                               "ducksync_device"})
+
+
+def uses_a_browser(item: pytest.Item) -> bool:
+    """Marked ``browser`` or asking for a Playwright fixture (an unmarked browser test
+    sorted among the others left the loop running: 300 later tests failed)."""
+    return (item.get_closest_marker("browser") is not None
+            or not _BROWSER_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))

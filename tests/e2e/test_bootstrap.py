@@ -12,6 +12,8 @@ from pageutil import q, wait_ready
 
 from serverutil import RunningServer, running_server
 
+pytestmark = pytest.mark.browser
+
 TABLES = ("boot_a", "boot_b", "boot_c", "boot_d")  # held by the new device
 ROWS = {"boot_a": 300, "boot_b": 2000, "boot_c": 200, "boot_d": 100, "boot_e": 10}
 
