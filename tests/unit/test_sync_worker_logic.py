@@ -566,3 +566,36 @@ def test_an_announced_table_is_pulled_and_the_device_stays_in_sync(
     assert _con(b).execute("SELECT v FROM feed_notes WHERE id = 100").fetchone() == ("new",)
     status = b.snapshot()
     assert status["in_sync"] and status["feed"] == {"state": "live", "reason": None}
+
+
+def test_a_cancel_while_a_run_is_recorded_ends_the_service(own_server: str,
+                                                           tmp_path: Any) -> None:
+    """Stopping the service while a finished run writes its log row: the log write is cut
+    off, the status still settles, and the task ends (the cancel used to be swallowed, so
+    the stopping task never finished)."""
+    svc = _service(own_server, str(tmp_path / "stop.duckdb"), [])
+    _con(svc).execute("CREATE TABLE stop_items (id BIGINT PRIMARY KEY)")
+    local: Any = svc.local
+    logging, release = asyncio.Event(), asyncio.Event()
+    plain = local.execute
+
+    async def execute(sql: str, params: Any = ()) -> None:
+        if "INSERT INTO ducksync.sync_log" in sql:
+            logging.set()
+            await release.wait()  # held here until the test cancels
+        await plain(sql, params)
+
+    local.execute = execute
+
+    async def stop_while_logging() -> bool:
+        task = asyncio.ensure_future(svc.sync(tables=["stop_items"]))
+        await logging.wait()
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 30)
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert run(stop_while_logging()) is True
+    assert svc.snapshot()["phase"] != "syncing"

@@ -376,10 +376,28 @@ class SyncService:
         ok = outcome in ("ok", "nothing")
         down = bool(error and error.get("code") == "remote_unavailable")
         end_wall = self.wall()
+        # A cancellation arriving while the run is recorded (the service stopping) waits
+        # until the status is settled, then goes on: swallowed, the stopping task would
+        # never end.
+        cancelled = False
         if outcome != "nothing":
-            with contextlib.suppress(DucksyncError, asyncio.CancelledError):
-                await self._log(summary, names, direction, trigger, start_wall, end_wall)
-        with contextlib.suppress(DucksyncError, asyncio.CancelledError):
+            try:
+                with contextlib.suppress(DucksyncError):
+                    await self._log(summary, names, direction, trigger, start_wall, end_wall)
+            except asyncio.CancelledError:
+                cancelled = True
+        try:
+            await self._count_waiting(summary)
+        except asyncio.CancelledError:
+            cancelled = True
+        self._settle(summary, outcome, error, ok, down, trigger, end_wall, mark,
+                     whole=whole, generation=generation)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _count_waiting(self, summary: dict[str, Any]) -> None:
+        """Conflicts and rejections now waiting here, with their events."""
+        with contextlib.suppress(DucksyncError):
             before, rejected = self.status.pending_conflicts, self.status.rejections
             waiting = (await self.local.fetch_rows(
                 "SELECT (SELECT count(*) FROM ducksync.conflicts), "
@@ -395,6 +413,11 @@ class SyncService:
                 self._emit("rejection", {"pending": self.status.rejections,
                                          "tables": [t["table"] for t in summary["tables"]
                                                     if t.get("rejections")]})
+
+    def _settle(self, summary: dict[str, Any], outcome: str,
+                error: dict[str, Any] | None, ok: bool, down: bool, trigger: str,
+                end_wall: float, mark: float, *, whole: bool, generation: int) -> None:
+        """The status and schedule after a run (no awaits: it cannot be cut off)."""
         self.schedule.finished(mark, self.clock(), ok=ok,
                                retry=outcome not in ("cancelled",), whole=trigger != "feed")
         untouched = generation == self._writes  # nothing written since the run started
