@@ -282,6 +282,7 @@ export async function openDuckDB(options) {
     get version() { return current.version; },
     get adb() { return current.adb; },
     get generation() { return generation; },
+    runsSetup: true, // connect(setup) runs it, and again on every reopened connection
     query: (sql) => track(current.query(sql)).catch(failed),
     // `setup(conn)` runs on the connection now and again on each reopened one (SETs, ATTACHes:
     // a connection's state does not survive its instance).

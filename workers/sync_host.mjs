@@ -91,13 +91,17 @@ export function splitIPC(ipc, batchRows, batchBytes) {
 /** The sync engine's connection: query, rows, chunked export, temp-table ingest. */
 export async function syncConnection(db) {
   // Run again on the connection that replaces this one if DuckDB is restarted (duck.mjs).
-  const conn = await db.connect(async (c) => {
+  const setup = async (c) => {
     await c.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
     // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
     // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
     // catalog (USE'd for the insert only, on this connection only), then moves to temp.
     await c.query("ATTACH IF NOT EXISTS ':memory:' AS __ds_scratch");
-  });
+  };
+  const conn = await db.connect(setup);
+  // Only our restartable DuckDB (duck.mjs) runs `setup` itself, again on each reopened
+  // connection; other hosts (the MotherDuck client's SQL service) take no setup.
+  if (!db.runsSetup) await setup(conn);
   const home = quote(ipcToRows(await conn.query("SELECT current_database()"))[0][0]);
   return {
     query: (sql) => conn.query(sql),
