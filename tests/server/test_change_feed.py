@@ -212,3 +212,40 @@ def test_the_feed_needs_credentials_when_auth_is_on(tmp_path: Path) -> None:
                           headers={"authorization": f"Bearer {key}"}) as allowed:
             assert allowed.status_code == 200
             assert allowed.headers["content-type"].startswith("text/event-stream")
+
+
+def test_a_write_by_another_tool_is_announced_and_a_ducksync_write_is_not_counted_twice(
+        tmp_path: Path) -> None:
+    """MotherDuck's UI or a notebook bumps no version: the server notices the content move
+    (server/outside_writes.py) and bumps it, so every process announces it."""
+    device = tmp_path / "device.duckdb"
+    write(device, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR); "
+                  "INSERT INTO notes VALUES (1, 'one')")
+    with serve(tmp_path / "remote.duckdb", feed_poll_s=0.05,
+               feed_outside_check_s=0.05) as (url, app, _):
+        push(url, device)
+        feed = Listening(url)
+        try:
+            first = feed.next().data["tables"]["notes"]
+            outside = app.state.ctx.outside
+            with app.state.ctx.database.cursor() as notebook:  # not through ducksync
+                notebook.execute("UPDATE notes SET body = 'edited in a notebook'")
+            assert feed.next().data == {"tables": {"notes": first + 1}}
+            assert outside.found == 1
+            write(device, "INSERT INTO notes VALUES (2, 'two')")
+            push(url, device)  # its own version move: one change, not also an outside one
+            assert feed.next().data == {"tables": {"notes": first + 2}}
+            polls = app.state.ctx.feed.polls
+            deadline = time.monotonic() + WAIT_S
+            while app.state.ctx.feed.polls < polls + 3:  # a few more checks went by
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert outside.found == 1
+        finally:
+            feed.close()
+
+
+def test_other_tools_are_looked_for_only_where_they_can_write() -> None:
+    assert Settings().outside_check_every_s("motherduck") == 30.0
+    assert Settings().outside_check_every_s("duckdb-file") == 0.0  # the file's only writer
+    assert Settings(feed_outside_check_s=5).outside_check_every_s("duckdb-file") == 5

@@ -36,6 +36,7 @@ __all__ = [
     "answer_shape_sql",
     "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
     "catalog_sql", "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
+    "fingerprints_sql",
     "full_rows_sql", "guard_marker", "hashed_sql", "inspect_sql", "is_conflict",
     "is_constraint", "is_missing", "keyed_rows_sql", "keyed_sql", "keys_table_sql",
     "keys_text_sql", "ledger_from_catalog", "no_table", "not_bulk_sql", "primary_keys_sql",
@@ -90,6 +91,18 @@ CLAIM: Final = ("INSERT INTO ducksync.table_writes VALUES (?, 1) ON CONFLICT (ta
 # transaction (a rolled-back or replayed batch leaves it), so it is the table's version
 # for the change feed (docs/change-feed.md): one small read for all tables.
 TABLE_VERSIONS: Final = "SELECT table_name, n FROM ducksync.table_writes"
+
+
+def fingerprints_sql(entries: Sequence[tuple[TableInfo, Sequence[str]]]) -> str:
+    """``(kind, table, value)``: each table's version (``'v'``, from ``table_writes``)
+    and its content's fingerprint (``'f'``: whole-table checksum and row count), in
+    one statement, so both come from one snapshot (see server/outside_writes.py).
+    One ``?`` per entry, as :func:`tops_sql`."""
+    versions = "SELECT 'v' AS kind, table_name AS t, n::VARCHAR AS value FROM ducksync.table_writes"
+    if not entries:
+        return versions
+    return (f"{versions} UNION ALL SELECT 'f', t, checksum || ':' || n::VARCHAR "
+            f"FROM ({tops_sql(entries)})")
 # The database's id (RemoteStore.remote_id): made once; two racing first calls may both
 # insert, and every reader then agrees on the smallest.
 # ``(read, create)``: read first ('' when the database has no id yet), create only

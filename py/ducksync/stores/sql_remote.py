@@ -32,7 +32,7 @@ import base64
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -869,3 +869,33 @@ class SqlRemoteStore:
                     return {}
                 raise
         return {str(name): int(n) for name, n in rows}
+
+    async def versions_and_fingerprints(self, synced: Callable[[str], bool] = lambda _: True,
+                                        ) -> tuple[dict[str, int], dict[str, str]]:
+        """Each table's version (:meth:`table_versions`) and content fingerprint (whole-
+        table checksum and rows), from one snapshot: one catalog read, one statement.
+        Only tables ``synced`` names, with a primary key (others are not synced)."""
+        async with self._lock:
+            await self._setup()
+            infos = [i for i in await self._tables() if synced(i["name"])]
+            entries = [(i, k) for i, k in rs.survey_keys(infos, None) if k]
+            names = [i["name"] for i, _ in entries]
+            try:
+                rows = await self.connector.fetch_rows(rs.fingerprints_sql(entries), names)
+            except QueryError as exc:
+                if not rs.is_missing(exc.message):
+                    raise
+                rows = [("f", t, c + ":" + str(n)) for t, c, n in
+                        await self.connector.fetch_rows(rs.tops_sql(entries), names)] \
+                    if entries else []
+        versions = {str(t): int(v) for kind, t, v in rows if kind == "v"}
+        return versions, {str(t): str(v) for kind, t, v in rows if kind == "f"}
+
+    async def bump_version(self, table: str) -> None:
+        """Count a write nobody announced (another tool's) as one of ``table``'s writes:
+        the change feed of every server process then announces it (the claim's own
+        statement, alone in its transaction)."""
+        async with self._lock:
+            await self._setup()
+            await self._ensure_ledger()
+            await self.connector.execute(rs.CLAIM, [table])
