@@ -474,6 +474,7 @@ def test_the_browser_sync_service_reports_lists_and_discards_rejections(
     from ducksync.worker.port_store import PortRemoteStore
     from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
     from ducksync.worker.sync_service import SyncService
+    from serviceutil import status_at_start
 
     remote = tmp_path / "remote.duckdb"
     with duckdb.connect(str(remote)) as con:
@@ -512,6 +513,9 @@ def test_the_browser_sync_service_reports_lists_and_discards_rejections(
         listed = asyncio.run(svc.rejections())
         assert [(r["key"], r["reason"]) for r in listed] == [("3", rejections.OUTSIDE)]
         assert "planted" in listed[0]["local"]
+        # a reloaded page shows the stored count at start, not only once a sync ends
+        reloaded = SyncService(local=local, remote=svc.remote, emit=lambda kind, payload: None)
+        assert asyncio.run(status_at_start(reloaded))["rejections"] == 1
         assert asyncio.run(svc.settle_rejection("todos", "3", "discard")) == {"pending": 0}
         assert asyncio.run(svc.sync(tables=["todos"]))["converged"]
         assert local.con.execute("SELECT id FROM todos ORDER BY id").fetchall() == [(1,)]
