@@ -455,6 +455,9 @@ def test_the_cli_signs_in_with_user_and_password_and_exits_1_on_a_rejection(
         code, out = cli("rejections", str(local))
         assert code == 1
         assert "todos key=500: the row as changed would not be yours" in out
+        # named by its values too, as a conflict's key is: retried, it is listed no more
+        assert cli("rejections", str(local), "--retry", "[500]")[0] == 0
+        assert cli("rejections", str(local)) == (0, "")
         with httpx.Client(base_url=server.url) as client:
             token = client.post("/api/v1/auth/login", json={
                 "username": "bob", "password": PASSWORD}).json()["token"]

@@ -584,12 +584,9 @@ class SyncService:
         row as text (None: the refused change was a delete)."""
         items = await engine_rejections.list_rejections(self.local, table)
         rows: dict[tuple[str, str], str] = {}
-        for name in sorted({r["table"] for r in items}):  # one query per table
-            found = await self.local.fetch_rows(
-                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [name])
-            if not found:
-                continue
-            label = state.key_text_sql(list(found[0][0]), "x")
+        keys = {r["table"]: r["key_columns"] for r in items if r["key_columns"]}
+        for name, key in sorted(keys.items()):  # one query per table
+            label = state.key_text_sql(key, "x")
             for key, text in await self.local.fetch_rows(
                     f"SELECT j.key_text, CAST(x AS VARCHAR) FROM ducksync.rejections j JOIN "
                     f"{sb.quote_ident(name)} x ON {label} = j.key_text WHERE "
