@@ -9,7 +9,8 @@
 //   BLOB                    lowercase hex string
 //   UUID                    "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 //   FLOAT/DOUBLE            Number, NaN and ±Infinity included
-//   BIT, INTERVAL, TIMETZ   DuckDB's text ("0101", "1 year 2 months 3 days 04:05:06", "12:00:00+05:30")
+//   BIT, INTERVAL, TIMETZ   DuckDB's text ("0101", "1 year 2 months 3 days 04:05:06", "12:00:00+05:30"),
+//                           nested ones too (the worker selects them as text: query_types)
 //   LIST / STRUCT           arrays / objects (struct fields in order), converted recursively
 //   MAP                     [{key, value}, ...] in the map's order (keys keep their type)
 //   NULL                    null

@@ -249,7 +249,8 @@ API_SQL = ("SELECT INTERVAL '1 year 2 months 3 days 04:05:06.5' AS i, 'nan'::DOU
            "{'z': 1, 'a': 2} AS s, 170141183460469231731687303715884105727::HUGEINT AS h, "
            "5::HUGEINT AS h5, '12:00:01.5+05:30'::TIMETZ AS tz, 'infinity'::TIMESTAMP AS ti, "
            "'a'::ENUM('a', 'b') AS e, gen_random_uuid() IS NOT NULL AS u, NULL AS nul, "
-           "'NULL' AS txt")
+           "'NULL' AS txt, ['101'::BIT] AS bl, {'tz': '12:00:01.5+05:30'::TIMETZ, "
+           "'iv': INTERVAL 1 DAY} AS st")
 
 
 def test_query_api_returns_values_and_types_as_duckdb_has_them(page: Any) -> None:
@@ -261,6 +262,7 @@ def test_query_api_returns_values_and_types_as_duckdb_has_them(page: Any) -> Non
     assert list(row["s"]) == ["z", "a"]  # struct fields in order
     assert row["h"] == "170141183460469231731687303715884105727" and row["h5"] == 5
     assert row["e"] == "a" and row["nul"] is None and row["txt"] == "NULL"
+    assert row["bl"] == ["101"] and row["st"] == {"tz": "12:00:01.5+05:30", "iv": "1 day"}
     types = page.evaluate("async (s) => (await window.ducksync.queryTable(s)).columns"
                           ".map((c) => c.type)", API_SQL)
     assert types[:13] == ["INTERVAL", "DOUBLE", "FLOAT", "BIT", "MAP(INTEGER, VARCHAR)",
