@@ -236,8 +236,8 @@ function timestampValue(raw, unit) {
     `${pad(Math.floor(r / 1000) % 60)}.${pad(r % 1000, 3)}Z`;
 }
 
-// Top-level DATE/TIMESTAMP columns are read from their raw integers: Arrow's own getters
-// throw for values beyond a JS Date (DuckDB's infinity, year 294247).
+// DATE/TIMESTAMP columns are read from their raw integers, at any depth: Arrow's own
+// getters throw for values beyond a JS Date (DuckDB's infinity, year 294247).
 function rawColumn(vector, convert) {
   const out = new Array(vector.length);
   let k = 0;
@@ -257,6 +257,16 @@ function column(vector, field, duckType) {
   }
   if (type.typeId === Type.Date && type.unit === 0 /* DateUnit.DAY */) {
     return rawColumn(vector, (v) => dateValue(v));
+  }
+  // Nested values are decoded as columns are, so a DATE/TIMESTAMP inside keeps the raw path.
+  if (type.typeId === Type.Struct && !extensionOf(field)) {
+    const fields = type.children.map((f, j) => [f.name, column(vector.getChildAt(j), f)]);
+    return Array.from({ length: vector.length }, (_, r) => (vector.isValid(r)
+      ? Object.fromEntries(fields.map(([name, values]) => [name, values[r] ?? null])) : null));
+  }
+  if ((type.typeId === Type.List || type.typeId === Type.FixedSizeList) && !extensionOf(field)) {
+    const item = type.children[0];
+    return Array.from(vector, (v) => (v == null ? null : column(v, item)));
   }
   const conv = BY_DUCKDB_TYPE[duckType] ?? converter(field);
   return Array.from(vector, (v) => (v == null ? null : conv(v)));
