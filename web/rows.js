@@ -16,7 +16,7 @@
 //   NULL                    null
 // With DuckDB's column types (the local worker sends them: ducksync.worker.query_types)
 // columns carry DuckDB's type names and are decoded by them (ENUM, UUID, HUGEINT...).
-import { Type, TimeUnit } from "apache-arrow";
+import { Type, TimeUnit, makeVector } from "apache-arrow";
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -96,7 +96,8 @@ const EXTENSIONS = {
 const EXTENSION_TYPES = { bool8: "BOOLEAN", uuid: "UUID", hugeint: "HUGEINT", uhugeint: "UHUGEINT",
                           bit: "BIT", time_tz: "TIME WITH TIME ZONE", bignum: "BIGNUM" };
 
-/** A function converting one Arrow value of `field` to a JSON-friendly value. */
+/** A function converting one Arrow value of `field` to a JSON-friendly value (LIST, STRUCT
+ * and MAP are decoded column by column instead: `column`). */
 function converter(field) {
   const extension = EXTENSIONS[extensionOf(field)];
   return extension ?? typeConverter(field.type);
@@ -118,21 +119,6 @@ function typeConverter(type) {
     case Type.LargeBinary:
     case Type.FixedSizeBinary:
       return (v) => Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
-    case Type.List:
-    case Type.FixedSizeList: {
-      const item = converter(type.children[0]);
-      return (v) => Array.from(v, (x) => (x == null ? null : item(x)));
-    }
-    case Type.Struct: {
-      const fields = type.children.map((f) => [f.name, converter(f)]);
-      return (v) => Object.fromEntries(fields.map(([name, conv]) => [name, v[name] == null ? null : conv(v[name])]));
-    }
-    case Type.Map: {
-      const [keyField, valueField] = type.children[0].type.children;
-      const key = converter(keyField);
-      const value = converter(valueField);
-      return (v) => [...v].map(([k, x]) => ({ key: k == null ? null : key(k), value: x == null ? null : value(x) }));
-    }
     case Type.Interval:
     case Type.Duration:
       return (v) => (typeof v === "bigint" ? bigint(v) : ArrayBuffer.isView(v) ? Array.from(v, Number) : v);
@@ -268,8 +254,29 @@ function column(vector, field, duckType) {
     const item = type.children[0];
     return Array.from(vector, (v) => (v == null ? null : column(v, item)));
   }
+  if (type.typeId === Type.Map && !extensionOf(field)) return mapColumn(vector, type);
   const conv = BY_DUCKDB_TYPE[duckType] ?? converter(field);
   return Array.from(vector, (v) => (v == null ? null : conv(v)));
+}
+
+// MAP: [{key, value}, ...] in the map's order; its keys and values decoded as columns.
+function mapColumn(vector, type) {
+  const [keyField, valueField] = type.children[0].type.children;
+  const out = [];
+  for (const data of vector.data) {
+    const entries = makeVector(data.children[0]);
+    const keys = column(entries.getChildAt(0), keyField);
+    const values = column(entries.getChildAt(1), valueField);
+    for (let i = 0; i < data.length; i++) {
+      if (!data.getValid(i)) { out.push(null); continue; }
+      const row = [];
+      for (let e = data.valueOffsets[i]; e < data.valueOffsets[i + 1]; e++) {
+        row.push({ key: keys[e] ?? null, value: values[e] ?? null });
+      }
+      out.push(row);
+    }
+  }
+  return out;
 }
 
 /** Rows of `table` as plain objects ("objects") or arrays in column order ("arrays");

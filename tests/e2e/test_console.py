@@ -250,7 +250,8 @@ API_SQL = ("SELECT INTERVAL '1 year 2 months 3 days 04:05:06.5' AS i, 'nan'::DOU
            "'a'::ENUM('a', 'b') AS e, gen_random_uuid() IS NOT NULL AS u, NULL AS nul, "
            "'NULL' AS txt, ['101'::BIT] AS bl, {'tz': '12:00:01.5+05:30'::TIMETZ, "
            "'iv': INTERVAL 1 DAY, 'd': 'infinity'::DATE} AS st, "
-           "[TIMESTAMPTZ '2024-07-01 03:04:05.5+00', 'infinity'::TIMESTAMPTZ] AS tl")
+           "[TIMESTAMPTZ '2024-07-01 03:04:05.5+00', 'infinity'::TIMESTAMPTZ] AS tl, "
+           "MAP {'b': 'infinity'::DATE, 'a': NULL} AS md")
 
 
 def test_query_api_returns_values_and_types_as_duckdb_has_them(page: Any) -> None:
@@ -266,6 +267,7 @@ def test_query_api_returns_values_and_types_as_duckdb_has_them(page: Any) -> Non
     assert row["bl"] == ["101"]
     assert row["st"] == {"tz": "12:00:01.5+05:30", "iv": "1 day", "d": "infinity"}
     assert row["tl"] == ["2024-07-01T03:04:05.500Z", "infinity"]
+    assert row["md"] == [{"key": "b", "value": "infinity"}, {"key": "a", "value": None}]
     types = page.evaluate("async (s) => (await window.ducksync.queryTable(s)).columns"
                           ".map((c) => c.type)", API_SQL)
     assert types[:13] == ["INTERVAL", "DOUBLE", "FLOAT", "BIT", "MAP(INTEGER, VARCHAR)",
