@@ -585,8 +585,8 @@ class SyncService:
         items = await engine_rejections.list_rejections(self.local, table)
         rows: dict[tuple[str, str], str] = {}
         keys = {r["table"]: r["key_columns"] for r in items if r["key_columns"]}
-        for name, key in sorted(keys.items()):  # one query per table
-            label = state.key_text_sql(key, "x")
+        for name, columns in sorted(keys.items()):  # one query per table
+            label = state.key_text_sql(columns, "x")
             for key, text in await self.local.fetch_rows(
                     f"SELECT j.key_text, CAST(x AS VARCHAR) FROM ducksync.rejections j JOIN "
                     f"{sb.quote_ident(name)} x ON {label} = j.key_text WHERE "
