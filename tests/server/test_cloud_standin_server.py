@@ -12,8 +12,6 @@ attaches the whole workspace), under the stand-in's documented rules.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-import uvicorn
 from remote_scenarios import run_scenario
 
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
@@ -37,7 +34,7 @@ from ducksync.stores.latency import CountingTransport
 from ducksync.stores.native import NativeLocalStore
 from ducksync.stores.sql_remote import SqlRemoteStore
 from ducksync.stores.standin import CloudStandIn
-from serverutil import free_port
+from serverutil import app_in_thread, free_port
 
 TOKEN = "stand-in-token"  # not a secret: what the stand-in is given
 
@@ -86,19 +83,8 @@ def md_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
     app = create_app(Settings(remote="md:cloud", port=port, log_json=False),
                      database=RemoteDatabase(spec="md:cloud", opener=cloud.open),
                      store_factory=cloud.store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # readiness: uvicorn's own flag, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", cloud, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with app_in_thread(app, port) as url:
+        yield url, cloud, app
 
 
 def _sync(local: Path, url: str, mode: str = "sync", **opts: Any) -> tuple[SyncReport, int]:
