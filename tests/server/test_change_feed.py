@@ -212,7 +212,7 @@ def test_a_write_by_another_tool_is_announced_and_a_ducksync_write_is_not_counte
     write(device, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR); "
                   "INSERT INTO notes VALUES (1, 'one')")
     with serve(tmp_path / "remote.duckdb", feed_poll_s=0.05,
-               feed_outside_check_s=0.05) as (url, app, _):
+               feed_outside_check_s=0.05) as (url, app):
         push(url, device)
         feed = Listening(url)
         try:
