@@ -145,28 +145,5 @@ export async function syncConnection(db) {
         : `CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${scratch}`);
       await conn.query(`DROP TABLE ${scratch}`);
     },
-    // Show IPC as temp view `name` over its scratch table: `ingest` without the copy into
-    // temp (a bootstrap page, read by its commit then dropped; the engine's ChunkStaging).
-    // A further chunk lands beside it and is appended in the scratch catalog.
-    stage: async (name, ipc, append) => {
-      const scratch = `__ds_scratch.main.${quote(append ? `${name}_more` : name)}`;
-      await conn.query(`DROP TABLE IF EXISTS ${scratch}`);
-      await conn.query("USE __ds_scratch");
-      try {
-        await conn.insert(ipc, { name: append ? `${name}_more` : name, schema: "main", create: true });
-      } finally {
-        await conn.query(`USE ${home}`);
-      }
-      if (append) {
-        await conn.query(`INSERT INTO __ds_scratch.main.${quote(name)} BY NAME SELECT * FROM ${scratch}`);
-        await conn.query(`DROP TABLE ${scratch}`);
-      } else {
-        await conn.query(`CREATE OR REPLACE TEMP VIEW ${quote(name)} AS SELECT * FROM ${scratch}`);
-      }
-    },
-    unstage: async (name) => {
-      await conn.query(`DROP VIEW IF EXISTS temp.main.${quote(name)}`);
-      await conn.query(`DROP TABLE IF EXISTS __ds_scratch.main.${quote(name)}`);
-    },
   };
 }

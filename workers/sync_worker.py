@@ -108,14 +108,6 @@ class TrackedWasmLocalStore(WasmLocalStore):
     def write_token(self) -> str | None:
         return self.clock.write_token()
 
-    # ChunkStaging (engine/store.py): a bootstrap page stays in the scratch catalog
-    async def stage_chunks(self, name: str, chunks: Sequence[bytes]) -> None:
-        for i, chunk in enumerate(chunks):
-            await self._q(self.conn.stage(name, js_bytes(chunk), i > 0), f"stage {name}")
-
-    async def drop_staged(self, name: str) -> None:
-        await self._q(self.conn.unstage(name), f"drop staged {name}")
-
 
 class SyncWorker:
     """The sync requests of the local worker (``handlers``) and the automatic triggers.

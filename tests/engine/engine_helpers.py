@@ -212,16 +212,3 @@ class FlakyLocal:
     def export_arrow(self, sql: str, params: Any = (), **kw: Any) -> Any:
         self._tick(sql)
         return self.inner.export_arrow(sql, params, **kw)
-class StagingFlakyLocal(FlakyLocal):
-    """FlakyLocal over a store that stages chunks (``ChunkStaging``: the native store's
-    and the browser's bootstrap pages); staging and dropping count as statements."""
-
-    async def stage_chunks(self, name: str, chunks: Any) -> None:
-        self._tick(f"stage {name}")
-        await self.inner.stage_chunks(name, chunks)
-
-    async def drop_staged(self, name: str) -> None:
-        self._tick(f"drop staged {name}")
-        await self.inner.drop_staged(name)
-
-

@@ -8,12 +8,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from engine_helpers import (
     Crash,
     FlakyLocal,
     FlakyRemote,
-    StagingFlakyLocal,
     assert_kept_sums_hold,
     do_sync,
     local_db,
@@ -129,33 +127,27 @@ def test_an_interrupted_bootstrap_resumes_after_its_last_page() -> None:
             _assert_equal_to_remote(device, r)
 
 
-def _recording(flaky: type[FlakyLocal]) -> Any:
-    """``flaky`` that also remembers which statements the bootstrap ran."""
+class _Recording(FlakyLocal):
+    """Counts statements like FlakyLocal and remembers which ones the bootstrap ran."""
 
-    class Recording(flaky):  # type: ignore[valid-type,misc]
-        def __init__(self, inner: Any) -> None:
-            super().__init__(inner, fail_at=None)
-            self.booting: list[int] = []
-            self.first_commit = 0
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner, fail_at=None)
+        self.booting: list[int] = []
+        self.first_commit = 0
 
-        def _tick(self, sql: str) -> None:
-            super()._tick(sql)
-            if "__ds_boot" in sql or (self.booting and self.booting[-1] == self.calls - 1):
-                self.booting.append(self.calls)  # from its first statement to its last
-                if sql.strip().upper() == "COMMIT" and not self.first_commit:
-                    self.first_commit = self.calls
-
-    return Recording
+    def _tick(self, sql: str) -> None:
+        super()._tick(sql)
+        if "__ds_boot" in sql or (self.booting and self.booting[-1] == self.calls - 1):
+            self.booting.append(self.calls)  # from its first statement to its last
+            if sql.strip().upper() == "COMMIT" and not self.first_commit:
+                self.first_commit = self.calls
 
 
-@pytest.mark.parametrize("flaky", [StagingFlakyLocal, FlakyLocal], ids=["staged", "ingested"])
-def test_a_crash_at_every_local_statement_of_a_bootstrap_converges(
-        flaky: type[FlakyLocal]) -> None:
+def test_a_crash_at_every_local_statement_of_a_bootstrap_converges() -> None:
     """A failure at each local statement the bootstrap runs (its open transaction is
-    lost, as in a killed process): the next sync leaves every key once, equal. Pages
-    staged (no copy: the native store's and the browser's) or ingested into temp."""
+    lost, as in a killed process): the next sync leaves every key once, equal."""
     r = _remote(12)  # pages of 8 and 4
-    recording = _recording(flaky)(local_db())
+    recording = _Recording(local_db())
     assert do_sync(recording, r, batch_rows=PAGE).converged
     # The first page's statements and the second's arrival (the later pages repeat them)
     points = recording.booting[:recording.booting.index(recording.first_commit) + 3]
@@ -163,7 +155,7 @@ def test_a_crash_at_every_local_statement_of_a_bootstrap_converges(
     for k in points:
         device = local_db()
         with contextlib.suppress(Crash):  # or reported in the table's report
-            run(sync(flaky(device, fail_at=k), r, SyncOptions(batch_rows=PAGE), "sync"))
+            run(sync(FlakyLocal(device, fail_at=k), r, SyncOptions(batch_rows=PAGE), "sync"))
         rep = do_sync(device, r, batch_rows=PAGE).tables[0]
         assert rep.converged, (k, rep.error)
         _assert_equal_to_remote(device, r)

@@ -44,7 +44,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums
-from ducksync.engine.store import ChunkStaging, LocalStore, RemoteStore
+from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.errors import DucksyncError
 
 __all__ = ["BOOT_TOTAL", "Booted", "eligible", "run"]
@@ -122,11 +122,9 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
             await pending
         raise
     finally:
-        for name in _PAGES:
+        for name in (*_PAGES, BOOT_TOTAL):
             with contextlib.suppress(DucksyncError):
-                await boot.drop(name)
-        with contextlib.suppress(DucksyncError):
-            await local.execute(f"DROP TABLE IF EXISTS {BOOT_TOTAL}")
+                await local.execute(f"DROP TABLE IF EXISTS {name}")
     sums = await base_sums(local, shape)
     moved = sums.top != top
     xfer.paths.append("bootstrap-moved" if moved else "bootstrap-settled")
@@ -147,9 +145,6 @@ class _Pages:
         self.cast = (f"SELECT {casts}, p.__ds_rk::UBIGINT AS __ds_rk, p.__ds_rh::UBIGINT "
                      "AS __ds_rh FROM {page} p")
         self._lock = asyncio.Lock()  # the fetch task's ingest and the commit share `local`
-        # A page is staged (no copy into a temp table) where the store can: natively the
-        # copy cost a tenth of the local CPU, in DuckDB-WASM as much as the key insert.
-        self.staging = local if isinstance(local, ChunkStaging) else None
 
     async def set_total(self, top: Top) -> None:
         """``BOOT_TOTAL``: rows left to pull (the remote's count less the base's)."""
@@ -184,11 +179,8 @@ class _Pages:
         nbytes = sum(len(c) for c in chunks)
         self.xfer.received += nbytes
         async with self._lock:
-            if self.staging is not None:
-                await self.staging.stage_chunks(page, chunks)
-            else:
-                for i, chunk in enumerate(chunks):
-                    await self.local.ingest_arrow(page, chunk, append=i > 0)
+            for i, chunk in enumerate(chunks):
+                await self.local.ingest_arrow(page, chunk, append=i > 0)
             del chunks
             n, last = await self._last_key(page)
         return n, nbytes, last
@@ -208,13 +200,6 @@ class _Pages:
         if not top:
             return 0, None
         return int(top[0][0]), json.dumps([str(v) for v in top[0][1:]])
-
-    async def drop(self, page: str) -> None:
-        """Forget a page (staged or ingested)."""
-        if self.staging is not None:
-            await self.staging.drop_staged(page)
-        else:
-            await self.local.execute(f"DROP TABLE IF EXISTS {page}")
 
     async def commit(self, page: str, n: int, cursor: str | None) -> int:
         """The page's rows and base rows, and the cursor, in one transaction; rows whose

@@ -52,8 +52,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "BodyLimited", "ChunkStaging", "CleanMark", "ColumnInfo", "LocalStore",
-           "RemoteStore", "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
+__all__ = ["ApplyResult", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore",
+           "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -175,27 +175,6 @@ class CleanMark:
     # The base's remote-hash checksum ``(checksum, rows)`` when that sync left the base
     # untouched (it compared it with the remote's and changed nothing), else None.
     base_top: tuple[int, int] | None = None
-
-
-@runtime_checkable
-class ChunkStaging(Protocol):
-    """Optional, on a :class:`LocalStore` that can show IPC chunks to SQL with fewer
-    copies than :meth:`LocalStore.ingest_arrow`'s temp table (native: the Arrow data
-    registered as a view, no copy; DuckDB-WASM: the scratch table behind a temp view,
-    without the copy into temp, which cost as much as the primary-key insert there).
-
-    What is staged is read-only, and only until :meth:`drop_staged` or the next
-    :meth:`stage_chunks` of the same name. The bootstrap's pages use it
-    (``engine/bootstrap.py``).
-    """
-
-    async def stage_chunks(self, name: str, chunks: Sequence[bytes]) -> None:
-        """Show ``chunks`` (IPC streams of one schema, at least one) as relation ``name``."""
-        ...
-
-    async def drop_staged(self, name: str) -> None:
-        """Forget ``name`` (nothing staged under it: nothing to do)."""
-        ...
 
 
 @runtime_checkable

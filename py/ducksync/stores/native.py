@@ -124,19 +124,6 @@ class NativeLocalStore(_Native):
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
         await self._call(lambda: self._ingest_arrow(table, ipc, append=append))
 
-    async def stage_chunks(self, name: str, chunks: Sequence[bytes]) -> None:
-        """:class:`ducksync.engine.store.ChunkStaging`: the chunks as one Arrow table
-        registered under ``name`` (a view of the decoded IPC buffers: no copy)."""
-        import pyarrow as pa  # type: ignore[import-untyped]
-
-        from ducksync.stores._arrow import from_ipc
-
-        data = pa.concat_tables([from_ipc(c) for c in chunks])  # off the lock
-        await self._call(lambda: self.con.register(name, data))
-
-    async def drop_staged(self, name: str) -> None:
-        await self._call(lambda: self.con.unregister(name))
-
     def _ingest_arrow(self, table: str, ipc: bytes, *, append: bool) -> None:
         from ducksync.stores._arrow import from_ipc
 
