@@ -41,7 +41,8 @@ __all__ = [
     "is_constraint", "is_missing", "keyed_rows_sql", "keyed_sql", "keys_table_sql",
     "keys_text_sql", "ledger_from_catalog", "no_table", "not_bulk_sql", "primary_keys_sql",
     "prune_sql", "refuse_repeated_keys", "refused_write", "repeated_guard_sql",
-    "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
+    "repeated_keys_sql", "rows_after_params", "rows_after_sql", "rows_by_key_sql",
+    "rows_table", "rows_table_sql",
     "scratch_hashes_sql", "scratch_keys_sql", "scratch_now_sql", "shape_signature",
     "split_catalog", "table_checksum_sql", "tables_from_catalog", "write_guard_sql",
     "written_sql",
@@ -337,18 +338,38 @@ def rows_by_key_sql(info: TableInfo, key: Sequence[str]) -> str:
             + sb.key_join_sql(key, "t", "k"))
 
 
-def rows_after_sql(info: TableInfo, key: Sequence[str], column: str, after: bool,
-                   limit: int | None = None) -> str:
+def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[str],
+                   after: bool, limit: int | None = None) -> str:
     """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark;
-    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page)."""
+    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page).
+
+    Several columns (a composite key's keyset pages): ordered by all of them, above
+    the tuple ``(?, ?, …)``, one text per column (:func:`rows_after_params`)."""
     types = {c["name"]: c["type"] for c in info["columns"]}
-    where = f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})" if after else ""
-    order = f" ORDER BY t.{sb.quote_ident(column)}"
+    cols = [column] if isinstance(column, str) else list(column)
+    refs = [f"t.{sb.quote_ident(c)}" for c in cols]
+    where = ""
+    if after and len(cols) == 1:
+        where = f" WHERE {refs[0]} > CAST(? AS {types[cols[0]]})"
+    elif after:  # the first column's bound lets zone maps skip row groups behind it
+        values = ", ".join(f"CAST(? AS {types[c]})" for c in cols)
+        where = (f" WHERE {refs[0]} >= CAST(? AS {types[cols[0]]}) AND "
+                 f"({', '.join(refs)}) > ({values})")
+    order = f" ORDER BY {', '.join(refs)}"
     if limit is not None:
         page = (f"(SELECT * FROM {sb.quote_ident(info['name'])} AS t{where}{order} "
                 f"LIMIT {int(limit)})")
         return full_rows_sql(info, key, "t", page)
     return full_rows_sql(info, key, "t") + where + order
+
+
+def rows_after_params(after: str | Sequence[str] | None) -> list[str]:
+    """The parameters of :func:`rows_after_sql` for the watermark ``after``."""
+    if after is None:
+        return []
+    if isinstance(after, str):
+        return [after]
+    return [after[0], *after]
 
 
 # -- writes --------------------------------------------------------------------------

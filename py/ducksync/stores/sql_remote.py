@@ -486,19 +486,23 @@ class SqlRemoteStore:
                         len(chunk)))
         return out
 
-    async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int, limit: int | None = None
-                               ) -> AsyncIterator[bytes]:
+    async def fetch_rows_after(self, table: str, column: str | list[str],
+                               after: str | list[str] | None, *, batch_rows: int,
+                               limit: int | None = None) -> AsyncIterator[bytes]:
+        cols = [column] if isinstance(column, str) else list(column)
         async with self._lock:
             await self._setup()
             info = await self._info(table)
-            if column not in {c["name"] for c in info["columns"]}:
+            missing = [c for c in cols if c not in {c["name"] for c in info["columns"]}]
+            if missing or (after is not None and not isinstance(after, str)
+                           and len(after) != len(cols)):
                 raise SchemaMismatchError(
-                    f"watermark column {column!r} not in remote {table!r}")
-            key = info["primary_key"] or [column]
+                    f"watermark column(s) {missing or cols!r} not in remote {table!r} "
+                    "(or a cursor of another width)")
+            key = info["primary_key"] or cols
             sql = rs.rows_after_sql(info, key, column, after is not None, limit)
             out = await self._chunks(
-                *self._read([table], sql, [after] if after is not None else []), batch_rows)
+                *self._read([table], sql, rs.rows_after_params(after)), batch_rows)
         for chunk in out:
             yield chunk
 
