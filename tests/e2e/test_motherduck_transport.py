@@ -220,7 +220,7 @@ READER = "loopback-reader-token-7a3b"  # the loopback service's "another account
 def test_a_share_reader_cannot_push_and_is_told_the_way_out(page: Any) -> None:
     """Only the owning account writes (the service's documented model): a device signed in
     as another account reads a share, and its push stops with the typed error and the
-    way out (the proxy with the owner's token), each statement ~20 ms away."""
+    way out (the proxy with the owner's token), each call ~20 ms away."""
     service = SERVICE + "?latency_ms=20"
     ok = page.evaluate(CONNECT, {"db": "opfs://md-reader.duckdb", "token": READER,
                                  "service": service})
