@@ -23,7 +23,8 @@
 //   call (a statement, or a script of several) that names anything but the client's temp
 //   tables (those "persist locally, not on the server"); an Arrow upload into a temp
 //   table stays on the client. Asked on BroadcastChannel COUNTS ({ask: true}), it
-//   answers {calls, roundTrips} so far (a test reads a sync's cost without racing it).
+//   answers {calls, roundTrips, recent} so far (a test reads a sync's cost without
+//   racing it; `recent`: the last calls, to show in a failure).
 // `?call_timeout_ms=N` on the module URL sets that deadline (the tests use a short one).
 import { assetURL } from "../../workers/boot.mjs";
 import { openDuckDB } from "../../workers/duck.mjs";
@@ -47,7 +48,7 @@ let poisoned = false;
 /** Counts the calls that reach the service (and delays them), as standin.py does. */
 function roundTrips() {
   const temps = new Set();
-  const counts = { calls: 0, roundTrips: 0 };
+  const counts = { calls: 0, roundTrips: 0, recent: [] }; // recent: the last calls, shown
   const isTemp = (name) => temps.has(name.split(".").pop().replaceAll('"', ""));
   const local = (sql) => {
     const named = [...sql.matchAll(RELATION)].map((m) => m[1]);
@@ -58,8 +59,9 @@ function roundTrips() {
   };
   return async (op, args) => {
     counts.calls += 1;
+    const sqls = args.sqls ?? [args.sql ?? `ingest ${args.name}`];
+    counts.recent = [...counts.recent.slice(-31), `${op}: ${sqls.map((q) => q.slice(0, 60)).join(" ; ")}`];
     if (op === "ingest") { temps.add(args.name); return; } // into a temp table, on the client
-    const sqls = args.sqls ?? [args.sql];
     for (const sql of sqls) {
       const temp = CREATES_TEMP.exec(sql);
       if (temp) temps.add(temp[1]);

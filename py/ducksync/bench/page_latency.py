@@ -8,7 +8,12 @@ adding ``latency.DELAY_S`` before each HTTP request and counting the sync API's 
 
 * ``page``: a real server on a file remote;
 * ``page both legs``: the real app on the cloud stand-in (``latency.cloud_server``),
-  ``DELAY_S`` before each request AND before each call that reaches the stand-in.
+  ``DELAY_S`` before each request AND before each call that reaches the stand-in;
+* ``page direct``: the page's own ``motherduck`` transport (no server in the path) on
+  the browser tests' loopback stand-in for the service (``tests/e2e/
+  loopback_sql.worker.mjs``), ``DELAY_S`` before each call that reaches it, counted as
+  round trips the way the cloud stand-in counts them; a client of the embedding API
+  alone (the app's page UI lists the remote's tables after a sync: calls of its own).
 """
 
 from __future__ import annotations
@@ -67,9 +72,7 @@ def _everyday(browser: Any, url: str, clouds: list[Any], res: Results, prefix: s
         page.evaluate(FILL_JS, {"tables": list(TABLES), "rows": latency.ROWS})
         _timed(page, proxy, clouds, 0.0)  # the initial push
         unit = "both" if clouds else "requests"
-        syncs = (("no-op sync", ()),
-                 ("1-row push", (f"UPDATE {TABLES[0]} SET v = v || '+' WHERE id = 1",)),
-                 ("1k push", (f"UPDATE {TABLES[1]} SET n = n + 1 WHERE id % 10 = 3",)))
+        syncs = _syncs()
         # A warm-up pass: a long-lived server's pooled stores have each read the catalog
         # (a store's first survey and first write of a table read it: more round trips).
         for delays, timed in (((0.0,) * 2, False), ((0.0, latency.DELAY_S), True)):
@@ -85,6 +88,63 @@ def _everyday(browser: Any, url: str, clouds: list[Any], res: Results, prefix: s
         proxy.stop()
 
 
+LOOPBACK = "/dist/loopback_sql.worker.js"
+LOOPBACK_TOKEN = "loopback-good-token-4e1f"  # the only token it accepts
+# The loopback service's counts so far ({calls, roundTrips}), asked on its channel.
+COUNTS_JS = """() => new Promise((resolve) => {
+  const channel = new BroadcastChannel("ducksync-loopback-counts");
+  channel.onmessage = ({data}) => { channel.close(); resolve(data); };
+  channel.postMessage({ask: true});
+})"""
+
+
+# A client of the embedding API alone (no page UI making calls of its own), on the
+# page's ``motherduck`` transport.
+DIRECT_JS = """async ({service, token, tables}) => {
+  const m = await import("/dist/ducksync.js");
+  const c = await m.connect({db: "opfs://latency-direct.duckdb", transport: "motherduck",
+                             token, service, autoSync: false, tables});
+  c.configureSync({interval: 0, onWrite: false});
+  window.ducksync = c;
+}"""
+
+
+def _direct(browser: Any, url: str, res: Results, log: latency.Log) -> None:
+    """The everyday syncs over the page's ``motherduck`` transport with the service at
+    0 ms, then at ``DELAY_S`` (the service module's own parameter), each in a fresh
+    profile (the service's database lives in its OPFS), warmed up first, as a page that
+    stays open is."""
+    for delay in (0.0, latency.DELAY_S):
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/readyz")  # a plain page of the app's origin: no default client
+            page.evaluate(DIRECT_JS, {"service": f"{LOOPBACK}?latency_ms={delay * 1000:.0f}",
+                                      "token": LOOPBACK_TOKEN, "tables": list(TABLES)})
+            page.evaluate(FILL_JS, {"tables": list(TABLES), "rows": latency.ROWS})
+            page.evaluate(SYNC_JS, list(TABLES))  # the initial push
+            for timed in (False, True):
+                for label, writes in _syncs():
+                    for sql in writes:
+                        page.evaluate("(s) => window.ducksync.exec(s)", sql)
+                    before = page.evaluate(COUNTS_JS)
+                    out = page.evaluate(SYNC_JS, list(TABLES))
+                    after = page.evaluate(COUNTS_JS)
+                    if timed:
+                        trips = after["roundTrips"] - before["roundTrips"]
+                        calls = after["calls"] - before["calls"]
+                        latency.record(res, "page direct " + label, "round trips", delay,
+                                       (float(out["ms"]), trips, calls), log)
+        finally:
+            context.close()
+
+
+def _syncs() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return (("no-op sync", ()),
+            ("1-row push", (f"UPDATE {TABLES[0]} SET v = v || '+' WHERE id = 1",)),
+            ("1k push", (f"UPDATE {TABLES[1]} SET n = n + 1 WHERE id % 10 = 3",)))
+
+
 def run(tmp: Path, res: Results, *, log: latency.Log) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -94,6 +154,7 @@ def run(tmp: Path, res: Results, *, log: latency.Log) -> None:
             server = serverutil().start_server(tmp)
             try:
                 _everyday(browser, server.url, [], res, "page ", log)
+                _direct(browser, server.url, res, log)
             finally:
                 server.stop()
             with latency.cloud_server(tmp) as (url, clouds):

@@ -123,6 +123,8 @@ TARGETS: tuple[Target, ...] = (
                                 ("store ", "round trips", ("no-op sync", "1-row push",
                                                            "1k push", "1k pull")),
                                 ("page both legs ", "store round trips",
+                                 ("no-op sync", "1-row push", "1k push")),
+                                ("page direct ", "round trips",
                                  ("no-op sync", "1-row push", "1k push")))
       for label, limit in (("no-op sync", 2), ("1-row push", 3), ("1k push", 5),
                            ("1k pull", 5)) if label in labels),
