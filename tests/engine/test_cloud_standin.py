@@ -102,6 +102,12 @@ def test_a_noop_sync_of_three_tables_costs_one_statement() -> None:
     remote.cloud.reset()
     do_sync(local, cold)
     assert remote.cloud.round_trips == 1, remote.cloud.statements
+    fresh = SqlRemoteStore(connector=remote.cloud)  # the tables' shapes: one statement
+    remote.cloud.reset()
+    listed = asyncio.run(fresh.list_tables())
+    assert asyncio.run(fresh.describe_table("a")) == listed[0]
+    assert [t["name"] for t in listed] == list(TABLES) and listed[0]["primary_key"] == ["id"]
+    assert remote.cloud.round_trips == 2, remote.cloud.statements  # columns and key together
 
 
 def test_bulk_push_is_verified_with_temp_tables_on_the_client() -> None:

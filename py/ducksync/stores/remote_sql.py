@@ -42,8 +42,8 @@ __all__ = [
     "prune_sql", "refuse_repeated_keys", "refused_write", "repeated_guard_sql",
     "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
     "scratch_hashes_sql", "scratch_keys_sql", "scratch_now_sql", "shape_signature",
-    "split_catalog", "split_tops", "table_checksum_sql", "tables_from_catalog", "write_guard_sql",
-    "written_sql",
+    "split_catalog", "split_tops", "table_checksum_sql", "tables_from_catalog", "tables_sql",
+    "write_guard_sql", "written_sql",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -158,16 +158,30 @@ def catalog_sql(tops: str = "") -> str:
     store that knows the catalog surveys in one round trip (:func:`split_tops`)."""
     extra = ("SELECT 't', t, checksum, '', false, []::VARCHAR[], '', n FROM "
              f"({tops}) UNION ALL " if tops else "")
-    return (extra + "SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
-            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
-            "table_catalog = current_database() AND table_schema = 'main' UNION ALL "
-            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
-            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
-            "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
+    return (extra + _user_tables_sql(False) + " UNION ALL SELECT 'i', '', '', '', "
             f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 UNION ALL SELECT 'd', table_name, "
             "column_name, data_type, false, []::VARCHAR[], '', ordinal_position FROM "
             "information_schema.columns WHERE table_catalog = current_database() AND "
             "table_schema = 'ducksync' ORDER BY 1, 2, 8")
+
+
+def _user_tables_sql(filtered: bool) -> str:
+    """The 'c' and 'p' rows of :func:`catalog_sql`; ``filtered``: of one table, bound
+    twice (``?``, ``?``)."""
+    only = " AND table_name = ?" if filtered else ""
+    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
+            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
+            f"table_catalog = current_database() AND table_schema = 'main'{only} UNION ALL "
+            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
+            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
+            f"= 'main' AND constraint_type = 'PRIMARY KEY'{only}")
+
+
+def tables_sql(filtered: bool) -> str:
+    """Every user table's columns and primary key in one statement (one round trip, not
+    two): the rows of :func:`catalog_sql` of kinds 'c' and 'p', for
+    :func:`split_catalog`; ``filtered``: of one table, its name bound twice."""
+    return _user_tables_sql(filtered) + " ORDER BY 1, 2, 8"
 
 
 def split_tops(found: Iterable[Sequence[Any]]) -> list[tuple[str, str, int]]:

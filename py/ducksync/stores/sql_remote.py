@@ -311,10 +311,9 @@ class SqlRemoteStore:
 
     # -- catalog ---------------------------------------------------------------------
     async def _tables(self, name: str | None = None) -> list[TableInfo]:
-        params = [name] if name is not None else []
-        cols = await self.connector.fetch_rows(rs.columns_sql(name is not None), params)
-        pks = await self.connector.fetch_rows(rs.primary_keys_sql(name is not None), params)
-        found = rs.tables_from_catalog(cols, pks)
+        params = [name, name] if name is not None else []
+        _, found = rs.split_catalog(
+            await self.connector.fetch_rows(rs.tables_sql(name is not None), params))
         self._known(found, everything=name is None)
         if name is not None and not found:
             self._infos.pop(name, None)
