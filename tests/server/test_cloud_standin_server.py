@@ -140,20 +140,18 @@ def test_md_backend_syncs_through_http_on_the_standin(tmp_path: Path,
         before = cloud.statements
         noop, requests = _sync(a, url)
         assert all((t.pushed, t.pulled, t.conflicts) == (0, 0, 0) for t in noop.tables)
-        if not client_engine:
-            # the budget: one survey request, two statements at the remote (with temp
-            # tables on the client's engine a no-op stays a no-op too, with the extra
-            # statements of two-engine hashing: tests/engine/test_cloud_standin.py).
-            assert requests <= 2 and cloud.statements - before <= 2, \
-                (requests, cloud.statements - before)
-        # a 1-row push, on both legs: 3 requests; behind the server 4 round trips: the
-        # survey (2), the batch's transaction as one script, the ack
+        # the budget: one survey request, one statement at the remote (the server's
+        # pooled store knows the catalog: the checksums ride the catalog's statement)
+        assert requests == 1 and cloud.statements - before == 1, \
+            (requests, cloud.statements - before)
+        # a 1-row push, on both legs: 3 requests; behind the server 3 round trips: the
+        # survey, the batch's transaction as one script, the ack
         with duckdb.connect(str(a)) as con:
             con.execute("UPDATE c SET v = 'one' WHERE id = 7")
         before = cloud.statements
         one, requests = _sync(a, url)
         assert {t.table: t.pushed for t in one.tables}["c"] == 1
-        assert requests <= 3 and cloud.statements - before <= 4, \
+        assert requests == 3 and cloud.statements - before == 3, \
             (requests, cloud.statements - before)
 
 

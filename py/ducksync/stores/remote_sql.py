@@ -44,8 +44,8 @@ __all__ = [
     "repeated_keys_sql", "rows_after_params", "rows_after_sql", "rows_by_key_sql",
     "rows_table", "rows_table_sql",
     "scratch_hashes_sql", "scratch_keys_sql", "scratch_now_sql", "shape_signature",
-    "split_catalog", "table_checksum_sql", "tables_from_catalog", "write_guard_sql",
-    "written_sql",
+    "split_catalog", "split_tops", "table_checksum_sql", "tables_from_catalog", "tables_sql",
+    "write_guard_sql", "written_sql",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -160,22 +160,48 @@ def primary_keys_sql(filtered: bool) -> str:
             "AND constraint_type = 'PRIMARY KEY'" + (" AND table_name = ?" if filtered else ""))
 
 
-def catalog_sql() -> str:
+def catalog_sql(tops: str = "") -> str:
     """The database's id, every user table's columns and primary keys in one statement:
     ``(kind, table, column, type, nullable, pk columns, id)``, ``kind`` 'i' (the id,
     '' when none yet), 'c' (a column, in table order) or 'p' (a primary key). A survey
     starts with it: one round trip instead of three. No NULLs (a browser connector
-    decodes them as JS proxies)."""
-    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
-            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
-            "table_catalog = current_database() AND table_schema = 'main' UNION ALL "
-            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
-            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
-            "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
+    decodes them as JS proxies).
+
+    ``tops``: a :func:`tops_sql` over the shapes the store expects, answered in the same
+    statement as kind 't' rows ``('t', table, checksum, '', false, [], '', rows)``: a
+    store that knows the catalog surveys in one round trip (:func:`split_tops`)."""
+    extra = ("SELECT 't', t, checksum, '', false, []::VARCHAR[], '', n FROM "
+             f"({tops}) UNION ALL " if tops else "")
+    return (extra + _user_tables_sql(False) + " UNION ALL SELECT 'i', '', '', '', "
             f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 UNION ALL SELECT 'd', table_name, "
             "column_name, data_type, false, []::VARCHAR[], '', ordinal_position FROM "
             "information_schema.columns WHERE table_catalog = current_database() AND "
             "table_schema = 'ducksync' ORDER BY 1, 2, 8")
+
+
+def _user_tables_sql(filtered: bool) -> str:
+    """The 'c' and 'p' rows of :func:`catalog_sql`; ``filtered``: of one table, bound
+    twice (``?``, ``?``)."""
+    only = " AND table_name = ?" if filtered else ""
+    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
+            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
+            f"table_catalog = current_database() AND table_schema = 'main'{only} UNION ALL "
+            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
+            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
+            f"= 'main' AND constraint_type = 'PRIMARY KEY'{only}")
+
+
+def tables_sql(filtered: bool) -> str:
+    """Every user table's columns and primary key in one statement (one round trip, not
+    two): the rows of :func:`catalog_sql` of kinds 'c' and 'p', for
+    :func:`split_catalog`; ``filtered``: of one table, its name bound twice."""
+    return _user_tables_sql(filtered) + " ORDER BY 1, 2, 8"
+
+
+def split_tops(found: Iterable[Sequence[Any]]) -> list[tuple[str, str, int]]:
+    """The :func:`tops_sql` rows ``(table, checksum, rows)`` of a :func:`catalog_sql`
+    answer asked with ``tops``."""
+    return [(str(r[1]), str(r[2]), int(r[7])) for r in found if r[0] == "t"]
 
 
 def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]:
