@@ -43,13 +43,14 @@ class ServiceConnector(WasmLocalStore):
 
     async def script(self, steps: Sequence[Step]) -> list[tuple[Any, ...]]:
         texts, shown = self._texts(steps)
-        rows = await self._q(self.conn.script(texts), shown)
+        rows = await self._q(lambda: self.conn.script(texts), shown)
         return [tuple(r) for r in py(rows)]
 
     async def script_arrow(self, steps: Sequence[Step], *, batch_rows: int,
                            batch_bytes: int) -> list[Any]:
         texts, shown = self._texts(steps)
-        chunks = await self._q(self.conn.scriptChunks(texts, batch_rows, batch_bytes), shown)
+        chunks = await self._q(
+            lambda: self.conn.scriptChunks(texts, batch_rows, batch_bytes), shown)
         return list(chunks)  # JS Uint8Arrays: the store only forwards them
 
 
