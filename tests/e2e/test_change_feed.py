@@ -1,7 +1,8 @@
 """The change feed in the browser: another device's write shows with no sync call.
 
-Two browser contexts (two devices) on one real server. Device A writes and syncs; device
-B, idle, with its interval off, must show the row: only the feed can have told it. Then
+Three browser contexts (three devices) on one real server. Device A writes and syncs;
+devices B and C, idle, with their interval off, must show the row: only the feed can have
+told them. Then
 the server is stopped and started again on the same port and remote: B's feed says
 ``fallback`` while it is gone, reconnects by itself, and the next write on A reaches B
 again. Waits are on the app's own state, never sleeps.
@@ -52,15 +53,18 @@ def test_a_write_on_one_device_shows_on_the_other_and_the_feed_reconnects(
     server = start_server(tmp_path, port=port)
     a = open_in_new_context(browser, manual(server.url))  # A syncs when the test says
     b = open_in_new_context(browser, server.url)  # B: automatic, but no interval
+    c = open_in_new_context(browser, server.url)  # C: a third device, idle like B
     restarted = None
     try:
-        b.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
-        b.wait_for_function(FEED_STATE, arg="live", timeout=WAIT_MS)
-        b.wait_for_function(STARTED, timeout=WAIT_MS)  # its start sync is over: B is idle
+        for idle in (b, c):
+            idle.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
+            idle.wait_for_function(FEED_STATE, arg="live", timeout=WAIT_MS)
+            idle.wait_for_function(STARTED, timeout=WAIT_MS)  # its start sync is over
         ex(a, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR)")
         ex(a, "INSERT INTO notes VALUES (1, 'from A')")
         assert sync(a)["pushed"] == 1
         wait_rows(b, 1)
+        wait_rows(c, 1)  # every listening device, not only one
         runs = wait_log(b, "feed")  # the run is logged just after its rows show
         assert runs[0]["rows_pulled"] == 1 and runs[0]["tables"] == ["notes"], runs
 
@@ -74,7 +78,7 @@ def test_a_write_on_one_device_shows_on_the_other_and_the_feed_reconnects(
         assert sync(a)["pushed"] == 1
         wait_rows(b, 2)
     finally:
-        a.context.close()
-        b.context.close()
+        for device in (a, b, c):
+            device.context.close()
         (restarted or server).stop()
         server.stop()
