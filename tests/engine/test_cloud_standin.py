@@ -227,3 +227,31 @@ def test_the_store_leg_round_trip_budget() -> None:
         db.execute("ALTER TABLE c DROP COLUMN w")
     assert _calls(local, remote)[0] <= 5
     assert rows(local, "c") == rows(remote, "c")
+
+
+def test_a_new_store_primed_by_the_last_sync_keeps_the_budget() -> None:
+    """The CLI opens a new store per run (`ducksync sync LOCAL md:DB`): knowing nothing,
+    its survey took two round trips and a 1-row push four. Primed with what the last sync
+    here saw (cli/sync_commands._prime), it is the warm store's 1 and 3; a shape that
+    changed meanwhile costs the second trip, never a wrong answer."""
+    from ducksync.engine.state import last_remote
+
+    local, first = three_tables(20), StandInRemote()
+    do_sync(local, first, "push")
+
+    def new_store() -> StandInRemote:
+        store = StandInRemote(con=first.con)
+        last = asyncio.run(last_remote(local))
+        assert last is not None
+        store.prime(*last)
+        return store
+
+    assert _calls(local, new_store())[0] == 1  # a no-op
+    local.con.execute("UPDATE a SET v = 'one' WHERE id = 1")
+    trips, _, seen = _calls(local, new_store())
+    assert trips <= 3, seen
+    first.con.execute("ALTER TABLE b ADD COLUMN w INTEGER")  # another tool, between runs
+    first.con.execute("UPDATE b SET w = 1 WHERE id = 3")
+    trips, _, seen = _calls(local, new_store())
+    assert trips <= 4, seen  # b's checksum asked again, then its pull
+    assert rows(local, "b") == rows(first, "b")

@@ -27,6 +27,7 @@ from typing import Any
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
+from ducksync.errors import DucksyncError
 
 __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
@@ -189,6 +190,22 @@ async def _relabel_composite_keys(local: LocalStore) -> None:
             f"x.__key, {label} AS label FROM {rows} x) n WHERE c.table_name = ? AND "
             "c.key_text = n.__key", [name])
         await local.execute(f"UPDATE {rows} AS x SET __key = {label}")
+
+
+async def last_remote(local: LocalStore) -> tuple[str, list[TableInfo]] | None:
+    """The remote the last syncs here went to (its id) and the shapes of the tables
+    synced with it, as they are here (a sync leaves both sides alike). None: nothing
+    synced yet, or with several remotes. A new remote store primes its survey with it."""
+    try:
+        rows = await local.fetch_rows(
+            "SELECT name, remote_id FROM ducksync.tables WHERE remote_id IS NOT NULL")
+    except DucksyncError:  # no state here yet
+        return None
+    remotes = {str(r) for _, r in rows}
+    if len(remotes) != 1:
+        return None
+    infos = [info for name, _ in rows if (info := await describe_local(local, str(name)))]
+    return remotes.pop(), infos
 
 
 async def describe_local(local: LocalStore, table: str) -> TableInfo | None:

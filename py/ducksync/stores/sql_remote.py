@@ -319,6 +319,15 @@ class SqlRemoteStore:
             self._infos.pop(name, None)
         return found
 
+    def prime(self, remote_id: str, infos: list[TableInfo]) -> None:
+        """What a previous run learnt of this remote (its id, the shapes of the tables it
+        synced), for a store that has read nothing yet: its first survey then takes one
+        round trip instead of two (:meth:`_survey_known`). Only a guess: the survey's
+        statement returns the catalog too, and a wrong shape costs the second trip."""
+        if self._remote_id is None and remote_id and infos:
+            self._remote_id = remote_id
+            self._known(infos, everything=False)
+
     def _known(self, infos: list[TableInfo], *, everything: bool) -> None:
         """Remember tables' shapes just read (``everything``: the whole catalog)."""
         if everything:
