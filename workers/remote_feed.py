@@ -93,7 +93,7 @@ class RemoteFeed:
                 for event in parser.feed(str(chunk)):
                     tables = self.state.receive(event)
                     if tables:
-                        await self._tell(tables)
+                        await self._tell(tables, self.state.keys)
         except Exception as exc:  # the connection broke (server stopped, network gone)
             return f"the stream broke: {js_message(exc)}"
         finally:
@@ -106,12 +106,14 @@ class RemoteFeed:
             self.state.state, self.state.reason = state, reason
             await self._tell([])
 
-    async def _tell(self, tables: list[str]) -> None:
-        """The local worker syncs ``tables`` and shows the feed's state; a local worker
-        that cannot hear now (still starting) learns the state with the next message."""
+    async def _tell(self, tables: list[str], keys: dict[str, list[str]] | None = None) -> None:
+        """The local worker syncs ``tables`` (``keys``: what their commits wrote, when the
+        feed said) and shows the feed's state; a local worker that cannot hear now (still
+        starting) learns the state with the next message."""
         try:
             await self.host.peer_request(protocol.SYNC_REMOTE_CHANGED,
-                                         {"tables": tables, "feed": self.state.to_dict()},
+                                         {"tables": tables, "feed": self.state.to_dict(),
+                                          "keys": keys or {}},
                                          timeout=60.0)
         except Exception as exc:
             js.console.warn(f"[ducksync feed] the local worker did not take it: {exc}")

@@ -110,9 +110,14 @@ class FeedState:
     base_s: float = 0.5
     cap_s: float = 30.0
     rng: Callable[[], float] = random.random
+    # The last event's keys per table, for the tables it announced with every key their
+    # commits wrote since the version this client held (no gap): a hint for a fast
+    # pull (engine/feed_pull.py); a table without one gets the general sync.
+    keys: dict[str, list[str]] = field(default_factory=dict)
 
     def receive(self, event: FeedEvent) -> list[str]:
         """The tables to sync for ``event`` (those whose version this client lacks)."""
+        self.keys = {}
         if event.id is not None:
             self.last_id = event.id
         if event.kind != "changes":
@@ -122,7 +127,14 @@ class FeedState:
             return []
         stale = sorted(t for t, v in tables.items()
                        if isinstance(t, str) and isinstance(v, int) and self.versions.get(t) != v)
+        hints = event.data.get("keys")
         for t in stale:
+            hint = hints.get(t) if isinstance(hints, dict) else None
+            if (isinstance(hint, dict) and t in self.versions
+                    and hint.get("since") == self.versions[t]
+                    and isinstance(keys := hint.get("keys"), list)
+                    and all(isinstance(k, str) for k in keys)):
+                self.keys[t] = list(keys)
             self.versions[t] = int(tables[t])
         return stale
 

@@ -73,6 +73,14 @@ def test_a_write_on_one_device_shows_on_the_other_and_the_feed_reconnects(
         ex(a, "INSERT INTO notes VALUES (2, 'after the restart')")
         assert sync(a)["pushed"] == 1
         wait_rows(b, 2)
+        # B did not write notes since its last sync and the event named the key A wrote:
+        # the fast pull fetched that row alone, proved by checksum (engine/feed_pull.py)
+        b.wait_for_function("() => !window.ducksync.status().sync.running && "
+                            "window.ducksync.status().sync.last_run?.tables?.notes",
+                            timeout=WAIT_MS)
+        last = b.evaluate("window.ducksync.status().sync.last_run")
+        assert last["trigger"] == "feed" and "feed-pull" in last["tables"]["notes"]["paths"], last
+        assert "detect.remote" not in last["tables"]["notes"]["timings"], last
     finally:
         a.context.close()
         b.context.close()

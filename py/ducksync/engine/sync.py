@@ -18,6 +18,7 @@ from ducksync.engine import (
     bootstrap,
     bulk,
     detect,
+    feed_pull,
     guard,
     keys,
     limits,
@@ -82,6 +83,10 @@ class SyncOptions:
     allow_mass_delete: bool = False
     mass_delete_share: float = 0.5
     mass_delete_min_rows: int = 1000
+    # The change feed's hint (engine/feed_pull.py): per table, the keys (as text) the
+    # commits it announced wrote. Tried first when this device did not write the table
+    # since its last sync; proved by checksums, else the general round runs.
+    feed_keys: dict[str, list[str]] = field(default_factory=dict)
 
     def rows_per_batch(self, bulk: bool = False) -> int:
         if self.batch_rows is not None:
@@ -218,7 +223,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
                  sums: BaseSums | None = None, surveyed_top: Top | None = None,
-                 boot_cursor: str | None = None) -> bool:
+                 boot_cursor: str | None = None, feed_keys: list[str] | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
@@ -226,6 +231,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     base's sums as the last sync left them, when known (``state.Stored``).
     ``surveyed_top``: the remote's whole-table checksum from this run's survey.
     ``boot_cursor``: where an interrupted bootstrap stopped (it resumes there).
+    ``feed_keys``: the keys the change feed announced (engine/feed_pull.py), tried when
+    the local table is unchanged and the remote's checksum moved.
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
@@ -260,6 +267,19 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         rep.pulled += booted.pulled
         xfer.base_sums = booted.sums
         return booted.moved  # the remote changed meanwhile: a normal round finds how
+    if (feed_keys and local_unchanged and mode != "push" and sums is not None
+            and surveyed_top is not None and surveyed_top != sums.top):
+        with xfer.phase("feed.pull"):
+            pulled = await feed_pull.feed_pull(
+                local, remote, shape, xfer, keys=feed_keys, top=surveyed_top, sums=sums,
+                limit=None if opts.allow_mass_delete else guard.DeleteLimit(
+                    share=opts.mass_delete_share, min_rows=opts.mass_delete_min_rows))
+        if pulled == feed_pull.LOCAL_MOVED:
+            local_unchanged = False  # a write the token did not see: hash the table
+        elif pulled is not None:  # proved: the base now equals the remote's checksum
+            rep.pulled += pulled
+            xfer.base_top = surveyed_top
+            return False
     wm = opts.watermarks.get(table, opts.watermark)
     cursor = None
     if wm is not None:
@@ -414,7 +434,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                               if n_round == 0 and not shape.remote_created
                                               else None),
                                 boot_cursor=(stored.boot_cursor if n_round == 0 and not rebased
-                                             else None)):
+                                             else None),
+                                feed_keys=opts.feed_keys.get(table) if first else None):
                 break
         else:
             n_round = MAX_ROUNDS

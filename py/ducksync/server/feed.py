@@ -25,10 +25,14 @@ from typing import Any
 
 from ducksync.errors import DucksyncError, RemoteUnavailableError
 
-__all__ = ["ChangeFeed", "Listener", "event_id", "sse_comment", "sse_event"]
+__all__ = ["MAX_KEYS", "ChangeFeed", "Changed", "Listener", "event_id", "sse_comment",
+           "sse_event"]
 
 log = logging.getLogger("ducksync.server.feed")
 Versions = dict[str, int]
+# At most this many keys per table in one announcement: more is a bulk change, which
+# the client's general sync handles as well as a hint would.
+MAX_KEYS = 1000
 
 
 def event_id(remote_id: str, versions: Mapping[str, int]) -> str:
@@ -52,11 +56,21 @@ def sse_comment(text: str) -> bytes:
     return f": {text}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class Changed:
+    """One poll's news: the tables whose version moved, and for some of them the keys
+    the commits wrote since the version before (``{table: {"since": v, "keys": [...]}}``),
+    when this process made every one of those commits and knows their keys."""
+
+    versions: Versions
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @dataclass(eq=False)
 class Listener:
     """One connected client: the changes waiting for it (``None``: the feed closes)."""
 
-    queue: asyncio.Queue[Versions | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Changed | None] = field(default_factory=asyncio.Queue)
 
 
 class ChangeFeed:
@@ -80,6 +94,9 @@ class ChangeFeed:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        # per table, this process's commits since the last poll that saw it move:
+        # (commits, the keys they wrote or None when one of them did not say)
+        self._written: dict[str, tuple[int, set[str] | None]] = {}
 
     @property
     def listeners(self) -> int:
@@ -116,11 +133,20 @@ class ChangeFeed:
             await self._poll_once()
         return dict(self.versions or {})
 
-    def notify(self) -> None:
-        """This process committed a write: poll now instead of at the next interval."""
+    def notify(self, table: str | None = None, keys: list[str] | None = None) -> None:
+        """This process committed a write (to ``table``, writing ``keys``, as text, when
+        known): poll now instead of at the next interval."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
+            if table is not None:
+                loop.call_soon_threadsafe(self._wrote, table, keys)
             loop.call_soon_threadsafe(wake.set)
+
+    def _wrote(self, table: str, keys: list[str] | None) -> None:
+        n, had = self._written.get(table, (0, set()))
+        merged = None if had is None or keys is None else had | set(keys)
+        self._written[table] = (n + 1, merged if merged is None or len(merged) <= MAX_KEYS
+                                else None)
 
     def shutdown(self) -> None:
         """End every stream (server shutdown: open streams would hold it up)."""
@@ -168,5 +194,18 @@ class ChangeFeed:
             return
         changed = {t: n for t, n in found.items() if before.get(t) != n}
         if changed:
+            news = Changed(changed, self._keys_for(before, changed))
             for listener in list(self._listeners):
-                listener.queue.put_nowait(changed)
+                listener.queue.put_nowait(news)
+
+    def _keys_for(self, before: Versions, changed: Versions) -> dict[str, dict[str, Any]]:
+        """The keys of the moved tables whose every commit since ``before`` was this
+        process's, with known keys. A commit counted here but not yet seen by the poll
+        (or the reverse) makes the counts differ: no keys then, never wrong ones; and
+        the client proves what it pulls by checksum anyway (engine/feed_pull.py)."""
+        out = {}
+        for t, n in changed.items():
+            commits, keys = self._written.pop(t, (0, None))
+            if t in before and keys is not None and commits == n - before[t]:
+                out[t] = {"since": before[t], "keys": sorted(keys)}
+        return out

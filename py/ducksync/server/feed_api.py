@@ -81,9 +81,13 @@ async def changes(who: Who, ctx: Ctx, last_event_id: Annotated[
                     continue
                 if changed is None:  # the server is shutting down
                     return
-                mine = in_scope(ctx, who, changed)
+                mine = in_scope(ctx, who, changed.versions)
                 if mine:
                     seen.update(mine)
-                    yield sse_event("changes", {"tables": mine}, event_id(remote_id, seen))
+                    # keys only without sync rules: they would name rows outside a scope
+                    keys = {t: k for t, k in changed.keys.items() if t in mine} \
+                        if ctx.scopes(who) is None else {}
+                    yield sse_event("changes", {"tables": mine, "keys": keys} if keys
+                                    else {"tables": mine}, event_id(remote_id, seen))
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)
