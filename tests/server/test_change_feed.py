@@ -161,7 +161,14 @@ def test_a_server_announces_its_own_commit_without_waiting_for_a_poll(tmp_path: 
         try:
             assert feed.next().data == {"tables": {}, "snapshot": True}  # no write yet
             push(url, device)  # the poll is an hour away: only notify() can tell
-            assert feed.next().data == {"tables": {"kinds": 1}}
+            assert feed.next().data == {"tables": {"kinds": 1}}  # new: no version before
+            write(device, "INSERT INTO kinds VALUES (5), (6); DELETE FROM kinds WHERE id = 1")
+            push(url, device)
+            # every commit since version 1 was this server's: it names the keys written
+            # (a hint for the clients' fast pull, engine/feed_pull.py)
+            assert feed.next().data == {"tables": {"kinds": 2},
+                                        "keys": {"kinds": {"since": 1,
+                                                           "keys": ["1", "5", "6"]}}}
         finally:
             feed.close()
 

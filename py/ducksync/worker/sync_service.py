@@ -330,14 +330,17 @@ class SyncService:
             except NoPrimaryKeyError:
                 outcome = "nothing"
             timings["prepare"] = (time.perf_counter() - t_prep) * 1000
-            for name in names:
+            for i, name in enumerate(names):
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
+                # a feed run's fast pull counts its rows as they come (no __ds_r)
+                self._counters.pull_known = bool(opts.feed_keys.get(name))
                 reports.append(await sync_table(self.local, self.remote, name, opts, mode,
                                                 surveyed=surveyed))
-                t_ckpt = time.perf_counter()
-                await self.local.execute("CHECKPOINT")
-                timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
+                if i + 1 < len(names):  # the last one's is the run log's (_log)
+                    t_ckpt = time.perf_counter()
+                    await self.local.execute("CHECKPOINT")
+                    timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
             failed = [r.error for r in reports if r.error]
             if failed:
                 outcome, error = "error", failed[0]
@@ -507,8 +510,8 @@ class SyncService:
                 with contextlib.suppress(DucksyncError):
                     if trigger != "feed":
                         await self.sync(trigger=trigger)
-                    elif held := await self._held(announced):
-                        await self.sync(trigger=trigger, tables=held, feed_keys=keys)
+                    elif announced:  # sync() keeps only the tables this device holds
+                        await self.sync(trigger=trigger, tables=announced, feed_keys=keys)
                 continue
             count = self._count_due
             if count is not None and count <= now:  # no sync runs now: count instead
@@ -626,12 +629,6 @@ class SyncService:
         self.wrote()  # the next sync settles it with the server
         self.publish()
         return {"pending": self.status.rejections}
-
-    async def _held(self, tables: list[str]) -> list[str]:
-        """The announced tables this device holds: the feed names every table the
-        server offers, and naming one to a sync would pull it even when not held."""
-        await state.ensure_state(self.local)
-        return (await subscriptions.read(self.local)).filter(tables)
 
     # --- subscriptions (engine/subscriptions.py) --------------------------------------
     async def _store_hold_at_start(self) -> None:
