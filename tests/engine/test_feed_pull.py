@@ -8,6 +8,8 @@ back to the general round, which decides as it always did.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine_helpers import do_sync
 from test_write_tracking import TrackedLocal, setup
 
@@ -29,8 +31,21 @@ def test_announced_keys_are_pulled_without_a_descent() -> None:
     remote.con.execute("UPDATE t SET v = 'remote' WHERE id = 3")  # type: ignore[attr-defined]
     remote.con.execute("INSERT INTO t VALUES (100, 'new')")  # type: ignore[attr-defined]
     remote.con.execute("DELETE FROM t WHERE id = 4")  # type: ignore[attr-defined]
+    calls: list[str] = []
+    fetch_rows, survey = remote.fetch_rows, remote.survey  # type: ignore[attr-defined]
+
+    def counted_fetch(*a: Any, **kw: Any) -> Any:
+        calls.append("fetch_rows")
+        return fetch_rows(*a, **kw)
+
+    async def counted_survey(*a: Any, **kw: Any) -> Any:
+        calls.append("survey")
+        return await survey(*a, **kw)
+
+    remote.fetch_rows, remote.survey = counted_fetch, counted_survey  # type: ignore[attr-defined]
     rep = do_sync(local, remote, tables=["t"], feed_keys={"t": ["3", "100", "4"]}).tables[0]
     assert FAST in rep.paths and rep.pulled == 3 and rep.converged
+    assert sorted(calls) == ["fetch_rows", "survey"]  # the rows came beside the survey
     assert "detect.remote" not in rep.timings  # no checksum descent, no hash rows
     assert _rows(local.con) == _rows(remote.con)  # type: ignore[attr-defined]
     # the base is the remote's: the next sync finds nothing, and a local edit still goes up

@@ -25,6 +25,7 @@ None and the caller runs the general round, which decides as before:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ducksync.engine import sqlbuild as sb
@@ -35,26 +36,78 @@ from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.errors import DucksyncError
 
-__all__ = ["LOCAL_MOVED", "MAX_KEYS", "feed_pull"]
+__all__ = ["LOCAL_MOVED", "MAX_KEYS", "Fetched", "feed_pull", "prefetch"]
 
+# per table: the bytes of keys sent and the row chunks (IPC) the remote answered
+Fetched = dict[str, tuple[int, list[bytes]]]
 # More keys than this is a bulk change, not a latency question: the general round.
 MAX_KEYS: Final = 10_000
 _KEYS: Final = "__ds_fk"  # the named keys, cast to the local key type
 _ROWS: Final = "__ds_frows"  # what the remote answered for them
+_JOINED: Final = "__ds_frt"  # per named key: the remote's row now and the base's hashes
 # Returned when a named key's local row no longer equals its base: the write token
 # missed a write, so the general round must hash the local table after all.
 LOCAL_MOVED: Final = -1
 
 
+async def prefetch(local: LocalStore, remote: RemoteStore,
+                   hints: dict[str, list[str]]) -> Callable[[], Awaitable[Fetched]]:
+    """Start fetching the hinted keys' rows, to run beside the run's survey (one round
+    trip instead of two). The keys travel as text (the remote casts them to the table's
+    key type), named as this device last synced the table; a table it never synced, a
+    composite key or too many keys are left out. Returns the awaitable of what came
+    back per table (a table whose fetch failed is left out: the fast path fetches it
+    again, or the general round runs)."""
+    wanted = {t: k for t, k in hints.items() if k and len(k) <= MAX_KEYS}
+    if not wanted:
+        return _nothing
+    try:
+        stored = {str(n): list(key) for n, key in await local.fetch_rows(
+            "SELECT name, key_cols FROM ducksync.tables WHERE name IN "
+            "(SELECT unnest(?::VARCHAR[]))", [sorted(wanted)]) if len(key) == 1}
+        ipcs = {t: (stored[t], [c async for c in local.export_arrow(
+            f"SELECT DISTINCT unnest(?::VARCHAR[]) AS {sb.quote_ident(stored[t][0])}",
+            [wanted[t]], batch_rows=MAX_KEYS, batch_bytes=48 << 20)])
+            for t in sorted(stored)}
+    except DucksyncError:  # no sync state yet (a device that never synced)
+        return _nothing
+
+    async def fetch() -> Fetched:
+        out: Fetched = {}
+        for t, (key, chunks) in ipcs.items():
+            try:
+                out[t] = await _fetch(remote, t, key, chunks)
+            except DucksyncError:
+                continue
+        return out
+
+    return fetch
+
+
+async def _nothing() -> Fetched:
+    return {}
+
+
+async def _fetch(remote: RemoteStore, table: str, key: list[str],
+                 chunks: list[bytes]) -> tuple[int, list[bytes]]:
+    """The rows of the keys in ``chunks`` (IPC; in the page, JS arrays left as they are)."""
+    rows: list[bytes] = []
+    for ipc in chunks:
+        rows += [c async for c in remote.fetch_rows(table, key, ipc, batch_rows=MAX_KEYS)]
+    return sum(len(c) for c in chunks), rows
+
+
 async def feed_pull(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
                     keys: list[str], top: Top, sums: BaseSums,
-                    limit: DeleteLimit | None) -> int | None:
+                    limit: DeleteLimit | None,
+                    fetched: tuple[int, list[bytes]] | None = None) -> int | None:
     """Pull the rows of ``keys`` (their key values as text) and prove they are the
     remote's only changes since the base; the rows changed, or None (see the module
     docstring: the caller runs the general round). ``top``: the remote's whole-table
     checksum from this run's survey; ``sums``: the base's, as the last sync left them.
     :data:`LOCAL_MOVED`: a named key's local row moved (the caller hashes the table).
-    ``limit``: the mass-delete guard's (None: deletions allowed)."""
+    ``limit``: the mass-delete guard's (None: deletions allowed). ``fetched``: the keys
+    sent and the rows :func:`prefetch` got for them (else they are fetched here)."""
     if (len(shape.key) != 1 or not keys or len(keys) > MAX_KEYS
             or shape.remote_pk != tuple(shape.key)):  # a declared key: unique, non-NULL
         return None
@@ -66,44 +119,50 @@ async def feed_pull(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             f"{sb.check_type(shape.types[key])}) AS {k} FROM unnest(?::VARCHAR[]) u(v) "
             "WHERE TRY_CAST(v AS " + sb.check_type(shape.types[key]) + ") IS NOT NULL",
             [list(keys)])
-        chunks = [c async for c in local.export_arrow(
-            f"SELECT {k} FROM {_KEYS}", batch_rows=MAX_KEYS, batch_bytes=48 << 20)]
+        if fetched is None or not fetched[1]:
+            fetched = await _fetch(remote, shape.table, shape.key, [
+                c async for c in local.export_arrow(f"SELECT {k} FROM {_KEYS}",
+                                                    batch_rows=MAX_KEYS, batch_bytes=48 << 20)])
     except DucksyncError:
         return None
+    xfer.calls += 1
+    xfer.sent += fetched[0]
     first = True
-    for keys_ipc in chunks:
-        xfer.calls += 1
-        xfer.sent += len(keys_ipc)
-        async for rows in remote.fetch_rows(shape.table, shape.key, keys_ipc,
-                                            batch_rows=MAX_KEYS):
-            xfer.received += len(rows)
-            await local.ingest_arrow(_ROWS, rows, append=not first)
-            first = False
+    for rows in fetched[1]:
+        xfer.received += len(rows)
+        await local.ingest_arrow(_ROWS, rows, append=not first)
+        first = False
     src = _ROWS if not first else (f"(SELECT *, NULL::UBIGINT AS __ds_rk, NULL::UBIGINT AS "
                                    f"__ds_rh FROM {t} LIMIT 0)")
-    casts = ", ".join(f"CAST({sb.quote_ident(c)} AS {shape.types[c]}) AS {sb.quote_ident(c)}"
+    casts = ", ".join(f"CAST(x.{sb.quote_ident(c)} AS {shape.types[c]}) AS {sb.quote_ident(c)}"
                       for c in shape.columns)
-    # The fetched rows in local types, with the local hash of their values (the base's __lh).
+    # Per named key: the remote's row now (local types, its local hash __lh; NULL
+    # columns: deleted there) and the base's hashes (NULL: not in the base).
     await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_frt AS SELECT *, {sb.row_hash_sql(shape.types)} "
-        f"AS __lh FROM (SELECT {casts}, __ds_rk::UBIGINT AS __ds_rk, __ds_rh::UBIGINT AS "
-        f"__ds_rh FROM {src})")
-    on_fb = sb.key_join_sql(shape.key, "f", "b")
+        f"CREATE OR REPLACE TEMP TABLE {_JOINED} AS SELECT r.* EXCLUDE ({k}), f.{k}, "
+        "b.__lh AS __b_lh, b.__rk AS __b_rk, b.__rh AS __b_rh, "
+        f"r.__ds_rh IS DISTINCT FROM b.__rh AS __moved FROM {_KEYS} f LEFT JOIN (SELECT *, "
+        f"{sb.row_hash_sql(shape.types)} AS __lh FROM (SELECT {casts}, x.__ds_rk::UBIGINT "
+        f"AS __ds_rk, x.__ds_rh::UBIGINT AS __ds_rh FROM {src} x)) r ON r.{k} = f.{k} "
+        f"LEFT JOIN {base} b ON b.{k} = f.{k}")
+    # The proof, from the named keys alone (the checksum is an XOR over rows, so the
+    # base's rows of those keys come out and the remote's go in); and the base's new
+    # local sum the same way, so the next sync needs no pass over the base.
     proof = (await local.fetch_rows(
-        # the base with the named keys replaced by what the remote holds for them now
-        f"SELECT (SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0) FROM (SELECT b.__rk AS rk, "
-        f"b.__rh AS rh FROM {base} b ANTI JOIN {_KEYS} f ON {on_fb} UNION ALL SELECT "
-        "__ds_rk, __ds_rh FROM __ds_frt)), "
-        f"(SELECT count(*) FROM {base} b ANTI JOIN {_KEYS} f ON {on_fb}) + "
-        "(SELECT count(*) FROM __ds_frt), "
-        # deletions: named keys the base holds and the remote no longer does
-        f"(SELECT count(*) FROM {base} b SEMI JOIN {_KEYS} f ON {on_fb} ANTI JOIN __ds_frt r "
-        f"ON {sb.key_join_sql(shape.key, 'b', 'r')}), "
+        f"SELECT (SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0) FROM (SELECT __b_rk AS rk, "
+        f"__b_rh AS rh FROM {_JOINED} WHERE __b_rh IS NOT NULL UNION ALL SELECT __ds_rk, "
+        f"__ds_rh FROM {_JOINED} WHERE __ds_rh IS NOT NULL)), "
+        "count(__b_rh), count(__ds_rh), count(*) FILTER (WHERE __moved AND __ds_rh IS NULL), "
+        "count(*) FILTER (WHERE __moved), "
+        f"(SELECT COALESCE(bit_xor({sb.mix_sql('lh')}), 0) FROM (SELECT __b_lh AS lh FROM "
+        f"{_JOINED} WHERE __moved AND __b_lh IS NOT NULL UNION ALL SELECT __lh FROM {_JOINED} "
+        "WHERE __moved AND __ds_rh IS NOT NULL)), "
         "(SELECT count(*) FROM ducksync.conflicts WHERE table_name = ?) + "
-        "(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?)",
+        f"(SELECT count(*) FROM ducksync.rejections WHERE table_name = ?) FROM {_JOINED}",
         [shape.table, shape.table]))[0]
-    checksum, n, deleted, waiting = (int(v or 0) for v in proof)
-    expected = (checksum, n) if n else (0, 0)
+    delta, n_out, n_in, deleted, moved, x_delta, waiting = (int(v or 0) for v in proof)
+    n = sums.n - n_out + n_in
+    expected = (sums.total ^ delta, n) if n else (0, 0)
     if expected != top or waiting:
         xfer.paths.append("feed-fallback")
         return None
@@ -111,43 +170,40 @@ async def feed_pull(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
             and deleted > limit.share * sums.n:
         xfer.paths.append("feed-fallback")  # the general round stops it and says why
         return None
-    return await _write(local, shape, xfer, k, t, base)
+    after = BaseSums(n, ((sums.x or 0) ^ x_delta) if n else None, sums.total ^ delta)
+    return await _write(local, shape, xfer, k, t, base, moved, after)
 
 
 async def _write(local: LocalStore, shape: Shape, xfer: Transfer, k: str, t: str,
-                 base: str) -> int:
-    """One transaction: the changed rows and their base rows; :data:`LOCAL_MOVED`
-    (nothing written) when a named key's local row no longer equals its base."""
-    # Materialised before the base is written (the statements below read it after).
-    await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_fchg AS SELECT f.{k} FROM {_KEYS} f LEFT JOIN "
-        f"__ds_frt r ON r.{k} = f.{k} LEFT JOIN {base} b ON b.{k} = f.{k} "
-        "WHERE r.__ds_rh IS DISTINCT FROM b.__rh")
-    changed = "(SELECT * FROM __ds_fchg)"
+                 base: str, moved: int, after: BaseSums) -> int:
+    """One transaction: the changed rows, their base rows and the base's sums (``after``);
+    :data:`LOCAL_MOVED` (nothing written) when a named key's local row no longer equals
+    its base. Sets ``xfer.base_sums``."""
+    changed = f"(SELECT {k} FROM {_JOINED} WHERE __moved)"
     lh = sb.row_hash_sql(shape.types)
     await local.execute("BEGIN TRANSACTION")
     try:
-        moved = (await local.fetch_rows(
-            f"SELECT (SELECT count(*) FROM {_KEYS} f LEFT JOIN (SELECT {k}, {lh} AS __lh "
-            f"FROM {t} WHERE {k} IN (SELECT {k} FROM {_KEYS})) x ON x.{k} = f.{k} "
-            f"LEFT JOIN {base} b ON b.{k} = f.{k} "
-            "WHERE x.__lh IS DISTINCT FROM b.__lh), (SELECT count(*) FROM __ds_fchg)"))[0]
-        if moved[0] or not moved[1]:
+        stale = int((await local.fetch_rows(
+            f"SELECT count(*) FROM {_JOINED} f LEFT JOIN (SELECT {k}, {lh} AS __lh FROM {t} "
+            f"WHERE {k} IN (SELECT {k} FROM {_KEYS})) x ON x.{k} = f.{k} "
+            "WHERE x.__lh IS DISTINCT FROM f.__b_lh"))[0][0])
+        if stale or not moved:
             await local.execute("ROLLBACK")
-            xfer.paths.append("feed-fallback" if moved[0] else "feed-pull")
-            return LOCAL_MOVED if moved[0] else 0
-        await local.execute("UPDATE ducksync.tables SET base_n = NULL, base_x = NULL, "
-                            "base_sum = NULL WHERE name = ?", [shape.table])
+            xfer.paths.append("feed-fallback" if stale else "feed-pull")
+            return LOCAL_MOVED if stale else 0
+        await local.execute("UPDATE ducksync.tables SET base_n = ?, base_x = ?, base_sum = ? "
+                            "WHERE name = ?", [*after.row(), shape.table])
         await local.execute(f"DELETE FROM {t} WHERE {k} IN {changed}")
         await local.execute(
             f"INSERT INTO {t} ({sb.cols_sql(shape.columns)}) SELECT "
-            f"{sb.cols_sql(shape.columns, 'r')} FROM __ds_frt r WHERE r.{k} IN {changed}")
+            f"{sb.cols_sql(shape.columns)} FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL")
         await local.execute(f"DELETE FROM {base} WHERE {k} IN {changed}")
-        await local.execute(f"INSERT INTO {base} SELECT r.{k}, r.__lh, r.__ds_rh, r.__ds_rk "
-                            f"FROM __ds_frt r WHERE r.{k} IN {changed}")
+        await local.execute(f"INSERT INTO {base} SELECT {k}, __lh, __ds_rh, __ds_rk "
+                            f"FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL")
         await local.execute("COMMIT")
     except BaseException:
         await local.execute("ROLLBACK")
         raise
     xfer.paths.append("feed-pull")
-    return int(moved[1])
+    xfer.base_sums = after
+    return moved

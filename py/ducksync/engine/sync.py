@@ -157,10 +157,13 @@ class Surveyed:
 
     remote_id: str
     tables: dict[str, SurveyedTable]
+    # the rows of the keys the change feed named, fetched beside the survey
+    feed_rows: feed_pull.Fetched = field(default_factory=dict)
 
     @classmethod
-    def of(cls, answer: Survey) -> Surveyed:
-        return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]})
+    def of(cls, answer: Survey, feed_rows: feed_pull.Fetched | None = None) -> Surveyed:
+        return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]},
+                   feed_rows or {})
 
     def info(self, table: str) -> TableInfo | None:
         found = self.tables.get(table)
@@ -177,12 +180,22 @@ class Surveyed:
 async def survey(local: LocalStore, remote: RemoteStore, opts: SyncOptions, mode: Mode, *,
                  extra_state: tuple[str, ...] = ()) -> tuple[list[str], Surveyed]:
     """A run's start: the local state checked while the remote is surveyed (one round
-    trip), then the tables to sync (``opts.tables``, else :func:`default_tables`)."""
-    _, answer = await both(state.ensure_state(local, extra=extra_state),
-                           remote.survey(opts.tables, opts.key))
-    seen = Surveyed.of(answer)
+    trip), then the tables to sync (``opts.tables``, else :func:`default_tables`). The
+    rows of keys the change feed named are fetched beside the survey."""
+    hints = {t: k for t, k in opts.feed_keys.items() if t in (opts.tables or [])}
+    fetch = await feed_pull.prefetch(local, remote, hints) if hints and mode != "push" \
+        else None
+    (_, answer), fetched = await both(
+        both(state.ensure_state(local, extra=extra_state),
+             remote.survey(opts.tables, opts.key)),
+        fetch() if fetch is not None else _no_rows())
+    seen = Surveyed.of(answer, fetched)
     tables = opts.tables or await default_tables(local, seen, mode, opts.key)
     return tables, seen
+
+
+async def _no_rows() -> feed_pull.Fetched:
+    return {}
 
 
 def _policy_name(p: Policy) -> str:
@@ -223,7 +236,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
                  sums: BaseSums | None = None, surveyed_top: Top | None = None,
-                 boot_cursor: str | None = None, feed_keys: list[str] | None = None) -> bool:
+                 boot_cursor: str | None = None, feed_keys: list[str] | None = None,
+                 feed_rows: tuple[int, list[bytes]] | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
@@ -273,7 +287,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             pulled = await feed_pull.feed_pull(
                 local, remote, shape, xfer, keys=feed_keys, top=surveyed_top, sums=sums,
                 limit=None if opts.allow_mass_delete else guard.DeleteLimit(
-                    share=opts.mass_delete_share, min_rows=opts.mass_delete_min_rows))
+                    share=opts.mass_delete_share, min_rows=opts.mass_delete_min_rows),
+                fetched=feed_rows)
         if pulled == feed_pull.LOCAL_MOVED:
             local_unchanged = False  # a write the token did not see: hash the table
         elif pulled is not None:  # proved: the base now equals the remote's checksum
@@ -435,7 +450,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                               else None),
                                 boot_cursor=(stored.boot_cursor if n_round == 0 and not rebased
                                              else None),
-                                feed_keys=opts.feed_keys.get(table) if first else None):
+                                feed_keys=opts.feed_keys.get(table) if first else None,
+                                feed_rows=surveyed.feed_rows.get(table) if first else None):
                 break
         else:
             n_round = MAX_ROUNDS

@@ -283,8 +283,12 @@ class SyncService:
             if tables and trigger != "manual":
                 # An automatic trigger naming tables (a change feed's "t changed"): only
                 # tables this device holds; one it stopped holding is never pulled back.
-                await state.ensure_state(self.local)
-                tables = (await subscriptions.read(self.local)).filter(tables)
+                try:  # the state exists but on a new device (one statement fewer)
+                    subs = await subscriptions.read(self.local)
+                except DucksyncError:
+                    await state.ensure_state(self.local)
+                    subs = await subscriptions.read(self.local)
+                tables = subs.filter(tables)
                 if not tables:
                     return self._summary(SyncReport(mode=mode, tables=[]), "nothing", None, 0.0)
             task = asyncio.ensure_future(self._run(
