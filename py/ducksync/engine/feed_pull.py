@@ -25,6 +25,7 @@ None and the caller runs the general round, which decides as before:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -44,6 +45,7 @@ Fetched = dict[str, tuple[int, list[bytes]]]
 MAX_KEYS: Final = 10_000
 _KEYS: Final = "__ds_fk"  # the named keys, cast to the local key type
 _ROWS: Final = "__ds_frows"  # what the remote answered for them
+_MOVED_MARK: Final = "ducksync:feed-local-moved"  # the write's guard (see _write)
 _JOINED: Final = "__ds_frt"  # per named key: the remote's row now and the base's hashes
 # Returned when a named key's local row no longer equals its base: the write token
 # missed a write, so the general round must hash the local table after all.
@@ -176,33 +178,40 @@ async def feed_pull(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
 
 async def _write(local: LocalStore, shape: Shape, xfer: Transfer, k: str, t: str,
                  base: str, moved: int, after: BaseSums) -> int:
-    """One transaction: the changed rows, their base rows and the base's sums (``after``);
+    """One transaction, sent as one script (each statement is a hop to DuckDB's worker
+    in the page): the changed rows, their base rows and the base's sums (``after``);
     :data:`LOCAL_MOVED` (nothing written) when a named key's local row no longer equals
-    its base. Sets ``xfer.base_sums``."""
+    its base, checked first inside the transaction (a guard: ``error()`` aborts it).
+    Sets ``xfer.base_sums``."""
+    if not moved:
+        xfer.paths.append("feed-pull")
+        return 0
     changed = f"(SELECT {k} FROM {_JOINED} WHERE __moved)"
     lh = sb.row_hash_sql(shape.types)
-    await local.execute("BEGIN TRANSACTION")
+    x = "NULL" if after.x is None else str(int(after.x))
+    name = "'" + shape.table.replace("'", "''") + "'"
+    script = ";\n".join([
+        "BEGIN TRANSACTION",
+        f"SELECT CASE WHEN count(*) > 0 THEN error('{_MOVED_MARK}') END FROM {_JOINED} f "
+        f"LEFT JOIN (SELECT {k}, {lh} AS __lh FROM {t} WHERE {k} IN (SELECT {k} FROM "
+        f"{_KEYS})) x ON x.{k} = f.{k} WHERE x.__lh IS DISTINCT FROM f.__b_lh",
+        f"UPDATE ducksync.tables SET base_n = {int(after.n)}, base_x = {x}, "
+        f"base_sum = {int(after.total)} WHERE name = {name}",
+        f"DELETE FROM {t} WHERE {k} IN {changed}",
+        f"INSERT INTO {t} ({sb.cols_sql(shape.columns)}) SELECT {sb.cols_sql(shape.columns)} "
+        f"FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL",
+        f"DELETE FROM {base} WHERE {k} IN {changed}",
+        f"INSERT INTO {base} SELECT {k}, __lh, __ds_rh, __ds_rk FROM {_JOINED} "
+        "WHERE __moved AND __ds_rh IS NOT NULL",
+        "COMMIT"])
     try:
-        stale = int((await local.fetch_rows(
-            f"SELECT count(*) FROM {_JOINED} f LEFT JOIN (SELECT {k}, {lh} AS __lh FROM {t} "
-            f"WHERE {k} IN (SELECT {k} FROM {_KEYS})) x ON x.{k} = f.{k} "
-            "WHERE x.__lh IS DISTINCT FROM f.__b_lh"))[0][0])
-        if stale or not moved:
+        await local.execute(script)
+    except BaseException as exc:
+        with contextlib.suppress(DucksyncError):
             await local.execute("ROLLBACK")
-            xfer.paths.append("feed-fallback" if stale else "feed-pull")
-            return LOCAL_MOVED if stale else 0
-        await local.execute("UPDATE ducksync.tables SET base_n = ?, base_x = ?, base_sum = ? "
-                            "WHERE name = ?", [*after.row(), shape.table])
-        await local.execute(f"DELETE FROM {t} WHERE {k} IN {changed}")
-        await local.execute(
-            f"INSERT INTO {t} ({sb.cols_sql(shape.columns)}) SELECT "
-            f"{sb.cols_sql(shape.columns)} FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL")
-        await local.execute(f"DELETE FROM {base} WHERE {k} IN {changed}")
-        await local.execute(f"INSERT INTO {base} SELECT {k}, __lh, __ds_rh, __ds_rk "
-                            f"FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL")
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
+        if isinstance(exc, DucksyncError) and _MOVED_MARK in str(exc):
+            xfer.paths.append("feed-fallback")
+            return LOCAL_MOVED
         raise
     xfer.paths.append("feed-pull")
     xfer.base_sums = after

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,8 @@ class ChangeFeed:
         # per table, this process's commits since the last poll that saw it move:
         # (commits, the keys they wrote or None when one of them did not say)
         self._written: dict[str, tuple[int, set[str] | None]] = {}
+        self._writing: dict[str, int] = {}  # per table, this process's writes under way
+        self._deferred: set[str] = set()  # tables the last poll held back (see _poll_once)
 
     @property
     def listeners(self) -> int:
@@ -133,13 +135,37 @@ class ChangeFeed:
             await self._poll_once()
         return dict(self.versions or {})
 
+    @contextlib.contextmanager
+    def writing(self, table: str) -> Iterator[None]:
+        """Around a write to ``table`` on the server's loop: a poll that sees the table
+        move while one is under way waits for its :meth:`notify` before announcing it
+        (else the commit's keys would miss the announcement of its own version)."""
+        self._writing[table] = self._writing.get(table, 0) + 1
+        try:
+            yield
+        finally:
+            self._writing[table] -= 1
+            if not self._writing[table]:
+                del self._writing[table]
+            if self._wake is not None:
+                self._wake.set()
+
     def notify(self, table: str | None = None, keys: list[str] | None = None) -> None:
         """This process committed a write (to ``table``, writing ``keys``, as text, when
-        known): poll now instead of at the next interval."""
+        known): poll now instead of at the next interval. Call it on the server's loop
+        (inside :meth:`writing`); from another thread it only wakes the poller."""
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
             if table is not None:
-                loop.call_soon_threadsafe(self._wrote, table, keys)
+                self._wrote(table, keys)
+            wake.set()
+        else:
             loop.call_soon_threadsafe(wake.set)
 
     def _wrote(self, table: str, keys: list[str] | None) -> None:
@@ -189,10 +215,20 @@ class ChangeFeed:
             log.warning("change feed poll failed", extra={"fields": {"code": exc.code}})
             return
         self.polls += 1
-        before, self.versions = self.versions, found
+        before = self.versions
         if before is None:
+            self.versions = found
+            self._written.clear()  # commits before this poll are in ``found`` already
             return
-        changed = {t: n for t, n in found.items() if before.get(t) != n}
+        # A table moved by a commit of this process not yet notified: announced with
+        # the next poll (woken when that write ends), so its keys come with it.
+        waiting = {t for t, n in found.items() if before.get(t) != n and t in self._writing
+                   and t not in self._deferred
+                   and self._written.get(t, (0, None))[0] < n - before.get(t, 0)}
+        self._deferred = waiting  # once: a table written without pause is not held back
+        self.versions = {t: before[t] if t in waiting and t in before else n
+                         for t, n in found.items() if t not in waiting or t in before}
+        changed = {t: n for t, n in self.versions.items() if before.get(t) != n}
         if changed:
             news = Changed(changed, self._keys_for(before, changed))
             for listener in list(self._listeners):

@@ -481,18 +481,21 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     rows = checked_rows(ipc)
     ctx.metrics.bytes.labels("in").inc(len(ipc))
     scopes = ctx.scopes(who, table)
-    result: ApplyResult = await ctx.pool.call(
-        lambda store: run_coroutine(
-            lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
-        write=True, carry=_apply_carry(table, keys, checksum, rows, scopes), scopes=scopes)
+    with ctx.feed.writing(table):
+        result: ApplyResult = await ctx.pool.call(
+            lambda store: run_coroutine(
+                lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
+            write=True, carry=_apply_carry(table, keys, checksum, rows, scopes),
+            scopes=scopes)
+        if not result["replayed"]:
+            # committed: the feed's listeners hear now, not at the next poll, with the
+            # keys written (a hint for their fast pull; not read when nobody listens)
+            ctx.feed.notify(table, batch_keys(ipc, keys, MAX_FEED_KEYS)
+                            if ctx.feed.listeners else None)
     reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
-        # committed: the feed's listeners hear now, not at the next poll, with the keys
-        # written (a hint for their fast pull; not worth reading when nobody listens)
-        ctx.feed.notify(table, batch_keys(ipc, keys, MAX_FEED_KEYS)
-                        if ctx.feed.listeners else None)
     return _apply_reply(request, ctx, result, batch_id)
 
 
