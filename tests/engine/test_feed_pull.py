@@ -89,19 +89,17 @@ def test_a_page_write_during_the_fast_path_is_not_overwritten() -> None:
 
 
 def test_a_deletion_burst_hits_the_mass_delete_guard() -> None:
-    local, remote = setup()
-    local.page("INSERT INTO t SELECT i, 'w' FROM range(50, 3000) r(i)")
-    do_sync(local, remote, tables=["t"])
-    do_sync(local, remote, tables=["t"])  # proves the table clean at the token
-    remote.con.execute("DELETE FROM t WHERE id >= 100")  # type: ignore[attr-defined]
-    gone = [str(i) for i in range(100, 3000)]
-    rep = do_sync(local, remote, tables=["t"], feed_keys={"t": gone}).tables[0]
+    local, remote = _synced()
+    remote.con.execute("DELETE FROM t WHERE id >= 10")  # type: ignore[attr-defined]
+    gone = [str(i) for i in range(10, 50)]
+    guard = {"mass_delete_min_rows": 20}  # 40 of 50 rows: more than half, and >= 20
+    rep = do_sync(local, remote, tables=["t"], feed_keys={"t": gone}, **guard).tables[0]
     assert FAST not in rep.paths and rep.mass_delete is not None
-    assert local.con.execute("SELECT count(*) FROM t").fetchall() == [(3000,)]
+    assert local.con.execute("SELECT count(*) FROM t").fetchall() == [(50,)]
     allowed = do_sync(local, remote, tables=["t"], feed_keys={"t": gone},
-                      allow_mass_delete=True).tables[0]
-    assert allowed.pulled == 2900
-    assert local.con.execute("SELECT count(*) FROM t").fetchall() == [(100,)]
+                      allow_mass_delete=True, **guard).tables[0]
+    assert allowed.pulled == 40
+    assert local.con.execute("SELECT count(*) FROM t").fetchall() == [(10,)]
 
 
 def test_a_hint_of_keys_that_cannot_be_read_falls_back() -> None:
