@@ -254,3 +254,19 @@ def test_a_commit_the_poll_sees_before_its_notify_still_comes_with_its_keys() ->
             assert news.keys == {"t": {"since": 1, "keys": ["5"]}}
 
     asyncio.run(main())
+
+
+def test_with_sync_rules_the_feed_names_no_keys() -> None:
+    # keys would name rows outside a principal's scope: with rules, tables only
+    from types import SimpleNamespace
+
+    from ducksync.server.feed import Changed
+    from ducksync.server.feed_api import announcement
+
+    changed = Changed({"t": 2}, {"t": {"since": 1, "keys": ["5"]}})
+    open_ctx = SimpleNamespace(scopes=lambda who: None)
+    ruled = SimpleNamespace(scopes=lambda who: {"t": object()})
+    assert announcement(open_ctx, None, changed, {"t": 2}) == {  # type: ignore[arg-type]
+        "tables": {"t": 2}, "keys": {"t": {"since": 1, "keys": ["5"]}}}
+    assert announcement(ruled, None, changed, {"t": 2}) == {  # type: ignore[arg-type]
+        "tables": {"t": 2}}
