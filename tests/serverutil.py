@@ -1,4 +1,5 @@
-"""Start real ``ducksync serve`` processes for tests: free port, readiness, output, stop.
+"""Start real ``ducksync serve`` processes for tests: free port, readiness, output, stop;
+and, where a test must share its process with the server, the app on a thread.
 
 Imported by conftests and tests alike (``from serverutil import start_server``), so
 there is one way to run a server in tests and never an import of a conftest.
@@ -10,12 +11,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +104,26 @@ def running_server(tmp: Path, *, env: dict[str, str] | None = None,
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def app_in_thread(app: Any, port: int) -> Iterator[str]:
+    """``app`` (``create_app``'s, on ``port``) served by uvicorn on a thread of this
+    process until the block ends; its URL. For tests that must share this process with
+    the server: to inject a stand-in reachable from Python only, or to run two servers on
+    one DuckDB file (DuckDB lets one process at a time open it read-write)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # readiness: uvicorn's own flag, bounded
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -1,7 +1,8 @@
 // The console's result grid: a bounded, scrolling table that draws only the rows in view
 // and fetches the pages it needs from the local worker (a 1M-row result costs one page
 // of DOM and of memory, not a million rows). Sticky header with DuckDB's type names,
-// NULL drawn apart from the text 'NULL', TIMESTAMPTZ in the viewer's time zone.
+// NULL drawn apart from the text 'NULL', TIMESTAMPTZ (nested ones too) in the viewer's
+// time zone.
 export const ROW_HEIGHT = 22; // px, fixed (app.css): the scroll position maps to a row
 const OVERSCAN = 10;
 export const PAGE_ROWS = 200; // rows per page fetched from the worker (the first comes with the run)
@@ -30,6 +31,17 @@ export function localTimestamp(text) {
   const zone = `${sign}${pad(Math.floor(abs / 60))}${abs % 60 ? `:${pad(abs % 60)}` : ""}`;
   return `${pad(local.getFullYear(), 4)}-${pad(local.getMonth() + 1)}-${pad(local.getDate())} ` +
     `${pad(local.getHours())}:${pad(local.getMinutes())}:${pad(local.getSeconds())}${frac}${zone}`;
+}
+
+// A TIMESTAMPTZ inside a LIST/STRUCT/MAP: DuckDB prints it quoted, in UTC.
+const NESTED_TIMESTAMPTZ = /'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\+00)'/g;
+
+/** A nested value's text with each TIMESTAMPTZ in it in the viewer's time zone, as DuckDB
+ * prints it with that TimeZone set. A VARCHAR inside the same value that reads exactly
+ * like one ('2024-01-02 03:04:05+00', quotes included) is shifted too: the text alone
+ * cannot tell them apart. */
+export function localTimestamps(text) {
+  return text == null ? text : text.replace(NESTED_TIMESTAMPTZ, (_, t) => `'${localTimestamp(t)}'`);
 }
 
 export class Grid {
@@ -62,7 +74,8 @@ export class Grid {
     // a raw answer is one page, whole; a table result comes in pages of PAGE_ROWS
     this.pageRows = this.raw ? Math.max(1, reply.rows.length) : PAGE_ROWS;
     this.pages.set(0, first);
-    this.formats = this.columns.map((c) => (c.type === TIMESTAMPTZ ? localTimestamp : (v) => v));
+    this.formats = this.columns.map((c) => (c.type === TIMESTAMPTZ ? localTimestamp
+      : String(c.type ?? "").includes(TIMESTAMPTZ) ? localTimestamps : (v) => v));
     this.container.dataset.total = String(this.total);
     // A small answer with multi-line text (EXPLAIN's plan): drawn whole, lines kept.
     const multiline = this.raw && first.some((r) => r.some((v) => v?.includes("\n")));

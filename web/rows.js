@@ -9,13 +9,14 @@
 //   BLOB                    lowercase hex string
 //   UUID                    "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 //   FLOAT/DOUBLE            Number, NaN and ±Infinity included
-//   BIT, INTERVAL, TIMETZ   DuckDB's text ("0101", "1 year 2 months 3 days 04:05:06", "12:00:00+05:30")
+//   BIT, INTERVAL, TIMETZ   DuckDB's text ("0101", "1 year 2 months 3 days 04:05:06", "12:00:00+05:30"),
+//                           nested ones too (the worker selects them as text: query_types)
 //   LIST / STRUCT           arrays / objects (struct fields in order), converted recursively
 //   MAP                     [{key, value}, ...] in the map's order (keys keep their type)
 //   NULL                    null
 // With DuckDB's column types (the local worker sends them: ducksync.worker.query_types)
 // columns carry DuckDB's type names and are decoded by them (ENUM, UUID, HUGEINT...).
-import { Type, TimeUnit } from "apache-arrow";
+import { Type, TimeUnit, makeVector } from "apache-arrow";
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -95,7 +96,8 @@ const EXTENSIONS = {
 const EXTENSION_TYPES = { bool8: "BOOLEAN", uuid: "UUID", hugeint: "HUGEINT", uhugeint: "UHUGEINT",
                           bit: "BIT", time_tz: "TIME WITH TIME ZONE", bignum: "BIGNUM" };
 
-/** A function converting one Arrow value of `field` to a JSON-friendly value. */
+/** A function converting one Arrow value of `field` to a JSON-friendly value (LIST, STRUCT
+ * and MAP are decoded column by column instead: `column`). */
 function converter(field) {
   const extension = EXTENSIONS[extensionOf(field)];
   return extension ?? typeConverter(field.type);
@@ -117,21 +119,6 @@ function typeConverter(type) {
     case Type.LargeBinary:
     case Type.FixedSizeBinary:
       return (v) => Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
-    case Type.List:
-    case Type.FixedSizeList: {
-      const item = converter(type.children[0]);
-      return (v) => Array.from(v, (x) => (x == null ? null : item(x)));
-    }
-    case Type.Struct: {
-      const fields = type.children.map((f) => [f.name, converter(f)]);
-      return (v) => Object.fromEntries(fields.map(([name, conv]) => [name, v[name] == null ? null : conv(v[name])]));
-    }
-    case Type.Map: {
-      const [keyField, valueField] = type.children[0].type.children;
-      const key = converter(keyField);
-      const value = converter(valueField);
-      return (v) => [...v].map(([k, x]) => ({ key: k == null ? null : key(k), value: x == null ? null : value(x) }));
-    }
     case Type.Interval:
     case Type.Duration:
       return (v) => (typeof v === "bigint" ? bigint(v) : ArrayBuffer.isView(v) ? Array.from(v, Number) : v);
@@ -235,8 +222,8 @@ function timestampValue(raw, unit) {
     `${pad(Math.floor(r / 1000) % 60)}.${pad(r % 1000, 3)}Z`;
 }
 
-// Top-level DATE/TIMESTAMP columns are read from their raw integers: Arrow's own getters
-// throw for values beyond a JS Date (DuckDB's infinity, year 294247).
+// DATE/TIMESTAMP columns are read from their raw integers, at any depth: Arrow's own
+// getters throw for values beyond a JS Date (DuckDB's infinity, year 294247).
 function rawColumn(vector, convert) {
   const out = new Array(vector.length);
   let k = 0;
@@ -257,8 +244,39 @@ function column(vector, field, duckType) {
   if (type.typeId === Type.Date && type.unit === 0 /* DateUnit.DAY */) {
     return rawColumn(vector, (v) => dateValue(v));
   }
+  // Nested values are decoded as columns are, so a DATE/TIMESTAMP inside keeps the raw path.
+  if (type.typeId === Type.Struct && !extensionOf(field)) {
+    const fields = type.children.map((f, j) => [f.name, column(vector.getChildAt(j), f)]);
+    return Array.from({ length: vector.length }, (_, r) => (vector.isValid(r)
+      ? Object.fromEntries(fields.map(([name, values]) => [name, values[r] ?? null])) : null));
+  }
+  if ((type.typeId === Type.List || type.typeId === Type.FixedSizeList) && !extensionOf(field)) {
+    const item = type.children[0];
+    return Array.from(vector, (v) => (v == null ? null : column(v, item)));
+  }
+  if (type.typeId === Type.Map && !extensionOf(field)) return mapColumn(vector, type);
   const conv = BY_DUCKDB_TYPE[duckType] ?? converter(field);
   return Array.from(vector, (v) => (v == null ? null : conv(v)));
+}
+
+// MAP: [{key, value}, ...] in the map's order; its keys and values decoded as columns.
+function mapColumn(vector, type) {
+  const [keyField, valueField] = type.children[0].type.children;
+  const out = [];
+  for (const data of vector.data) {
+    const entries = makeVector(data.children[0]);
+    const keys = column(entries.getChildAt(0), keyField);
+    const values = column(entries.getChildAt(1), valueField);
+    for (let i = 0; i < data.length; i++) {
+      if (!data.getValid(i)) { out.push(null); continue; }
+      const row = [];
+      for (let e = data.valueOffsets[i]; e < data.valueOffsets[i + 1]; e++) {
+        row.push({ key: keys[e] ?? null, value: values[e] ?? null });
+      }
+      out.push(row);
+    }
+  }
+  return out;
 }
 
 /** Rows of `table` as plain objects ("objects") or arrays in column order ("arrays");

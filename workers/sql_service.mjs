@@ -11,7 +11,12 @@
 // IPC chunks, Arrow IPC -> temp tables) and answers `{id, op, args}` messages, one at a
 // time (the MotherDuck client queues a connection's queries too), each within a deadline:
 // a call that outlives it has its statement cancelled and fails with a TimeoutError, so a
-// hung remote never holds the caller's store lock. IPC bytes travel in transfer lists.
+// hung remote never holds the caller's store lock. A script (`script`, `scriptChunks`:
+// several statements, the last one's answer) is one message and one deadline: the remote
+// store sends a write's whole transaction that way (docs/remote-store.md). `onCall(op,
+// args)` (optional, awaited before each call but `open`) lets an entry observe the calls:
+// the browser tests' stand-in counts round trips and adds latency there.
+// IPC bytes travel in transfer lists.
 // Error texts are scrubbed of the token before they leave.
 import { syncConnection } from "./sync_host.mjs";
 
@@ -55,7 +60,7 @@ async function withDeadline(work, ms, cancel) {
   }
 }
 
-export function serveSqlService(open, { callTimeoutMs = CALL_TIMEOUT_MS } = {}) {
+export function serveSqlService(open, { callTimeoutMs = CALL_TIMEOUT_MS, onCall = null } = {}) {
   let conn = null;
   let token = null;
   let queue = Promise.resolve();
@@ -69,12 +74,15 @@ export function serveSqlService(open, { callTimeoutMs = CALL_TIMEOUT_MS } = {}) 
     query: async ({ sql }) => { await conn.query(sql); return null; },
     rows: ({ sql }) => conn.rows(sql),
     chunks: ({ sql, batchRows, batchBytes }) => conn.exportChunks(sql, batchRows, batchBytes),
+    script: ({ sqls }) => conn.script(sqls),
+    scriptChunks: ({ sqls, batchRows, batchBytes }) => conn.scriptChunks(sqls, batchRows, batchBytes),
     ingest: async ({ name, ipc, append }) => { await conn.ingest(name, ipc, append); return null; },
   };
   const answer = async ({ id, op, args }) => {
     try {
       if (op !== "open" && !conn) throw new Error("the SQL service is not open");
-      const work = () => ops[op](args ?? {});
+      const work = op === "open" || !onCall ? () => ops[op](args ?? {})
+        : async () => { await onCall(op, args ?? {}); return ops[op](args ?? {}); };
       // `open` has the client's own (longer) deadline: it downloads the client's assets.
       const value = op === "open" ? await work() : await withDeadline(work, callTimeoutMs, () => conn.cancel());
       const transfer = Array.isArray(value) ? value.filter(owned).map((a) => a.buffer) : [];

@@ -64,6 +64,8 @@ export async function openSqlService({ url, token, database = null }) {
       query: (sql) => call("query", { sql }),
       rows: (sql) => call("rows", { sql }),
       exportChunks: (sql, batchRows, batchBytes) => call("chunks", { sql, batchRows, batchBytes }),
+      script: (sqls) => call("script", { sqls }),
+      scriptChunks: (sqls, batchRows, batchBytes) => call("scriptChunks", { sqls, batchRows, batchBytes }),
       ingest: (name, ipc, append) => {
         const data = owned(ipc);
         return call("ingest", { name, ipc: data, append }, [data.buffer]);

@@ -88,7 +88,14 @@ export function splitIPC(ipc, batchRows, batchBytes) {
   return out.length ? out : [tableToIPC(table, "stream")];
 }
 
-/** The sync engine's connection: query, rows, chunked export, temp-table ingest. */
+/** Run `sqls` one by one on `conn` (the first error stops them); the last one's result. */
+async function runScript(conn, sqls) {
+  if (!sqls.length) throw new Error("an empty script");
+  for (const sql of sqls.slice(0, -1)) await conn.query(sql);
+  return conn.query(sqls[sqls.length - 1]);
+}
+
+/** The sync engine's connection: query, rows, chunked export, scripts, temp-table ingest. */
 export async function syncConnection(db) {
   // Run again on the connection that replaces this one if DuckDB is restarted (duck.mjs).
   const setup = async (c) => {
@@ -110,6 +117,11 @@ export async function syncConnection(db) {
     cancel: async () => (conn.cancel ? conn.cancel() : false),
     rows: async (sql) => ipcToRows(await conn.query(sql)),
     exportChunks: async (sql, batchRows, batchBytes) => splitIPC(await conn.query(sql), batchRows, batchBytes),
+    // A script (ducksync.stores.connector.ScriptConnector): `sqls` in order on this
+    // connection, stopping at the first error; the last one's rows / IPC chunks. One
+    // call for the caller (the SQL service: one message, so one round trip to count).
+    script: async (sqls) => ipcToRows(await runScript(conn, sqls)),
+    scriptChunks: async (sqls, batchRows, batchBytes) => splitIPC(await runScript(conn, sqls), batchRows, batchBytes),
     // Backup scratch files: `sql` names the file `name` (COPY … TO it / read_csv from it).
     copyOut: async (sql, name) => {
       await db.files.registerEmpty(name);

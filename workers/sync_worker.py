@@ -11,7 +11,7 @@ list), and IPC that arrives from the remote worker goes straight into
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import ducksync_host  # type: ignore[import-not-found]
@@ -19,6 +19,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ducksync import protocol
+from ducksync.engine.transaction_gate import TransactionGate
 from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.protocol import Event
 from ducksync.worker import Handler, checkpoint_deferred
@@ -42,11 +43,19 @@ def js_bytes(data: Any) -> Any:
 class WasmLocalStore:
     """:class:`ducksync.engine.store.LocalStore` over a DuckDB-WASM connection."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, gate: TransactionGate | None = None) -> None:
         self.conn = conn
+        self.gate = gate
         self._files = 0
 
-    async def _q(self, call: Any, sql: str) -> Any:
+    async def _q(self, start: Callable[[], Any], sql: str) -> Any:
+        """``start()``'s answer; with a gate, not inside another task's transaction."""
+        if self.gate is None:
+            return await self._answer(start(), sql)
+        async with self.gate.statement(sql):
+            return await self._answer(start(), sql)
+
+    async def _answer(self, call: Any, sql: str) -> Any:
         try:
             return await call
         except JsException as exc:
@@ -60,25 +69,26 @@ class WasmLocalStore:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         text = bind(sql, params)
         try:
-            await self._q(self.conn.query(text), text)
+            await self._q(lambda: self.conn.query(text), text)
         except QueryError as exc:
             if not checkpoint_deferred(text, exc.message):
                 raise
 
     async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         text = bind(sql, params)
-        rows = await self._q(self.conn.rows(text), text)
+        rows = await self._q(lambda: self.conn.rows(text), text)
         return [tuple(r) for r in py(rows)]  # SQL NULL as None (JS null is JsNull)
 
     async def export_arrow(self, sql: str, params: Sequence[Any] = (), *, batch_rows: int,
                            batch_bytes: int) -> AsyncIterator[bytes]:
         text = bind(sql, params)
-        chunks = await self._q(self.conn.exportChunks(text, batch_rows, batch_bytes), text)
+        chunks = await self._q(
+            lambda: self.conn.exportChunks(text, batch_rows, batch_bytes), text)
         for chunk in chunks:
             yield chunk  # a JS Uint8Array; the engine only measures and forwards it
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
-        await self._q(self.conn.ingest(table, js_bytes(ipc), append), f"ingest {table}")
+        await self._q(lambda: self.conn.ingest(table, js_bytes(ipc), append), f"ingest {table}")
 
     def _scratch(self, sql: str) -> tuple[str, str]:
         """A fresh scratch file name, and ``sql`` with ``{file}`` replaced by it."""
@@ -88,12 +98,12 @@ class WasmLocalStore:
 
     async def copy_out(self, sql: str) -> bytes:
         text, name = self._scratch(sql)
-        data = await self._q(self.conn.copyOut(text, name), text)
+        data = await self._q(lambda: self.conn.copyOut(text, name), text)
         return bytes(data.to_bytes())
 
     async def copy_in(self, sql: str, data: bytes) -> None:
         text, name = self._scratch(sql)
-        await self._q(self.conn.copyIn(text, name, js_bytes(data)), text)
+        await self._q(lambda: self.conn.copyIn(text, name, js_bytes(data)), text)
 
 
 class TrackedWasmLocalStore(WasmLocalStore):
@@ -101,7 +111,8 @@ class TrackedWasmLocalStore(WasmLocalStore):
     the local worker's :class:`WriteClock` (every write but the engine's is counted)."""
 
     def __init__(self, conn: Any, clock: WriteClock) -> None:
-        super().__init__(conn)
+        # the service reaches it from several tasks (a sync, the tables list, ...)
+        super().__init__(conn, TransactionGate())
         self.clock = clock
         self.clean = clock.clean
 

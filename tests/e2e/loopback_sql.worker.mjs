@@ -18,7 +18,13 @@
 //   READER_TOKEN logs in as another account reading a share; every statement that would
 //   change a non-temp object is refused with DuckDB's message for a read-only attachment
 //   (how a share is attached); its temp tables stay writable (they live on the client);
-// - the service is a network away: `?latency_ms=N` delays every statement by N ms.
+// - the service is a network away: `?latency_ms=N` delays every call that reaches it by
+//   N ms, counted as a round trip the way py/ducksync/stores/standin.py counts them: a
+//   call (a statement, or a script of several) that names anything but the client's temp
+//   tables (those "persist locally, not on the server"); an Arrow upload into a temp
+//   table stays on the client. Asked on BroadcastChannel COUNTS ({ask: true}), it
+//   answers {calls, roundTrips, recent} so far (a test reads a sync's cost without
+//   racing it; `recent`: the last calls, to show in a failure).
 // `?call_timeout_ms=N` on the module URL sets that deadline (the tests use a short one).
 import { assetURL } from "../../workers/boot.mjs";
 import { openDuckDB } from "../../workers/duck.mjs";
@@ -34,7 +40,37 @@ const CREATES_TEMP = /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+
 const WRITES = new RegExp(String.raw`^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|MERGE)\b` +
   String.raw`(?:\s+OR\s+\w+)?(?:\s+INTO|\s+FROM)?(?:\s+(?:TABLE|SCHEMA|VIEW|SEQUENCE|INDEX|MACRO|TYPE))?` +
   String.raw`(?:\s+IF\s+(?:NOT\s+)?EXISTS)?\s+([\w."]+)?`, "i");
+// The relations a statement names (to tell a statement over temp tables only).
+const RELATION = /\b(?:FROM|JOIN|DESCRIBE|INTO|UPDATE|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?)\s+((?:"[^"]*"|[A-Za-z_]\w*)(?:\.(?:"[^"]*"|[A-Za-z_]\w*))*)/gi;
+export const COUNTS = "ducksync-loopback-counts";
 let poisoned = false;
+
+/** Counts the calls that reach the service (and delays them), as standin.py does. */
+function roundTrips() {
+  const temps = new Set();
+  const counts = { calls: 0, roundTrips: 0, recent: [] }; // recent: the last calls, shown
+  const isTemp = (name) => temps.has(name.split(".").pop().replaceAll('"', ""));
+  const local = (sql) => {
+    const named = [...sql.matchAll(RELATION)].map((m) => m[1]);
+    return named.length > 0 && named.every(isTemp);
+  };
+  new BroadcastChannel(COUNTS).onmessage = ({ data, target }) => {
+    if (data?.ask) target.postMessage({ ...counts });
+  };
+  return async (op, args) => {
+    counts.calls += 1;
+    const sqls = args.sqls ?? [args.sql ?? `ingest ${args.name}`];
+    counts.recent = [...counts.recent.slice(-31), `${op}: ${sqls.map((q) => q.slice(0, 60)).join(" ; ")}`];
+    if (op === "ingest") { temps.add(args.name); return; } // into a temp table, on the client
+    for (const sql of sqls) {
+      const temp = CREATES_TEMP.exec(sql);
+      if (temp) temps.add(temp[1]);
+    }
+    if (sqls.every(local)) return;
+    counts.roundTrips += 1;
+    if (LATENCY_MS) await new Promise((done) => setTimeout(done, LATENCY_MS));
+  };
+}
 
 /** DuckDB's refusal when ``sql`` writes a non-temp object of a read-only (shared) database. */
 function refusal(sql, temps, database) {
@@ -56,7 +92,6 @@ function asTheClientDocumentsIt(adb, { reader, database }) {
                       "service's extension; use the pending-query path");
     },
     startPendingQuery: async (id, sql, stream) => {
-      if (LATENCY_MS) await new Promise((done) => setTimeout(done, LATENCY_MS));
       const refused = reader ? refusal(sql, temps, database) : null;
       if (refused) throw refused;
       if (!HANGS.test(sql)) return adb.startPendingQuery(id, sql, stream);
@@ -106,4 +141,4 @@ serveSqlService(async ({ token, database }) => {
   const reader = token === READER_TOKEN;
   return checkpointing(asyncDuckDBHost(asTheClientDocumentsIt(db.adb, { reader, database: database || "my_db" }),
                                        database));
-}, { callTimeoutMs: timeout });
+}, { callTimeoutMs: timeout, onCall: roundTrips() });

@@ -51,6 +51,13 @@ CONNECT = """async ({db, token, service}) => {
   } catch (e) { return {ok: false, name: e.name, code: e.code, message: e.message, hint: e.hint}; }
 }"""
 
+# The loopback service's counts so far ({calls, roundTrips}), asked on its channel.
+COUNTS = """() => new Promise((resolve) => {
+  const channel = new BroadcastChannel("ducksync-loopback-counts");
+  channel.onmessage = ({data}) => { channel.close(); resolve(data); };
+  channel.postMessage({ask: true});
+})"""
+
 
 def run_on(page: Any, db: str, script: str, arg: Any = None) -> Any:
     return page.evaluate(f"async ([db, arg]) => {{ const c = window.__clients[db]; {script} }}",
@@ -123,6 +130,18 @@ def test_sync_bad_token_isolation_and_no_token_leaks(page: Any, server_url: str)
                  "return c.query('SELECT id, name, n::VARCHAR AS n FROM birds ORDER BY id');")
     assert got == [{"id": 1, "name": "mallard", "n": "1"}, {"id": 2, "name": "teal", "n": "2"},
                    {"id": 3, "name": "common eider", "n": "3"}]
+
+    # 4b. The round-trip budget on this transport, counted by the service (calls that
+    #     reach it; as tests/engine/test_cloud_standin.py counts the server's): the store
+    #     knows the catalog now, and a write's transaction is one script, one call.
+    before = page.evaluate(COUNTS)
+    assert run_on(page, "opfs://md-a.duckdb", "return c.sync();")["pulled"] == 0
+    noop = page.evaluate(COUNTS)
+    run_on(page, "opfs://md-a.duckdb", "await c.exec(\"UPDATE birds SET n = 4 WHERE id = 3\");")
+    assert run_on(page, "opfs://md-a.duckdb", "return c.sync();")["pushed"] == 1
+    pushed = page.evaluate(COUNTS)
+    assert noop["roundTrips"] - before["roundTrips"] == 1, (before, noop)
+    assert pushed["roundTrips"] - noop["roundTrips"] <= 3, (noop, pushed)
 
     # 5. Neither token anywhere the page can see or keep.
     kept = page.evaluate("""() => JSON.stringify({
@@ -201,7 +220,7 @@ READER = "loopback-reader-token-7a3b"  # the loopback service's "another account
 def test_a_share_reader_cannot_push_and_is_told_the_way_out(page: Any) -> None:
     """Only the owning account writes (the service's documented model): a device signed in
     as another account reads a share, and its push stops with the typed error and the
-    way out (the proxy with the owner's token), each statement ~20 ms away."""
+    way out (the proxy with the owner's token), each call ~20 ms away."""
     service = SERVICE + "?latency_ms=20"
     ok = page.evaluate(CONNECT, {"db": "opfs://md-reader.duckdb", "token": READER,
                                  "service": service})

@@ -136,7 +136,8 @@ def test_two_users_on_one_browser_never_share_local_data(browser: Any,
     sign_in(page, "alice")
     alice_db = database(page)
     assert alice_db.startswith("opfs://ducksync-u") and "alice" not in alice_db
-    assert sync(page)["converged"]  # her slice of notes: none of carol's rows
+    first = sync(page)
+    assert first["converged"], f"{first}"  # her slice of notes: none of carol's rows
     ex(page, "INSERT INTO notes VALUES (1, 'alice', 'alice synced')")
     assert sync(page)["pushed"] == 1  # with her session token, via getToken
     ex(page, "INSERT INTO notes VALUES (2, 'alice', 'alice written offline later synced')")

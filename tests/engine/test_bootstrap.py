@@ -66,13 +66,43 @@ def test_a_new_device_streams_the_table_without_sending_keys() -> None:
 
 
 def test_a_key_the_general_path_must_take_is_not_bootstrapped() -> None:
-    writer, r, device = local_db(), remote_db(), local_db()
-    writer.con.execute("CREATE TABLE t (a INTEGER, b VARCHAR, PRIMARY KEY (a, b))")
-    writer.con.execute("INSERT INTO t SELECT i, 'x' FROM range(10) x(i)")
+    writer, r, device = local_db(), remote_db(), local_db()  # a DOUBLE's text is not exact
+    writer.con.execute("CREATE TABLE t (a INTEGER, b DOUBLE, PRIMARY KEY (a, b))")
+    writer.con.execute("INSERT INTO t SELECT i, i / 3 FROM range(10) x(i)")
     assert do_sync(writer, r).converged
     rep = do_sync(device, r).tables[0]
     assert rep.converged and rep.pulled == 10 and "bootstrap" not in rep.paths
     assert rows(device) == rows(r)
+
+
+def _composite_remote() -> Any:
+    """A remote table keyed by (a, b): 5 rows per ``a``, so pages of 8 end inside a
+    group of equal ``a`` and the next page must start after the pair, not after ``a``;
+    ``b`` holds texts that sort apart from their numbers ('10' < '9')."""
+    writer, r = local_db(), remote_db()
+    writer.con.execute("CREATE TABLE t (a DATE, b VARCHAR, v INTEGER, PRIMARY KEY (a, b))")
+    writer.con.execute("INSERT INTO t SELECT DATE '2024-01-01' + (i // 5)::INTEGER, "
+                       "(i % 5 * 4)::VARCHAR, i FROM range(23) x(i)")
+    assert do_sync(writer, r).converged
+    return r
+
+
+def test_a_composite_key_is_streamed_in_tuple_keyset_pages_and_resumes() -> None:
+    r = _composite_remote()
+    device = local_db()  # the connection is lost while the third page is asked for
+    first = run(sync(device, FlakyRemote(r, fail_at=4, after=False), SyncOptions(batch_rows=PAGE),
+                     "sync")).tables[0]
+    assert first.error is not None and first.error["code"] == "remote_unavailable"
+    assert len(rows(device)) == 16  # two whole pages; the cursor is the 16th pair
+    assert _cursor(device) == ('["2024-01-04", "0"]',)  # texts sort: 0 12 16 4 8
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.converged and rep.pulled == 23 - 16 and "bootstrap" in rep.paths
+    assert rep.bytes_sent < 200  # a cursor, no key list
+    assert rows(device) == rows(r) and _cursor(device) == (None,)
+    n, distinct = device.con.execute(
+        f"SELECT count(*), count(DISTINCT (a, b)) FROM {base_table('t')}").fetchone()  # type: ignore[misc]
+    assert n == distinct == 23
+    assert "remote-unchanged" in do_sync(device, r).tables[0].paths
 
 
 def test_an_interrupted_bootstrap_resumes_after_its_last_page() -> None:

@@ -88,16 +88,26 @@ def test_round_trip_push_pull_and_a_noop_stays_a_noop() -> None:
         assert "remote-unchanged" in t.paths, t
 
 
-def test_a_noop_sync_of_three_tables_costs_two_statements() -> None:
-    """The round-trip budget at the connector: one survey of every table (catalog, then
-    all checksums) and nothing else. Each statement is a network round trip. (One
-    engine here: with the split, main re-downloads on a no-op, tested above.)"""
+def test_a_noop_sync_of_three_tables_costs_one_statement() -> None:
+    """The round-trip budget at the connector: one survey of every table and nothing
+    else: the catalog, then all checksums (two statements) for a store that has not
+    read the catalog yet, one statement (the checksums inside the catalog's) for one
+    that has. Each statement is a network round trip."""
     local, remote = three_tables(), StandInRemote(client_engine=False)
     do_sync(local, remote, "push")
-    do_sync(local, remote)
+    cold = SqlRemoteStore(connector=remote.cloud)
     remote.cloud.reset()
-    do_sync(local, remote)
-    assert remote.cloud.round_trips <= 2, remote.cloud.statements
+    do_sync(local, cold)
+    assert remote.cloud.round_trips == 2, remote.cloud.statements
+    remote.cloud.reset()
+    do_sync(local, cold)
+    assert remote.cloud.round_trips == 1, remote.cloud.statements
+    fresh = SqlRemoteStore(connector=remote.cloud)  # the tables' shapes: one statement
+    remote.cloud.reset()
+    listed = asyncio.run(fresh.list_tables())
+    assert asyncio.run(fresh.describe_table("a")) == listed[0]
+    assert [t["name"] for t in listed] == list(TABLES) and listed[0]["primary_key"] == ["id"]
+    assert remote.cloud.round_trips == 2, remote.cloud.statements  # columns and key together
 
 
 def test_bulk_push_is_verified_with_temp_tables_on_the_client() -> None:
@@ -189,20 +199,31 @@ def _calls(local: Any, remote: StandInRemote, mode: str = "sync") -> tuple[int, 
 
 def test_the_store_leg_round_trip_budget() -> None:
     """What a sync costs between the store and the cloud database, with temp tables on
-    the client's engine. Round trips (calls that reach the service): a no-op ≤ 2 (the
-    survey), a 1-row push ≤ 4 and a 1k-row push alike (the survey 2, the batch's whole
-    transaction as one script, the ack); calls ≤ 6 (+ the batch's upload into a temp
-    table and its inspection, on the client). Before scripts a 1-row push made ~54
-    calls, each a round trip (docs/engine.md, "Round trips")."""
+    the client's engine, on a store that has seen the catalog (a server's pooled store,
+    a page's). Round trips (calls that reach the service): a no-op 1 (the survey), a
+    1-row push ≤ 3 and a 1k-row push alike (the survey, the batch's whole transaction
+    as one script, the ack); calls ≤ 5 (+ the batch's upload into a temp table and its
+    inspection, on the client). Before scripts a 1-row push made ~54 calls, each a round
+    trip (docs/engine.md, "Round trips")."""
     local, remote = three_tables(1100), StandInRemote()
     do_sync(local, remote, "push")
-    assert _calls(local, remote)[:2] == (2, 2)
+    assert _calls(local, remote)[:2] == (1, 1)
     local.con.execute("UPDATE a SET v = 'one' WHERE id = 1")
     trips, calls, seen = _calls(local, remote)
-    assert trips <= 4 and calls <= 6, seen
+    assert trips <= 3 and calls <= 5, seen
     assert not [s for s in seen if "< now()::TIMESTAMP - INTERVAL" in s][1:], \
         "the ledger was pruned more than once"
     local.con.execute("UPDATE b SET v = 'thousand' WHERE id < 1000")
     trips, calls, seen = _calls(local, remote)
-    assert trips <= 4 and calls <= 6, seen
+    assert trips <= 3 and calls <= 5, seen
     assert rows(local, "b") == rows(remote, "b")
+    local.con.execute("ALTER TABLE c ADD COLUMN w INTEGER")  # the survey sees it at once
+    remote.con.execute("ALTER TABLE c ADD COLUMN w INTEGER")
+    remote.con.execute("UPDATE c SET w = 7 WHERE id = 5")
+    trips, _, seen = _calls(local, remote)
+    assert trips <= 4, seen  # the catalog changed: c's checksum asked again, then the pull
+    assert rows(local, "c") == rows(remote, "c")
+    for db in (local.con, remote.con):  # a column it checksums is gone: read afresh
+        db.execute("ALTER TABLE c DROP COLUMN w")
+    assert _calls(local, remote)[0] <= 5
+    assert rows(local, "c") == rows(remote, "c")

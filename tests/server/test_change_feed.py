@@ -22,7 +22,6 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-import uvicorn
 
 from ducksync.engine.sync import SyncOptions, sync
 from ducksync.feed import FeedEvent, FeedState, SseParser
@@ -31,30 +30,21 @@ from ducksync.server.settings import Settings
 from ducksync.stores import open_local
 from ducksync.stores.http import HttpRemoteStore
 from ducksync.sync_routes import FEED, route_path
-from serverutil import free_port
+from serverutil import app_in_thread, free_port
 
 FEED_PATH = route_path(FEED)
 WAIT_S = 10.0  # a bound on waiting for an event, not a speed target (docs/benchmarks.md)
 
 
 @contextmanager
-def serve(remote: Path, **settings: Any) -> Iterator[tuple[str, Any, uvicorn.Server]]:
+def serve(remote: Path, **settings: Any) -> Iterator[tuple[str, Any]]:
     port = free_port()
     app = create_app(Settings(remote=str(remote), port=port, log_json=False, **settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # readiness: uvicorn's own flag, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", app, server
-    finally:
-        app.state.ctx.feed.shutdown()  # what `ducksync serve` does on a signal
-        server.should_exit = True
-        thread.join(timeout=30)
+    with app_in_thread(app, port) as url:
+        try:
+            yield url, app
+        finally:
+            app.state.ctx.feed.shutdown()  # what `ducksync serve` does on a signal
 
 
 class Listening:
@@ -122,8 +112,8 @@ def write(device: Path, sql: str) -> None:
 def two_servers(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
     remote = tmp_path / "remote.duckdb"
     with ExitStack() as stack:
-        url_a, _, _ = stack.enter_context(serve(remote))
-        url_b, app_b, _ = stack.enter_context(serve(remote, feed_poll_s=0.05))
+        url_a, _ = stack.enter_context(serve(remote))
+        url_b, app_b = stack.enter_context(serve(remote, feed_poll_s=0.05))
         yield url_a, url_b, app_b
 
 
@@ -156,7 +146,7 @@ def test_a_commit_through_one_server_is_announced_by_the_other(
 def test_a_server_announces_its_own_commit_without_waiting_for_a_poll(tmp_path: Path) -> None:
     device = tmp_path / "device.duckdb"
     write(device, "CREATE TABLE kinds (id INTEGER PRIMARY KEY); INSERT INTO kinds VALUES (1)")
-    with serve(tmp_path / "remote.duckdb", feed_poll_s=3600) as (url, _, _):
+    with serve(tmp_path / "remote.duckdb", feed_poll_s=3600) as (url, _):
         feed = Listening(url)
         try:
             assert feed.next().data == {"tables": {}, "snapshot": True}  # no write yet
@@ -196,7 +186,7 @@ def test_a_client_resumes_from_the_last_event_id(
 
 
 def test_the_feed_is_bounded_and_ends_at_shutdown(tmp_path: Path) -> None:
-    with serve(tmp_path / "remote.duckdb", feed_max_listeners=1) as (url, app, _):
+    with serve(tmp_path / "remote.duckdb", feed_max_listeners=1) as (url, app):
         first = Listening(url)
         assert first.next().data["snapshot"] is True
         full = httpx.get(url + FEED_PATH, timeout=5)
@@ -212,7 +202,7 @@ def test_the_feed_needs_credentials_when_auth_is_on(tmp_path: Path) -> None:
     from ducksync.server.auth import hash_api_key
 
     key = "dsk_test_feed_0123456789abcdef0123456789ab"
-    with serve(tmp_path / "remote.duckdb", api_key_hashes=(hash_api_key(key),)) as (url, _, _):
+    with serve(tmp_path / "remote.duckdb", api_key_hashes=(hash_api_key(key),)) as (url, _):
         refused = httpx.get(url + FEED_PATH, timeout=5)
         assert refused.status_code == 401
         with httpx.stream("GET", url + FEED_PATH, timeout=5,
@@ -270,3 +260,42 @@ def test_with_sync_rules_the_feed_names_no_keys() -> None:
         "tables": {"t": 2}, "keys": {"t": {"since": 1, "keys": ["5"]}}}
     assert announcement(ruled, None, changed, {"t": 2}) == {  # type: ignore[arg-type]
         "tables": {"t": 2}}
+
+
+def test_a_write_by_another_tool_is_announced_and_a_ducksync_write_is_not_counted_twice(
+        tmp_path: Path) -> None:
+    """MotherDuck's UI or a notebook bumps no version: the server notices the content move
+    (server/outside_writes.py) and bumps it, so every process announces it."""
+    device = tmp_path / "device.duckdb"
+    write(device, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR); "
+                  "INSERT INTO notes VALUES (1, 'one')")
+    with serve(tmp_path / "remote.duckdb", feed_poll_s=0.05,
+               feed_outside_check_s=0.05) as (url, app):
+        push(url, device)
+        feed = Listening(url)
+        try:
+            first = feed.next().data["tables"]["notes"]
+            outside = app.state.ctx.outside
+            with app.state.ctx.database.cursor() as notebook:  # not through ducksync
+                notebook.execute("UPDATE notes SET body = 'edited in a notebook'")
+            assert feed.next().data == {"tables": {"notes": first + 1}}
+            assert outside.found == 1
+            write(device, "INSERT INTO notes VALUES (2, 'two')")
+            push(url, device)  # its own version move: one change, not also an outside one
+            # (with the key it wrote: every commit since the outside one was this server's)
+            assert feed.next().data == {"tables": {"notes": first + 2}, "keys": {
+                "notes": {"since": first + 1, "keys": ["2"]}}}
+            polls = app.state.ctx.feed.polls
+            deadline = time.monotonic() + WAIT_S
+            while app.state.ctx.feed.polls < polls + 3:  # a few more checks went by
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert outside.found == 1
+        finally:
+            feed.close()
+
+
+def test_other_tools_are_looked_for_only_where_they_can_write() -> None:
+    assert Settings().outside_check_every_s("motherduck") == 30.0
+    assert Settings().outside_check_every_s("duckdb-file") == 0.0  # the file's only writer
+    assert Settings(feed_outside_check_s=5).outside_check_every_s("duckdb-file") == 5

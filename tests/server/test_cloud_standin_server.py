@@ -12,8 +12,6 @@ attaches the whole workspace), under the stand-in's documented rules.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-import uvicorn
 from remote_scenarios import run_scenario
 
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
@@ -37,7 +34,7 @@ from ducksync.stores.latency import CountingTransport
 from ducksync.stores.native import NativeLocalStore
 from ducksync.stores.sql_remote import SqlRemoteStore
 from ducksync.stores.standin import CloudStandIn
-from serverutil import free_port
+from serverutil import app_in_thread, free_port
 
 TOKEN = "stand-in-token"  # not a secret: what the stand-in is given
 
@@ -86,19 +83,8 @@ def md_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
     app = create_app(Settings(remote="md:cloud", port=port, log_json=False),
                      database=RemoteDatabase(spec="md:cloud", opener=cloud.open),
                      store_factory=cloud.store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # readiness: uvicorn's own flag, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", cloud, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with app_in_thread(app, port) as url:
+        yield url, cloud, app
 
 
 def _sync(local: Path, url: str, mode: str = "sync", **opts: Any) -> tuple[SyncReport, int]:
@@ -154,20 +140,18 @@ def test_md_backend_syncs_through_http_on_the_standin(tmp_path: Path,
         before = cloud.statements
         noop, requests = _sync(a, url)
         assert all((t.pushed, t.pulled, t.conflicts) == (0, 0, 0) for t in noop.tables)
-        if not client_engine:
-            # the budget: one survey request, two statements at the remote (with temp
-            # tables on the client's engine a no-op stays a no-op too, with the extra
-            # statements of two-engine hashing: tests/engine/test_cloud_standin.py).
-            assert requests <= 2 and cloud.statements - before <= 2, \
-                (requests, cloud.statements - before)
-        # a 1-row push, on both legs: 3 requests; behind the server 4 round trips: the
-        # survey (2), the batch's transaction as one script, the ack
+        # the budget: one survey request, one statement at the remote (the server's
+        # pooled store knows the catalog: the checksums ride the catalog's statement)
+        assert requests == 1 and cloud.statements - before == 1, \
+            (requests, cloud.statements - before)
+        # a 1-row push, on both legs: 3 requests; behind the server 3 round trips: the
+        # survey, the batch's transaction as one script, the ack
         with duckdb.connect(str(a)) as con:
             con.execute("UPDATE c SET v = 'one' WHERE id = 7")
         before = cloud.statements
         one, requests = _sync(a, url)
         assert {t.table: t.pushed for t in one.tables}["c"] == 1
-        assert requests <= 3 and cloud.statements - before <= 4, \
+        assert requests == 3 and cloud.statements - before == 3, \
             (requests, cloud.statements - before)
 
 

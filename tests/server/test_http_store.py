@@ -69,6 +69,9 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
                                                                 batch_rows=1)]
         out["after"] = [read(c) async for c in store.fetch_rows_after("items", "id", "1",
                                                                        batch_rows=10)]
+        # a composite key's keyset page: the rows after the pair ('a', 0), in pair order
+        out["after_pair"] = [read(c) async for c in store.fetch_rows_after(
+            "items", ["name", "id"], ["a", "0"], batch_rows=10, limit=5)]
         await store.add_columns("items", [{"name": "note", "type": "VARCHAR",
                                            "nullable": True}])
         out["info2"] = await store.describe_table("items")
@@ -88,6 +91,8 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
     names = sorted(n for t in out["rows"] for n in t.column("name").to_pylist())
     assert names == ["'); DROP TABLE items; --", "a"]  # a value is only ever a value
     assert sum(t.num_rows for t in out["after"]) == 2
+    assert [(r["name"], r["id"]) for t in out["after_pair"] for r in t.to_pylist()] == [
+        ("a", 1), ("b", 2)]  # ('a', 1) follows ('a', 0); the quote sorts before 'a'
     assert [c["name"] for c in out["info2"]["columns"]] == ["id", "name", "note"]
     assert "items" in out["tables"]
 

@@ -455,6 +455,9 @@ def test_the_cli_signs_in_with_user_and_password_and_exits_1_on_a_rejection(
         code, out = cli("rejections", str(local))
         assert code == 1
         assert "todos key=500: the row as changed would not be yours" in out
+        # named by its values too, as a conflict's key is: retried, it is listed no more
+        assert cli("rejections", str(local), "--retry", "[500]")[0] == 0
+        assert cli("rejections", str(local)) == (0, "")
         with httpx.Client(base_url=server.url) as client:
             token = client.post("/api/v1/auth/login", json={
                 "username": "bob", "password": PASSWORD}).json()["token"]
@@ -474,6 +477,7 @@ def test_the_browser_sync_service_reports_lists_and_discards_rejections(
     from ducksync.worker.port_store import PortRemoteStore
     from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
     from ducksync.worker.sync_service import SyncService
+    from serviceutil import status_at_start
 
     remote = tmp_path / "remote.duckdb"
     with duckdb.connect(str(remote)) as con:
@@ -512,6 +516,9 @@ def test_the_browser_sync_service_reports_lists_and_discards_rejections(
         listed = asyncio.run(svc.rejections())
         assert [(r["key"], r["reason"]) for r in listed] == [("3", rejections.OUTSIDE)]
         assert "planted" in listed[0]["local"]
+        # a reloaded page shows the stored count at start, not only once a sync ends
+        reloaded = SyncService(local=local, remote=svc.remote, emit=lambda kind, payload: None)
+        assert asyncio.run(status_at_start(reloaded))["rejections"] == 1
         assert asyncio.run(svc.settle_rejection("todos", "3", "discard")) == {"pending": 0}
         assert asyncio.run(svc.sync(tables=["todos"]))["converged"]
         assert local.con.execute("SELECT id FROM todos ORDER BY id").fetchall() == [(1,)]

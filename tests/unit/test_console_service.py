@@ -262,6 +262,30 @@ def test_query_types_wrap_only_what_arrow_cannot_carry(con: Any) -> None:
     assert query_types.api_sql("SELECT 1 AS n", ["INTEGER"], ["n"]) is None
 
 
+def test_query_types_make_nested_values_text_and_keep_the_structure(con: Any) -> None:
+    """BIT, INTERVAL and TIMETZ inside a LIST, STRUCT, MAP, UNION or ARRAY are lossy in
+    Arrow as they are at the top: they become DuckDB's text there too, in place."""
+    sql = ("SELECT ['101'::BIT, NULL] AS bl, {'bit': '1'::BIT, 'iv': INTERVAL 1 DAY, "
+           "'n': 1} AS st, MAP {'k': '12:00:01.5+05:30'::TIMETZ} AS m, "
+           "union_value(t := '01'::BIT) AS u, array_value(INTERVAL 2 DAY, INTERVAL 3 HOUR) "
+           "AS a, {'a b': [{'c': INTERVAL 2 DAY}]} AS g, [1] AS plain, "
+           "'a'::ENUM('BIT', 'a') AS e")
+    describe = query_types.describe_sql(sql)
+    assert describe is not None
+    names, types = zip(*(r[:2] for r in con.execute(describe).fetchall()), strict=True)
+    wrapped = query_types.api_sql(sql, list(types), list(names))
+    assert wrapped is not None
+    assert con.execute(wrapped).fetchall() == [(
+        ["101", None], {"bit": "1", "iv": "1 day", "n": 1}, {"k": "12:00:01.5+05:30"}, "01",
+        ("2 days", "03:00:00"), {"a b": [{"c": "2 days"}]}, [1], "a")]
+    assert [r[1] for r in con.execute(f"DESCRIBE {wrapped}").fetchall()] == [
+        "VARCHAR[]", 'STRUCT("bit" VARCHAR, iv VARCHAR, n INTEGER)', "MAP(VARCHAR, VARCHAR)",
+        "UNION(t VARCHAR)", "VARCHAR[2]", 'STRUCT("a b" STRUCT(c VARCHAR)[])', "INTEGER[]",
+        "ENUM('BIT', 'a')"]
+    # a type it cannot read is left as Arrow carries it, not refused
+    assert query_types.text_type("STRUCT(a") == "STRUCT(a"
+
+
 def test_a_statement_that_crashed_duckdb_while_described_is_not_run_again(con: Any) -> None:
     # DuckDB-WASM traps on `AT TIME ZONE` without icu, in DESCRIBE too; it is restarted
     # then (workers/duck.mjs), and running the statement would crash it a second time.

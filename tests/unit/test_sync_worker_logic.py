@@ -13,7 +13,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from ducksync.errors import RemoteUnavailableError
+from ducksync.errors import DucksyncError, RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, http_call, serve_call
@@ -21,6 +21,7 @@ from ducksync.worker.sql_params import bind
 from ducksync.worker.sync_sched import Backoff, Schedule
 from ducksync.worker.sync_service import SyncCancelledError, SyncService
 from ducksync.worker.sync_status import Progress, SyncStatus
+from serviceutil import status_at_start
 
 T = TypeVar("T")
 
@@ -443,6 +444,9 @@ def test_every_conflict_kind_is_listed_with_its_kind_and_resolvable(
     _con(b).execute("INSERT INTO kinds VALUES (9, 'b')")
     run(a.sync(tables=["kinds"]))
     assert run(b.sync(tables=["kinds"], policy="manual"))["pending_conflicts"] == 4
+    # a reloaded page shows them at start, not only once its first sync ends
+    reloaded = SyncService(local=b.local, remote=b.remote, emit=lambda kind, payload: None)
+    assert run(status_at_start(reloaded))["pending_conflicts"] == 4
     listed = {c["key"]: c for c in run(b.conflicts())}
     assert {k: c["kind"] for k, c in listed.items()} == {
         "1": "update/update", "2": "update/delete", "3": "delete/update",
@@ -457,6 +461,51 @@ def test_every_conflict_kind_is_listed_with_its_kind_and_resolvable(
     rows = "SELECT id, body FROM kinds ORDER BY id"
     assert _con(a).execute(rows).fetchall() == _con(b).execute(rows).fetchall() == [
         (0, "v0"), (1, "b"), (2, "b"), (3, "a"), (9, "a")]
+
+
+def test_a_first_sync_cancelled_while_the_state_is_made_counts_without_a_failing_query(
+) -> None:
+    """A fresh database whose first sync is cancelled before the engine made its tables
+    (a page closed at once): the status counts make them rather than query a missing
+    ``ducksync.rejections`` (a Catalog Error in the page's log, the counts left stale)."""
+
+    async def down(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        raise RemoteUnavailableError("no server in this test")
+
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=down),
+                      emit=lambda kind, payload: None)
+    failed: list[str] = []
+    plain_execute, plain_fetch = local.execute, local.fetch_rows
+
+    async def scenario() -> None:
+        making = asyncio.Event()
+
+        async def execute(sql: str, params: Any = ()) -> None:
+            if "ducksync.rejections (" in sql and not making.is_set():
+                making.set()
+                await asyncio.Event().wait()  # held here until the sync is cancelled
+            await plain_execute(sql, params)
+
+        async def fetch_rows(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+            try:
+                return await plain_fetch(sql, params)
+            except DucksyncError as exc:
+                failed.append(f"{sql}: {exc}")
+                raise
+
+        local.execute, local.fetch_rows = execute, fetch_rows  # type: ignore[method-assign]
+        task = asyncio.ensure_future(svc.sync())
+        await making.wait()
+        assert svc.cancel()
+        with pytest.raises(SyncCancelledError):
+            await task
+
+    run(asyncio.wait_for(scenario(), 30))
+    assert failed == []
+    status = svc.snapshot()
+    assert (status["pending_conflicts"], status["rejections"]) == (0, 0)
+    assert local.con.execute("SELECT count(*) FROM ducksync.rejections").fetchone() == (0,)
 
 
 def test_offline_writes_are_counted_by_the_loop_once_the_burst_settles(

@@ -3,40 +3,19 @@ CPython with a stand-in for PyScript's ``pyscript`` module)."""
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+from page_modules import page_module
 
 
 @pytest.fixture(scope="module")
 def schema() -> Iterator[Any]:
-    stub = types.ModuleType("pyscript")
-    stub.window = stub.document = None  # type: ignore[attr-defined]
-    ffi = types.ModuleType("pyscript.ffi")
-    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
-    names = ("pyscript", "pyscript.ffi", "ui_common", "ui_schema")
-    saved = {n: sys.modules.get(n) for n in names}
-    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
-    sys.modules.pop("ui_common", None)
-    sys.path.insert(0, str(WEB))
-    try:
-        import ui_schema
-
-        yield ui_schema
-    finally:
-        sys.path.remove(str(WEB))
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    with page_module("ui_schema") as module:
+        yield module
 
 
 def test_the_catalog_and_counts_statements_cover_every_schema_but_the_engines(

@@ -4,38 +4,18 @@ run in CPython with a stand-in for PyScript's ``pyscript`` module, which they ne
 from __future__ import annotations
 
 import calendar
-import sys
-import types
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+from page_modules import page_module
 
 
 @pytest.fixture(scope="module")
-def ui() -> Any:
-    stub = types.ModuleType("pyscript")
-    stub.window = stub.document = None  # type: ignore[attr-defined]
-    ffi = types.ModuleType("pyscript.ffi")
-    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
-    saved = {n: sys.modules.get(n) for n in ("pyscript", "pyscript.ffi")}
-    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
-    sys.path.insert(0, str(WEB))
-    try:
-        import ui_sync
-
-        yield ui_sync
-    finally:
-        sys.path.remove(str(WEB))
-        for name in ("ui_sync", "ui_common"):
-            sys.modules.pop(name, None)
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+def ui() -> Iterator[Any]:
+    with page_module("ui_sync") as module:
+        yield module
 
 
 @pytest.mark.parametrize("stamp", ["2026-12-05 03:41:15.123456", "2026-12-05T03:41:15.000Z",

@@ -3,38 +3,18 @@ with a stand-in for PyScript's ``pyscript`` module): every message a sentence, p
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+from page_modules import page_module
 
 
 @pytest.fixture(scope="module")
 def common() -> Iterator[Any]:
-    stub = types.ModuleType("pyscript")
-    stub.window = stub.document = None  # type: ignore[attr-defined]
-    ffi = types.ModuleType("pyscript.ffi")
-    ffi.create_proxy = lambda fn: fn  # type: ignore[attr-defined]
-    saved = {n: sys.modules.get(n) for n in ("pyscript", "pyscript.ffi", "ui_common")}
-    sys.modules.update({"pyscript": stub, "pyscript.ffi": ffi})
-    sys.modules.pop("ui_common", None)
-    sys.path.insert(0, str(WEB))
-    try:
-        import ui_common
-
-        yield ui_common
-    finally:
-        sys.path.remove(str(WEB))
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    with page_module("ui_common") as module:
+        yield module
 
 
 def test_a_browser_error_and_its_hint_read_as_two_sentences(common: Any) -> None:

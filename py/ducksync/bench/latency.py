@@ -12,7 +12,9 @@ at 0 and ``DELAY_S``, on the two legs where the distance is:
   a script of them) that reaches it, counting those round trips and all calls;
 * both at once: device → server → cloud, the real app in this process with its remote
   store over the stand-in (an ``md:`` backend, as ``tests/server/test_cloud_standin_server.py``
-  runs it), ``DELAY_S`` on each leg.
+  runs it), ``DELAY_S`` on each leg;
+* the page: the same syncs run by the page in Chromium, ``DELAY_S`` between the page and
+  the server (:mod:`ducksync.bench.page_latency`), on a file and on both legs.
 
 The same syncs at 0 give the floor: the difference is the round trips' share.
 """
@@ -77,33 +79,56 @@ async def _timed(local_path: Path, url: str, delay_s: float,
     return ms, wire.requests, sum(c.round_trips for c in clouds or [])
 
 
-async def _timed_store(local_path: Path, cloud_path: Path,
+async def _timed_store(local_path: Path, store: Any, cloud: Any,
                        delay_s: float) -> tuple[float, int, int]:
-    """(ms, round trips, calls) of one sync of every table against the cloud stand-in:
-    calls that touch temp tables only stay on the client (no round trip)."""
+    """(ms, round trips, calls) of one sync of every table against the cloud stand-in
+    ``cloud`` under ``store``: calls that touch temp tables only stay on the client (no
+    round trip)."""
     from ducksync.engine.sync import SyncOptions, sync
-    from ducksync.stores.native import NativeConnector, NativeLocalStore
-    from ducksync.stores.sql_remote import SqlRemoteStore
-    from ducksync.stores.standin import CloudStandIn
+    from ducksync.stores.native import NativeLocalStore
 
-    inner = NativeConnector(spec=str(cloud_path))
-    cloud = CloudStandIn(inner=inner, delay_s=delay_s)
+    cloud.delay_s = delay_s
+    cloud.reset()
     local = NativeLocalStore(spec=str(local_path))
     try:
         t0 = time.perf_counter()
-        report = await sync(local, SqlRemoteStore(connector=cloud),
-                            SyncOptions(tables=list(TABLES)), "sync")
+        report = await sync(local, store, SyncOptions(tables=list(TABLES)), "sync")
         ms = (time.perf_counter() - t0) * 1000
     finally:
         local.close()
-        inner.close()
     if not report.converged:
         raise RuntimeError(f"latency bench: a sync did not converge: {report.to_dict()}")
     return ms, cloud.round_trips, cloud.calls
 
 
 @contextmanager
-def _cloud_server(tmp: Path) -> Iterator[tuple[str, list[Any]]]:
+def _store_leg(cloud_path: Path) -> Iterator[Timed]:
+    """Timed syncs over the store leg, each device with its own remote store kept across
+    its syncs, as a server's pooled store or a page's is (a store's first survey reads
+    the catalog alone: one round trip more, ``tests/engine/test_cloud_standin.py``)."""
+    from ducksync.stores.native import NativeConnector
+    from ducksync.stores.sql_remote import SqlRemoteStore
+    from ducksync.stores.standin import CloudStandIn
+
+    legs: dict[Path, tuple[Any, Any, SqlRemoteStore]] = {}
+
+    def timed(local_path: Path, delay_s: float) -> tuple[float, int, int]:
+        if local_path not in legs:
+            inner = NativeConnector(spec=str(cloud_path))
+            cloud = CloudStandIn(inner=inner)
+            legs[local_path] = (inner, cloud, SqlRemoteStore(connector=cloud))
+        _, cloud, store = legs[local_path]
+        return asyncio.run(_timed_store(local_path, store, cloud, delay_s))
+
+    try:
+        yield timed
+    finally:
+        for inner, _, _ in legs.values():
+            inner.close()
+
+
+@contextmanager
+def cloud_server(tmp: Path) -> Iterator[tuple[str, list[Any]]]:
     """The real app, in this process, on an ``md:`` remote that is the cloud stand-in
     over a DuckDB file: ``(url, the stand-ins of its pooled stores)``. The token is a
     placeholder the stand-in is given (the ``md:`` path requires one)."""
@@ -159,7 +184,7 @@ def _cloud_server(tmp: Path) -> Iterator[tuple[str, list[Any]]]:
             os.environ["MOTHERDUCK_TOKEN"] = saved
 
 
-def _record(res: Results, name: str, unit: str, delay: float,
+def record(res: Results, name: str, unit: str, delay: float,
             timed: tuple[float, int, int], log: Log) -> None:
     ms, count, behind = timed
     at = f"@{delay * 1000:.0f}ms"
@@ -196,12 +221,12 @@ def _everyday(tmp: Path, res: Results, prefix: str, unit: str, timed: Timed,
     for label, writes in pushes:
         for delay in (0.0, DELAY_S):
             _write(a, *writes)
-            _record(res, prefix + label, unit, delay, timed(a, delay), log)
+            record(res, prefix + label, unit, delay, timed(a, delay), log)
     timed(b, 0.0)  # b catches up: each pull below is one change
     for delay in (0.0, DELAY_S):
         _write(a, f"UPDATE {TABLES[2]} SET n = n + 1 WHERE id % 10 = 7")
         timed(a, 0.0)
-        _record(res, prefix + "1k pull", unit, delay, timed(b, delay), log)
+        record(res, prefix + "1k pull", unit, delay, timed(b, delay), log)
 
 
 def run(tmp: Path, res: Results, *, log: Log) -> None:
@@ -212,9 +237,12 @@ def run(tmp: Path, res: Results, *, log: Log) -> None:
                   lambda path, delay: asyncio.run(_timed(path, server.url, delay)), log)
     finally:
         server.stop()
-    cloud = tmp / "cloud.duckdb"
-    _everyday(tmp, res, "store ", "round trips",
-              lambda path, delay: asyncio.run(_timed_store(path, cloud, delay)), log)
-    with _cloud_server(tmp) as (url, clouds):
+    with _store_leg(tmp / "cloud.duckdb") as timed:
+        _everyday(tmp, res, "store ", "round trips", timed, log)
+    with cloud_server(tmp) as (url, clouds):
         _everyday(tmp, res, "both legs ", "both",
                   lambda path, delay: asyncio.run(_timed(path, url, delay, clouds)), log)
+    from ducksync.bench import page_latency
+
+    (tmp / "page").mkdir()
+    page_latency.run(tmp / "page", res, log=log)

@@ -115,6 +115,19 @@ TARGETS: tuple[Target, ...] = (
              limit=limit, unit="requests")
       for label, limit in (("no-op sync", 2), ("1-row push", 3), ("1k push", 5),
                            ("1k pull", 5))),
+    # the same budget on the other legs (issue 15): page → server, store → cloud
+    *(Target(name=f"{leg}{label} of 3 tables <= {limit} {unit} (50 ms away)",
+             numerator=f"latency/{leg}{label} @50ms {unit}", denominator=None, op="<=",
+             limit=limit, unit=unit)
+      for leg, unit, labels in (("page ", "requests", ("no-op sync", "1-row push", "1k push")),
+                                ("store ", "round trips", ("no-op sync", "1-row push",
+                                                           "1k push", "1k pull")),
+                                ("page both legs ", "store round trips",
+                                 ("no-op sync", "1-row push", "1k push")),
+                                ("page direct ", "round trips",
+                                 ("no-op sync", "1-row push", "1k push")))
+      for label, limit in (("no-op sync", 2), ("1-row push", 3), ("1k push", 5),
+                           ("1k pull", 5)) if label in labels),
     Target(name="cross-device p50 <= 300 ms (synced on A → visible on idle B)",
            numerator="feed/cross-device p50 ms", denominator=None, op="<=", limit=300,
            unit="ms"),

@@ -77,7 +77,8 @@ def register(subparsers: Any) -> None:
                     "tables have one with the same key)")
     act = rj.add_mutually_exclusive_group()
     act.add_argument("--discard", default=None, metavar="KEY",
-                     help="give up the refused change (key as listed)")
+                     help="give up the refused change (key as listed, or a JSON array "
+                          "of the values as for `conflicts --resolve`)")
     act.add_argument("--retry", default=None, metavar="KEY",
                      help="send the row again at the next sync, unchanged")
     rj.add_argument("--json", action="store_true")
@@ -188,6 +189,7 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 def run_rejections(args: argparse.Namespace) -> int:
     from ducksync.engine.rejections import discard, list_rejections, retry
+    from ducksync.engine.waiting import names_key
     from ducksync.errors import DucksyncError
     from ducksync.stores import open_local
 
@@ -201,7 +203,7 @@ def run_rejections(args: argparse.Namespace) -> int:
             print(f"{r['table']} key={r['key']}: {r['why']}"
                   + (" (a delete)" if r["deleted"] else "") + f", at {r['rejected_at']}")
         return 1 if rows else 0
-    matches = [r for r in rows if r["key"] == typed]
+    matches = [r for r in rows if names_key(r, typed)]
     if len(matches) != 1:
         raise DucksyncError(f"{len(matches)} rejected rows match key {typed!r}",
                             hint="list them with `ducksync rejections LOCAL`; add --table")

@@ -25,10 +25,10 @@ holds (written here since) makes the insert fail and the page is redone skipping
 keys the table holds, base included, so the next detection treats them as changed on
 both sides (a conflict, or the same content) as for any first sync.
 
-Eligible: one key column of an orderable type with an exact text form, the key is the
-local and the remote primary key, the base is empty, the local table is empty and the
-remote's is not. Other tables take the general path (a composite key: keyset pages
-over several columns are not in the protocol yet).
+Eligible: key columns of orderable types with an exact text form (a composite key's
+pages are keyset pages over the tuple: the cursor is its texts as a JSON list), the key
+is the local and the remote primary key, the base is empty, the local table is empty
+and the remote's is not. Other tables take the general path.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -78,7 +79,7 @@ def _norm(t: str) -> str:
 async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bool:
     """A bootstrap may start: see the module docstring (the remote side is the caller's)."""
     key = shape.key
-    if (len(key) != 1 or _norm(shape.types[key[0]]) not in _CURSOR_TYPES
+    if (not key or any(_norm(shape.types[k]) not in _CURSOR_TYPES for k in key)
             or shape.local_pk != tuple(key) or shape.remote_pk != tuple(key)
             or (sums is not None and sums.n)):
         return False
@@ -137,7 +138,7 @@ class _Pages:
                  *, page_rows: int, page_bytes: int) -> None:
         self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
         self.page_rows, self.page_bytes = page_rows, page_bytes
-        self.key = shape.key[0]
+        self.key = list(shape.key)
         self.t, self.base = sb.quote_ident(shape.table), base_table(shape.table)
         casts = ", ".join(f"CAST(p.{sb.quote_ident(c)} AS {shape.types[c]}) AS "
                           f"{sb.quote_ident(c)}" for c in shape.columns)
@@ -168,8 +169,11 @@ class _Pages:
 
     async def _fetch(self, cursor: str | None, limit: int,
                      page: str) -> tuple[int, int, str | None]:
+        single = len(self.key) == 1
         chunks = [c async for c in self.remote.fetch_rows_after(
-            self.shape.table, self.key, cursor, batch_rows=limit, limit=limit)]
+            self.shape.table, self.key[0] if single else self.key,
+            cursor if single or cursor is None else json.loads(cursor),
+            batch_rows=limit, limit=limit)]
         self.xfer.calls += 1
         self.xfer.sent += 64 + len(cursor or "")
         nbytes = sum(len(c) for c in chunks)
@@ -178,11 +182,24 @@ class _Pages:
             for i, chunk in enumerate(chunks):
                 await self.local.ingest_arrow(page, chunk, append=i > 0)
             del chunks
-            k = sb.quote_ident(self.key)
+            n, last = await self._last_key(page)
+        return n, nbytes, last
+
+    async def _last_key(self, page: str) -> tuple[int, str | None]:
+        """The page's rows and its largest key as the cursor's text: the key's text, or
+        a composite key's texts as a JSON list (the order of the remote's pages)."""
+        keys = [f"CAST({sb.quote_ident(k)} AS {self.shape.types[k]})" for k in self.key]
+        if len(keys) == 1:
             n, last = (await self.local.fetch_rows(
-                f"SELECT count(*), CAST(max(CAST({k} AS {self.shape.types[self.key]})) AS "
-                f"VARCHAR) FROM {page}"))[0]
-        return int(n), nbytes, None if last is None else str(last)
+                f"SELECT count(*), CAST(max({keys[0]}) AS VARCHAR) FROM {page}"))[0]
+            return int(n), None if last is None else str(last)
+        top = await self.local.fetch_rows(
+            f"SELECT (SELECT count(*) FROM {page}), "
+            + ", ".join(f"CAST({k} AS VARCHAR)" for k in keys)
+            + f" FROM {page} ORDER BY {', '.join(k + ' DESC' for k in keys)} LIMIT 1")
+        if not top:
+            return 0, None
+        return int(top[0][0]), json.dumps([str(v) for v in top[0][1:]])
 
     async def commit(self, page: str, n: int, cursor: str | None) -> int:
         """The page's rows and base rows, and the cursor, in one transaction; rows whose

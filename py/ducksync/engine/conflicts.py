@@ -10,10 +10,10 @@ conflict, never an overwrite).
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine import waiting
 from ducksync.engine.state import (
     base_table,
     conflict_rows_table,
@@ -21,12 +21,16 @@ from ducksync.engine.state import (
     ensure_state,
     forget_base_sums,
     key_text_sql,
-    parse_key_text,
 )
 from ducksync.engine.store import LocalStore
+from ducksync.engine.waiting import names_key
 from ducksync.errors import DucksyncError
 
 __all__ = ["list_conflicts", "names_key", "resolve", "table_status"]
+
+
+_FIELDS: Final = {"local_deleted": "e.local_deleted", "remote_deleted": "e.remote_deleted",
+                  "detected_at": "e.detected_at::VARCHAR"}
 
 
 async def list_conflicts(local: LocalStore, table: str | None = None) -> list[dict[str, Any]]:
@@ -36,38 +40,7 @@ async def list_conflicts(local: LocalStore, table: str | None = None) -> list[di
     :func:`resolve` takes; ``key_columns``/``key_values`` the same key column by column
     (values as text; None for a label of the old form whose rows were gone).
     """
-    await ensure_state(local)
-    rows = await local.fetch_rows(
-        "SELECT c.table_name, c.key_text, c.local_deleted, c.remote_deleted, "
-        "c.detected_at::VARCHAR, t.key_cols FROM ducksync.conflicts c LEFT JOIN "
-        "ducksync.tables t ON t.name = c.table_name WHERE ? IS NULL OR c.table_name = ? "
-        "ORDER BY c.table_name, c.key_text", [table, table])
-    return [{"table": t, "key": k, "key_columns": list(cols or []),
-             "key_values": _values(k, len(cols or [])), "local_deleted": ld,
-             "remote_deleted": rd, "detected_at": d} for t, k, ld, rd, d, cols in rows]
-
-
-def _values(label: str, n_columns: int) -> list[str | None] | None:
-    try:
-        return parse_key_text(label, n_columns) if n_columns else None
-    except ValueError:
-        return None
-
-
-def names_key(conflict: dict[str, Any], typed: str) -> bool:
-    """Whether ``typed`` (a user's ``--resolve KEY``) names ``conflict``'s key: its label
-    as listed, or its values as a JSON array (``["x|y", "z"]``, ``[1, "a"]``; for a
-    one-column key also ``["1"]`` or ``[1]``, besides the plain ``1``)."""
-    if typed == conflict["key"]:
-        return True
-    try:
-        values = json.loads(typed)
-    except ValueError:
-        return False
-    if not isinstance(values, list) or conflict["key_values"] is None:
-        return False
-    texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
-    return bool(texts == conflict["key_values"])
+    return await waiting.listed(local, "conflicts", _FIELDS, table)
 
 
 async def table_status(local: LocalStore) -> list[dict[str, Any]]:
@@ -93,21 +66,17 @@ async def table_status(local: LocalStore) -> list[dict[str, Any]]:
 async def resolve(local: LocalStore, table: str, key_text: str,
                   take: Literal["local", "remote"]) -> None:
     """Settle one manual conflict in a single local transaction."""
-    await ensure_state(local)
-    found = await local.fetch_rows(
-        "SELECT local_deleted, remote_deleted, remote_rh, remote_rk FROM ducksync.conflicts "
-        "WHERE table_name = ? AND key_text = ?", [table, key_text])
-    if not found:
-        raise DucksyncError(f"no pending conflict for key {key_text!r} in {table!r}",
-                            hint="list them with `ducksync conflicts LOCAL`")
+    found = await waiting.find(local, "conflicts", {
+        "local_deleted": "e.local_deleted", "remote_deleted": "e.remote_deleted",
+        "rh": "e.remote_rh", "rk": "e.remote_rk"}, table, key_text)
     if take not in ("local", "remote"):
         raise DucksyncError(f"--take must be local or remote, not {take!r}")
-    local_deleted, remote_deleted, rh, rk = found[0]
+    local_deleted, remote_deleted = found["local_deleted"], found["remote_deleted"]
+    rh, rk = found["rh"], found["rk"]
     info = await describe_local(local, table)
-    krow = await local.fetch_rows("SELECT key_cols FROM ducksync.tables WHERE name = ?", [table])
-    if info is None or not krow:
+    if info is None:
         raise DucksyncError(f"table {table!r} is not synced", hint="run `ducksync sync` first")
-    key, cols = list(krow[0][0]), [c["name"] for c in info["columns"]]
+    key, cols = found["key_columns"], [c["name"] for c in info["columns"]]
     types = {c["name"]: c["type"] for c in info["columns"]}
     t, base, cr = sb.quote_ident(table), base_table(table), conflict_rows_table(table)
     match = f"{key_text_sql(key, 'x')} = ?"

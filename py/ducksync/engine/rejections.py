@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine import waiting
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, ensure_state, forget_base_sums, key_text_sql
+from ducksync.engine.state import base_table, forget_base_sums, key_text_sql
 from ducksync.engine.store import LocalStore
-from ducksync.errors import DucksyncError
 
 __all__ = ["NOT_YOURS", "OUTSIDE", "READ_ONLY", "REASONS", "REJECTED_PREFIX", "discard",
            "hold", "list_rejections", "prune", "record", "retry"]
@@ -75,34 +75,22 @@ async def prune(local: LocalStore, shape: Shape) -> None:
         [shape.table, shape.table])
 
 
+_FIELDS: Final = {"reason": "e.reason", "deleted": "e.local_hash IS NULL",
+                  "rejected_at": "e.rejected_at::VARCHAR"}
+
+
 async def list_rejections(local: LocalStore, table: str | None = None) -> list[dict[str, Any]]:
     """Recorded rejections as plain dicts: table, key (its label, what :func:`discard`
-    and :func:`retry` take), the reason's code and words, whether the refused change
-    was a delete, and when."""
-    await ensure_state(local)
-    rows = await local.fetch_rows(
-        "SELECT table_name, key_text, reason, local_hash IS NULL, rejected_at::VARCHAR FROM "
-        "ducksync.rejections WHERE ? IS NULL OR table_name = ? ORDER BY table_name, key_text",
-        [table, table])
-    return [{"table": t, "key": k, "reason": r, "why": REASONS.get(r, r), "deleted": bool(d),
-             "rejected_at": at} for t, k, r, d, at in rows]
-
-
-async def _key_columns(local: LocalStore, table: str, key_text: str) -> list[str]:
-    found = await local.fetch_rows(
-        "SELECT t.key_cols FROM ducksync.rejections j JOIN ducksync.tables t ON "
-        "t.name = j.table_name WHERE j.table_name = ? AND j.key_text = ?", [table, key_text])
-    if not found:
-        raise DucksyncError(f"no rejected row with key {key_text!r} in {table!r}",
-                            hint="list them with `ducksync rejections LOCAL`")
-    return list(found[0][0])
+    and :func:`retry` take; ``key_columns``/``key_values`` as ``waiting.listed`` gives
+    them), the reason's code and words, whether the refused change was a delete, and when."""
+    return [{**r, "why": REASONS.get(r["reason"], r["reason"])}
+            for r in await waiting.listed(local, "rejections", _FIELDS, table)]
 
 
 async def retry(local: LocalStore, table: str, key_text: str) -> None:
     """Forget the rejection: the next sync sends the row again as it is (after the
     operator changed the rules, or to see the reason again)."""
-    await ensure_state(local)
-    await _key_columns(local, table, key_text)
+    await waiting.find(local, "rejections", _FIELDS, table, key_text)
     await local.execute("DELETE FROM ducksync.rejections WHERE table_name = ? AND "
                         "key_text = ?", [table, key_text])
 
@@ -112,8 +100,7 @@ async def discard(local: LocalStore, table: str, key_text: str) -> None:
     base entry go, so the next sync brings back the remote's row for that key if the
     user may see it (a pull of a row the base does not know), and nothing otherwise.
     No remote call; nothing is ever sent for it."""
-    await ensure_state(local)
-    key = await _key_columns(local, table, key_text)
+    key = (await waiting.find(local, "rejections", _FIELDS, table, key_text))["key_columns"]
     match = f"{key_text_sql(key, 'x')} = ?"
     await local.execute("BEGIN TRANSACTION")
     try:

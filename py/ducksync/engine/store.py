@@ -289,14 +289,16 @@ class RemoteStore(Protocol):
         ...
 
     def fetch_rows_after(
-        self, table: str, column: str, after: str | None, *, batch_rows: int,
-        limit: int | None = None,
+        self, table: str, column: str | list[str], after: str | list[str] | None, *,
+        batch_rows: int, limit: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Rows with ``column > CAST(after AS column's type)`` (the append-only fast path).
 
         ``after is None`` means every row. Same columns as :meth:`fetch_rows`.
         ``limit``: only the ``limit`` rows with the smallest ``column`` values (keyset
         pages: the bootstrap asks for the next page after the last key it holds).
+        A list of columns (a composite key's pages) orders by all of them and
+        ``after`` is then the tuple's text, one per column: rows above it.
         """
         ...
 

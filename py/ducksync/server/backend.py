@@ -79,7 +79,10 @@ class StorePool:
         self.store_factory = store_factory
         self.size = size
         self.timeout_s = timeout_s
-        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Last in, first out: the next call gets the store used last, which knows the
+        # catalog (a survey in one round trip, docs/remote-store.md); in turn, each
+        # store of a pool that concurrent calls grew would read it again.
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._created = 0
         self._create_lock = threading.Lock()
         self._slots = anyio.Semaphore(size)

@@ -14,41 +14,25 @@ trusts DuckDB's own parser rather than regexes:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ducksync.errors import ProtocolError, QueryError
 from ducksync.server.errors import ForbiddenError
+from ducksync.server.parse_tree import nodes, reads_outside
 
 if TYPE_CHECKING:
     import duckdb
 
 MAX_SQL_CHARS = 20_000
-# Scalar functions that read settings, secrets, the environment or files.
-DENIED_FUNCTIONS = frozenset({
-    "current_setting", "getenv", "which_secret", "read_text", "read_blob", "load",
-    "install", "export_database", "nextval", "currval", "setseed", "query", "query_table",
-    "pragma", "sql_auto_complete", "glob", "md_run", "md_user_info",
-})
-DENIED_PREFIXES = ("duckdb_", "read_", "pragma_", "md_", "parquet_", "iceberg_", "delta_")
 _HINT = "the console runs one SELECT over the synced tables; use the sync API for writes"
-
-
-def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(tree, dict):
-        yield tree
-        for value in tree.values():
-            yield from _nodes(value)
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from _nodes(item)
 
 
 def check_tree(tree: Any, *, allowed: Callable[[str], bool]) -> None:
     """Reject a parse tree that reads anything but allowed tables through plain SQL."""
-    ctes = {entry.get("key") for node in _nodes(tree) if isinstance(node.get("cte_map"), dict)
+    ctes = {entry.get("key") for node in nodes(tree) if isinstance(node.get("cte_map"), dict)
             for entry in node["cte_map"].get("map", []) if isinstance(entry, dict)}
-    for node in _nodes(tree):
+    for node in nodes(tree):
         kind = node.get("type")
         if kind == "TABLE_FUNCTION":
             raise ForbiddenError("table functions are not allowed in the console", hint=_HINT)
@@ -60,7 +44,7 @@ def check_tree(tree: Any, *, allowed: Callable[[str], bool]) -> None:
                 raise ForbiddenError(f"table {name!r} is not on the allowlist", hint=_HINT)
         if node.get("class") == "FUNCTION":
             fn = str(node.get("function_name", "")).lower()
-            if fn in DENIED_FUNCTIONS or fn.startswith(DENIED_PREFIXES):
+            if reads_outside(fn):
                 raise ForbiddenError(f"function {fn}() is not allowed in the console",
                                      hint=_HINT)
 

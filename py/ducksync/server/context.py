@@ -20,6 +20,7 @@ from ducksync.server.feed import ChangeFeed
 from ducksync.server.jwt_auth import JwtVerifier
 from ducksync.server.limits import RateLimiter
 from ducksync.server.observability import Metrics
+from ducksync.server.outside_writes import OutsideWrites
 from ducksync.server.remote import RemoteDatabase
 from ducksync.server.rules import Rules
 from ducksync.server.settings import Settings
@@ -61,6 +62,7 @@ class ServerContext:
     metrics: Metrics
     feed: ChangeFeed
     rules: Rules | None = None
+    outside: OutsideWrites | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, database: RemoteDatabase | None = None,
@@ -75,7 +77,7 @@ class ServerContext:
                 rules.check_remote(cursor)
         pool = StorePool(database=database, size=settings.pool_size,
                          timeout_s=settings.request_timeout_s, store_factory=store_factory)
-        return cls(
+        ctx = cls(
             rules=rules,
             settings=settings, database=database, pool=pool,
             auth=Authenticator.from_settings(
@@ -90,8 +92,14 @@ class ServerContext:
             limiter=RateLimiter(rate=settings.rate_limit_per_s,
                                 burst=settings.rate_limit_burst),
             metrics=Metrics(),
-            feed=ChangeFeed(poll=lambda: _table_versions(pool), poll_s=settings.feed_poll_s,
+            feed=ChangeFeed(poll=lambda: _table_versions(pool, ctx.outside),
+                            poll_s=settings.feed_poll_s,
                             max_listeners=settings.feed_max_listeners))
+        ctx.outside = OutsideWrites(
+            snapshot=lambda: _fingerprints(pool, ctx.table_allowed),
+            bump=lambda table: _bump(pool, table),
+            every_s=settings.outside_check_every_s(database.kind))
+        return ctx
 
     def table_allowed(self, name: str) -> bool:
         allow = self.settings.tables
@@ -116,10 +124,31 @@ class ServerContext:
 
 
 
-async def _table_versions(pool: StorePool) -> dict[str, int]:
-    """The change feed's poll: every table's version, in one statement on a pooled store."""
+async def _table_versions(pool: StorePool, outside: OutsideWrites | None) -> dict[str, int]:
+    """The change feed's poll: every table's version, in one statement on a pooled store
+    (after counting other tools' writes, when that check is due)."""
     from ducksync.server.backend import run_coroutine
 
+    if outside is not None:
+        await outside.check_if_due()
     versions: dict[str, int] = await pool.call(
         lambda store: run_coroutine(cast("SqlRemoteStore", store).table_versions))
     return versions
+
+
+async def _fingerprints(pool: StorePool, synced: Callable[[str], bool],
+                        ) -> tuple[dict[str, int], dict[str, str]]:
+    """Versions and fingerprints of the tables this server syncs (others are not scanned)."""
+    from ducksync.server.backend import run_coroutine
+
+    found: tuple[dict[str, int], dict[str, str]] = await pool.call(
+        lambda store: run_coroutine(
+            lambda: cast("SqlRemoteStore", store).versions_and_fingerprints(synced)))
+    return found
+
+
+async def _bump(pool: StorePool, table: str) -> None:
+    from ducksync.server.backend import run_coroutine
+
+    await pool.call(lambda store: run_coroutine(
+        lambda: cast("SqlRemoteStore", store).bump_version(table)), write=True)

@@ -35,6 +35,7 @@ from typing import Any, Final
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo
 from ducksync.errors import DucksyncError, ForbiddenError, SchemaMismatchError
+from ducksync.server import parse_tree
 from ducksync.server.auth import Principal
 from ducksync.stores.scope import Scopes, TableScope
 
@@ -42,14 +43,11 @@ __all__ = ["Rules", "RulesError", "TableRule"]
 
 ACCESS: Final = ("read-write", "read")
 _PARAM = re.compile(r"\$(user\b|claims\.([A-Za-z_][A-Za-z0-9_]{0,63})\b)")
-# Functions a filter may not call: they read settings, the environment, files or
-# other tables, or change state (a filter runs in every read of every principal).
-_DENIED = frozenset({
-    "current_setting", "getenv", "getvariable", "which_secret", "read_text", "read_blob",
-    "query", "query_table", "nextval", "currval", "setseed", "random", "uuid", "gen_random_uuid",
-    "current_user", "current_role", "current_database", "current_schema", "pragma",
-})
-_DENIED_PREFIXES = ("duckdb_", "read_", "pragma_", "md_", "parquet_", "sniff_")
+# Functions a filter may not call beyond those that read outside the row
+# (parse_tree.reads_outside): a filter judges each row the same in every read of every
+# principal, so nothing random and no session identity (the principal is $user).
+_NOT_OF_THE_ROW = frozenset({"random", "uuid", "gen_random_uuid", "current_user",
+                             "current_role", "current_database", "current_schema"})
 # Claim values a filter can compare with; anything else is refused per request.
 _CLAIM_TYPES = (str, int, float, bool)
 
@@ -288,16 +286,6 @@ def _bind(where: str, text: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
     return "".join(sql), tuple(params)
 
 
-def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(tree, dict):
-        yield tree
-        for value in tree.values():
-            yield from _nodes(value)
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from _nodes(item)
-
-
 def _check_expression(where: str, text: str, sql: str, n_params: int) -> None:
     """DuckDB's parser must see exactly ``SELECT 1 WHERE (<one expression>)`` with
     ``n_params`` parameters and nothing that reads beyond the row: no subquery, no
@@ -326,7 +314,7 @@ def _check_expression(where: str, text: str, sql: str, n_params: int) -> None:
         raise RulesError(f"{where}: the filter {text!r} is not one expression",
                          hint="write one SQL boolean expression over the table's columns")
     found = 0
-    for item in _nodes(node.get("where_clause")):
+    for item in parse_tree.nodes(node.get("where_clause")):
         kind, cls = item.get("type"), item.get("class")
         if cls == "SUBQUERY" or kind in ("SELECT_NODE", "BASE_TABLE", "TABLE_FUNCTION"):
             raise RulesError(f"{where}: the filter reads another table (a subquery)",
@@ -336,7 +324,7 @@ def _check_expression(where: str, text: str, sql: str, n_params: int) -> None:
                              hint="a filter judges each row on its own")
         if cls == "FUNCTION":
             fn = str(item.get("function_name", "")).lower()
-            if fn in _DENIED or fn.startswith(_DENIED_PREFIXES):
+            if parse_tree.reads_outside(fn) or fn in _NOT_OF_THE_ROW:
                 raise RulesError(f"{where}: the filter calls {fn}(), which is not allowed",
                                  hint="a filter may call functions of the row's values only")
         if cls == "PARAMETER":

@@ -72,9 +72,19 @@ class Settings:
     feed_poll_s: float = 0.5
     feed_heartbeat_s: float = 15.0
     feed_max_listeners: int = 1000
+    # Writes by other tools (server/outside_writes.py): checked this often while clients
+    # listen; None: every 30 s on md: remotes, never on a file (this process is its only
+    # writer); 0: never.
+    feed_outside_check_s: float | None = None
     # Monitoring.
     log_json: bool = True
     sentry_dsn_set: bool = False
+
+    def outside_check_every_s(self, remote_kind: str) -> float:
+        """How often the feed looks for other tools' writes (``feed_outside_check_s``)."""
+        if self.feed_outside_check_s is not None:
+            return self.feed_outside_check_s
+        return 30.0 if remote_kind == "motherduck" else 0.0
 
     @property
     def auth_configured(self) -> bool:
@@ -143,6 +153,7 @@ class Settings:
             "DUCKSYNC_FEED_POLL_S": ("feed_poll_s", float),
             "DUCKSYNC_FEED_HEARTBEAT_S": ("feed_heartbeat_s", float),
             "DUCKSYNC_FEED_MAX_LISTENERS": ("feed_max_listeners", int),
+            "DUCKSYNC_FEED_OUTSIDE_CHECK_S": ("feed_outside_check_s", float),
         }
         for name, (attr, kind) in numbers.items():
             if (raw := env.get(name)) is not None and raw.strip():

@@ -102,9 +102,14 @@ class HashesBody(BaseModel):
         default_factory=list, max_length=1_000_000)
 
 
+_Name = Annotated[str, Field(min_length=1, max_length=128)]
+_Text = Annotated[str, Field(max_length=1024)]
+
+
 class RowsAfterBody(BaseModel):
-    column: str = Field(min_length=1, max_length=128)
-    after: str | None = Field(default=None, max_length=1024)
+    # a list: a composite key's keyset pages (``after``: one text per column)
+    column: _Name | Annotated[list[_Name], Field(min_length=1, max_length=32)]
+    after: _Text | Annotated[list[_Text], Field(max_length=32)] | None = None
     batch_rows: int = Field(default=100_000, ge=1, le=1_000_000)
     limit: int | None = Field(default=None, ge=1, le=10_000_000)  # a keyset page
 
@@ -461,7 +466,8 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, wh
                            ctx: Ctx) -> Response:
     """Append-only fast path: rows with ``column > after``, as one IPC stream."""
     ctx.check_table(table)
-    column = check_column(body.column)
+    column = (check_column(body.column) if isinstance(body.column, str)
+              else [check_column(c) for c in body.column])
     return await _rows(ctx, request, lambda store: store.fetch_rows_after(
         table, column, body.after, batch_rows=body.batch_rows, limit=body.limit),
         ctx.scopes(who, table))

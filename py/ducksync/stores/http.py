@@ -268,9 +268,9 @@ class HttpRemoteStore:
         for chunk in _split(response.content, batch_rows):
             yield chunk
 
-    async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int, limit: int | None = None
-                               ) -> AsyncIterator[bytes]:
+    async def fetch_rows_after(self, table: str, column: str | list[str],
+                               after: str | list[str] | None, *, batch_rows: int,
+                               limit: int | None = None) -> AsyncIterator[bytes]:
         response = await self._call("fetch_rows_after", table=table,
                                     json={"column": column, "after": after,
                                           "batch_rows": batch_rows, "limit": limit})

@@ -36,14 +36,16 @@ __all__ = [
     "answer_shape_sql",
     "bulk_answer_sql", "bulk_checksum_sql", "bulk_result_sql", "cas_statements", "casts_sql",
     "catalog_sql", "check_key", "checksums_sql", "columns_sql", "create_table_sql", "dup_sql",
+    "fingerprints_sql",
     "full_rows_sql", "guard_marker", "hashed_sql", "inspect_sql", "is_conflict",
     "is_constraint", "is_missing", "keyed_rows_sql", "keyed_sql", "keys_table_sql",
     "keys_text_sql", "ledger_from_catalog", "no_table", "not_bulk_sql", "primary_keys_sql",
     "prune_sql", "refuse_repeated_keys", "refused_write", "repeated_guard_sql",
-    "repeated_keys_sql", "rows_after_sql", "rows_by_key_sql", "rows_table", "rows_table_sql",
+    "repeated_keys_sql", "rows_after_params", "rows_after_sql", "rows_by_key_sql",
+    "rows_table", "rows_table_sql",
     "scratch_hashes_sql", "scratch_keys_sql", "scratch_now_sql", "shape_signature",
-    "split_catalog", "table_checksum_sql", "tables_from_catalog", "write_guard_sql",
-    "written_sql",
+    "split_catalog", "split_tops", "table_checksum_sql", "tables_from_catalog", "tables_sql",
+    "write_guard_sql", "written_sql",
 ]
 
 LEDGER_KEEP_DAYS: Final = 7  # unacknowledged results older than this are pruned
@@ -90,6 +92,18 @@ CLAIM: Final = ("INSERT INTO ducksync.table_writes VALUES (?, 1) ON CONFLICT (ta
 # transaction (a rolled-back or replayed batch leaves it), so it is the table's version
 # for the change feed (docs/change-feed.md): one small read for all tables.
 TABLE_VERSIONS: Final = "SELECT table_name, n FROM ducksync.table_writes"
+
+
+def fingerprints_sql(entries: Sequence[tuple[TableInfo, Sequence[str]]]) -> str:
+    """``(kind, table, value)``: each table's version (``'v'``, from ``table_writes``)
+    and its content's fingerprint (``'f'``: whole-table checksum and row count), in
+    one statement, so both come from one snapshot (see server/outside_writes.py).
+    One ``?`` per entry, as :func:`tops_sql`."""
+    versions = "SELECT 'v' AS kind, table_name AS t, n::VARCHAR AS value FROM ducksync.table_writes"
+    if not entries:
+        return versions
+    return (f"{versions} UNION ALL SELECT 'f', t, checksum || ':' || n::VARCHAR "
+            f"FROM ({tops_sql(entries)})")
 # The database's id (RemoteStore.remote_id): made once; two racing first calls may both
 # insert, and every reader then agrees on the smallest.
 # ``(read, create)``: read first ('' when the database has no id yet), create only
@@ -146,22 +160,48 @@ def primary_keys_sql(filtered: bool) -> str:
             "AND constraint_type = 'PRIMARY KEY'" + (" AND table_name = ?" if filtered else ""))
 
 
-def catalog_sql() -> str:
+def catalog_sql(tops: str = "") -> str:
     """The database's id, every user table's columns and primary keys in one statement:
     ``(kind, table, column, type, nullable, pk columns, id)``, ``kind`` 'i' (the id,
     '' when none yet), 'c' (a column, in table order) or 'p' (a primary key). A survey
     starts with it: one round trip instead of three. No NULLs (a browser connector
-    decodes them as JS proxies)."""
-    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
-            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
-            "table_catalog = current_database() AND table_schema = 'main' UNION ALL "
-            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
-            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
-            "= 'main' AND constraint_type = 'PRIMARY KEY' UNION ALL SELECT 'i', '', '', '', "
+    decodes them as JS proxies).
+
+    ``tops``: a :func:`tops_sql` over the shapes the store expects, answered in the same
+    statement as kind 't' rows ``('t', table, checksum, '', false, [], '', rows)``: a
+    store that knows the catalog surveys in one round trip (:func:`split_tops`)."""
+    extra = ("SELECT 't', t, checksum, '', false, []::VARCHAR[], '', n FROM "
+             f"({tops}) UNION ALL " if tops else "")
+    return (extra + _user_tables_sql(False) + " UNION ALL SELECT 'i', '', '', '', "
             f"false, []::VARCHAR[], ({IDENTITY[0]}), 0 UNION ALL SELECT 'd', table_name, "
             "column_name, data_type, false, []::VARCHAR[], '', ordinal_position FROM "
             "information_schema.columns WHERE table_catalog = current_database() AND "
             "table_schema = 'ducksync' ORDER BY 1, 2, 8")
+
+
+def _user_tables_sql(filtered: bool) -> str:
+    """The 'c' and 'p' rows of :func:`catalog_sql`; ``filtered``: of one table, bound
+    twice (``?``, ``?``)."""
+    only = " AND table_name = ?" if filtered else ""
+    return ("SELECT 'c' AS k, table_name, column_name, data_type, is_nullable = 'YES', "
+            "[]::VARCHAR[], '', ordinal_position FROM information_schema.columns WHERE "
+            f"table_catalog = current_database() AND table_schema = 'main'{only} UNION ALL "
+            "SELECT 'p', table_name, '', '', false, constraint_column_names, '', 0 FROM "
+            "duckdb_constraints() WHERE database_name = current_database() AND schema_name "
+            f"= 'main' AND constraint_type = 'PRIMARY KEY'{only}")
+
+
+def tables_sql(filtered: bool) -> str:
+    """Every user table's columns and primary key in one statement (one round trip, not
+    two): the rows of :func:`catalog_sql` of kinds 'c' and 'p', for
+    :func:`split_catalog`; ``filtered``: of one table, its name bound twice."""
+    return _user_tables_sql(filtered) + " ORDER BY 1, 2, 8"
+
+
+def split_tops(found: Iterable[Sequence[Any]]) -> list[tuple[str, str, int]]:
+    """The :func:`tops_sql` rows ``(table, checksum, rows)`` of a :func:`catalog_sql`
+    answer asked with ``tops``."""
+    return [(str(r[1]), str(r[2]), int(r[7])) for r in found if r[0] == "t"]
 
 
 def split_catalog(found: Iterable[Sequence[Any]]) -> tuple[str, list[TableInfo]]:
@@ -324,18 +364,38 @@ def rows_by_key_sql(info: TableInfo, key: Sequence[str]) -> str:
             + sb.key_join_sql(key, "t", "k"))
 
 
-def rows_after_sql(info: TableInfo, key: Sequence[str], column: str, after: bool,
-                   limit: int | None = None) -> str:
+def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[str],
+                   after: bool, limit: int | None = None) -> str:
     """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark;
-    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page)."""
+    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page).
+
+    Several columns (a composite key's keyset pages): ordered by all of them, above
+    the tuple ``(?, ?, …)``, one text per column (:func:`rows_after_params`)."""
     types = {c["name"]: c["type"] for c in info["columns"]}
-    where = f" WHERE t.{sb.quote_ident(column)} > CAST(? AS {types[column]})" if after else ""
-    order = f" ORDER BY t.{sb.quote_ident(column)}"
+    cols = [column] if isinstance(column, str) else list(column)
+    refs = [f"t.{sb.quote_ident(c)}" for c in cols]
+    where = ""
+    if after and len(cols) == 1:
+        where = f" WHERE {refs[0]} > CAST(? AS {types[cols[0]]})"
+    elif after:  # the first column's bound lets zone maps skip row groups behind it
+        values = ", ".join(f"CAST(? AS {types[c]})" for c in cols)
+        where = (f" WHERE {refs[0]} >= CAST(? AS {types[cols[0]]}) AND "
+                 f"({', '.join(refs)}) > ({values})")
+    order = f" ORDER BY {', '.join(refs)}"
     if limit is not None:
         page = (f"(SELECT * FROM {sb.quote_ident(info['name'])} AS t{where}{order} "
                 f"LIMIT {int(limit)})")
         return full_rows_sql(info, key, "t", page)
     return full_rows_sql(info, key, "t") + where + order
+
+
+def rows_after_params(after: str | Sequence[str] | None) -> list[str]:
+    """The parameters of :func:`rows_after_sql` for the watermark ``after``."""
+    if after is None:
+        return []
+    if isinstance(after, str):
+        return [after]
+    return [after[0], *after]
 
 
 # -- writes --------------------------------------------------------------------------

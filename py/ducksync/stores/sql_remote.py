@@ -32,7 +32,7 @@ import base64
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -129,6 +129,7 @@ class SqlRemoteStore:
         self._litter: set[str] = set()  # temp tables to drop with the next script
         self._dropped_in = False  # the staged batch was dropped by its write's last script
         self._pruned_at: float | None = None
+        self._remote_id: str | None = None  # from the last catalog read (a survey's)
         self.scopes: sc.Scopes | None = None
 
     # -- the caller's rows (the only place reads are scoped) ----------------------------
@@ -310,10 +311,9 @@ class SqlRemoteStore:
 
     # -- catalog ---------------------------------------------------------------------
     async def _tables(self, name: str | None = None) -> list[TableInfo]:
-        params = [name] if name is not None else []
-        cols = await self.connector.fetch_rows(rs.columns_sql(name is not None), params)
-        pks = await self.connector.fetch_rows(rs.primary_keys_sql(name is not None), params)
-        found = rs.tables_from_catalog(cols, pks)
+        params = [name, name] if name is not None else []
+        _, found = rs.split_catalog(
+            await self.connector.fetch_rows(rs.tables_sql(name is not None), params))
         self._known(found, everything=name is None)
         if name is not None and not found:
             self._infos.pop(name, None)
@@ -367,26 +367,71 @@ class SqlRemoteStore:
             return found[0] if found else None
 
     async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
-        """Two statements: the catalog with the database's id (``rs.catalog_sql``), then
-        every table's checksum (``rs.tops_sql``). On first contact (no id yet) the id is
-        made first, as :meth:`remote_id` does, and the catalog read again."""
+        """One statement when the store knows the catalog (:meth:`_survey_known`), else
+        two: the catalog with the database's id (``rs.catalog_sql``), then every
+        table's checksum (``rs.tops_sql``). On first contact (no id yet) the id is made
+        first, as :meth:`remote_id` does, and the catalog read again."""
         async with self._lock:
             await self._setup()
+            known = await self._survey_known(tables, key)
+            if known is not None:
+                return known
             found, infos = await self._catalog()
         if not found:
             found = await self.remote_id()
             async with self._lock:
                 _, infos = await self._catalog()
         async with self._lock:
-            if tables is not None:
-                wanted = set(tables)
-                infos = [i for i in infos if i["name"] in wanted]
-            keyed = rs.survey_keys(infos, key)
-            entries = [(i, k) for i, k in keyed if k]
-            tops = (await self.connector.fetch_rows(*self._read(
-                [i["name"] for i, _ in entries], rs.tops_sql(entries),
-                [i["name"] for i, _ in entries])) if entries else [])
-            return rs.survey_answer(found, keyed, tops)
+            keyed = self._keyed(infos, tables, key)
+            return rs.survey_answer(found, keyed, await self._tops(keyed))
+
+    @staticmethod
+    def _keyed(infos: list[TableInfo], tables: list[str] | None,
+               key: list[str] | None) -> list[tuple[TableInfo, list[str]]]:
+        """The wanted tables of ``infos``, each with the key a survey checksums it by."""
+        if tables is not None:
+            wanted = set(tables)
+            infos = [i for i in infos if i["name"] in wanted]
+        return rs.survey_keys(infos, key)
+
+    async def _tops(self, keyed: list[tuple[TableInfo, list[str]]],
+                    catalog: bool = False) -> list[tuple[Any, ...]]:
+        """The rows of ``rs.tops_sql`` for the keyed tables, in one statement
+        (``catalog``: inside ``rs.catalog_sql``'s, whose rows are returned)."""
+        entries = [(i, k) for i, k in keyed if k]
+        names = [i["name"] for i, _ in entries]
+        if catalog:
+            return await self.connector.fetch_rows(*self._read(
+                names, rs.catalog_sql(rs.tops_sql(entries) if entries else ""), names))
+        return (await self.connector.fetch_rows(*self._read(names, rs.tops_sql(entries), names))
+                if entries else [])
+
+    async def _survey_known(self, tables: list[str] | None,
+                            key: list[str] | None) -> Survey | None:
+        """The survey in one round trip, for a store that has read the catalog before (a
+        server's pooled store, a page's, a long sync): the checksums of the tables as
+        last seen, in the catalog's own statement. That statement's catalog says whether
+        they still are: if a wanted table changed shape (or appeared), its checksums
+        are asked again (a second round trip); if one vanished, the statement fails and
+        the survey starts afresh. None: the store has not seen the catalog yet."""
+        if self._remote_id is None:
+            return None
+        guess = self._keyed(list(self._infos.values()), tables, key)
+        try:
+            rows = await self._tops(guess, catalog=True)
+        except QueryError:  # a table or column it checksums is gone (or no ledger)
+            self._remote_id = None
+            return None
+        found, infos = rs.split_catalog(rows)
+        if not found:
+            self._remote_id = None
+            return None
+        self._ledger_cols = rs.ledger_from_catalog(rows)
+        self._known(infos, everything=True)
+        keyed = self._keyed(infos, tables, key)
+        same = [(i, k) for i, k in keyed if k] == [(i, k) for i, k in guess if k]
+        tops = rs.split_tops(rows) if same else await self._tops(keyed)
+        return rs.survey_answer(found, keyed, tops)
 
     async def _catalog(self) -> tuple[str, list[TableInfo]]:
         """``(the database's id or "" when it has none yet, its tables)``; the tables'
@@ -400,6 +445,7 @@ class SqlRemoteStore:
         found, infos = rs.split_catalog(rows)
         self._ledger_cols = rs.ledger_from_catalog(rows)
         self._known(infos, everything=True)
+        self._remote_id = found or None
         return found, infos
 
     async def create_table(self, table: str, columns: list[ColumnInfo],
@@ -486,19 +532,23 @@ class SqlRemoteStore:
                         len(chunk)))
         return out
 
-    async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int, limit: int | None = None
-                               ) -> AsyncIterator[bytes]:
+    async def fetch_rows_after(self, table: str, column: str | list[str],
+                               after: str | list[str] | None, *, batch_rows: int,
+                               limit: int | None = None) -> AsyncIterator[bytes]:
+        cols = [column] if isinstance(column, str) else list(column)
         async with self._lock:
             await self._setup()
             info = await self._info(table)
-            if column not in {c["name"] for c in info["columns"]}:
+            missing = [c for c in cols if c not in {c["name"] for c in info["columns"]}]
+            if missing or (after is not None and not isinstance(after, str)
+                           and len(after) != len(cols)):
                 raise SchemaMismatchError(
-                    f"watermark column {column!r} not in remote {table!r}")
-            key = info["primary_key"] or [column]
+                    f"watermark column(s) {missing or cols!r} not in remote {table!r} "
+                    "(or a cursor of another width)")
+            key = info["primary_key"] or cols
             sql = rs.rows_after_sql(info, key, column, after is not None, limit)
             out = await self._chunks(
-                *self._read([table], sql, [after] if after is not None else []), batch_rows)
+                *self._read([table], sql, rs.rows_after_params(after)), batch_rows)
         for chunk in out:
             yield chunk
 
@@ -869,3 +919,33 @@ class SqlRemoteStore:
                     return {}
                 raise
         return {str(name): int(n) for name, n in rows}
+
+    async def versions_and_fingerprints(self, synced: Callable[[str], bool] = lambda _: True,
+                                        ) -> tuple[dict[str, int], dict[str, str]]:
+        """Each table's version (:meth:`table_versions`) and content fingerprint (whole-
+        table checksum and rows), from one snapshot: one catalog read, one statement.
+        Only tables ``synced`` names, with a primary key (others are not synced)."""
+        async with self._lock:
+            await self._setup()
+            infos = [i for i in await self._tables() if synced(i["name"])]
+            entries = [(i, k) for i, k in rs.survey_keys(infos, None) if k]
+            names = [i["name"] for i, _ in entries]
+            try:
+                rows = await self.connector.fetch_rows(rs.fingerprints_sql(entries), names)
+            except QueryError as exc:
+                if not rs.is_missing(exc.message):
+                    raise
+                rows = [("f", t, c + ":" + str(n)) for t, c, n in
+                        await self.connector.fetch_rows(rs.tops_sql(entries), names)] \
+                    if entries else []
+        versions = {str(t): int(v) for kind, t, v in rows if kind == "v"}
+        return versions, {str(t): str(v) for kind, t, v in rows if kind == "f"}
+
+    async def bump_version(self, table: str) -> None:
+        """Count a write nobody announced (another tool's) as one of ``table``'s writes:
+        the change feed of every server process then announces it (the claim's own
+        statement, alone in its transaction)."""
+        async with self._lock:
+            await self._setup()
+            await self._ensure_ledger()
+            await self.connector.execute(rs.CLAIM, [table])

@@ -142,9 +142,9 @@ class PortRemoteStore:
                                                "batch_rows": int(batch_rows)}, keys_ipc)
         yield cast(bytes, self._ipc(reply))
 
-    async def fetch_rows_after(self, table: str, column: str, after: str | None, *,
-                               batch_rows: int, limit: int | None = None
-                               ) -> AsyncIterator[bytes]:
+    async def fetch_rows_after(self, table: str, column: str | list[str],
+                               after: str | list[str] | None, *, batch_rows: int,
+                               limit: int | None = None) -> AsyncIterator[bytes]:
         reply = await self.call("fetch_rows_after", {"table": table, "column": column,
                                                      "after": after,
                                                      "batch_rows": int(batch_rows),

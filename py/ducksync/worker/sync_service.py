@@ -420,11 +420,7 @@ class SyncService:
         """Conflicts and rejections now waiting here, with their events."""
         with contextlib.suppress(DucksyncError):
             before, rejected = self.status.pending_conflicts, self.status.rejections
-            waiting = (await self.local.fetch_rows(
-                "SELECT (SELECT count(*) FROM ducksync.conflicts), "
-                "(SELECT count(*) FROM ducksync.rejections)"))[0]
-            self.status.pending_conflicts = int(waiting[0])
-            self.status.rejections = int(waiting[1])
+            await self._read_waiting()
             if summary["conflicts"] or self.status.pending_conflicts > before:
                 self._emit("conflict", {"pending": self.status.pending_conflicts,
                                         "conflicts": summary["conflicts"],
@@ -498,7 +494,7 @@ class SyncService:
         """
         self._wake = asyncio.Event()
         with contextlib.suppress(DucksyncError):
-            await self._load_last_sync()
+            await self._load_stored_status()
         if self._unsent_gen is None:
             self._count_due = self.clock()  # offline at start: still say what waits
         if self.schedule.online and await self.interrupted():
@@ -529,15 +525,28 @@ class SyncService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), None if wake is None else wake - now)
 
-    async def _load_last_sync(self) -> None:
-        """The last successful sync of an earlier page on this database (for the status)."""
-        await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
+    async def _load_stored_status(self) -> None:
+        """What an earlier page on this database left (the last successful sync, the
+        conflicts and rejections waiting): a reloaded page shows them at start, not
+        only once its first sync ends."""
+        await self._read_waiting()
         last = state.scalar(await self.local.fetch_rows(
             "SELECT strftime(max(ended_at), '%Y-%m-%d %H:%M:%S.%f') FROM ducksync.sync_log "
             "WHERE outcome = 'ok'"))
         if last and self.status.last_sync is None:
             self.status.last_sync = str(last)
-            self.publish()
+        self.publish()
+
+    async def _read_waiting(self) -> None:
+        """``status.pending_conflicts`` and ``status.rejections`` from their tables, in one
+        query. The tables are made first: on a fresh database, or after a run cancelled
+        before the engine made them, the count would fail on a missing table."""
+        await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
+        waiting = (await self.local.fetch_rows(
+            "SELECT (SELECT count(*) FROM ducksync.conflicts), "
+            "(SELECT count(*) FROM ducksync.rejections)"))[0]
+        self.status.pending_conflicts = int(waiting[0])
+        self.status.rejections = int(waiting[1])
 
     # --- conflicts and tables --------------------------------------------------------
     async def conflicts(self, table: str | None = None) -> list[dict[str, Any]]:
@@ -585,30 +594,20 @@ class SyncService:
         async with self._lock:
             await engine_conflicts.resolve(self.local, table, key, side)
             await self.local.execute("CHECKPOINT")
-            self.status.pending_conflicts = int(state.scalar(await self.local.fetch_rows(
-                "SELECT count(*) FROM ducksync.conflicts")) or 0)
+            await self._read_waiting()
         self.wrote()  # the decision travels with the next sync
         self.publish()
         return {"pending": self.status.pending_conflicts}
 
     # --- rows the server's sync rules refused ---------------------------------------------
-    async def _count_rejections(self) -> int:
-        """``status.rejections`` from the table (0 before any rejection: one query)."""
-        self.status.rejections = int(state.scalar(await self.local.fetch_rows(
-            "SELECT count(*) FROM ducksync.rejections")) or 0)
-        return self.status.rejections
-
     async def rejections(self, table: str | None = None) -> list[dict[str, Any]]:
         """Rejected rows (``engine.rejections.list_rejections``), each with this device's
         row as text (None: the refused change was a delete)."""
         items = await engine_rejections.list_rejections(self.local, table)
         rows: dict[tuple[str, str], str] = {}
-        for name in sorted({r["table"] for r in items}):  # one query per table
-            found = await self.local.fetch_rows(
-                "SELECT key_cols FROM ducksync.tables WHERE name = ?", [name])
-            if not found:
-                continue
-            label = state.key_text_sql(list(found[0][0]), "x")
+        keys = {r["table"]: r["key_columns"] for r in items if r["key_columns"]}
+        for name, columns in sorted(keys.items()):  # one query per table
+            label = state.key_text_sql(columns, "x")
             for key, text in await self.local.fetch_rows(
                     f"SELECT j.key_text, CAST(x AS VARCHAR) FROM ducksync.rejections j JOIN "
                     f"{sb.quote_ident(name)} x ON {label} = j.key_text WHERE "
@@ -629,7 +628,7 @@ class SyncService:
             else:
                 await engine_rejections.retry(self.local, table, key)
             await self.local.execute("CHECKPOINT")
-            await self._count_rejections()
+            await self._read_waiting()
         self.wrote()  # the next sync settles it with the server
         self.publish()
         return {"pending": self.status.rejections}
