@@ -28,6 +28,9 @@ from worker_host import WorkerHost, js_message
 # Twice the server's heartbeat (15 s) and some: a stream silent this long is dead (a
 # proxy dropped it without closing), so it is reopened.
 SILENCE_S: Final = 40.0
+# How long an announcement waits for this device's own batch still being answered
+# (the server announces a commit as it answers it); longer: the table is synced.
+OWN_WAIT_S: Final = 2.0
 
 
 class RemoteFeed:
@@ -37,7 +40,7 @@ class RemoteFeed:
     def __init__(self, host: WorkerHost, sync: Any) -> None:
         self.host = host
         self.sync = sync
-        self.state = FeedState()
+        self.state = FeedState(own=sync.own)
         self._wake = asyncio.Event()
         self._stream: Any = None
 
@@ -91,9 +94,12 @@ class RemoteFeed:
                 if chunk is None:  # JS null (the stream ended), made None by clean()
                     return "the server closed the stream"
                 for event in parser.feed(str(chunk)):
+                    if self.state.own.busy():  # this device's batch is being answered:
+                        with contextlib.suppress(TimeoutError):  # count it first
+                            await asyncio.wait_for(self.sync.own_idle.wait(), OWN_WAIT_S)
                     tables = self.state.receive(event)
                     if tables:
-                        await self._tell(tables)
+                        await self._tell(tables, self.state.keys)
         except Exception as exc:  # the connection broke (server stopped, network gone)
             return f"the stream broke: {js_message(exc)}"
         finally:
@@ -106,12 +112,14 @@ class RemoteFeed:
             self.state.state, self.state.reason = state, reason
             await self._tell([])
 
-    async def _tell(self, tables: list[str]) -> None:
-        """The local worker syncs ``tables`` and shows the feed's state; a local worker
-        that cannot hear now (still starting) learns the state with the next message."""
+    async def _tell(self, tables: list[str], keys: dict[str, list[str]] | None = None) -> None:
+        """The local worker syncs ``tables`` (``keys``: what their commits wrote, when the
+        feed said) and shows the feed's state; a local worker that cannot hear now (still
+        starting) learns the state with the next message."""
         try:
             await self.host.peer_request(protocol.SYNC_REMOTE_CHANGED,
-                                         {"tables": tables, "feed": self.state.to_dict()},
+                                         {"tables": tables, "feed": self.state.to_dict(),
+                                          "keys": keys or {}},
                                          timeout=60.0)
         except Exception as exc:
             js.console.warn(f"[ducksync feed] the local worker did not take it: {exc}")

@@ -20,6 +20,7 @@ call, before it expires and once after a 401) and no cookie.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from pyodide.ffi import JsException, JsProxy, to_js  # type: ignore[import-not-f
 
 from ducksync import protocol
 from ducksync.errors import ProtocolError, RemoteUnavailableError
+from ducksync.feed import OwnCommits
 from ducksync.protocol import Event
 from ducksync.worker.bearer import BearerTokens
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, serve_call
@@ -76,6 +78,9 @@ class RemoteSync:
         self.sql: Any = None  # md_connector.SqlTransport while ``motherduck`` is in use
         self._on_change = on_change
         self.tokens: BearerTokens | None = None
+        self.own = OwnCommits()  # this device's commits, for the change feed
+        self.own_idle = asyncio.Event()  # no batch of this device is in flight
+        self.own_idle.set()
         if js.URLSearchParams.new(js.self.location.search).get("auth") == "app":
             self.tokens = BearerTokens(ask=lambda reason: host.emit(
                 Event(type=protocol.TOKEN_NEEDED, payload={"reason": reason})))
@@ -112,7 +117,21 @@ class RemoteSync:
         ipc = None if _absent(raw) else raw
         if self.sql is not None:
             return await call_store(self.sql.store, method, args, ipc)
-        return await serve_call(method, args, ipc, self.fetch)
+        table = args.get("table")
+        if method != "apply_batch" or not isinstance(table, str):
+            return await serve_call(method, args, ipc, self.fetch)
+        # a batch this device commits: the feed announces it, this device has it already
+        self.own.started(table)
+        self.own_idle.clear()
+        committed = False
+        try:
+            out = await serve_call(method, args, ipc, self.fetch)
+            committed = not out.get("replayed")
+            return out
+        finally:
+            self.own.finished(table, committed)
+            if not self.own.busy():
+                self.own_idle.set()
 
     async def set_transport(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Switch transport. The reply carries the transport and remote name, never the token."""

@@ -235,9 +235,12 @@ class SyncWorker:
     async def _remote_changed(self, p: dict[str, Any]) -> dict[str, Any]:
         """From the remote worker's change feed (workers/remote_feed.py)."""
         p = {k: py(v) for k, v in p.items()}
-        feed = p.get("feed")
+        feed, keys = p.get("feed"), p.get("keys")
+        hints = {str(t): [str(k) for k in ks] for t, ks in keys.items()
+                 if isinstance(ks, list)} if isinstance(keys, dict) else None
         return self._svc().remote_changed([str(t) for t in p.get("tables") or []],
-                                          dict(feed) if isinstance(feed, dict) else None)
+                                          dict(feed) if isinstance(feed, dict) else None,
+                                          hints)
 
     async def _status(self, _: dict[str, Any]) -> dict[str, Any]:
         return self._svc().snapshot()

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["CONNECTING", "FALLBACK", "LIVE", "OFF", "FeedEvent", "FeedState", "SseParser"]
+__all__ = ["CONNECTING", "FALLBACK", "LIVE", "OFF", "FeedEvent", "FeedState", "OwnCommits",
+           "SseParser"]
 
 # What the page shows (``status().sync.feed.state``).
 CONNECTING: Final = "connecting"  # opening the stream (first time, or again after a drop)
@@ -94,6 +95,45 @@ class SseParser:
 
 
 @dataclass(kw_only=True)
+class OwnCommits:
+    """This device's own commits per table, so it does not sync for them.
+
+    Every committed write bumps the table's version by exactly one (the claim in the
+    write transaction; a replayed batch commits nothing), so when a table moved from v
+    to n and this device committed exactly n - v batches to it meanwhile, with none
+    still in flight, the announcement is of its own writes only: it already holds them
+    (its push recorded them in its base). Counting one commit too few (an answer lost on
+    the way) costs a sync, as before; a table whose count is not known (None: an
+    announcement came while a batch was in flight) is synced and counted afresh.
+    """
+
+    counts: dict[str, int | None] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+
+    def started(self, table: str) -> None:
+        self.in_flight[table] = self.in_flight.get(table, 0) + 1
+
+    def finished(self, table: str, committed: bool) -> None:
+        self.in_flight[table] = max(0, self.in_flight.get(table, 0) - 1)
+        n = self.counts.get(table, 0)
+        if committed and n is not None:
+            self.counts[table] = n + 1
+
+    def busy(self) -> bool:
+        return any(self.in_flight.values())
+
+    def only_mine(self, table: str, moved_by: int) -> bool:
+        """The table moved by ``moved_by`` commits: were they all this device's? Starts
+        the count afresh for the next announcement."""
+        mine = self.counts.get(table, 0)
+        if self.in_flight.get(table):
+            self.counts[table] = None  # an answer still on its way: unknown next time
+            return False
+        self.counts[table] = 0
+        return mine is not None and moved_by > 0 and mine == moved_by
+
+
+@dataclass(kw_only=True)
 class FeedState:
     """One client's view of the feed: versions acted on, the last id, the backoff.
 
@@ -110,9 +150,15 @@ class FeedState:
     base_s: float = 0.5
     cap_s: float = 30.0
     rng: Callable[[], float] = random.random
+    # The last event's keys per table, for the tables it announced with every key their
+    # commits wrote since the version this client held (no gap): a hint for a fast
+    # pull (engine/feed_pull.py); a table without one gets the general sync.
+    keys: dict[str, list[str]] = field(default_factory=dict)
+    own: OwnCommits = field(default_factory=OwnCommits)
 
     def receive(self, event: FeedEvent) -> list[str]:
         """The tables to sync for ``event`` (those whose version this client lacks)."""
+        self.keys = {}
         if event.id is not None:
             self.last_id = event.id
         if event.kind != "changes":
@@ -122,9 +168,18 @@ class FeedState:
             return []
         stale = sorted(t for t, v in tables.items()
                        if isinstance(t, str) and isinstance(v, int) and self.versions.get(t) != v)
+        hints = event.data.get("keys")
+        mine = {t for t in stale if t in self.versions
+                and self.own.only_mine(t, int(tables[t]) - self.versions[t])}
         for t in stale:
+            hint = hints.get(t) if isinstance(hints, dict) else None
+            if (isinstance(hint, dict) and t in self.versions
+                    and hint.get("since") == self.versions[t]
+                    and isinstance(keys := hint.get("keys"), list)
+                    and all(isinstance(k, str) for k in keys)):
+                self.keys[t] = list(keys)
             self.versions[t] = int(tables[t])
-        return stale
+        return [t for t in stale if t not in mine]
 
     def opened(self) -> None:
         self.state, self.reason, self.failures = LIVE, None, 0

@@ -77,6 +77,27 @@ def test_a_write_on_one_device_shows_on_the_other_and_the_feed_reconnects(
         ex(a, "INSERT INTO notes VALUES (2, 'after the restart')")
         assert sync(a)["pushed"] == 1
         wait_rows(b, 2)
+        # B did not write notes since its last sync and the event named the key A wrote:
+        # the fast pull fetched that row alone, proved by checksum (engine/feed_pull.py)
+        b.wait_for_function("() => !window.ducksync.status().sync.running && "
+                            "window.ducksync.status().sync.last_run?.tables?.notes",
+                            timeout=WAIT_MS)
+        last = b.evaluate("window.ducksync.status().sync.last_run")
+        assert last["trigger"] == "feed" and "feed-pull" in last["tables"]["notes"]["paths"], last
+        assert "detect.remote" not in last["tables"]["notes"]["timings"], last
+
+        # B's own commit is announced to B too: it holds those rows, so it runs no sync
+        before = len(b.evaluate("window.ducksync.syncLog(50)"))
+        ex(b, "INSERT INTO notes VALUES (3, 'from B')")
+        assert sync(b)["pushed"] == 1
+        ex(a, "INSERT INTO notes VALUES (4, 'from A again')")
+        assert sync(a)["pushed"] == 1  # announced after B's own commit
+        wait_rows(b, 4)
+        b.wait_for_function("() => !window.ducksync.status().sync.running", timeout=WAIT_MS)
+        wait_log(b, "feed")
+        log = b.evaluate("window.ducksync.syncLog(50)")
+        feed_runs = [r for r in log[:len(log) - before] if r["trigger"] == "feed"]
+        assert [r["rows_pulled"] for r in feed_runs] == [1], log
     finally:
         for device in (a, b, c):
             device.context.close()

@@ -151,7 +151,14 @@ def test_a_server_announces_its_own_commit_without_waiting_for_a_poll(tmp_path: 
         try:
             assert feed.next().data == {"tables": {}, "snapshot": True}  # no write yet
             push(url, device)  # the poll is an hour away: only notify() can tell
-            assert feed.next().data == {"tables": {"kinds": 1}}
+            assert feed.next().data == {"tables": {"kinds": 1}}  # new: no version before
+            write(device, "INSERT INTO kinds VALUES (5), (6); DELETE FROM kinds WHERE id = 1")
+            push(url, device)
+            # every commit since version 1 was this server's: it names the keys written
+            # (a hint for the clients' fast pull, engine/feed_pull.py)
+            assert feed.next().data == {"tables": {"kinds": 2},
+                                        "keys": {"kinds": {"since": 1,
+                                                           "keys": ["1", "5", "6"]}}}
         finally:
             feed.close()
 
@@ -204,6 +211,57 @@ def test_the_feed_needs_credentials_when_auth_is_on(tmp_path: Path) -> None:
             assert allowed.headers["content-type"].startswith("text/event-stream")
 
 
+def test_a_commit_the_poll_sees_before_its_notify_still_comes_with_its_keys() -> None:
+    # The race behind 2 of 20 bench trials without a hint: a poll reads the version a
+    # write just committed before that write's notify() registered its keys.
+    from ducksync.server.feed import ChangeFeed
+
+    versions = {"t": 1}
+
+    async def poll() -> dict[str, int]:
+        return dict(versions)
+
+    async def until(done: Any) -> None:
+        for _ in range(10_000):
+            if done():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("the poller never got there")
+
+    async def main() -> None:
+        feed = ChangeFeed(poll=poll, poll_s=3600, max_listeners=10)
+        async with feed.listen() as (listener, current):
+            assert current == {"t": 1}
+            await until(lambda: feed.polls >= 1)
+            with feed.writing("t"):
+                versions["t"] = 2  # committed; the poll runs before notify()
+                feed.notify()  # a wake without a table: as a poll timer would
+                await until(lambda: feed.polls >= 2)
+                assert listener.queue.empty()  # held back: its own notify is coming
+                feed.notify("t", ["5"])
+            news = await asyncio.wait_for(listener.queue.get(), 5)
+            assert news is not None and news.versions == {"t": 2}
+            assert news.keys == {"t": {"since": 1, "keys": ["5"]}}
+
+    asyncio.run(main())
+
+
+def test_with_sync_rules_the_feed_names_no_keys() -> None:
+    # keys would name rows outside a principal's scope: with rules, tables only
+    from types import SimpleNamespace
+
+    from ducksync.server.feed import Changed
+    from ducksync.server.feed_api import announcement
+
+    changed = Changed({"t": 2}, {"t": {"since": 1, "keys": ["5"]}})
+    open_ctx = SimpleNamespace(scopes=lambda who: None)
+    ruled = SimpleNamespace(scopes=lambda who: {"t": object()})
+    assert announcement(open_ctx, None, changed, {"t": 2}) == {  # type: ignore[arg-type]
+        "tables": {"t": 2}, "keys": {"t": {"since": 1, "keys": ["5"]}}}
+    assert announcement(ruled, None, changed, {"t": 2}) == {  # type: ignore[arg-type]
+        "tables": {"t": 2}}
+
+
 def test_a_write_by_another_tool_is_announced_and_a_ducksync_write_is_not_counted_twice(
         tmp_path: Path) -> None:
     """MotherDuck's UI or a notebook bumps no version: the server notices the content move
@@ -224,7 +282,9 @@ def test_a_write_by_another_tool_is_announced_and_a_ducksync_write_is_not_counte
             assert outside.found == 1
             write(device, "INSERT INTO notes VALUES (2, 'two')")
             push(url, device)  # its own version move: one change, not also an outside one
-            assert feed.next().data == {"tables": {"notes": first + 2}}
+            # (with the key it wrote: every commit since the outside one was this server's)
+            assert feed.next().data == {"tables": {"notes": first + 2}, "keys": {
+                "notes": {"since": first + 1, "keys": ["2"]}}}
             polls = app.state.ctx.feed.polls
             deadline = time.monotonic() + WAIT_S
             while app.state.ctx.feed.polls < polls + 3:  # a few more checks went by

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ducksync.feed import FALLBACK, LIVE, FeedEvent, FeedState, SseParser
+from ducksync.feed import FALLBACK, LIVE, FeedEvent, FeedState, OwnCommits, SseParser
 from ducksync.server.feed import event_id, sse_comment, sse_event
 
 
@@ -47,3 +47,41 @@ def test_reconnects_back_off_and_an_open_stream_resets_them() -> None:
 def test_the_event_id_grows_with_every_commit() -> None:
     assert event_id("r", {"a": 2, "b": 5}) == "r.7"
     assert event_id("r", {"a": 3, "b": 5}) != event_id("r", {"a": 2, "b": 5})
+
+
+def _changes(tables: dict[str, int], keys: dict[str, object] | None = None) -> FeedEvent:
+    return FeedEvent("changes", {"tables": tables} | ({"keys": keys} if keys else {}))
+
+
+def test_keys_are_a_hint_only_without_a_gap_in_the_versions() -> None:
+    state = FeedState()
+    state.receive(_changes({"a": 4, "b": 1}))  # the snapshot: no keys
+    hinted = {"a": {"since": 4, "keys": ["7", "9"]}, "b": {"since": 0, "keys": ["1"]}}
+    assert state.receive(_changes({"a": 5, "b": 2}, hinted)) == ["a", "b"]
+    assert state.keys == {"a": ["7", "9"]}  # b's keys start from a version b never had
+    # the next event without keys (another server's commit): no hint for it
+    assert state.receive(_changes({"a": 6})) == ["a"] and state.keys == {}
+    assert state.receive(_changes({"a": 7}, {"a": {"since": 6, "keys": [7]}})) == ["a"]
+    assert state.keys == {}  # not text: ignored
+
+
+def test_a_device_does_not_sync_for_its_own_commits() -> None:
+    own = OwnCommits()
+    state = FeedState(own=own)
+    state.receive(_changes({"a": 4, "b": 1}))
+    own.started("a")
+    own.finished("a", committed=True)
+    assert state.receive(_changes({"a": 5})) == []  # its own: it holds the rows already
+    own.started("a")
+    own.finished("a", committed=True)
+    assert state.receive(_changes({"a": 7})) == ["a"]  # one of the two was another's
+    own.started("a")
+    own.finished("a", committed=False)  # replayed: committed nothing now
+    assert state.receive(_changes({"a": 8})) == ["a"]
+    own.started("b")  # announced before its answer came back: synced, recounted after
+    assert state.receive(_changes({"b": 2})) == ["b"]
+    own.finished("b", committed=True)
+    assert state.receive(_changes({"b": 3})) == ["b"]  # not counted as the device's
+    own.started("b")
+    own.finished("b", committed=True)
+    assert state.receive(_changes({"b": 4})) == [] and not own.busy()

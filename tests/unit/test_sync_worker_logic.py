@@ -564,6 +564,16 @@ def test_announced_tables_are_due_now_and_synced_alone() -> None:
     assert s.take_remote() == ["a", "b"] and s.next_due(2.0) == 31.0
 
 
+def test_announced_keys_add_up_until_one_announcement_comes_without() -> None:
+    s = Schedule()
+    s.remote_changed(["a", "b"], {"a": ["1"], "b": ["2"]})
+    s.remote_changed(["a"], {"a": ["3"]})  # before the sync took them: one run, both keys
+    s.remote_changed(["b"])  # b's second announcement did not know its keys
+    assert s.take_remote_hinted() == (["a", "b"], {"a": ["1", "3"]})
+    s.remote_changed(["b"], {"b": ["4"]})  # a new run: b's keys count again
+    assert s.take_remote_hinted() == (["b"], {"b": ["4"]})
+
+
 def test_a_feed_run_does_not_cover_a_pending_write() -> None:
     s = Schedule(interval_s=0.0, debounce_s=2.0)
     s.started(0.0)

@@ -18,6 +18,7 @@ from ducksync.engine import (
     bootstrap,
     bulk,
     detect,
+    feed_pull,
     guard,
     keys,
     limits,
@@ -82,6 +83,10 @@ class SyncOptions:
     allow_mass_delete: bool = False
     mass_delete_share: float = 0.5
     mass_delete_min_rows: int = 1000
+    # The change feed's hint (engine/feed_pull.py): per table, the keys (as text) the
+    # commits it announced wrote. Tried first when this device did not write the table
+    # since its last sync; proved by checksums, else the general round runs.
+    feed_keys: dict[str, list[str]] = field(default_factory=dict)
 
     def rows_per_batch(self, bulk: bool = False) -> int:
         if self.batch_rows is not None:
@@ -152,10 +157,13 @@ class Surveyed:
 
     remote_id: str
     tables: dict[str, SurveyedTable]
+    # the rows of the keys the change feed named, fetched beside the survey
+    feed_rows: feed_pull.Fetched = field(default_factory=dict)
 
     @classmethod
-    def of(cls, answer: Survey) -> Surveyed:
-        return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]})
+    def of(cls, answer: Survey, feed_rows: feed_pull.Fetched | None = None) -> Surveyed:
+        return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]},
+                   feed_rows or {})
 
     def info(self, table: str) -> TableInfo | None:
         found = self.tables.get(table)
@@ -172,12 +180,22 @@ class Surveyed:
 async def survey(local: LocalStore, remote: RemoteStore, opts: SyncOptions, mode: Mode, *,
                  extra_state: tuple[str, ...] = ()) -> tuple[list[str], Surveyed]:
     """A run's start: the local state checked while the remote is surveyed (one round
-    trip), then the tables to sync (``opts.tables``, else :func:`default_tables`)."""
-    _, answer = await both(state.ensure_state(local, extra=extra_state),
-                           remote.survey(opts.tables, opts.key))
-    seen = Surveyed.of(answer)
+    trip), then the tables to sync (``opts.tables``, else :func:`default_tables`). The
+    rows of keys the change feed named are fetched beside the survey."""
+    hints = {t: k for t, k in opts.feed_keys.items() if t in (opts.tables or [])}
+    fetch = await feed_pull.prefetch(local, remote, hints) if hints and mode != "push" \
+        else None
+    (_, answer), fetched = await both(
+        both(state.ensure_state(local, extra=extra_state),
+             remote.survey(opts.tables, opts.key)),
+        fetch() if fetch is not None else _no_rows())
+    seen = Surveyed.of(answer, fetched)
     tables = opts.tables or await default_tables(local, seen, mode, opts.key)
     return tables, seen
+
+
+async def _no_rows() -> feed_pull.Fetched:
+    return {}
 
 
 def _policy_name(p: Policy) -> str:
@@ -218,7 +236,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                  mode: Mode, rep: TableReport, xfer: Transfer, shape: Shape, *,
                  local_unchanged: bool = False, known_base_top: Top | None = None,
                  sums: BaseSums | None = None, surveyed_top: Top | None = None,
-                 boot_cursor: str | None = None) -> bool:
+                 boot_cursor: str | None = None, feed_keys: list[str] | None = None,
+                 feed_rows: tuple[int, list[bytes]] | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
@@ -226,6 +245,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     base's sums as the last sync left them, when known (``state.Stored``).
     ``surveyed_top``: the remote's whole-table checksum from this run's survey.
     ``boot_cursor``: where an interrupted bootstrap stopped (it resumes there).
+    ``feed_keys``: the keys the change feed announced (engine/feed_pull.py), tried when
+    the local table is unchanged and the remote's checksum moved.
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
@@ -260,6 +281,20 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
         rep.pulled += booted.pulled
         xfer.base_sums = booted.sums
         return booted.moved  # the remote changed meanwhile: a normal round finds how
+    if (feed_keys and local_unchanged and mode != "push" and sums is not None
+            and surveyed_top is not None and surveyed_top != sums.top):
+        with xfer.phase("feed.pull"):
+            pulled = await feed_pull.feed_pull(
+                local, remote, shape, xfer, keys=feed_keys, top=surveyed_top, sums=sums,
+                limit=None if opts.allow_mass_delete else guard.DeleteLimit(
+                    share=opts.mass_delete_share, min_rows=opts.mass_delete_min_rows),
+                fetched=feed_rows)
+        if pulled == feed_pull.LOCAL_MOVED:
+            local_unchanged = False  # a write the token did not see: hash the table
+        elif pulled is not None:  # proved: the base now equals the remote's checksum
+            rep.pulled += pulled
+            xfer.base_top = surveyed_top
+            return False
     wm = opts.watermarks.get(table, opts.watermark)
     cursor = None
     if wm is not None:
@@ -414,7 +449,9 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                               if n_round == 0 and not shape.remote_created
                                               else None),
                                 boot_cursor=(stored.boot_cursor if n_round == 0 and not rebased
-                                             else None)):
+                                             else None),
+                                feed_keys=opts.feed_keys.get(table) if first else None,
+                                feed_rows=surveyed.feed_rows.get(table) if first else None):
                 break
         else:
             n_round = MAX_ROUNDS

@@ -49,3 +49,20 @@ def checked_rows(payload: bytes) -> int:
     except (pa.ArrowInvalid, ValueError, OSError) as exc:
         raise ProtocolError(f"body is not an Arrow IPC stream: {str(exc)[:200]}",
                             hint=f"send {ARROW_STREAM} (one complete stream)") from exc
+
+
+def batch_keys(payload: bytes, key: list[str], limit: int) -> list[str] | None:
+    """The key values of a pushed batch as text, for the change feed's hint
+    (engine/feed_pull.py); None when they cannot be told exactly: a key of several
+    columns, of a type other than an integer or a string, or more than ``limit`` rows."""
+    try:
+        table = pa.ipc.open_stream(codec.decode(payload)).read_all()
+        if len(key) != 1 or table.num_rows > limit or key[0] not in table.column_names:
+            return None
+        column = table.column(key[0])
+        if not (pa.types.is_integer(column.type) or pa.types.is_string(column.type)
+                or pa.types.is_large_string(column.type)):
+            return None
+        return [str(v) for v in column.to_pylist() if v is not None]
+    except (pa.ArrowInvalid, ValueError, OSError):
+        return None

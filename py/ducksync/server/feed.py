@@ -19,16 +19,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ducksync.errors import DucksyncError, RemoteUnavailableError
 
-__all__ = ["ChangeFeed", "Listener", "event_id", "sse_comment", "sse_event"]
+__all__ = ["MAX_KEYS", "ChangeFeed", "Changed", "Listener", "event_id", "sse_comment",
+           "sse_event"]
 
 log = logging.getLogger("ducksync.server.feed")
 Versions = dict[str, int]
+# At most this many keys per table in one announcement: more is a bulk change, which
+# the client's general sync handles as well as a hint would.
+MAX_KEYS = 1000
 
 
 def event_id(remote_id: str, versions: Mapping[str, int]) -> str:
@@ -52,11 +56,21 @@ def sse_comment(text: str) -> bytes:
     return f": {text}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class Changed:
+    """One poll's news: the tables whose version moved, and for some of them the keys
+    the commits wrote since the version before (``{table: {"since": v, "keys": [...]}}``),
+    when this process made every one of those commits and knows their keys."""
+
+    versions: Versions
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @dataclass(eq=False)
 class Listener:
     """One connected client: the changes waiting for it (``None``: the feed closes)."""
 
-    queue: asyncio.Queue[Versions | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Changed | None] = field(default_factory=asyncio.Queue)
 
 
 class ChangeFeed:
@@ -80,6 +94,11 @@ class ChangeFeed:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        # per table, this process's commits since the last poll that saw it move:
+        # (commits, the keys they wrote or None when one of them did not say)
+        self._written: dict[str, tuple[int, set[str] | None]] = {}
+        self._writing: dict[str, int] = {}  # per table, this process's writes under way
+        self._deferred: set[str] = set()  # tables the last poll held back (see _poll_once)
 
     @property
     def listeners(self) -> int:
@@ -116,11 +135,44 @@ class ChangeFeed:
             await self._poll_once()
         return dict(self.versions or {})
 
-    def notify(self) -> None:
-        """This process committed a write: poll now instead of at the next interval."""
+    @contextlib.contextmanager
+    def writing(self, table: str) -> Iterator[None]:
+        """Around a write to ``table`` on the server's loop: a poll that sees the table
+        move while one is under way waits for its :meth:`notify` before announcing it
+        (else the commit's keys would miss the announcement of its own version)."""
+        self._writing[table] = self._writing.get(table, 0) + 1
+        try:
+            yield
+        finally:
+            self._writing[table] -= 1
+            if not self._writing[table]:
+                del self._writing[table]
+            if self._wake is not None:
+                self._wake.set()
+
+    def notify(self, table: str | None = None, keys: list[str] | None = None) -> None:
+        """This process committed a write (to ``table``, writing ``keys``, as text, when
+        known): poll now instead of at the next interval. Call it on the server's loop
+        (inside :meth:`writing`); from another thread it only wakes the poller."""
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            if table is not None:
+                self._wrote(table, keys)
+            wake.set()
+        else:
             loop.call_soon_threadsafe(wake.set)
+
+    def _wrote(self, table: str, keys: list[str] | None) -> None:
+        n, had = self._written.get(table, (0, set()))
+        merged = None if had is None or keys is None else had | set(keys)
+        self._written[table] = (n + 1, merged if merged is None or len(merged) <= MAX_KEYS
+                                else None)
 
     def shutdown(self) -> None:
         """End every stream (server shutdown: open streams would hold it up)."""
@@ -163,10 +215,33 @@ class ChangeFeed:
             log.warning("change feed poll failed", extra={"fields": {"code": exc.code}})
             return
         self.polls += 1
-        before, self.versions = self.versions, found
+        before = self.versions
         if before is None:
+            self.versions = found
+            self._written.clear()  # commits before this poll are in ``found`` already
             return
-        changed = {t: n for t, n in found.items() if before.get(t) != n}
+        # A table moved by a commit of this process not yet notified: announced with
+        # the next poll (woken when that write ends), so its keys come with it.
+        waiting = {t for t, n in found.items() if before.get(t) != n and t in self._writing
+                   and t not in self._deferred
+                   and self._written.get(t, (0, None))[0] < n - before.get(t, 0)}
+        self._deferred = waiting  # once: a table written without pause is not held back
+        self.versions = {t: before[t] if t in waiting and t in before else n
+                         for t, n in found.items() if t not in waiting or t in before}
+        changed = {t: n for t, n in self.versions.items() if before.get(t) != n}
         if changed:
+            news = Changed(changed, self._keys_for(before, changed))
             for listener in list(self._listeners):
-                listener.queue.put_nowait(changed)
+                listener.queue.put_nowait(news)
+
+    def _keys_for(self, before: Versions, changed: Versions) -> dict[str, dict[str, Any]]:
+        """The keys of the moved tables whose every commit since ``before`` was this
+        process's, with known keys. A commit counted here but not yet seen by the poll
+        (or the reverse) makes the counts differ: no keys then, never wrong ones; and
+        the client proves what it pulls by checksum anyway (engine/feed_pull.py)."""
+        out = {}
+        for t, n in changed.items():
+            commits, keys = self._written.pop(t, (0, None))
+            if t in before and keys is not None and commits == n - before[t]:
+                out[t] = {"since": before[t], "keys": sorted(keys)}
+        return out

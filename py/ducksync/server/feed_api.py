@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import StreamingResponse
@@ -29,7 +29,7 @@ from ducksync.server.auth import Principal
 from ducksync.server.backend import run_coroutine
 from ducksync.server.context import ServerContext
 from ducksync.server.deps import context, principal
-from ducksync.server.feed import event_id, sse_comment, sse_event
+from ducksync.server.feed import Changed, event_id, sse_comment, sse_event
 from ducksync.sync_routes import API, FEED
 
 router = APIRouter(prefix=API, tags=["sync"])
@@ -52,6 +52,16 @@ def in_scope(ctx: ServerContext, who: Principal, versions: Mapping[str, int]) ->
     allowed = {t: n for t, n in versions.items() if ctx.table_allowed(t)}
     scopes = ctx.scopes(who)
     return allowed if scopes is None else {t: n for t, n in allowed.items() if t in scopes}
+
+
+def announcement(ctx: ServerContext, who: Principal, changed: Changed,
+                 mine: dict[str, int]) -> dict[str, Any]:
+    """The event's data: ``who``'s tables that moved, and the keys their commits wrote
+    when the server knows them (``Changed.keys``) and no sync rules apply: with rules,
+    keys would name rows outside ``who``'s scope, so ``who`` gets the general sync."""
+    keys = {t: k for t, k in changed.keys.items() if t in mine} \
+        if ctx.scopes(who) is None else {}
+    return {"tables": mine, "keys": keys} if keys else {"tables": mine}
 
 
 @router.api_route(FEED.path, methods=[FEED.verb], response_class=StreamingResponse,
@@ -81,9 +91,10 @@ async def changes(who: Who, ctx: Ctx, last_event_id: Annotated[
                     continue
                 if changed is None:  # the server is shutting down
                     return
-                mine = in_scope(ctx, who, changed)
+                mine = in_scope(ctx, who, changed.versions)
                 if mine:
                     seen.update(mine)
-                    yield sse_event("changes", {"tables": mine}, event_id(remote_id, seen))
+                    yield sse_event("changes", announcement(ctx, who, changed, mine),
+                                    event_id(remote_id, seen))
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)

@@ -30,13 +30,14 @@ from ducksync.engine.store import (
 )
 from ducksync.errors import DucksyncError, ProtocolError
 from ducksync.faults import reached
-from ducksync.server.arrowio import ARROW_STREAM, checked_rows, merge_chunks
+from ducksync.server.arrowio import ARROW_STREAM, batch_keys, checked_rows, merge_chunks
 from ducksync.server.auth import Principal
 from ducksync.server.backend import HASHES_MAX_ROWS, collect, run_coroutine
 from ducksync.server.context import ServerContext, check_column
 from ducksync.server.deps import context, principal
 from ducksync.server.encoding import choose_encoding, decode_body, encode_body
 from ducksync.server.errors import ForbiddenError, NotFoundError
+from ducksync.server.feed import MAX_KEYS as MAX_FEED_KEYS
 from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
@@ -486,15 +487,21 @@ async def apply_batch(table: str, batch_id: str, key: KeyParam, request: Request
     rows = checked_rows(ipc)
     ctx.metrics.bytes.labels("in").inc(len(ipc))
     scopes = ctx.scopes(who, table)
-    result: ApplyResult = await ctx.pool.call(
-        lambda store: run_coroutine(
-            lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
-        write=True, carry=_apply_carry(table, keys, checksum, rows, scopes), scopes=scopes)
+    with ctx.feed.writing(table):
+        result: ApplyResult = await ctx.pool.call(
+            lambda store: run_coroutine(
+                lambda: store.apply_batch(table, keys, scoped, ipc, checksum=checksum)),
+            write=True, carry=_apply_carry(table, keys, checksum, rows, scopes),
+            scopes=scopes)
+        if not result["replayed"]:
+            # committed: the feed's listeners hear now, not at the next poll, with the
+            # keys written (a hint for their fast pull; not read when nobody listens)
+            ctx.feed.notify(table, batch_keys(ipc, keys, MAX_FEED_KEYS)
+                            if ctx.feed.listeners else None)
     reached("server.answer")
     ctx.metrics.batches.labels("replayed" if result["replayed"] else "applied").inc()
     if not result["replayed"]:
         ctx.metrics.rows.labels("pushed").inc(rows)
-        ctx.feed.notify()  # committed: the feed's listeners hear now, not at the next poll
     return _apply_reply(request, ctx, result, batch_id)
 
 

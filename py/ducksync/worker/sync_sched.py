@@ -61,6 +61,9 @@ class Schedule:
     on_write: bool = True
     on_remote: bool = True
     remote_tables: set[str] = field(default_factory=set)  # announced by the feed, not synced
+    # per announced table, the keys its commits wrote (engine/feed_pull.py), or None when
+    # one announcement came without them (then the general round decides)
+    remote_keys: dict[str, list[str] | None] = field(default_factory=dict)
     debounce_s: float = DEBOUNCE_S
     online: bool = True
     backoff: Backoff = field(default_factory=Backoff)
@@ -78,15 +81,28 @@ class Schedule:
         if self.on_write:
             self.write_due = now + self.debounce_s
 
-    def remote_changed(self, tables: list[str]) -> None:
-        """The change feed announced ``tables``: sync them as soon as possible."""
-        if self.on_remote:
-            self.remote_tables.update(tables)
+    def remote_changed(self, tables: list[str],
+                       keys: dict[str, list[str]] | None = None) -> None:
+        """The change feed announced ``tables`` (with the keys their commits wrote, when
+        the feed knew them all): sync them as soon as possible."""
+        if not self.on_remote:
+            return
+        for t in tables:
+            hint = (keys or {}).get(t)
+            had = self.remote_keys.get(t, []) if t in self.remote_tables else []
+            self.remote_keys[t] = (None if hint is None or had is None
+                                   else sorted({*had, *hint}))
+        self.remote_tables.update(tables)
 
     def take_remote(self) -> list[str]:
         """The announced tables, for the sync that starts now (later ones wait)."""
+        return self.take_remote_hinted()[0]
+
+    def take_remote_hinted(self) -> tuple[list[str], dict[str, list[str]]]:
+        """:meth:`take_remote`, and the keys announced for those tables that have them."""
         tables, self.remote_tables = sorted(self.remote_tables), set()
-        return tables
+        keys, self.remote_keys = self.remote_keys, {}
+        return tables, {t: k for t, k in keys.items() if k is not None and t in tables}
 
     def set_online(self, online: bool, now: float) -> None:
         """Connectivity changed; coming back online triggers a sync (and resets backoff)."""

@@ -215,14 +215,15 @@ class SyncService:
         n, _ = await detect.detect_local(self.local, shape, hash_once=True)
         return n
 
-    def remote_changed(self, tables: list[str], feed: dict[str, Any] | None = None
-                       ) -> dict[str, Any]:
+    def remote_changed(self, tables: list[str], feed: dict[str, Any] | None = None,
+                       keys: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """The change feed (remote worker): ``tables`` changed on the remote, ``feed`` is
-        how the feed stands (shown in the status). Syncs those tables soon, unless
+        how the feed stands (shown in the status), ``keys`` what the commits wrote per
+        table, when known (engine/feed_pull.py). Syncs those tables soon, unless
         automatic syncs are off."""
         if feed is not None:
             self.status.feed = {"state": str(feed.get("state")), "reason": feed.get("reason")}
-        self.schedule.remote_changed(tables)
+        self.schedule.remote_changed(tables, keys)
         self._wakeup()
         self.publish()
         return {"queued": sorted(self.schedule.remote_tables)}
@@ -267,7 +268,8 @@ class SyncService:
     # --- running ---------------------------------------------------------------------
     async def sync(self, *, tables: list[str] | None = None, direction: str = "both",
                    policy: str | None = None, batch_rows: int | None = None,
-                   trigger: str = "manual", allow_mass_delete: bool = False) -> dict[str, Any]:
+                   trigger: str = "manual", allow_mass_delete: bool = False,
+                   feed_keys: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Run one sync (waits for a running one first); returns the summary.
 
         ``allow_mass_delete``: this run may delete most of a table on the other side
@@ -281,15 +283,19 @@ class SyncService:
             if tables and trigger != "manual":
                 # An automatic trigger naming tables (a change feed's "t changed"): only
                 # tables this device holds; one it stopped holding is never pulled back.
-                await state.ensure_state(self.local)
-                tables = (await subscriptions.read(self.local)).filter(tables)
+                try:  # the state exists but on a new device (one statement fewer)
+                    subs = await subscriptions.read(self.local)
+                except DucksyncError:
+                    await state.ensure_state(self.local)
+                    subs = await subscriptions.read(self.local)
+                tables = subs.filter(tables)
                 if not tables:
                     return self._summary(SyncReport(mode=mode, tables=[]), "nothing", None, 0.0)
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
                 policy=_checked_policy(policy or self.policy),
                 batch_rows=batch_rows or self.batch_rows, trigger=trigger,
-                allow_mass_delete=allow_mass_delete))
+                allow_mass_delete=allow_mass_delete, feed_keys=feed_keys or {}))
             self._task = task
             try:
                 return await task
@@ -305,7 +311,8 @@ class SyncService:
 
     async def _run(self, *, tables: list[str] | None, mode: Mode, direction: str, policy: str,
                    batch_rows: int | None, trigger: str,
-                   allow_mass_delete: bool = False) -> dict[str, Any]:
+                   allow_mass_delete: bool = False,
+                   feed_keys: dict[str, list[str]] | None = None) -> dict[str, Any]:
         t0, start_wall = time.perf_counter(), self.wall()
         mark = self.schedule.started(self.clock())
         generation, self._count_due = self._writes, None  # this run counts (or proves) it
@@ -315,7 +322,8 @@ class SyncService:
         reports, names = [], list(tables or [])
         outcome, error = "ok", None
         opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
-                           batch_bytes=BATCH_BYTES, allow_mass_delete=allow_mass_delete)
+                           batch_bytes=BATCH_BYTES, allow_mass_delete=allow_mass_delete,
+                           feed_keys=dict(feed_keys or {}))
         timings = self._timings = {"prepare": 0.0, "checkpoint": 0.0}
         try:
             t_prep = time.perf_counter()
@@ -326,14 +334,17 @@ class SyncService:
             except NoPrimaryKeyError:
                 outcome = "nothing"
             timings["prepare"] = (time.perf_counter() - t_prep) * 1000
-            for name in names:
+            for i, name in enumerate(names):
                 self.status.progress = Progress(table=name)
                 self._counters.push_known = self._counters.pull_known = False
+                # a feed run's fast pull counts its rows as they come (no __ds_r)
+                self._counters.pull_known = bool(opts.feed_keys.get(name))
                 reports.append(await sync_table(self.local, self.remote, name, opts, mode,
                                                 surveyed=surveyed))
-                t_ckpt = time.perf_counter()
-                await self.local.execute("CHECKPOINT")
-                timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
+                if i + 1 < len(names):  # the last one's is the run log's (_log)
+                    t_ckpt = time.perf_counter()
+                    await self.local.execute("CHECKPOINT")
+                    timings["checkpoint"] += (time.perf_counter() - t_ckpt) * 1000
             failed = [r.error for r in reports if r.error]
             if failed:
                 outcome, error = "error", failed[0]
@@ -380,16 +391,26 @@ class SyncService:
         # until the status is settled, then goes on: swallowed, the stopping task would
         # never end.
         cancelled = False
+        t_log = time.perf_counter()
         if outcome != "nothing":
             try:
                 with contextlib.suppress(DucksyncError):
                     await self._log(summary, names, direction, trigger, start_wall, end_wall)
             except asyncio.CancelledError:
                 cancelled = True
+        t_count = time.perf_counter()
         try:
             await self._count_waiting(summary)
         except asyncio.CancelledError:
             cancelled = True
+        self.status.last_run = {
+            "trigger": trigger, "ms": summary["ms"],
+            "steps": {**summary["timings"], "log": round((t_count - t_log) * 1000, 1),
+                      "count": round((time.perf_counter() - t_count) * 1000, 1)},
+            "tables": {t["table"]: {"ms": round(t["ms"], 1), "paths": t["paths"],
+                                    "timings": {k: round(v, 1)
+                                                for k, v in t["timings"].items()}}
+                       for t in summary["tables"]}}
         self._settle(summary, outcome, error, ok, down, trigger, end_wall, mark,
                      whole=whole, generation=generation)
         if cancelled:
@@ -485,12 +506,12 @@ class SyncService:
             if due is not None and due <= now:
                 trigger = self.schedule.trigger(now)
                 # a whole run covers what the feed announced; a feed run only that
-                announced = self.schedule.take_remote()
+                announced, keys = self.schedule.take_remote_hinted()
                 with contextlib.suppress(DucksyncError):
                     if trigger != "feed":
                         await self.sync(trigger=trigger)
-                    elif held := await self._held(announced):
-                        await self.sync(trigger=trigger, tables=held)
+                    elif announced:  # sync() keeps only the tables this device holds
+                        await self.sync(trigger=trigger, tables=announced, feed_keys=keys)
                 continue
             count = self._count_due
             if count is not None and count <= now:  # no sync runs now: count instead
@@ -611,12 +632,6 @@ class SyncService:
         self.wrote()  # the next sync settles it with the server
         self.publish()
         return {"pending": self.status.rejections}
-
-    async def _held(self, tables: list[str]) -> list[str]:
-        """The announced tables this device holds: the feed names every table the
-        server offers, and naming one to a sync would pull it even when not held."""
-        await state.ensure_state(self.local)
-        return (await subscriptions.read(self.local)).filter(tables)
 
     # --- subscriptions (engine/subscriptions.py) --------------------------------------
     async def _store_hold_at_start(self) -> None:

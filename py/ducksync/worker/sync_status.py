@@ -86,6 +86,10 @@ class SyncStatus:
     # syncs only, with the reason) or off (this transport has none).
     feed: dict[str, Any] = field(default_factory=lambda: {"state": "connecting",
                                                           "reason": None})
+    # Where this page's last run spent its time (ms): the service's own steps and each
+    # table's engine phases and paths. A profile for the bench and for a developer
+    # asking why a sync was slow; None before the first run.
+    last_run: dict[str, Any] | None = None
 
     @property
     def phase(self) -> str:
@@ -143,4 +147,4 @@ class SyncStatus:
                 "pending_conflicts": self.pending_conflicts, "rejections": self.rejections,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
                 "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())],
-                "feed": dict(self.feed)}
+                "feed": dict(self.feed), "last_run": self.last_run}
