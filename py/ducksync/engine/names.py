@@ -58,6 +58,9 @@ TEMP: Final = {
     "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
     "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_x": "engine scratch",
+    "__ds_fk": "engine, feed pull: the keys a feed event named, cast to the local key types",
+    "__ds_frows": "engine, feed pull: the remote's rows for those keys",
+    "__ds_frt": "engine, feed pull: per named key, the remote's row now and the base's hashes",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
     "__ds_in": "remote store: the batch cast to the table's types",
