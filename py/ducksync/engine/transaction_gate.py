@@ -26,9 +26,16 @@ from contextvars import ContextVar
 __all__ = ["TransactionGate"]
 
 _OPENS = re.compile(r"\s*(BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
-_ENDS = re.compile(r"\s*(COMMIT|ROLLBACK|ABORT|END)\b", re.IGNORECASE)
+_ENDS = re.compile(r"\s*(COMMIT|ROLLBACK|ABORT|END)(\s+TRANSACTION)?\s*;?\s*$", re.IGNORECASE)
 
 _current: ContextVar[object | None] = ContextVar("ducksync_transaction", default=None)
+
+
+def _last(sql: str) -> str:
+    """The last statement of a script (``BEGIN; …; COMMIT`` is a whole transaction): the
+    text after its last ``;``. Only an exact ``COMMIT``/``ROLLBACK`` ends one, so a ``;``
+    inside a literal near the end cannot pass for it."""
+    return sql.rstrip().rstrip(";").rsplit(";", 1)[-1]
 
 
 class TransactionGate:
@@ -44,7 +51,7 @@ class TransactionGate:
         """Wait while another context's transaction is open; track ``sql``'s own effect."""
         while self._owner is not None and self._owner is not _current.get():
             await self._free.wait()
-        opens, ends = _OPENS.match(sql) is not None, _ENDS.match(sql) is not None
+        opens, ends = _OPENS.match(sql) is not None, _ENDS.match(_last(sql)) is not None
         if opens:
             self._open()
         try:
