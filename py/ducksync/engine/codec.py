@@ -14,9 +14,14 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["available", "decode", "encode"]
+__all__ = ["ZSTD_LEVEL", "available", "decode", "encode"]
 
 _MAGIC = b"DSZ"
+# Every zstd on the wire (payloads here, HTTP bodies both ways). Level 1: the compressor
+# runs on the critical path of a bulk pull (each page is compressed by the server as the
+# client saves the last); level 3 made the pull measurably slower for few bytes saved
+# (docs/benchmarks.md, issue 17).
+ZSTD_LEVEL = 1
 
 
 def _zstd() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]] | None:
@@ -26,9 +31,9 @@ def _zstd() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]] | None:
         except ImportError:
             continue
         if name == "zstandard":
-            return (lambda b, m=mod: bytes(m.ZstdCompressor(level=3).compress(b)),
+            return (lambda b, m=mod: bytes(m.ZstdCompressor(level=ZSTD_LEVEL).compress(b)),
                     lambda b, m=mod: bytes(m.ZstdDecompressor().decompressobj().decompress(b)))
-        return (lambda b, m=mod: bytes(m.compress(b, level=3)),
+        return (lambda b, m=mod: bytes(m.compress(b, level=ZSTD_LEVEL)),
                 lambda b, m=mod: bytes(m.decompress(b)))
     return None
 

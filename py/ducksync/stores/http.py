@@ -211,7 +211,8 @@ class HttpRemoteStore:
         elif self._compress == "zstd":
             import zstandard
 
-            payload = zstandard.ZstdCompressor(level=3).compress(codec.decode(payload))
+            payload = zstandard.ZstdCompressor(level=codec.ZSTD_LEVEL).compress(
+                codec.decode(payload))
             headers["content-encoding"] = "zstd"
         return {"content": payload, "headers": headers}
 
