@@ -121,8 +121,8 @@ def test_offline_edits_are_counted_then_sent_by_themselves(
         assert page.evaluate(BADGE) == "sync: offline, 3 changes not sent"
         assert "3 changes made here not sent yet" in page.inner_text("#sync-detail")
         context.set_offline(False)  # back: the reconnect sends them without a click
-        # (the badge, not one status read: the feed may announce the device's own commit
-        # before its answer arrives, and a short extra sync then runs after the push)
+        # (the badge, not one status read: another short sync may start right after the
+        # push, and a read between the two saw "syncing"; docs/change-feed.md)
         page.wait_for_function(f"({BADGE})() === 'sync: in sync'", timeout=60_000)
         assert page.evaluate("window.ducksync.status().sync.unsent") == 0
         pushed = [r for r in page.evaluate("window.ducksync.syncLog()")
