@@ -99,7 +99,7 @@ def fingerprints_sql(entries: Sequence[tuple[TableInfo, Sequence[str]]]) -> str:
     and its content's fingerprint (``'f'``: whole-table checksum and row count), in
     one statement, so both come from one snapshot (see server/outside_writes.py).
     One ``?`` per entry, as :func:`tops_sql`."""
-    versions = "SELECT 'v' AS kind, table_name AS t, n::VARCHAR AS value FROM ducksync.table_writes"
+    versions = f"SELECT 'v' AS kind, table_name AS t, n::VARCHAR AS value FROM ({TABLE_VERSIONS})"
     if not entries:
         return versions
     return (f"{versions} UNION ALL SELECT 'f', t, checksum || ':' || n::VARCHAR "
