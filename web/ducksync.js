@@ -149,6 +149,14 @@ export class Client {
     };
     const local = new WorkerLink("local", new URL(`local.worker.js?${params}`, DIST), onEvent);
     const remote = new WorkerLink("remote", new URL(`remote.worker.js${this.#getToken ? "?auth=app" : ""}`, DIST), onEvent);
+    // The tab's online/offline events make the remote worker probe now. Workers hear these
+    // events themselves in some browsers but not in all, nor under an emulated network
+    // (DevTools, Playwright): without this, going offline showed only at the next
+    // periodic probe, up to half a minute later.
+    for (const name of ["online", "offline"]) {
+      globalThis.addEventListener?.(name, () => remote.request(REQUEST.REMOTE_HEALTH).catch(() => {}),
+        { signal: this.#closed.signal });
+    }
     // One MessageChannel between the workers (later: Arrow batches for sync).
     const channel = new MessageChannel();
     local.request(REQUEST.CONNECT_PORT, { peer: "remote" }, [channel.port1]);
@@ -165,6 +173,7 @@ export class Client {
   }
 
   #transportSettled;
+  #closed = new AbortController(); // removes the tab's listeners when the client closes
 
   /** Ask the app for a token and hand it to the remote worker (or why there is none). */
   async #giveToken(remote, { reason } = {}) {
@@ -273,6 +282,7 @@ export class Client {
   }
 
   close() {
+    this.#closed.abort();
     this.local.terminate();
     this.remote.terminate();
     this.tabs.close();

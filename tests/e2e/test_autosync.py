@@ -107,8 +107,11 @@ def test_offline_edits_are_counted_then_sent_by_themselves(
     try:
         page.wait_for_function("window.ducksync.status().sync.in_sync", timeout=90_000)
         context.set_offline(True)
+        # shown on the tab's 'offline' event: the periodic probe is 30 s apart
+        # (remote_worker.RECHECK_CONNECTED_S), and the workers do not hear an emulated
+        # network's events themselves
         page.wait_for_function("window.ducksync.status().sync.phase === 'offline'",
-                               timeout=30_000)
+                               timeout=10_000)
         ex(page, "UPDATE shelf_books SET title = 'offline' WHERE id IN (1, 2)")
         ex(page, "INSERT INTO shelf_authors VALUES (1000, 'offline')")
         assert not page.evaluate("window.ducksync.status().sync.in_sync")
