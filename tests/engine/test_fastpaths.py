@@ -268,6 +268,43 @@ def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once() -> N
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
 
 
+def test_bulk_answer_lost_then_both_sides_write_is_recorded_from_the_journal() -> None:
+    """The verified batch's base is rebuilt exactly although both sides wrote its rows
+    since: each write is then a change against it, and an update meeting a delete is a
+    conflict. Before, recovery adopted only rows still equal on both sides, and the
+    rest merged as in a first sync: the remote's delete of row 0 lost to the local
+    update without a conflict, row 1 (deleted here) came back, row 2 (updated there)
+    became a conflict (property test example ``LOST_BULK_ANSWER``)."""
+    from engine_helpers import Crash
+    a, r = make(5)
+    inner = r.apply_batch
+
+    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
+        await inner(*args, **kw)
+        r.apply_batch = inner
+        raise Crash()
+
+    r.apply_batch = committed_then_lost
+    assert do_sync(a, r).tables[0].error is not None
+    assert r.con.execute("SELECT count(*) FROM t").fetchone() == (5,)
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 0")
+    r.con.execute("DELETE FROM t WHERE id = 0")  # update vs delete: a conflict
+    a.con.execute("DELETE FROM t WHERE id = 1")  # deleted here only: deleted there
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id = 2")  # changed there only: pulled
+    a.con.execute("DELETE FROM t WHERE id = 3")
+    r.con.execute("DELETE FROM t WHERE id = 3")  # gone on both sides
+    rep = do_sync(a, r, policy="manual").tables[0]
+    assert (rep.conflicts, rep.pending_conflicts, rep.pushed, rep.pulled) == (1, 1, 1, 1)
+    assert a.con.execute("SELECT key_text, local_deleted, remote_deleted FROM "
+                         "ducksync.conflicts").fetchall() == [("0", False, True)]
+    assert rows(a) == [(0, "mine", 0), (2, "theirs", 2), (4, "v4", 4)]
+    assert rows(r) == [(2, "theirs", 2), (4, "v4", 4)]
+    # the run's outbox entry and its journal are gone
+    assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (0,)
+    assert a.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
+                         "'bulk_sent__%'").fetchone() == (0,)
+
+
 @pytest.mark.slow  # ~10 syncs; the fast property test covers local crashes too
 def test_bulk_push_crash_in_the_local_record_recovers() -> None:
     import contextlib
