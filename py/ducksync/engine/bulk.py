@@ -341,14 +341,16 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
     Only the key's values are looked up, by key hash: in the local table, else (a key
     deleted here since) among the remote's (key, hashes), downloaded only then. A key
     on neither side is gone on both: no base row. Rows recorded before the crash are
-    in the base already (skipped), so a recovery cut off itself is simply redone.
+    in the base already (skipped), so a recovery cut off itself is simply redone. A
+    key two verified batches sent (moved between ranges, deleted remotely between the
+    two) gets the later one's row, as the remote did.
     """
     key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
     ks = ", ".join(str(int(k)) for k in batches)
     await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, j.__lh FROM "
-        f"{bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON b.__rk = j.__rk "
-        f"WHERE j.k IN ({ks})")
+        f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, arg_max(j.__lh, j.k) AS "
+        f"__lh FROM {bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON b.__rk = j.__rk "
+        f"WHERE j.k IN ({ks}) GROUP BY j.__rk")
     await local.execute(
         f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, u.__lh, u.__lh, u.__rk FROM "
         f"(SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __rk FROM {t}) l "
