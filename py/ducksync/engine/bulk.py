@@ -44,6 +44,11 @@ _SLOTS = tuple(f"__ds_rng{i}" for i in range(_IN_FLIGHT + 1))
 # (OPFS) that made base inserts 3-4x cheaper per row (100k-row ranges: 1.7-2.5 us/row;
 # 245,760: 0.4-0.6 us/row), and the source is read in whole row groups too.
 _ROW_GROUP = 122_880
+# The hashes a base row gets when what the remote holds for its key is unknown (a
+# committed batch whose answer is gone): equal to no row's hash (bar the 64-bit bet
+# every comparison makes), so each side's row reads as changed, a conflict when they
+# differ, and the same content on both sides simply settles the base ('base').
+UNKNOWN = 0
 
 
 async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
@@ -294,10 +299,16 @@ async def recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer
     rows: :func:`_record_journaled` records them from the run's journal, exactly as
     their answers would have, whatever either side wrote since (the next detection
     then sees those writes as changes: a conflict when both sides changed a key).
+
+    A batch committed whose answer is empty and not verified lost its answer (the
+    remote prunes answers unacknowledged for days; a run's batches are acknowledged
+    only once its entry is gone): what it did to each key is unknown, so its keys are
+    recorded as changed on both sides (:data:`UNKNOWN`), a conflict on any difference.
     """
     run = entry[len(RUN):]
     found: list[str] = []
     verified: list[int] = []
+    lost: list[int] = []
     k = misses = 0
     while misses < _IN_FLIGHT:
         batch_id = f"{run}.{k}"
@@ -314,10 +325,12 @@ async def recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer
         elif res["result"]:
             xfer.received += len(res["result"])
             await record_result(local, shape, batch_id, res["result"])
-    if verified:
-        if await _has_journal(local, shape.table):
-            await _record_journaled(local, remote, shape, xfer, verified)
         else:
+            lost.append(k - 1)
+    if verified or lost:
+        if await _has_journal(local, shape.table):
+            await _record_journaled(local, remote, shape, xfer, verified, lost)
+        elif verified:
             await _adopt_equal_rows(local, remote, shape, xfer)
     await _settled(local, shape.table, entry)
     if found:
@@ -333,10 +346,11 @@ async def _has_journal(local: LocalStore, table: str) -> bool:
 
 
 async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape,
-                            xfer: Transfer, batches: list[int]) -> None:
-    """The base rows of the verified ``batches`` whose recording was lost, from the
+                            xfer: Transfer, verified: list[int], lost: list[int]) -> None:
+    """The base rows of the ``verified`` batches whose recording was lost, from the
     journal: ``(key, lh, lh, rk)`` of each row as sent (the verified checksum proved
-    the remote hashes it alike), as :meth:`_BulkRun.record` would have written them.
+    the remote hashes it alike), as :meth:`_BulkRun.record` would have written them;
+    for the batches whose answer is ``lost``, ``(key, UNKNOWN, UNKNOWN, rk)``.
 
     Only the key's values are looked up, by key hash: in the local table, else (a key
     deleted here since) among the remote's (key, hashes), downloaded only then. A key
@@ -346,9 +360,11 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
     two) gets the later one's row, as the remote did.
     """
     key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
-    ks = ", ".join(str(int(k)) for k in batches)
+    ks = ", ".join(str(int(k)) for k in [*verified, *lost])
+    lh = (f"CASE WHEN j.k IN ({', '.join(str(int(k)) for k in lost)}) THEN {UNKNOWN}::UBIGINT "
+          "ELSE j.__lh END") if lost else "j.__lh"
     await local.execute(
-        f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, arg_max(j.__lh, j.k) AS "
+        f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, arg_max({lh}, j.k) AS "
         f"__lh FROM {bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON b.__rk = j.__rk "
         f"WHERE j.k IN ({ks}) GROUP BY j.__rk")
     await local.execute(
