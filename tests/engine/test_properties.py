@@ -11,7 +11,10 @@ a local statement (its transaction is lost). Checked against a causal model:
   ``x`` to that key is not causally before ``y`` (its writer had not seen ``x``),
   then a conflict on that key was reported (logged or pending). Writes that a later
   write to the same key had seen are superseded by it and not checked themselves; a
-  delete of a row the final writer never saw does not overlap with its write.
+  delete of a row the final writer never saw does not overlap with its write (but a
+  delete of the very row that is final was undone: it needs the conflict too);
+* a key gone at the end: every write to it that no later write had seen is a delete,
+  else a conflict on that key was reported.
 """
 
 from __future__ import annotations
@@ -136,6 +139,14 @@ def check(world: World, ops: list[tuple[Any, ...]]) -> None:
     final = rows(world.db["R"])
     assert len({k for k, _ in final}) == len(final)  # no duplicates
     conflicted = world.conflicted_keys()
+    held = {k for k, _ in final}
+    for key in set(range(KEYS)) - held - conflicted:
+        # Gone at the end: every write nobody saw after it must be a delete.
+        later_seen = set().union(*(world.before[w] for w in world.writes[key]))
+        for other in world.writes[key]:
+            assert (other in later_seen or other in world.ignored
+                    or other in world.deleted_row), (
+                f"write {other} to key {key} lost: the key is gone without a conflict")
     for key, tok in final:
         # Only writes nobody had seen before writing the key again can be "lost";
         # a write superseded by a later one that saw it is accounted for by that one.
@@ -144,7 +155,8 @@ def check(world: World, ops: list[tuple[Any, ...]]) -> None:
             if other in later_seen or other in world.ignored:
                 continue
             gone = world.deleted_row.get(other)
-            if other in world.deleted_row and gone not in world.before_lo.get(tok, set()):
+            if (other in world.deleted_row and gone != tok
+                    and gone not in world.before_lo.get(tok, set())):
                 continue  # deleted a row the final writer never saw: no overlap
             if other != tok and other not in world.before.get(tok, set()):
                 assert key in conflicted, (f"write {other} to key {key} lost to {tok} "
