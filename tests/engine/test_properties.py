@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from typing import Any
 
 import pytest
@@ -38,6 +39,13 @@ sync_op = st.tuples(st.just("s"), st.sampled_from("AB"), st.sampled_from(["sync"
                                                    st.integers(1, 40))))
 program = st.lists(st.one_of(write, sync_op), min_size=1, max_size=10)
 policy = st.sampled_from(["remote-wins", "local-wins", "manual"])
+# Longer hunts, by hand only (``make test`` keeps the defaults): more examples of the
+# long test, and rows per batch/page (1 or 2: bulk pushes of several batches, bootstraps
+# of several pages, each a crash point), e.g. DUCKSYNC_PROPERTY_EXAMPLES=1000
+# DUCKSYNC_PROPERTY_BATCH_ROWS=2 pytest tests/engine/test_properties.py -k long
+LONG_EXAMPLES = int(os.environ.get("DUCKSYNC_PROPERTY_EXAMPLES", "80"))
+BATCH_ROWS = int(os.environ["DUCKSYNC_PROPERTY_BATCH_ROWS"]) \
+    if os.environ.get("DUCKSYNC_PROPERTY_BATCH_ROWS") else None
 
 
 class World:
@@ -59,8 +67,8 @@ class World:
         self.deleted_row: dict[int, int | None] = {}
         self.ignored: set[int] = set()
         self.writer: dict[int, str] = {}
-        do_sync(self.db["A"], self.db["R"], policy=policy)
-        do_sync(self.db["B"], self.db["R"], policy=policy)
+        do_sync(self.db["A"], self.db["R"], policy=policy, batch_rows=BATCH_ROWS)
+        do_sync(self.db["B"], self.db["R"], policy=policy, batch_rows=BATCH_ROWS)
 
     def write(self, who: str, key: int, delete: bool) -> None:
         con = self.db[who].con
@@ -100,7 +108,8 @@ class World:
         # A crash may also hit outside a table's own error handling.
         report = None
         with contextlib.suppress(Crash):
-            report = do_sync(local, remote, mode, policy=self.policy, tables=["t"])
+            report = do_sync(local, remote, mode, policy=self.policy, tables=["t"],
+                             batch_rows=BATCH_ROWS)
         merged = self.seen[who] | self.seen["R"]
         self.seen[who], self.seen["R"] = set(merged), set(merged)
         if report is not None and report.converged:
@@ -115,8 +124,7 @@ class World:
             for who in ("A", "B"):
                 for c in run(list_conflicts(self.db[who])):
                     run(resolve(self.db[who], c["table"], c["key"], "remote"))
-            reps = [do_sync(a, r, policy=self.policy), do_sync(b, r, policy=self.policy),
-                    do_sync(a, r, policy=self.policy)]
+            reps = [do_sync(x, r, policy=self.policy, batch_rows=BATCH_ROWS) for x in (a, b, a)]
             if all(x.converged for x in reps) and rows(a) == rows(b) == rows(r):
                 return
         raise AssertionError(f"no convergence: {rows(a)} {rows(b)} {rows(r)}")
@@ -179,7 +187,7 @@ def test_random_interleavings_converge(pol: str, ops: list[tuple[Any, ...]]) -> 
 
 
 @pytest.mark.slow
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=LONG_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy, st.lists(st.one_of(write, sync_op), min_size=1, max_size=30))
 @example("manual", LOST_BULK_ANSWER)
 def test_random_interleavings_converge_long(pol: str, ops: list[tuple[Any, ...]]) -> None:
