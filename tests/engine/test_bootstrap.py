@@ -212,3 +212,23 @@ def test_a_local_write_of_a_key_still_to_come_is_never_overwritten() -> None:
     assert device.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("mine",)
     assert r.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("v30",)
     assert len(rows(device)) == N and 30 not in _base_keys(device)
+
+
+def test_a_resumed_bootstrap_skips_keys_the_base_holds() -> None:
+    """Between the interruption and the resume, a push-only sync pushed a key beyond the
+    cursor and the key was then deleted here. Before, the resumed page inserted that
+    key again: the local delete was undone (the row back on this device, kept on the
+    remote) and the base held the key twice."""
+    r = _remote(20)  # pages of 8, 8, 4
+    device = local_db()
+    flaky = FlakyRemote(r, fail_at=3, after=False)  # the second page never arrives
+    assert run(sync(device, flaky, SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    assert _cursor(device) == ("7",)
+    device.con.execute("UPDATE t SET v = 'pushed' WHERE id = 15")  # absent here: a no-op
+    device.con.execute("INSERT INTO t VALUES (30, 'mine', 0)")
+    assert do_sync(device, r, "push", batch_rows=PAGE).tables[0].pushed == 1
+    device.con.execute("DELETE FROM t WHERE id = 30")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap" in rep.paths
+    assert [row[0] for row in rows(r)] == list(range(20))  # the delete reached the remote
+    _assert_equal_to_remote(device, r)

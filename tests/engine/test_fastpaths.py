@@ -14,6 +14,7 @@ from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 from ducksync.engine import detect
 from ducksync.engine.bulk import _IN_FLIGHT, _ROW_GROUP, _ranges
+from ducksync.engine.conflicts import resolve
 from ducksync.stores._arrow import from_ipc, to_ipc
 
 
@@ -243,7 +244,9 @@ def test_values_swapped_between_columns_are_seen() -> None:
     assert do_sync(a, r).tables[0].pulled == 1 and rows(a) == rows(r)
 
 
-def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once() -> None:
+@pytest.mark.parametrize("journal", [True, False])
+def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once(journal: bool) -> None:
+    """``journal=False``: a run left by a version from before the journal settles too."""
     from engine_helpers import Crash
     a, r = make()
     inner = r.apply_batch
@@ -259,13 +262,83 @@ def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once() -> N
     # the batches in flight when the first answer was lost committed too
     assert r.con.execute("SELECT count(*) FROM t").fetchone() == (400 * _IN_FLIGHT,)
     assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (1,)
-    # recover() settles the run; the verified rows are then found equal by content
+    if not journal:
+        a.con.execute('DROP TABLE ducksync."bulk_sent__t"')
+    # recover() settles the run (from the journal, else by content: nothing changed)
     rep = do_sync(a, r, batch_rows=400).tables[0]
     assert rep.converged and rows(a) == rows(r)
     assert base_rows(a) == sorted(base_rows(a)) and len(base_rows(a)) == 1000
     assert a.con.execute('SELECT count(DISTINCT id) FROM ducksync."base__t"').fetchone() == (
         1000,)
     assert do_sync(a, r).tables[0].paths == ["local-unchanged", "remote-unchanged"]
+
+
+def bulk_answer_lost() -> tuple[Any, Any]:
+    """Five rows pushed in ranges 0-1, 2-3, 4: the first two committed remotely, their
+    answers never arrived, the last never left."""
+    from engine_helpers import Crash
+    a, r = make(5)
+    inner = r.apply_batch
+
+    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
+        await inner(*args, **kw)
+        r.apply_batch = inner
+        raise Crash()
+
+    r.apply_batch = committed_then_lost
+    assert do_sync(a, r, batch_rows=2).tables[0].error is not None
+    assert r.con.execute("SELECT count(*) FROM t").fetchone() == (2 * _IN_FLIGHT,)
+    return a, r
+
+
+def test_bulk_answer_pruned_makes_its_keys_conflict_on_any_difference() -> None:
+    """The remote pruned the lost answers (unacknowledged for days): the batches did
+    commit, but what each did to a key is unknown, so every difference on their keys
+    is a conflict (here: an update meeting a delete, and a remote update). A key alike
+    on both sides settles quietly; the range that never left is a plain insert."""
+    a, r = bulk_answer_lost()
+    r.con.execute("DELETE FROM ducksync.ledger_verified")  # what pruning leaves
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 0")
+    r.con.execute("DELETE FROM t WHERE id = 0")
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id = 2")
+    rep = do_sync(a, r, policy="manual").tables[0]
+    assert (rep.conflicts, rep.pending_conflicts, rep.pushed, rep.pulled) == (2, 2, 1, 0)
+    assert a.con.execute("SELECT key_text, local_deleted, remote_deleted FROM "
+                         "ducksync.conflicts ORDER BY ALL").fetchall() == [
+        ("0", False, True), ("2", False, False)]
+    assert rows(r) == [(1, "v1", 1), (2, "theirs", 2), (3, "v3", 3), (4, "v4", 4)]
+    for key, take in (("0", "local"), ("2", "remote")):
+        run(resolve(a, "t", key, take))
+    assert do_sync(a, r).converged and rows(a) == rows(r)
+    assert rows(r) == [(0, "mine", 0), (1, "v1", 1), (2, "theirs", 2), (3, "v3", 3),
+                       (4, "v4", 4)]
+
+
+def test_bulk_answer_lost_then_both_sides_write_is_recorded_from_the_journal() -> None:
+    """The verified batch's base is rebuilt exactly although both sides wrote its rows
+    since: each write is then a change against it, and an update meeting a delete is a
+    conflict. Before, recovery adopted only rows still equal on both sides, and the
+    rest merged as in a first sync: the remote's delete of row 0 lost to the local
+    update without a conflict, row 1 (deleted here) came back, row 2 (updated there)
+    became a conflict (property test example ``LOST_BULK_ANSWER``). The run's last
+    range never left: its row is a plain insert, neither a conflict nor deleted."""
+    a, r = bulk_answer_lost()
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 0")
+    r.con.execute("DELETE FROM t WHERE id = 0")  # update vs delete: a conflict
+    a.con.execute("DELETE FROM t WHERE id = 1")  # deleted here only: deleted there
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id = 2")  # changed there only: pulled
+    a.con.execute("DELETE FROM t WHERE id = 3")
+    r.con.execute("DELETE FROM t WHERE id = 3")  # gone on both sides
+    rep = do_sync(a, r, policy="manual").tables[0]
+    assert (rep.conflicts, rep.pending_conflicts, rep.pushed, rep.pulled) == (1, 1, 2, 1)
+    assert a.con.execute("SELECT key_text, local_deleted, remote_deleted FROM "
+                         "ducksync.conflicts").fetchall() == [("0", False, True)]
+    assert rows(a) == [(0, "mine", 0), (2, "theirs", 2), (4, "v4", 4)]
+    assert rows(r) == [(2, "theirs", 2), (4, "v4", 4)]
+    # the run's outbox entry and its journal are gone
+    assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (0,)
+    assert a.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
+                         "'bulk_sent__%'").fetchone() == (0,)
 
 
 @pytest.mark.slow  # ~10 syncs; the fast property test covers local crashes too

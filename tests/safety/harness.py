@@ -214,16 +214,21 @@ def damage(folder: Path) -> Damage:
         outbox, stray = _settled(con)
         out.unsettled += outbox + stray
         if outbox or stray:
-            out.notes.append(f"{outbox} outbox entries, {stray} base keys off the table")
+            out.notes.append(f"{outbox} outbox entries or journals, {stray} base keys off the "
+                             "table")
     finally:
         con.close()
     return out
 
 
 def _settled(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(outbox entries, keys in the base xor the table, + 1 if kept sums are stale)."""
+    """(outbox entries + bulk-run journals left, keys in the base xor the table, + 1 if
+    kept sums are stale)."""
     base = "l.ducksync." + base_table(TABLE).removeprefix("ducksync.")
-    outbox = con.execute("SELECT count(*) FROM l.ducksync.outbox").fetchall()[0][0]
+    outbox = con.execute(
+        "SELECT (SELECT count(*) FROM l.ducksync.outbox) + (SELECT count(*) FROM "
+        "duckdb_tables() WHERE database_name = 'l' AND schema_name = 'ducksync' AND "
+        "starts_with(table_name, 'bulk_sent__'))").fetchall()[0][0]
     stray = con.execute(
         f"SELECT count(*) FROM ((SELECT id FROM {base} EXCEPT SELECT id FROM l.{TABLE}) "
         f"UNION ALL (SELECT id FROM l.{TABLE} EXCEPT SELECT id FROM {base}))").fetchall()[0][0]

@@ -25,6 +25,13 @@ holds (written here since) makes the insert fail and the page is redone skipping
 keys the table holds, base included, so the next detection treats them as changed on
 both sides (a conflict, or the same content) as for any first sync.
 
+**A resumed run skips the keys the base holds, too**: between the interruption and the
+resume, a push-only sync may have pushed a key beyond the cursor (its base row written)
+and the key then been deleted here. Inserted again, the page would bring back a row
+deleted here and give the base that key twice; skipped, the next round sees the local
+delete against its base row, as for any synced row. That round runs at once, in the
+same sync (``Booted.resumed``).
+
 Eligible: key columns of orderable types with an exact text form (a composite key's
 pages are keyset pages over the tuple: the cursor is its texts as a JSON list), the key
 is the local and the remote primary key, the base is empty, the local table is empty
@@ -55,6 +62,7 @@ _CURSOR_TYPES: Final = frozenset({
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
     "UINTEGER", "UBIGINT", "UHUGEINT", "VARCHAR", "DATE", "TIMESTAMP", "UUID"})
 _PAGES: Final = ("__ds_boot0", "__ds_boot1")  # the page being committed, the next one
+_KEPT: Final = "__ds_boot_kept"  # a page's rows whose keys neither the table nor base hold
 # One row (n): the rows this bootstrap still has to pull, for progress bars (the sync
 # service reads it at the first page; a temp table, like push.PUSH_TOTAL).
 BOOT_TOTAL: Final = "__ds_boot_total"
@@ -65,11 +73,14 @@ _PAGE_FILL: Final = 0.7  # aim pages at this share of the byte budget
 @dataclass(frozen=True)
 class Booted:
     """What a bootstrap did: rows pulled, the base's sums, and whether the remote moved
-    under it (then the base differs from the remote's checksum: run a normal round)."""
+    under it (then the base differs from the remote's checksum: run a normal round).
+    ``resumed``: it continued an interrupted run, so local writes made since may wait
+    to be pushed: a normal round follows too."""
 
     pulled: int
     sums: BaseSums
     moved: bool
+    resumed: bool = False
 
 
 def _norm(t: str) -> str:
@@ -100,7 +111,8 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     checksum at the run's start. ``page_rows``/``page_bytes``: the largest page.
     """
     await forget_base_sums(local, shape.table)  # before anything writes the base
-    boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes)
+    boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
+                  resumed=cursor is not None)
     await boot.set_total(top)
     pulled, limit = 0, min(page_rows, _ROW_GROUP)
     pending = boot.fetch(cursor, limit, _PAGES[0])
@@ -122,21 +134,23 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
             await pending
         raise
     finally:
-        for name in (*_PAGES, BOOT_TOTAL):
+        for name in (*_PAGES, _KEPT, BOOT_TOTAL):
             with contextlib.suppress(DucksyncError):
                 await local.execute(f"DROP TABLE IF EXISTS {name}")
     sums = await base_sums(local, shape)
     moved = sums.top != top
     xfer.paths.append("bootstrap-moved" if moved else "bootstrap-settled")
-    return Booted(pulled=pulled, sums=sums, moved=moved)
+    return Booted(pulled=pulled, sums=sums, moved=moved, resumed=boot.resumed)
 
 
 class _Pages:
     """One bootstrap's page fetches and local commits."""
 
     def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                 *, page_rows: int, page_bytes: int) -> None:
+                 *, page_rows: int, page_bytes: int, resumed: bool) -> None:
         self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
+        # a resumed run: the base may hold keys ahead of the cursor (module docstring)
+        self.resumed = resumed
         self.page_rows, self.page_bytes = page_rows, page_bytes
         self.key = list(shape.key)
         self.t, self.base = sb.quote_ident(shape.table), base_table(shape.table)
@@ -211,21 +225,27 @@ class _Pages:
                     [self.shape.table])
                 return 0
             try:
+                if self.resumed:
+                    return await self._commit(page, cursor, skip_held=True)
                 await self._commit(page, cursor, skip_held=False)
                 return n
             except DucksyncError:  # a key written here meanwhile: redo without those
                 return await self._commit(page, cursor, skip_held=True)
 
     async def _commit(self, page: str, cursor: str | None, *, skip_held: bool) -> int:
-        """Returns the rows inserted when ``skip_held`` (else the page's, known)."""
+        """Returns the rows inserted when ``skip_held`` (else the page's, known).
+        ``skip_held``: without the keys the table or the base holds."""
         shape, run = self.shape, self.local.execute
         src = f"({self.cast.format(page=page)}) p"
-        if skip_held:
-            src += f" ANTI JOIN {self.t} x ON {sb.key_join_sql(shape.key, 'p', 'x')}"
         await run("BEGIN TRANSACTION")
         try:
-            n = (await self.local.fetch_rows(f"SELECT count(*) FROM {src}"))[0][0] \
-                if skip_held else 0
+            n = 0
+            if skip_held:  # kept apart: the inserts below change what the joins would keep
+                await run(f"CREATE OR REPLACE TEMP TABLE {_KEPT} AS SELECT p.* FROM {src} "
+                          f"ANTI JOIN {self.t} x ON {sb.key_join_sql(shape.key, 'p', 'x')} "
+                          f"ANTI JOIN {self.base} b ON {sb.key_join_sql(shape.key, 'p', 'b')}")
+                src = f"{_KEPT} p"
+                n = (await self.local.fetch_rows(f"SELECT count(*) FROM {_KEPT}"))[0][0]
             await run(f"INSERT INTO {self.base} SELECT {sb.cols_sql(shape.key, 'p')}, "
                       f"{sb.row_hash_sql(shape.types, 'p')}, p.__ds_rh, p.__ds_rk FROM {src}")
             await run(f"INSERT INTO {self.t} ({sb.cols_sql(shape.columns)}) SELECT "

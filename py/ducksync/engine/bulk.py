@@ -4,7 +4,8 @@ No diff and no plan: every local row is an insert expected absent. The table goe
 ``rowid`` ranges, each copied once into a bounded temp table, sent with the client's
 prediction of the remote's checksum so that the remote can answer compactly
 (``verified``), and recorded from the copy. See :func:`bulk_push` and docs/engine.md
-("Bulk path"); a run cut off midway is settled by :func:`recover_run`.
+("Bulk path"); a run cut off midway is settled by :func:`recover_run`, exactly, from
+the journal of what each batch sent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Transfer
 from ducksync.engine.push import PUSH_TOTAL, ack, record_result
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table
+from ducksync.engine.state import base_table, bulk_sent_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 
 __all__ = ["RUN", "bulk_push", "recover_run"]
@@ -43,6 +44,11 @@ _SLOTS = tuple(f"__ds_rng{i}" for i in range(_IN_FLIGHT + 1))
 # (OPFS) that made base inserts 3-4x cheaper per row (100k-row ranges: 1.7-2.5 us/row;
 # 245,760: 0.4-0.6 us/row), and the source is read in whole row groups too.
 _ROW_GROUP = 122_880
+# The hashes a base row gets when what the remote holds for its key is unknown (a
+# committed batch whose answer is gone): equal to no row's hash (bar the 64-bit bet
+# every comparison makes), so each side's row reads as changed, a conflict when they
+# differ, and the same content on both sides simply settles the base ('base').
+UNKNOWN = 0
 
 
 async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
@@ -63,9 +69,11 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     from its answer as usual. Memory is bounded by ``len(_SLOTS)`` batches, not the table.
 
     The outbox holds one entry for the whole run (``run:<id>``; batches are
-    ``<id>.<k>``, at most ``_IN_FLIGHT`` unanswered at a time), deleted once every
+    ``<id>.<k>``, at most ``_IN_FLIGHT`` unanswered at a time), and the journal
+    (:func:`~ducksync.engine.state.bulk_sent_table`) what each batch sends (its key
+    and row hashes, committed before it leaves); both go in one transaction once every
     batch is recorded, so :func:`recover_run` can find every batch the remote
-    committed. Requires the key
+    committed and record it exactly. Requires the key
     to be the local table's primary key (each key in one range: the base only gets
     inserts).
 
@@ -74,6 +82,9 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     sync need not read the base back to keep them.
     """
     run = _BulkRun(local, remote, shape, xfer, compression=compression)
+    # the journal first: a run's outbox entry never exists without it
+    await local.execute(f"CREATE OR REPLACE TABLE {run.journal} (k INTEGER, __rk UBIGINT, "
+                        "__lh UBIGINT)")
     await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
                         [RUN + run.id, shape.table])
     try:
@@ -85,16 +96,31 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
         for slot in _SLOTS:
             with contextlib.suppress(BaseException):
                 await local.execute(f"DROP TABLE IF EXISTS {slot}")
-    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [RUN + run.id])
+    await _settled(local, shape.table, RUN + run.id)
     await ack(remote, xfer, run.sent)
     return run.applied, run.conflicts, run.sums
 
 
+async def _settled(local: LocalStore, table: str, entry: str) -> None:
+    """The run's outbox entry and its journal go together: an entry without a journal
+    is then only ever one written before journals existed (see :func:`recover_run`)."""
+    await local.execute("BEGIN TRANSACTION")
+    try:
+        await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [entry])
+        await local.execute(f"DROP TABLE IF EXISTS {bulk_sent_table(table)}")
+        await local.execute("COMMIT")
+    except BaseException:
+        await local.execute("ROLLBACK")
+        raise
+
+
 @dataclass
 class _Range:
-    """A range ready to send: its IPC, the predicted checksum, its rows, and the temp
-    table (``slot``) holding its copy and hashes."""
+    """A range ready to send: its IPC, the predicted checksum, its rows, the temp
+    table (``slot``) holding its copy and hashes, and its batch number (``<run id>.k``:
+    ranges are sent in the order prepared)."""
 
+    k: int
     payload: bytes
     checksum: str
     rows: int
@@ -118,7 +144,7 @@ class _BulkRun:
         self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
         self.compression = compression
         self.id = uuid.uuid4().hex
-        self.t = sb.quote_ident(shape.table)
+        self.t, self.journal = sb.quote_ident(shape.table), bulk_sent_table(shape.table)
         key = shape.key
         self.lh = sb.row_hash_sql(shape.types)
         ordered = [*key, *(c for c in shape.columns if c not in key)]
@@ -127,6 +153,7 @@ class _BulkRun:
                        f"{self.lh} AS __ds_lh FROM {self.t}")  # the sample for _ranges
         self.ranges: list[tuple[int, int]] = []
         self.sent: list[str] = []
+        self.prepared = 0  # ranges prepared so far: the next one's batch number
         self.applied = self.conflicts = 0
         self._free = list(_SLOTS)  # temp tables not holding a range that awaits recording
         # the base's sums so far (it starts empty); None once a range is not verified
@@ -147,17 +174,24 @@ class _BulkRun:
                     f"bit_xor({sb.mix_sql('__ds_lh')}) FROM {slot}"))[0]
             if not n:
                 continue
+            k = self.prepared
             with self.xfer.phase("push.export"):
                 chunks = [c async for c in self.local.export_arrow(
                     f"SELECT {self.export}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
                     f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=_NO_SPLIT)]
-            if len(chunks) > 1 or (len(chunks[0]) > batch_bytes and hi - lo > 1):
+                fits = len(chunks) == 1 and (len(chunks[0]) <= batch_bytes or hi - lo <= 1)
+                if fits:  # journaled (committed) before it can be sent
+                    await self.local.execute(
+                        f"INSERT INTO {self.journal} SELECT ?, __ds_rk, __ds_lh FROM {slot}",
+                        [k])
+            if not fits:
                 mid = (lo + hi) // 2
                 self.ranges[:0] = [(lo, mid), (mid, hi)]
                 continue
+            self.prepared += 1
             self._free.pop()
-            return _Range(codec.encode(chunks[0], self.compression), str(checksum), int(n), slot,
-                          int(x))
+            return _Range(k, codec.encode(chunks[0], self.compression), str(checksum), int(n),
+                          slot, int(x))
         return None
 
     async def record(self, cur: _Range, batch_id: str, res: ApplyResult) -> None:
@@ -182,7 +216,7 @@ class _BulkRun:
 
     def send(self, cur: _Range) -> tuple[_Range, str, asyncio.Future[ApplyResult]]:
         """Start applying ``cur`` remotely: ``(range, batch id, its answer to come)``."""
-        batch_id = f"{self.id}.{len(self.sent)}"
+        batch_id = f"{self.id}.{cur.k}"
         self.sent.append(batch_id)
         task = asyncio.ensure_future(self.remote.apply_batch(
             self.shape.table, self.shape.key, batch_id, cur.payload, checksum=cur.checksum))
@@ -255,19 +289,26 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
 
 
 async def recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                       entry: str) -> int:
+                      entry: str) -> int:
     """Settle a bulk run cut off before its end (see :func:`bulk_push`).
 
     Its batches are ``<id>.0``, ``<id>.1``… and ``<id>.k`` was sent only after
     ``<id>.(k - _IN_FLIGHT)`` had committed, so once ``_IN_FLIGHT`` ids in a row were
     never committed no later one was either: those are the ids asked for. Answers
     in full are recorded (the non-fresh way: idempotent). Verified answers carry no
-    rows; the ranges recorded before the crash are in the base, and
-    :func:`_adopt_equal_rows` gives the base every other row both sides now hold alike.
+    rows: :func:`_record_journaled` records them from the run's journal, exactly as
+    their answers would have, whatever either side wrote since (the next detection
+    then sees those writes as changes: a conflict when both sides changed a key).
+
+    A batch committed whose answer is empty and not verified lost its answer (the
+    remote prunes answers unacknowledged for days; a run's batches are acknowledged
+    only once its entry is gone): what it did to each key is unknown, so its keys are
+    recorded as changed on both sides (:data:`UNKNOWN`), a conflict on any difference.
     """
     run = entry[len(RUN):]
     found: list[str] = []
-    unrecorded = False
+    verified: list[int] = []
+    lost: list[int] = []
     k = misses = 0
     while misses < _IN_FLIGHT:
         batch_id = f"{run}.{k}"
@@ -280,27 +321,81 @@ async def recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer
         misses = 0
         found.append(batch_id)
         if res.get("verified"):
-            unrecorded = True
+            verified.append(k - 1)
         elif res["result"]:
             xfer.received += len(res["result"])
             await record_result(local, shape, batch_id, res["result"])
-    if unrecorded:
-        await _adopt_equal_rows(local, remote, shape, xfer)
-    await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [entry])
+        else:
+            lost.append(k - 1)
+    if verified or lost:
+        if await _has_journal(local, shape.table):
+            await _record_journaled(local, remote, shape, xfer, verified, lost)
+        elif verified:
+            await _adopt_equal_rows(local, remote, shape, xfer)
+    await _settled(local, shape.table, entry)
     if found:
         await remote.ack_batches(found)
     return len(found)
+
+
+async def _has_journal(local: LocalStore, table: str) -> bool:
+    rows = await local.fetch_rows(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
+        "schema_name = 'ducksync' AND table_name = ?", ["bulk_sent__" + table])
+    return bool(rows[0][0])
+
+
+async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape,
+                            xfer: Transfer, verified: list[int], lost: list[int]) -> None:
+    """The base rows of the ``verified`` batches whose recording was lost, from the
+    journal: ``(key, lh, lh, rk)`` of each row as sent (the verified checksum proved
+    the remote hashes it alike), as :meth:`_BulkRun.record` would have written them;
+    for the batches whose answer is ``lost``, ``(key, UNKNOWN, UNKNOWN, rk)``.
+
+    Only the key's values are looked up, by key hash: in the local table, else (a key
+    deleted here since) among the remote's (key, hashes), downloaded only then. A key
+    on neither side is gone on both: no base row. Rows recorded before the crash are
+    in the base already (skipped), so a recovery cut off itself is simply redone. A
+    key two verified batches sent (moved between ranges, deleted remotely between the
+    two) gets the later one's row, as the remote did.
+    """
+    key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
+    ks = ", ".join(str(int(k)) for k in [*verified, *lost])
+    lh = (f"CASE WHEN j.k IN ({', '.join(str(int(k)) for k in lost)}) THEN {UNKNOWN}::UBIGINT "
+          "ELSE j.__lh END") if lost else "j.__lh"
+    await local.execute(
+        f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, arg_max({lh}, j.k) AS "
+        f"__lh FROM {bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON b.__rk = j.__rk "
+        f"WHERE j.k IN ({ks}) GROUP BY j.__rk")
+    await local.execute(
+        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, u.__lh, u.__lh, u.__rk FROM "
+        f"(SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __rk FROM {t}) l "
+        "JOIN __ds_unrec u ON u.__rk = l.__rk")
+    left = (await local.fetch_rows(
+        f"SELECT count(*) FROM __ds_unrec u ANTI JOIN {base} b ON b.__rk = u.__rk"))[0][0]
+    if left:
+        hashes = await remote.bucket_hashes(shape.table, key, 1, [])
+        xfer.calls += 1
+        xfer.received += len(hashes)
+        await local.ingest_arrow("__ds_adopt", hashes)
+        casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]})" for k in key)
+        await local.execute(
+            f"INSERT INTO {base} SELECT {casts}, u.__lh, u.__lh, u.__rk FROM __ds_unrec u "
+            f"JOIN __ds_adopt r ON r.__ds_rk::UBIGINT = u.__rk ANTI JOIN {base} b "
+            "ON b.__rk = u.__rk")
+        await local.execute("DROP TABLE IF EXISTS __ds_adopt")
+    await local.execute("DROP TABLE IF EXISTS __ds_unrec")
 
 
 async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape,
                             xfer: Transfer) -> None:
     """Base entries for rows without one whose remote hash equals the local hash.
 
-    Only after a verified batch of this table whose recording was lost: its checksum
-    proved both engines hash these values alike, so equal hashes mean equal content
-    (the same 64-bit bet change detection makes). Costs one download of the remote's
-    (key, hashes); rows changed since on either side stay without a base and are
-    decided by the next detection as usual.
+    Only for a run journaled by no one (written by a version from before journals):
+    what its verified batches sent is unknown, so only rows both sides now hold alike
+    get a base (the verified checksum proved both engines hash these values alike, so
+    equal hashes mean equal content). Rows changed since on either side stay without
+    a base: the next detection merges them by content, as a first sync would.
     """
     key, t, base = shape.key, sb.quote_ident(shape.table), base_table(shape.table)
     hashes = await remote.bucket_hashes(shape.table, key, 1, [])

@@ -54,9 +54,11 @@ TEMP: Final = {
     "__ds_res": "push (local) / remote store: an apply answer",
     "__ds_rng": "bulk: prefix of the range copies __ds_rng0/1/2",
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
-    "__ds_adopt": "bulk: remote hashes adopted after a crash",
+    "__ds_adopt": "bulk: the remote's (key, hashes) read after a crash",
+    "__ds_unrec": "bulk: journaled rows of batches whose answer was lost, not yet in the base",
     "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
     "__ds_boot_total": "bootstrap: how many rows it still pulls",
+    "__ds_boot_kept": "bootstrap: a page's rows whose keys neither the table nor base hold",
     "__ds_x": "engine scratch",
     "__ds_fk": "engine, feed pull: the keys a feed event named, cast to the local key types",
     "__ds_frows": "engine, feed pull: the remote's rows for those keys",
@@ -85,7 +87,7 @@ CONSOLE_RESULT: Final = "__ds_console"
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
 LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
                       "subscriptions", "base__<table>", "conflict_rows__<table>",
-                      "console_history")
+                      "bulk_sent__<table>", "console_history")
 # The SQL console's query history (ducksync.worker.console_service): survives reloads.
 CONSOLE_HISTORY: Final = "console_history"
 

@@ -11,6 +11,9 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
 * ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
+* ``ducksync."bulk_sent__T"`` while a bulk push of ``T`` runs: what each of its batches
+  sent (batch number, key hash, row hash), so a batch whose answer was lost can still
+  be recorded exactly (``engine/bulk.py``).
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
   A conflict is named by its key's label (:func:`key_text_sql`).
@@ -29,7 +32,8 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 from ducksync.errors import DucksyncError
 
-__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "conflict_rows_table",
+__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_table",
+           "conflict_rows_table",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
            "forget_table", "key_text_sql",
            "known_tables", "parse_key_text", "set_synced_columns"]
@@ -86,6 +90,11 @@ def base_table(table: str) -> str:
 def conflict_rows_table(table: str) -> str:
     """Quoted name of the table keeping both versions of conflicting rows."""
     return "ducksync." + sb.quote_ident("conflict_rows__" + table)
+
+
+def bulk_sent_table(table: str) -> str:
+    """Quoted name of the table journaling what a bulk push of ``table`` sent."""
+    return "ducksync." + sb.quote_ident("bulk_sent__" + table)
 
 
 def _json_text_sql(value: str) -> str:
@@ -317,6 +326,7 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
             await local.execute("DELETE FROM ducksync.rejections WHERE table_name = ?", [table])
             await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
             await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
+            await local.execute(f"DROP TABLE IF EXISTS {bulk_sent_table(table)}")
             await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL, "
                                 "base_n = NULL, base_x = NULL, base_sum = NULL, "
                                 "boot_cursor = NULL WHERE name = ?", [table])
@@ -370,6 +380,7 @@ def forget_statements(table: str) -> list[tuple[str, list[Any]]]:
     """The statements of :func:`forget_table`, for a caller's own transaction."""
     return [(f"DROP TABLE IF EXISTS {base_table(table)}", []),
             (f"DROP TABLE IF EXISTS {conflict_rows_table(table)}", []),
+            (f"DROP TABLE IF EXISTS {bulk_sent_table(table)}", []),
             *((f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
               for t in ("conflicts", "outbox", "rejections")),
             ("DELETE FROM ducksync.tables WHERE name = ?", [table])]

@@ -280,7 +280,9 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                 page_rows=opts.rows_per_batch(bulk=True), page_bytes=opts.batch_bytes)
         rep.pulled += booted.pulled
         xfer.base_sums = booted.sums
-        return booted.moved  # the remote changed meanwhile: a normal round finds how
+        # the remote changed meanwhile, or local writes since an interruption: a normal
+        # round finds how
+        return booted.moved or booted.resumed
     if (feed_keys and local_unchanged and mode != "push" and sums is not None
             and surveyed_top is not None and surveyed_top != sums.top):
         with xfer.phase("feed.pull"):
