@@ -30,7 +30,13 @@ from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, is_crash, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
-INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false")
+# A commit whose WAL passes 1 MB checkpoints at once (DuckDB's default waits for 16 MB):
+# DuckDB-WASM 1.4.3 writes every row inserted into a table with a primary key to the WAL
+# (12 MB per 245,760 bench rows, 2 KB without the key), and commits grew slower as the WAL
+# grew; a bootstrap's pages committed faster checkpointing each (docs/benchmarks.md).
+# Writes of the page are checkpointed after each anyway (``_checkpoint``).
+INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false",
+            "SET checkpoint_threshold = '1MB'")
 # Long enough for the page's first query (sent when it sees `ready`) to be answered before
 # the services' imports hold this (single) Python thread; short enough that an interrupted
 # sync resumes at once.

@@ -88,6 +88,20 @@ export function splitIPC(ipc, batchRows, batchBytes) {
   return out.length ? out : [tableToIPC(table, "stream")];
 }
 
+/**
+ * The schema message that starts an IPC stream, as a string key (its bytes), or null for
+ * IPC that does not start with one (a file, the legacy framing): two streams with equal
+ * keys have the same columns, in the same order, of the same types.
+ */
+export function schemaKey(ipc) {
+  if (ipc.byteLength < 8 || ipc[0] !== 0xff || ipc[1] !== 0xff || ipc[2] !== 0xff || ipc[3] !== 0xff) return null;
+  const length = new DataView(ipc.buffer, ipc.byteOffset + 4, 4).getInt32(0, true);
+  if (length <= 0 || 8 + length > ipc.byteLength) return null;
+  let key = "";
+  for (let i = 8; i < 8 + length; i += 4096) key += String.fromCharCode(...ipc.subarray(i, Math.min(8 + length, i + 4096)));
+  return key;
+}
+
 /** Run `sqls` one by one on `conn` (the first error stops them); the last one's result. */
 async function runScript(conn, sqls) {
   if (!sqls.length) throw new Error("an empty script");
@@ -98,7 +112,9 @@ async function runScript(conn, sqls) {
 /** The sync engine's connection: query, rows, chunked export, scripts, temp-table ingest. */
 export async function syncConnection(db) {
   // Run again on the connection that replaces this one if DuckDB is restarted (duck.mjs).
+  const shapes = new Map(); // temp table name -> the IPC schema of its temp template
   const setup = async (c) => {
+    shapes.clear(); // a new connection (DuckDB restarted): no template of ours is left
     await c.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
     // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
     // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
@@ -143,8 +159,22 @@ export async function syncConnection(db) {
       }
     },
     // Load IPC into temp table `name` (replaced, or appended to). DuckDB-WASM detaches `ipc`.
+    // The first IPC of a schema lands in the scratch catalog and is copied into temp (the
+    // insert cannot create a TEMP table), leaving an empty temp template of that schema;
+    // IPC of a schema seen before is appended to the temp table directly (an empty one
+    // made from the template when replacing): no copy, 3 statements fewer. A bootstrap's
+    // pages all share one schema: 0.15-0.3 s less per 1M rows (docs/benchmarks.md).
     ingest: async (name, ipc, append) => {
+      const target = `temp.main.${quote(name)}`;
+      const template = quote(`${name}__schema`); // a temp table: this connection's alone
+      const schema = schemaKey(ipc);
+      if (schema !== null && shapes.get(name) === schema) {
+        if (!append) await conn.query(`CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${template} LIMIT 0`);
+        await conn.insert(ipc, { name, schema: "temp", create: false }); // positional: same schema
+        return;
+      }
       const scratch = `__ds_scratch.main.${quote(name)}`;
+      shapes.delete(name);
       await conn.query(`DROP TABLE IF EXISTS ${scratch}`);
       await conn.query("USE __ds_scratch");
       try {
@@ -153,8 +183,12 @@ export async function syncConnection(db) {
         await conn.query(`USE ${home}`);
       }
       await conn.query(append
-        ? `INSERT INTO temp.main.${quote(name)} BY NAME SELECT * FROM ${scratch}`
+        ? `INSERT INTO ${target} BY NAME SELECT * FROM ${scratch}`
         : `CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${scratch}`);
+      if (schema !== null && !append) { // the temp table now has exactly this schema's columns
+        await conn.query(`CREATE OR REPLACE TEMP TABLE ${template} AS SELECT * FROM ${scratch} LIMIT 0`);
+        shapes.set(name, schema);
+      }
       await conn.query(`DROP TABLE ${scratch}`);
     },
   };
