@@ -130,6 +130,7 @@ class SqlRemoteStore:
         self._dropped_in = False  # the staged batch was dropped by its write's last script
         self._pruned_at: float | None = None
         self._remote_id: str | None = None  # from the last catalog read (a survey's)
+        self._hash_probe: str | None = None  # asked once (see hash_probe)
         self.scopes: sc.Scopes | None = None
 
     # -- the caller's rows (the only place reads are scoped) ----------------------------
@@ -379,7 +380,30 @@ class SqlRemoteStore:
         """One statement when the store knows the catalog (:meth:`_survey_known`), else
         two: the catalog with the database's id (``rs.catalog_sql``), then every
         table's checksum (``rs.tops_sql``). On first contact (no id yet) the id is made
-        first, as :meth:`remote_id` does, and the catalog read again."""
+        first, as :meth:`remote_id` does, and the catalog read again. The engine's
+        :meth:`hash_probe` goes with it (asked once in the store's life)."""
+        answer = await self._survey(tables, key)
+        probe = await self.hash_probe()
+        if probe is not None:
+            answer["hash_probe"] = probe
+        return answer
+
+    async def hash_probe(self) -> str | None:
+        """This engine's answer to ``sqlbuild.hash_probe_sql`` (see ``Survey``), when
+        one engine runs every statement (a file); None for MotherDuck, where the
+        constant statement may run on the client, and when the probe fails."""
+        if not self.one_engine:
+            return None
+        if self._hash_probe is None:
+            async with self._lock:
+                try:
+                    rows = await self.connector.fetch_rows(sb.hash_probe_sql())
+                except QueryError:
+                    return None
+            self._hash_probe = str(rows[0][0])
+        return self._hash_probe
+
+    async def _survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
         async with self._lock:
             await self._setup()
             known = await self._survey_known(tables, key)
@@ -543,7 +567,8 @@ class SqlRemoteStore:
 
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
-                               limit: int | None = None) -> AsyncIterator[bytes]:
+                               limit: int | None = None, hashes: bool = True,
+                               ) -> AsyncIterator[bytes]:
         cols = [column] if isinstance(column, str) else list(column)
         async with self._lock:
             await self._setup()
@@ -555,7 +580,7 @@ class SqlRemoteStore:
                     f"watermark column(s) {missing or cols!r} not in remote {table!r} "
                     "(or a cursor of another width)")
             key = info["primary_key"] or cols
-            sql = rs.rows_after_sql(info, key, column, after is not None, limit)
+            sql = rs.rows_after_sql(info, key, column, after is not None, limit, hashes)
             out = await self._chunks(
                 *self._read([table], sql, rs.rows_after_params(after)), batch_rows)
         for chunk in out:
