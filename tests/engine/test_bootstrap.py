@@ -215,10 +215,11 @@ def test_a_local_write_of_a_key_still_to_come_is_never_overwritten() -> None:
 
 
 class _Pages:
-    """A remote that remembers what each page carried (its columns), and may hide the
-    survey's hash probe (a remote that cannot prove how it hashes) or ``alter`` the
-    rows of a page sent without hashes (values that arrive other than the remote
-    holds them: what a remote engine hashing otherwise looks like from here)."""
+    """A remote that remembers what each page carried (its columns) and answers the
+    survey with its engine's hash probe, as our server does (``probe=False``: a remote
+    that cannot prove how it hashes); ``alter`` changes the rows of a page sent
+    without hashes (values that arrive other than the remote holds them: what a
+    remote engine hashing otherwise looks like from here)."""
 
     def __init__(self, inner: Any, *, probe: bool = True,
                  alter: Callable[[Any], Any] | None = None) -> None:
@@ -230,8 +231,8 @@ class _Pages:
 
     async def survey(self, *a: Any, **kw: Any) -> Any:
         answer = await self.inner.survey(*a, **kw)
-        if not self.probe:
-            answer.pop("hash_probe", None)
+        if self.probe:
+            answer["hash_probe"] = await self.inner.hash_probe()
         return answer
 
     async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:

@@ -94,11 +94,11 @@ class Survey(TypedDict):
     so that :class:`BodyLimited` needs no call of its own.
 
     ``hash_probe``: the remote engine's answer to
-    :func:`ducksync.engine.sqlbuild.hash_probe_sql`, from a remote whose statements all
-    run on the engine holding the data (a file, our server; not MotherDuck, which may
-    run a constant statement on the client). Equal to the local engine's answer, both
-    hash the probed types alike: a bootstrap then computes the remote's hashes of the
-    rows it receives instead of receiving them (``fetch_rows_after(hashes=False)``)."""
+    :func:`ducksync.engine.sqlbuild.hash_probe_sql`, from our server over a file (a
+    long-lived process asks its engine once; not over MotherDuck, which may run a
+    constant statement on the client). Equal to the local engine's answer, both hash
+    the probed types alike: a bootstrap then computes the remote's hashes of the rows
+    it receives instead of receiving them (``fetch_rows_after(hashes=False)``)."""
 
     remote_id: str
     tables: list[SurveyedTable]

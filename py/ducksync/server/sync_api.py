@@ -223,10 +223,13 @@ async def survey(body: SurveyBody, who: Who, ctx: Ctx) -> dict[str, Any]:
         wanted = [t for t in (scopes if wanted is None else wanted)
                   if t in scopes and ctx.table_allowed(t)]
     if not ctx.pool.reads.enabled:
-        answer: Survey = await ctx.pool.call(
-            lambda store: run_coroutine(lambda: store.survey(wanted, key)), scopes=scopes)
+        answer: Survey
+        answer, probe = await ctx.pool.call(lambda store: (
+            run_coroutine(lambda: store.survey(wanted, key)), _hash_probe(store)),
+            scopes=scopes)
         answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
         answer["max_body_bytes"] = ctx.settings.max_body_bytes
+        answer["hash_probe"] = probe
         return dict(answer)
     remote_id, probe = await ctx.pool.call(lambda store: (
         run_coroutine(store.remote_id), _hash_probe(store)))

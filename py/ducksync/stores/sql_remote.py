@@ -380,30 +380,7 @@ class SqlRemoteStore:
         """One statement when the store knows the catalog (:meth:`_survey_known`), else
         two: the catalog with the database's id (``rs.catalog_sql``), then every
         table's checksum (``rs.tops_sql``). On first contact (no id yet) the id is made
-        first, as :meth:`remote_id` does, and the catalog read again. The engine's
-        :meth:`hash_probe` goes with it (asked once in the store's life)."""
-        answer = await self._survey(tables, key)
-        probe = await self.hash_probe()
-        if probe is not None:
-            answer["hash_probe"] = probe
-        return answer
-
-    async def hash_probe(self) -> str | None:
-        """This engine's answer to ``sqlbuild.hash_probe_sql`` (see ``Survey``), when
-        one engine runs every statement (a file); None for MotherDuck, where the
-        constant statement may run on the client, and when the probe fails."""
-        if not self.one_engine:
-            return None
-        if self._hash_probe is None:
-            async with self._lock:
-                try:
-                    rows = await self.connector.fetch_rows(sb.hash_probe_sql())
-                except QueryError:
-                    return None
-            self._hash_probe = str(rows[0][0])
-        return self._hash_probe
-
-    async def _survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        first, as :meth:`remote_id` does, and the catalog read again."""
         async with self._lock:
             await self._setup()
             known = await self._survey_known(tables, key)
@@ -417,6 +394,23 @@ class SqlRemoteStore:
         async with self._lock:
             keyed = self._keyed(infos, tables, key)
             return rs.survey_answer(found, keyed, await self._tops(keyed))
+
+    async def hash_probe(self) -> str | None:
+        """This engine's answer to ``sqlbuild.hash_probe_sql`` (``Survey.hash_probe``:
+        our server adds it to its survey), when one engine runs every statement (a
+        file); None for MotherDuck, where a constant statement may run on the client,
+        and when the probe fails. Asked once in the store's life (≈ 10 ms of planning:
+        not for every survey of a short-lived store)."""
+        if not self.one_engine:
+            return None
+        if self._hash_probe is None:
+            async with self._lock:
+                try:
+                    rows = await self.connector.fetch_rows(sb.hash_probe_sql())
+                except QueryError:
+                    return None
+            self._hash_probe = str(rows[0][0])
+        return self._hash_probe
 
     @staticmethod
     def _keyed(infos: list[TableInfo], tables: list[str] | None,
