@@ -20,6 +20,7 @@ from engine_helpers import (
     run,
 )
 
+from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, sync
 
@@ -301,3 +302,24 @@ def test_hashes_computed_here_that_the_remote_disagrees_with_are_corrected() -> 
     _assert_equal_to_remote(device, r)
     again = do_sync(device, r).tables[0]
     assert "remote-unchanged" in again.paths and "local-unchanged" in again.paths
+
+
+def test_the_local_engine_is_probed_once_per_store() -> None:
+    """Two tables bootstrapped by one device: the hash probe (≈ 10 ms of planning) runs
+    once on the local store, and both tables' pages come without hashes."""
+    writer, r = local_db(), remote_db()
+    for t in ("t", "u"):
+        writer.con.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, v VARCHAR)")
+        writer.con.execute(f"INSERT INTO {t} SELECT i, 'v' || i FROM range(20) x(i)")
+    assert do_sync(writer, r).converged
+    statements: list[str] = []
+
+    class Statements(FlakyLocal):
+        def _tick(self, sql: str) -> None:
+            statements.append(sql)
+
+    pages = _Pages(r)
+    report = do_sync(Statements(local_db(), fail_at=None), pages, batch_rows=PAGE)
+    assert all("bootstrap-settled" in t.paths for t in report.tables) and len(report.tables) == 2
+    assert pages.columns and all(c == ["id", "v"] for c in pages.columns)
+    assert statements.count(hash_probe_sql()) == 1
