@@ -101,6 +101,16 @@ class SqlRemote(SqlRemoteStore):
         self.con = self.connector.con  # type: ignore[attr-defined]
 
 
+class ProbedRemote(NativeRemoteStore):
+    """A file remote whose survey carries its engine's hash probe, as our server's does:
+    a bootstrap from it computes the remote's hashes instead of receiving them."""
+
+    async def survey(self, tables: Any, key: Any) -> Any:
+        answer = await super().survey(tables, key)
+        answer["hash_probe"] = await self.hash_probe()
+        return answer
+
+
 def remote_db(spec: str = ":memory:") -> NativeRemoteStore | SqlRemote:
     if REMOTE_KIND == "two-engines":  # temp tables on "the client" (tests/engine/two_engines.py)
         from two_engines import TwoEngineRemote

@@ -20,6 +20,7 @@ from engine_helpers import (
     run,
 )
 
+from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, sync
 
@@ -232,3 +233,113 @@ def test_a_resumed_bootstrap_skips_keys_the_base_holds() -> None:
     assert rep.converged and "bootstrap" in rep.paths
     assert [row[0] for row in rows(r)] == list(range(20))  # the delete reached the remote
     _assert_equal_to_remote(device, r)
+
+
+class _Pages:
+    """A remote that remembers what each page carried (its columns) and answers the
+    survey with its engine's hash probe, as our server does (``probe=False``: a remote
+    that cannot prove how it hashes); ``alter`` changes the rows of a page sent
+    without hashes (values that arrive other than the remote holds them: what a
+    remote engine hashing otherwise looks like from here)."""
+
+    def __init__(self, inner: Any, *, probe: bool = True,
+                 alter: Callable[[Any], Any] | None = None) -> None:
+        self.inner, self.probe, self.alter = inner, probe, alter
+        self.columns: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def survey(self, *a: Any, **kw: Any) -> Any:
+        answer = await self.inner.survey(*a, **kw)
+        if self.probe:
+            answer["hash_probe"] = await self.inner.hash_probe()
+        return answer
+
+    async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
+        import pyarrow as pa
+
+        from ducksync.stores._arrow import to_ipc
+
+        async for chunk in self.inner.fetch_rows_after(*a, **kw):
+            table = pa.ipc.open_stream(chunk).read_all()
+            self.columns.append(table.column_names)
+            yield chunk if self.alter is None or kw.get("hashes", True) else to_ipc(
+                self.alter(table))
+
+
+def _base(local: Any) -> list[tuple[Any, ...]]:
+    return local.con.execute(f"SELECT * FROM {base_table('t')} ORDER BY id").fetchall()
+
+
+def test_pages_come_without_hashes_when_both_engines_hash_alike() -> None:
+    """The survey's hash probe equals the local engine's: the pages carry the table's
+    columns only and the base computes the remote's hashes, which are exactly the ones
+    the remote sends when it cannot prove how it hashes (``rk``, ``rh``, ``lh``)."""
+    r = _remote()
+    derived, shipped = _Pages(r), _Pages(r, probe=False)
+    a, b = local_db(), local_db()
+    rep_a = do_sync(a, derived, batch_rows=PAGE).tables[0]
+    rep_b = do_sync(b, shipped, batch_rows=PAGE).tables[0]
+    assert "bootstrap-settled" in rep_a.paths and "bootstrap-settled" in rep_b.paths
+    assert derived.columns and all(c == ["id", "v", "w"] for c in derived.columns)
+    assert shipped.columns and all("__ds_rh" in c and "__ds_rk" in c for c in shipped.columns)
+    assert rep_a.bytes_received < rep_b.bytes_received - 16 * N
+    assert _base(a) == _base(b) and len(_base(a)) == N
+    _assert_equal_to_remote(a, r)
+    assert "remote-unchanged" in do_sync(a, r).tables[0].paths
+
+
+def test_a_column_type_the_probe_does_not_cover_ships_the_hashes() -> None:
+    writer, r, device = local_db(), remote_db(), local_db()
+    writer.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, tags VARCHAR[])")
+    writer.con.execute("INSERT INTO t SELECT i, ['a', i::VARCHAR] FROM range(10) x(i)")
+    assert do_sync(writer, r).converged
+    pages = _Pages(r)
+    rep = do_sync(device, pages).tables[0]
+    assert rep.converged and "bootstrap-settled" in rep.paths
+    assert pages.columns and all("__ds_rh" in c for c in pages.columns)
+    assert rows(device) == rows(r)
+
+
+def test_hashes_computed_here_that_the_remote_disagrees_with_are_corrected() -> None:
+    """A row arrives other than the remote holds it (as if the remote hashed otherwise):
+    the base's derived hashes disagree with the remote's checksum, so the same sync
+    runs a normal round, which reads the remote's own hashes and pulls that row again.
+    The local copy ends equal to the remote and nothing is pushed over it."""
+    import pyarrow as pa
+
+    def altered(table: Any) -> Any:
+        v = table.column("v").to_pylist()
+        v = ["altered in transit" if x == "v9" else x for x in v]
+        return table.set_column(table.column_names.index("v"), "v", pa.array(v))
+
+    r, device = _remote(), local_db()
+    before = rows(r)
+    rep = do_sync(device, _Pages(r, alter=altered), batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap-moved" in rep.paths and rep.pushed == 0
+    assert rows(r) == before
+    _assert_equal_to_remote(device, r)
+    again = do_sync(device, r).tables[0]
+    assert "remote-unchanged" in again.paths and "local-unchanged" in again.paths
+
+
+def test_the_local_engine_is_probed_once_per_store() -> None:
+    """Two tables bootstrapped by one device: the hash probe (≈ 10 ms of planning) runs
+    once on the local store, and both tables' pages come without hashes."""
+    writer, r = local_db(), remote_db()
+    for t in ("t", "u"):
+        writer.con.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, v VARCHAR)")
+        writer.con.execute(f"INSERT INTO {t} SELECT i, 'v' || i FROM range(20) x(i)")
+    assert do_sync(writer, r).converged
+    statements: list[str] = []
+
+    class Statements(FlakyLocal):
+        def _tick(self, sql: str) -> None:
+            statements.append(sql)
+
+    pages = _Pages(r)
+    report = do_sync(Statements(local_db(), fail_at=None), pages, batch_rows=PAGE)
+    assert all("bootstrap-settled" in t.paths for t in report.tables) and len(report.tables) == 2
+    assert pages.columns and all(c == ["id", "v"] for c in pages.columns)
+    assert statements.count(hash_probe_sql()) == 1

@@ -25,7 +25,17 @@ import os
 from typing import Any
 
 import pytest
-from engine_helpers import Crash, FlakyLocal, FlakyRemote, do_sync, local_db, remote_db, rows, run
+from engine_helpers import (
+    Crash,
+    FlakyLocal,
+    FlakyRemote,
+    ProbedRemote,
+    do_sync,
+    local_db,
+    remote_db,
+    rows,
+    run,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -51,9 +61,12 @@ BATCH_ROWS = int(os.environ["DUCKSYNC_PROPERTY_BATCH_ROWS"]) \
 class World:
     """The three databases plus the causal model (who has seen which write)."""
 
-    def __init__(self, policy: str) -> None:
+    def __init__(self, policy: str, probed: bool = False) -> None:
+        """``probed``: the remote proves how it hashes (as our server does), so a
+        bootstrap from it derives the remote's hashes instead of receiving them."""
         self.policy = policy
-        self.db = {"A": local_db(), "B": local_db(), "R": remote_db()}
+        remote = ProbedRemote(spec=":memory:") if probed else remote_db()
+        self.db = {"A": local_db(), "B": local_db(), "R": remote}
         self.db["A"].con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, tok INTEGER)")
         # Who has seen which write, over- (hi) and under-approximated (lo): each check
         # uses the side that can only hide a loss, never invent one.
@@ -180,15 +193,18 @@ LOST_BULK_ANSWER = [("w", "A", 0, False), ("s", "A", "sync", ("remote-after", 2)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policy, program)
-@example("remote-wins", LOST_BULK_ANSWER)
-def test_random_interleavings_converge(pol: str, ops: list[tuple[Any, ...]]) -> None:
-    check(World(pol), ops)
+@given(policy, program, st.booleans())
+@example("remote-wins", LOST_BULK_ANSWER, False)
+@example("remote-wins", LOST_BULK_ANSWER, True)
+def test_random_interleavings_converge(pol: str, ops: list[tuple[Any, ...]],
+                                       probed: bool) -> None:
+    check(World(pol, probed), ops)
 
 
 @pytest.mark.slow
 @settings(max_examples=LONG_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policy, st.lists(st.one_of(write, sync_op), min_size=1, max_size=30))
-@example("manual", LOST_BULK_ANSWER)
-def test_random_interleavings_converge_long(pol: str, ops: list[tuple[Any, ...]]) -> None:
-    check(World(pol), ops)
+@given(policy, st.lists(st.one_of(write, sync_op), min_size=1, max_size=30), st.booleans())
+@example("manual", LOST_BULK_ANSWER, False)
+def test_random_interleavings_converge_long(pol: str, ops: list[tuple[Any, ...]],
+                                            probed: bool) -> None:
+    check(World(pol, probed), ops)

@@ -10,10 +10,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import duckdb
 import pyarrow as pa
 import pytest
 from server_env import API_KEY, OTHER_KEY, PASSWORD, USER
 
+from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.errors import DucksyncError, ProtocolError, SchemaMismatchError
 from ducksync.stores.http import HttpRemoteStore
 
@@ -72,6 +74,9 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
         # a composite key's keyset page: the rows after the pair ('a', 0), in pair order
         out["after_pair"] = [read(c) async for c in store.fetch_rows_after(
             "items", ["name", "id"], ["a", "0"], batch_rows=10, limit=5)]
+        out["plain_page"] = [read(c) async for c in store.fetch_rows_after(
+            "items", "id", None, batch_rows=10, limit=2, hashes=False)]
+        out["survey"] = await store.survey(["items"], None)
         await store.add_columns("items", [{"name": "note", "type": "VARCHAR",
                                            "nullable": True}])
         out["info2"] = await store.describe_table("items")
@@ -93,6 +98,11 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
     assert sum(t.num_rows for t in out["after"]) == 2
     assert [(r["name"], r["id"]) for t in out["after_pair"] for r in t.to_pylist()] == [
         ("a", 1), ("b", 2)]  # ('a', 1) follows ('a', 0); the quote sorts before 'a'
+    # a bootstrap page without the remote's hashes, and the server engine's hash probe
+    assert [t.column_names for t in out["plain_page"]] == [["id", "name"]]
+    assert [r["id"] for t in out["plain_page"] for r in t.to_pylist()] == [1, 2]
+    local_probe = duckdb.sql(hash_probe_sql()).fetchall()[0][0]
+    assert out["survey"]["hash_probe"] == local_probe  # one duckdb in both processes
     assert [c["name"] for c in out["info2"]["columns"]] == ["id", "name", "note"]
     assert "items" in out["tables"]
 

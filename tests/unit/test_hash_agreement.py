@@ -71,3 +71,15 @@ def test_row_hashes_agree_between_wasm_and_native(tmp_path: Path) -> None:
     assert wasm == native
     edit_hashes = [h[0][0] for h in native[len(per_column):]]
     assert all(b != a for b, a in zip(edit_hashes[::2], edit_hashes[1::2], strict=True))
+
+
+@needs_wasm
+def test_the_hash_probe_answers_alike_in_wasm_and_native(tmp_path: Path) -> None:
+    """The page (DuckDB-WASM) runs the probe and answers as the server's engine does, so
+    a page's bootstrap from our server computes the remote's hashes itself; the probe
+    tells two row hashes apart too (a changed probe value changes its answer)."""
+    probe = sb.hash_probe_sql()
+    native = duckdb.sql(probe).fetchall()[0][0]
+    assert in_wasm(tmp_path, [probe]) == [[[native]]]
+    changed = probe.replace("'short'", "'shore'", 1)
+    assert changed != probe and duckdb.sql(changed).fetchall()[0][0] != native

@@ -8,6 +8,18 @@ limit=n)``: keyset pagination, so a user's scoped reads stay scoped), and each p
 builds its share of the base from what arrived: the remote's own hashes (``__ds_rk``,
 ``__ds_rh``) and the local row hash of the same values.
 
+**Hashes computed, not shipped**, when both engines are proven to hash alike: the
+survey's ``hash_probe`` (the remote engine's hashes of fixed probe values) equals the
+local engine's, and every column is of a probed type. The pages then come without
+``__ds_rk``/``__ds_rh`` (16 bytes a row that do not compress: about half of a
+compressed page) and the base takes ``rk`` = the local key hash and ``rh`` = ``lh``,
+the local row hash it computes anyway. ``lh`` is always the local engine's hash of the
+local row, so a wrong derivation can never invent a local change (push); a wrong
+``rh`` only makes the remote look changed. And the end's whole-table check below
+compares exactly those (``rk``, ``rh``) with the remote's own: equal, they are proven
+for the table; not, the normal round that follows reads the remote's real hashes and
+pulls any row they disagree on (a cost, never a wrong merge).
+
 **Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
 ``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
 a lost connection at any point resumes after the last committed page: never from zero,
@@ -44,6 +56,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,7 +67,7 @@ from ducksync.engine.state import base_table, forget_base_sums
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.errors import DucksyncError
 
-__all__ = ["BOOT_TOTAL", "Booted", "eligible", "run"]
+__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "run"]
 
 # Key types whose text form reads back to the same value on any DuckDB and whose order
 # is the same on both sides (the cursor travels as text: ``CAST(? AS type)``).
@@ -102,17 +115,20 @@ async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bo
 
 
 async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
-              cursor: str | None, top: Top, page_rows: int, page_bytes: int) -> Booted:
+              cursor: str | None, top: Top, page_rows: int, page_bytes: int,
+              remote_probe: str | None = None) -> Booted:
     """Pull every remote row after ``cursor`` (None: from the start) page by page.
 
     While page k is committed locally, page k+1 is already asked for (its cursor is
     page k's last key, known once k arrived): the remote reads and hashes the next
     page while the local side inserts this one. ``top``: the remote's whole-table
     checksum at the run's start. ``page_rows``/``page_bytes``: the largest page.
+    ``remote_probe``: the survey's ``hash_probe`` (see the module docstring).
     """
     await forget_base_sums(local, shape.table)  # before anything writes the base
+    derive = await hashes_alike(local, shape, remote_probe)
     boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
-                  resumed=cursor is not None)
+                  resumed=cursor is not None, derive=derive)
     await boot.set_total(top)
     pulled, limit = 0, min(page_rows, _ROW_GROUP)
     pending = boot.fetch(cursor, limit, _PAGES[0])
@@ -143,21 +159,52 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     return Booted(pulled=pulled, sums=sums, moved=moved, resumed=boot.resumed)
 
 
+async def hashes_alike(local: LocalStore, shape: Shape, remote_probe: str | None) -> bool:
+    """The local engine hashes every column of ``shape`` as the remote's does: its
+    :func:`sqlbuild.hash_probe_sql` answer is the remote's, and each column's type is
+    one the probe covers. A local engine that cannot run the probe proves nothing."""
+    if remote_probe is None or not all(sb.hash_proven(t) for t in shape.types.values()):
+        return False
+    return await _local_probe(local) == remote_probe
+
+
+# The local engine's probe answer per store: planning the probe takes ≈ 10 ms natively
+# (more in DuckDB-WASM), once per store rather than once per table a device bootstraps.
+_PROBED: weakref.WeakKeyDictionary[LocalStore, str] = weakref.WeakKeyDictionary()
+
+
+async def _local_probe(local: LocalStore) -> str | None:
+    """None when the probe failed (not kept: the next bootstrap asks again)."""
+    with contextlib.suppress(KeyError, TypeError):  # TypeError: a store without weakrefs
+        return _PROBED[local]
+    try:
+        found = await local.fetch_rows(sb.hash_probe_sql())
+    except DucksyncError:
+        return None
+    if not found:
+        return None
+    with contextlib.suppress(TypeError):
+        _PROBED[local] = str(found[0][0])
+    return str(found[0][0])
+
+
 class _Pages:
     """One bootstrap's page fetches and local commits."""
 
     def __init__(self, local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
-                 *, page_rows: int, page_bytes: int, resumed: bool) -> None:
+                 *, page_rows: int, page_bytes: int, resumed: bool, derive: bool) -> None:
         self.local, self.remote, self.shape, self.xfer = local, remote, shape, xfer
         # a resumed run: the base may hold keys ahead of the cursor (module docstring)
         self.resumed = resumed
         self.page_rows, self.page_bytes = page_rows, page_bytes
+        self.derive = derive  # the remote's hashes computed here (pages without them)
         self.key = list(shape.key)
         self.t, self.base = sb.quote_ident(shape.table), base_table(shape.table)
         casts = ", ".join(f"CAST(p.{sb.quote_ident(c)} AS {shape.types[c]}) AS "
                           f"{sb.quote_ident(c)}" for c in shape.columns)
-        self.cast = (f"SELECT {casts}, p.__ds_rk::UBIGINT AS __ds_rk, p.__ds_rh::UBIGINT "
-                     "AS __ds_rh FROM {page} p")
+        hashes = "" if derive else (", p.__ds_rk::UBIGINT AS __ds_rk, p.__ds_rh::UBIGINT "
+                                    "AS __ds_rh")
+        self.cast = f"SELECT {casts}{hashes} FROM {{page}} p"
         self._lock = asyncio.Lock()  # the fetch task's ingest and the commit share `local`
 
     async def set_total(self, top: Top) -> None:
@@ -187,7 +234,7 @@ class _Pages:
         chunks = [c async for c in self.remote.fetch_rows_after(
             self.shape.table, self.key[0] if single else self.key,
             cursor if single or cursor is None else json.loads(cursor),
-            batch_rows=limit, limit=limit)]
+            batch_rows=limit, limit=limit, hashes=not self.derive)]
         self.xfer.calls += 1
         self.xfer.sent += 64 + len(cursor or "")
         nbytes = sum(len(c) for c in chunks)
@@ -246,8 +293,7 @@ class _Pages:
                           f"ANTI JOIN {self.base} b ON {sb.key_join_sql(shape.key, 'p', 'b')}")
                 src = f"{_KEPT} p"
                 n = (await self.local.fetch_rows(f"SELECT count(*) FROM {_KEPT}"))[0][0]
-            await run(f"INSERT INTO {self.base} SELECT {sb.cols_sql(shape.key, 'p')}, "
-                      f"{sb.row_hash_sql(shape.types, 'p')}, p.__ds_rh, p.__ds_rk FROM {src}")
+            await run(self._base_insert(src))
             await run(f"INSERT INTO {self.t} ({sb.cols_sql(shape.columns)}) SELECT "
                       f"{sb.cols_sql(shape.columns, 'p')} FROM {src}")
             await run("UPDATE ducksync.tables SET boot_cursor = ? WHERE name = ?",
@@ -258,3 +304,14 @@ class _Pages:
                 await run("ROLLBACK")
             raise
         return int(n)
+
+    def _base_insert(self, src: str) -> str:
+        """The page's base rows: key, ``lh`` (the local row hash), the remote's ``rh``
+        and ``rk``, as sent or (``derive``) computed here: ``lh`` and the key hash."""
+        key, lh = sb.cols_sql(self.shape.key), sb.row_hash_sql(self.shape.types, "p")
+        if not self.derive:
+            return (f"INSERT INTO {self.base} SELECT {sb.cols_sql(self.shape.key, 'p')}, "
+                    f"{lh}, p.__ds_rh, p.__ds_rk FROM {src}")
+        return (f"INSERT INTO {self.base} SELECT {key}, __ds_lh, __ds_lh, __ds_rk FROM ("
+                f"SELECT {sb.cols_sql(self.shape.key, 'p')}, {lh} AS __ds_lh, "
+                f"{sb.key_hash_sql(self.shape.key, 'p')} AS __ds_rk FROM {src})")

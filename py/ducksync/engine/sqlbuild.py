@@ -19,6 +19,8 @@ __all__ = [
     "cols_sql",
     "exact_value_sql",
     "export_cols_sql",
+    "hash_probe_sql",
+    "hash_proven",
     "key_hash_sql",
     "key_join_sql",
     "mix_sql",
@@ -122,6 +124,70 @@ def exact_value_sql(ref: str, type_sql: str) -> str:
         # signbit, not `v = 0 OR isnan(v)`: that comparison was most of the cost
         return f"{ref}, signbit({ref}), CASE WHEN isnan({ref}) THEN ({ref})::BIT END"
     return ref
+
+
+# --- the hash probe: two engines proven to hash alike -------------------------------
+# Probe values of every type :func:`hash_proven` admits (literal SQL of a constant
+# statement, no data): edges, a NULL, strings inlined and not (12+ bytes), folded floats
+# and intervals. Each probe row takes the next value of every type.
+_PROBES: dict[str, tuple[str, ...]] = {
+    "BOOLEAN": ("true", "false"),
+    "TINYINT": ("-128", "7"), "SMALLINT": ("-32768", "300"),
+    "INTEGER": ("-2147483648", "42"), "BIGINT": ("-9223372036854775808", "1234567890123"),
+    "HUGEINT": ("-170141183460469231731687303715884105728", "12"),
+    "UTINYINT": ("255", "0"), "USMALLINT": ("65535", "1"), "UINTEGER": ("4294967295", "2"),
+    "UBIGINT": ("18446744073709551615", "3"),
+    "UHUGEINT": ("340282366920938463463374607431768211455", "4"),
+    "FLOAT": ("'-0.0'", "'1.5'", "'nan'"), "DOUBLE": ("'-0.0'", "'2.25e300'", "'nan'"),
+    "DECIMAL(4,1)": ("'-999.9'", "'1.5'"), "DECIMAL(9,2)": ("'1234567.89'", "'-0.01'"),
+    "DECIMAL(18,3)": ("'-123456789012345.678'", "'0.001'"),
+    "DECIMAL(38,4)": ("'1234567890123456789012345678901234.5678'", "'-1'"),
+    "VARCHAR": ("''", "'short'", "'a string longer than twelve bytes'", "'ünïcødé ✓'"),
+    "BLOB": ("'\\x00\\xFF\\x10'", "''"),
+    "DATE": ("'1970-01-01'", "'2024-02-29'"), "TIME": ("'23:59:59.999999'", "'00:00:00'"),
+    "TIMESTAMP": ("'2024-01-01 12:34:56.789012'", "'1900-03-04 05:06:07'"),
+    "TIMESTAMP WITH TIME ZONE": ("'2024-01-01 12:34:56.789+00'", "'1969-12-31 23:59:59+00'"),
+    "UUID": ("'00000000-0000-0000-0000-000000000000'", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"),
+    "INTERVAL": ("'1 month'", "'30 days'", "'1 day 2 hours'"),
+}
+_PROBE_ROWS = 4  # then one row of NULLs
+_DECIMAL = re.compile(r"DECIMAL\(\s*\d+\s*,\s*\d+\s*\)|NUMERIC\(\s*\d+\s*,\s*\d+\s*\)")
+_ALIASES = {"INT": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT", "LONG": "BIGINT",
+            "INT2": "SMALLINT", "SHORT": "SMALLINT", "INT1": "TINYINT", "BOOL": "BOOLEAN",
+            "FLOAT4": "FLOAT", "REAL": "FLOAT", "FLOAT8": "DOUBLE", "STRING": "VARCHAR",
+            "TEXT": "VARCHAR", "BYTEA": "BLOB", "DATETIME": "TIMESTAMP",
+            "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "DECIMAL": "DECIMAL(18,3)"}
+
+
+def hash_proven(type_sql: str) -> bool:
+    """True for a column type :func:`hash_probe_sql` probes: two engines whose probes
+    answer alike hash its values alike (a DECIMAL of any width: the four widths DuckDB
+    stores decimals in are probed)."""
+    name = " ".join(type_sql.upper().split())
+    return bool(_DECIMAL.fullmatch(name)) or _ALIASES.get(name, name) in _PROBES
+
+
+def hash_probe_sql() -> str:
+    """One row, one VARCHAR: this engine's key hash (:func:`key_hash_sql`) of every
+    probed type, alone and as a composite key, and row hash (:func:`row_hash_sql`) of
+    probe rows, folded into one number. Equal on two engines: they hash these types
+    alike, so one side may compute the other's hashes of the same values (the
+    bootstrap does, instead of receiving them). A constant statement: no table read.
+    """
+    types = {f"c{j}": t for j, t in enumerate(_PROBES)}
+    column = {t: c for c, t in types.items()}
+    selects = []
+    for i in range(_PROBE_ROWS + 1):
+        values = ", ".join(
+            (f"CAST({lits[i % len(lits)]} AS {t})" if i < _PROBE_ROWS else f"NULL::{t}")
+            + f" AS c{j}" for j, (t, lits) in enumerate(_PROBES.items()))
+        selects.append(f"SELECT {i} AS i, {values}")
+    composite = [column["INTEGER"], column["VARCHAR"], column["DATE"]]
+    terms = [row_hash_sql(types), key_hash_sql(composite),
+             *(key_hash_sql([c]) for c in types)]
+    return (f"SELECT CAST(bit_xor(hash(i, j, t)) AS VARCHAR) FROM (SELECT i, "
+            f"unnest(range({len(terms)})) AS j, unnest([{', '.join(terms)}]) AS t FROM "
+            f"({' UNION ALL '.join(selects)}))")
 
 
 # Types DuckDB-WASM 1.32 cannot export to Arrow exactly: without its lossless open flag

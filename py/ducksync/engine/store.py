@@ -91,11 +91,19 @@ class Survey(TypedDict):
     """What a sync needs to know of the remote before touching any table, in one answer.
 
     ``max_body_bytes``: the request body limit of a remote that has one (our server),
-    so that :class:`BodyLimited` needs no call of its own."""
+    so that :class:`BodyLimited` needs no call of its own.
+
+    ``hash_probe``: the remote engine's answer to
+    :func:`ducksync.engine.sqlbuild.hash_probe_sql`, from our server over a file (a
+    long-lived process asks its engine once; not over MotherDuck, which may run a
+    constant statement on the client). Equal to the local engine's answer, both hash
+    the probed types alike: a bootstrap then computes the remote's hashes of the rows
+    it receives instead of receiving them (``fetch_rows_after(hashes=False)``)."""
 
     remote_id: str
     tables: list[SurveyedTable]
     max_body_bytes: NotRequired[int | None]
+    hash_probe: NotRequired[str | None]
 
 
 class ApplyResult(TypedDict):
@@ -290,11 +298,13 @@ class RemoteStore(Protocol):
 
     def fetch_rows_after(
         self, table: str, column: str | list[str], after: str | list[str] | None, *,
-        batch_rows: int, limit: int | None = None,
+        batch_rows: int, limit: int | None = None, hashes: bool = True,
     ) -> AsyncIterator[bytes]:
         """Rows with ``column > CAST(after AS column's type)`` (the append-only fast path).
 
-        ``after is None`` means every row. Same columns as :meth:`fetch_rows`.
+        ``after is None`` means every row. Same columns as :meth:`fetch_rows`;
+        ``hashes=False``: the table's columns only, no ``__ds_rk``/``__ds_rh`` (16
+        bytes a row that do not compress, for a caller that computes them).
         ``limit``: only the ``limit`` rows with the smallest ``column`` values (keyset
         pages: the bootstrap asks for the next page after the last key it holds).
         A list of columns (a composite key's pages) orders by all of them and

@@ -159,11 +159,12 @@ class Surveyed:
     tables: dict[str, SurveyedTable]
     # the rows of the keys the change feed named, fetched beside the survey
     feed_rows: feed_pull.Fetched = field(default_factory=dict)
+    hash_probe: str | None = None  # the remote engine's (Survey.hash_probe)
 
     @classmethod
     def of(cls, answer: Survey, feed_rows: feed_pull.Fetched | None = None) -> Surveyed:
         return cls(answer["remote_id"], {t["info"]["name"]: t for t in answer["tables"]},
-                   feed_rows or {})
+                   feed_rows or {}, answer.get("hash_probe"))
 
     def info(self, table: str) -> TableInfo | None:
         found = self.tables.get(table)
@@ -237,7 +238,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                  local_unchanged: bool = False, known_base_top: Top | None = None,
                  sums: BaseSums | None = None, surveyed_top: Top | None = None,
                  boot_cursor: str | None = None, feed_keys: list[str] | None = None,
-                 feed_rows: tuple[int, list[bytes]] | None = None) -> bool:
+                 feed_rows: tuple[int, list[bytes]] | None = None,
+                 hash_probe: str | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
@@ -246,7 +248,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     ``surveyed_top``: the remote's whole-table checksum from this run's survey.
     ``boot_cursor``: where an interrupted bootstrap stopped (it resumes there).
     ``feed_keys``: the keys the change feed announced (engine/feed_pull.py), tried when
-    the local table is unchanged and the remote's checksum moved.
+    the local table is unchanged and the remote's checksum moved. ``hash_probe``: the
+    remote engine's (``Survey.hash_probe``), for a bootstrap.
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
@@ -277,7 +280,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             booted = await bootstrap.run(
                 local, remote, shape, xfer, cursor=boot_cursor,
                 top=surveyed_top or await detect.remote_top(local, remote, shape, xfer),
-                page_rows=opts.rows_per_batch(bulk=True), page_bytes=opts.batch_bytes)
+                page_rows=opts.rows_per_batch(bulk=True), page_bytes=opts.batch_bytes,
+                remote_probe=hash_probe)
         rep.pulled += booted.pulled
         xfer.base_sums = booted.sums
         # the remote changed meanwhile, or local writes since an interruption: a normal
@@ -453,7 +457,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                 boot_cursor=(stored.boot_cursor if n_round == 0 and not rebased
                                              else None),
                                 feed_keys=opts.feed_keys.get(table) if first else None,
-                                feed_rows=surveyed.feed_rows.get(table) if first else None):
+                                feed_rows=surveyed.feed_rows.get(table) if first else None,
+                                hash_probe=surveyed.hash_probe):
                 break
         else:
             n_round = MAX_ROUNDS

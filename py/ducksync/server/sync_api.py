@@ -112,6 +112,7 @@ class RowsAfterBody(BaseModel):
     after: _Text | Annotated[list[_Text], Field(max_length=32)] | None = None
     batch_rows: int = Field(default=100_000, ge=1, le=1_000_000)
     limit: int | None = Field(default=None, ge=1, le=10_000_000)  # a keyset page
+    hashes: bool = True  # False: the table's columns only (a bootstrap computes them)
 
 
 class AckBody(BaseModel):
@@ -222,12 +223,16 @@ async def survey(body: SurveyBody, who: Who, ctx: Ctx) -> dict[str, Any]:
         wanted = [t for t in (scopes if wanted is None else wanted)
                   if t in scopes and ctx.table_allowed(t)]
     if not ctx.pool.reads.enabled:
-        answer: Survey = await ctx.pool.call(
-            lambda store: run_coroutine(lambda: store.survey(wanted, key)), scopes=scopes)
+        answer: Survey
+        answer, probe = await ctx.pool.call(lambda store: (
+            run_coroutine(lambda: store.survey(wanted, key)), _hash_probe(store)),
+            scopes=scopes)
         answer["tables"] = [t for t in answer["tables"] if ctx.table_allowed(t["info"]["name"])]
         answer["max_body_bytes"] = ctx.settings.max_body_bytes
+        answer["hash_probe"] = probe
         return dict(answer)
-    remote_id: str = await ctx.pool.call(lambda store: run_coroutine(store.remote_id))
+    remote_id, probe = await ctx.pool.call(lambda store: (
+        run_coroutine(store.remote_id), _hash_probe(store)))
     if wanted is None:
         infos = [t for t in await ctx.pool.call(lambda store: run_coroutine(store.list_tables))
                  if ctx.table_allowed(t["name"])]
@@ -244,7 +249,13 @@ async def survey(body: SurveyBody, who: Who, ctx: Ctx) -> dict[str, Any]:
             checksum, rows = _top_of(payload)
         tables.append({"info": info, "key": k, "checksum": checksum, "rows": rows})
     return {"remote_id": remote_id, "tables": tables,
-            "max_body_bytes": ctx.settings.max_body_bytes}
+            "max_body_bytes": ctx.settings.max_body_bytes, "hash_probe": probe}
+
+
+def _hash_probe(store: RemoteStore) -> str | None:
+    """The store's engine hash probe (``Survey.hash_probe``), when it has one."""
+    probe = getattr(store, "hash_probe", None)
+    return cast("str | None", run_coroutine(probe)) if probe is not None else None
 
 
 def _may_sync(ctx: ServerContext, table: str) -> bool:
@@ -469,7 +480,8 @@ async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, wh
     column = (check_column(body.column) if isinstance(body.column, str)
               else [check_column(c) for c in body.column])
     return await _rows(ctx, request, lambda store: store.fetch_rows_after(
-        table, column, body.after, batch_rows=body.batch_rows, limit=body.limit),
+        table, column, body.after, batch_rows=body.batch_rows, limit=body.limit,
+        hashes=body.hashes),
         ctx.scopes(who, table))
 
 

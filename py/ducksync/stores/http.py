@@ -271,10 +271,12 @@ class HttpRemoteStore:
 
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
-                               limit: int | None = None) -> AsyncIterator[bytes]:
+                               limit: int | None = None, hashes: bool = True,
+                               ) -> AsyncIterator[bytes]:
         response = await self._call("fetch_rows_after", table=table,
                                     json={"column": column, "after": after,
-                                          "batch_rows": batch_rows, "limit": limit})
+                                          "batch_rows": batch_rows, "limit": limit,
+                                          "hashes": hashes})
         for chunk in _split(response.content, batch_rows):
             yield chunk
 

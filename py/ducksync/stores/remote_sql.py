@@ -365,9 +365,10 @@ def rows_by_key_sql(info: TableInfo, key: Sequence[str]) -> str:
 
 
 def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[str],
-                   after: bool, limit: int | None = None) -> str:
+                   after: bool, limit: int | None = None, hashes: bool = True) -> str:
     """Rows ordered by ``column``; ``after``: only those above the ``?`` watermark;
-    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page).
+    ``limit``: the first ``limit`` of them, hashed after they are chosen (a page);
+    ``hashes=False``: the table's columns only (a page whose reader computes them).
 
     Several columns (a composite key's keyset pages): ordered by all of them, above
     the tuple ``(?, ?, …)``, one text per column (:func:`rows_after_params`)."""
@@ -382,11 +383,13 @@ def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[s
         where = (f" WHERE {refs[0]} >= CAST(? AS {types[cols[0]]}) AND "
                  f"({', '.join(refs)}) > ({values})")
     order = f" ORDER BY {', '.join(refs)}"
+    table = sb.quote_ident(info["name"])
+    source, tail = table, where + order
     if limit is not None:
-        page = (f"(SELECT * FROM {sb.quote_ident(info['name'])} AS t{where}{order} "
-                f"LIMIT {int(limit)})")
-        return full_rows_sql(info, key, "t", page)
-    return full_rows_sql(info, key, "t") + where + order
+        source, tail = f"(SELECT * FROM {table} AS t{where}{order} LIMIT {int(limit)})", ""
+    if not hashes:
+        return f"SELECT {sb.cols_sql(list(types), 't')} FROM {source} AS t{tail}"
+    return full_rows_sql(info, key, "t", source) + tail
 
 
 def rows_after_params(after: str | Sequence[str] | None) -> list[str]:

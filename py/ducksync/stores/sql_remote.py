@@ -130,6 +130,7 @@ class SqlRemoteStore:
         self._dropped_in = False  # the staged batch was dropped by its write's last script
         self._pruned_at: float | None = None
         self._remote_id: str | None = None  # from the last catalog read (a survey's)
+        self._hash_probe: str | None = None  # asked once (see hash_probe)
         self.scopes: sc.Scopes | None = None
 
     # -- the caller's rows (the only place reads are scoped) ----------------------------
@@ -394,6 +395,23 @@ class SqlRemoteStore:
             keyed = self._keyed(infos, tables, key)
             return rs.survey_answer(found, keyed, await self._tops(keyed))
 
+    async def hash_probe(self) -> str | None:
+        """This engine's answer to ``sqlbuild.hash_probe_sql`` (``Survey.hash_probe``:
+        our server adds it to its survey), when one engine runs every statement (a
+        file); None for MotherDuck, where a constant statement may run on the client,
+        and when the probe fails. Asked once in the store's life (≈ 10 ms of planning:
+        not for every survey of a short-lived store)."""
+        if not self.one_engine:
+            return None
+        if self._hash_probe is None:
+            async with self._lock:
+                try:
+                    rows = await self.connector.fetch_rows(sb.hash_probe_sql())
+                except QueryError:
+                    return None
+            self._hash_probe = str(rows[0][0])
+        return self._hash_probe
+
     @staticmethod
     def _keyed(infos: list[TableInfo], tables: list[str] | None,
                key: list[str] | None) -> list[tuple[TableInfo, list[str]]]:
@@ -543,7 +561,8 @@ class SqlRemoteStore:
 
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
-                               limit: int | None = None) -> AsyncIterator[bytes]:
+                               limit: int | None = None, hashes: bool = True,
+                               ) -> AsyncIterator[bytes]:
         cols = [column] if isinstance(column, str) else list(column)
         async with self._lock:
             await self._setup()
@@ -555,7 +574,7 @@ class SqlRemoteStore:
                     f"watermark column(s) {missing or cols!r} not in remote {table!r} "
                     "(or a cursor of another width)")
             key = info["primary_key"] or cols
-            sql = rs.rows_after_sql(info, key, column, after is not None, limit)
+            sql = rs.rows_after_sql(info, key, column, after is not None, limit, hashes)
             out = await self._chunks(
                 *self._read([table], sql, rs.rows_after_params(after)), batch_rows)
         for chunk in out:

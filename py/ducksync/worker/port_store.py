@@ -144,11 +144,12 @@ class PortRemoteStore:
 
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
-                               limit: int | None = None) -> AsyncIterator[bytes]:
+                               limit: int | None = None, hashes: bool = True,
+                               ) -> AsyncIterator[bytes]:
         reply = await self.call("fetch_rows_after", {"table": table, "column": column,
                                                      "after": after,
                                                      "batch_rows": int(batch_rows),
-                                                     "limit": limit})
+                                                     "limit": limit, "hashes": bool(hashes)})
         yield cast(bytes, self._ipc(reply))
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,

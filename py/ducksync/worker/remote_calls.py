@@ -74,7 +74,8 @@ def _json(method: str, args: dict[str, Any]) -> Any:
         return {"key": args["key"], "modulus": args["modulus"], "buckets": args["buckets"]}
     if method == "fetch_rows_after":
         return {"column": args["column"], "after": args["after"],
-                "batch_rows": int(args["batch_rows"]), "limit": args.get("limit")}
+                "batch_rows": int(args["batch_rows"]), "limit": args.get("limit"),
+                "hashes": args.get("hashes", True) is not False}
     if method == "ack_batches":
         return {"batch_ids": list(args["batch_ids"])}
     return None

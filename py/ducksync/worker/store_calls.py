@@ -85,7 +85,8 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
                                                 batch_rows=WHOLE)))
     if method == "fetch_rows_after":
         return _ipc(await _one(store.fetch_rows_after(a["table"], a["column"], a.get("after"),
-                                                      batch_rows=WHOLE, limit=a.get("limit"))))
+                                                      batch_rows=WHOLE, limit=a.get("limit"),
+                                                      hashes=a.get("hashes", True) is not False)))
     if method == "apply_batch":
         return _applied(await store.apply_batch(a["table"], list(a["key"]), a["batch_id"], ipc,
                                                 checksum=a.get("checksum")))
