@@ -31,9 +31,9 @@ from worker_host import WorkerHost, is_crash, js_message
 
 # Offline, autoload hangs or fails obscurely; off, a missing extension is a clear error.
 # A commit whose WAL passes 1 MB checkpoints at once (DuckDB's default waits for 16 MB):
-# DuckDB-WASM 1.4.3 writes every row inserted into a table with a primary key to the WAL
-# (12 MB per 245,760 bench rows, 2 KB without the key), and commits grew slower as the WAL
-# grew; a bootstrap's pages committed faster checkpointing each (docs/benchmarks.md).
+# DuckDB-WASM 1.4.3 writes every row inserted into a table with a primary key to the WAL,
+# and commits grew slower as the WAL grew; a bootstrap's pages committed faster
+# checkpointing each (measured: docs/benchmarks.md, session 10, page).
 # Writes of the page are checkpointed after each anyway (``_checkpoint``).
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false",
             "SET checkpoint_threshold = '1MB'")

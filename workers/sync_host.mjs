@@ -163,7 +163,7 @@ export async function syncConnection(db) {
     // insert cannot create a TEMP table), leaving an empty temp template of that schema;
     // IPC of a schema seen before is appended to the temp table directly (an empty one
     // made from the template when replacing): no copy, 3 statements fewer. A bootstrap's
-    // pages all share one schema: 0.15-0.3 s less per 1M rows (docs/benchmarks.md).
+    // pages all share one schema (the saving: docs/benchmarks.md, session 10, page).
     ingest: async (name, ipc, append) => {
       const target = `temp.main.${quote(name)}`;
       const template = quote(`${name}__schema`); // a temp table: this connection's alone

@@ -6,32 +6,24 @@ the real DuckDB-WASM bundle."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from ducksync.engine import sqlbuild as sb
+from wasm_node import DIST, OPEN_DB_JS, ROOT, needs_wasm
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "node_modules" / "@duckdb" / "duckdb-wasm" / "dist"
 sys.path.insert(0, str(ROOT / "tests" / "engine"))
-from test_exact_hash import EDITS  # noqa: E402
+from test_exact_hash import EDITS
 
 # Runs the statements on stdin (separated by "\n;;\n") in DuckDB-WASM; one JSON line each.
 RUNNER = """
 const duckdb = require(process.argv[2] + "/duckdb-node-blocking.cjs");
 (async () => {
-  const d = process.argv[2] + "/";
-  const db = await duckdb.createDuckDB(
-    {mvp: {mainModule: d + "duckdb-mvp.wasm", mainWorker: d + "duckdb-node-mvp.worker.cjs"},
-     eh: {mainModule: d + "duckdb-eh.wasm", mainWorker: d + "duckdb-node-eh.worker.cjs"}},
-    new duckdb.VoidLogger(), duckdb.NODE_RUNTIME);
-  await db.instantiate(() => {});
-  db.open({});
+  const dist = process.argv[2];
+""" + OPEN_DB_JS + """
   const con = db.connect();
   for (const q of require("fs").readFileSync(0, "utf8").split("\\n;;\\n")) {
     const rows = con.query(q).toArray().map((r) => Object.values(r.toJSON()).map(String));
@@ -39,8 +31,6 @@ const duckdb = require(process.argv[2] + "/duckdb-node-blocking.cjs");
   }
 })().catch((e) => { console.error(e.message); process.exit(1); });
 """
-needs_wasm = pytest.mark.skipif(not (DIST.exists() and shutil.which("node")),
-                                reason="node or node_modules (npm ci) missing")
 
 
 def in_wasm(tmp_path: Path, statements: list[str]) -> list[list[list[str]]]:

@@ -6,14 +6,11 @@ and a change of schema still leave exactly the rows and columns last ingested.""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from wasm_node import DIST, OPEN_DB_JS, ROOT, needs_wasm
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "node_modules" / "@duckdb" / "duckdb-wasm" / "dist"
 HOST = ROOT / "workers" / "sync_host.mjs"
 
 # Reads [[table, sql, append], ...] on stdin: ingests each query's IPC stream, then prints
@@ -25,12 +22,7 @@ const [dist, hostPath] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
 const duckdb = require(dist + "/duckdb-node-blocking.cjs");
 const { syncConnection, streamOfFile } = await import(hostPath);
-const db = await duckdb.createDuckDB(
-  {mvp: {mainModule: dist + "/duckdb-mvp.wasm", mainWorker: dist + "/duckdb-node-mvp.worker.cjs"},
-   eh: {mainModule: dist + "/duckdb-eh.wasm", mainWorker: dist + "/duckdb-node-eh.worker.cjs"}},
-  new duckdb.VoidLogger(), duckdb.NODE_RUNTIME);
-await db.instantiate(() => {});
-db.open({});
+""" + OPEN_DB_JS + """
 const raw = db.connect();
 const log = [];
 const conn = {
@@ -54,8 +46,7 @@ console.log(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(not (DIST.exists() and shutil.which("node")),
-                    reason="node or node_modules (npm ci) missing")
+@needs_wasm
 def test_ingest_appends_a_known_schema_directly_and_keeps_replace_semantics(
         tmp_path: Path) -> None:
     runner = tmp_path / "runner.mjs"

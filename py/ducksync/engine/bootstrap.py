@@ -11,14 +11,13 @@ builds its share of the base from what arrived: the remote's own hashes (``__ds_
 **Hashes computed, not shipped**, when both engines are proven to hash alike: the
 survey's ``hash_probe`` (the remote engine's hashes of fixed probe values) equals the
 local engine's, and every column is of a probed type. The pages then come without
-``__ds_rk``/``__ds_rh`` (16 bytes a row that do not compress: about half of a
-compressed page) and the base takes ``rk`` = the local key hash and ``rh`` = ``lh``,
-the local row hash it computes anyway. ``lh`` is always the local engine's hash of the
-local row, so a wrong derivation can never invent a local change (push); a wrong
-``rh`` only makes the remote look changed. And the end's whole-table check below
-compares exactly those (``rk``, ``rh``) with the remote's own: equal, they are proven
-for the table; not, the normal round that follows reads the remote's real hashes and
-pulls any row they disagree on (a cost, never a wrong merge).
+``__ds_rk``/``__ds_rh`` (16 bytes a row that do not compress) and the base takes ``rk``
+= the local key hash and ``rh`` = ``lh``, the local row hash it computes anyway. ``lh``
+is always the local engine's hash of the local row, so a wrong derivation can never
+invent a local change (push); a wrong ``rh`` only makes the remote look changed. And the
+end's whole-table check below compares exactly those (``rk``, ``rh``) with the remote's
+own: equal, they are proven for the table; not, the normal round that follows reads the
+remote's real hashes and pulls any row they disagree on (a cost, never a wrong merge).
 
 **Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
 ``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
@@ -168,8 +167,8 @@ async def hashes_alike(local: LocalStore, shape: Shape, remote_probe: str | None
     return await _local_probe(local) == remote_probe
 
 
-# The local engine's probe answer per store: planning the probe takes ≈ 10 ms natively
-# (more in DuckDB-WASM), once per store rather than once per table a device bootstraps.
+# The local engine's probe answer per store: planning the probe (a wide constant
+# statement) is not free, so once per store rather than once per table it bootstraps.
 _PROBED: weakref.WeakKeyDictionary[LocalStore, str] = weakref.WeakKeyDictionary()
 
 

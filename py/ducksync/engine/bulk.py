@@ -21,7 +21,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Transfer
 from ducksync.engine.push import PUSH_TOTAL, ack, record_result
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, bulk_sent_table
+from ducksync.engine.state import base_table, bulk_sent_name, bulk_sent_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 
 __all__ = ["RUN", "bulk_push", "recover_run"]
@@ -341,7 +341,7 @@ async def recover_run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer
 async def _has_journal(local: LocalStore, table: str) -> bool:
     rows = await local.fetch_rows(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-        "schema_name = 'ducksync' AND table_name = ?", ["bulk_sent__" + table])
+        "schema_name = 'ducksync' AND table_name = ?", [bulk_sent_name(table)])
     return bool(rows[0][0])
 
 

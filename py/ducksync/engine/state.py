@@ -32,8 +32,8 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 from ducksync.errors import DucksyncError
 
-__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_table",
-           "conflict_rows_table",
+__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_name",
+           "bulk_sent_table", "conflict_rows_table",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
            "forget_table", "key_text_sql",
            "known_tables", "parse_key_text", "set_synced_columns"]
@@ -92,9 +92,15 @@ def conflict_rows_table(table: str) -> str:
     return "ducksync." + sb.quote_ident("conflict_rows__" + table)
 
 
+def bulk_sent_name(table: str) -> str:
+    """Name (in schema ``ducksync``) of the table journaling what a bulk push of
+    ``table`` sent."""
+    return "bulk_sent__" + table
+
+
 def bulk_sent_table(table: str) -> str:
-    """Quoted name of the table journaling what a bulk push of ``table`` sent."""
-    return "ducksync." + sb.quote_ident("bulk_sent__" + table)
+    """Quoted, qualified :func:`bulk_sent_name`."""
+    return "ducksync." + sb.quote_ident(bulk_sent_name(table))
 
 
 def _json_text_sql(value: str) -> str:

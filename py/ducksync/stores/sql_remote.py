@@ -399,8 +399,8 @@ class SqlRemoteStore:
         """This engine's answer to ``sqlbuild.hash_probe_sql`` (``Survey.hash_probe``:
         our server adds it to its survey), when one engine runs every statement (a
         file); None for MotherDuck, where a constant statement may run on the client,
-        and when the probe fails. Asked once in the store's life (≈ 10 ms of planning:
-        not for every survey of a short-lived store)."""
+        and when the probe fails. Asked once in the store's life (planning it is not
+        free: not for every survey of a short-lived store)."""
         if not self.one_engine:
             return None
         if self._hash_probe is None:
