@@ -146,6 +146,18 @@ def rows(store: Any, table: str = "t") -> list[tuple[Any, ...]]:
     return list(store.con.execute(f"SELECT * FROM {quote_ident(table)} ORDER BY ALL").fetchall())
 
 
+def prune_answers(remote: Any) -> None:
+    """What the remote's pruning of answers unacknowledged for days leaves: every stored
+    answer gone, the ids kept (``batch_result`` then answers an empty result).
+    ``remote``: a store on a duckdb connection, or the connection."""
+    con = getattr(remote, "con", remote)
+    for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'ducksync' AND "
+            "(table_name IN ('ledger_results', 'ledger_rowsets', 'ledger_verified') OR "
+            "starts_with(table_name, 'ledger_rows__'))").fetchall():
+        con.execute(f"DELETE FROM ducksync.{quote_ident(name)}")
+
+
 class Crash(RemoteUnavailableError):
     """An injected failure (a dropped connection or a killed process)."""
 

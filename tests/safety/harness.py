@@ -222,13 +222,17 @@ def damage(folder: Path) -> Damage:
 
 
 def _settled(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(outbox entries + bulk-run journals left, keys in the base xor the table, + 1 if
-    kept sums are stale)."""
+    """(outbox entries + bulk-run journals + general-push journal rows left, keys in the
+    base xor the table, + 1 if kept sums are stale)."""
     base = "l.ducksync." + base_table(TABLE).removeprefix("ducksync.")
     outbox = con.execute(
         "SELECT (SELECT count(*) FROM l.ducksync.outbox) + (SELECT count(*) FROM "
         "duckdb_tables() WHERE database_name = 'l' AND schema_name = 'ducksync' AND "
         "starts_with(table_name, 'bulk_sent__'))").fetchall()[0][0]
+    for (journal,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'l' AND "
+            "schema_name = 'ducksync' AND starts_with(table_name, 'push_sent__')").fetchall():
+        outbox += con.execute(f'SELECT count(*) FROM l.ducksync."{journal}"').fetchall()[0][0]
     stray = con.execute(
         f"SELECT count(*) FROM ((SELECT id FROM {base} EXCEPT SELECT id FROM l.{TABLE}) "
         f"UNION ALL (SELECT id FROM l.{TABLE} EXCEPT SELECT id FROM {base}))").fetchall()[0][0]
@@ -280,11 +284,12 @@ def _step(log: list[str], done: subprocess.CompletedProcess[str], fault: str | N
 
 
 def kill_cli(scenario: Scenario, folder: Path, fault: str, *, remote: str | None = None,
-             then_fault: str | None = None) -> Outcome:
+             then_fault: str | None = None, prune: bool = False) -> Outcome:
     """Run the scenario's command in ``folder`` (a copy of the template) killed at
     ``fault``, then (killed again at ``then_fault``, if given) to its end. ``remote``:
-    a server URL over ``folder/remote.duckdb``; default: that file itself. Call
-    :func:`finish` once nothing holds the files any more."""
+    a server URL over ``folder/remote.duckdb``; default: that file itself. ``prune``:
+    after the kill, days pass: the file remote drops every answer nobody acknowledged.
+    Call :func:`finish` once nothing holds the files any more."""
     out = Outcome(scenario.name, fault, "cli")
     args = sync_args(scenario.mode, folder, remote or str(folder / "remote.duckdb"),
                      *scenario.extra)
@@ -292,6 +297,11 @@ def kill_cli(scenario: Scenario, folder: Path, fault: str, *, remote: str | None
     first = cli(*args, fault=fault)
     _step(log, first, fault)
     out.killed = first.returncode == FAULT_EXIT
+    if prune:
+        from engine_helpers import prune_answers
+
+        with duckdb.connect(str(folder / "remote.duckdb")) as con:
+            prune_answers(con)
     if then_fault is not None:
         again = cli(*args, fault=then_fault)
         _step(log, again, then_fault)

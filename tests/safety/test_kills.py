@@ -10,6 +10,7 @@ Small sizes here; ``make soak`` kills at every occurrence of every point at 1M r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import harness as h
 import pytest
@@ -60,7 +61,7 @@ def check(outcome: h.Outcome) -> None:
     assert outcome.damage.clean, f"{outcome.damage}\n{outcome.log}"
 
 
-def kill(scenario: h.Scenario, folder: Path, fault: str, **kw: str) -> h.Outcome:
+def kill(scenario: h.Scenario, folder: Path, fault: str, **kw: Any) -> h.Outcome:
     scenario.copy_to(folder)
     return h.finish(h.kill_cli(scenario, folder, fault, **kw), folder)
 
@@ -98,6 +99,14 @@ def test_cli_killed_again_while_recovering(scenarios: dict[str, h.Scenario], tmp
                                            name: str, fault: str) -> None:
     """The run after the crash dies too, while settling the outbox."""
     check(kill(scenarios[name], tmp_path, fault, then_fault="recover"))
+
+
+def test_cli_killed_after_the_remote_committed_and_the_answer_pruned(
+        scenarios: dict[str, h.Scenario], tmp_path: Path) -> None:
+    """The batch committed, the CLI died before hearing, and the remote pruned the
+    answer before the next run: recovery settles it from the push journal (its keys
+    alike on both sides), leaving neither outbox entry nor journal rows."""
+    check(kill(scenarios["two-way"], tmp_path, "remote.committed", prune=True))
 
 
 @pytest.mark.parametrize(("name", "fault"), [("two-way", "push.record:2")])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ducksync.engine import codec
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Transfer
-from ducksync.engine.push import PUSH_TOTAL, ack, record_result
+from ducksync.engine.push import NO_SPLIT, PUSH_TOTAL, UNKNOWN, ack, record_result
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, bulk_sent_name, bulk_sent_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
@@ -28,7 +28,6 @@ __all__ = ["RUN", "bulk_push", "recover_run"]
 
 # the outbox entry of a bulk run (see bulk_push); its batches are "<run id>.<k>"
 RUN = "run:"
-_NO_SPLIT = 1 << 60  # batch_bytes that never closes a chunk early: one range = one chunk
 _RANGE_FILL = 0.7  # aim ranges at this share of batch_bytes (the probe is only a sample)
 _PROBE_ROWS = 4096  # rows exported to estimate bytes per row
 # Batches at the remote at once. Two: the next batch's upload (≈ 250 ms for 18 MB
@@ -44,11 +43,6 @@ _SLOTS = tuple(f"__ds_rng{i}" for i in range(_IN_FLIGHT + 1))
 # (OPFS) that made base inserts 3-4x cheaper per row (100k-row ranges: 1.7-2.5 us/row;
 # 245,760: 0.4-0.6 us/row), and the source is read in whole row groups too.
 _ROW_GROUP = 122_880
-# The hashes a base row gets when what the remote holds for its key is unknown (a
-# committed batch whose answer is gone): equal to no row's hash (bar the 64-bit bet
-# every comparison makes), so each side's row reads as changed, a conflict when they
-# differ, and the same content on both sides simply settles the base ('base').
-UNKNOWN = 0
 
 
 async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
@@ -178,7 +172,7 @@ class _BulkRun:
             with self.xfer.phase("push.export"):
                 chunks = [c async for c in self.local.export_arrow(
                     f"SELECT {self.export}, 'U' AS __ds_op, NULL::UBIGINT AS __ds_expect, "
-                    f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=_NO_SPLIT)]
+                    f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=NO_SPLIT)]
                 fits = len(chunks) == 1 and (len(chunks[0]) <= batch_bytes or hi - lo <= 1)
                 if fits:  # journaled (committed) before it can be sent
                     await self.local.execute(
@@ -274,7 +268,7 @@ async def _ranges(local: LocalStore, t: str, select: str, batch_rows: int,
     if lo is None:
         return []
     sample = [c async for c in local.export_arrow(
-        f"{select} LIMIT {_PROBE_ROWS}", batch_rows=_PROBE_ROWS, batch_bytes=_NO_SPLIT)]
+        f"{select} LIMIT {_PROBE_ROWS}", batch_rows=_PROBE_ROWS, batch_bytes=NO_SPLIT)]
     n = min(_PROBE_ROWS, int(hi) - int(lo) + 1)
     per_row = max(1.0, sum(len(c) for c in sample) / max(n, 1))
     width = max(1, min(batch_rows, int(batch_bytes * _RANGE_FILL / per_row)))

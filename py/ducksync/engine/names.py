@@ -87,7 +87,7 @@ CONSOLE_RESULT: Final = "__ds_console"
 # The local database's state (engine/state.py, conflicts.py, outbox.py).
 LOCAL_STATE: Final = ("tables", "outbox", "conflicts", "conflict_log", "sync_log", "rejections",
                       "subscriptions", "base__<table>", "conflict_rows__<table>",
-                      "bulk_sent__<table>", "console_history")
+                      "bulk_sent__<table>", "push_sent__<table>", "console_history")
 # The SQL console's query history (ducksync.worker.console_service): survives reloads.
 CONSOLE_HISTORY: Final = "console_history"
 

@@ -14,6 +14,9 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync."bulk_sent__T"`` while a bulk push of ``T`` runs: what each of its batches
   sent (batch number, key hash, row hash), so a batch whose answer was lost can still
   be recorded exactly (``engine/bulk.py``).
+* ``ducksync."push_sent__T"``: the keys of each general-push batch whose outbox entry
+  is still there (batch id, key columns), committed and deleted with that entry, so a
+  batch whose answer was pruned can still be told apart (``engine/push.py``).
 * ``ducksync.conflicts`` + ``ducksync."conflict_rows__T"``: pending manual conflicts
   with both versions of the row; ``ducksync.conflict_log`` every conflict decided.
   A conflict is named by its key's label (:func:`key_text_sql`).
@@ -36,7 +39,8 @@ __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent
            "bulk_sent_table", "conflict_rows_table",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
            "forget_table", "key_text_sql",
-           "known_tables", "parse_key_text", "set_synced_columns"]
+           "known_tables", "parse_key_text", "push_sent_name", "push_sent_table",
+           "set_synced_columns"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -101,6 +105,17 @@ def bulk_sent_name(table: str) -> str:
 def bulk_sent_table(table: str) -> str:
     """Quoted, qualified :func:`bulk_sent_name`."""
     return "ducksync." + sb.quote_ident(bulk_sent_name(table))
+
+
+def push_sent_name(table: str) -> str:
+    """Name (in schema ``ducksync``) of the table journaling the keys each unsettled
+    batch of a general push of ``table`` sent."""
+    return "push_sent__" + table
+
+
+def push_sent_table(table: str) -> str:
+    """Quoted, qualified :func:`push_sent_name`."""
+    return "ducksync." + sb.quote_ident(push_sent_name(table))
 
 
 def _json_text_sql(value: str) -> str:
@@ -278,6 +293,7 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
         "ducksync.tables WHERE name = ?", [table])
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
+        await local.execute(f"DROP TABLE IF EXISTS {push_sent_table(table)}")  # old key
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
         stored = []
     if not stored:
@@ -333,6 +349,7 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
             await local.execute(f"DROP TABLE IF EXISTS {conflict_rows_table(table)}")
             await local.execute("DELETE FROM ducksync.outbox WHERE table_name = ?", [table])
             await local.execute(f"DROP TABLE IF EXISTS {bulk_sent_table(table)}")
+            await local.execute(f"DROP TABLE IF EXISTS {push_sent_table(table)}")
             await local.execute("UPDATE ducksync.tables SET watermark = NULL, wm_column = NULL, "
                                 "base_n = NULL, base_x = NULL, base_sum = NULL, "
                                 "boot_cursor = NULL WHERE name = ?", [table])
@@ -387,6 +404,7 @@ def forget_statements(table: str) -> list[tuple[str, list[Any]]]:
     return [(f"DROP TABLE IF EXISTS {base_table(table)}", []),
             (f"DROP TABLE IF EXISTS {conflict_rows_table(table)}", []),
             (f"DROP TABLE IF EXISTS {bulk_sent_table(table)}", []),
+            (f"DROP TABLE IF EXISTS {push_sent_table(table)}", []),
             *((f"DELETE FROM ducksync.{t} WHERE table_name = ?", [table])
               for t in ("conflicts", "outbox", "rejections")),
             ("DELETE FROM ducksync.tables WHERE name = ?", [table])]
