@@ -38,6 +38,8 @@ _PROBE_ROWS = 4096  # rows exported to estimate bytes per row
 _IN_FLIGHT = 2
 # temp tables for range copies: one per batch in flight, plus the next one prepared
 _SLOTS = tuple(f"__ds_rng{i}" for i in range(_IN_FLIGHT + 1))
+# temp table: (lo, hi) of the first key column in each range sent (_BulkRun._sent_before)
+_SPANS = "__ds_spans"
 # DuckDB's row group. A range of whole row groups lets each base insert write its rows
 # straight to the database file instead of through the WAL first: on DuckDB-WASM
 # (OPFS) that made base inserts 3-4x cheaper per row (100k-row ranges: 1.7-2.5 us/row;
@@ -69,7 +71,7 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     batch is recorded, so :func:`recover_run` can find every batch the remote
     committed and record it exactly. Requires the key
     to be the local table's primary key (each key in one range: the base only gets
-    inserts).
+    inserts, bar a key moved between ranges mid-run: :meth:`_BulkRun._sent_before`).
 
     Returns ``(applied, conflicts, sums)``: ``sums``, the base's sums after the run,
     when every range was verified (the ranges' own, combined; None otherwise), so the
@@ -84,10 +86,12 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     try:
         await local.execute(f"CREATE OR REPLACE TEMP TABLE {PUSH_TOTAL} AS "
                             f"SELECT count(*) AS n FROM {run.t}")
+        await local.execute(f"CREATE OR REPLACE TEMP TABLE {_SPANS} AS SELECT {run.k0} AS lo, "
+                            f"{run.k0} AS hi FROM {run.t} LIMIT 0")
         run.ranges = await _ranges(local, run.t, run.select, batch_rows, batch_bytes)
         await run.send_all(batch_bytes)
     finally:
-        for slot in _SLOTS:
+        for slot in (*_SLOTS, _SPANS):
             with contextlib.suppress(BaseException):
                 await local.execute(f"DROP TABLE IF EXISTS {slot}")
     await _settled(local, shape.table, RUN + run.id)
@@ -120,6 +124,7 @@ class _Range:
     rows: int
     slot: str
     x: int  # bit_xor of the mixed row hashes: the range's share of BaseSums.x
+    resent: bool  # holds a key an earlier range sent too (see _BulkRun._sent_before)
 
 
 class _BulkRun:
@@ -140,6 +145,7 @@ class _BulkRun:
         self.id = uuid.uuid4().hex
         self.t, self.journal = sb.quote_ident(shape.table), bulk_sent_table(shape.table)
         key = shape.key
+        self.k0 = sb.quote_ident(key[0])
         self.lh = sb.row_hash_sql(shape.types)
         ordered = [*key, *(c for c in shape.columns if c not in key)]
         self.cols, self.export = sb.cols_sql(ordered), sb.export_cols_sql(shape.types, ordered)
@@ -175,6 +181,7 @@ class _BulkRun:
                     f"__ds_lh FROM {slot}", batch_rows=hi - lo, batch_bytes=NO_SPLIT)]
                 fits = len(chunks) == 1 and (len(chunks[0]) <= batch_bytes or hi - lo <= 1)
                 if fits:  # journaled (committed) before it can be sent
+                    resent = await self._sent_before(slot)
                     await self.local.execute(
                         f"INSERT INTO {self.journal} SELECT ?, __ds_rk, __ds_lh FROM {slot}",
                         [k])
@@ -185,16 +192,45 @@ class _BulkRun:
             self.prepared += 1
             self._free.pop()
             return _Range(k, codec.encode(chunks[0], self.compression), str(checksum), int(n),
-                          slot, int(x))
+                          slot, int(x), resent)
         return None
+
+    async def _sent_before(self, slot: str) -> bool:
+        """Whether a key of the range copied into ``slot`` was sent by an earlier range
+        of the run (in its journal): moved between ranges mid-run (DuckDB renumbering
+        ``rowid``s; the page rewriting the key, then a checkpoint compacting). If the
+        remote deleted it in between, its primary key lets this copy in too, and this
+        copy is what the remote holds: :meth:`record` replaces the earlier base row (a
+        key's two base rows would cancel in the base's XOR sums, and the next sync
+        would find the key twice). Asked while the remote applies an earlier range.
+
+        First the range's span of the first key column against the spans sent before
+        (two statements over the copy's one column): ranges of keys that grow with
+        ``rowid`` never overlap, so the semi-join of the range's key hashes with the
+        journal (its cost: docs/benchmarks.md) runs only for keys in no such order, or
+        when a key really moved."""
+        span = f"(SELECT min({self.k0}) AS lo, max({self.k0}) AS hi FROM {slot})"
+        rows = await self.local.fetch_rows(
+            f"SELECT count(*) FROM {_SPANS} a, {span} b WHERE b.lo <= a.hi AND b.hi >= a.lo")
+        await self.local.execute(f"INSERT INTO {_SPANS} SELECT lo, hi FROM {span}")
+        if not rows[0][0]:
+            return False
+        rows = await self.local.fetch_rows(
+            f"SELECT count(*) FROM {slot} s SEMI JOIN {self.journal} j ON j.__rk = s.__ds_rk")
+        return bool(rows[0][0])
 
     async def record(self, cur: _Range, batch_id: str, res: ApplyResult) -> None:
         """A verified range's base rows (``rh`` = ``lh``, as the checksum proved), or a
         full answer recorded as usual; then the range's slot is free again."""
+        base = base_table(self.shape.table)
         with self.xfer.phase("push.record"):
             if res.get("verified"):
+                if cur.resent:  # the earlier copy's base row goes: the remote holds this one
+                    await self.local.execute(f"DELETE FROM {base} WHERE __rk IN "
+                                             f"(SELECT __ds_rk FROM {cur.slot})")
+                    self.sums = None
                 await self.local.execute(
-                    f"INSERT INTO {base_table(self.shape.table)} SELECT "
+                    f"INSERT INTO {base} SELECT "
                     f"{sb.cols_sql(self.shape.key)}, __ds_lh, __ds_lh, __ds_rk FROM {cur.slot}")
                 self.applied += cur.rows
                 if self.sums is not None:  # XOR sums: the range's rows join the base's
@@ -204,7 +240,7 @@ class _BulkRun:
             else:
                 self.sums = None
                 ok, bad = await record_result(self.local, self.shape, batch_id,
-                                              res["result"], fresh_keys=True)
+                                              res["result"], fresh_keys=not cur.resent)
                 self.applied, self.conflicts = self.applied + ok, self.conflicts + bad
         self._free.append(cur.slot)
 
