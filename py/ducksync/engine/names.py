@@ -53,6 +53,7 @@ TEMP: Final = {
     "__ds_push_total": "push: how many rows the push sends",
     "__ds_res": "push (local) / remote store: an apply answer",
     "__ds_rng": "bulk: prefix of the range copies __ds_rng0/1/2",
+    "__ds_spans": "bulk: each sent range's span of the first key column (keys sent twice)",
     "__ds_p0": "bulk: prediction scratch", "__ds_p1": "bulk: prediction scratch",
     "__ds_adopt": "bulk: the remote's (key, hashes) read after a crash",
     "__ds_unrec": "bulk: journaled rows of batches whose answer was lost, not yet in the base",
