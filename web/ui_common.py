@@ -15,6 +15,9 @@ PLAIN_WORDS = {
     "cancelled": "Cancelled",
     "auth": "Not signed in to the server",
 }
+# The start of a message that only restates its code's plain words (the worker's and
+# session.js's own, kept whole for logs): said once, the rest kept as the cause.
+RESTATED = {"remote_unavailable": "cannot reach the server"}
 
 
 def el(name):
@@ -55,8 +58,14 @@ def count(n, word, plural=None):
 def plain_error(error):
     """An error dict ({code, message, hint}) in plain words, with the next step: each
     part a sentence."""
-    lead = PLAIN_WORDS.get(str(error.get("code") or ""), "")
-    text = (lead + ": " if lead else "") + str(error.get("message") or "unknown error")
+    code = str(error.get("code") or "")
+    lead, message = PLAIN_WORDS.get(code, ""), str(error.get("message") or "unknown error")
+    said = RESTATED.get(code)
+    if said and message.lower().startswith(said):
+        cause = message[len(said):].strip(" :()")
+        text = lead + (" (" + cause + ")" if cause else "")
+    else:
+        text = (lead + ": " if lead else "") + message
     text = sentence(text)
     hint = error.get("hint")
     if hint:
