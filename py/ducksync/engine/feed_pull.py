@@ -32,6 +32,9 @@ from typing import Final
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.guard import DeleteLimit
+from ducksync.engine.names import FEED_JOINED as _JOINED  # temp tables: see names.py
+from ducksync.engine.names import FEED_KEYS as _KEYS
+from ducksync.engine.names import FEED_ROWS as _ROWS
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
@@ -43,10 +46,7 @@ __all__ = ["LOCAL_MOVED", "MAX_KEYS", "Fetched", "feed_pull", "prefetch"]
 Fetched = dict[str, tuple[int, list[bytes]]]
 # More keys than this is a bulk change, not a latency question: the general round.
 MAX_KEYS: Final = 10_000
-_KEYS: Final = "__ds_fk"  # the named keys, cast to the local key type
-_ROWS: Final = "__ds_frows"  # what the remote answered for them
 _MOVED_MARK: Final = "ducksync:feed-local-moved"  # the write's guard (see _write)
-_JOINED: Final = "__ds_frt"  # per named key: the remote's row now and the base's hashes
 # Returned when a named key's local row no longer equals its base: the write token
 # missed a write, so the general round must hash the local table after all.
 LOCAL_MOVED: Final = -1
