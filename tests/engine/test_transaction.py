@@ -12,7 +12,7 @@ import pytest
 from engine_helpers import run
 
 from ducksync.engine import subscriptions
-from ducksync.engine.transaction import transaction
+from ducksync.engine.transaction import after_failed_script, transaction
 from ducksync.errors import QueryError
 from ducksync.stores.native import NativeLocalStore
 
@@ -78,3 +78,31 @@ def test_a_refused_begin_leaves_the_open_transaction_to_its_owner() -> None:
         run(ours())
     assert local.sent == ["BEGIN TRANSACTION"]
     local.con.execute("ROLLBACK")  # the owner's: still open, so this does not fail
+
+
+def _script(local: Recorded, script: str) -> None:
+    async def go() -> None:
+        try:
+            await local.execute(script)
+        except BaseException as exc:
+            await after_failed_script(local, exc)
+            raise
+
+    with pytest.raises(QueryError):
+        run(go())
+
+
+def test_a_script_that_fails_inside_is_rolled_back_but_not_one_refused_at_begin() -> None:
+    """A transaction sent as one script (the feed pull's): failing inside, it is left
+    open (DuckDB: "Current transaction is aborted") and rolled back; refused at its
+    BEGIN, the open transaction is another's, and no ROLLBACK ends it."""
+    local = Recorded()
+    local.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    _script(local, "BEGIN TRANSACTION; INSERT INTO t VALUES (1); INSERT INTO t VALUES (1); "
+                   "COMMIT")
+    assert local.sent[-1] == "ROLLBACK"
+    local.con.execute("BEGIN TRANSACTION")  # nothing left open: a new one starts
+    local.sent.clear()
+    _script(local, "BEGIN TRANSACTION; INSERT INTO t VALUES (2); COMMIT")
+    assert "ROLLBACK" not in local.sent, local.sent
+    local.con.execute("ROLLBACK")  # the owner's, still open

@@ -25,7 +25,6 @@ None and the caller runs the general round, which decides as before:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -38,6 +37,7 @@ from ducksync.engine.names import FEED_ROWS as _ROWS
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.transaction import after_failed_script
 from ducksync.errors import DucksyncError
 
 __all__ = ["LOCAL_MOVED", "MAX_KEYS", "Fetched", "feed_pull", "prefetch"]
@@ -207,8 +207,7 @@ async def _write(local: LocalStore, shape: Shape, xfer: Transfer, k: str, t: str
     try:
         await local.execute(script)
     except BaseException as exc:
-        with contextlib.suppress(DucksyncError):
-            await local.execute("ROLLBACK")
+        await after_failed_script(local, exc)
         if isinstance(exc, DucksyncError) and _MOVED_MARK in str(exc):
             xfer.paths.append("feed-fallback")
             return LOCAL_MOVED

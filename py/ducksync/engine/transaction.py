@@ -24,12 +24,14 @@ from collections.abc import AsyncIterator
 from ducksync.engine.store import LocalStore
 from ducksync.errors import DucksyncError
 
-__all__ = ["transaction"]
+__all__ = ["after_failed_script", "transaction"]
 
 # DuckDB's refusal of a COMMIT (a conflict, a constraint checked at commit): it has
 # ended the transaction. Any other failure of a COMMIT (the connection's transport, a
 # deadline) may have left it open.
 _COMMIT_FAILED = "failed to commit"
+# DuckDB's refusal of a BEGIN: a transaction is open already, and it is not this one.
+_BEGIN_REFUSED = "within a transaction"
 
 
 async def _rollback(local: LocalStore) -> None:
@@ -61,3 +63,14 @@ async def transaction(local: LocalStore) -> AsyncIterator[None]:
     except BaseException:  # cancelled: the COMMIT may not have run
         await _rollback(local)
         raise
+
+
+async def after_failed_script(local: LocalStore, exc: BaseException) -> None:
+    """After a transaction sent as one script (``BEGIN; …; COMMIT`` in one call) failed
+    with ``exc``: roll back, unless DuckDB refused its BEGIN (the open transaction is
+    another's) or its COMMIT (DuckDB ended it). The script cannot say where else it
+    stopped, so any other failure may have left ours open."""
+    if isinstance(exc, DucksyncError) and any(
+            refused in exc.message.lower() for refused in (_COMMIT_FAILED, _BEGIN_REFUSED)):
+        return
+    await _rollback(local)
