@@ -312,18 +312,24 @@ class SqlRemoteStore:
                 await self._ddl(ddl)
             self._ledger_cols.update({t: [] for t in rs.LEDGER_TABLES})
 
-    async def _ddl(self, ddl: str) -> None:
-        for attempt in range(self.attempts):
+    async def _ddl(self, ddl: str, then: Step | None = None) -> list[tuple[Any, ...]]:
+        """``ddl`` (retried when a concurrent writer conflicts); ``then``: a read of what
+        it made, sent in the same round trip, whose rows are returned."""
+        attempt = 0
+        while True:
             try:
-                await self.connector.execute(ddl)
-                return
+                if then is None:
+                    await self.connector.execute(ddl)
+                    return []
+                return await self._script([(ddl, ()), then])
             except QueryError as exc:
-                if not rs.is_conflict(exc.message) or attempt + 1 == self.attempts:
+                attempt += 1
+                if not rs.is_conflict(exc.message) or attempt >= self.attempts:
                     refused = rs.refused_write(exc)
                     if refused is exc:
                         raise
                     raise refused from exc
-            await self._pause(attempt + 1)
+            await self._pause(attempt)
 
     async def _rows_table(self, info: TableInfo, key: list[str]) -> bool:
         """Whether answers for ``(table, key)`` can be kept as rows of
@@ -334,19 +340,10 @@ class SqlRemoteStore:
         assert self._ledger_cols is not None
         want = [(n, t.upper()) for n, t in rs.answer_columns(info, key)]
         name = rs.ROWS + info["name"]
-        if not self._ledger_cols.get(name):
-            await self._ddl(rs.rows_table_sql(info, key))
-            self._ledger_cols[name] = await self._describe(rs.rows_table(info["name"])) or []
+        if not self._ledger_cols.get(name):  # created, and read in the same round trip
+            self._ledger_cols[name] = [(str(r[0]), str(r[1]).upper()) for r in await self._ddl(
+                rs.rows_table_sql(info, key), then=(f"DESCRIBE {rs.rows_table(info['name'])}", ()))]
         return self._ledger_cols[name] == want
-
-    async def _describe(self, target: str) -> list[tuple[str, str]] | None:
-        try:
-            rows = await self.connector.fetch_rows(f"DESCRIBE {target}")
-        except QueryError as exc:
-            if rs.is_missing(exc.message):
-                return None
-            raise
-        return [(str(r[0]), str(r[1]).upper()) for r in rows]
 
     # -- catalog ---------------------------------------------------------------------
     async def _tables(self, name: str | None = None) -> list[TableInfo]:
