@@ -44,3 +44,13 @@ def test_a_message_that_ends_a_sentence_is_left_as_it_is(common: Any) -> None:
 @pytest.mark.parametrize(("n", "words"), [(0, "0 rows"), (1, "1 row"), (2, "2 rows")])
 def test_counts_agree_with_their_number(common: Any, n: int, words: str) -> None:
     assert common.count(n, "row") == words
+
+
+def test_motherduck_unreachable_is_said_once(common: Any) -> None:
+    """The remote section's words for a failed switch (web/ui_remote.transport_error)."""
+    text = common.lead_once("Could not reach MotherDuck",
+                            "cannot connect to MotherDuck: Failed to fetch")
+    assert text == "Could not reach MotherDuck (Failed to fetch)"
+    assert common.lead_once("Could not reach MotherDuck", "token expired") == \
+        "Could not reach MotherDuck: token expired"
+
