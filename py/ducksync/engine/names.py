@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE_HISTORY", "CONSOLE_RESULT", "LOCAL_STATE", "PROTOCOL_COLUMNS",
-           "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA", "TEMP", "is_internal"]
+__all__ = ["CONSOLE_HISTORY", "CONSOLE_RESULT", "FEED_JOINED", "FEED_KEYS", "FEED_ROWS",
+           "LOCAL_STATE", "PROTOCOL_COLUMNS", "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA", "TEMP",
+           "is_internal"]
 
 SCHEMA: Final = "ducksync"
 
@@ -35,6 +36,11 @@ PROTOCOL_COLUMNS: Final = frozenset({
     "__ds_batch", "__ds_at", "__ds_seq", "__ds_cur",
     "__ds_ok",  # remote store: a batch row's new values pass its scope's filter
 })
+
+# The feed pull's temp tables (engine/feed_pull.py uses these constants).
+FEED_KEYS: Final = "__ds_fk"
+FEED_ROWS: Final = "__ds_frows"
+FEED_JOINED: Final = "__ds_frt"
 
 # Temp tables and registered views, by the module that owns them.
 TEMP: Final = {
@@ -61,9 +67,9 @@ TEMP: Final = {
     "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_boot_kept": "bootstrap: a page's rows whose keys neither the table nor base hold",
     "__ds_x": "engine scratch",
-    "__ds_fk": "engine, feed pull: the keys a feed event named, cast to the local key types",
-    "__ds_frows": "engine, feed pull: the remote's rows for those keys",
-    "__ds_frt": "engine, feed pull: per named key, the remote's row now and the base's hashes",
+    FEED_KEYS: "engine, feed pull: the keys a feed event named, cast to the local key types",
+    FEED_ROWS: "engine, feed pull: the remote's rows for those keys",
+    FEED_JOINED: "engine, feed pull: per named key, the remote's row now and the base's hashes",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
     "__ds_in": "remote store: the batch cast to the table's types",

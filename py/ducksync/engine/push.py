@@ -23,6 +23,7 @@ from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, push_sent_name, push_sent_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
+from ducksync.engine.transaction import transaction
 
 __all__ = ["NO_SPLIT", "PUSH_TOTAL", "UNKNOWN", "ack", "forget_batch", "has_journal",
            "push_plan", "record_lost", "record_result"]
@@ -61,8 +62,7 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str, result: 
         "SELECT count(*) FILTER (WHERE __ds_status = 'ok'), "
         "count(*) FILTER (WHERE __ds_status <> 'ok' AND NOT starts_with(__ds_status, ?)) "
         "FROM __ds_res", [rejections.REJECTED_PREFIX]))[0]
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         if not fresh_keys:
             await local.execute(
                 f"DELETE FROM {base} AS b USING (SELECT {named} FROM __ds_res r WHERE "
@@ -72,10 +72,6 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str, result: 
             "WHERE r.__ds_status = 'ok' AND r.__ds_rh IS NOT NULL")
         await rejections.record(local, shape, "__ds_res")
         await _forget_entry(local, shape.table, batch_id, journaled=journaled)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
     await local.execute("DROP TABLE IF EXISTS __ds_res")
     return int(ok), int(bad)
 
@@ -93,13 +89,8 @@ async def _forget_entry(local: LocalStore, table: str, batch_id: str, *,
 async def forget_batch(local: LocalStore, table: str, batch_id: str, *, journaled: bool) -> None:
     """Forget a batch (outbox entry and journaled keys) in a transaction of its own:
     one recorded already, or one the remote never committed (its rows are still to push)."""
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await _forget_entry(local, table, batch_id, journaled=journaled)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 async def _journal_entry(local: LocalStore, shape: Shape, batch_id: str, lo: int,
@@ -112,17 +103,12 @@ async def _journal_entry(local: LocalStore, shape: Shape, batch_id: str, lo: int
     (:func:`record_lost`). Key values, not hashes: the base's ``__rk`` is the remote's
     key hash, which another engine may compute differently.
     """
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute("INSERT INTO ducksync.outbox VALUES (?, ?, now())",
                             [batch_id, shape.table])
         await local.execute(f"INSERT INTO {push_sent_table(shape.table)} SELECT ?, "
                             f"{sb.cols_sql(shape.key)} FROM __ds_push WHERE __ds_seq > ? AND "
                             "__ds_seq <= ?", [batch_id, lo, hi])
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 async def has_journal(local: LocalStore, table: str) -> bool:
@@ -154,8 +140,7 @@ async def record_lost(local: LocalStore, shape: Shape, batch_id: str) -> bool:
             f"SELECT count(*) FROM {journal} WHERE batch_id = ?", [batch_id]))[0][0]:
         return False
     sent = f"(SELECT {sb.cols_sql(key)} FROM {journal} WHERE batch_id = ?)"
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute(
             f"UPDATE {base} AS b SET __lh = {UNKNOWN}, __rh = {UNKNOWN} FROM {sent} j "
             f"WHERE {sb.key_join_sql(key, 'b', 'j')}", [batch_id])
@@ -164,10 +149,6 @@ async def record_lost(local: LocalStore, shape: Shape, batch_id: str) -> bool:
             f"{sb.key_hash_sql(key, 'j')} FROM {sent} j ANTI JOIN {base} b ON "
             f"{sb.key_join_sql(key, 'j', 'b')}", [batch_id])
         await _forget_entry(local, shape.table, batch_id, journaled=True)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
     return True
 
 
