@@ -6,6 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
 from engine_helpers import (
     Crash,
     FlakyLocal,
@@ -190,3 +191,20 @@ def test_a_batch_above_the_byte_cap_is_narrowed_and_journaled_whole() -> None:
     assert len(sizes) >= 5 and max(sizes) <= 50_000
     assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (0,)
     assert a.con.execute('SELECT count(*) FROM ducksync."push_sent__t"').fetchone() == (0,)
+
+
+@pytest.mark.parametrize("before", ["no journal table", "no journal rows"])
+def test_a_pruned_batch_from_before_the_journal_settles_the_old_way(before: str) -> None:
+    """An outbox entry written by a version without the push journal (no table, or a
+    table without rows for it) is settled as before: the empty answer read as
+    recorded, the rows then merged by content."""
+    a, r = make(10)
+    do_sync(a, r)
+    a.con.execute("INSERT INTO t VALUES (100, 'new')")
+    general_answer_lost(a, r)
+    prune_answers(r)
+    a.con.execute('DROP TABLE ducksync."push_sent__t"' if before == "no journal table"
+                  else 'DELETE FROM ducksync."push_sent__t"')
+    rep = do_sync(a, r).tables[0]
+    assert rep.converged and rep.conflicts == 0 and rows(a) == rows(r)
+    assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (0,)
