@@ -30,11 +30,20 @@ round sees any difference. At the end, the base's checksum is compared with the
 remote's whole-table checksum taken at the run's start: equal, the table is settled;
 not equal, the sync runs a normal round at once (``moved``).
 
+**The key comes last** for a table the engine created for this bootstrap
+(``Shape.key_pending``): it is created without its PRIMARY KEY, the pages insert into
+it unindexed (a keyed insert is most of a page's commit; in DuckDB-WASM every row of
+it is written to the WAL too), and :func:`keys.add_pending_key` adds the key after the
+last page. A table the user created keeps its key and the path below.
+
 **Local writes meanwhile** (the page is usable while rows arrive): a page never
-overwrites a local row. Its inserts are plain while they can be; a key the page also
-holds (written here since) makes the insert fail and the page is redone skipping the
-keys the table holds, base included, so the next detection treats them as changed on
-both sides (a conflict, or the same content) as for any first sync.
+overwrites a local row. Into a keyed table its inserts are plain while they can be; a
+key the page also holds (written here since) makes the insert fail and the page is
+redone skipping the keys the table holds, base included, so the next detection treats
+them as changed on both sides (a conflict, or the same content) as for any first sync.
+Into a table still without its key nothing fails: both copies land, and adding the key
+keeps the row written here and drops the page's copy and its base row, to the same end
+(a key whose rows written here differ stops with an ``InvalidKeyError``, nothing lost).
 
 **A resumed run skips the keys the base holds, too**: between the interruption and the
 resume, a push-only sync may have pushed a key beyond the cursor (its base row written)
@@ -61,12 +70,13 @@ from typing import Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
+from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums
-from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
 from ducksync.errors import DucksyncError
 
-__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "run"]
+__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "pageable", "run"]
 
 # Key types whose text form reads back to the same value on any DuckDB and whose order
 # is the same on both sides (the cursor travels as text: ``CAST(? AS type)``).
@@ -99,10 +109,22 @@ def _norm(t: str) -> str:
     return " ".join(t.upper().split())
 
 
+def _pageable_key(key: list[str], types: dict[str, str]) -> bool:
+    return bool(key) and all(_norm(types[k]) in _CURSOR_TYPES for k in key)
+
+
+def pageable(info: TableInfo, key: list[str] | None) -> bool:
+    """The remote table ``info`` could be bootstrapped with ``key`` (None: its primary
+    key): what reconcile needs to create its local copy without the key."""
+    pk = list(info["primary_key"])
+    return (key or pk) == pk and _pageable_key(pk, {c["name"]: c["type"]
+                                                    for c in info["columns"]})
+
+
 async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bool:
     """A bootstrap may start: see the module docstring (the remote side is the caller's)."""
     key = shape.key
-    if (not key or any(_norm(shape.types[k]) not in _CURSOR_TYPES for k in key)
+    if (not _pageable_key(key, shape.types)
             or shape.local_pk != tuple(key) or shape.remote_pk != tuple(key)
             or (sums is not None and sums.n)):
         return False
@@ -152,6 +174,9 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
         for name in (*_PAGES, _KEPT, BOOT_TOTAL):
             with contextlib.suppress(DucksyncError):
                 await local.execute(f"DROP TABLE IF EXISTS {name}")
+    if shape.key_pending:
+        with xfer.phase("bootstrap.key"):
+            await add_pending_key(local, shape.table, shape.types)
     sums = await base_sums(local, shape)
     moved = sums.top != top
     xfer.paths.append("bootstrap-moved" if moved else "bootstrap-settled")
