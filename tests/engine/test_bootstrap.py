@@ -20,6 +20,7 @@ from engine_helpers import (
     run,
 )
 
+from ducksync.engine import subscriptions
 from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, sync
@@ -132,6 +133,17 @@ def test_a_new_device_table_gets_its_key_after_the_last_page() -> None:
     rep = do_sync(device, r, batch_rows=PAGE).tables[0]
     assert rep.converged and "bootstrap" in rep.paths and rep.pulled == 12
     _assert_equal_to_remote(device, r)
+
+
+def test_a_copy_kept_when_unsubscribed_mid_bootstrap_gets_its_key() -> None:
+    """No sync would finish a table no longer held: unsubscribing keeps it keyed."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    assert _primary_key(device) == []
+    run(subscriptions.unsubscribe(device, "t", keep_local=True))
+    assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
+    assert len(rows(device)) == PAGE
 
 
 def test_a_table_whose_bootstrap_cannot_continue_gets_its_key_first() -> None:

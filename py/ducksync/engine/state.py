@@ -6,7 +6,8 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync.tables``   one row per synced table: its key, last sync time, the
   append-only cursor (``watermark`` value of column ``wm_column``), the remote it is
   tied to, the base's whole-table sums (:class:`Stored`) and the columns both sides
-  held (:class:`Agreed`: what tells a dropped table or column from a new one).
+  held (:class:`Agreed`: what tells a dropped table or column from a new one), and
+  the PRIMARY KEY a table created here for a bootstrap is still owed (``pending_key``).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
