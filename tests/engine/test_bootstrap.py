@@ -146,6 +146,20 @@ def test_a_copy_kept_when_unsubscribed_mid_bootstrap_gets_its_key() -> None:
     assert len(rows(device)) == PAGE
 
 
+def test_a_remote_table_dropped_mid_bootstrap_leaves_the_copy_keyed() -> None:
+    """No bootstrap can finish without the remote table: reconcile adds the key before
+    it reports the drop (and before a push could re-create the remote from it)."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    r.con.execute("DROP TABLE t")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.error is not None and rep.dropped_on == "remote"
+    assert _primary_key(device) == ["id"] and len(rows(device)) == PAGE
+    rep = do_sync(device, r, "push", tables=["t"]).tables[0]  # upload it again
+    assert rep.converged and rows(r) == rows(device)
+
+
 def test_a_table_whose_bootstrap_cannot_continue_gets_its_key_first() -> None:
     """Created keyless, interrupted before any page, then written here: no bootstrap
     (the table has rows), so the round adds the key before detection, and a repeated
