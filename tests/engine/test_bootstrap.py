@@ -130,8 +130,12 @@ def test_a_new_device_table_gets_its_key_after_the_last_page() -> None:
     assert _primary_key(device) == [] and _pending_key(device) == (["id"],)
     assert device.con.execute("SELECT is_nullable FROM information_schema.columns WHERE "
                               "table_name = 't' AND column_name = 'id'").fetchone() == ("NO",)
-    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
-    assert rep.converged and "bootstrap" in rep.paths and rep.pulled == 12
+    # written here meanwhile: a key the resumed pages bring, and one of its own
+    device.con.execute("INSERT INTO t VALUES (15, 'mine', 0), (30, 'new here', 0)")
+    rep = do_sync(device, r, batch_rows=PAGE, policy="local-wins").tables[0]
+    assert rep.converged and "bootstrap" in rep.paths and rep.conflicts == 1
+    assert rep.pushed == 2  # 15 (the conflict, local wins) and 30
+    assert [row for row in rows(r) if row[0] in (15, 30)] == [(15, "mine", 0), (30, "new here", 0)]
     _assert_equal_to_remote(device, r)
 
 

@@ -50,7 +50,9 @@ resume, a push-only sync may have pushed a key beyond the cursor (its base row w
 and the key then been deleted here. Inserted again, the page would bring back a row
 deleted here and give the base that key twice; skipped, the next round sees the local
 delete against its base row, as for any synced row. That round runs at once, in the
-same sync (``Booted.resumed``).
+same sync (``Booted.resumed``). Not needed while the table is owed its key: any round
+but a bootstrap's adds it first, so the base then holds no key beyond the cursor, and
+the key's addition settles keys written here; such a resumed run's pages insert plainly.
 
 Eligible: key columns of orderable types with an exact text form (a composite key's
 pages are keyset pages over the tuple: the cursor is its texts as a JSON list), the key
@@ -296,7 +298,7 @@ class _Pages:
                     [self.shape.table])
                 return 0
             try:
-                if self.resumed:
+                if self.resumed and not self.shape.key_pending:
                     return await self._commit(page, cursor, skip_held=True)
                 await self._commit(page, cursor, skip_held=False)
                 return n
