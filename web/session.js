@@ -79,7 +79,7 @@ async function call(path, { method = "GET", body } = {}) {
       body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   } catch (err) {
     throw new SessionError({ code: "remote_unavailable", message: `cannot reach the server (${err.message})`,
-                             hint: "your local data stays usable; sign-in and sync need the server" });
+                             hint: "check the network and that the server is running; your local data stays usable meanwhile" });
   }
   const answer = await response.json().catch(() => null);
   if (!response.ok) {

@@ -15,6 +15,10 @@ PLAIN_WORDS = {
     "cancelled": "Cancelled",
     "auth": "Not signed in to the server",
 }
+# The start of a message that only restates a lead's plain words (the workers' and
+# session.js's own, kept whole for logs): said once, the rest kept as the cause.
+RESTATED = {"The server could not be reached": "cannot reach the server",
+            "Could not reach MotherDuck": "cannot connect to motherduck"}
 
 
 def el(name):
@@ -52,12 +56,21 @@ def count(n, word, plural=None):
     return str(n) + " " + (word if n == 1 else (plural or word + "s"))
 
 
+def lead_once(lead, message):
+    """``lead: message``; ``lead (cause)`` when the message starts by saying the lead
+    again ("The server could not be reached: cannot reach the server: ..." was shown)."""
+    said = RESTATED.get(lead)
+    if said and message.lower().startswith(said):
+        cause = message[len(said):].strip(" :()")
+        return lead + (" (" + cause + ")" if cause else "")
+    return (lead + ": " if lead else "") + message
+
+
 def plain_error(error):
     """An error dict ({code, message, hint}) in plain words, with the next step: each
     part a sentence."""
     lead = PLAIN_WORDS.get(str(error.get("code") or ""), "")
-    text = (lead + ": " if lead else "") + str(error.get("message") or "unknown error")
-    text = sentence(text)
+    text = sentence(lead_once(lead, str(error.get("message") or "unknown error")))
     hint = error.get("hint")
     if hint:
         text += " What to do: " + sentence(hint)

@@ -15,7 +15,7 @@ to delete the local copy too; the server keeps every row either way.
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, js_obj, on_promise, plain_error, sentence
+from ui_common import el, escape, from_js, js_obj, lead_once, on_promise, plain_error, sentence
 
 UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
                "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
@@ -31,7 +31,7 @@ def transport_error(err):
         return REFUSED
     text = str(err.message or "unknown error")
     if str(err.code) == "remote_unavailable":
-        text = "Could not reach MotherDuck: " + text
+        text = lead_once("Could not reach MotherDuck", text)
     text = sentence(text)
     if err.hint:
         text += " What to do: " + sentence(err.hint)

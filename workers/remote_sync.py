@@ -59,7 +59,8 @@ async def _fetch(call: HttpCall, ipc: Any, bearer: str | None = None) -> HttpAns
     except JsException as exc:
         raise RemoteUnavailableError(
             f"cannot reach the server: {js_message(exc)}",
-            hint="your changes are kept locally; sync retries when the server is back") \
+            hint="check the network and that the server is running; your changes are "
+                 "kept here and sync retries when the server is back") \
             from None
     return HttpAnswer(status=int(res.status), json=_py(res.json),
                       ipc=None if _absent(res.ipc) else res.ipc,

@@ -10,6 +10,7 @@ list), and IPC that arrives from the remote worker goes straight into
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -50,14 +51,11 @@ class WasmLocalStore:
 
     async def _q(self, start: Callable[[], Any], sql: str) -> Any:
         """``start()``'s answer; with a gate, not inside another task's transaction."""
-        if self.gate is None:
-            return await self._answer(start(), sql)
-        async with self.gate.statement(sql):
-            return await self._answer(start(), sql)
-
-    async def _answer(self, call: Any, sql: str) -> Any:
+        entered: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if self.gate is None else self.gate.statement(sql))
         try:
-            return await call
+            async with entered:
+                return await start()
         except JsException as exc:
             if getattr(exc, "name", None) == "TimeoutError":  # workers/sql_service.mjs's deadline
                 raise RemoteUnavailableError(

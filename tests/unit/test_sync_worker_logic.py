@@ -421,11 +421,27 @@ def test_a_cancelled_sync_is_not_a_failed_one(own_server: str, tmp_path: Any) ->
         return await original(method, args, ipc)
 
     svc.remote._transport = cancels
+    sent: list[str] = []
+    local: Any = svc.local
+    execute = local.execute
+
+    async def recorded(sql: str, params: Any = ()) -> None:
+        sent.append(sql)
+        await execute(sql, params)
+
+    local.execute = recorded
     with pytest.raises(SyncCancelledError):
         run(svc.sync(batch_rows=1000))
     status = svc.snapshot()
     assert status["phase"] == "pending" and status["last_outcome"] == "cancelled"
     assert status["last_error"] is None and not status["in_sync"]
+    # cancelled in a remote call, no local transaction open: nothing to roll back (a
+    # blanket ROLLBACK here failed with "no transaction is active", or could end a
+    # transaction that was not the sync's)
+    assert "ROLLBACK" not in sent, sent
+    svc.remote._transport = original
+    run(svc.sync(batch_rows=1000))  # and the next sync converges
+    assert svc.snapshot()["last_outcome"] == "ok" and svc.snapshot()["in_sync"]
 
 
 def test_every_conflict_kind_is_listed_with_its_kind_and_resolvable(

@@ -24,6 +24,17 @@ def test_a_browser_error_and_its_hint_read_as_two_sentences(common: Any) -> None
                     "What to do: Check the network.")
 
 
+@pytest.mark.parametrize("message", ["cannot reach the server: Failed to fetch",  # worker
+                                     "cannot reach the server (Failed to fetch)"])  # session.js
+def test_the_server_unreachable_is_said_once(common: Any, message: str) -> None:
+    """Was "The server could not be reached: cannot reach the server: Failed to fetch."
+    (the remote tables panel, the sync status)."""
+    text = common.plain_error({"code": "remote_unavailable", "message": message,
+                               "hint": "check the network"})
+    assert text == ("The server could not be reached (Failed to fetch). "
+                    "What to do: Check the network.")
+
+
 def test_a_message_that_ends_a_sentence_is_left_as_it_is(common: Any) -> None:
     assert common.plain_error({"message": "Nothing was imported.", "hint": None}) == \
         "Nothing was imported."
@@ -33,3 +44,13 @@ def test_a_message_that_ends_a_sentence_is_left_as_it_is(common: Any) -> None:
 @pytest.mark.parametrize(("n", "words"), [(0, "0 rows"), (1, "1 row"), (2, "2 rows")])
 def test_counts_agree_with_their_number(common: Any, n: int, words: str) -> None:
     assert common.count(n, "row") == words
+
+
+def test_motherduck_unreachable_is_said_once(common: Any) -> None:
+    """The remote section's words for a failed switch (web/ui_remote.transport_error)."""
+    text = common.lead_once("Could not reach MotherDuck",
+                            "cannot connect to MotherDuck: Failed to fetch")
+    assert text == "Could not reach MotherDuck (Failed to fetch)"
+    assert common.lead_once("Could not reach MotherDuck", "token expired") == \
+        "Could not reach MotherDuck: token expired"
+

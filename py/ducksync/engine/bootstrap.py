@@ -76,6 +76,7 @@ from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums
 from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
+from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
 __all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "pageable", "run"]
@@ -310,8 +311,7 @@ class _Pages:
         ``skip_held``: without the keys the table or the base holds."""
         shape, run = self.shape, self.local.execute
         src = f"({self.cast.format(page=page)}) p"
-        await run("BEGIN TRANSACTION")
-        try:
+        async with transaction(self.local):
             n = 0
             if skip_held:  # kept apart: the inserts below change what the joins would keep
                 await run(f"CREATE OR REPLACE TEMP TABLE {_KEPT} AS SELECT p.* FROM {src} "
@@ -324,11 +324,6 @@ class _Pages:
                       f"{sb.cols_sql(shape.columns, 'p')} FROM {src}")
             await run("UPDATE ducksync.tables SET boot_cursor = ? WHERE name = ?",
                       [cursor, shape.table])
-            await run("COMMIT")
-        except BaseException:
-            with contextlib.suppress(DucksyncError):
-                await run("ROLLBACK")
-            raise
         return int(n)
 
     def _base_insert(self, src: str) -> str:

@@ -23,6 +23,7 @@ from ducksync.engine.push import PUSH_TOTAL, ack, record_result
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, bulk_sent_name, bulk_sent_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
+from ducksync.engine.transaction import transaction
 
 __all__ = ["RUN", "bulk_push", "recover_run"]
 
@@ -104,14 +105,9 @@ async def bulk_push(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
 async def _settled(local: LocalStore, table: str, entry: str) -> None:
     """The run's outbox entry and its journal go together: an entry without a journal
     is then only ever one written before journals existed (see :func:`recover_run`)."""
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [entry])
         await local.execute(f"DROP TABLE IF EXISTS {bulk_sent_table(table)}")
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 @dataclass

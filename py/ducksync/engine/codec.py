@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ZSTD_LEVEL", "available", "decode", "encode"]
+__all__ = ["ZSTD_LEVEL", "available", "compress", "decode", "encode"]
 
 _MAGIC = b"DSZ"
 # Every zstd on the wire (payloads here, HTTP bodies both ways). Level 1: the compressor
@@ -43,19 +43,27 @@ def available() -> list[str]:
     return (["zstd"] if _zstd() else []) + ["gzip"]
 
 
+def compress(data: bytes, codec: str) -> bytes:
+    """``data`` compressed with ``codec`` (``"zstd"`` or ``"gzip"``), bare: an HTTP body's
+    ``Content-Encoding`` or the inside of :func:`encode`'s frame. The one place the
+    compressors and their levels are chosen."""
+    if codec == "zstd":
+        z = _zstd()
+        if z is None:
+            raise ValueError("zstd is not available in this interpreter")
+        return z[0](data)
+    if codec == "gzip":
+        return gzip.compress(data, compresslevel=1)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
 def encode(data: bytes, codec: str | None) -> bytes:
     """Compress ``data`` with ``codec`` (``"zstd"``, ``"gzip"`` or ``None`` = raw)."""
     if codec is None:
         return data
-    if codec == "zstd":
-        z = _zstd()
-        if z is None:
-            codec = "gzip"
-        else:
-            return _MAGIC + b"z" + z[0](data)
-    if codec == "gzip":
-        return _MAGIC + b"g" + gzip.compress(data, compresslevel=1)
-    raise ValueError(f"unknown codec {codec!r}")
+    if codec == "zstd" and _zstd() is None:
+        codec = "gzip"
+    return _MAGIC + {"zstd": b"z", "gzip": b"g"}.get(codec, b"") + compress(data, codec)
 
 
 def decode(data: bytes) -> bytes:

@@ -23,6 +23,7 @@ from ducksync.engine.state import (
     key_text_sql,
 )
 from ducksync.engine.store import LocalStore
+from ducksync.engine.transaction import transaction
 from ducksync.engine.waiting import names_key
 from ducksync.errors import DucksyncError
 
@@ -80,8 +81,7 @@ async def resolve(local: LocalStore, table: str, key_text: str,
     types = {c["name"]: c["type"] for c in info["columns"]}
     t, base, cr = sb.quote_ident(table), base_table(table), conflict_rows_table(table)
     match = f"{key_text_sql(key, 'x')} = ?"
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await forget_base_sums(local, table)
         await local.execute(f"DELETE FROM {base} AS x WHERE {match}", [key_text])
         if take == "remote":
@@ -106,7 +106,3 @@ async def resolve(local: LocalStore, table: str, key_text: str,
         await local.execute(f"DELETE FROM {cr} WHERE __key = ?", [key_text])
         await local.execute("INSERT INTO ducksync.conflict_log VALUES (?, ?, 'manual', ?, now())",
                             [table, key_text, take])
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise

@@ -25,16 +25,19 @@ None and the caller runs the general round, which decides as before:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
 from ducksync.engine.guard import DeleteLimit
+from ducksync.engine.names import FEED_JOINED as _JOINED  # temp tables: see names.py
+from ducksync.engine.names import FEED_KEYS as _KEYS
+from ducksync.engine.names import FEED_ROWS as _ROWS
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.transaction import after_failed_script
 from ducksync.errors import DucksyncError
 
 __all__ = ["LOCAL_MOVED", "MAX_KEYS", "Fetched", "feed_pull", "prefetch"]
@@ -43,10 +46,7 @@ __all__ = ["LOCAL_MOVED", "MAX_KEYS", "Fetched", "feed_pull", "prefetch"]
 Fetched = dict[str, tuple[int, list[bytes]]]
 # More keys than this is a bulk change, not a latency question: the general round.
 MAX_KEYS: Final = 10_000
-_KEYS: Final = "__ds_fk"  # the named keys, cast to the local key type
-_ROWS: Final = "__ds_frows"  # what the remote answered for them
 _MOVED_MARK: Final = "ducksync:feed-local-moved"  # the write's guard (see _write)
-_JOINED: Final = "__ds_frt"  # per named key: the remote's row now and the base's hashes
 # Returned when a named key's local row no longer equals its base: the write token
 # missed a write, so the general round must hash the local table after all.
 LOCAL_MOVED: Final = -1
@@ -207,8 +207,7 @@ async def _write(local: LocalStore, shape: Shape, xfer: Transfer, k: str, t: str
     try:
         await local.execute(script)
     except BaseException as exc:
-        with contextlib.suppress(DucksyncError):
-            await local.execute("ROLLBACK")
+        await after_failed_script(local, exc)
         if isinstance(exc, DucksyncError) and _MOVED_MARK in str(exc):
             xfer.paths.append("feed-fallback")
             return LOCAL_MOVED

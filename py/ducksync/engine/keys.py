@@ -29,6 +29,7 @@ from typing import Final, Literal
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.state import base_table, forget_base_sums, key_text_sql
 from ducksync.engine.store import LocalStore
+from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError, InvalidKeyError
 
 __all__ = ["SAMPLE", "add_pending_key", "refuse_bad_keys"]
@@ -111,24 +112,18 @@ async def add_pending_key(local: LocalStore, table: str, types: Mapping[str, str
         return False
     except DucksyncError:  # a key held twice (the only way a keyed copy can fail)
         pass
-    await _transaction(local, _resolve_sql(table, key, types, base_key == key), table, key)
+    await _resolve_duplicates(local, _resolve_sql(table, key, types, base_key == key), table, key)
     await _add_key(local, table, key)
     return True
 
 
 async def _add_key(local: LocalStore, table: str, key: list[str]) -> None:
     """The ALTER and the mark's clearing, in one transaction."""
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute(f"ALTER TABLE {sb.quote_ident(table)} ADD PRIMARY KEY "
                             f"({sb.cols_sql(key)})")
         await local.execute("UPDATE ducksync.tables SET pending_key = NULL WHERE name = ?",
                             [table])
-        await local.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(DucksyncError):
-            await local.execute("ROLLBACK")
-        raise
 
 
 def _resolve_sql(table: str, key: list[str], types: Mapping[str, str],
@@ -157,35 +152,36 @@ def _resolve_sql(table: str, key: list[str], types: Mapping[str, str],
     ]
 
 
-async def _transaction(local: LocalStore, statements: list[str], table: str,
-                       key: list[str]) -> None:
-    """Run the resolution; refuse (changing nothing) keys whose own rows differ."""
-    await local.execute("BEGIN TRANSACTION")
+async def _resolve_duplicates(local: LocalStore, statements: list[str], table: str,
+                             key: list[str]) -> None:
+    """Run the resolution in one transaction; refuse (changing nothing) keys whose
+    rows written here differ among themselves."""
     try:
-        await forget_base_sums(local, table)
-        await local.execute(statements[0])
-        await local.execute(statements[1])
-        n, sample = (await local.fetch_rows(
-            f"SELECT count(*), (SELECT string_agg(s, ', ' ORDER BY s) FROM (SELECT "
-            f"{key_text_sql(key, 'k')} AS s FROM {_DUP_KEYS} k WHERE __ds_mine > 1 ORDER BY s "
-            f"LIMIT {SAMPLE})) FROM {_DUP_KEYS} WHERE __ds_mine > 1"))[0]
-        if n:
-            cols = ", ".join(key)
-            raise InvalidKeyError(
-                f"table {table!r} cannot get its primary key ({cols}): {n} key value"
-                f"{'s are' if n > 1 else ' is'} held here by rows with different values, "
-                f"e.g. {sample}",
-                hint=f"keep one row per ({cols}) in the local table (delete or change the "
-                     "others) and sync again; nothing was changed or sent, and the rows "
-                     "pulled so far are kept")
-        for sql in statements[2:]:
-            await local.execute(sql)
-        await local.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(DucksyncError):
-            await local.execute("ROLLBACK")
-        raise
+        async with transaction(local):
+            await _run_resolution(local, statements, table, key)
     finally:
         for name in (_DUP, _DUP_KEYS):
             with contextlib.suppress(DucksyncError):
                 await local.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+async def _run_resolution(local: LocalStore, statements: list[str], table: str,
+                          key: list[str]) -> None:
+    await forget_base_sums(local, table)
+    await local.execute(statements[0])
+    await local.execute(statements[1])
+    n, sample = (await local.fetch_rows(
+        f"SELECT count(*), (SELECT string_agg(s, ', ' ORDER BY s) FROM (SELECT "
+        f"{key_text_sql(key, 'k')} AS s FROM {_DUP_KEYS} k WHERE __ds_mine > 1 ORDER BY s "
+        f"LIMIT {SAMPLE})) FROM {_DUP_KEYS} WHERE __ds_mine > 1"))[0]
+    if n:
+        cols = ", ".join(key)
+        raise InvalidKeyError(
+            f"table {table!r} cannot get its primary key ({cols}): {n} key value"
+            f"{'s are' if n > 1 else ' is'} held here by rows with different values, "
+            f"e.g. {sample}",
+            hint=f"keep one row per ({cols}) in the local table (delete or change the "
+                 "others) and sync again; nothing was changed or sent, and the rows "
+                 "pulled so far are kept")
+    for sql in statements[2:]:
+        await local.execute(sql)

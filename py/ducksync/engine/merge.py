@@ -27,6 +27,7 @@ from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, conflict_rows_table, key_text_sql
 from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
 __all__ = ["ConflictCase", "Policy", "apply_policy", "apply_pull", "build_plan", "fetch_changed"]
@@ -190,8 +191,7 @@ async def apply_pull(local: LocalStore, shape: Shape, policy_name: str) -> int:
     on_p = sb.key_join_sql(key, "x", "p")
     pulled = int((await local.fetch_rows(
         "SELECT count(*) FROM __ds_plan WHERE action = 'pull'"))[0][0])
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute(f"DELETE FROM {t} AS x USING __ds_plan p WHERE {on_p} AND "
                             "p.action = 'pull'")
         await local.execute(
@@ -209,10 +209,6 @@ async def apply_pull(local: LocalStore, shape: Shape, policy_name: str) -> int:
             f"{key_text_sql(key, 'p')}, ?, winner, now() FROM __ds_plan p WHERE was_conflict "
             "AND winner IS NOT NULL", [shape.table, policy_name])
         await _record_conflicts(local, shape)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
     return pulled
 
 

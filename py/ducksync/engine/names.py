@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE_HISTORY", "CONSOLE_RESULT", "LOCAL_STATE", "PROTOCOL_COLUMNS",
-           "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA", "TEMP", "is_internal"]
+__all__ = ["CONSOLE_HISTORY", "CONSOLE_RESULT", "FEED_JOINED", "FEED_KEYS", "FEED_ROWS",
+           "LOCAL_STATE", "PROTOCOL_COLUMNS", "REMOTE_LEDGER", "ROWS_PREFIX", "SCHEMA", "TEMP",
+           "is_internal"]
 
 SCHEMA: Final = "ducksync"
 
@@ -37,6 +38,11 @@ PROTOCOL_COLUMNS: Final = frozenset({
     # local scratch (never travel): keys.add_pending_key's rows of a key held twice
     "__ds_row", "__ds_h", "__ds_mine",
 })
+
+# The feed pull's temp tables (engine/feed_pull.py uses these constants).
+FEED_KEYS: Final = "__ds_fk"
+FEED_ROWS: Final = "__ds_frows"
+FEED_JOINED: Final = "__ds_frt"
 
 # Temp tables and registered views, by the module that owns them.
 TEMP: Final = {
@@ -64,9 +70,9 @@ TEMP: Final = {
     "__ds_dup": "keys: rows whose key several rows hold, as a pending primary key is added",
     "__ds_dup_keys": "keys: per such key, the row kept and how many contents were written here",
     "__ds_x": "engine scratch",
-    "__ds_fk": "engine, feed pull: the keys a feed event named, cast to the local key types",
-    "__ds_frows": "engine, feed pull: the remote's rows for those keys",
-    "__ds_frt": "engine, feed pull: per named key, the remote's row now and the base's hashes",
+    FEED_KEYS: "engine, feed pull: the keys a feed event named, cast to the local key types",
+    FEED_ROWS: "engine, feed pull: the remote's rows for those keys",
+    FEED_JOINED: "engine, feed pull: per named key, the remote's row now and the base's hashes",
     # stores (the remote's connection; on MotherDuck: the client's DuckDB)
     "__ds_in_raw": "remote store: the batch as received",
     "__ds_in": "remote store: the batch cast to the table's types",

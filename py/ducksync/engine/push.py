@@ -22,6 +22,7 @@ from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
+from ducksync.engine.transaction import transaction
 
 __all__ = ["PUSH_TOTAL", "ack", "push_plan", "record_result"]
 
@@ -51,8 +52,7 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
         "SELECT count(*) FILTER (WHERE __ds_status = 'ok'), "
         "count(*) FILTER (WHERE __ds_status <> 'ok' AND NOT starts_with(__ds_status, ?)) "
         "FROM __ds_res", [rejections.REJECTED_PREFIX]))[0]
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         if not fresh_keys:
             await local.execute(
                 f"DELETE FROM {base} AS b USING (SELECT {named} FROM __ds_res r WHERE "
@@ -62,10 +62,6 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str,
             "WHERE r.__ds_status = 'ok' AND r.__ds_rh IS NOT NULL")
         await rejections.record(local, shape, "__ds_res")
         await local.execute("DELETE FROM ducksync.outbox WHERE batch_id = ?", [batch_id])
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
     await local.execute("DROP TABLE IF EXISTS __ds_res")
     return int(ok), int(bad)
 

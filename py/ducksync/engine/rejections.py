@@ -19,6 +19,7 @@ from ducksync.engine import waiting
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums, key_text_sql
 from ducksync.engine.store import LocalStore
+from ducksync.engine.transaction import transaction
 
 __all__ = ["NOT_YOURS", "OUTSIDE", "READ_ONLY", "REASONS", "REJECTED_PREFIX", "discard",
            "hold", "list_rejections", "prune", "record", "retry"]
@@ -102,15 +103,10 @@ async def discard(local: LocalStore, table: str, key_text: str) -> None:
     No remote call; nothing is ever sent for it."""
     key = (await waiting.find(local, "rejections", _FIELDS, table, key_text))["key_columns"]
     match = f"{key_text_sql(key, 'x')} = ?"
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await forget_base_sums(local, table)
         await local.execute(f"DELETE FROM {base_table(table)} AS x WHERE {match}", [key_text])
         await local.execute(f"DELETE FROM {sb.quote_ident(table)} AS x WHERE {match}",
                             [key_text])
         await local.execute("DELETE FROM ducksync.rejections WHERE table_name = ? AND "
                             "key_text = ?", [table, key_text])
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise

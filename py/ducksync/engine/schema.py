@@ -26,6 +26,7 @@ from ducksync.engine.limits import check_rows_fit
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
+from ducksync.engine.transaction import transaction
 from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError, TableDroppedError
 
 Side = Literal["local", "remote"]
@@ -88,15 +89,10 @@ async def _create_local(local: LocalStore, info: TableInfo, key: list[str], *,
         return
     marks = state.defer_key_statements(info["name"], key,
                                        {c["name"]: c["type"] for c in info["columns"]})
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         await local.execute(f"{create})")
         for sql, params in marks:
             await local.execute(sql, params)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 def _missing(src: TableInfo, dst: TableInfo, side: str) -> list[ColumnInfo]:

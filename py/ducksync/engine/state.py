@@ -31,6 +31,7 @@ from typing import Any
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
+from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
 __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_name",
@@ -171,15 +172,10 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
             await local.execute(statement)
         return
     # Relabel in the transaction that creates the marker: it then marks relabelled labels.
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         for statement in ddl:
             await local.execute(statement)
         await _relabel_composite_keys(local)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 async def _has_old_key_texts(local: LocalStore) -> bool:
@@ -334,8 +330,7 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
     if known == remote_id:
         return False
     reset = known is not None
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         if reset:
             await local.execute(f"DELETE FROM {base_table(table)}")
             await local.execute("DELETE FROM ducksync.conflicts WHERE table_name = ?", [table])
@@ -348,10 +343,6 @@ async def bind_remote(local: LocalStore, table: str, remote_id: str, known: str 
                                 "boot_cursor = NULL WHERE name = ?", [table])
         await local.execute("UPDATE ducksync.tables SET remote_id = ? WHERE name = ?",
                             [remote_id, table])
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
     return reset
 
 
@@ -427,14 +418,9 @@ async def forget_table(local: LocalStore, table: str) -> None:
     """Drop every piece of ``table``'s sync state (base, conflicts, unsent batches):
     its next sync is a first sync, which merges by content and deletes nothing. For a
     table gone on a side (re-downloaded, dropped everywhere, gone on both)."""
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         for sql, params in forget_statements(table):
             await local.execute(sql, params)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 def scalar(rows: list[tuple[Any, ...]]) -> Any:

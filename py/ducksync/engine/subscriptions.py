@@ -22,6 +22,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.store import LocalStore
+from ducksync.engine.transaction import transaction
 
 __all__ = ["Subscriptions", "hold", "hold_only", "read", "unsubscribe"]
 
@@ -55,14 +56,9 @@ async def read(local: LocalStore) -> Subscriptions:
 
 
 async def _transaction(local: LocalStore, statements: Sequence[tuple[str, list[Any]]]) -> None:
-    await local.execute("BEGIN TRANSACTION")
-    try:
+    async with transaction(local):
         for sql, params in statements:
             await local.execute(sql, params)
-        await local.execute("COMMIT")
-    except BaseException:
-        await local.execute("ROLLBACK")
-        raise
 
 
 _PUT = ("INSERT OR REPLACE INTO ducksync.subscriptions (name, held, changed_at) "

@@ -34,6 +34,7 @@ from ducksync.server.errors import RequestTimeoutError
 from ducksync.server.read_cache import Carry, ReadCache
 from ducksync.server.remote import RemoteDatabase
 from ducksync.stores.scope import Scopes
+from ducksync.stores.sql_remote import CatalogMemory, SqlRemoteStore
 
 T = TypeVar("T")
 # Row hashes kept for a descent: 16 B a row, so tables up to 4M rows (bigger ones are
@@ -83,6 +84,9 @@ class StorePool:
         # catalog (a survey in one round trip, docs/remote-store.md); in turn, each
         # store of a pool that concurrent calls grew would read it again.
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        # One catalog memory for all: a store the pool grows for a concurrent call
+        # knows the shapes the others read or wrote (no round trips to re-read them).
+        self.catalog = CatalogMemory()
         self._created = 0
         self._create_lock = threading.Lock()
         self._slots = anyio.Semaphore(size)
@@ -103,10 +107,13 @@ class StorePool:
         with self._create_lock:
             self._created += 1
         if self.store_factory is not None:
-            return self.store_factory(self.database.cursor())
-        # inline (threaded=False): the pool already runs each request on a worker thread
-        return NativeRemoteStore(spec=self.database.spec, con=self.database.cursor(),
-                                 threaded=False)
+            store = self.store_factory(self.database.cursor())
+        else:  # inline (threaded=False): the pool already runs each call on a worker thread
+            store = NativeRemoteStore(spec=self.database.spec, con=self.database.cursor(),
+                                      threaded=False)
+        if isinstance(store, SqlRemoteStore):
+            store.share(self.catalog)
+        return store
 
     async def call(self, work: Callable[[RemoteStore], T], *, write: bool = False,
                    carry: Callable[[T], Carry] | None = None,

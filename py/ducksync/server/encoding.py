@@ -12,7 +12,7 @@ import zlib
 
 import zstandard
 
-from ducksync.engine.codec import ZSTD_LEVEL
+from ducksync.engine.codec import compress
 from ducksync.errors import ProtocolError
 from ducksync.server.errors import PayloadTooLargeError, UnsupportedMediaError
 
@@ -61,9 +61,4 @@ def choose_encoding(accept_encoding: str | None, *, enabled: bool) -> str | None
 
 
 def encode_body(body: bytes, encoding: str | None) -> bytes:
-    if encoding == "zstd":
-        return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body))
-    if encoding == "gzip":
-        compressor = zlib.compressobj(level=1, wbits=31)
-        return compressor.compress(body) + compressor.flush()
-    return body
+    return compress(body, encoding) if encoding in ENCODINGS else body

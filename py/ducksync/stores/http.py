@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -205,15 +204,9 @@ class HttpRemoteStore:
 
     def _ipc_request(self, payload: bytes) -> dict[str, Any]:
         headers = {"content-type": ARROW_STREAM}
-        if self._compress == "gzip":
-            payload = gzip.compress(codec.decode(payload), compresslevel=1)
-            headers["content-encoding"] = "gzip"
-        elif self._compress == "zstd":
-            import zstandard
-
-            payload = zstandard.ZstdCompressor(level=codec.ZSTD_LEVEL).compress(
-                codec.decode(payload))
-            headers["content-encoding"] = "zstd"
+        if self._compress in ("gzip", "zstd"):
+            payload = codec.compress(codec.decode(payload), self._compress)
+            headers["content-encoding"] = self._compress
         return {"content": payload, "headers": headers}
 
     # -- RemoteStore -------------------------------------------------------------------

@@ -33,7 +33,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
@@ -51,7 +51,7 @@ from ducksync.stores import remote_sql as rs
 from ducksync.stores import scope as sc
 from ducksync.stores.connector import ScriptConnector, SqlConnector, StagingConnector, Step
 
-__all__ = ["SqlConnector", "SqlRemoteStore"]
+__all__ = ["CatalogMemory", "SqlConnector", "SqlRemoteStore"]
 
 _WHOLE: Final = 1 << 30  # "one chunk" for answers the protocol sends as one IPC stream
 _META: Final = ("__ds_op", "__ds_expect", "__ds_lh")
@@ -87,6 +87,26 @@ def _raw(data: Any) -> bytes:
     return bytes(to_bytes() if callable(to_bytes) else data)
 
 
+@dataclass
+class CatalogMemory:
+    """What a store knows of the remote's catalog, so a write does not read it again
+    (docs/engine.md, "Round trips"): the database's id (from the last catalog read),
+    the ledger's tables (None: not read yet) and the user tables' shapes, all from the
+    survey or the first need. Only a guess: a write checks the shape it relied on
+    inside its transaction (the ``reshaped`` guard) and reads it afresh when it
+    changed; a survey's statement returns the catalog too.
+
+    Why an object of its own: a server's pooled stores share one (:meth:`SqlRemoteStore.share`),
+    so a store the pool grew for a concurrent request does not read the shape of a
+    table another store of the pool just created or wrote (round trips each, on a
+    remote far away). Replaced, never cleared in place: a store on another thread
+    sees the old shapes or the new ones, not an empty catalog in between."""
+
+    remote_id: str | None = None
+    infos: dict[str, TableInfo] = field(default_factory=dict)
+    ledger_cols: dict[str, list[tuple[str, str]]] | None = None
+
+
 class SqlRemoteStore:
     """:class:`ducksync.engine.store.RemoteStore` over a :class:`SqlConnector`.
 
@@ -118,20 +138,38 @@ class SqlRemoteStore:
         self.one_engine = bool(getattr(connector, "one_engine", False))
         self._locks: tuple[Any, asyncio.Lock] | None = None
         self._used = False
-        # What this store knows of the remote's catalog, so a write does not read it
-        # again (docs/engine.md, "Round trips"): the ledger's tables (None: not read
-        # yet) and the user tables' shapes, both from the survey or the first need.
-        # A write checks the shape it relied on inside its transaction (the
-        # ``reshaped`` guard) and reads it afresh when it changed.
-        self._ledger_cols: dict[str, list[tuple[str, str]]] | None = None
-        self._infos: dict[str, TableInfo] = {}
+        self.catalog = CatalogMemory()  # what it knows of the catalog (see there)
         self._applied: dict[str, str] = {}  # batch id → table, until acknowledged
         self._litter: set[str] = set()  # temp tables to drop with the next script
         self._dropped_in = False  # the staged batch was dropped by its write's last script
         self._pruned_at: float | None = None
-        self._remote_id: str | None = None  # from the last catalog read (a survey's)
         self._hash_probe: str | None = None  # asked once (see hash_probe)
         self.scopes: sc.Scopes | None = None
+
+    def share(self, catalog: CatalogMemory) -> None:
+        """Know the catalog through ``catalog``, shared with other stores of the same
+        database (a server's pool): what one reads or writes, the others know."""
+        self.catalog = catalog
+
+    @property
+    def _remote_id(self) -> str | None:
+        return self.catalog.remote_id
+
+    @_remote_id.setter
+    def _remote_id(self, found: str | None) -> None:
+        self.catalog.remote_id = found
+
+    @property
+    def _ledger_cols(self) -> dict[str, list[tuple[str, str]]] | None:
+        return self.catalog.ledger_cols
+
+    @_ledger_cols.setter
+    def _ledger_cols(self, cols: dict[str, list[tuple[str, str]]] | None) -> None:
+        self.catalog.ledger_cols = cols
+
+    @property
+    def _infos(self) -> dict[str, TableInfo]:
+        return self.catalog.infos
 
     # -- the caller's rows (the only place reads are scoped) ----------------------------
     def _scope(self, table: str) -> sc.TableScope | None:
@@ -274,18 +312,24 @@ class SqlRemoteStore:
                 await self._ddl(ddl)
             self._ledger_cols.update({t: [] for t in rs.LEDGER_TABLES})
 
-    async def _ddl(self, ddl: str) -> None:
-        for attempt in range(self.attempts):
+    async def _ddl(self, ddl: str, then: Step | None = None) -> list[tuple[Any, ...]]:
+        """``ddl`` (retried when a concurrent writer conflicts); ``then``: a read of what
+        it made, sent in the same round trip, whose rows are returned."""
+        attempt = 0
+        while True:
             try:
-                await self.connector.execute(ddl)
-                return
+                if then is None:
+                    await self.connector.execute(ddl)
+                    return []
+                return await self._script([(ddl, ()), then])
             except QueryError as exc:
-                if not rs.is_conflict(exc.message) or attempt + 1 == self.attempts:
+                attempt += 1
+                if not rs.is_conflict(exc.message) or attempt >= self.attempts:
                     refused = rs.refused_write(exc)
                     if refused is exc:
                         raise
                     raise refused from exc
-            await self._pause(attempt + 1)
+            await self._pause(attempt)
 
     async def _rows_table(self, info: TableInfo, key: list[str]) -> bool:
         """Whether answers for ``(table, key)`` can be kept as rows of
@@ -296,19 +340,10 @@ class SqlRemoteStore:
         assert self._ledger_cols is not None
         want = [(n, t.upper()) for n, t in rs.answer_columns(info, key)]
         name = rs.ROWS + info["name"]
-        if not self._ledger_cols.get(name):
-            await self._ddl(rs.rows_table_sql(info, key))
-            self._ledger_cols[name] = await self._describe(rs.rows_table(info["name"])) or []
+        if not self._ledger_cols.get(name):  # created, and read in the same round trip
+            self._ledger_cols[name] = [(str(r[0]), str(r[1]).upper()) for r in await self._ddl(
+                rs.rows_table_sql(info, key), then=(f"DESCRIBE {rs.rows_table(info['name'])}", ()))]
         return self._ledger_cols[name] == want
-
-    async def _describe(self, target: str) -> list[tuple[str, str]] | None:
-        try:
-            rows = await self.connector.fetch_rows(f"DESCRIBE {target}")
-        except QueryError as exc:
-            if rs.is_missing(exc.message):
-                return None
-            raise
-        return [(str(r[0]), str(r[1]).upper()) for r in rows]
 
     # -- catalog ---------------------------------------------------------------------
     async def _tables(self, name: str | None = None) -> list[TableInfo]:
@@ -331,9 +366,8 @@ class SqlRemoteStore:
 
     def _known(self, infos: list[TableInfo], *, everything: bool) -> None:
         """Remember tables' shapes just read (``everything``: the whole catalog)."""
-        if everything:
-            self._infos.clear()
-        self._infos.update({i["name"]: i for i in infos})
+        self.catalog.infos = {**({} if everything else self.catalog.infos),
+                              **{i["name"]: i for i in infos}}
 
     async def _info(self, table: str) -> TableInfo:
         """The table's shape: as last read (the survey's), else read now."""

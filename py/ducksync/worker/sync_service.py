@@ -8,8 +8,10 @@ stores. Events go out through ``emit(type, payload)``: ``sync`` (status changed)
 ``progress`` and ``conflict``.
 
 Cancellation cancels the running engine task at its next await. The engine's
-durable steps are transactions and its pushes are idempotent (outbox + ledger), so
-after a ``ROLLBACK`` of whatever was open, the next sync converges.
+durable steps are transactions, each rolled back by the code that opened it and by
+nothing else (``engine/transaction.py``: a blanket ``ROLLBACK`` here ran with no
+transaction open), and its pushes are idempotent (outbox + ledger), so the next sync
+converges.
 
 Local changes not yet sent (``status.unsent``, per table in :meth:`SyncService.tables`)
 are counted by the engine's own local change detection (rows that differ from the
@@ -352,12 +354,8 @@ class SyncService:
             outcome = "cancelled"
             error = error_to_wire(SyncCancelledError(
                 "sync cancelled", hint="nothing is lost: the next sync picks up from here"))
-            with contextlib.suppress(DucksyncError):
-                await self.local.execute("ROLLBACK")
         except Exception as exc:  # every failure is reported, not raised raw
             outcome, error = "error", error_to_wire(exc)
-            with contextlib.suppress(DucksyncError):
-                await self.local.execute("ROLLBACK")
         report = SyncReport(mode=mode, tables=reports)
         summary = self._summary(report, outcome, error, (time.perf_counter() - t0) * 1000)
         await self._finish(summary, names, direction, trigger, start_wall, mark,
