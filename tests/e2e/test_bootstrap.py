@@ -42,6 +42,11 @@ def _local_tables(page: Any) -> list[str]:
 FINGERPRINT = ("SELECT count(*)::INTEGER AS n, md5(string_agg(id || ':' || name || ':' || "
                "round(w * 7)::BIGINT, ',' ORDER BY id)) AS h FROM {t}")
 EXPECTED = "SELECT range AS id, '{t} ' || range AS name, range / 7 AS w FROM range({n})"
+# Each synced table's declared primary key and the one it is still owed (bootstrap.py).
+KEYS = ("SELECT s.name AS t, (SELECT array_to_string(constraint_column_names, ',') FROM "
+        "duckdb_constraints() c WHERE c.table_name = s.name AND c.schema_name = 'main' AND "
+        "constraint_type = 'PRIMARY KEY') AS pk, array_to_string(s.pending_key, ',') AS owed "
+        "FROM ducksync.tables s ORDER BY 1")
 PROGRESS_JS = """() => { window.__progress = [];
   window.ducksync.on("progress", (p) => window.__progress.push(p)); }"""
 START_JS = """() => { window.__run = null; window.ducksync.sync({direction: "pull", batchRows: 100})
@@ -78,6 +83,9 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     held = q(page, "SELECT count(*)::INTEGER AS n FROM boot_b")[0]["n"]
     cursor = q(page, "SELECT boot_cursor AS c FROM ducksync.tables WHERE name = 'boot_b'")
     assert 200 <= held < ROWS["boot_b"] and cursor == [{"c": str(held - 1)}]
+    # created without its key (cheaper pages), the key owed; boot_a's was added at its end
+    assert q(page, KEYS) == [{"t": "boot_a", "pk": "id", "owed": None},
+                             {"t": "boot_b", "pk": None, "owed": "id"}]
     report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 100})")
     assert report["converged"], report["error"]
     pulled = {t["table"]: t["pulled"] for t in report["tables"]}
@@ -89,6 +97,7 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     for t in TABLES:
         assert q(page, FINGERPRINT.format(t=t)) == [_expected(t)], t
     assert _local_tables(page) == list(TABLES)  # boot_e is not held
+    assert q(page, KEYS) == [{"t": t, "pk": "id", "owed": None} for t in TABLES]
 
     # unsubscribing (dropping the copy here) never deletes a remote row
     assert page.evaluate("() => window.ducksync.unsubscribe('boot_d', {keepLocal: false})") \

@@ -20,6 +20,7 @@ from engine_helpers import (
     run,
 )
 
+from ducksync.engine import subscriptions
 from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, sync
@@ -47,11 +48,24 @@ def _cursor(local: Any) -> Any:
                              ).fetchone()
 
 
+def _primary_key(local: Any) -> list[str]:
+    found = local.con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = 't' "
+        "AND constraint_type = 'PRIMARY KEY'").fetchall()
+    return list(found[0][0]) if found else []
+
+
+def _pending_key(local: Any) -> Any:
+    return local.con.execute("SELECT pending_key FROM ducksync.tables WHERE name = 't'"
+                             ).fetchone()
+
+
 def _assert_equal_to_remote(local: Any, r: Any) -> None:
     assert rows(local) == rows(r)
     keys = _base_keys(local)
     assert keys == sorted(set(keys)) == [row[0] for row in rows(r)]  # each key once
     assert _cursor(local) == (None,)
+    assert _primary_key(local) == ["id"] and _pending_key(local) == (None,)
 
 
 def test_a_new_device_streams_the_table_without_sending_keys() -> None:
@@ -104,6 +118,70 @@ def test_a_composite_key_is_streamed_in_tuple_keyset_pages_and_resumes() -> None
         f"SELECT count(*), count(DISTINCT (a, b)) FROM {base_table('t')}").fetchone()  # type: ignore[misc]
     assert n == distinct == 23
     assert "remote-unchanged" in do_sync(device, r).tables[0].paths
+
+
+def test_a_new_device_table_gets_its_key_after_the_last_page() -> None:
+    """The table a new device creates is keyless while pages arrive (a keyed insert is
+    most of a page's commit), its key pending in ``ducksync.tables``; a resumed run
+    adds the key at its end. Before, the table was created keyed."""
+    r, device = _remote(20), local_db()  # pages of 8, 8, 4; the second never arrives
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    assert _primary_key(device) == [] and _pending_key(device) == (["id"],)
+    assert device.con.execute("SELECT is_nullable FROM information_schema.columns WHERE "
+                              "table_name = 't' AND column_name = 'id'").fetchone() == ("NO",)
+    # written here meanwhile: a key the resumed pages bring, and one of its own
+    device.con.execute("INSERT INTO t VALUES (15, 'mine', 0), (30, 'new here', 0)")
+    rep = do_sync(device, r, batch_rows=PAGE, policy="local-wins").tables[0]
+    assert rep.converged and "bootstrap" in rep.paths and rep.conflicts == 1
+    assert rep.pushed == 2  # 15 (the conflict, local wins) and 30
+    assert [row for row in rows(r) if row[0] in (15, 30)] == [(15, "mine", 0), (30, "new here", 0)]
+    _assert_equal_to_remote(device, r)
+
+
+def test_a_copy_kept_when_unsubscribed_mid_bootstrap_gets_its_key() -> None:
+    """No sync would finish a table no longer held: unsubscribing keeps it keyed."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    assert _primary_key(device) == []
+    run(subscriptions.unsubscribe(device, "t", keep_local=True))
+    assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
+    assert len(rows(device)) == PAGE
+
+
+def test_a_remote_table_dropped_mid_bootstrap_leaves_the_copy_keyed() -> None:
+    """No bootstrap can finish without the remote table: reconcile adds the key before
+    it reports the drop (and before a push could re-create the remote from it)."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    r.con.execute("DROP TABLE t")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.error is not None and rep.dropped_on == "remote"
+    assert _primary_key(device) == ["id"] and len(rows(device)) == PAGE
+    rep = do_sync(device, r, "push", tables=["t"]).tables[0]  # upload it again
+    assert rep.converged and rows(r) == rows(device)
+
+
+def test_a_table_whose_bootstrap_cannot_continue_gets_its_key_first() -> None:
+    """Created keyless, interrupted before any page, then written here: no bootstrap
+    (the table has rows), so the round adds the key before detection, and a repeated
+    key written here meanwhile is refused by name, nothing lost, until fixed."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=2, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    assert rows(device) == [] and _pending_key(device) == (["id"],)
+    device.con.execute("INSERT INTO t VALUES (100, 'mine', 0), (100, 'mine too', 0)")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.error is not None and rep.error["code"] == "invalid_key"
+    assert "'t'" in rep.error["message"] and "100" in rep.error["message"]
+    assert len(rows(device)) == 2 and _pending_key(device) == (["id"],)
+    device.con.execute("DELETE FROM t WHERE v = 'mine too'")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap" not in rep.paths and rep.pushed == 1
+    assert rows(device) == rows(r) and len(rows(r)) == 21
+    assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
 
 
 def test_an_interrupted_bootstrap_resumes_after_its_last_page() -> None:
@@ -213,6 +291,35 @@ def test_a_local_write_of_a_key_still_to_come_is_never_overwritten() -> None:
     assert device.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("mine",)
     assert r.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("v30",)
     assert len(rows(device)) == N and 30 not in _base_keys(device)
+    assert _primary_key(device) == ["id"]
+
+
+def test_local_writes_of_keys_pages_bring_end_as_writes_on_both_sides() -> None:
+    """While the new table has no key yet, a key written here that a page brought (or
+    brings) is held twice for a while; adding the key keeps the row written here and
+    drops the page's copy: a different row is a conflict, the same content settles, a
+    key written twice here with different rows is refused by name (nothing lost) until
+    one is deleted. Before, these inserts failed (the table was keyed)."""
+    r, device = _remote(), local_db()
+
+    def page_writes() -> None:  # page 1 (ids 0-7) committed, page 3 (16-23) in flight
+        device.con.execute("INSERT INTO t VALUES (3, 'mine', 0), (20, 'v20', 20 / 3), "
+                           "(25, 'one', 0), (25, 'two', 0)")
+        device.con.execute("UPDATE t SET v = 'changed' WHERE id = 1")
+
+    rep = do_sync(device, _Meddling(r, at=3, hook=page_writes), batch_rows=PAGE).tables[0]
+    assert rep.error is not None and rep.error["code"] == "invalid_key"
+    assert "'t'" in rep.error["message"] and "25" in rep.error["message"]
+    assert _primary_key(device) == [] and _pending_key(device) == (["id"],)
+    assert len(rows(device)) == N + 4  # every row pulled and every row written here
+    device.con.execute("DELETE FROM t WHERE v = 'two'")
+    rep = do_sync(device, r, batch_rows=PAGE, policy="local-wins").tables[0]
+    assert rep.converged and rep.conflicts == 2 and "bootstrap" not in rep.paths  # 3, 25
+    assert rep.pushed == 3  # and the update of 1, a key pulled before: as for any row
+    assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
+    mine = {1: "changed", 3: "mine", 25: "one", 20: "v20"}
+    assert {k: v for k, v, _ in rows(r) if k in mine} == mine
+    assert rows(device) == rows(r) and len(rows(r)) == N
 
 
 def test_a_resumed_bootstrap_skips_keys_the_base_holds() -> None:
@@ -227,7 +334,9 @@ def test_a_resumed_bootstrap_skips_keys_the_base_holds() -> None:
     assert _cursor(device) == ("7",)
     device.con.execute("UPDATE t SET v = 'pushed' WHERE id = 15")  # absent here: a no-op
     device.con.execute("INSERT INTO t VALUES (30, 'mine', 0)")
+    assert _primary_key(device) == []
     assert do_sync(device, r, "push", batch_rows=PAGE).tables[0].pushed == 1
+    assert _primary_key(device) == ["id"]  # the push's round needed it: added first
     device.con.execute("DELETE FROM t WHERE id = 30")
     rep = do_sync(device, r, batch_rows=PAGE).tables[0]
     assert rep.converged and "bootstrap" in rep.paths

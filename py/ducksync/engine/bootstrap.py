@@ -30,18 +30,29 @@ round sees any difference. At the end, the base's checksum is compared with the
 remote's whole-table checksum taken at the run's start: equal, the table is settled;
 not equal, the sync runs a normal round at once (``moved``).
 
+**The key comes last** for a table the engine created for this bootstrap
+(``Shape.key_pending``): it is created without its PRIMARY KEY, the pages insert into
+it unindexed (a keyed insert is most of a page's commit; in DuckDB-WASM every row of
+it is written to the WAL too), and :func:`keys.add_pending_key` adds the key after the
+last page. A table the user created keeps its key and the path below.
+
 **Local writes meanwhile** (the page is usable while rows arrive): a page never
-overwrites a local row. Its inserts are plain while they can be; a key the page also
-holds (written here since) makes the insert fail and the page is redone skipping the
-keys the table holds, base included, so the next detection treats them as changed on
-both sides (a conflict, or the same content) as for any first sync.
+overwrites a local row. Into a keyed table its inserts are plain while they can be; a
+key the page also holds (written here since) makes the insert fail and the page is
+redone skipping the keys the table holds, base included, so the next detection treats
+them as changed on both sides (a conflict, or the same content) as for any first sync.
+Into a table still without its key nothing fails: both copies land, and adding the key
+keeps the row written here and drops the page's copy and its base row, to the same end
+(a key whose rows written here differ stops with an ``InvalidKeyError``, nothing lost).
 
 **A resumed run skips the keys the base holds, too**: between the interruption and the
 resume, a push-only sync may have pushed a key beyond the cursor (its base row written)
 and the key then been deleted here. Inserted again, the page would bring back a row
 deleted here and give the base that key twice; skipped, the next round sees the local
 delete against its base row, as for any synced row. That round runs at once, in the
-same sync (``Booted.resumed``).
+same sync (``Booted.resumed``). Not needed while the table is owed its key: any round
+but a bootstrap's adds it first, so the base then holds no key beyond the cursor, and
+the key's addition settles keys written here; such a resumed run's pages insert plainly.
 
 Eligible: key columns of orderable types with an exact text form (a composite key's
 pages are keyset pages over the tuple: the cursor is its texts as a JSON list), the key
@@ -61,13 +72,14 @@ from typing import Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
+from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums
-from ducksync.engine.store import LocalStore, RemoteStore
+from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
-__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "run"]
+__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "pageable", "run"]
 
 # Key types whose text form reads back to the same value on any DuckDB and whose order
 # is the same on both sides (the cursor travels as text: ``CAST(? AS type)``).
@@ -100,10 +112,22 @@ def _norm(t: str) -> str:
     return " ".join(t.upper().split())
 
 
+def _pageable_key(key: list[str], types: dict[str, str]) -> bool:
+    return bool(key) and all(_norm(types[k]) in _CURSOR_TYPES for k in key)
+
+
+def pageable(info: TableInfo, key: list[str] | None) -> bool:
+    """The remote table ``info`` could be bootstrapped with ``key`` (None: its primary
+    key): what reconcile needs to create its local copy without the key."""
+    pk = list(info["primary_key"])
+    return (key or pk) == pk and _pageable_key(pk, {c["name"]: c["type"]
+                                                    for c in info["columns"]})
+
+
 async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bool:
     """A bootstrap may start: see the module docstring (the remote side is the caller's)."""
     key = shape.key
-    if (not key or any(_norm(shape.types[k]) not in _CURSOR_TYPES for k in key)
+    if (not _pageable_key(key, shape.types)
             or shape.local_pk != tuple(key) or shape.remote_pk != tuple(key)
             or (sums is not None and sums.n)):
         return False
@@ -153,6 +177,9 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
         for name in (*_PAGES, _KEPT, BOOT_TOTAL):
             with contextlib.suppress(DucksyncError):
                 await local.execute(f"DROP TABLE IF EXISTS {name}")
+    if shape.key_pending:
+        with xfer.phase("bootstrap.key"):
+            await add_pending_key(local, shape.table, shape.types)
     sums = await base_sums(local, shape)
     moved = sums.top != top
     xfer.paths.append("bootstrap-moved" if moved else "bootstrap-settled")
@@ -272,7 +299,7 @@ class _Pages:
                     [self.shape.table])
                 return 0
             try:
-                if self.resumed:
+                if self.resumed and not self.shape.key_pending:
                     return await self._commit(page, cursor, skip_held=True)
                 await self._commit(page, cursor, skip_held=False)
                 return n

@@ -12,18 +12,30 @@ written on either side.
 
 Also checked by the remote itself, for ``push`` alone (which reads no remote rows):
 ``stores.remote_sql.repeated_keys_sql`` in its compare-and-swap.
+
+A table the engine creates for a bootstrap is created *without* its PRIMARY KEY (key
+columns NOT NULL): a keyed insert costs most of a page's commit. Its key is recorded
+as pending (``ducksync.tables.pending_key``) in the transaction that creates it, and
+:func:`add_pending_key` adds it: the bootstrap at its end, anything else that needs
+it before (docs/engine.md, "Bulk bootstrap").
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+from collections.abc import Mapping
+from typing import Final, Literal
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.state import key_text_sql
+from ducksync.engine.state import base_table, forget_base_sums, key_text_sql
 from ducksync.engine.store import LocalStore
-from ducksync.errors import InvalidKeyError
+from ducksync.engine.transaction import transaction
+from ducksync.errors import DucksyncError, InvalidKeyError
 
-__all__ = ["SAMPLE", "refuse_bad_keys"]
+__all__ = ["SAMPLE", "add_pending_key", "refuse_bad_keys"]
+
+_DUP: Final = "__ds_dup"  # the rows of keys held twice, with their hashes and the base's
+_DUP_KEYS: Final = "__ds_dup_keys"  # per such key: how many contents written here, the row kept
 
 SAMPLE = 3  # offending keys named in the message
 
@@ -75,3 +87,101 @@ async def refuse_bad_keys(local: LocalStore, table: str, key: list[str], source:
         + "; ".join(problems),
         hint=f"give every row a unique, non-NULL ({cols}) {fix}, or pass --key with columns "
              f"that identify each row; {done}")
+
+
+async def add_pending_key(local: LocalStore, table: str, types: Mapping[str, str]) -> bool:
+    """Give ``table`` the PRIMARY KEY it was created without (``state.pending_key``), and
+    clear the mark in the same transaction. No mark: nothing to do.
+
+    Without the key, rows a bootstrap's pages bring and rows written here meanwhile may
+    share a key. Resolved as the keyed pages did it: the row written here is kept, the
+    page's copy (the row whose hash is its base row's ``lh``) and that base row go, so
+    the next round sees a key written on both sides against no base (a conflict, or the
+    same content settling); copies identical to one another are one row. Keys whose
+    rows written here differ among themselves cannot be told apart: an
+    :class:`InvalidKeyError` names them, nothing is changed and the mark stays (the next
+    sync tries again). ``types``: the table's columns and types (the row hash).
+    Returns True when it deleted rows (the base's kept sums are then forgotten)."""
+    rows = await local.fetch_rows(
+        "SELECT pending_key, key_cols FROM ducksync.tables WHERE name = ?", [table])
+    if not rows or rows[0][0] is None:
+        return False
+    key, base_key = list(rows[0][0]), list(rows[0][1] or [])
+    try:
+        await _add_key(local, table, key)
+        return False
+    except DucksyncError:  # a key held twice (the only way a keyed copy can fail)
+        pass
+    await _resolve_duplicates(local, _resolve_sql(table, key, types, base_key == key), table, key)
+    await _add_key(local, table, key)
+    return True
+
+
+async def _add_key(local: LocalStore, table: str, key: list[str]) -> None:
+    """The ALTER and the mark's clearing, in one transaction."""
+    async with transaction(local):
+        await local.execute(f"ALTER TABLE {sb.quote_ident(table)} ADD PRIMARY KEY "
+                            f"({sb.cols_sql(key)})")
+        await local.execute("UPDATE ducksync.tables SET pending_key = NULL WHERE name = ?",
+                            [table])
+
+
+def _resolve_sql(table: str, key: list[str], types: Mapping[str, str],
+                 with_base: bool) -> list[str]:
+    """Statements that leave each key of ``table`` on one row (see
+    :func:`add_pending_key`); ``with_base``: the base is keyed by ``key`` (else its rows
+    cannot say which copy a page brought: every copy counts as written here)."""
+    t, ks, base = sb.quote_ident(table), sb.cols_sql(key), base_table(table)
+    lh = (f"(SELECT b.__lh FROM {base} b WHERE {sb.key_join_sql(key, 'b', 'x')})"
+          if with_base else "NULL::UBIGINT")
+    mine = "(__ds_lh IS NULL OR __ds_h <> __ds_lh)"  # not the page's copy
+    # DuckDB builds the index from the committed rows: the deletes commit first (a state
+    # that is safe on its own: the key then is a local write against no base).
+    return [
+        f"CREATE OR REPLACE TEMP TABLE {_DUP} AS SELECT x.rowid AS __ds_row, "
+        f"{sb.cols_sql(key, 'x')}, {sb.row_hash_sql(types, 'x')} AS __ds_h, {lh} AS __ds_lh "
+        f"FROM {t} x SEMI JOIN (SELECT {ks} FROM {t} GROUP BY ALL HAVING count(*) > 1) d "
+        f"ON {sb.key_join_sql(key, 'x', 'd')}",
+        f"CREATE OR REPLACE TEMP TABLE {_DUP_KEYS} AS SELECT {ks}, count(DISTINCT __ds_h) "
+        f"FILTER (WHERE {mine}) AS __ds_mine, coalesce(min(__ds_row) FILTER (WHERE {mine}), "
+        f"min(__ds_row)) AS __ds_row FROM {_DUP} GROUP BY ALL",
+        f"DELETE FROM {t} WHERE rowid IN (SELECT __ds_row FROM {_DUP}) AND rowid NOT IN "
+        f"(SELECT __ds_row FROM {_DUP_KEYS})",
+        *([f"DELETE FROM {base} b WHERE EXISTS (SELECT 1 FROM {_DUP_KEYS} k WHERE "
+           f"k.__ds_mine = 1 AND {sb.key_join_sql(key, 'k', 'b')})"] if with_base else []),
+    ]
+
+
+async def _resolve_duplicates(local: LocalStore, statements: list[str], table: str,
+                             key: list[str]) -> None:
+    """Run the resolution in one transaction; refuse (changing nothing) keys whose
+    rows written here differ among themselves."""
+    try:
+        async with transaction(local):
+            await _run_resolution(local, statements, table, key)
+    finally:
+        for name in (_DUP, _DUP_KEYS):
+            with contextlib.suppress(DucksyncError):
+                await local.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+async def _run_resolution(local: LocalStore, statements: list[str], table: str,
+                          key: list[str]) -> None:
+    await forget_base_sums(local, table)
+    await local.execute(statements[0])
+    await local.execute(statements[1])
+    n, sample = (await local.fetch_rows(
+        f"SELECT count(*), (SELECT string_agg(s, ', ' ORDER BY s) FROM (SELECT "
+        f"{key_text_sql(key, 'k')} AS s FROM {_DUP_KEYS} k WHERE __ds_mine > 1 ORDER BY s "
+        f"LIMIT {SAMPLE})) FROM {_DUP_KEYS} WHERE __ds_mine > 1"))[0]
+    if n:
+        cols = ", ".join(key)
+        raise InvalidKeyError(
+            f"table {table!r} cannot get its primary key ({cols}): {n} key value"
+            f"{'s are' if n > 1 else ' is'} held here by rows with different values, "
+            f"e.g. {sample}",
+            hint=f"keep one row per ({cols}) in the local table (delete or change the "
+                 "others) and sync again; nothing was changed or sent, and the rows "
+                 "pulled so far are kept")
+    for sql in statements[2:]:
+        await local.execute(sql)

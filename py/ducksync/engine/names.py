@@ -35,6 +35,8 @@ PROTOCOL_COLUMNS: Final = frozenset({
     "__ds_op", "__ds_expect", "__ds_lh", "__ds_status", "__ds_rk", "__ds_rh",
     "__ds_batch", "__ds_at", "__ds_seq", "__ds_cur",
     "__ds_ok",  # remote store: a batch row's new values pass its scope's filter
+    # local scratch (never travel): keys.add_pending_key's rows of a key held twice
+    "__ds_row", "__ds_h", "__ds_mine",
 })
 
 # The feed pull's temp tables (engine/feed_pull.py uses these constants).
@@ -66,6 +68,8 @@ TEMP: Final = {
     "__ds_boot0": "bootstrap: a page of remote rows", "__ds_boot1": "bootstrap: the next page",
     "__ds_boot_total": "bootstrap: how many rows it still pulls",
     "__ds_boot_kept": "bootstrap: a page's rows whose keys neither the table nor base hold",
+    "__ds_dup": "keys: rows whose key several rows hold, as a pending primary key is added",
+    "__ds_dup_keys": "keys: per such key, the row kept and how many contents were written here",
     "__ds_x": "engine scratch",
     FEED_KEYS: "engine, feed pull: the keys a feed event named, cast to the local key types",
     FEED_ROWS: "engine, feed pull: the remote's rows for those keys",

@@ -21,11 +21,12 @@ from typing import Final, Literal, cast
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
-from ducksync.engine.keys import refuse_bad_keys
+from ducksync.engine.keys import add_pending_key, refuse_bad_keys
 from ducksync.engine.limits import check_rows_fit
 from ducksync.engine.overlap import both
 from ducksync.engine.state import describe_local
 from ducksync.engine.store import ColumnInfo, LocalStore, RemoteStore, TableInfo
+from ducksync.engine.transaction import transaction
 from ducksync.errors import NoPrimaryKeyError, SchemaMismatchError, TableDroppedError
 
 Side = Literal["local", "remote"]
@@ -46,6 +47,10 @@ class Shape:
     # The remote table was created by this reconcile: empty, unless another writer got
     # to it since (which the remote's bulk path still refuses, key by key).
     remote_created: bool = False
+    # The local table was created here without its PRIMARY KEY, still to be added
+    # (``local_pk`` is the one it gets): by the bootstrap at its end, else before
+    # anything else reads or writes it (keys.add_pending_key).
+    key_pending: bool = False
 
 
 def _norm(t: str) -> str:
@@ -71,11 +76,23 @@ def choose_key(table: str, local: TableInfo | None, remote: TableInfo | None,
     return list(lk or rk)
 
 
-async def _create_local(local: LocalStore, info: TableInfo, key: list[str]) -> None:
+async def _create_local(local: LocalStore, info: TableInfo, key: list[str], *,
+                        defer_key: bool) -> None:
+    """``defer_key``: created without the PRIMARY KEY (its columns NOT NULL), the key
+    recorded as pending in the same transaction (keys.add_pending_key adds it)."""
     defs = [f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}"
-            + ("" if c["nullable"] else " NOT NULL") for c in info["columns"]]
-    defs.append(f"PRIMARY KEY ({sb.cols_sql(key)})")
-    await local.execute(f"CREATE TABLE {sb.quote_ident(info['name'])} ({', '.join(defs)})")
+            + ("" if c["nullable"] and not (defer_key and c["name"] in key) else " NOT NULL")
+            for c in info["columns"]]
+    create = f"CREATE TABLE {sb.quote_ident(info['name'])} ({', '.join(defs)}"
+    if not defer_key:
+        await local.execute(f"{create}, PRIMARY KEY ({sb.cols_sql(key)}))")
+        return
+    marks = state.defer_key_statements(info["name"], key,
+                                       {c["name"]: c["type"] for c in info["columns"]})
+    async with transaction(local):
+        await local.execute(f"{create})")
+        for sql, params in marks:
+            await local.execute(sql, params)
 
 
 def _missing(src: TableInfo, dst: TableInfo, side: str) -> list[ColumnInfo]:
@@ -160,7 +177,8 @@ async def _check_dropped_columns(local: LocalStore, table: str, remote_id: str |
 async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
                     key: list[str] | None, *, create_remote: bool = True,
                     remote_info: TableInfo | object | None = ASK,
-                    remote_id: str | None = None, restore: Side | None = None) -> Shape | None:
+                    remote_id: str | None = None, restore: Side | None = None,
+                    defer_key: bool = False) -> Shape | None:
     """Make both sides agree on ``table``'s shape and return it.
 
     ``remote_info``: the remote's description from this run's survey (None: the table
@@ -168,7 +186,9 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     database's id (what "synced before" is relative to; None: no dropped-table or
     dropped-column check). ``restore``: the side on which a table dropped since the
     last sync may be created again from the other (an explicit pull or push naming
-    it); its state is forgotten first, so that is a first sync.
+    it); its state is forgotten first, so that is a first sync. ``defer_key``: the
+    caller bootstraps a local table created here (its rows are pulled next): it is
+    created without its PRIMARY KEY (see :class:`Shape`'s ``key_pending``).
     Returns None when a table synced before is gone on both sides (state forgotten).
     """
     if remote_info is ASK:
@@ -176,6 +196,14 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
         linfo, rinfo = await both(describe_local(local, table), remote.describe_table(table))
     else:
         linfo, rinfo = await describe_local(local, table), cast(TableInfo | None, remote_info)
+    pending = False
+    if linfo is not None and not linfo["primary_key"]:
+        owed = await state.pending_key(local, table)
+        if owed is not None and rinfo is None:  # no bootstrap to wait for: add it now
+            await add_pending_key(local, table, {c["name"]: c["type"] for c in linfo["columns"]})
+            linfo = await describe_local(local, table)
+        elif owed is not None:  # the bootstrap, or the first round, adds it
+            linfo, pending = {**linfo, "primary_key": owed}, True
     if linfo is None and rinfo is None:
         if remote_id is not None and await _gone(local, table, remote_id, None, None):
             return None
@@ -187,8 +215,12 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     created = False
     if linfo is None:
         assert rinfo is not None
-        await _create_local(local, rinfo, k)
+        pending = defer_key and list(rinfo["primary_key"]) == k
+        await _create_local(local, rinfo, k, defer_key=pending)
         linfo = await describe_local(local, table)
+        if pending:
+            assert linfo is not None
+            linfo = {**linfo, "primary_key": k}
     elif rinfo is None and create_remote:
         if linfo["primary_key"] != k:  # nothing on the remote before the rows can go
             await refuse_bad_keys(local, table, k, sb.quote_ident(table), side="local")
@@ -217,8 +249,9 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
             await local.execute(f"ALTER TABLE {sb.quote_ident(table)} ADD COLUMN "
                                 f"{sb.quote_ident(c['name'])} {sb.check_type(c['type'])}")
         if to_local:
-            linfo = await describe_local(local, table)
-            assert linfo is not None
+            described = await describe_local(local, table)
+            assert described is not None
+            linfo = {**described, "primary_key": linfo["primary_key"]}  # or the one owed
         if to_remote or to_local:  # held by both now: a drop from here on is a drop
             await state.set_synced_columns(local, table, [c["name"] for c in linfo["columns"]])
     names = {c["name"] for c in linfo["columns"]}
@@ -228,4 +261,5 @@ async def reconcile(local: LocalStore, remote: RemoteStore, table: str,
     return Shape(table=table, columns=[c["name"] for c in linfo["columns"]],
                  types={c["name"]: c["type"] for c in linfo["columns"]}, key=k,
                  local_pk=tuple(linfo["primary_key"]), remote_created=created,
+                 key_pending=pending,
                  remote_pk=tuple(rinfo["primary_key"]) if rinfo else ())

@@ -6,7 +6,8 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
 * ``ducksync.tables``   one row per synced table: its key, last sync time, the
   append-only cursor (``watermark`` value of column ``wm_column``), the remote it is
   tied to, the base's whole-table sums (:class:`Stored`) and the columns both sides
-  held (:class:`Agreed`: what tells a dropped table or column from a new one).
+  held (:class:`Agreed`: what tells a dropped table or column from a new one), and
+  the PRIMARY KEY a table created here for a bootstrap is still owed (``pending_key``).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
   Each side's *own* hash, so engines that hash differently never meet.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,11 @@ from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
 __all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_name",
-           "bulk_sent_table", "conflict_rows_table",
+           "bulk_sent_table", "conflict_rows_table", "defer_key_statements",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
            "forget_table", "key_text_sql",
-           "known_tables", "parse_key_text", "push_sent_name", "push_sent_table",
-           "set_synced_columns"]
+           "known_tables", "parse_key_text", "pending_key", "push_sent_name",
+           "push_sent_table", "set_synced_columns"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -84,6 +85,10 @@ _DDL = [
     # is the default for tables not listed.
     "CREATE TABLE IF NOT EXISTS ducksync.subscriptions (name VARCHAR PRIMARY KEY, "
     "held BOOLEAN NOT NULL, changed_at TIMESTAMP)",
+    # pending_key: the PRIMARY KEY columns a table the engine created here still lacks
+    # (created keyless for its bootstrap, engine/keys.py: add_pending_key); NULL: none.
+    # Set in the transaction that creates the table, cleared in the one that adds it.
+    "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS pending_key VARCHAR[]",
 ]
 
 
@@ -285,31 +290,36 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
     statement."""
     stored = await local.fetch_rows(
-        "SELECT key_cols, remote_id, base_n, base_x, base_sum, boot_cursor FROM "
+        "SELECT key_cols, remote_id, base_n, base_x, base_sum, boot_cursor, pending_key FROM "
         "ducksync.tables WHERE name = ?", [table])
+    pending = stored[0][6] if stored else None  # kept when the key changes: still owed
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute(f"DROP TABLE IF EXISTS {push_sent_table(table)}")  # old key
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
         stored = []
     if not stored:
-        await local.execute("INSERT INTO ducksync.tables (name, key_cols, synced_columns) "
-                            "VALUES (?, ?, ?)", [table, key, list(columns) or None])
+        await local.execute("INSERT INTO ducksync.tables (name, key_cols, synced_columns, "
+                            "pending_key) VALUES (?, ?, ?, ?)",
+                            [table, key, list(columns) or None, pending])
     # No PRIMARY KEY index: maintaining it cost most of a 1M-row initial push (insert
     # + commit). Keys stay unique because every writer deletes a key before inserting
     # it in the same transaction (the bulk push inserts only keys new to an empty base).
     # Bases created earlier keep their index; both work.
-    cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
-    await local.execute(
-        f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, __rh UBIGINT, "
-        "__rk UBIGINT)")
+    await local.execute(_base_ddl(table, key, types))
     if not stored:
         return Stored()
-    _, remote_id, n, x, total, boot = stored[0]
+    _, remote_id, n, x, total, boot, _ = stored[0]
     return Stored(remote_id=None if remote_id is None else str(remote_id),
                   base_sums=None if n is None else
                   (int(n), None if x is None else int(x), int(total or 0)),
                   boot_cursor=None if boot is None else str(boot))
+
+
+def _base_ddl(table: str, key: Sequence[str], types: Mapping[str, str]) -> str:
+    cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
+    return (f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, "
+            "__rh UBIGINT, __rk UBIGINT)")
 
 
 async def forget_base_sums(local: LocalStore, table: str) -> None:
@@ -385,9 +395,30 @@ async def set_synced_columns(local: LocalStore, table: str, columns: Sequence[st
                         [list(columns), table])
 
 
-async def known_tables(local: LocalStore) -> list[str]:
-    """Tables with sync state: a table dropped on a side is still reported."""
-    return [r[0] for r in await local.fetch_rows("SELECT name FROM ducksync.tables")]
+async def known_tables(local: LocalStore) -> dict[str, bool]:
+    """Tables with sync state (a table dropped on a side is still reported), each with
+    whether its primary key is still pending (:func:`pending_key`)."""
+    return {str(n): bool(p) for n, p in await local.fetch_rows(
+        "SELECT name, pending_key IS NOT NULL FROM ducksync.tables")}
+
+
+def defer_key_statements(table: str, key: Sequence[str],
+                         types: Mapping[str, str]) -> list[tuple[str, list[Any]]]:
+    """Record that ``table``, created here without its PRIMARY KEY, gets ``key`` later:
+    for the transaction that creates it. Its sync state's row and base are made here
+    when new, as :func:`ensure_base` would (whatever lists synced tables finds both)."""
+    return [("INSERT INTO ducksync.tables (name, key_cols, synced_columns, pending_key) "
+             "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pending_key = "
+             "excluded.pending_key", [table, list(key), list(types), list(key)]),
+            (_base_ddl(table, key, types), [])]
+
+
+async def pending_key(local: LocalStore, table: str) -> list[str] | None:
+    """The PRIMARY KEY columns ``table`` was created without and still lacks, or None.
+    Asked only of a table with no primary key (never on a keyed table's sync)."""
+    rows = await local.fetch_rows(
+        "SELECT pending_key FROM ducksync.tables WHERE name = ?", [table])
+    return list(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 def forget_statements(table: str) -> list[tuple[str, list[Any]]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine import state
+from ducksync.engine.keys import add_pending_key
 from ducksync.engine.store import LocalStore
 from ducksync.engine.transaction import transaction
 
@@ -91,8 +92,12 @@ async def unsubscribe(local: LocalStore, table: str, *, keep_local: bool) -> Sub
     Never a remote call: the remote keeps every row."""
     await state.ensure_state(local)
     steps: list[tuple[str, list[Any]]] = [(_PUT, [table, False])]
+    info = await state.describe_local(local, table)
+    if keep_local and info is not None and not info["primary_key"]:
+        # a copy kept mid-bootstrap: no sync may finish its key, so it gets it now
+        await add_pending_key(local, table, {c["name"]: c["type"] for c in info["columns"]})
     if not keep_local:
-        if await state.describe_local(local, table) is not None:
+        if info is not None:
             steps.append((f"DROP TABLE {sb.quote_ident(table)}", []))
         steps += state.forget_statements(table)
     await _transaction(local, steps)

@@ -227,6 +227,14 @@ async def _bulk_eligible(local: LocalStore, remote: RemoteStore, shape: Shape,
     return top == (0, 0), top
 
 
+async def _boots(local: LocalStore, shape: Shape, mode: Mode, sums: BaseSums | None,
+                 boot_cursor: str | None, surveyed_top: Top | None) -> bool:
+    """The round bootstraps the table: one under way resumes, or a new one may start
+    (engine/bootstrap.py)."""
+    return mode != "push" and (boot_cursor is not None or (
+        surveyed_top not in (None, (0, 0)) and await bootstrap.eligible(local, shape, sums)))
+
+
 async def _batch_bytes(remote: RemoteStore, opts: SyncOptions) -> int:
     """``opts.batch_bytes``, lowered under the remote's body limit (asked only when
     rows are sent or fetched: a no-op sync makes no extra round trip)."""
@@ -257,6 +265,14 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     rep.cas_retries = 0  # this round re-reads the rows a compare-and-swap refused
     if surveyed_top is not None:
         xfer.calls += 1  # the checksum question, answered by the survey
+    boots: bool | None = None  # this round bootstraps (asked here only when it matters)
+    if shape.key_pending:  # the key a table created here still lacks: now, unless the
+        boots = await _boots(local, shape, mode, sums, boot_cursor, surveyed_top)
+        if not boots:      # bootstrap adds it at its end
+            with xfer.phase("keys.add"):
+                if await keys.add_pending_key(local, table, shape.types):
+                    sums, local_unchanged, known_base_top = None, False, None
+            shape = replace(shape, key_pending=False)
     if mode != "pull":
         with xfer.phase("bulk.check"):
             eligible, top = await _bulk_eligible(local, remote, shape, xfer, sums,
@@ -272,9 +288,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
             rep.pushed += applied
             rep.cas_retries = cas
             return cas > 0 and mode == "sync"
-    if mode != "push" and (boot_cursor is not None or (
-            surveyed_top not in (None, (0, 0))
-            and await bootstrap.eligible(local, shape, sums))):
+    if boots if boots is not None else await _boots(local, shape, mode, sums, boot_cursor,
+                                                     surveyed_top):
         xfer.paths.append("bootstrap")
         with xfer.phase("bootstrap"):
             booted = await bootstrap.run(
@@ -422,9 +437,13 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             restore: Side | None = None
             if opts.tables is not None and table in opts.tables and mode != "sync":
                 restore = "local" if mode == "pull" else "remote"
-            found = await reconcile(local, remote, table, opts.key, create_remote=mode != "pull",
-                                    remote_info=surveyed.info(table),
-                                    remote_id=surveyed.remote_id, restore=restore)
+            rinfo = surveyed.info(table)
+            found = await reconcile(
+                local, remote, table, opts.key, create_remote=mode != "pull",
+                remote_info=rinfo, remote_id=surveyed.remote_id, restore=restore,
+                defer_key=(mode != "push" and rinfo is not None
+                           and bool(surveyed.tables[table]["rows"])
+                           and bootstrap.pageable(rinfo, opts.key)))
             if found is None:  # synced before, now gone on both sides: state forgotten
                 xfer.paths.append("forgotten")
                 return rep
@@ -447,7 +466,9 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         for n_round in range(MAX_ROUNDS):
             first = unchanged and n_round == 0
             if not await _round(local, remote, table, opts, mode, rep, xfer,
-                                shape if n_round == 0 else replace(shape, remote_created=False),
+                                # round 0 added a pending key, or bootstrapped (which adds it)
+                                shape if n_round == 0 else replace(
+                                    shape, remote_created=False, key_pending=False),
                                 local_unchanged=first,
                                 known_base_top=mark.base_top if first and mark else None,
                                 sums=sums if n_round == 0 else None,
@@ -512,11 +533,12 @@ async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
     that this device holds (``engine/subscriptions.py``; by default every table)."""
     names = set()
     here = await state.list_local_tables(local)
+    known = await state.known_tables(local)
     for name in here:
         info = await state.describe_local(local, name)
-        if info and (info["primary_key"] or key):
+        if info and (info["primary_key"] or key or known.get(name)):  # or its key pending
             names.add(name)
-    names |= set(await state.known_tables(local)) - set(here)
+    names |= set(known) - set(here)
     if mode != "push":
         names |= {t["info"]["name"] for t in surveyed.tables.values()
                   if t["info"]["primary_key"] or key}

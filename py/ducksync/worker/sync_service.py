@@ -698,9 +698,12 @@ class SyncService:
         out = []
         for name in names:
             info = await state.describe_local(self.local, name)
+            key = info["primary_key"] if info else []
+            if info and not key and name in synced:  # created keyless: its key
+                key = await state.pending_key(self.local, name) or []  # comes after its rows
             s = synced.get(name)
             out.append({"table": name, "rows": counts.get(name, 0), "unsent": unsent.get(name),
-                        "primary_key": info["primary_key"] if info else [],
+                        "primary_key": key,
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,
