@@ -184,6 +184,24 @@ def test_a_table_whose_bootstrap_cannot_continue_gets_its_key_first() -> None:
     assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
 
 
+def test_an_index_created_mid_bootstrap_is_named_before_the_key_is_added() -> None:
+    """DuckDB adds no key to a table an index depends on: the sync stops naming the
+    index and the fix, nothing lost, and completes once it is dropped. Before, DuckDB's
+    "Dependency Error" came back raw at the end of every bootstrap."""
+    r, device = _remote(20), local_db()
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    device.con.execute("CREATE INDEX t_by_v ON t (v)")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.error is not None and rep.error["code"] == "schema_mismatch"
+    assert "'t_by_v'" in rep.error["message"] and "DROP INDEX" in rep.error["hint"]
+    assert _pending_key(device) == (["id"],) and len(rows(device)) == 20  # all arrived
+    device.con.execute("DROP INDEX t_by_v")
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert rep.converged
+    _assert_equal_to_remote(device, r)
+
+
 def test_an_interrupted_bootstrap_resumes_after_its_last_page() -> None:
     """A connection lost at each page (before the remote answered, or after: the page
     was read but never arrived) leaves only whole pages; the next sync continues from

@@ -30,7 +30,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.state import base_table, forget_base_sums, key_text_sql
 from ducksync.engine.store import LocalStore
 from ducksync.engine.transaction import transaction
-from ducksync.errors import DucksyncError, InvalidKeyError
+from ducksync.errors import DucksyncError, InvalidKeyError, SchemaMismatchError
 
 __all__ = ["SAMPLE", "add_pending_key", "refuse_bad_keys"]
 
@@ -110,11 +110,31 @@ async def add_pending_key(local: LocalStore, table: str, types: Mapping[str, str
     try:
         await _add_key(local, table, key)
         return False
-    except DucksyncError:  # a key held twice (the only way a keyed copy can fail)
-        pass
+    except DucksyncError:  # a key held twice, or an index created here meanwhile
+        await _refuse_indexes(local, table, key)
     await _resolve_duplicates(local, _resolve_sql(table, key, types, base_key == key), table, key)
     await _add_key(local, table, key)
     return True
+
+
+async def _refuse_indexes(local: LocalStore, table: str, key: list[str]) -> None:
+    """DuckDB adds no key to a table an index depends on: one created here while the
+    rows arrived. Said by name, with the fix (the engine does not drop a user's index:
+    DuckDB cannot drop and re-create an index of the same name in one transaction, so
+    a crash between the two would lose it)."""
+    found = [str(n) for (n,) in await local.fetch_rows(
+        "SELECT index_name FROM duckdb_indexes() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? ORDER BY 1", [table])]
+    if found:
+        cols = ", ".join(key)
+        raise SchemaMismatchError(
+            f"table {table!r} cannot get its primary key ({cols}) while index"
+            f"{'es' if len(found) > 1 else ''} {', '.join(map(repr, found))} depend"
+            f"{'' if len(found) > 1 else 's'} on it (created while its rows were arriving)",
+            hint=f"drop {'them' if len(found) > 1 else 'it'} (DROP INDEX "
+                 f"{sb.quote_ident(found[0])}), sync, then create "
+                 f"{'them' if len(found) > 1 else 'it'} again; nothing was changed or "
+                 "sent, and the rows pulled so far are kept")
 
 
 async def _add_key(local: LocalStore, table: str, key: list[str]) -> None:
