@@ -354,6 +354,34 @@ def test_bulk_answer_pruned_makes_its_keys_conflict_on_any_difference() -> None:
                        (4, "v4", 4)]
 
 
+def test_bulk_answer_pruned_finds_keys_deleted_here_on_a_remote_that_hashes_otherwise() -> None:
+    """A key of a pruned batch deleted here since is found among the remote's keys by
+    its values, hashed here: a remote engine whose key hashes differ from this one's
+    (here its ``__ds_rk`` altered in transit) still gives it a base row, so the local
+    delete meets the remote's row as a conflict. Before, the lookup compared the two
+    engines' hashes: no base row, and the row came back here as a plain pull."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    a, r = bulk_answer_lost()
+    r.con.execute("DELETE FROM ducksync.ledger_verified")  # what pruning leaves
+    inner = r.bucket_hashes
+
+    async def hashed_otherwise(*args: Any, **kw: Any) -> bytes:
+        got = from_ipc(await inner(*args, **kw))
+        at = got.schema.get_field_index("__ds_rk")
+        other = pa.array([(int(v) ^ 0x5A5A) & (2**64 - 1) for v in got.column(at).to_pylist()],
+                         type=got.schema.field(at).type)
+        return to_ipc(got.set_column(at, got.schema.field(at), other))
+
+    r.bucket_hashes = hashed_otherwise
+    a.con.execute("DELETE FROM t WHERE id = 1")
+    rep = do_sync(a, r, policy="manual").tables[0]
+    assert rep.pulled == 0 and (1,) not in [row[:1] for row in rows(a)]
+    assert ("1", True, False) in a.con.execute(
+        "SELECT key_text, local_deleted, remote_deleted FROM ducksync.conflicts").fetchall()
+    assert (1, "v1", 1) in rows(r)  # the remote keeps it until the conflict is resolved
+
+
 def test_bulk_answer_lost_then_both_sides_write_is_recorded_from_the_journal() -> None:
     """The verified batch's base is rebuilt exactly although both sides wrote its rows
     since: each write is then a change against it, and an update meeting a delete is a

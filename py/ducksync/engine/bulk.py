@@ -378,8 +378,9 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
     the remote hashes it alike), as :meth:`_BulkRun.record` would have written them;
     for the batches whose answer is ``lost``, ``(key, UNKNOWN, UNKNOWN, rk)``.
 
-    Only the key's values are looked up, by key hash: in the local table, else (a key
-    deleted here since) among the remote's (key, hashes), downloaded only then. A key
+    Only the key's values are looked up, by the key hash computed here: in the local
+    table, else (a key deleted here since) among the remote's keys, downloaded only
+    then and hashed here (a lost batch proved nothing of how the remote hashes). A key
     on neither side is gone on both: no base row. Rows recorded before the crash are
     in the base already (skipped), so a recovery cut off itself is simply redone. A
     key two verified batches sent (moved between ranges, deleted remotely between the
@@ -404,11 +405,16 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
         xfer.calls += 1
         xfer.received += len(hashes)
         await local.ingest_arrow("__ds_adopt", hashes)
-        casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]})" for k in key)
+        # Matched by the key's values hashed here (the journal's hash), not by the
+        # remote's own key hash: an engine that hashes otherwise would match nothing.
+        # The base row keeps the journal's hash, as above (what a redone recovery skips).
+        casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS "
+                          f"{sb.quote_ident(k)}" for k in key)
         await local.execute(
-            f"INSERT INTO {base} SELECT {casts}, u.__lh, u.__lh, u.__rk FROM __ds_unrec u "
-            f"JOIN __ds_adopt r ON r.__ds_rk::UBIGINT = u.__rk ANTI JOIN {base} b "
-            "ON b.__rk = u.__rk")
+            f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'r')}, u.__lh, u.__lh, u.__rk FROM "
+            f"__ds_unrec u JOIN (SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __lk "
+            f"FROM (SELECT {casts} FROM __ds_adopt r)) r ON r.__lk = u.__rk "
+            f"ANTI JOIN {base} b ON b.__rk = u.__rk")
         await local.execute("DROP TABLE IF EXISTS __ds_adopt")
     await local.execute("DROP TABLE IF EXISTS __ds_unrec")
 
