@@ -166,3 +166,21 @@ def test_samples_survive_the_json_and_a_carry_over() -> None:
         == [1200, 1000, 900]
     kept["samples"] = ["slow"]
     assert any("samples" in p for p in validate(previous))
+
+
+def test_a_suite_that_runs_the_page_builds_the_page_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page runs what ``web/dist`` holds, not the checkout: ``ducksync bench`` run
+    alone measured a build of older code (a missing phase gave it away). A suite that
+    runs the page builds it first; a native-only run does not."""
+    from ducksync.bench import browser, native, repo
+    from ducksync.bench import run as bench
+
+    calls: list[str] = []
+    monkeypatch.setattr(repo, "build_assets", lambda: calls.append("build"))
+    monkeypatch.setattr(browser, "run", lambda *a, **kw: calls.append("browser"))
+    monkeypatch.setattr(native, "run", lambda *a, **kw: calls.append("native"))
+    bench.run(bench.Options(only=("browser",)))
+    assert calls == ["build", "browser"]
+    calls.clear()
+    bench.run(bench.Options(only=("native",)))
+    assert calls == ["native"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -44,3 +46,15 @@ def machine() -> dict[str, Any]:
     return {"cpus": cpus, "load": [round(load1, 2), round(load5, 2), round(load15, 2)],
             "platform": platform.platform(), "python": platform.python_version(),
             "summary": f"{cpus} CPUs, load {load1:.2f}/{load5:.2f}/{load15:.2f} (1/5/15 min)"}
+
+
+def build_assets() -> None:
+    """Build the page's assets from this checkout before a suite runs the page.
+
+    Why: the page runs what ``web/dist`` holds, not the checkout's ``py/`` and
+    ``workers/``; a build left from older code measured that code (a session-11 run did,
+    until a missing phase gave it away). ``make bench`` built them; ``ducksync bench``
+    run alone did not. The build rewrites only what changed, so it is cheap when fresh.
+    """
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_assets.py")], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)

@@ -9,10 +9,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ducksync.bench import repo
 from ducksync.bench.repo import ROOT, machine
 from ducksync.bench.results import Results, carry_over, evaluate, markdown, splice
 
 SUITES = ("start", "native", "latency", "slice", "browser", "feed")
+PAGE_SUITES = frozenset({"start", "latency", "browser", "feed"})  # they run the page
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
@@ -36,6 +38,9 @@ def run(opts: Options) -> Results:
     res = Results(command=opts.command, rows=opts.rows,
                   started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   machine=machine())
+    if PAGE_SUITES & set(opts.only):
+        log("building the page's assets from this checkout")
+        repo.build_assets()
     with tempfile.TemporaryDirectory(prefix="ducksync-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if "native" in opts.only:
