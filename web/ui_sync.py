@@ -187,7 +187,9 @@ class SyncPanel:
             parts.append(changes(unsent) + " made here not sent yet.")
         elif unsent is None and state.get("last_outcome") is not None:
             parts.append("Changes made here are not sent yet.")
-        if error and phase in ("error", "offline"):
+        # offline, an unreachable server is what the first part said already
+        if error and (phase == "error" or (phase == "offline"
+                                           and error.get("code") != "remote_unavailable")):
             parts.append("Last sync failed: " + plain_error(error))
         if phase != "offline":
             parts.append(feed_words(state))

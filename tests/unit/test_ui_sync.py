@@ -110,3 +110,21 @@ def test_an_error_names_the_servers_request_id(ui: Any) -> None:
                            "hint": "sync again", "request_id": "req-42"})
     assert text.endswith("(request req-42)") and "sync again." in text.lower()
     assert "request" not in ui.plain_error({"code": "query", "message": "m", "hint": None})
+
+
+def test_offline_says_the_server_is_unreachable_once(ui: Any) -> None:
+    """Was "No connection to the server: changes are kept here and sent when it is back.
+    Last sync failed: The server could not be reached (…). What to do: … your changes are
+    kept here …": the unreachable server said twice. Another error is still said."""
+    unreachable = {"code": "remote_unavailable", "message": "cannot reach the server: Failed "
+                   "to fetch", "hint": "your changes are kept here and sync retries"}
+    text = ui.SyncPanel.detail(None, {"phase": "offline", "last_error": unreachable,
+                                      "unsent": 1, "last_outcome": "error"})
+    assert text.startswith("No connection to the server")
+    assert "Last sync failed" not in text and text.count("kept here") == 1
+    assert "1 change made here not sent yet." in text
+    other = {"code": "auth", "message": "session expired", "hint": "sign in again"}
+    text = ui.SyncPanel.detail(None, {"phase": "offline", "last_error": other, "unsent": 0})
+    assert "Last sync failed: Not signed in to the server" in text
+    text = ui.SyncPanel.detail(None, {"phase": "error", "last_error": unreachable, "unsent": 0})
+    assert "Last sync failed: The server could not be reached" in text
