@@ -165,6 +165,19 @@ class Crash(RemoteUnavailableError):
         super().__init__("injected crash")
 
 
+def lose_next_answer(remote: Any) -> None:
+    """The remote's next ``apply_batch`` commits, then its answer is lost (a dropped
+    connection after the commit: the client never hears); later calls run as usual."""
+    inner = remote.apply_batch
+
+    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
+        await inner(*args, **kw)
+        remote.apply_batch = inner
+        raise Crash()
+
+    remote.apply_batch = committed_then_lost
+
+
 class FlakyRemote:
     """Wraps a RemoteStore: the ``fail_at``-th call fails, before or *after* it ran.
 

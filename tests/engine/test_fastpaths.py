@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from engine_helpers import do_sync, local_db, remote_db, rows, run
+from engine_helpers import do_sync, local_db, lose_next_answer, remote_db, rows, run
 
 from ducksync.engine import detect
 from ducksync.engine.bulk import _IN_FLIGHT, _ROW_GROUP, _ranges
@@ -287,16 +287,8 @@ def test_values_swapped_between_columns_are_seen() -> None:
 @pytest.mark.parametrize("journal", [True, False])
 def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once(journal: bool) -> None:
     """``journal=False``: a run left by a version from before the journal settles too."""
-    from engine_helpers import Crash
     a, r = make()
-    inner = r.apply_batch
-
-    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
-        await inner(*args, **kw)  # the remote committed; the client never hears
-        r.apply_batch = inner
-        raise Crash()
-
-    r.apply_batch = committed_then_lost
+    lose_next_answer(r)
     rep = do_sync(a, r, batch_rows=400).tables[0]
     assert rep.error and rep.error["name"] == "Crash"
     # the batches in flight when the first answer was lost committed too
@@ -316,16 +308,8 @@ def test_bulk_push_crash_after_the_remote_committed_recovers_exactly_once(journa
 def bulk_answer_lost() -> tuple[Any, Any]:
     """Five rows pushed in ranges 0-1, 2-3, 4: the first two committed remotely, their
     answers never arrived, the last never left."""
-    from engine_helpers import Crash
     a, r = make(5)
-    inner = r.apply_batch
-
-    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
-        await inner(*args, **kw)
-        r.apply_batch = inner
-        raise Crash()
-
-    r.apply_batch = committed_then_lost
+    lose_next_answer(r)
     assert do_sync(a, r, batch_rows=2).tables[0].error is not None
     assert r.con.execute("SELECT count(*) FROM t").fetchone() == (2 * _IN_FLIGHT,)
     return a, r

@@ -12,6 +12,7 @@ from engine_helpers import (
     FlakyLocal,
     do_sync,
     local_db,
+    lose_next_answer,
     prune_answers,
     remote_db,
     rows,
@@ -117,14 +118,7 @@ def test_recovery_finds_a_batch_committed_after_one_that_failed() -> None:
 
 def general_answer_lost(a: Any, r: Any) -> None:
     """One general-push batch committed remotely, its answer never arrived."""
-    inner = r.apply_batch
-
-    async def committed_then_lost(*args: Any, **kw: Any) -> Any:
-        await inner(*args, **kw)  # the remote committed; the client never hears
-        r.apply_batch = inner
-        raise Crash()
-
-    r.apply_batch = committed_then_lost
+    lose_next_answer(r)
     rep = do_sync(a, r).tables[0]
     assert rep.error and rep.error["name"] == "Crash"
     assert a.con.execute("SELECT count(*) FROM ducksync.outbox").fetchone() == (1,)
