@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from ducksync.engine import detect
 from ducksync.engine.sqlbuild import quote_ident
-from ducksync.engine.state import base_table
 from ducksync.engine.sync import SyncOptions, SyncReport, sync
 from ducksync.errors import QueryError, RemoteUnavailableError
 from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
@@ -135,10 +134,10 @@ def assert_kept_sums_hold(local: Any) -> None:
             "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'ducksync' AND "
             "table_name = 'tables' AND column_name = 'base_n'").fetchall()[0][0]:
         return
-    for name, n, x, total in con.execute(
-            "SELECT name, base_n, base_x, base_sum FROM ducksync.tables "
+    for name, key, n, x, total in con.execute(
+            "SELECT name, key_cols, base_n, base_x, base_sum FROM ducksync.tables "
             "WHERE base_n IS NOT NULL").fetchall():
-        fresh = con.execute(detect._base_sums_sql(base_table(name))).fetchall()[0]
+        fresh = con.execute(detect._base_sums_sql(name, list(key))).fetchall()[0]
         assert (n, x, total) == tuple(fresh), f"kept base sums of {name!r} are stale"
 
 

@@ -22,7 +22,7 @@ from engine_helpers import (
 
 from ducksync.engine import subscriptions
 from ducksync.engine.sqlbuild import hash_probe_sql
-from ducksync.engine.state import base_table
+from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table
 from ducksync.engine.sync import SyncOptions, sync
 
 N = 35  # rows of the remote table
@@ -415,6 +415,46 @@ def test_pages_come_without_hashes_when_both_engines_hash_alike() -> None:
     assert _base(a) == _base(b) and len(_base(a)) == N
     _assert_equal_to_remote(a, r)
     assert "remote-unchanged" in do_sync(a, r).tables[0].paths
+
+
+def test_a_derived_base_stores_no_remote_hashes_and_every_reader_derives_them() -> None:
+    """A bootstrap that computes the remote's hashes stores them as NULL ("as derived":
+    ``__rh`` = ``__lh``, ``__rk`` = the key hash), and every reader reads them so. Read
+    raw, a NULL would undo the sync: no base checksum (the bootstrap would not settle),
+    no bucket of the base matched (a remote delete missed: the table is large enough
+    for the bucket descent), an expected hash of NULL for a local change (its push
+    refused as a conflict). A base of old, explicit rows (the even keys) reads the same;
+    the rows a sync rewrites are stored derived again."""
+    from ducksync.stores._arrow import from_ipc
+
+    n = 4000  # 4000 hash rows cost more than a checksum round trip: buckets are compared
+    r, device = _remote(n), local_db()
+    rep = do_sync(device, _Pages(r), batch_rows=1000).tables[0]
+    assert "bootstrap-settled" in rep.paths and rep.pulled == n
+    base = base_table("t")
+    assert device.con.execute(f"SELECT count(*), count(__rh), count(__rk) FROM {base}"
+                              ).fetchone() == (n, 0, 0)
+    theirs = from_ipc(run(r.bucket_hashes("t", ["id"], 1, [])))
+    assert sorted(zip(*(theirs.column(c).to_pylist() for c in ("id", "__ds_rh", "__ds_rk")),
+                      strict=True)) == device.con.execute(
+        f"SELECT id, {base_rh_sql()}, {base_rk_sql(['id'])} FROM {base} ORDER BY id").fetchall()
+    device.con.execute(f"UPDATE {base} SET __rh = {base_rh_sql()}, __rk = "
+                       f"{base_rk_sql(['id'])} WHERE id % 2 = 0")  # as an old base holds them
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id IN (10, 11)")
+    r.con.execute("DELETE FROM t WHERE id IN (20, 21)")
+    r.con.execute("INSERT INTO t VALUES (9001, 'new there', 0)")
+    device.con.execute("UPDATE t SET v = 'mine' WHERE id IN (30, 31)")
+    device.con.execute("DELETE FROM t WHERE id IN (40, 41)")
+    device.con.execute("INSERT INTO t VALUES (9002, 'new here', 0)")
+    rep = do_sync(device, r).tables[0]
+    assert (rep.pulled, rep.pushed, rep.conflicts) == (5, 5, 0) and rep.converged
+    assert rep.bytes_received < 40 * 1024  # some buckets, not 4000 rows of hashes (96 kB)
+    assert rows(device) == rows(r)
+    again = do_sync(device, r).tables[0]
+    assert "remote-unchanged" in again.paths and "local-unchanged" in again.paths
+    assert device.con.execute(  # what the sync wrote: stored derived too
+        f"SELECT count(*) FROM {base} WHERE id IN (10, 11, 30, 31, 9001, 9002) AND "
+        "__rh IS NULL AND __rk IS NULL").fetchone() == (6,)
 
 
 def test_a_column_type_the_probe_does_not_cover_ships_the_hashes() -> None:

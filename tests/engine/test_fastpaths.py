@@ -15,6 +15,7 @@ from engine_helpers import do_sync, local_db, lose_next_answer, remote_db, rows,
 from ducksync.engine import detect
 from ducksync.engine.bulk import _IN_FLIGHT, _ROW_GROUP, _ranges
 from ducksync.engine.conflicts import resolve
+from ducksync.engine.state import base_rh_sql, base_rk_sql
 from ducksync.stores._arrow import from_ipc, to_ipc
 
 
@@ -27,7 +28,10 @@ def make(n: int = 1000, *, pk: bool = True) -> tuple[Any, Any]:
 
 
 def base_rows(store: Any) -> list[tuple[Any, ...]]:
-    return list(store.con.execute('SELECT * FROM ducksync."base__t" ORDER BY ALL').fetchall())
+    """The base's rows as read: key, local hash and the remote hashes (NULL: derived)."""
+    return list(store.con.execute(
+        f'SELECT id, __lh, {base_rh_sql()}, {base_rk_sql(["id"])} FROM ducksync."base__t" '
+        'ORDER BY ALL').fetchall())
 
 
 def test_swapped_values_are_seen() -> None:

@@ -9,6 +9,7 @@ from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 from ducksync.engine.conflicts import list_conflicts, resolve
 from ducksync.engine.merge import ConflictCase
+from ducksync.engine.state import base_rh_sql
 
 
 def setup(n: int = 20, extra: str = "") -> tuple[Any, Any, Any]:
@@ -131,7 +132,7 @@ def test_replayed_batch_is_a_noop() -> None:
 def test_remote_hash_change_costs_transfer_not_a_wrong_merge() -> None:
     a, _, r = setup(200)
     # Pretend the remote engine now hashes differently: every stored remote hash is stale.
-    a.con.execute('UPDATE ducksync."base__t" SET __rh = __rh + 1')
+    a.con.execute(f'UPDATE ducksync."base__t" SET __rh = {base_rh_sql()} + 1')
     a.con.execute("UPDATE t SET v = 'mine' WHERE id = 7")
     rep = do_sync(a, r, policy="remote-wins").tables[0]
     assert rep.conflicts == 0 and rep.pushed == 1 and rep.pulled == 0

@@ -74,7 +74,7 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, forget_base_sums
+from ducksync.engine.state import base_table, forget_base_sums, stored_hashes_sql
 from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
@@ -328,11 +328,11 @@ class _Pages:
 
     def _base_insert(self, src: str) -> str:
         """The page's base rows: key, ``lh`` (the local row hash), the remote's ``rh``
-        and ``rk``, as sent or (``derive``) computed here: ``lh`` and the key hash."""
-        key, lh = sb.cols_sql(self.shape.key), sb.row_hash_sql(self.shape.types, "p")
-        if not self.derive:
-            return (f"INSERT INTO {self.base} SELECT {sb.cols_sql(self.shape.key, 'p')}, "
-                    f"{lh}, p.__ds_rh, p.__ds_rk FROM {src}")
-        return (f"INSERT INTO {self.base} SELECT {key}, __ds_lh, __ds_lh, __ds_rk FROM ("
-                f"SELECT {sb.cols_sql(self.shape.key, 'p')}, {lh} AS __ds_lh, "
-                f"{sb.key_hash_sql(self.shape.key, 'p')} AS __ds_rk FROM {src})")
+        and ``rk``, as sent or (``derive``) as derived: ``lh`` and the key hash, which
+        the base stores as NULL (``state.stored_hashes_sql``)."""
+        key, lh = self.shape.key, sb.row_hash_sql(self.shape.types, "p")
+        sent = "" if self.derive else ", p.__ds_rh, p.__ds_rk"
+        rh, rk = (None, None) if self.derive else ("__ds_rh", "__ds_rk")
+        return (f"INSERT INTO {self.base} SELECT {sb.cols_sql(key)}, "
+                f"{stored_hashes_sql(key, '__ds_lh', rh, rk)} FROM (SELECT "
+                f"{sb.cols_sql(key, 'p')}, {lh} AS __ds_lh{sent} FROM {src})")

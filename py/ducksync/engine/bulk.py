@@ -21,7 +21,13 @@ from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Transfer
 from ducksync.engine.push import NO_SPLIT, PUSH_TOTAL, UNKNOWN, ack, record_result
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, bulk_sent_name, bulk_sent_table
+from ducksync.engine.state import (
+    base_rk_sql,
+    base_table,
+    bulk_sent_name,
+    bulk_sent_table,
+    stored_hashes_sql,
+)
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 from ducksync.engine.transaction import transaction
 
@@ -222,12 +228,13 @@ class _BulkRun:
         with self.xfer.phase("push.record"):
             if res.get("verified"):
                 if cur.resent:  # the earlier copy's base row goes: the remote holds this one
-                    await self.local.execute(f"DELETE FROM {base} WHERE __rk IN "
-                                             f"(SELECT __ds_rk FROM {cur.slot})")
+                    await self.local.execute(
+                        f"DELETE FROM {base} WHERE {base_rk_sql(self.shape.key)} IN "
+                        f"(SELECT __ds_rk FROM {cur.slot})")
                     self.sums = None
-                await self.local.execute(
-                    f"INSERT INTO {base} SELECT "
-                    f"{sb.cols_sql(self.shape.key)}, __ds_lh, __ds_lh, __ds_rk FROM {cur.slot}")
+                await self.local.execute(  # rh = lh, rk = the key hash: both as derived
+                    f"INSERT INTO {base} SELECT {sb.cols_sql(self.shape.key)}, "
+                    f"{stored_hashes_sql(self.shape.key, '__ds_lh', None, None)} FROM {cur.slot}")
                 self.applied += cur.rows
                 if self.sums is not None:  # XOR sums: the range's rows join the base's
                     s = self.sums
@@ -392,14 +399,18 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
           "ELSE j.__lh END") if lost else "j.__lh"
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_unrec AS SELECT j.__rk, arg_max({lh}, j.k) AS "
-        f"__lh FROM {bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON b.__rk = j.__rk "
+        f"__lh FROM {bulk_sent_table(shape.table)} j ANTI JOIN {base} b ON "
+        f"{base_rk_sql(key, 'b')} = j.__rk "
         f"WHERE j.k IN ({ks}) GROUP BY j.__rk")
+    # rh = lh and rk = the key hash of the row's key (joined by it): both as derived
     await local.execute(
-        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, u.__lh, u.__lh, u.__rk FROM "
+        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, "
+        f"{stored_hashes_sql(key, 'u.__lh', None, None, 'l')} FROM "
         f"(SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __rk FROM {t}) l "
         "JOIN __ds_unrec u ON u.__rk = l.__rk")
     left = (await local.fetch_rows(
-        f"SELECT count(*) FROM __ds_unrec u ANTI JOIN {base} b ON b.__rk = u.__rk"))[0][0]
+        f"SELECT count(*) FROM __ds_unrec u ANTI JOIN {base} b ON {base_rk_sql(key, 'b')} "
+        "= u.__rk"))[0][0]
     if left:
         hashes = await remote.bucket_hashes(shape.table, key, 1, [])
         xfer.calls += 1
@@ -411,10 +422,11 @@ async def _record_journaled(local: LocalStore, remote: RemoteStore, shape: Shape
         casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS "
                           f"{sb.quote_ident(k)}" for k in key)
         await local.execute(
-            f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'r')}, u.__lh, u.__lh, u.__rk FROM "
+            f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'r')}, "
+            f"{stored_hashes_sql(key, 'u.__lh', None, None, 'r')} FROM "
             f"__ds_unrec u JOIN (SELECT {sb.cols_sql(key)}, {sb.key_hash_sql(key)} AS __lk "
             f"FROM (SELECT {casts} FROM __ds_adopt r)) r ON r.__lk = u.__rk "
-            f"ANTI JOIN {base} b ON b.__rk = u.__rk")
+            f"ANTI JOIN {base} b ON {base_rk_sql(key, 'b')} = u.__rk")
         await local.execute("DROP TABLE IF EXISTS __ds_adopt")
     await local.execute("DROP TABLE IF EXISTS __ds_unrec")
 
@@ -437,7 +449,8 @@ async def _adopt_equal_rows(local: LocalStore, remote: RemoteStore, shape: Shape
     casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in key)
     await local.execute(
-        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, l.lh, r.__ds_rh, r.__ds_rk FROM "
+        f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'l')}, "
+        f"{stored_hashes_sql(key, 'l.lh', None, 'r.__ds_rk', 'l')} FROM "
         f"(SELECT {sb.cols_sql(key)}, {sb.row_hash_sql(shape.types)} AS lh FROM {t}) l "
         f"JOIN (SELECT {casts}, r.__ds_rk::UBIGINT AS __ds_rk, r.__ds_rh::UBIGINT AS __ds_rh "
         f"FROM __ds_adopt r) r ON {sb.key_join_sql(key, 'l', 'r')} AND l.lh = r.__ds_rh "

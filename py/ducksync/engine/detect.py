@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.keys import refuse_bad_keys
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, scalar
+from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table, scalar
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.faults import reached
 
@@ -107,14 +107,21 @@ class BaseSums:
         return (self.n, self.x, self.total)
 
 
-def _base_sums_sql(base: str) -> str:
+def _remote_hashes(table: str, key: list[str]) -> str:
+    """The base as ``(__lh, rk, rh)``: its remote hashes as read (see
+    :func:`~ducksync.engine.state.base_rk_sql`), for the checksums that repeat them."""
+    return (f"(SELECT __lh, {base_rk_sql(key)} AS rk, {base_rh_sql()} AS rh FROM "
+            f"{base_table(table)})")
+
+
+def _base_sums_sql(table: str, key: list[str]) -> str:
     return (f"SELECT count(*), bit_xor({sb.mix_sql('__lh')}), "
-            f"COALESCE({sb.checksum_sql('__rk', '__rh')}, 0) FROM {base}")
+            f"COALESCE({sb.checksum_sql('rk', 'rh')}, 0) FROM {_remote_hashes(table, key)}")
 
 
 async def base_sums(local: LocalStore, shape: Shape) -> BaseSums:
     """The base's sums, computed (one pass over the base)."""
-    n, x, total = (await local.fetch_rows(_base_sums_sql(base_table(shape.table))))[0]
+    n, x, total = (await local.fetch_rows(_base_sums_sql(shape.table, shape.key)))[0]
     return BaseSums(int(n), None if x is None else int(x), int(total))
 
 
@@ -185,7 +192,8 @@ async def detect_local(local: LocalStore, shape: Shape, xfer: Transfer | None = 
             x_now, n_now = (await local.fetch_rows(now))[0]
         else:
             x_now, n_now, n_base, x_base, total = (await local.fetch_rows(
-                f"SELECT a.x, a.n, b.* FROM ({now}) a, ({_base_sums_sql(base)}) b"))[0]
+                f"SELECT a.x, a.n, b.* FROM ({now}) a, "
+                f"({_base_sums_sql(shape.table, shape.key)}) b"))[0]
             sums = BaseSums(int(n_base), None if x_base is None else int(x_base), int(total))
         if (x_now, n_now) == (sums.x, sums.n):
             if xfer is not None:
@@ -223,8 +231,8 @@ async def ingest_top(local: LocalStore, xfer: Transfer, ipc: bytes) -> Top:
 async def base_top(local: LocalStore, shape: Shape) -> Top:
     """The same checksum, computed from the base's stored remote hashes."""
     rows = await local.fetch_rows(
-        f"SELECT COALESCE({sb.checksum_sql('__rk', '__rh')}, 0), count(*) FROM "
-        f"{base_table(shape.table)}")
+        f"SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0), count(*) FROM "
+        f"{_remote_hashes(shape.table, shape.key)}")
     return (int(rows[0][0]), int(rows[0][1])) if rows[0][1] else (0, 0)
 
 
@@ -237,14 +245,15 @@ async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     await local.ingest_arrow("__ds_rcs", ipc)
     where, params = "", [modulus]
     if parents:
-        where = "WHERE __rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+        where = "WHERE rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
         params += [parent_mod, parents]  # type: ignore[list-item]
     rows = await local.fetch_rows(
         "SELECT COALESCE(r.bucket, l.bucket)::UBIGINT, greatest(COALESCE(r.n, 0), "
         "COALESCE(l.n, 0)) FROM (SELECT bucket::UBIGINT AS bucket, checksum::UBIGINT AS "
-        "checksum, n::BIGINT AS n FROM __ds_rcs) r FULL OUTER JOIN (SELECT __rk % ?::UBIGINT "
-        f"AS bucket, {sb.checksum_sql('__rk', '__rh')} AS checksum, count(*) AS n FROM "
-        f"{base_table(shape.table)} {where} GROUP BY ALL) l ON r.bucket = l.bucket "
+        "checksum, n::BIGINT AS n FROM __ds_rcs) r FULL OUTER JOIN (SELECT rk % ?::UBIGINT "
+        f"AS bucket, {sb.checksum_sql('rk', 'rh')} AS checksum, count(*) AS n FROM "
+        f"{_remote_hashes(shape.table, shape.key)} {where} GROUP BY ALL) l "
+        "ON r.bucket = l.bucket "
         "WHERE r.checksum IS DISTINCT FROM l.checksum OR r.n IS DISTINCT FROM l.n ORDER BY 1",
         params)
     return [(int(b), int(n)) for b, n in rows]
@@ -261,7 +270,8 @@ async def empty_remote(local: LocalStore, shape: Shape) -> None:
     """An empty ``__ds_r`` (see :func:`detect_remote`)."""
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key)}, "
-        f"__rh AS rh_now, __rk AS rk_now FROM {base_table(shape.table)} LIMIT 0")
+        f"{base_rh_sql()} AS rh_now, {base_rk_sql(shape.key)} AS rk_now FROM "
+        f"{base_table(shape.table)} LIMIT 0")
 
 
 async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
@@ -293,8 +303,9 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
         f"CREATE OR REPLACE TEMP TABLE __ds_rfresh AS SELECT {casts}, f.__ds_rk::UBIGINT AS "
         "__ds_rk, f.__ds_rh::UBIGINT AS __ds_rh FROM __ds_rrows f")
     rows = await local.fetch_rows(
-        f"SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0), count(*) FROM (SELECT b.__rk AS rk, "
-        f"b.__rh AS rh FROM {base} b ANTI JOIN __ds_rfresh f ON "
+        f"SELECT COALESCE({sb.checksum_sql('rk', 'rh')}, 0), count(*) FROM (SELECT "
+        f"{base_rk_sql(shape.key, 'b')} AS rk, {base_rh_sql('b')} AS rh FROM {base} b "
+        "ANTI JOIN __ds_rfresh f ON "
         f"{sb.key_join_sql(shape.key, 'b', 'f')} UNION ALL SELECT __ds_rk, __ds_rh FROM "
         "__ds_rfresh)")
     expected = (int(rows[0][0]), int(rows[0][1])) if rows[0][1] else (0, 0)
@@ -305,7 +316,8 @@ async def _append_only(local: LocalStore, remote: RemoteStore, shape: Shape, xfe
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {sb.cols_sql(shape.key, 'f')}, "
         f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM __ds_rfresh f LEFT JOIN {base} b ON "
-        f"{sb.key_join_sql(shape.key, 'f', 'b')} WHERE f.__ds_rh IS DISTINCT FROM b.__rh")
+        f"{sb.key_join_sql(shape.key, 'f', 'b')} WHERE f.__ds_rh IS DISTINCT FROM "
+        f"{base_rh_sql('b')}")
     return True
 
 
@@ -368,12 +380,12 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
                       for k in shape.key)
     where, params = "", list[object]()
     if buckets:
-        where = "WHERE __rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+        where = f"WHERE {base_rk_sql(shape.key)} % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
         params = [modulus, buckets]
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {_coalesced(shape.key, 'f', 'b')}, "
         f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM (SELECT {casts}, __ds_rk::UBIGINT AS "
         f"__ds_rk, __ds_rh::UBIGINT AS __ds_rh FROM __ds_rkeys) f FULL OUTER JOIN (SELECT * FROM "
         f"{base} {where}) b ON {sb.key_join_sql(shape.key, 'f', 'b')} "
-        "WHERE f.__ds_rh IS DISTINCT FROM b.__rh", params)
+        f"WHERE f.__ds_rh IS DISTINCT FROM {base_rh_sql('b')}", params)
     return int(scalar(await local.fetch_rows("SELECT count(*) FROM __ds_r"))), False

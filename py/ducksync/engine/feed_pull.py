@@ -35,7 +35,7 @@ from ducksync.engine.names import FEED_JOINED as _JOINED  # temp tables: see nam
 from ducksync.engine.names import FEED_KEYS as _KEYS
 from ducksync.engine.names import FEED_ROWS as _ROWS
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table
+from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table, stored_hashes_sql
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.engine.transaction import after_failed_script
 from ducksync.errors import DucksyncError
@@ -142,8 +142,9 @@ async def feed_pull(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: 
     # columns: deleted there) and the base's hashes (NULL: not in the base).
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE {_JOINED} AS SELECT r.* EXCLUDE ({k}), f.{k}, "
-        "b.__lh AS __b_lh, b.__rk AS __b_rk, b.__rh AS __b_rh, "
-        f"r.__ds_rh IS DISTINCT FROM b.__rh AS __moved FROM {_KEYS} f LEFT JOIN (SELECT *, "
+        f"b.__lh AS __b_lh, {base_rk_sql(shape.key, 'b')} AS __b_rk, {base_rh_sql('b')} AS "
+        f"__b_rh, r.__ds_rh IS DISTINCT FROM {base_rh_sql('b')} AS __moved FROM {_KEYS} f "
+        "LEFT JOIN (SELECT *, "
         f"{sb.row_hash_sql(shape.types)} AS __lh FROM (SELECT {casts}, x.__ds_rk::UBIGINT "
         f"AS __ds_rk, x.__ds_rh::UBIGINT AS __ds_rh FROM {src} x)) r ON r.{k} = f.{k} "
         f"LEFT JOIN {base} b ON b.{k} = f.{k}")
@@ -201,7 +202,8 @@ async def _write(local: LocalStore, shape: Shape, xfer: Transfer, k: str, t: str
         f"INSERT INTO {t} ({sb.cols_sql(shape.columns)}) SELECT {sb.cols_sql(shape.columns)} "
         f"FROM {_JOINED} WHERE __moved AND __ds_rh IS NOT NULL",
         f"DELETE FROM {base} WHERE {k} IN {changed}",
-        f"INSERT INTO {base} SELECT {k}, __lh, __ds_rh, __ds_rk FROM {_JOINED} "
+        f"INSERT INTO {base} SELECT {k}, "
+        f"{stored_hashes_sql(shape.key, '__lh', '__ds_rh', '__ds_rk')} FROM {_JOINED} "
         "WHERE __moved AND __ds_rh IS NOT NULL",
         "COMMIT"])
     try:

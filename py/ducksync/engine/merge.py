@@ -25,7 +25,14 @@ from typing import Any, Literal
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, conflict_rows_table, key_text_sql
+from ducksync.engine.state import (
+    base_rh_sql,
+    base_rk_sql,
+    base_table,
+    conflict_rows_table,
+    key_text_sql,
+    stored_hashes_sql,
+)
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
@@ -96,11 +103,12 @@ async def build_plan(local: LocalStore, shape: Shape) -> None:
         f"l.{k0} IS NOT NULL AS in_l, r.{k0} IS NOT NULL AS in_r, l.lh_now AS l_lh, "
         f"rt.__ds_rh AS r_rh, rt.__ds_rk AS r_rk, rt.__lh AS lh_remote FROM __ds_l l FULL OUTER "
         f"JOIN __ds_r r ON {on_lr} LEFT JOIN __ds_rt rt ON {sb.key_join_sql(key, 'r', 'rt')}")
+    rh_base = base_rh_sql("b")
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_p0 AS SELECT {sb.cols_sql(key, 'x')}, x.in_l, x.in_r,"
         " CASE WHEN x.in_l THEN x.l_lh ELSE b.__lh END AS lh_now, b.__lh AS lh_base, "
-        "b.__rh AS rh_base, CASE WHEN x.in_r THEN x.r_rh ELSE b.__rh END AS rh_now, "
-        "CASE WHEN x.in_r THEN x.r_rk ELSE b.__rk END AS rk_now, x.lh_remote "
+        f"{rh_base} AS rh_base, CASE WHEN x.in_r THEN x.r_rh ELSE {rh_base} END AS rh_now, "
+        f"CASE WHEN x.in_r THEN x.r_rk ELSE {base_rk_sql(key, 'b')} END AS rk_now, x.lh_remote "
         f"FROM __ds_lr x LEFT JOIN {base_table(shape.table)} b ON "
         f"{sb.key_join_sql(key, 'x', 'b')}")
     await local.execute(
@@ -201,9 +209,10 @@ async def apply_pull(local: LocalStore, shape: Shape, policy_name: str) -> int:
         await local.execute(f"DELETE FROM {base} AS x USING __ds_plan p WHERE {on_p} AND "
                             "p.action IN ('pull', 'base')")
         await local.execute(
-            f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, CASE action WHEN 'pull' THEN "
-            "lh_remote ELSE lh_now END, rh_now, rk_now FROM __ds_plan WHERE "
-            "action IN ('pull', 'base') AND rh_now IS NOT NULL")
+            f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, "
+            f"{stored_hashes_sql(key, '__lh', 'rh_now', 'rk_now')} FROM (SELECT *, CASE "
+            "action WHEN 'pull' THEN lh_remote ELSE lh_now END AS __lh FROM __ds_plan WHERE "
+            "action IN ('pull', 'base') AND rh_now IS NOT NULL)")
         await local.execute(
             "INSERT INTO ducksync.conflict_log SELECT ?, "
             f"{key_text_sql(key, 'p')}, ?, winner, now() FROM __ds_plan p WHERE was_conflict "

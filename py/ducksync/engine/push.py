@@ -21,7 +21,7 @@ from ducksync.engine import codec, rejections
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Transfer
 from ducksync.engine.schema import Shape
-from ducksync.engine.state import base_table, push_sent_name, push_sent_table
+from ducksync.engine.state import base_table, push_sent_name, push_sent_table, stored_hashes_sql
 from ducksync.engine.store import ApplyResult, LocalStore, RemoteStore
 from ducksync.engine.transaction import transaction
 
@@ -55,7 +55,6 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str, result: 
         await forget_batch(local, shape.table, batch_id, journaled=journaled)
         return 0, 0
     await local.ingest_arrow("__ds_res", result)
-    casts = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]})" for k in key)
     named = ", ".join(f"CAST(r.{sb.quote_ident(k)} AS {shape.types[k]}) AS {sb.quote_ident(k)}"
                       for k in key)
     ok, bad = (await local.fetch_rows(
@@ -68,8 +67,10 @@ async def record_result(local: LocalStore, shape: Shape, batch_id: str, result: 
                 f"DELETE FROM {base} AS b USING (SELECT {named} FROM __ds_res r WHERE "
                 f"r.__ds_status = 'ok') r WHERE {sb.key_join_sql(key, 'b', 'r')}")
         await local.execute(
-            f"INSERT INTO {base} SELECT {casts}, r.__ds_lh, r.__ds_rh, r.__ds_rk FROM __ds_res r "
-            "WHERE r.__ds_status = 'ok' AND r.__ds_rh IS NOT NULL")
+            f"INSERT INTO {base} SELECT {sb.cols_sql(key)}, "
+            f"{stored_hashes_sql(key, '__ds_lh', '__ds_rh', '__ds_rk')} FROM (SELECT {named}, "
+            "r.__ds_lh, r.__ds_rh, r.__ds_rk FROM __ds_res r WHERE r.__ds_status = 'ok' AND "
+            "r.__ds_rh IS NOT NULL)")
         await rejections.record(local, shape, "__ds_res")
         await _forget_entry(local, shape.table, batch_id, journaled=journaled)
     await local.execute("DROP TABLE IF EXISTS __ds_res")

@@ -10,7 +10,9 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
   the PRIMARY KEY a table created here for a bootstrap is still owed (``pending_key``).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
   ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
-  Each side's *own* hash, so engines that hash differently never meet.
+  Each side's *own* hash, so engines that hash differently never meet. ``__rh`` and
+  ``__rk`` are NULL where they equal what the row derives (:func:`base_rh_sql`,
+  :func:`base_rk_sql`; written by :func:`stored_hashes_sql`).
 * ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
 * ``ducksync."bulk_sent__T"`` while a bulk push of ``T`` runs: what each of its batches
   sent (batch number, key hash, row hash), so a batch whose answer was lost can still
@@ -37,12 +39,13 @@ from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
-__all__ = ["Agreed", "Stored", "agreed", "base_table", "bind_remote", "bulk_sent_name",
+__all__ = ["Agreed", "Stored", "agreed", "base_rh_sql", "base_rk_sql", "base_table",
+           "bind_remote", "bulk_sent_name",
            "bulk_sent_table", "conflict_rows_table", "defer_key_statements",
            "describe_local", "ensure_state", "forget_base_sums", "forget_statements",
            "forget_table", "key_text_sql",
            "known_tables", "parse_key_text", "pending_key", "push_sent_name",
-           "push_sent_table", "set_synced_columns"]
+           "push_sent_table", "set_synced_columns", "stored_hashes_sql"]
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS ducksync",
@@ -95,6 +98,45 @@ _DDL = [
 def base_table(table: str) -> str:
     """Quoted name of the base table of ``table``."""
     return "ducksync." + sb.quote_ident("base__" + table)
+
+
+# --- the base's remote hashes: stored only when not derived ---------------------------
+# A base row's remote hashes mostly equal what the row itself gives: ``__rh`` its
+# ``__lh`` (both engines hash the row alike) and ``__rk`` the local key hash of its key
+# columns. Those 16 bytes a row do not compress (most of the base's size on disk, and of
+# its inserts' time: docs/benchmarks.md), so a writer stores NULL for them, read as
+# "as derived". Old bases keep their
+# values: reading them is the same. Every reader of ``__rh``/``__rk`` goes through
+# the two functions below; every writer of a base row writes all three hashes (no
+# statement sets ``__lh`` alone, which would move a derived ``__rh`` with it).
+
+
+def base_rh_sql(alias: str | None = None) -> str:
+    """The remote row hash of the base row ``alias`` (NULL stored: its ``__lh``).
+    NULL only where no base row is (an outer join's missing side)."""
+    p = f"{alias}." if alias else ""
+    return f"COALESCE({p}__rh, {p}__lh)"
+
+
+def base_rk_sql(key: Sequence[str], alias: str | None = None) -> str:
+    """The remote key hash of the base row ``alias`` (NULL stored: the local key hash
+    of its key columns). NULL only where no base row is."""
+    p = f"{alias}." if alias else ""
+    return f"COALESCE({p}__rk, {sb.key_hash_sql(key, alias)})"
+
+
+def stored_hashes_sql(key: Sequence[str], lh: str, rh: str | None, rk: str | None,
+                      alias: str | None = None) -> str:
+    """``__lh, __rh, __rk`` of a base row as stored, from the row's local hash ``lh``
+    and the remote's ``rh``/``rk`` (SQL of non-NULL values: columns, since ``lh`` is
+    repeated), with ``key`` the key columns of the row (qualified by ``alias``).
+    None: known to be as derived (no comparison made). Each is stored NULL where it
+    equals the derived value, which :func:`base_rh_sql`/:func:`base_rk_sql` then
+    read back exactly."""
+    rh_sql = "NULL::UBIGINT" if rh is None else f"NULLIF({rh}, {lh})"
+    rk_sql = ("NULL::UBIGINT" if rk is None
+              else f"NULLIF({rk}, {sb.key_hash_sql(key, alias)})")
+    return f"{lh}, {rh_sql}, {rk_sql}"
 
 
 def conflict_rows_table(table: str) -> str:
