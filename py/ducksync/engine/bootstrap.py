@@ -12,12 +12,14 @@ builds its share of the base from what arrived: the remote's own hashes (``__ds_
 survey's ``hash_probe`` (the remote engine's hashes of fixed probe values) equals the
 local engine's, and every column is of a probed type. The pages then come without
 ``__ds_rk``/``__ds_rh`` (16 bytes a row that do not compress) and the base takes ``rk``
-= the local key hash and ``rh`` = ``lh``, the local row hash it computes anyway. ``lh``
-is always the local engine's hash of the local row, so a wrong derivation can never
-invent a local change (push); a wrong ``rh`` only makes the remote look changed. And the
-end's whole-table check below compares exactly those (``rk``, ``rh``) with the remote's
-own: equal, they are proven for the table; not, the normal round that follows reads the
-remote's real hashes and pulls any row they disagree on (a cost, never a wrong merge).
+= the local key hash and ``rh`` = ``lh``, the local row hash it computes anyway: stored
+as NULL, "as derived" (``state.stored_hashes_sql``), so neither is computed nor
+written here. ``lh`` is always the local engine's hash of the local row, so a wrong
+derivation can never invent a local change (push); a wrong ``rh`` only makes the
+remote look changed. And the end's whole-table check below compares exactly those
+(``rk``, ``rh``) with the remote's own: equal, they are proven for the table; not, the
+normal round that follows reads the remote's real hashes and pulls any row they
+disagree on (a cost, never a wrong merge).
 
 **Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
 ``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
