@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ducksync.bench import browser_data
+from ducksync.bench import browser_data, startup
 from ducksync.bench.results import Results
 
 
@@ -34,9 +34,12 @@ def test_first_pull_waits_for_the_first_visit_to_end(monkeypatch: pytest.MonkeyP
         return {"ms": 5.0, "engine_bytes": 0,
                 "report": {"pulled": rows, "ms": 4.0, "tables": [{"timings": {}}]}}
 
+    def offline_ready(page: Any) -> bool:
+        steps.append("offline ready")
+        return True
+
     monkeypatch.setattr(browser_data, "_open_manual", lambda *_: FakePage(steps))
-    monkeypatch.setattr(browser_data.startup, "wait_offline_ready",
-                        lambda page: steps.append("offline ready") or True)
+    monkeypatch.setattr(startup, "wait_offline_ready", offline_ready)
     monkeypatch.setattr(browser_data, "_sync", sync)
     monkeypatch.setattr(browser_data, "metrics_bytes", lambda url: 0)
     server = type("Server", (), {"url": "http://x"})()
