@@ -432,13 +432,13 @@ def test_a_derived_base_stores_no_remote_hashes_and_every_reader_derives_them() 
     rep = do_sync(device, _Pages(r), batch_rows=1000).tables[0]
     assert "bootstrap-settled" in rep.paths and rep.pulled == n
     base = base_table("t")
-    assert device.con.execute(f"SELECT count(*), count(__rh), count(__rk) FROM {base}"
+    assert device.con.execute(f"SELECT count(*), count(__rhd), count(__rkd) FROM {base}"
                               ).fetchone() == (n, 0, 0)
     theirs = from_ipc(run(r.bucket_hashes("t", ["id"], 1, [])))
     assert sorted(zip(*(theirs.column(c).to_pylist() for c in ("id", "__ds_rh", "__ds_rk")),
                       strict=True)) == device.con.execute(
         f"SELECT id, {base_rh_sql()}, {base_rk_sql(['id'])} FROM {base} ORDER BY id").fetchall()
-    device.con.execute(f"UPDATE {base} SET __rh = {base_rh_sql()}, __rk = "
+    device.con.execute(f"UPDATE {base} SET __rhd = {base_rh_sql()}, __rkd = "
                        f"{base_rk_sql(['id'])} WHERE id % 2 = 0")  # as an old base holds them
     r.con.execute("UPDATE t SET v = 'theirs' WHERE id IN (10, 11)")
     r.con.execute("DELETE FROM t WHERE id IN (20, 21)")
@@ -454,7 +454,7 @@ def test_a_derived_base_stores_no_remote_hashes_and_every_reader_derives_them() 
     assert "remote-unchanged" in again.paths and "local-unchanged" in again.paths
     assert device.con.execute(  # what the sync wrote: stored derived too
         f"SELECT count(*) FROM {base} WHERE id IN (10, 11, 30, 31, 9001, 9002) AND "
-        "__rh IS NULL AND __rk IS NULL").fetchone() == (6,)
+        "__rhd IS NULL AND __rkd IS NULL").fetchone() == (6,)
 
 
 def test_a_column_type_the_probe_does_not_cover_ships_the_hashes() -> None:

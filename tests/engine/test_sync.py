@@ -9,7 +9,7 @@ from engine_helpers import do_sync, local_db, remote_db, rows, run
 
 from ducksync.engine.conflicts import list_conflicts, resolve
 from ducksync.engine.merge import ConflictCase
-from ducksync.engine.state import base_rh_sql
+from ducksync.engine.state import base_rh_sql, base_rk_sql
 
 
 def setup(n: int = 20, extra: str = "") -> tuple[Any, Any, Any]:
@@ -132,12 +132,34 @@ def test_replayed_batch_is_a_noop() -> None:
 def test_remote_hash_change_costs_transfer_not_a_wrong_merge() -> None:
     a, _, r = setup(200)
     # Pretend the remote engine now hashes differently: every stored remote hash is stale.
-    a.con.execute(f'UPDATE ducksync."base__t" SET __rh = {base_rh_sql()} + 1')
+    a.con.execute(f'UPDATE ducksync."base__t" SET __rhd = {base_rh_sql()} + 1')
     a.con.execute("UPDATE t SET v = 'mine' WHERE id = 7")
     rep = do_sync(a, r, policy="remote-wins").tables[0]
     assert rep.conflicts == 0 and rep.pushed == 1 and rep.pulled == 0
     assert r.con.execute("SELECT v FROM t WHERE id = 7").fetchone() == ("mine",)
     assert do_sync(a, r).tables[0].bytes_received < 2000  # base repaired
+
+
+def test_a_base_from_before_derived_hashes_is_renamed_and_keeps_syncing() -> None:
+    """A database from before: its bases hold ``__rh``/``__rk``, always set, and no
+    marker. The next sync renames them (``__rhd``/``__rkd``: code from before then stops
+    at its first read instead of reading a NULL as a value) and reads them as they are."""
+    a, _, r = setup()
+    base = 'ducksync."base__t"'
+    a.con.execute(f"UPDATE {base} SET __rhd = {base_rh_sql()}, __rkd = {base_rk_sql(['id'])}")
+    a.con.execute(f"ALTER TABLE {base} RENAME COLUMN __rhd TO __rh")
+    a.con.execute(f"ALTER TABLE {base} RENAME COLUMN __rkd TO __rk")
+    a.con.execute("DROP TABLE ducksync.derived_base_hashes")
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id = 1")
+    r.con.execute("DELETE FROM t WHERE id = 2")
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 3")
+    rep = do_sync(a, r).tables[0]
+    assert (rep.pulled, rep.pushed, rep.conflicts) == (2, 1, 0) and rep.converged
+    assert rows(a) == rows(r)
+    cols = [c for (c,) in a.con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'base__t'").fetchall()]
+    assert cols[-3:] == ["__lh", "__rhd", "__rkd"]
+    assert a.con.execute(f"SELECT count(*) FROM {base} WHERE __rhd IS NULL").fetchone() == (2,)
 
 
 def test_schema_add_column_and_incompatible_change() -> None:

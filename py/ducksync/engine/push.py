@@ -101,7 +101,7 @@ async def _journal_entry(local: LocalStore, shape: Shape, batch_id: str, lo: int
 
     Why the keys: if the remote prunes the batch's answer before this client hears it
     (unacknowledged for days), recovery knows which keys the batch may have written
-    (:func:`record_lost`). Key values, not hashes: the base's ``__rk`` is the remote's
+    (:func:`record_lost`). Key values, not hashes: the base's ``__rkd`` is the remote's
     key hash, which another engine may compute differently.
     """
     async with transaction(local):
@@ -129,7 +129,7 @@ async def record_lost(local: LocalStore, shape: Shape, batch_id: str) -> bool:
 
     What the batch did to each key is unknown (written, or refused by compare-and-swap),
     so each of its keys gets base hashes :data:`UNKNOWN`: its existing base row keeps
-    its key and ``__rk``, a key new in the batch gets one with the local key hash as
+    its key and ``__rkd``, a key new in the batch gets one with the local key hash as
     ``__rk`` (the bulk journal's; only a bucket hint when the remote hashes keys
     otherwise: detection joins by key). Every difference on them is then a conflict
     per the policy, and a key alike on both sides settles. Before, recovery read the
@@ -143,7 +143,7 @@ async def record_lost(local: LocalStore, shape: Shape, batch_id: str) -> bool:
     sent = f"(SELECT {sb.cols_sql(key)} FROM {journal} WHERE batch_id = ?)"
     async with transaction(local):
         await local.execute(
-            f"UPDATE {base} AS b SET __lh = {UNKNOWN}, __rh = {UNKNOWN} FROM {sent} j "
+            f"UPDATE {base} AS b SET __lh = {UNKNOWN}, __rhd = {UNKNOWN} FROM {sent} j "
             f"WHERE {sb.key_join_sql(key, 'b', 'j')}", [batch_id])
         await local.execute(
             f"INSERT INTO {base} SELECT {sb.cols_sql(key, 'j')}, {UNKNOWN}, {UNKNOWN}, "

@@ -9,10 +9,11 @@ it describes, so a crash can never leave the base ahead of (or behind) the data.
   held (:class:`Agreed`: what tells a dropped table or column from a new one), and
   the PRIMARY KEY a table created here for a bootstrap is still owed (``pending_key``).
 * ``ducksync."base__T"`` per table: key columns + ``__lh`` (local row hash),
-  ``__rh`` (remote row hash) and ``__rk`` (remote key hash) as of the last sync.
-  Each side's *own* hash, so engines that hash differently never meet. ``__rh`` and
-  ``__rk`` are NULL where they equal what the row derives (:func:`base_rh_sql`,
-  :func:`base_rk_sql`; written by :func:`stored_hashes_sql`).
+  ``__rhd`` (remote row hash) and ``__rkd`` (remote key hash) as of the last sync.
+  Each side's *own* hash, so engines that hash differently never meet. ``__rhd`` and
+  ``__rkd`` are NULL where they equal what the row derives (:func:`base_rh_sql`,
+  :func:`base_rk_sql`; written by :func:`stored_hashes_sql`); bases from before were
+  ``__rh``/``__rk``, always set, and are renamed (:func:`ensure_state`).
 * ``ducksync.outbox``   batch ids sent but whose results are not yet recorded.
 * ``ducksync."bulk_sent__T"`` while a bulk push of ``T`` runs: what each of its batches
   sent (batch number, key hash, row hash), so a batch whose answer was lost can still
@@ -92,6 +93,11 @@ _DDL = [
     # (created keyless for its bootstrap, engine/keys.py: add_pending_key); NULL: none.
     # Set in the transaction that creates the table, cleared in the one that adds it.
     "ALTER TABLE ducksync.tables ADD COLUMN IF NOT EXISTS pending_key VARCHAR[]",
+    # Its presence marks bases whose remote hashes are __rhd/__rkd, NULL where derived
+    # (base_rh_sql); a state without it has bases of __rh/__rk, renamed in the
+    # transaction that creates it. Renamed, not kept: code from before, still open in
+    # another tab, would read a NULL as a value; it now stops at its first read.
+    "CREATE TABLE IF NOT EXISTS ducksync.derived_base_hashes (since TIMESTAMP)",
 ]
 
 
@@ -101,33 +107,33 @@ def base_table(table: str) -> str:
 
 
 # --- the base's remote hashes: stored only when not derived ---------------------------
-# A base row's remote hashes mostly equal what the row itself gives: ``__rh`` its
-# ``__lh`` (both engines hash the row alike) and ``__rk`` the local key hash of its key
+# A base row's remote hashes mostly equal what the row itself gives: ``__rhd`` its
+# ``__lh`` (both engines hash the row alike) and ``__rkd`` the local key hash of its key
 # columns. Those 16 bytes a row do not compress (most of the base's size on disk, and of
 # its inserts' time: docs/benchmarks.md), so a writer stores NULL for them, read as
 # "as derived". Old bases keep their
-# values: reading them is the same. Every reader of ``__rh``/``__rk`` goes through
+# values: reading them is the same. Every reader of ``__rhd``/``__rkd`` goes through
 # the two functions below; every writer of a base row writes all three hashes (no
-# statement sets ``__lh`` alone, which would move a derived ``__rh`` with it).
+# statement sets ``__lh`` alone, which would move a derived ``__rhd`` with it).
 
 
 def base_rh_sql(alias: str | None = None) -> str:
     """The remote row hash of the base row ``alias`` (NULL stored: its ``__lh``).
     NULL only where no base row is (an outer join's missing side)."""
     p = f"{alias}." if alias else ""
-    return f"COALESCE({p}__rh, {p}__lh)"
+    return f"COALESCE({p}__rhd, {p}__lh)"
 
 
 def base_rk_sql(key: Sequence[str], alias: str | None = None) -> str:
     """The remote key hash of the base row ``alias`` (NULL stored: the local key hash
     of its key columns). NULL only where no base row is."""
     p = f"{alias}." if alias else ""
-    return f"COALESCE({p}__rk, {sb.key_hash_sql(key, alias)})"
+    return f"COALESCE({p}__rkd, {sb.key_hash_sql(key, alias)})"
 
 
 def stored_hashes_sql(key: Sequence[str], lh: str, rh: str | None, rk: str | None,
                       alias: str | None = None) -> str:
-    """``__lh, __rh, __rk`` of a base row as stored, from the row's local hash ``lh``
+    """``__lh, __rhd, __rkd`` of a base row as stored, from the row's local hash ``lh``
     and the remote's ``rh``/``rk`` (SQL of non-NULL values: columns, since ``lh`` is
     repeated), with ``key`` the key columns of the row (qualified by ``alias``).
     None: known to be as derived (no comparison made). Each is stored NULL where it
@@ -224,15 +230,29 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
     check, expected = _present_sql(ddl)
     if int((await local.fetch_rows(check))[0][0]) == expected:
         return
-    if not await _has_old_key_texts(local):
+    relabel, renamed = await _has_old_key_texts(local), await _bases_of_old_names(local)
+    if not relabel and not renamed:
         for statement in ddl:
             await local.execute(statement)
         return
-    # Relabel in the transaction that creates the marker: it then marks relabelled labels.
+    # In the transaction that creates each marker: it then marks what was changed.
     async with transaction(local):
         for statement in ddl:
             await local.execute(statement)
-        await _relabel_composite_keys(local)
+        if relabel:
+            await _relabel_composite_keys(local)
+        for name in renamed:
+            base = "ducksync." + sb.quote_ident(name)
+            await local.execute(f"ALTER TABLE {base} RENAME COLUMN __rh TO __rhd")
+            await local.execute(f"ALTER TABLE {base} RENAME COLUMN __rk TO __rkd")
+
+
+async def _bases_of_old_names(local: LocalStore) -> list[str]:
+    """Bases whose remote hashes are still ``__rh``/``__rk`` (see ``_DDL``)."""
+    return [str(r[0]) for r in await local.fetch_rows(
+        "SELECT table_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'ducksync' AND starts_with(table_name, 'base__') AND "
+        "column_name = '__rh' ORDER BY 1")]
 
 
 async def _has_old_key_texts(local: LocalStore) -> bool:
@@ -361,7 +381,7 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
 def _base_ddl(table: str, key: Sequence[str], types: Mapping[str, str]) -> str:
     cols = ", ".join(f"{sb.quote_ident(k)} {sb.check_type(types[k])}" for k in key)
     return (f"CREATE TABLE IF NOT EXISTS {base_table(table)} ({cols}, __lh UBIGINT, "
-            "__rh UBIGINT, __rk UBIGINT)")
+            "__rhd UBIGINT, __rkd UBIGINT)")
 
 
 async def forget_base_sums(local: LocalStore, table: str) -> None:
