@@ -56,6 +56,17 @@ def count(n, word, plural=None):
     return str(n) + " " + (word if n == 1 else (plural or word + "s"))
 
 
+# A table the engine created for a bootstrap gets its key after its last rows arrive
+# (engine/bootstrap.py): until then DuckDB's catalog shows no key, yet the table syncs.
+KEY_OWED_WORDS = "added when every row is here"
+KEY_OWED_STATE = "pull not finished: its key is " + KEY_OWED_WORDS
+
+
+def shown_key(key, owed=False):
+    """A table's key columns in words; ``owed``: the key it gets after its last rows."""
+    return ", ".join(key or []) + (" (" + KEY_OWED_WORDS + ")" if owed else "")
+
+
 def lead_once(lead, message):
     """``lead: message``; ``lead (cause)`` when the message starts by saying the lead
     again ("The server could not be reached: cannot reach the server: ..." was shown)."""

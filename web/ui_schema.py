@@ -14,7 +14,7 @@ from the ``sync`` events, so a write never makes the worker hash a table just to
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import count, el, escape, from_js, on_promise, plain_error
+from ui_common import KEY_OWED_STATE, count, el, escape, from_js, on_promise, plain_error, shown_key
 
 ENGINE_SCHEMA = "ducksync"
 REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
@@ -58,7 +58,7 @@ def sync_words(table, synced, unsent):
     if table["schema"] != "main":
         return "not synced (only the main schema syncs)"
     if not table["key"]:
-        return "not synced (no primary key)"
+        return KEY_OWED_STATE if synced.get("key_pending") else "not synced (no primary key)"
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
     if not synced.get("synced"):
@@ -80,6 +80,8 @@ def local_html(tables, counts, synced, unsent, opened=()):
         info = synced.get(t["table"], {}) if t["schema"] == "main" else {}
         pending = unsent.get(t["table"]) if t["schema"] == "main" else None
         key = set(t["key"])
+        owed = not t["key"] and bool(info.get("key_pending"))  # comes after its rows
+        key_shown = info.get("primary_key") if owed else t["key"]
         columns = "".join(
             "<tr><th scope=\"row\">" + escape(c["name"]) + ("" if c["name"] not in key else
                                                          ' <span class="schema-pk">(key)</span>') +
@@ -93,7 +95,8 @@ def local_html(tables, counts, synced, unsent, opened=()):
             "><summary><b>" + escape(name) +
             "</b> <span class=\"schema-rows\">" + count(counts[i], "row") + "</span> · " +
             '<span class="schema-key">' +
-            (("key " + escape(", ".join(t["key"]))) if t["key"] else "no key") + "</span> · " +
+            (("key " + escape(shown_key(key_shown, owed))) if key_shown else "no key") +
+            "</span> · " +
             '<span class="schema-sync">' + escape(sync_words(t, info, pending)) +
             "</span></summary><table><thead><tr><th scope=\"col\">column</th>"
             "<th scope=\"col\">type</th><th scope=\"col\"></th></tr></thead><tbody>" +

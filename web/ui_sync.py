@@ -15,7 +15,7 @@ computed from the texts of two UTC stamps (:func:`epoch_s`).
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import count, el, escape, from_js, on_promise, plain_error
+from ui_common import KEY_OWED_STATE, count, el, escape, from_js, on_promise, plain_error, shown_key
 
 CHART_RUNS = 20
 PHASE_WORDS = {
@@ -264,6 +264,8 @@ class SyncPanel:
             elif t.get("rejections"):
                 n = t["rejections"]
                 state = str(n) + (" change" if n == 1 else " changes") + " rejected"
+            elif t.get("key_pending"):
+                state = KEY_OWED_STATE
             elif not t.get("primary_key"):
                 state = "not synced (no primary key)"
             elif not t.get("synced"):
@@ -276,7 +278,8 @@ class SyncPanel:
                 state = "synced" + (" " + ago(t["synced_at"]) if t.get("synced_at") else "")
             rows.append('<tr data-table="' + escape(t["table"]) + '"><th scope="row">' +
                         escape(t["table"]) + '</th><td class="num">' + str(t["rows"]) +
-                        "</td><td>" + escape(", ".join(t.get("primary_key") or [])) +
+                        "</td><td>" +
+                        escape(shown_key(t.get("primary_key"), t.get("key_pending"))) +
                         "</td><td>" + escape(state) + "</td></tr>")
         el("sync-tables-body").innerHTML = "".join(rows) or \
             '<tr><td colspan="4">No tables yet: create one in the console below.</td></tr>'

@@ -33,7 +33,11 @@ from worker_host import WorkerHost, is_crash, js_message
 # A commit whose WAL passes 1 MB checkpoints at once (DuckDB's default waits for 16 MB):
 # DuckDB-WASM 1.4.3 writes every row inserted into a table with a primary key to the WAL,
 # and commits grew slower as the WAL grew; a bootstrap's pages committed faster
-# checkpointing each (measured: docs/benchmarks.md, session 10, page).
+# checkpointing each (measured: docs/benchmarks.md, session 10, page). With the key built
+# after the last page it still pays: such a commit checkpoints *instead of* writing the
+# WAL, and a page of one row group (the first), never written ahead, would otherwise be
+# written twice (session 12: no checkpoint at a page's commit cost more, every commit a
+# checkpoint gained nothing).
 # Writes of the page are checkpointed after each anyway (``_checkpoint``).
 INIT_SQL = ("SET autoload_known_extensions=false", "SET autoinstall_known_extensions=false",
             "SET checkpoint_threshold = '1MB'")

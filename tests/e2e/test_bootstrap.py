@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pageutil import q, wait_ready
+from playwright.sync_api import expect
 
 from serverutil import RunningServer, running_server
 
@@ -86,6 +87,16 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
     # created without its key (cheaper pages), the key owed; boot_a's was added at its end
     assert q(page, KEYS) == [{"t": "boot_a", "pk": "id", "owed": None},
                              {"t": "boot_b", "pk": None, "owed": "id"}]
+    # and the page says so: the key it gets, not "no primary key" (was, while it synced)
+    listed = {t["table"]: t for t in page.evaluate("() => window.ducksync.syncTables()")}
+    assert (listed["boot_b"]["primary_key"], listed["boot_b"]["key_pending"]) == (["id"], True)
+    assert (listed["boot_a"]["primary_key"], listed["boot_a"]["key_pending"]) == (["id"], False)
+    expect(page.locator('#schema-local details[data-table="boot_b"] .schema-key')).to_have_text(
+        "key id (added when every row is here)")
+    # written here meanwhile, as the remote has it: a key the resumed pages bring too;
+    # adding the key keeps this row and drops the page's copy (DuckDB-WASM runs that SQL)
+    q(page, f"INSERT INTO boot_b VALUES ({ROWS['boot_b'] - 1}, 'boot_b {ROWS['boot_b'] - 1}', "
+            f"{ROWS['boot_b'] - 1} / 7)")
     report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 100})")
     assert report["converged"], report["error"]
     pulled = {t["table"]: t["pulled"] for t in report["tables"]}

@@ -50,6 +50,19 @@ def test_sync_state_words(schema: Any) -> None:
     assert schema.sync_words({**keyed, "schema": "s"}, {}, None).startswith("not synced (only")
 
 
+def test_a_table_owed_its_key_says_so_rather_than_no_key(schema: Any) -> None:
+    """A table a bootstrap created gets its key after its last rows (engine/bootstrap.py):
+    was shown as "no key · not synced (no primary key)" while it synced."""
+    t = {"schema": "main", "table": "t", "key": [], "columns": [
+        {"name": "id", "type": "BIGINT", "nullable": False}]}
+    owed = {"t": {"synced": True, "primary_key": ["id"], "key_pending": True}}
+    assert schema.sync_words(t, owed["t"], None) == \
+        "pull not finished: its key is added when every row is here"
+    html = schema.local_html([t], [5], owed, {})
+    assert "key id (added when every row is here)" in html and "no primary key" not in html
+    assert "no key" in schema.local_html([t], [5], {}, {})  # a table of the user's: none
+
+
 def test_local_html_escapes_names_and_keeps_open_tables_open(schema: Any) -> None:
     tables = [{"schema": "main", "table": "<b>", "key": [], "columns": [
         {"name": "x", "type": "INTEGER", "nullable": True}]}]

@@ -129,18 +129,14 @@ async def import_csv(
                                 replace_hint=replace_hint)
         session.tables_total = len(entries)
         session.rows_total = sum(int(str(e.get("rows", 0))) for e in entries) if entries else -1
-        await session.begin()
-        try:
+        async with session.opened():
             splitter = StatementSplitter()
             for stmt in [*splitter.feed(zf.read("schema.sql").decode("utf-8")),
                          *splitter.finish()]:
                 await session.run(stmt)
             for i, entry in enumerate(entries):
                 await _load_table(session, zf, entry, index=i)
-            return await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        return session.result()
 
 
 def _entries(zf: zipfile.ZipFile, names: set[str]) -> list[dict[str, object]]:

@@ -22,6 +22,7 @@ from ducksync.backup.splitter import Statement, StatementSplitter, head_without_
 from ducksync.backup.sqlscript import MANIFEST_PREFIX
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import LocalStore
+from ducksync.engine.transaction import transaction
 from ducksync.errors import BackupError, DucksyncError
 
 __all__ = ["ImportResult", "ImportSession", "import_sql", "text_chunks"]
@@ -66,7 +67,7 @@ REPLACE_HINT = "pass --replace to drop and recreate it, or import into an empty 
 
 
 class ImportSession:
-    """One import transaction; :meth:`run` each statement, then :meth:`commit`."""
+    """One import transaction: :meth:`run` each statement inside :meth:`opened`."""
 
     def __init__(self, store: LocalStore, *, replace: bool, on_progress: ProgressFn,
                  replace_hint: str = REPLACE_HINT) -> None:
@@ -82,19 +83,17 @@ class ImportSession:
         self._current = ""
         self._schema = "main"
 
-    async def begin(self) -> None:
-        await self.store.execute("BEGIN TRANSACTION")
-        self._schema = str((await self.store.fetch_rows("SELECT current_schema()"))[0][0])
-
-    async def commit(self) -> ImportResult:
-        await self.store.execute("COMMIT")
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        """The import's one transaction: committed when the block ends, rolled back
+        (only if it is still open: engine/transaction.py) when anything in it fails."""
+        async with transaction(self.store):
+            self._schema = str((await self.store.fetch_rows("SELECT current_schema()"))[0][0])
+            yield
         self.progress(table="", done=len(self.tables))
-        return {"tables": self.tables, "rows": self.rows, "statements": self.statements}
 
-    async def rollback(self) -> None:
-        # DuckDB may have aborted the transaction already: then there is nothing to undo.
-        with contextlib.suppress(DucksyncError):
-            await self.store.execute("ROLLBACK")
+    def result(self) -> ImportResult:
+        return {"tables": self.tables, "rows": self.rows, "statements": self.statements}
 
     def progress(self, *, table: str, done: int | None = None) -> None:
         self.on_progress({
@@ -181,16 +180,12 @@ async def import_sql(
     session = ImportSession(store, replace=replace, on_progress=on_progress,
                             replace_hint=replace_hint)
     splitter = StatementSplitter()
-    await session.begin()
-    try:
+    async with session.opened():
         async for chunk in text_chunks(source):
             for stmt in splitter.feed(chunk):
                 await session.run(stmt)
         for stmt in splitter.finish():
             await session.run(stmt)
-        return await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
+    return session.result()
 
 

@@ -699,11 +699,12 @@ class SyncService:
         for name in names:
             info = await state.describe_local(self.local, name)
             key = info["primary_key"] if info else []
+            owed = None
             if info and not key and name in synced:  # created keyless: its key
-                key = await state.pending_key(self.local, name) or []  # comes after its rows
+                owed = await state.pending_key(self.local, name)  # comes after its rows
             s = synced.get(name)
             out.append({"table": name, "rows": counts.get(name, 0), "unsent": unsent.get(name),
-                        "primary_key": key,
+                        "primary_key": owed or key, "key_pending": owed is not None,
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,

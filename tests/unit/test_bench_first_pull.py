@@ -1,0 +1,50 @@
+"""The bench's initial pull in the page starts where its push does: after the first visit.
+
+The push is timed in a page whose service worker was installed long before (after a fill
+and a reload); a pull timed at ``ready`` shared the machine with the first visit's
+precache and measured it too (docs/benchmarks.md, session 12, page). Fakes stand in for
+the browser and the page (the real path runs in ``ducksync bench --only browser``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ducksync.bench import browser_data, startup
+from ducksync.bench.results import Results
+
+
+class FakePage:
+    def __init__(self, steps: list[str]) -> None:
+        self.steps = steps
+        self.context = self
+
+    def close(self) -> None:
+        self.steps.append("closed")
+
+
+def test_first_pull_waits_for_the_first_visit_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[str] = []
+    rows = 10
+
+    def sync(page: Any, probe: Any, **args: Any) -> dict[str, Any]:
+        steps.append("sync")
+        return {"ms": 5.0, "engine_bytes": 0,
+                "report": {"pulled": rows, "ms": 4.0, "tables": [{"timings": {}}]}}
+
+    def offline_ready(page: Any) -> bool:
+        steps.append("offline ready")
+        return True
+
+    monkeypatch.setattr(browser_data, "_open_manual", lambda *_: FakePage(steps))
+    monkeypatch.setattr(startup, "wait_offline_ready", offline_ready)
+    monkeypatch.setattr(browser_data, "_sync", sync)
+    monkeypatch.setattr(browser_data, "metrics_bytes", lambda url: 0)
+    server = type("Server", (), {"url": "http://x"})()
+    res = Results(command="test", rows=rows, started_at="now", machine={})
+    browser_data._first_pull(None, server, res, rows, runs=2, log=lambda _: None)
+    assert steps == ["offline ready", "sync", "closed"] * 2
+    pull = next(m for m in res.measurements if m.name == "pull ms")
+    assert pull.samples == [5.0, 5.0]
