@@ -13,6 +13,7 @@ from engine_helpers import FlakyRemote, do_sync, local_db, remote_db, rows, run
 from ducksync.engine import early_page
 from ducksync.engine.bootstrap import BOOT_TOTAL
 from ducksync.engine.sync import SyncOptions, sync
+from ducksync.errors import QueryError
 
 N, PAGE = 35, 8  # pages of 8, 8, 8, 8, 3
 
@@ -144,3 +145,22 @@ def test_a_resumed_bootstrap_asks_for_its_next_page_early_from_its_cursor() -> N
     assert timeline.events.index("page asked") < timeline.events.index("bootstrap starts")
     assert rep.remote_calls == 1 + 3 + 1  # the survey, 3 pages, the round after a resume
     assert rows(device) == rows(r)
+
+
+class _Unreadable(_Local):
+    """The early start's own local statement fails (a store that cannot answer it)."""
+
+    async def fetch_rows(self, sql: str, params: Any = ()) -> Any:
+        if "AND remote_id = ? AND key_cols = ?" in sql:
+            raise QueryError("cannot read it", hint="a test's failure")
+        return await self.inner.fetch_rows(sql, params)
+
+
+def test_a_head_start_that_cannot_start_leaves_the_bootstrap_to_ask_itself() -> None:
+    r, timeline = _remote(), _Timeline()
+    device = local_db()
+    rep = do_sync(_Unreadable(device, timeline), _Remote(r, timeline), "pull",
+                  batch_rows=PAGE).tables[0]
+    assert rep.converged and rep.pulled == N and "bootstrap-settled" in rep.paths
+    assert timeline.events.index("table created") < timeline.events.index("page asked")
+    assert rep.remote_calls == 1 + 5 and rows(device) == rows(r)

@@ -546,10 +546,14 @@ async def _start_early(local: LocalStore, remote: RemoteStore, table: str,
     key = list(info["primary_key"])
     if not bootstrap.pageable(info, opts.key) or surveyed.top(table, key) is None:
         return None
-    return await early_page.start(
-        local, remote, table, rows=int(found["rows"]), key=key,
-        types={c["name"]: c["type"] for c in info["columns"]}, remote_id=surveyed.remote_id,
-        page_rows=opts.rows_per_batch(bulk=True), remote_probe=surveyed.hash_probe)
+    try:
+        return await early_page.start(
+            local, remote, table, rows=int(found["rows"]), key=key,
+            types={c["name"]: c["type"] for c in info["columns"]},
+            remote_id=surveyed.remote_id, page_rows=opts.rows_per_batch(bulk=True),
+            remote_probe=surveyed.hash_probe)
+    except DucksyncError:  # a head start only: the round decides, and says what is wrong
+        return None
 
 
 async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,
