@@ -373,8 +373,8 @@ def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[s
     A page of one column is read as a key range, unordered: the ``limit``-th value
     (over that column alone), then every row up to it (exactly ``limit`` rows when the
     column is unique, as a key is; its reader takes the page's ``max``, never its
-    order). Sorting whole rows for a top-n cost the server 1.3-1.6x the range's CPU
-    (docs/benchmarks.md, session 12).
+    order). A top-n sorts whole rows: measurably more of the server's CPU
+    (docs/benchmarks.md, issue 17, session 12).
 
     Several columns (a composite key's keyset pages): ordered by all of them, above
     the tuple ``(?, ?, …)``, one text per column (:func:`rows_after_params`)."""
