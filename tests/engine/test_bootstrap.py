@@ -300,10 +300,11 @@ def test_a_local_write_of_a_key_still_to_come_is_never_overwritten() -> None:
     sides (a manual conflict here: different content)."""
     r, device = _remote(), local_db()
 
-    def page_writes() -> None:
-        device.con.execute("INSERT INTO t VALUES (30, 'mine', 0)")
+    def page_writes() -> None:  # the first page came before the table was created here
+        with device._lock:  # the second's arrives while the first commits
+            device.con.execute("INSERT INTO t VALUES (30, 'mine', 0)")
 
-    meddling = _Meddling(r, at=1, hook=page_writes)
+    meddling = _Meddling(r, at=2, hook=page_writes)
     rep = do_sync(device, meddling, batch_rows=PAGE).tables[0]
     assert rep.pending_conflicts == 1
     assert device.con.execute("SELECT v FROM t WHERE id = 30").fetchone() == ("mine",)

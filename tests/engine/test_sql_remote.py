@@ -125,3 +125,37 @@ def test_a_write_on_a_kept_shape_sees_a_column_another_tool_added(tmp_path: Any,
                                    batch(con, "(1, 'mine')", expect=str(seen))))
     assert from_ipc(answer["result"]).column("__ds_status").to_pylist() == ["conflict"]
     assert con.execute("SELECT v, w FROM t").fetchall() == [("a", "notebook")]
+
+
+@pytest.mark.parametrize("hashes", [False, True])
+def test_a_page_read_as_a_key_range_holds_exactly_the_next_keys(tmp_path: Any,
+                                                               hashes: bool) -> None:
+    """Keyset pages (``fetch_rows_after(limit=n)``) are read as the key range up to the
+    n-th key, unordered: each holds exactly the next n keys of the table as stored in
+    another order, and of the caller's rows only under a scope."""
+    from ducksync.stores.scope import TableScope
+
+    sql, _, con = stores(str(tmp_path / "r.duckdb"))
+    con.execute("INSERT INTO t SELECT (i * 7919) % 1000, 'v' || i FROM range(1000) x(i)")
+
+    def pages(after: str | None, limit: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        while True:
+            chunks = run(_collect(sql.fetch_rows_after("t", "id", after, batch_rows=limit,
+                                                       limit=limit, hashes=hashes)))
+            keys = [k for c in chunks for k in from_ipc(c).column("id").to_pylist()]
+            if not keys:
+                return out
+            out.append(sorted(keys))
+            after = str(max(keys))
+
+    assert pages(None, 300) == [list(range(i, min(i + 300, 1000))) for i in range(0, 1000, 300)]
+    assert pages("499", 200) == [list(range(i, i + 200)) for i in (500, 700)] + [
+        list(range(900, 1000))]
+    sql.scopes = {"t": TableScope(filter_sql="id % 3 = ?", params=(1,), writable=False)}
+    mine = [k for k in range(1000) if k % 3 == 1]
+    assert pages(None, 100) == [mine[i:i + 100] for i in range(0, len(mine), 100)]
+
+
+async def _collect(chunks: Any) -> list[bytes]:
+    return [c async for c in chunks]

@@ -69,6 +69,7 @@ import contextlib
 import itertools
 import json
 import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -81,7 +82,8 @@ from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
-__all__ = ["BOOT_TOTAL", "Booted", "eligible", "hashes_alike", "pageable", "run"]
+__all__ = ["BOOT_TOTAL", "Booted", "PageAsk", "eligible", "first_limit", "hashes_alike",
+           "pageable", "run"]
 
 # Key types whose text form reads back to the same value on any DuckDB and whose order
 # is the same on both sides (the cursor travels as text: ``CAST(? AS type)``).
@@ -140,9 +142,39 @@ async def eligible(local: LocalStore, shape: Shape, sums: BaseSums | None) -> bo
     return not n[0][0] and not n[0][1]
 
 
+@dataclass(frozen=True)
+class PageAsk:
+    """One page's request: what a first page fetched early must match to be used
+    (engine/early_page.py)."""
+
+    table: str
+    key: tuple[str, ...]
+    cursor: str | None
+    limit: int
+    hashes: bool  # the remote's hashes sent with the rows (not derived here)
+
+    async def fetch(self, remote: RemoteStore) -> list[bytes]:
+        """The page's IPC chunks (a composite key's cursor is a JSON list of texts)."""
+        single = len(self.key) == 1
+        return [c async for c in remote.fetch_rows_after(
+            self.table, self.key[0] if single else list(self.key),
+            self.cursor if single or self.cursor is None else json.loads(self.cursor),
+            batch_rows=self.limit, limit=self.limit, hashes=self.hashes)]
+
+
+def first_limit(page_rows: int) -> int:
+    """The first page's rows (later pages grow from it: :meth:`_Pages.next_limit`)."""
+    return min(page_rows, _ROW_GROUP)
+
+
+# A first page already asked for: given the request run() would send, that fetch's
+# answer to await when it is the same request, else None (engine/early_page.py).
+Adopt = Callable[[PageAsk], Awaitable[list[bytes]] | None]
+
+
 async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
               cursor: str | None, top: Top, page_rows: int, page_bytes: int,
-              remote_probe: str | None = None) -> Booted:
+              remote_probe: str | None = None, early: Adopt | None = None) -> Booted:
     """Pull every remote row after ``cursor`` (None: from the start) page by page.
 
     While page k is committed locally, page k+1 is already asked for (its cursor is
@@ -150,14 +182,15 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     page while the local side inserts this one. ``top``: the remote's whole-table
     checksum at the run's start. ``page_rows``/``page_bytes``: the largest page.
     ``remote_probe``: the survey's ``hash_probe`` (see the module docstring).
+    ``early``: the first page, when it was asked for before this run.
     """
     await forget_base_sums(local, shape.table)  # before anything writes the base
-    derive = await hashes_alike(local, shape, remote_probe)
+    derive = await hashes_alike(local, shape.types, remote_probe)
     boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
                   resumed=cursor is not None, derive=derive)
     await boot.set_total(top)
-    pulled, limit = 0, min(page_rows, _ROW_GROUP)
-    pending = boot.fetch(cursor, limit, _PAGES[0])
+    pulled, limit = 0, first_limit(page_rows)
+    pending = boot.fetch(cursor, limit, _PAGES[0], early=early)
     try:
         for turn in itertools.count():
             page = _PAGES[turn % 2]
@@ -188,11 +221,12 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     return Booted(pulled=pulled, sums=sums, moved=moved, resumed=boot.resumed)
 
 
-async def hashes_alike(local: LocalStore, shape: Shape, remote_probe: str | None) -> bool:
-    """The local engine hashes every column of ``shape`` as the remote's does: its
-    :func:`sqlbuild.hash_probe_sql` answer is the remote's, and each column's type is
-    one the probe covers. A local engine that cannot run the probe proves nothing."""
-    if remote_probe is None or not all(sb.hash_proven(t) for t in shape.types.values()):
+async def hashes_alike(local: LocalStore, types: Mapping[str, str],
+                       remote_probe: str | None) -> bool:
+    """The local engine hashes every column (``types``: each column's) as the remote's
+    does: its :func:`sqlbuild.hash_probe_sql` answer is the remote's, and each column's
+    type is one the probe covers. A local engine that cannot run the probe proves nothing."""
+    if remote_probe is None or not all(sb.hash_proven(t) for t in types.values()):
         return False
     return await _local_probe(local) == remote_probe
 
@@ -251,19 +285,18 @@ class _Pages:
             width -= width % _ROW_GROUP
         return max(1, min(width, limit * 2))
 
-    def fetch(self, cursor: str | None, limit: int,
-              page: str) -> asyncio.Future[tuple[int, int, str | None]]:
+    def fetch(self, cursor: str | None, limit: int, page: str, *, early: Adopt | None = None,
+              ) -> asyncio.Future[tuple[int, int, str | None]]:
         """Start fetching the page after ``cursor`` into temp ``page``:
-        ``(rows, bytes, its last key as text)``."""
-        return asyncio.ensure_future(self._fetch(cursor, limit, page))
+        ``(rows, bytes, its last key as text)``; ``early``: see :func:`run`."""
+        ask = PageAsk(self.shape.table, tuple(self.key), cursor, limit, not self.derive)
+        asked = early(ask) if early is not None else None
+        return asyncio.ensure_future(self._fetch(ask, page, asked))
 
-    async def _fetch(self, cursor: str | None, limit: int,
-                     page: str) -> tuple[int, int, str | None]:
-        single = len(self.key) == 1
-        chunks = [c async for c in self.remote.fetch_rows_after(
-            self.shape.table, self.key[0] if single else self.key,
-            cursor if single or cursor is None else json.loads(cursor),
-            batch_rows=limit, limit=limit, hashes=not self.derive)]
+    async def _fetch(self, ask: PageAsk, page: str,
+                     asked: Awaitable[list[bytes]] | None) -> tuple[int, int, str | None]:
+        chunks = await (asked if asked is not None else ask.fetch(self.remote))
+        cursor = ask.cursor
         self.xfer.calls += 1
         self.xfer.sent += 64 + len(cursor or "")
         nbytes = sum(len(c) for c in chunks)

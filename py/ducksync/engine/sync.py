@@ -18,6 +18,7 @@ from ducksync.engine import (
     bootstrap,
     bulk,
     detect,
+    early_page,
     feed_pull,
     guard,
     keys,
@@ -247,7 +248,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                  sums: BaseSums | None = None, surveyed_top: Top | None = None,
                  boot_cursor: str | None = None, feed_keys: list[str] | None = None,
                  feed_rows: tuple[int, list[bytes]] | None = None,
-                 hash_probe: str | None = None) -> bool:
+                 hash_probe: str | None = None,
+                 early: early_page.EarlyPage | None = None) -> bool:
     """One detect → merge → pull → push round; True when another round is needed.
 
     ``local_unchanged``: skip hashing the local table, and ``known_base_top``: the
@@ -257,7 +259,8 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
     ``boot_cursor``: where an interrupted bootstrap stopped (it resumes there).
     ``feed_keys``: the keys the change feed announced (engine/feed_pull.py), tried when
     the local table is unchanged and the remote's checksum moved. ``hash_probe``: the
-    remote engine's (``Survey.hash_probe``), for a bootstrap.
+    remote engine's (``Survey.hash_probe``), for a bootstrap, and ``early`` its first
+    page when already asked for (engine/early_page.py).
     Sets ``xfer.base_sums`` when the round leaves the base as it found it, or when a
     bulk push summed what it wrote."""
     top: Top | None = None
@@ -296,7 +299,7 @@ async def _round(local: LocalStore, remote: RemoteStore, table: str, opts: SyncO
                 local, remote, shape, xfer, cursor=boot_cursor,
                 top=surveyed_top or await detect.remote_top(local, remote, shape, xfer),
                 page_rows=opts.rows_per_batch(bulk=True), page_bytes=opts.batch_bytes,
-                remote_probe=hash_probe)
+                remote_probe=hash_probe, early=early.adopt if early is not None else None)
         rep.pulled += booted.pulled
         xfer.base_sums = booted.sums
         # the remote changed meanwhile, or local writes since an interruption: a normal
@@ -429,10 +432,12 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
     tracked = local if isinstance(local, WriteTracked) else None
     token = tracked.write_token() if tracked is not None else None
     clean = False  # set when this run proves the table equal to its base at ``token``
+    early: early_page.EarlyPage | None = None
     try:
         with xfer.phase("reconcile"):
             if surveyed is None:
                 surveyed = Surveyed.of(await remote.survey([table], opts.key))
+            early = await _start_early(local, remote, table, opts, mode, surveyed)
             # An explicit pull (push) naming a table dropped here (there) restores it.
             restore: Side | None = None
             if opts.tables is not None and table in opts.tables and mode != "sync":
@@ -479,7 +484,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
                                              else None),
                                 feed_keys=opts.feed_keys.get(table) if first else None,
                                 feed_rows=surveyed.feed_rows.get(table) if first else None,
-                                hash_probe=surveyed.hash_probe):
+                                hash_probe=surveyed.hash_probe,
+                                early=early if n_round == 0 else None):
                 break
         else:
             n_round = MAX_ROUNDS
@@ -514,6 +520,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         elif isinstance(exc, MassDeleteError):
             rep.mass_delete = {"side": exc.side, "rows": exc.rows, "of": exc.of}
     finally:
+        if early is not None:  # not used by a bootstrap: cancelled, never counted
+            await early.close()
         if tracked is not None:
             if clean and token is not None:
                 untouched = n_round == 0 and xfer.base_top is not None
@@ -524,6 +532,28 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
         rep.remote_calls, rep.ms = xfer.calls, (time.perf_counter() - t0) * 1000
         rep.timings, rep.paths = dict(xfer.timings), list(xfer.paths)
     return rep
+
+
+async def _start_early(local: LocalStore, remote: RemoteStore, table: str,
+                       opts: SyncOptions, mode: Mode,
+                       surveyed: Surveyed) -> early_page.EarlyPage | None:
+    """The table's first bootstrap page asked for now, when the survey says that a
+    bootstrap may run (the local side is :func:`early_page.start`'s)."""
+    found = surveyed.tables.get(table)
+    if mode == "push" or found is None or not found["rows"]:
+        return None
+    info = found["info"]
+    key = list(info["primary_key"])
+    if not bootstrap.pageable(info, opts.key) or surveyed.top(table, key) is None:
+        return None
+    try:
+        return await early_page.start(
+            local, remote, table, rows=int(found["rows"]), key=key,
+            types={c["name"]: c["type"] for c in info["columns"]},
+            remote_id=surveyed.remote_id, page_rows=opts.rows_per_batch(bulk=True),
+            remote_probe=surveyed.hash_probe)
+    except DucksyncError:  # a head start only: the round decides, and says what is wrong
+        return None
 
 
 async def default_tables(local: LocalStore, surveyed: Surveyed, mode: Mode,

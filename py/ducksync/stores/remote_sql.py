@@ -370,6 +370,12 @@ def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[s
     ``limit``: the first ``limit`` of them, hashed after they are chosen (a page);
     ``hashes=False``: the table's columns only (a page whose reader computes them).
 
+    A page of one column is read as a key range, unordered: the ``limit``-th value
+    (over that column alone), then every row up to it (exactly ``limit`` rows when the
+    column is unique, as a key is; its reader takes the page's ``max``, never its
+    order). A top-n sorts whole rows: measurably more of the server's CPU
+    (docs/benchmarks.md, issue 17, session 12).
+
     Several columns (a composite key's keyset pages): ordered by all of them, above
     the tuple ``(?, ?, …)``, one text per column (:func:`rows_after_params`)."""
     types = {c["name"]: c["type"] for c in info["columns"]}
@@ -385,19 +391,26 @@ def rows_after_sql(info: TableInfo, key: Sequence[str], column: str | Sequence[s
     order = f" ORDER BY {', '.join(refs)}"
     table = sb.quote_ident(info["name"])
     source, tail = table, where + order
-    if limit is not None:
+    if limit is not None and len(cols) == 1:
+        last = (f"(SELECT max(s.{sb.quote_ident(cols[0])}) FROM (SELECT {refs[0]} FROM "
+                f"{table} AS t{where}{order} LIMIT {int(limit)}) s)")
+        upto = f"{where} AND {refs[0]} <= {last}" if where else f" WHERE {refs[0]} <= {last}"
+        source, tail = f"(SELECT * FROM {table} AS t{upto})", ""
+    elif limit is not None:
         source, tail = f"(SELECT * FROM {table} AS t{where}{order} LIMIT {int(limit)})", ""
     if not hashes:
         return f"SELECT {sb.cols_sql(list(types), 't')} FROM {source} AS t{tail}"
     return full_rows_sql(info, key, "t", source) + tail
 
 
-def rows_after_params(after: str | Sequence[str] | None) -> list[str]:
-    """The parameters of :func:`rows_after_sql` for the watermark ``after``."""
+def rows_after_params(after: str | Sequence[str] | None,
+                      limit: int | None = None) -> list[str]:
+    """The parameters of :func:`rows_after_sql` for the watermark ``after`` (a page of
+    one column, ``limit``: bound twice, in the range and in its last value's read)."""
     if after is None:
         return []
     if isinstance(after, str):
-        return [after]
+        return [after] if limit is None else [after, after]
     return [after[0], *after]
 
 

@@ -610,7 +610,7 @@ class SqlRemoteStore:
             key = info["primary_key"] or cols
             sql = rs.rows_after_sql(info, key, column, after is not None, limit, hashes)
             out = await self._chunks(
-                *self._read([table], sql, rs.rows_after_params(after)), batch_rows)
+                *self._read([table], sql, rs.rows_after_params(after, limit)), batch_rows)
         for chunk in out:
             yield chunk
 
