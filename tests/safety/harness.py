@@ -239,7 +239,12 @@ def _settled(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     kept = con.execute("SELECT base_n, base_x, base_sum FROM l.ducksync.tables WHERE name = ?",
                        [TABLE]).fetchall()
     if kept and kept[0][0] is not None:
-        fresh = con.execute(detect._base_sums_sql(base)).fetchall()[0]
+        home = con.execute("SELECT current_database()").fetchall()[0][0]
+        con.execute("USE l")  # the engine's sums name the base without a database
+        try:
+            fresh = con.execute(detect._base_sums_sql(TABLE, ["id"])).fetchall()[0]
+        finally:
+            con.execute(f'USE "{home}"')
         stray += int(tuple(kept[0]) != tuple(fresh))
     return int(outbox), int(stray)
 
