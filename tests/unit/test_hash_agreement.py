@@ -73,3 +73,20 @@ def test_the_hash_probe_answers_alike_in_wasm_and_native(tmp_path: Path) -> None
     assert in_wasm(tmp_path, [probe]) == [[[native]]]
     changed = probe.replace("'short'", "'shore'", 1)
     assert changed != probe and duckdb.sql(changed).fetchall()[0][0] != native
+
+
+@needs_wasm
+def test_the_bucket_filter_answers_alike_in_wasm_and_native(tmp_path: Path) -> None:
+    """The descent's bucket list travels as text cast to ``UBIGINT[]``: the page binds it
+    as a string literal (``worker/sql_params.py``), native duckdb as a parameter; both
+    keep exactly the rows whose key hash falls in the listed buckets."""
+    from ducksync.worker.sql_params import bind
+
+    sql = (f"SELECT i::VARCHAR FROM range(2000) t(i) WHERE {sb.in_buckets_sql('hash(i)')} "
+           "ORDER BY i")
+    params = [16, sb.bucket_list([3, 7, 11])]
+    native = [[v] for (v,) in duckdb.execute(sql, params).fetchall()]
+    assert 0 < len(native) < 2000
+    assert all(int(duckdb.execute("SELECT hash(?::BIGINT) % 16", [int(v)]).fetchone()[0])
+               in (3, 7, 11) for (v,) in native[:20])
+    assert in_wasm(tmp_path, [bind(sql, params)]) == [native]

@@ -245,8 +245,8 @@ async def _diff_buckets(local: LocalStore, remote: RemoteStore, shape: Shape, xf
     await local.ingest_arrow("__ds_rcs", ipc)
     where, params = "", [modulus]
     if parents:
-        where = "WHERE rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
-        params += [parent_mod, parents]  # type: ignore[list-item]
+        where = f"WHERE {sb.in_buckets_sql('rk')}"
+        params += [parent_mod, sb.bucket_list(parents)]  # type: ignore[list-item]
     rows = await local.fetch_rows(
         "SELECT COALESCE(r.bucket, l.bucket)::UBIGINT, greatest(COALESCE(r.n, 0), "
         "COALESCE(l.n, 0)) FROM (SELECT bucket::UBIGINT AS bucket, checksum::UBIGINT AS "
@@ -380,8 +380,8 @@ async def detect_remote(local: LocalStore, remote: RemoteStore, shape: Shape,
                       for k in shape.key)
     where, params = "", list[object]()
     if buckets:
-        where = f"WHERE {base_rk_sql(shape.key)} % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
-        params = [modulus, buckets]
+        where = f"WHERE {sb.in_buckets_sql(base_rk_sql(shape.key))}"
+        params = [modulus, sb.bucket_list(buckets)]
     await local.execute(
         f"CREATE OR REPLACE TEMP TABLE __ds_r AS SELECT {_coalesced(shape.key, 'f', 'b')}, "
         f"f.__ds_rh AS rh_now, f.__ds_rk AS rk_now FROM (SELECT {casts}, __ds_rk::UBIGINT AS "

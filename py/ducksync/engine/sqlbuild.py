@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from ducksync.errors import ProtocolError, SchemaMismatchError
 
 __all__ = [
+    "bucket_list",
     "check_type",
     "checksum_sql",
     "cols_sql",
@@ -21,6 +22,7 @@ __all__ = [
     "export_cols_sql",
     "hash_probe_sql",
     "hash_proven",
+    "in_buckets_sql",
     "key_hash_sql",
     "key_join_sql",
     "mix_sql",
@@ -43,6 +45,25 @@ def cols_sql(columns: Sequence[str], alias: str | None = None) -> str:
     """Comma-separated quoted columns, optionally qualified by ``alias``."""
     prefix = f"{alias}." if alias else ""
     return ", ".join(prefix + quote_ident(c) for c in columns)
+
+
+def in_buckets_sql(rk: str) -> str:
+    """``rk % ? IN (…)``: the key hash ``rk`` (SQL) falls in one of the buckets of a
+    modulus, both bound: the modulus, then the buckets as :func:`bucket_list`'s text.
+    DuckDB plans it as a hash semi join against the list, unnested once."""
+    return f"{rk} % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
+
+
+def bucket_list(buckets: Sequence[int]) -> str:
+    """Bucket ids as the text DuckDB casts to ``UBIGINT[]`` (``'[1, 2]'``), for
+    :func:`in_buckets_sql`: one bound VARCHAR, validated ints (nothing spliced).
+
+    Why text and not a Python list: the native Python client converts a list
+    parameter element by element, each trying (and failing, it is not installed) to
+    import pandas, which costs most of a descent level on a large base; DuckDB-WASM
+    has no list parameters at all (``worker/sql_params.py``). Numbers: docs/benchmarks.md.
+    """
+    return "[" + ", ".join(str(int(b)) for b in buckets) + "]"
 
 
 def key_join_sql(key: Sequence[str], left: str, right: str) -> str:

@@ -261,8 +261,8 @@ class NativeRemoteStore(SqlRemoteStore):
         """:meth:`bucket_checksums`, computed from :meth:`table_hashes`' answer."""
         source, params = "SELECT __ds_rk, __ds_rh FROM __ds_hashes", list[Any]()
         if parents:
-            source += " WHERE __ds_rk % ?::UBIGINT IN (SELECT unnest(?::UBIGINT[]))"
-            params = [int(parent_modulus), "[" + ", ".join(str(int(p)) for p in parents) + "]"]
+            source += f" WHERE {sb.in_buckets_sql('__ds_rk')}"
+            params = [int(parent_modulus), sb.bucket_list(parents)]
         async with self._lock:
             await self._stage("__ds_hashes", hashes)
             try:

@@ -291,8 +291,7 @@ def hashed_sql(info: TableInfo, key: Sequence[str], filtered: bool) -> str:
     inner = (f"SELECT {sb.cols_sql(cols)}, {sb.key_hash_sql(key)} AS __ds_rk FROM "
              f"{sb.quote_ident(info['name'])}")
     if filtered:
-        inner = (f"SELECT * FROM ({inner}) WHERE __ds_rk % ?::UBIGINT IN "
-                 "(SELECT unnest(?::UBIGINT[]))")
+        inner = f"SELECT * FROM ({inner}) WHERE {sb.in_buckets_sql('__ds_rk')}"
     return (f"SELECT {sb.cols_sql(key)}, __ds_rk, {sb.row_hash_sql(_types(info))} AS __ds_rh "
             f"FROM ({inner})")
 

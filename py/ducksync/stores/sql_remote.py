@@ -62,11 +62,6 @@ _APPLIED_MAX: Final = 10_000  # batch ids remembered (with their table) until ac
 PRUNE_EVERY_S: Final = 3600.0  # a store prunes the ledger on its first ack, then hourly
 
 
-def _int_list(values: Sequence[int]) -> str:
-    """A UBIGINT list as the text DuckDB casts (``'[1, 2]'::UBIGINT[]``): validated ints."""
-    return "[" + ", ".join(str(int(v)) for v in values) + "]"
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Batch:
     """A staged batch, as inspected: its columns, rows, and how many are not an upsert
@@ -544,7 +539,7 @@ class SqlRemoteStore:
             info = await self._checked(table, key)
             params: list[Any] = [int(modulus)]
             if parents:
-                params += [int(parent_modulus), _int_list(parents)]
+                params += [int(parent_modulus), sb.bucket_list(parents)]
             hashed = rs.hashed_sql(info, key, bool(parents))
             return await self._one(*self._read([table], rs.checksums_sql(hashed, modulus),
                                                params))
@@ -554,7 +549,7 @@ class SqlRemoteStore:
         async with self._lock:
             await self._setup()
             info = await self._checked(table, key)
-            params = [int(modulus), _int_list(buckets)] if buckets else []
+            params = [int(modulus), sb.bucket_list(buckets)] if buckets else []
             return await self._one(*self._read([table], rs.hashed_sql(info, key, bool(buckets)),
                                                params))
 
