@@ -48,7 +48,10 @@ class RemoteDatabase:
     def _open(self) -> duckdb.DuckDBPyConnection:
         import duckdb
 
+        from ducksync.stores.native import known_without_pandas
+
         check_client_version(self.spec)
+        known_without_pandas()
         config: dict[str, Any] = {"autoload_known_extensions": self.kind == "motherduck"}
         if self.kind == "motherduck":
             token = os.environ.get("MOTHERDUCK_TOKEN")

@@ -11,7 +11,9 @@ duckdb is imported lazily so that ``ducksync --help`` and Pyodide never load it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
@@ -22,10 +24,24 @@ from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
 from ducksync.stores.sql_remote import SqlRemoteStore
 
-__all__ = ["NativeConnector", "NativeLocalStore", "NativeRemoteStore", "connect"]
+__all__ = ["NativeConnector", "NativeLocalStore", "NativeRemoteStore", "connect",
+           "known_without_pandas"]
 
 T = TypeVar("T")
 LEDGER_KEEP_DAYS = rs.LEDGER_KEEP_DAYS  # unacknowledged results older than this are pruned
+
+
+def known_without_pandas() -> None:
+    """Record pandas as absent when it is not installed, before duckdb binds parameters.
+
+    Why: duckdb's Python client, converting a list parameter, tries to import pandas
+    for every element (to recognise its NA values); a failed import is not remembered,
+    so each attempt searches ``sys.path`` again, which made a bound list of a thousand
+    keys or buckets cost more than the statement using it (docs/benchmarks.md, session
+    12). ``sys.modules["pandas"] = None`` is Python's record of a module that cannot be
+    imported: the attempts then fail at once. An installed pandas is left alone."""
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # "cannot be imported"
 
 
 def connect(spec: str) -> Any:
@@ -33,6 +49,7 @@ def connect(spec: str) -> Any:
     import duckdb
 
     check_client_version(spec)
+    known_without_pandas()
     if spec.startswith("md:") and not os.environ.get("MOTHERDUCK_TOKEN"):
         raise AuthError(f"cannot open {spec}: MOTHERDUCK_TOKEN is not set",
                         hint="export MOTHERDUCK_TOKEN=<token from app.motherduck.com>")
