@@ -132,7 +132,11 @@ def _category(sql: str) -> str:
     return next((c for c, p in CATEGORIES if re.search(p, sql)), "other")
 
 
-def _pull(browser: Any, url: str) -> dict[str, Any]:
+SIZE_SQL = ("SELECT wal_size, total_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()")
+
+
+def _pull(browser: Any, url: str, before: list[str]) -> dict[str, Any]:
     page = browser.new_context().new_page()
     try:
         page.goto(url + "/?sync=manual")
@@ -140,6 +144,9 @@ def _pull(browser: Any, url: str) -> dict[str, Any]:
         startup.wait_offline_ready(page)
         worker = next(w for w in page.workers if "local.worker" in w.url)
         worker.evaluate(PY, INSTALL)
+        for sql in before:  # through the page's exec (which checkpoints after a write)
+            page.evaluate("async (s) => { await window.ducksync.exec(s); }", sql)
+        size = page.evaluate("async (s) => (await window.ducksync.query(s))[0]", SIZE_SQL)
         page.evaluate(START_JS, {"tables": [data.TABLE], "direction": "pull"})
         page.wait_for_function("() => window.__bench", timeout=300_000, polling=50)
         done = page.evaluate("() => window.__bench")
@@ -153,7 +160,8 @@ def _pull(browser: Any, url: str) -> dict[str, Any]:
         table = (rep.get("tables") or [{}])[0]
         return {"ms": done["ms"], "at": done["at"], "end": end, "load": os.getloadavg()[0],
                 "pulled": rep.get("pulled"), "timings": table.get("timings"),
-                "events": events, "threshold": threshold}
+                "events": events, "threshold": threshold,
+                "before": before, "size_before": size}
     finally:
         page.context.close()
 
@@ -188,7 +196,8 @@ def report(r: dict[str, Any], verbose: bool) -> None:
     print(f"\n== pull {r['ms']:,.0f} ms (load {r['load']:.2f}), rows {r['pulled']}, local DB "
           f"busy {a['busy']:,.0f} ms, idle {sum(g[1] for g in a['gaps']):,.0f} ms "
           f"(waiting for a page {sum(g[1] for g in a['gaps'] if g[2]):,.0f}); "
-          f"checkpoint_threshold after: {r.get('threshold')}", file=out)
+          f"checkpoint_threshold after: {r.get('threshold')}; before the pull "
+          f"{r.get('before')} {r.get('size_before')}", file=out)
     if verbose:
         for kind, s, e, label in a["events"]:
             if kind == "db" and e - s < 1.0:
@@ -213,6 +222,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--quiet", action="store_true", help="no per-event listing")
+    ap.add_argument("--before", action="append", default=[],
+                    help="alternate pulls with SQL run through the page first (repeatable: "
+                         "'' for none, e.g. --before '' --before CHECKPOINT)")
     args = ap.parse_args()
     import duckdb
     from playwright.sync_api import sync_playwright
@@ -226,11 +238,13 @@ def main() -> None:
         browser = pw.chromium.launch(**launch_options())
         results = []
         try:
-            _pull(browser, server.url)  # the server's first answers and the HTTP cache warm up
+            # the server's first answers and the HTTP cache warm up
+            _pull(browser, server.url, [])
             for _ in range(args.repeat):
-                r = _pull(browser, server.url)
-                results.append(r)
-                report(r, verbose=not args.quiet)
+                for sql in args.before or [""]:
+                    r = _pull(browser, server.url, [sql] if sql else [])
+                    results.append(r)
+                    report(r, verbose=not args.quiet)
         finally:
             browser.close()
             server.stop()
