@@ -16,12 +16,20 @@ timed in process CPU (``RUSAGE_SELF``: DuckDB's threads included) and minor page
 ``--path store`` times the store's own ``fetch_rows_after`` + merge + zstd instead (the
 exact code the server runs, not split). ``--http`` starts a real ``ducksync serve`` and
 asks it for the pages over HTTP, reading the server's CPU from ``/proc/PID/stat``.
-Variants set environment variables for the child (e.g. glibc malloc's
-``MALLOC_MMAP_THRESHOLD_``) or a step run first (``--before``). A measuring tool for
-docs/benchmarks.md (issue 17, session 13).
+``--flow push`` is the native bench's sequence (a fresh server, the table pushed into
+it by the engine over HTTP, then two initial pulls by new devices), ``--flow restart``
+a server started on a file that holds the table (a restart: its first requests are the
+first device's pull); each leg's wall ms and server CPU, and with ``--per-request`` each
+request's CPU, minor faults, steps and the modules it imported (a ``sitecustomize`` put
+in the server's path). ``--start`` only starts servers: ms until ``/healthz`` answers.
+Variants set environment variables for the child or server (e.g. glibc malloc's
+``MALLOC_MMAP_THRESHOLD_``; ``main``: the server of ``$PROBE_MAIN``, default
+``/work/main/py``) or a step run first. A measuring tool for docs/benchmarks.md (issue
+17, session 13).
 
     PYTHONPATH=$PWD/py flock /work/bench.lock .venv/bin/python scripts/probe_server_cold.py \
-        [--variants today,mmap] [--repeat 2] [--http]
+        [--variants today,mmap] [--repeat 2] [--http | --flow push|restart | --start]
+        [--per-request] [--remote FILE]
 """
 
 from __future__ import annotations
@@ -61,8 +69,110 @@ VARIANTS: dict[str, tuple[dict[str, str], str]] = {
                      "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
                      "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}, ""),
     "flush": ({}, "flush"),
-    "settled": ({}, "settled"),  # ducksync.server.memory.settle_malloc() at start
 }
+
+
+# --per-request: the server's sitecustomize (a folder put first on its PYTHONPATH):
+# each request's process CPU and minor faults, its steps' (the page's drain of DuckDB's
+# Arrow reader, the IPC write and its copy into bytes, merge_chunks, zstd), and the
+# modules it imported, as JSON lines into $PROBE_LOG.
+SITECUSTOMIZE = r"""# Probe only: per-request and per-step CPU + minor faults of a ducksync server.
+import os
+if os.environ.get("PROBE_LOG"):
+    import json, resource, threading, time
+    _steps = threading.local()
+    _all = []
+
+    def _u():
+        p = resource.getrusage(resource.RUSAGE_SELF)
+        t = resource.getrusage(resource.RUSAGE_THREAD)
+        return ((p.ru_utime + p.ru_stime) * 1000, p.ru_minflt,
+                (t.ru_utime + t.ru_stime) * 1000, t.ru_minflt)
+
+    def _wrap(mod, name, label):
+        orig = getattr(mod, name)
+        def inner(*a, **k):
+            u0 = _u()
+            try:
+                return orig(*a, **k)
+            finally:
+                u1 = _u()
+                _all.append((label, threading.get_ident() % 10000,
+                             *[round(b - a_) for a_, b in zip(u0, u1)]))
+        setattr(mod, name, inner)
+
+    def _wrap_gen(mod, name, label):
+        orig = getattr(mod, name)
+        def inner(*a, **k):
+            u0 = _u()
+            try:
+                yield from orig(*a, **k)
+            finally:
+                u1 = _u()
+                _all.append((label, threading.get_ident() % 10000,
+                             *[round(b - a_) for a_, b in zip(u0, u1)]))
+        setattr(mod, name, inner)
+
+    from ducksync.stores import _arrow
+    from ducksync.server import arrowio, encoding
+    import pyarrow as pa
+
+    def _stream(batches):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batches[0].schema) as w:
+            for b in batches:
+                w.write_batch(b)
+        return sink.getvalue()
+
+    _plain_to_ipc = _arrow.to_ipc
+
+    def _to_ipc(data):
+        if not isinstance(data, list) or not data:
+            return _plain_to_ipc(data)
+        return _copy_w(_stream_w(data))
+
+    def _copy(buf):
+        return bytes(buf.to_pybytes())
+    _arrow._stream, _arrow._copy = _stream, _copy
+    _wrap(_arrow, "_stream", "ipc.write")
+    _wrap(_arrow, "_copy", "ipc.copy")
+    _stream_w, _copy_w = _arrow._stream, _arrow._copy
+    _arrow.to_ipc = _to_ipc
+    _wrap_gen(_arrow, "chunks", "drain")
+    _wrap(arrowio, "merge_chunks", "merge")
+    _wrap(encoding, "encode_body", "zstd")
+    from ducksync.server import observability as _o
+    _orig = _o.ObservabilityMiddleware.__call__
+
+    async def _call(self, scope, receive, send):
+        if scope.get("type") != "http":
+            return await _orig(self, scope, receive, send)
+        del _all[:]
+        import sys as _sys
+        mods0 = set(_sys.modules)
+        r0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter()
+        try:
+            return await _orig(self, scope, receive, send)
+        finally:
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            with open(os.environ["PROBE_LOG"], "a") as f:
+                f.write(json.dumps({"path": scope["path"], "t0": t0,
+                    "wall": (time.perf_counter() - t0) * 1000,
+                    "cpu": (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000,
+                    "flt": r1.ru_minflt - r0.ru_minflt, "steps": list(_all),
+                    "imported": sorted(set(_sys.modules) - mods0)}) + "\n")
+    _o.ObservabilityMiddleware.__call__ = _call
+if os.environ.get("PROBE_LOG"):
+    import sys as _s, traceback as _tb
+
+    class _Hook:
+        def find_spec(self, name, path=None, target=None):
+            if name in ("pyarrow.dataset", "pyarrow.compute", "pydoc"):
+                with open(os.environ["PROBE_LOG"] + ".imports", "a") as f:
+                    f.write(f"IMPORT {name}\n" + "".join(_tb.format_stack(limit=14)))
+            return None
+    _s.meta_path.insert(0, _Hook())
+"""
 
 
 def _usage() -> tuple[float, int]:
@@ -93,10 +203,6 @@ def _child(remote: str, before: str, path: str) -> dict[str, Any]:
     if before == "flush":  # DuckDB's allocator keeps 1 GiB of freed memory per thread
         con.execute("SET allocator_flush_threshold = '1GiB'")
         con.execute("SET allocator_bulk_deallocation_flush_threshold = '1GiB'")
-    if before == "settled":
-        from ducksync.server.memory import settle_malloc
-
-        assert settle_malloc()
     store = NativeRemoteStore(spec=remote, con=con, threaded=False)
     cpu1, flt1 = _usage()
     start = {"cpu_ms": cpu1 - cpu0, "minflt": flt1 - flt0,
@@ -218,7 +324,7 @@ def _flow(source: Path, tmp: Path, variant: str, n: int, push: bool) -> dict[str
     folder.mkdir()
     if not push:
         shutil.copy(source, folder / "remote.duckdb")
-    site = os.environ.get("PROBE_SITE")  # a sitecustomize logging each request's CPU
+    site = os.environ.get("PROBE_SITE")  # see --per-request
     if site:
         path = env_extra.get("PYTHONPATH", os.environ["PYTHONPATH"])
         env_extra = {**env_extra, "PYTHONPATH": f"{site}:{path}",
@@ -240,9 +346,10 @@ def _flow(source: Path, tmp: Path, variant: str, n: int, push: bool) -> dict[str
         log = folder / "requests.jsonl"
         if log.exists():
             out[name + "_requests"] = [
-                (r["path"].rsplit("/", 1)[-1], round(r["cpu"]), round(r["wall"]), r["flt"],
-                 *r.get("steps", ()), *(["imported", r["imported"]] if r.get("imported") else []))
-                for r in map(json.loads, log.read_text().splitlines())]
+                [r["path"].rsplit("/", 1)[-1], round(r["cpu"]), round(r["wall"]), r["flt"],
+                 *r.get("steps", ()), *(["imported", r["imported"]] if r.get("imported") else [])]
+                for r in map(json.loads, log.read_text().splitlines())
+                if not r["path"].endswith("healthz")]
             log.unlink()
 
     try:
@@ -284,13 +391,19 @@ def _build(remote: Path, rows: int) -> None:
         con.execute(data.fill_sql(rows))
 
 
+def _request(q: list[Any]) -> str:
+    """One request of --per-request: its name, process CPU ms, minor faults, imports."""
+    imported = q[q.index("imported") + 1] if "imported" in q else []
+    return f"{q[0]} {q[1]} ms {q[3]} flt" + (f" +{len(imported)} modules" if imported else "")
+
+
 def _show(variant: str, r: dict[str, Any]) -> str:
     if "start_ms" in r:
         return f"{variant:9} start {r['start_ms']} ms to /healthz, {r['start_cpu_ms']} ms CPU"
     if "pull1" in r:
         return (f"{variant:9} start {r['start_cpu_ms']} ms CPU | (wall ms, server CPU ms) "
                 f"push {r['push']} pull1 {r['pull1']} pull2 {r['pull2']}"
-                + "".join(f"\n  {k}: " + "\n    ".join(map(str, r[k]))
+                + "".join(f"\n  {k}: " + "; ".join(_request(q) for q in r[k])
                           for k in ("pull1_requests", "pull2_requests") if k in r))
     if "cold" in r:
         return (f"{variant:9} start {r['start_cpu_ms']} ms CPU | server CPU per page cold "
@@ -315,6 +428,8 @@ def main() -> None:
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--flow", choices=("push", "restart"), default=None)
     ap.add_argument("--start", action="store_true", help="only start and stop servers")
+    ap.add_argument("--per-request", action="store_true",
+                    help="--flow: each request's CPU, faults, steps and imports")
     ap.add_argument("--remote", default=None, help="a file holding the table (else built)")
     ap.add_argument("--child", default=None)
     ap.add_argument("--before", default="")
@@ -323,6 +438,10 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.before, args.path)))
         return
     with tempfile.TemporaryDirectory() as tmp:
+        if args.per_request:
+            (Path(tmp) / "site").mkdir()
+            (Path(tmp) / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+            os.environ["PROBE_SITE"] = str(Path(tmp) / "site")
         remote = Path(tmp) / "remote.duckdb"
         if args.remote:
             shutil.copy(args.remote, remote)
