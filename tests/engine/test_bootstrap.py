@@ -388,6 +388,8 @@ class _Pages:
         answer = await self.inner.survey(*a, **kw)
         if self.probe:
             answer["hash_probe"] = await self.inner.hash_probe()
+        else:
+            answer.pop("hash_probe", None)
         return answer
 
     async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
@@ -565,3 +567,19 @@ def test_a_native_store_reads_arrow_while_its_connection_is_busy() -> None:
             "SELECT count(*), CAST(max(id) AS VARCHAR) FROM p", "p", [to_ipc(page)]), 30))
     assert found == [(5, "4")]
     assert isinstance(store, ArrowAside)
+
+
+def test_a_file_remote_proves_how_it_hashes_so_its_pages_come_without_hashes() -> None:
+    """A file remote (the CLI's ``--remote x.duckdb``) runs on this process's duckdb: its
+    survey carries its engine's hash probe, as our server's survey of the same store
+    does, so a bootstrap from it derives the remote's hashes (the base stores them as
+    NULL) instead of having them computed there and shipped. Before, only the server
+    added the probe: a file→file pull shipped and stored every row's hashes."""
+    r, device = _remote(), local_db()
+    probe = run(r.survey(["t"], None)).get("hash_probe")
+    assert probe is not None and probe == str(device.con.execute(hash_probe_sql()).fetchone()[0])
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert "bootstrap-settled" in rep.paths and rep.pulled == N
+    assert device.con.execute(f"SELECT count(*), count(__rhd), count(__rkd) FROM "
+                              f"{base_table('t')}").fetchone() == (N, 0, 0)
+    _assert_equal_to_remote(device, r)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.store import Survey
 from ducksync.errors import AuthError, QueryError
 from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
@@ -287,6 +288,17 @@ class NativeRemoteStore(SqlRemoteStore):
 
     def close(self) -> None:
         self.native.close()
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        """With this engine's :meth:`hash_probe` (None over ``md:``), as our server's
+        survey of the same store carries it: a CLI pull from a file then bootstraps as
+        one through the server does, its pages without the remote's hashes (computed
+        here instead of computed there and shipped)."""
+        answer = await super().survey(tables, key)
+        probe = await self.hash_probe()
+        if probe is not None:
+            answer["hash_probe"] = probe
+        return answer
 
     # -- the descent's hashes, for a caller that keeps them between levels ---------------
     async def table_hashes(self, table: str, key: list[str], max_rows: int) -> bytes | None:
