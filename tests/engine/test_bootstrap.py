@@ -583,3 +583,26 @@ def test_a_file_remote_proves_how_it_hashes_so_its_pages_come_without_hashes() -
     assert device.con.execute(f"SELECT count(*), count(__rhd), count(__rkd) FROM "
                               f"{base_table('t')}").fetchone() == (N, 0, 0)
     _assert_equal_to_remote(device, r)
+
+
+def test_a_page_read_aside_gives_the_cursor_the_database_would() -> None:
+    """The last key read off the Arrow page (``query_arrow``) is the text the local
+    database gives for the same page, for every key type a cursor travels as (the
+    remote casts it back: a different text could skip or repeat rows)."""
+    from ducksync.stores._arrow import chunks
+
+    values = {
+        "UUID": "gen_random_uuid()", "HUGEINT": "i * 170141183460469231731687303715884105",
+        "UHUGEINT": "i * 1701411834604692317316873037158841",
+        "TIMESTAMP": "TIMESTAMP '2024-01-01 00:00:00.123456' + to_microseconds(i)",
+        "DATE": "DATE '2000-01-01' + i::INTEGER", "VARCHAR": "'k' || i || chr(233)",
+        "UBIGINT": "i * 184467440737095", "TINYINT": "i % 100 - 50"}
+    source, store = local_db(), local_db()
+    for typ, value in values.items():
+        page = list(chunks(source.con.execute(f"SELECT ({value})::{typ} AS k FROM range(300) "
+                                              "r(i)").to_arrow_reader(100), 1 << 30))
+        sql = f"SELECT count(*), CAST(max(CAST(k AS {typ})) AS VARCHAR) FROM p"
+        aside = run(store.query_arrow(sql, "p", page))
+        for i, chunk in enumerate(page):
+            run(store.ingest_arrow("p", chunk, append=i > 0))
+        assert aside == run(store.fetch_rows(sql)) and aside[0][0] == 300, typ
