@@ -4,6 +4,7 @@ duplicates, and converges when the remote or the page changes rows meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,10 @@ from ducksync.engine import subscriptions
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table
+from ducksync.engine.store import ArrowAside
 from ducksync.engine.sync import SyncOptions, sync
+from ducksync.stores._arrow import to_ipc
+from ducksync.stores.native import NativeLocalStore
 
 N = 35  # rows of the remote table
 PAGE = 8  # rows per page (batch_rows): pages of 8, 8, 8, 8, 3
@@ -341,11 +345,13 @@ def test_local_writes_of_keys_pages_bring_end_as_writes_on_both_sides() -> None:
     key written twice here with different rows is refused by name (nothing lost) until
     one is deleted. Before, these inserts failed (the table was keyed)."""
     r, device = _remote(), local_db()
+    # another connection (the engine's may be running a page's statement in its thread)
+    writer = device.con.cursor()
 
-    def page_writes() -> None:  # page 1 (ids 0-7) committed, page 3 (16-23) in flight
-        device.con.execute("INSERT INTO t VALUES (3, 'mine', 0), (20, 'v20', 20 / 3), "
-                           "(25, 'one', 0), (25, 'two', 0)")
-        device.con.execute("UPDATE t SET v = 'changed' WHERE id = 1")
+    def page_writes() -> None:  # page 1 (ids 0-7) committed, page 3 (16-23) not yet
+        writer.execute("INSERT INTO t VALUES (3, 'mine', 0), (20, 'v20', 20 / 3), "
+                       "(25, 'one', 0), (25, 'two', 0)")
+        writer.execute("UPDATE t SET v = 'changed' WHERE id = 1")
 
     rep = do_sync(device, _Meddling(r, at=3, hook=page_writes), batch_rows=PAGE).tables[0]
     assert rep.error is not None and rep.error["code"] == "invalid_key"
@@ -403,6 +409,8 @@ class _Pages:
         answer = await self.inner.survey(*a, **kw)
         if self.probe:
             answer["hash_probe"] = await self.inner.hash_probe()
+        else:
+            answer.pop("hash_probe", None)
         return answer
 
     async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
@@ -532,3 +540,90 @@ def test_the_local_engine_is_probed_once_per_store() -> None:
     assert all("bootstrap-settled" in t.paths for t in report.tables) and len(report.tables) == 2
     assert pages.columns and all(c == ["id", "v"] for c in pages.columns)
     assert statements.count(hash_probe_sql()) == 1
+
+
+def test_natively_the_next_page_is_asked_for_before_this_one_is_loaded_here() -> None:
+    """A native store reads a page's last key off the page's Arrow data as it arrives
+    (``ArrowAside``), so the next page is asked for at once, while the page before it
+    may still be committing, and this one is loaded into the database by its own commit.
+    Before, each page was asked for only once the one before it was loaded here (its
+    last key was read there), behind that page's commit."""
+    events: list[str] = []
+
+    class Loads(NativeLocalStore):
+        async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+            await super().ingest_arrow(table, ipc, append=append)
+            events.append("loaded")
+
+    class Asks:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
+            events.append("asked")
+            async for chunk in self.inner.fetch_rows_after(*a, **kw):
+                yield chunk
+
+    r, device = _remote(), Loads(spec=":memory:")
+    rep = do_sync(device, Asks(r), batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap-settled" in rep.paths
+    _assert_equal_to_remote(device, r)
+    asked = [i for i, e in enumerate(events) if e == "asked"]
+    loaded = [i for i, e in enumerate(events) if e == "loaded"]
+    assert len(asked) == len(loaded) == 5  # pages of 8, 8, 8, 8, 3
+    assert all(asked[k + 1] < loaded[k] for k in range(4)), events
+
+
+def test_a_native_store_reads_arrow_while_its_connection_is_busy() -> None:
+    """``query_arrow`` runs on a connection of its own: a statement running on the
+    store's (held here by its lock) does not hold up a page's last key."""
+    import pyarrow as pa
+
+    store, page = local_db(), pa.table({"id": pa.array(range(5), pa.int64())})
+    with store._lock:  # a statement running on the database connection
+        found = run(asyncio.wait_for(store.query_arrow(
+            "SELECT count(*), CAST(max(id) AS VARCHAR) FROM p", "p", [to_ipc(page)]), 30))
+    assert found == [(5, "4")]
+    assert isinstance(store, ArrowAside)
+
+
+def test_a_file_remote_proves_how_it_hashes_so_its_pages_come_without_hashes() -> None:
+    """A file remote (the CLI's ``--remote x.duckdb``) runs on this process's duckdb: its
+    survey carries its engine's hash probe, as our server's survey of the same store
+    does, so a bootstrap from it derives the remote's hashes (the base stores them as
+    NULL) instead of having them computed there and shipped. Before, only the server
+    added the probe: a file→file pull shipped and stored every row's hashes."""
+    r, device = _remote(), local_db()
+    probe = run(r.survey(["t"], None)).get("hash_probe")
+    assert probe is not None and probe == str(device.con.execute(hash_probe_sql()).fetchone()[0])
+    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
+    assert "bootstrap-settled" in rep.paths and rep.pulled == N
+    assert device.con.execute(f"SELECT count(*), count(__rhd), count(__rkd) FROM "
+                              f"{base_table('t')}").fetchone() == (N, 0, 0)
+    _assert_equal_to_remote(device, r)
+
+
+def test_a_page_read_aside_gives_the_cursor_the_database_would() -> None:
+    """The last key read off the Arrow page (``query_arrow``) is the text the local
+    database gives for the same page, for every key type a cursor travels as (the
+    remote casts it back: a different text could skip or repeat rows)."""
+    from ducksync.stores._arrow import chunks
+
+    values = {
+        "UUID": "gen_random_uuid()", "HUGEINT": "i * 170141183460469231731687303715884105",
+        "UHUGEINT": "i * 1701411834604692317316873037158841",
+        "TIMESTAMP": "TIMESTAMP '2024-01-01 00:00:00.123456' + to_microseconds(i)",
+        "DATE": "DATE '2000-01-01' + i::INTEGER", "VARCHAR": "'k' || i || chr(233)",
+        "UBIGINT": "i * 184467440737095", "TINYINT": "i % 100 - 50"}
+    source, store = local_db(), local_db()
+    for typ, value in values.items():
+        page = list(chunks(source.con.execute(f"SELECT ({value})::{typ} AS k FROM range(300) "
+                                              "r(i)").to_arrow_reader(100), 1 << 30))
+        sql = f"SELECT count(*), CAST(max(CAST(k AS {typ})) AS VARCHAR) FROM p"
+        aside = run(store.query_arrow(sql, "p", page))
+        for i, chunk in enumerate(page):
+            run(store.ingest_arrow("p", chunk, append=i > 0))
+        assert aside == run(store.fetch_rows(sql)) and aside[0][0] == 300, typ

@@ -66,19 +66,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums, stored_hashes_sql
-from ducksync.engine.store import LocalStore, RemoteStore, TableInfo
+from ducksync.engine.store import ArrowAside, LocalStore, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
@@ -269,6 +270,8 @@ class _Pages:
                                     "AS __ds_rh")
         self.cast = f"SELECT {casts}{hashes} FROM {{page}} p"
         self._lock = asyncio.Lock()  # the fetch task's ingest and the commit share `local`
+        # a page that arrived at an ArrowAside store: its chunks, loaded by its commit
+        self._arrived: dict[str, list[bytes]] = {}
 
     async def set_total(self, top: Top) -> None:
         """``BOOT_TOTAL``: rows left to pull (the remote's count less the base's)."""
@@ -301,22 +304,33 @@ class _Pages:
         self.xfer.sent += 64 + len(cursor or "")
         nbytes = sum(len(c) for c in chunks)
         self.xfer.received += nbytes
+        if isinstance(self.local, ArrowAside):  # the last key now; loaded by its commit
+            n, last = await self._last_key(
+                functools.partial(self.local.query_arrow, name=page, chunks=chunks), page)
+            self._arrived[page] = chunks
+            return n, nbytes, last
         async with self._lock:
-            for i, chunk in enumerate(chunks):
-                await self.local.ingest_arrow(page, chunk, append=i > 0)
+            await self._load(page, chunks)
             del chunks
-            n, last = await self._last_key(page)
+            n, last = await self._last_key(self.local.fetch_rows, page)
         return n, nbytes, last
 
-    async def _last_key(self, page: str) -> tuple[int, str | None]:
+    async def _load(self, page: str, chunks: list[bytes]) -> None:
+        """The page's rows into the temp table ``page`` (its statements read them there)."""
+        for i, chunk in enumerate(chunks):
+            await self.local.ingest_arrow(page, chunk, append=i > 0)
+
+    async def _last_key(self, rows: Callable[[str], Awaitable[list[tuple[Any, ...]]]],
+                        page: str) -> tuple[int, str | None]:
         """The page's rows and its largest key as the cursor's text: the key's text, or
-        a composite key's texts as a JSON list (the order of the remote's pages)."""
+        a composite key's texts as a JSON list (the order of the remote's pages).
+        ``rows``: runs a query where ``page`` holds the page."""
         keys = [f"CAST({sb.quote_ident(k)} AS {self.shape.types[k]})" for k in self.key]
         if len(keys) == 1:
-            n, last = (await self.local.fetch_rows(
+            n, last = (await rows(
                 f"SELECT count(*), CAST(max({keys[0]}) AS VARCHAR) FROM {page}"))[0]
             return int(n), None if last is None else str(last)
-        top = await self.local.fetch_rows(
+        top = await rows(
             f"SELECT (SELECT count(*) FROM {page}), "
             + ", ".join(f"CAST({k} AS VARCHAR)" for k in keys)
             + f" FROM {page} ORDER BY {', '.join(k + ' DESC' for k in keys)} LIMIT 1")
@@ -328,6 +342,10 @@ class _Pages:
         """The page's rows and base rows, and the cursor, in one transaction; rows whose
         key the local table holds already (written here meanwhile) are skipped."""
         async with self._lock:
+            arrived = self._arrived.pop(page, None)  # not in the database yet: loaded here
+            if arrived is not None and n:
+                await self._load(page, arrived)
+            del arrived
             if not n:
                 await self.local.execute(
                     "UPDATE ducksync.tables SET boot_cursor = NULL WHERE name = ?",

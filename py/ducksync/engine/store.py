@@ -52,8 +52,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore", "RemoteStore",
-           "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
+__all__ = ["ApplyResult", "ArrowAside", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore",
+           "RemoteStore", "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -201,6 +201,23 @@ class WriteTracked(Protocol):
     clean: dict[str, CleanMark]
 
     def write_token(self) -> str | None:
+        ...
+
+
+@runtime_checkable
+class ArrowAside(Protocol):
+    """Optional, on a :class:`LocalStore` that can query IPC chunks away from its database
+    connection (native: a private in-memory duckdb), so the query waits for no statement
+    running on the database. A bootstrap reads a page's last key this way as the page
+    arrives and asks for the next page at once, instead of after the page before it has
+    committed and this one has been loaded into the database (engine/bootstrap.py). A
+    store without it (DuckDB-WASM: one connection, no second engine) loads the page first.
+    """
+
+    async def query_arrow(self, sql: str, name: str,
+                          chunks: Sequence[bytes]) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (small: an aggregate), which reads ``chunks`` (IPC
+        streams of one schema) as the relation ``name``."""
         ...
 
 

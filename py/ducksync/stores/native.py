@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from ducksync.engine import sqlbuild as sb
+from ducksync.engine.store import Survey
 from ducksync.errors import AuthError, QueryError
 from ducksync.motherduck_versions import check_client_version
 from ducksync.stores import remote_sql as rs
@@ -78,6 +79,7 @@ class _Native:
         self.con = con if con is not None else connect(spec)
         self.threaded = threaded
         self._lock = threading.Lock()
+        self._aside_lock = threading.Lock()  # NativeLocalStore.query_arrow's connection
 
     async def _call(self, fn: Callable[[], T]) -> T:
         """``fn()`` (blocking duckdb work) under the store's lock, on a worker thread.
@@ -107,7 +109,10 @@ class _Native:
 
 
 class NativeLocalStore(_Native):
-    """:class:`ducksync.engine.store.LocalStore` over a native duckdb connection."""
+    """:class:`ducksync.engine.store.LocalStore` over a native duckdb connection; also
+    :class:`~ducksync.engine.store.ArrowAside`, on a private in-memory duckdb."""
+
+    _aside: Any = None  # that duckdb, opened on first use (under the store's _aside_lock)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._call(lambda: self._run(sql, params))
@@ -154,6 +159,40 @@ class NativeLocalStore(_Native):
                           "SELECT * FROM __ds_ingest")
         finally:
             self.con.unregister("__ds_ingest")
+
+    async def query_arrow(self, sql: str, name: str,
+                          chunks: Sequence[bytes]) -> list[tuple[Any, ...]]:
+        """Off the store's lock and connection: it runs while a statement runs there."""
+        if not self.threaded:
+            return self._query_arrow(sql, name, chunks)
+        return await asyncio.to_thread(self._query_arrow, sql, name, chunks)
+
+    def _query_arrow(self, sql: str, name: str,
+                     chunks: Sequence[bytes]) -> list[tuple[Any, ...]]:
+        import duckdb
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        from ducksync.stores._arrow import from_ipc
+
+        tables = [from_ipc(c) for c in chunks]  # views of the chunks' buffers: no copy
+        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        with self._aside_lock:
+            if self._aside is None:
+                self._aside = duckdb.connect(":memory:")
+            self._aside.register(name, data)
+            try:
+                rows: list[tuple[Any, ...]] = self._aside.execute(sql).fetchall()
+                return rows
+            except duckdb.Error as exc:
+                raise QueryError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                                 hint=f"while running: {sql[:200]}") from exc
+            finally:
+                self._aside.unregister(name)
+
+    def close(self) -> None:
+        if self._aside is not None:
+            self._aside.close()
+        super().close()
 
     async def copy_out(self, sql: str) -> bytes:
         return await self._call(lambda: self._copy_out(sql))
@@ -249,6 +288,17 @@ class NativeRemoteStore(SqlRemoteStore):
 
     def close(self) -> None:
         self.native.close()
+
+    async def survey(self, tables: list[str] | None, key: list[str] | None) -> Survey:
+        """With this engine's :meth:`hash_probe` (None over ``md:``), as our server's
+        survey of the same store carries it: a CLI pull from a file then bootstraps as
+        one through the server does, its pages without the remote's hashes (computed
+        here instead of computed there and shipped)."""
+        answer = await super().survey(tables, key)
+        probe = await self.hash_probe()
+        if probe is not None:
+            answer["hash_probe"] = probe
+        return answer
 
     # -- the descent's hashes, for a caller that keeps them between levels ---------------
     async def table_hashes(self, table: str, key: list[str], max_rows: int) -> bytes | None:

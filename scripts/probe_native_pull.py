@@ -1,0 +1,212 @@
+"""Probe: where a native initial pull (bootstrap) spends its time, statement by statement.
+
+A new device pulls the bench table (``ducksync.bench.data``, ``--rows``) into a fresh file,
+``--runs`` times, from an in-process native remote store (``file``: file→file, the remote's
+work in this process too) and/or through a ``ducksync serve`` process (``http``; one server,
+its first pull cold). Every local statement is timed inside the store's lock on one clock
+(``perf_counter``, ms since the pull started), grouped by what it does; the page fetches
+are timed from ask to last chunk; the local side's idle time between the first page and
+the key is the wait for pages. CPU: this process's ``RUSAGE_SELF`` and the server's
+``/proc/PID/stat``. Not a test, not the bench: a measuring tool for docs/benchmarks.md
+(session 13, native).
+
+    PYTHONPATH=$PWD/py flock /work/bench.lock .venv/bin/python scripts/probe_native_pull.py \
+        [--rows 1000000] [--runs 3] [--modes file,http] [--timeline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import os
+import re
+import resource
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ducksync.bench import data
+from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
+
+T = TypeVar("T")
+_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="?")
+_KINDS = (  # (regex on the statement, what it is), first match wins
+    (r"^ingest ", "page ingest (temp table)"),
+    (r"^stage ", "page staged"),
+    (r"count\(\*\), CAST\(max\(", "page last key"),
+    (r"^INSERT INTO ducksync\.\"base__", "base insert"),
+    (r"^INSERT INTO \"?" + data.TABLE, "table insert"),
+    (r"SET boot_cursor", "cursor update"),
+    (r"^BEGIN", "BEGIN"),
+    (r"^COMMIT", "COMMIT"),
+    (r"ADD PRIMARY KEY", "key: ALTER ADD PRIMARY KEY"),
+    (r"SET pending_key", "key: mark cleared"),
+)
+
+
+def kind(sql: str) -> str:
+    for pattern, name in _KINDS:
+        if re.search(pattern, sql):
+            return name
+    return "other: " + " ".join(sql.split())[:60]
+
+
+class TimedLocal(NativeLocalStore):
+    """A native local store that records (start, end, statement) of each call's duckdb
+    work, measured on its thread under the store's lock."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec=spec)
+        self.t0 = time.perf_counter()
+        self.calls: list[tuple[float, float, str]] = []
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        label = _LABEL.get()
+
+        def timed() -> T:
+            s = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                self.calls.append((s - self.t0, time.perf_counter() - self.t0, label))
+
+        return await super()._call(timed)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        _LABEL.set(sql)
+        await super().execute(sql, params)
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        _LABEL.set(sql)
+        return await super().fetch_rows(sql, params)
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        _LABEL.set(f"ingest {table}")
+        await super().ingest_arrow(table, ipc, append=append)
+
+
+def timed_fetches(remote: Any, t0: Callable[[], float], out: list[tuple[float, float]]) -> None:
+    """Record (asked, last chunk) of each ``fetch_rows_after`` of ``remote``."""
+    inner = remote.fetch_rows_after
+
+    async def fetch_rows_after(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+        s = time.perf_counter() - t0()
+        async for chunk in inner(*args, **kwargs):
+            yield chunk
+        out.append((s, time.perf_counter() - t0()))
+
+    remote.fetch_rows_after = fetch_rows_after
+
+
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return (r.ru_utime + r.ru_stime) * 1000
+
+
+def cpu_pid(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def pull(path: Path, remote: Any, server_pid: int | None) -> dict[str, Any]:
+    from ducksync.engine.sync import SyncOptions, sync
+
+    local = TimedLocal(str(path))
+    fetches: list[tuple[float, float]] = []
+    timed_fetches(remote, lambda: local.t0, fetches)
+    c0, s0 = cpu_self(), cpu_pid(server_pid) if server_pid else 0.0
+    local.t0 = time.perf_counter()
+    try:
+        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "pull")
+    finally:
+        wall = (time.perf_counter() - local.t0) * 1000
+        local.close()
+    table = report.tables[0]
+    if table.error:
+        raise RuntimeError(table.error)
+    return {"wall": wall, "cpu": cpu_self() - c0,
+            "server_cpu": cpu_pid(server_pid) - s0 if server_pid else None,
+            "calls": local.calls, "fetches": fetches, "phases": dict(table.timings or {})}
+
+
+def summary(r: dict[str, Any], timeline: bool) -> None:
+    by: dict[str, list[float]] = defaultdict(list)
+    for s, e, label in r["calls"]:
+        by[kind(label)].append((e - s) * 1000)
+    server = f", server CPU {r['server_cpu']:,.0f} ms" if r["server_cpu"] is not None else ""
+    print(f"  pull {r['wall']:,.0f} ms, client CPU {r['cpu']:,.0f} ms{server}")
+    pages = [(s, e) for s, e, label in r["calls"] if kind(label).startswith("page ")]
+    key_at = min((s for s, _, label in r["calls"] if "ADD PRIMARY KEY" in label), default=None)
+    if pages and key_at is not None:  # the local side's idle time from the first page on
+        start = min(s for s, _ in pages)
+        busy = sum(min(e, key_at) - max(s, start) for s, e, _ in r["calls"]
+                   if e > start and s < key_at)
+        print(f"  first page in at {start * 1000:,.0f} ms; local idle until the key "
+              f"{(key_at - start - busy) * 1000:,.0f} ms of {(key_at - start) * 1000:,.0f}")
+    print("  fetches (asked → last chunk, ms): " + ", ".join(
+        f"{s * 1000:,.0f}→{e * 1000:,.0f}" for s, e in r["fetches"]))
+    for name, ms in sorted(by.items(), key=lambda kv: -sum(kv[1])):
+        if sum(ms) >= 1:
+            print(f"  {sum(ms):8,.1f} ms  x{len(ms):<3} {name}  "
+                  f"[{' / '.join(f'{m:,.0f}' for m in ms[:6])}]")
+    if timeline:
+        for s, e, label in r["calls"]:
+            print(f"    {s * 1000:8,.1f} {e * 1000:8,.1f}  {kind(label)}")
+
+
+async def main() -> None:
+    from ducksync.bench.repo import serverutil
+    from ducksync.stores.http import HttpRemoteStore
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--modes", default="file,http")
+    ap.add_argument("--timeline", action="store_true", help="print every statement")
+    args = ap.parse_args()
+    print("load:", os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="probe-pull-") as tmp_name:
+        tmp = Path(tmp_name)
+        import duckdb
+
+        con = duckdb.connect(str(tmp / "source.duckdb"))
+        con.execute(data.create_sql())
+        con.execute(data.fill_sql(args.rows))
+        con.execute("CHECKPOINT")
+        con.close()
+        if "file" in args.modes:
+            shutil.copy(tmp / "source.duckdb", tmp / "file-remote.duckdb")
+            remote = NativeRemoteStore(spec=str(tmp / "file-remote.duckdb"))
+            try:
+                for run in range(args.runs):
+                    print(f"file→file, run {run + 1} (load {os.getloadavg()[0]:.1f})")
+                    summary(await pull(tmp / f"file-{run}.duckdb", remote, None),
+                            args.timeline)
+            finally:
+                remote.close()
+        if "http" in args.modes:
+            (tmp / "server").mkdir()
+            shutil.copy(tmp / "source.duckdb", tmp / "server" / "remote.duckdb")
+            server = serverutil().start_server(tmp / "server")  # remote.duckdb there
+            try:
+                for run in range(args.runs):
+                    print(f"via the server, run {run + 1}{' (its first pull)' if not run else ''}"
+                          f" (load {os.getloadavg()[0]:.1f})")
+                    http = HttpRemoteStore(url=server.url)
+                    try:
+                        summary(await pull(tmp / f"http-{run}.duckdb", http,
+                                           server.process.pid), args.timeline)
+                    finally:
+                        await http.aclose()
+            finally:
+                server.stop()
+    print("load:", os.getloadavg())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
