@@ -69,6 +69,8 @@ VARIANTS: dict[str, tuple[dict[str, str], str]] = {
                      "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
                      "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}, ""),
     "flush": ({}, "flush"),
+    # --per-request flows: jemalloc's purging on DuckDB's background threads
+    "bgthreads": ({"PROBE_DUCKDB_SET": "SET allocator_background_threads = true"}, ""),
 }
 
 
@@ -141,6 +143,15 @@ if os.environ.get("PROBE_LOG"):
     _wrap_gen(_arrow, "chunks", "drain")
     _wrap(arrowio, "merge_chunks", "merge")
     _wrap(encoding, "encode_body", "zstd")
+    if os.environ.get("PROBE_DUCKDB_SET"):  # a DuckDB setting on the remote's connection
+        from ducksync.server import remote as _r
+        _open = _r.RemoteDatabase._open
+
+        def _opened(self):
+            con = _open(self)
+            con.execute(os.environ["PROBE_DUCKDB_SET"])
+            return con
+        _r.RemoteDatabase._open = _opened
     from ducksync.server import observability as _o
     _orig = _o.ObservabilityMiddleware.__call__
 
@@ -394,7 +405,11 @@ def _build(remote: Path, rows: int) -> None:
 def _request(q: list[Any]) -> str:
     """One request of --per-request: its name, process CPU ms, minor faults, imports."""
     imported = q[q.index("imported") + 1] if "imported" in q else []
-    return f"{q[0]} {q[1]} ms {q[3]} flt" + (f" +{len(imported)} modules" if imported else "")
+    steps = [x for x in q[4:] if isinstance(x, list) and len(x) == 6]
+    slow = (" [" + ", ".join(f"{x[0]} {x[2]}/{x[4]} ms {x[3]}/{x[5]} flt" for x in steps)
+            + " (process/thread)]") if q[1] >= 300 else ""
+    return (f"{q[0]} {q[1]} ms {q[3]} flt" + (f" +{len(imported)} modules" if imported else "")
+            + slow)
 
 
 def _show(variant: str, r: dict[str, Any]) -> str:
