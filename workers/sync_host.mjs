@@ -112,9 +112,11 @@ async function runScript(conn, sqls) {
 /** The sync engine's connection: query, rows, chunked export, scripts, temp-table ingest. */
 export async function syncConnection(db) {
   // Run again on the connection that replaces this one if DuckDB is restarted (duck.mjs).
-  const shapes = new Map(); // temp table name -> the IPC schema of its temp template
+  const shapes = new Map(); // temp table name -> the IPC schema its columns now have
+  const templates = new Map(); // IPC schema -> an empty temp table of that schema
   const setup = async (c) => {
-    shapes.clear(); // a new connection (DuckDB restarted): no template of ours is left
+    shapes.clear(); // a new connection (DuckDB restarted): no temp table of ours is left
+    templates.clear();
     await c.query("SET arrow_lossless_conversion = true").catch(() => {}); // HUGEINT, UUID... survive
     // insertArrowFromIPCStream cannot create TEMP tables, and a table in the database
     // itself would be written to the OPFS WAL. So IPC lands in an in-memory scratch
@@ -161,15 +163,19 @@ export async function syncConnection(db) {
     // Load IPC into temp table `name` (replaced, or appended to). DuckDB-WASM detaches `ipc`.
     // The first IPC of a schema lands in the scratch catalog and is copied into temp (the
     // insert cannot create a TEMP table), leaving an empty temp template of that schema;
-    // IPC of a schema seen before is appended to the temp table directly (an empty one
-    // made from the template when replacing): no copy, 3 statements fewer. A bootstrap's
-    // pages all share one schema (the saving: docs/benchmarks.md, session 10, page).
+    // IPC of a schema seen before, on any table, is inserted into the temp table directly
+    // (replacing: an empty one made from the template): no copy, 3 statements fewer. A
+    // bootstrap's pages all share one schema, over two alternating tables (the saving:
+    // docs/benchmarks.md, session 10, page; the second table: session 13, page).
     ingest: async (name, ipc, append) => {
       const target = `temp.main.${quote(name)}`;
-      const template = quote(`${name}__schema`); // a temp table: this connection's alone
       const schema = schemaKey(ipc);
-      if (schema !== null && shapes.get(name) === schema) {
-        if (!append) await conn.query(`CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${template} LIMIT 0`);
+      const template = schema === null ? undefined : templates.get(schema);
+      if (template !== undefined && (!append || shapes.get(name) === schema)) {
+        if (!append) {
+          await conn.query(`CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${template} LIMIT 0`);
+          shapes.set(name, schema);
+        }
         await conn.insert(ipc, { name, schema: "temp", create: false }); // positional: same schema
         return;
       }
@@ -186,7 +192,9 @@ export async function syncConnection(db) {
         ? `INSERT INTO ${target} BY NAME SELECT * FROM ${scratch}`
         : `CREATE OR REPLACE TEMP TABLE ${quote(name)} AS SELECT * FROM ${scratch}`);
       if (schema !== null && !append) { // the temp table now has exactly this schema's columns
-        await conn.query(`CREATE OR REPLACE TEMP TABLE ${template} AS SELECT * FROM ${scratch} LIMIT 0`);
+        const made = quote(`__ds_template_${templates.size}`); // a temp table: this connection's alone
+        await conn.query(`CREATE OR REPLACE TEMP TABLE ${made} AS SELECT * FROM ${scratch} LIMIT 0`);
+        templates.set(schema, made);
         shapes.set(name, schema);
       }
       await conn.query(`DROP TABLE ${scratch}`);

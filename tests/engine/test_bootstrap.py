@@ -22,6 +22,7 @@ from engine_helpers import (
 )
 
 from ducksync.engine import subscriptions
+from ducksync.engine.keys import add_pending_key
 from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table
 from ducksync.engine.store import ArrowAside
@@ -141,6 +142,26 @@ def test_a_new_device_table_gets_its_key_after_the_last_page() -> None:
     assert rep.pushed == 2  # 15 (the conflict, local wins) and 30
     assert [row for row in rows(r) if row[0] in (15, 30)] == [(15, "mine", 0), (30, "new here", 0)]
     _assert_equal_to_remote(device, r)
+
+
+def test_the_key_s_index_goes_to_the_file_at_its_commit_not_to_the_wal(tmp_path: Any) -> None:
+    """The key's commit checkpoints (``keys._add_key``): the index is written once.
+    Before, the commit wrote it to the WAL and the next checkpoint wrote it again."""
+    r = _remote(20)
+    device = local_db(str(tmp_path / "device.duckdb"))  # a file: it has a WAL
+    assert run(sync(device, FlakyRemote(r, fail_at=3, after=False),
+                    SyncOptions(batch_rows=PAGE), "sync")).tables[0].error
+    device.con.execute("SET checkpoint_threshold = '1MB'")  # the page's setting
+    device.con.execute("CHECKPOINT")
+    shown = device.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()
+    assert run(add_pending_key(device, "t", {"id": "INTEGER", "v": "VARCHAR", "w": "DOUBLE"}))\
+        is False
+    wal, threshold = device.con.execute(
+        "SELECT wal_size, current_setting('checkpoint_threshold') FROM pragma_database_size() "
+        "WHERE database_name = current_database()").fetchone()  # type: ignore[misc]
+    assert wal == "0 bytes"  # the index went to the database file
+    assert (threshold,) == shown == ("976.5 KiB",)  # restored (1 MB as DuckDB shows it)
+    assert _primary_key(device) == ["id"] and _pending_key(device) == (None,)
 
 
 def test_a_copy_kept_when_unsubscribed_mid_bootstrap_gets_its_key() -> None:

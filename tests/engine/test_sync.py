@@ -162,6 +162,30 @@ def test_a_base_from_before_derived_hashes_is_renamed_and_keeps_syncing() -> Non
     assert a.con.execute(f"SELECT count(*) FROM {base} WHERE __rhd IS NULL").fetchone() == (2,)
 
 
+@pytest.mark.parametrize("old", [("__rh", "__rk"), ("__rk",)])
+def test_a_base_of_old_names_made_after_the_rename_is_renamed_too(old: tuple[str, ...]) -> None:
+    """Code from before (an older CLI, a tab on an old build) may create a base after
+    this database's bases were renamed: a table it synced first. The next sync of that
+    table gives it today's names (also one left half renamed) instead of stopping on a
+    missing column."""
+    a, _, r = setup()
+    base = 'ducksync."base__t"'
+    a.con.execute(f"UPDATE {base} SET __rhd = {base_rh_sql()}, __rkd = {base_rk_sql(['id'])}")
+    for name in old:
+        a.con.execute(f"ALTER TABLE {base} RENAME COLUMN {name}d TO {name}")
+    assert a.con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ducksync' "
+                         "AND table_name = 'derived_base_hashes'").fetchone() == (1,)
+    r.con.execute("UPDATE t SET v = 'theirs' WHERE id = 1")
+    a.con.execute("UPDATE t SET v = 'mine' WHERE id = 3")
+    rep = do_sync(a, r).tables[0]
+    assert rep.error is None
+    assert (rep.pulled, rep.pushed, rep.conflicts) == (1, 1, 0) and rep.converged
+    assert rows(a) == rows(r)
+    cols = [c for (c,) in a.con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'base__t'").fetchall()]
+    assert cols[-3:] == ["__lh", "__rhd", "__rkd"]
+
+
 def test_schema_add_column_and_incompatible_change() -> None:
     a, b, r = setup()
     a.con.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, x INTEGER)")

@@ -1,5 +1,5 @@
 """The sync store's IPC ingest (``workers/sync_host.mjs``) on the real DuckDB-WASM bundle (Node):
-IPC of a schema seen before is appended to its temp table directly, without the scratch
+IPC of a schema seen before, on any table, goes into its temp table directly, without the scratch
 catalog and its copy (a bootstrap's pages: docs/benchmarks.md), and replacing, appending
 and a change of schema still leave exactly the rows and columns last ingested."""
 
@@ -55,7 +55,7 @@ def test_ingest_appends_a_known_schema_directly_and_keeps_replace_semantics(
     steps = [["t", ab.format("(1, 'x')"), False],
              ["t", ab.format("(2, 'y'), (3, 'z')"), False],  # same schema: replaced
              ["t", ab.format("(4, 'w')"), True],  # appended
-             ["u", ab.format("(9, 'u')"), False],  # another table, its own template
+             ["u", ab.format("(9, 'u')"), False],  # another table of the schema: its template
              ["t", "SELECT 'q' AS c", False],  # another schema: replaced by it
              ["t", ab.format("(1, 'x')"), False]]
     out = subprocess.run(["node", str(runner), str(DIST), str(HOST)], input=json.dumps(steps),
@@ -65,5 +65,6 @@ def test_ingest_appends_a_known_schema_directly_and_keeps_replace_semantics(
         [[1, "x"]], [[2, "y"], [3, "z"]], [[2, "y"], [3, "z"], [4, "w"]], [[9, "u"]], [["q"]],
         [[1, "x"]]]
     assert [s["columns"] for s in got] == [["a", "b"]] * 4 + [["c"], ["a", "b"]]
-    # the scratch catalog only for a schema the table's template does not have
-    assert [s["scratch"] for s in got] == [True, False, False, True, True, True]
+    # the scratch catalog only for a schema without a template yet (on any table); before,
+    # each table had its own: [True, False, False, True, True, True]
+    assert [s["scratch"] for s in got] == [True, False, False, False, True, False]

@@ -23,6 +23,7 @@ it before (docs/engine.md, "Bulk bootstrap").
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from typing import Final, Literal
 
@@ -138,12 +139,45 @@ async def _refuse_indexes(local: LocalStore, table: str, key: list[str]) -> None
 
 
 async def _add_key(local: LocalStore, table: str, key: list[str]) -> None:
-    """The ALTER and the mark's clearing, in one transaction."""
-    async with transaction(local):
-        await local.execute(f"ALTER TABLE {sb.quote_ident(table)} ADD PRIMARY KEY "
-                            f"({sb.cols_sql(key)})")
-        await local.execute("UPDATE ducksync.tables SET pending_key = NULL WHERE name = ?",
-                            [table])
+    """The ALTER and the mark's clearing, in one transaction whose ``COMMIT``
+    checkpoints: the new index is written to the database file once.
+
+    DuckDB decides at a commit whether to checkpoint from the transaction's estimated
+    size, in which an index built by ``ADD PRIMARY KEY`` does not count: the commit
+    wrote the whole index to the WAL (a 1M-row key: 7.6 MiB) and the next checkpoint
+    wrote it again. So ``checkpoint_threshold`` is 0 for that commit alone (set just
+    before it, restored right after). Where DuckDB cannot checkpoint then (another
+    connection's transaction is open) the commit writes the WAL as before."""
+    threshold = await _checkpoint_threshold(local)
+    try:
+        async with transaction(local):
+            await local.execute(f"ALTER TABLE {sb.quote_ident(table)} ADD PRIMARY KEY "
+                                f"({sb.cols_sql(key)})")
+            await local.execute("UPDATE ducksync.tables SET pending_key = NULL WHERE name = ?",
+                                [table])
+            if threshold is not None:
+                await local.execute("SET checkpoint_threshold = '0b'")
+    finally:
+        if threshold is not None:
+            # A failed restore leaves commits checkpointing (slower, never wrong) until
+            # the database is opened again with its own setting.
+            with contextlib.suppress(DucksyncError):
+                await local.execute(f"SET checkpoint_threshold = '{threshold}'")
+
+
+_SIZE: Final = re.compile(r"[0-9]+(\.[0-9]+)? ?[A-Za-z]*")  # DuckDB's text of a size
+
+
+async def _checkpoint_threshold(local: LocalStore) -> str | None:
+    """The database's ``checkpoint_threshold`` as DuckDB shows it (``'976.5 KiB'`` for
+    1 MB: set again from that text, it is within the text's rounding, 64 bytes here);
+    None when it cannot be read as a size (then the key's commit is left as it is)."""
+    try:
+        found = await local.fetch_rows("SELECT current_setting('checkpoint_threshold')")
+    except DucksyncError:
+        return None
+    text = str(found[0][0]) if found and found[0][0] is not None else ""
+    return text if _SIZE.fullmatch(text) else None
 
 
 def _resolve_sql(table: str, key: list[str], types: Mapping[str, str],

@@ -33,7 +33,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.store import ColumnInfo, LocalStore, TableInfo
@@ -242,9 +242,8 @@ async def ensure_state(local: LocalStore, extra: Sequence[str] = ()) -> None:
         if relabel:
             await _relabel_composite_keys(local)
         for name in renamed:
-            base = "ducksync." + sb.quote_ident(name)
-            await local.execute(f"ALTER TABLE {base} RENAME COLUMN __rh TO __rhd")
-            await local.execute(f"ALTER TABLE {base} RENAME COLUMN __rk TO __rkd")
+            await _rename_old_hash_columns(local, "ducksync." + sb.quote_ident(name),
+                                           ("__rh", "__rk"))
 
 
 async def _bases_of_old_names(local: LocalStore) -> list[str]:
@@ -351,15 +350,19 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
     ``columns``: the columns both sides now hold (recorded for a new table, see
     :class:`Agreed`). Returns the table's :class:`Stored` state, read in the same
     statement."""
-    stored = await local.fetch_rows(
-        "SELECT key_cols, remote_id, base_n, base_x, base_sum, boot_cursor, pending_key FROM "
-        "ducksync.tables WHERE name = ?", [table])
+    found = await local.fetch_rows(
+        "SELECT t.key_cols, t.remote_id, t.base_n, t.base_x, t.base_sum, t.boot_cursor, "
+        f"t.pending_key, ({_OLD_NAMES_SQL}), t.name IS NOT NULL FROM (SELECT 1) LEFT JOIN "
+        "ducksync.tables t ON t.name = ?", ["base__" + table, table])
+    stored = [r[:7] for r in found if r[8]]
     pending = stored[0][6] if stored else None  # kept when the key changes: still owed
+    old_names = found[0][7] or ()
     if stored and list(stored[0][0]) != key:
         await local.execute(f"DROP TABLE IF EXISTS {base_table(table)}")
         await local.execute(f"DROP TABLE IF EXISTS {push_sent_table(table)}")  # old key
         await local.execute("DELETE FROM ducksync.tables WHERE name = ?", [table])
-        stored = []
+        stored, old_names = [], ()
+    await _rename_old_hash_columns(local, base_table(table), old_names)
     if not stored:
         await local.execute("INSERT INTO ducksync.tables (name, key_cols, synced_columns, "
                             "pending_key) VALUES (?, ?, ?, ?)",
@@ -376,6 +379,23 @@ async def ensure_base(local: LocalStore, table: str, key: list[str],
                   base_sums=None if n is None else
                   (int(n), None if x is None else int(x), int(total or 0)),
                   boot_cursor=None if boot is None else str(boot))
+
+
+# The old names (``__rh``/``__rk``) a base still has: code from before may create a base
+# after the marker (an older CLI or tab on this database, a table never synced here).
+_OLD_NAMES_SQL: Final = (
+    "SELECT list(column_name ORDER BY column_name) FROM duckdb_columns() WHERE "
+    "database_name = current_database() AND schema_name = 'ducksync' AND table_name = ? "
+    "AND column_name IN ('__rh', '__rk')")
+
+
+async def _rename_old_hash_columns(local: LocalStore, base: str, old: Sequence[str]) -> None:
+    """Give ``base`` (quoted) the names of today (see ``_DDL``): each of ``old`` is a
+    column under its old name, always set, so its values read as they are. Each rename
+    stands alone: one interrupted between the two leaves the other for the next sync."""
+    for name in old:
+        await local.execute(f"ALTER TABLE {base} RENAME COLUMN "
+                            f"{sb.quote_ident(name)} TO {sb.quote_ident(name + 'd')}")
 
 
 def _base_ddl(table: str, key: Sequence[str], types: Mapping[str, str]) -> str:

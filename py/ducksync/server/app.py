@@ -31,6 +31,7 @@ from ducksync.server.errors import NotFoundError, error_response, wire_error
 from ducksync.server.isolation import IsolationMiddleware
 from ducksync.server.limits import BodySizeLimitMiddleware, shape_limit_error
 from ducksync.server.observability import ObservabilityMiddleware, init_sentry
+from ducksync.server.preload import preload
 from ducksync.server.remote import RemoteDatabase
 from ducksync.server.settings import Settings
 
@@ -126,10 +127,11 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
     sentry = init_sentry(os.environ.get("SENTRY_DSN"))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         if settings.tables is None and not settings.loopback:
             log.warning("DUCKSYNC_TABLES is not set: every user table is synced")
         await _prepare_ledger(ctx)
+        served.state.preloading = preload()  # not inside the first device's requests
         yield
         ctx.feed.shutdown()
         ctx.pool.close()
