@@ -3,7 +3,8 @@
 A new device pulls the bench table (``ducksync.bench.data``, ``--rows``) into a fresh file,
 ``--runs`` times, from an in-process native remote store (``file``: file→file, the remote's
 work in this process too) and/or through a ``ducksync serve`` process (``http``; one server,
-its first pull cold). Every local statement is timed inside the store's lock on one clock
+its first pull cold; ``--push-first``: a fresh server per pull, the table pushed into it
+just before, as the bench does). Every local statement is timed inside the store's lock on one clock
 (``perf_counter``, ms since the pull started), grouped by what it does; the page fetches
 are timed from ask to last chunk; the local side's idle time between the first page and
 the key is the wait for pages. CPU: this process's ``RUSAGE_SELF`` and the server's
@@ -159,6 +160,22 @@ def summary(r: dict[str, Any], timeline: bool) -> None:
             print(f"    {s * 1000:8,.1f} {e * 1000:8,.1f}  {kind(label)}")
 
 
+async def push(source: Path, copy: Path, url: str) -> None:
+    """The table pushed from a copy of ``source`` into the server at ``url``."""
+    from ducksync.engine.sync import SyncOptions, sync
+    from ducksync.stores.http import HttpRemoteStore
+
+    shutil.copy(source, copy)
+    local, remote = NativeLocalStore(spec=str(copy)), HttpRemoteStore(url=url)
+    try:
+        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "push")
+        if report.tables[0].error:
+            raise RuntimeError(report.tables[0].error)
+    finally:
+        await remote.aclose()
+        local.close()
+
+
 async def main() -> None:
     from ducksync.bench.repo import serverutil
     from ducksync.stores.http import HttpRemoteStore
@@ -168,6 +185,9 @@ async def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--modes", default="file,http")
     ap.add_argument("--timeline", action="store_true", help="print every statement")
+    ap.add_argument("--push-first", action="store_true",
+                    help="http: a fresh server per pull, the table pushed into it first (untimed), "
+                         "as the bench's pull follows its push")
     args = ap.parse_args()
     print("load:", os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="probe-pull-") as tmp_name:
@@ -190,12 +210,18 @@ async def main() -> None:
             finally:
                 remote.close()
         if "http" in args.modes:
-            (tmp / "server").mkdir()
-            shutil.copy(tmp / "source.duckdb", tmp / "server" / "remote.duckdb")
-            server = serverutil().start_server(tmp / "server")  # remote.duckdb there
-            try:
-                for run in range(args.runs):
-                    print(f"via the server, run {run + 1}{' (its first pull)' if not run else ''}"
+            for run in range(args.runs):
+                first = args.push_first or not run
+                if first:
+                    folder = tmp / f"server-{run}"
+                    folder.mkdir()
+                    if not args.push_first:
+                        shutil.copy(tmp / "source.duckdb", folder / "remote.duckdb")
+                    server = serverutil().start_server(folder)  # remote.duckdb there
+                try:
+                    if args.push_first:
+                        await push(tmp / "source.duckdb", tmp / f"pushed-{run}.duckdb", server.url)
+                    print(f"via the server, run {run + 1}{' (its first pull)' if first else ''}"
                           f" (load {os.getloadavg()[0]:.1f})")
                     http = HttpRemoteStore(url=server.url)
                     try:
@@ -203,8 +229,11 @@ async def main() -> None:
                                            server.process.pid), args.timeline)
                     finally:
                         await http.aclose()
-            finally:
-                server.stop()
+                except BaseException:
+                    server.stop()
+                    raise
+                if args.push_first or run == args.runs - 1:
+                    server.stop()
     print("load:", os.getloadavg())
 
 

@@ -207,11 +207,12 @@ class WriteTracked(Protocol):
 @runtime_checkable
 class ArrowAside(Protocol):
     """Optional, on a :class:`LocalStore` that can query IPC chunks away from its database
-    connection (native: a private in-memory duckdb), so the query waits for no statement
-    running on the database. A bootstrap reads a page's last key this way as the page
-    arrives and asks for the next page at once, instead of after the page before it has
-    committed and this one has been loaded into the database (engine/bootstrap.py). A
-    store without it (DuckDB-WASM: one connection, no second engine) loads the page first.
+    connection (native: a second connection, a cursor, to the same database), so the
+    query waits for no statement running there. A bootstrap reads a page's last key this
+    way as the page arrives and asks for the next page at once, instead of after the page
+    before it has committed and this one has been loaded into the database
+    (engine/bootstrap.py). A store without it (DuckDB-WASM: one connection) loads the
+    page first.
     """
 
     async def query_arrow(self, sql: str, name: str,

@@ -110,9 +110,11 @@ class _Native:
 
 class NativeLocalStore(_Native):
     """:class:`ducksync.engine.store.LocalStore` over a native duckdb connection; also
-    :class:`~ducksync.engine.store.ArrowAside`, on a private in-memory duckdb."""
+    :class:`~ducksync.engine.store.ArrowAside`, on a second connection (a cursor) to the
+    same database: it reads only the Arrow it is given, so it never waits for nor
+    conflicts with what runs on the first."""
 
-    _aside: Any = None  # that duckdb, opened on first use (under the store's _aside_lock)
+    _aside: Any = None  # that connection, opened on first use (under ``_aside_lock``)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._call(lambda: self._run(sql, params))
@@ -177,8 +179,8 @@ class NativeLocalStore(_Native):
         tables = [from_ipc(c) for c in chunks]  # views of the chunks' buffers: no copy
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         with self._aside_lock:
-            if self._aside is None:
-                self._aside = duckdb.connect(":memory:")
+            if self._aside is None:  # a cursor: far cheaper than a new in-memory duckdb
+                self._aside = self.con.cursor()
             self._aside.register(name, data)
             try:
                 rows: list[tuple[Any, ...]] = self._aside.execute(sql).fetchall()
@@ -192,6 +194,7 @@ class NativeLocalStore(_Native):
     def close(self) -> None:
         if self._aside is not None:
             self._aside.close()
+            self._aside = None
         super().close()
 
     async def copy_out(self, sql: str) -> bytes:
