@@ -89,6 +89,7 @@ TEMP: Final = {
     "__ds_ingest": "native stores: an IPC payload registered for ingest",
     "__ds_answer": "native remote store: an answer registered for the ledger",
     "__ds_scratch": "browser: the scratch database of ingests",
+    "__ds_template": "browser: an ingest's empty table of one IPC schema (__ds_template_N)",
     "__ds_lit": "worker: a bound literal",
     "__ds_console": "console: the last statement's result, paged (its own connection)",
     "__ds_q": "worker: query() wrapping a statement to return DuckDB's text of some types",
