@@ -455,10 +455,13 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             shape = found
             if mode == "pull" and surveyed.info(table) is None:
                 return rep
-            stored = await state.ensure_base(local, table, shape.key, shape.types,
-                                             shape.columns)
-            rebased = await state.bind_remote(local, table, surveyed.remote_id,
-                                              stored.remote_id)
+            if shape.state_made:  # made just now, tied to this remote: nothing to read
+                stored, rebased = state.Stored(remote_id=surveyed.remote_id), False
+            else:
+                stored = await state.ensure_base(local, table, shape.key, shape.types,
+                                                 shape.columns)
+                rebased = await state.bind_remote(local, table, surveyed.remote_id,
+                                                  stored.remote_id)
             if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
             settled = await outbox.recover(local, remote, shape, xfer)
