@@ -186,7 +186,8 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     ``remote_probe``: the survey's ``hash_probe`` (see the module docstring).
     ``early``: the first page, when it was asked for before this run.
     """
-    await forget_base_sums(local, shape.table)  # before anything writes the base
+    if not shape.state_made:  # else made without sums in this sync, unwritten since
+        await forget_base_sums(local, shape.table)  # before anything writes the base
     derive = await hashes_alike(local, shape.types, remote_probe)
     boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
                   resumed=cursor is not None, derive=derive)

@@ -476,7 +476,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             if not await _round(local, remote, table, opts, mode, rep, xfer,
                                 # round 0 added a pending key, or bootstrapped (which adds it)
                                 shape if n_round == 0 else replace(
-                                    shape, remote_created=False, key_pending=False),
+                                    shape, remote_created=False, key_pending=False,
+                                    state_made=False),
                                 local_unchanged=first,
                                 known_base_top=mark.base_top if first and mark else None,
                                 sums=sums if n_round == 0 else None,
