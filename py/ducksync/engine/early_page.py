@@ -24,7 +24,7 @@ The rows-left count (``bootstrap.BOOT_TOTAL``) is written before the fetch start
 the page's progress reads it when the first page arrives.
 
 Whether the page comes with the remote's hashes depends on the local hash probe
-(``bootstrap.hashes_alike``: ≈ 50 ms in the page), which therefore runs after the
+(``bootstrap.hashes_alike``: a wide statement to plan), which therefore runs after the
 request is sent, beside the fetch: the request foresees its answer
 (``bootstrap.hashes_alike_foreseen``: exact when no probe is needed or its answer is
 kept, else "alike", as DuckDB-WASM and native answer). The probe's answer is kept for
