@@ -542,6 +542,39 @@ def test_the_local_engine_is_probed_once_per_store() -> None:
     assert statements.count(hash_probe_sql()) == 1
 
 
+def test_a_new_table_s_start_writes_its_state_once_and_reads_nothing_back() -> None:
+    """Between the survey and the first page, a new device's table is described once,
+    created with its state row (tied to the remote, a plain insert) and base in one
+    transaction, and nothing of that is read back: in the page each local statement is
+    wall time of the pull (docs/benchmarks.md, session 13: the pull's start)."""
+    r = _remote()
+    statements: list[str] = []
+
+    class Statements(FlakyLocal):
+        def _tick(self, sql: str) -> None:
+            statements.append(" ".join(sql.split()))
+
+    device = Statements(local_db(), fail_at=None)
+    assert do_sync(device, r, batch_rows=PAGE).converged
+    start = next(i for i, s in enumerate(statements) if s.startswith(
+        "SELECT (SELECT count(*) FROM ducksync.tables WHERE name"))  # the early page's
+    the_start = statements[start:statements.index("ingest")]
+    describes = [s for s in the_start if "FROM duckdb_columns()" in s]
+    state_writes = [s for s in the_start if "ducksync.tables" in s and not s.startswith(
+        "SELECT")]
+    assert len(describes) == 1
+    assert [s.split(" VALUES")[0] for s in state_writes] == [  # made without base sums
+        "INSERT INTO ducksync.tables (name, key_cols, synced_columns, pending_key, "
+        "remote_id)"]
+    assert sum(s.startswith("CREATE TABLE IF NOT EXISTS ducksync.\"base__t\"")
+               for s in the_start) == 1
+    assert len(the_start) <= 14, the_start  # 21 before (session 13)
+    assert device.con.execute("SELECT remote_id IS NOT NULL, pending_key FROM "
+                              "ducksync.tables").fetchall() == [(True, None)]
+    again = do_sync(device, r).tables[0]
+    assert "remote-unchanged" in again.paths and "remote-changed" not in again.paths
+
+
 def test_natively_the_next_page_is_asked_for_before_this_one_is_loaded_here() -> None:
     """A native store reads a page's last key off the page's Arrow data as it arrives
     (``ArrowAside``), so the next page is asked for at once, while the page before it

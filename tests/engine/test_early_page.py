@@ -12,6 +12,7 @@ from engine_helpers import FlakyRemote, do_sync, local_db, remote_db, rows, run
 
 from ducksync.engine import early_page
 from ducksync.engine.bootstrap import BOOT_TOTAL
+from ducksync.engine.sqlbuild import hash_probe_sql
 from ducksync.engine.sync import SyncOptions, sync
 from ducksync.errors import QueryError
 
@@ -40,6 +41,7 @@ class _Remote:
     def __init__(self, inner: Any, timeline: _Timeline, *, hold: bool = False) -> None:
         self.inner, self.timeline, self.hold = inner, timeline, hold
         self.asked: list[tuple[Any, ...]] = []
+        self.hashes: list[bool] = []  # each request's
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -47,6 +49,7 @@ class _Remote:
     async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
         self.timeline.events.append("page asked")
         self.asked.append(a)
+        self.hashes.append(kw["hashes"])
         try:
             if self.hold:
                 await asyncio.Event().wait()
@@ -164,3 +167,46 @@ def test_a_head_start_that_cannot_start_leaves_the_bootstrap_to_ask_itself() -> 
     assert rep.converged and rep.pulled == N and "bootstrap-settled" in rep.paths
     assert timeline.events.index("table created") < timeline.events.index("page asked")
     assert rep.remote_calls == 1 + 5 and rows(device) == rows(r)
+
+
+class _Probing(_Local):
+    """Records when the local hash probe runs; ``answer``: what it answers instead
+    (an engine that hashes unlike the remote's)."""
+
+    def __init__(self, inner: Any, timeline: _Timeline, answer: str | None = None) -> None:
+        super().__init__(inner, timeline)
+        self.answer = answer
+
+    async def fetch_rows(self, sql: str, params: Any = ()) -> Any:
+        if sql == hash_probe_sql():
+            self.timeline.events.append("local probe")
+            if self.answer is not None:
+                return [(self.answer,)]
+        return await self.inner.fetch_rows(sql, params)
+
+
+def test_the_first_page_is_asked_for_before_the_local_hash_probe_runs() -> None:
+    """A remote that proves how it hashes, a store that never ran the probe: the page is
+    asked for without hashes (foreseen: the engines hash alike) before the probe runs
+    (beside the page's fetch), and the probe's answer agrees, so the bootstrap uses it."""
+    r, timeline = _remote(), _Timeline()
+    remote = _Remote(r, timeline)
+    rep = do_sync(_Probing(local_db(), timeline), remote, "pull", batch_rows=PAGE).tables[0]
+    assert rep.converged and rep.pulled == N and "bootstrap-settled" in rep.paths
+    assert timeline.events.index("page asked") < timeline.events.index("local probe")
+    assert remote.hashes == [False] * 5 and rep.remote_calls == 1 + 5
+    assert timeline.events.count("local probe") == 1
+
+
+def test_a_probe_that_disagrees_after_the_page_was_asked_costs_a_request_not_a_row(
+) -> None:
+    """The foresight was wrong (this engine hashes unlike the remote's): the page
+    asked for without hashes is dropped and the bootstrap asks for its pages with them."""
+    r, timeline = _remote(), _Timeline()
+    remote, device = _Remote(r, timeline), local_db()
+    rep = do_sync(_Probing(device, timeline, answer="0"), remote, "pull",
+                  batch_rows=PAGE).tables[0]
+    assert rep.converged and rep.pulled == N and "bootstrap-settled" in rep.paths
+    assert remote.hashes == [False] + [True] * 5
+    assert rep.remote_calls == 1 + 5  # the dropped page is not counted
+    assert rows(device) == rows(r) and BOOT_TOTAL not in _temp_tables(device)

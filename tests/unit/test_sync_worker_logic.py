@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from ducksync.errors import DucksyncError, RemoteUnavailableError
-from ducksync.stores.native import NativeLocalStore
+from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
 from ducksync.worker.port_store import PortRemoteStore
 from ducksync.worker.remote_calls import HttpAnswer, HttpCall, http_call, serve_call
 from ducksync.worker.sql_params import bind
@@ -674,3 +674,35 @@ def test_a_cancel_while_a_run_is_recorded_ends_the_service(own_server: str,
 
     assert run(stop_while_logging()) is True
     assert svc.snapshot()["phase"] != "syncing"
+
+
+def test_a_run_s_end_counts_what_waits_without_checking_the_state_again() -> None:
+    """The survey made the state (the sync log's table too): after the run's last
+    statement, its answer waits for the status counts only, not for another catalog
+    check (a round trip in the page); a run whose survey never answered still makes
+    them (test_a_first_sync_cancelled_while_the_state_is_made_counts_without_a_...)."""
+    local = NativeLocalStore(spec=":memory:")
+    local.con.execute("CREATE TABLE end_items (id BIGINT PRIMARY KEY, v VARCHAR)")
+    local.con.execute("INSERT INTO end_items VALUES (1, 'a'), (2, 'b')")
+    svc = SyncService(local=local, remote=NativeRemoteStore(spec=":memory:"),
+                      emit=lambda kind, payload: None)
+    statements: list[str] = []
+    plain_execute, plain_fetch = local.execute, local.fetch_rows
+
+    async def execute(sql: str, params: Any = ()) -> None:
+        statements.append(sql)
+        await plain_execute(sql, params)
+
+    async def fetch_rows(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        statements.append(sql)
+        return await plain_fetch(sql, params)
+
+    local.execute, local.fetch_rows = execute, fetch_rows  # type: ignore[method-assign]
+    done = run(svc.sync())
+    assert done["outcome"] == "ok" and done["pushed"] == 2
+    logged = next(i for i, s in enumerate(statements)
+                  if s.startswith("INSERT INTO ducksync.sync_log"))
+    assert statements[logged + 1:] == [
+        "CHECKPOINT", "SELECT (SELECT count(*) FROM ducksync.conflicts), "
+        "(SELECT count(*) FROM ducksync.rejections)"]
+    assert (svc.snapshot()["pending_conflicts"], svc.snapshot()["rejections"]) == (0, 0)

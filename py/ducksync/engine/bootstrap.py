@@ -84,6 +84,7 @@ from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
 __all__ = ["BOOT_TOTAL", "Booted", "PageAsk", "eligible", "first_limit", "hashes_alike",
+           "hashes_alike_foreseen",
            "pageable", "run"]
 
 # Key types whose text form reads back to the same value on any DuckDB and whose order
@@ -185,7 +186,8 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     ``remote_probe``: the survey's ``hash_probe`` (see the module docstring).
     ``early``: the first page, when it was asked for before this run.
     """
-    await forget_base_sums(local, shape.table)  # before anything writes the base
+    if not shape.state_made:  # else made without sums in this sync, unwritten since
+        await forget_base_sums(local, shape.table)  # before anything writes the base
     derive = await hashes_alike(local, shape.types, remote_probe)
     boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
                   resumed=cursor is not None, derive=derive)
@@ -230,6 +232,21 @@ async def hashes_alike(local: LocalStore, types: Mapping[str, str],
     if remote_probe is None or not all(sb.hash_proven(t) for t in types.values()):
         return False
     return await _local_probe(local) == remote_probe
+
+
+def hashes_alike_foreseen(local: LocalStore, types: Mapping[str, str],
+                          remote_probe: str | None) -> bool:
+    """:func:`hashes_alike`'s answer foreseen without a statement, for a request that
+    cannot wait for the probe (engine/early_page.py): exact when no probe is needed or
+    the local engine's answer is kept; else True, the answer of every pair of engines
+    this runs on (DuckDB-WASM and native: ``test_the_hash_probe_answers_alike_in_wasm_
+    and_native``). A wrong guess costs a request, never a row: the bootstrap's own
+    request follows the probe's answer and uses a fetch only when it is the same."""
+    if remote_probe is None or not all(sb.hash_proven(t) for t in types.values()):
+        return False
+    with contextlib.suppress(KeyError, TypeError):
+        return _PROBED[local] == remote_probe
+    return True
 
 
 # The local engine's probe answer per store: planning the probe (a wide constant

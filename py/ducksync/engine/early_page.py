@@ -22,6 +22,14 @@ nothing, as rare as that write.
 
 The rows-left count (``bootstrap.BOOT_TOTAL``) is written before the fetch starts:
 the page's progress reads it when the first page arrives.
+
+Whether the page comes with the remote's hashes depends on the local hash probe
+(``bootstrap.hashes_alike``: a wide statement to plan), which therefore runs after the
+request is sent, beside the fetch: the request foresees its answer
+(``bootstrap.hashes_alike_foreseen``: exact when no probe is needed or its answer is
+kept, else "alike", as DuckDB-WASM and native answer). The probe's answer is kept for
+the bootstrap, whose own first request follows it: a wrong foresight is another
+request, whose fetch the bootstrap does not use (cancelled as above).
 """
 
 from __future__ import annotations
@@ -88,7 +96,14 @@ async def start(local: LocalStore, remote: RemoteStore, table: str, *, rows: int
         left = max(0, rows - int(base[0][0]))
     await local.execute(f"CREATE OR REPLACE TEMP TABLE {BOOT_TOTAL} AS SELECT ?::BIGINT AS n",
                         [left])
-    derive = await bootstrap.hashes_alike(local, types, remote_probe)
+    derive = bootstrap.hashes_alike_foreseen(local, types, remote_probe)
     ask = PageAsk(table, tuple(key), None if cursor is None else str(cursor),
                   bootstrap.first_limit(page_rows), not derive)
-    return EarlyPage(local, ask, asyncio.ensure_future(ask.fetch(remote)))
+    early = EarlyPage(local, ask, asyncio.ensure_future(ask.fetch(remote)))
+    try:  # the probe itself while the page comes (kept for the bootstrap's own request)
+        await asyncio.sleep(0)  # the fetch sends its request first
+        await bootstrap.hashes_alike(local, types, remote_probe)
+    except BaseException:
+        await early.close()
+        raise
+    return early

@@ -484,15 +484,28 @@ async def known_tables(local: LocalStore) -> dict[str, bool]:
         "SELECT name, pending_key IS NOT NULL FROM ducksync.tables")}
 
 
-def defer_key_statements(table: str, key: Sequence[str],
-                         types: Mapping[str, str]) -> list[tuple[str, list[Any]]]:
+def defer_key_statements(table: str, key: Sequence[str], types: Mapping[str, str],
+                         remote_id: str | None = None) -> list[tuple[str, list[Any]]]:
     """Record that ``table``, created here without its PRIMARY KEY, gets ``key`` later:
     for the transaction that creates it. Its sync state's row and base are made here
-    when new, as :func:`ensure_base` would (whatever lists synced tables finds both)."""
-    return [("INSERT INTO ducksync.tables (name, key_cols, synced_columns, pending_key) "
-             "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pending_key = "
-             "excluded.pending_key", [table, list(key), list(types), list(key)]),
-            (_base_ddl(table, key, types), [])]
+    when new, as :func:`ensure_base` would (whatever lists synced tables finds both).
+
+    ``remote_id``: the caller knows that ``table`` has no state row (read in this sync,
+    by the engine, the only writer of ``ducksync.tables``): a plain insert, tied to
+    that remote as :func:`bind_remote` would tie it, so the sync reads nothing back
+    (:attr:`schema.Shape.state_made`). A row there after all fails the insert (its
+    primary key): loud, never a row overwritten. None: the row may exist (tied to
+    another remote: :func:`bind_remote` then resets its base), so only its
+    ``pending_key`` is set."""
+    if remote_id is not None:
+        row = ("INSERT INTO ducksync.tables (name, key_cols, synced_columns, pending_key, "
+               "remote_id) VALUES (?, ?, ?, ?, ?)",
+               [table, list(key), list(types), list(key), remote_id])
+    else:
+        row = ("INSERT INTO ducksync.tables (name, key_cols, synced_columns, pending_key) "
+               "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pending_key = "
+               "excluded.pending_key", [table, list(key), list(types), list(key)])
+    return [row, (_base_ddl(table, key, types), [])]
 
 
 async def pending_key(local: LocalStore, table: str) -> list[str] | None:

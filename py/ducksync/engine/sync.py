@@ -455,10 +455,13 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             shape = found
             if mode == "pull" and surveyed.info(table) is None:
                 return rep
-            stored = await state.ensure_base(local, table, shape.key, shape.types,
-                                             shape.columns)
-            rebased = await state.bind_remote(local, table, surveyed.remote_id,
-                                              stored.remote_id)
+            if shape.state_made:  # made just now, tied to this remote: nothing to read
+                stored, rebased = state.Stored(remote_id=surveyed.remote_id), False
+            else:
+                stored = await state.ensure_base(local, table, shape.key, shape.types,
+                                                 shape.columns)
+                rebased = await state.bind_remote(local, table, surveyed.remote_id,
+                                                  stored.remote_id)
             if rebased:
                 xfer.paths.append("remote-changed")  # a first sync against this remote
             settled = await outbox.recover(local, remote, shape, xfer)
@@ -473,7 +476,8 @@ async def sync_table(local: LocalStore, remote: RemoteStore, table: str, opts: S
             if not await _round(local, remote, table, opts, mode, rep, xfer,
                                 # round 0 added a pending key, or bootstrapped (which adds it)
                                 shape if n_round == 0 else replace(
-                                    shape, remote_created=False, key_pending=False),
+                                    shape, remote_created=False, key_pending=False,
+                                    state_made=False),
                                 local_unchanged=first,
                                 known_base_top=mark.base_top if first and mark else None,
                                 sums=sums if n_round == 0 else None,

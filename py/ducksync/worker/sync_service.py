@@ -323,6 +323,7 @@ class SyncService:
         self.publish()
         reports, names = [], list(tables or [])
         outcome, error = "ok", None
+        state_made = False  # the survey made (or found) the state, the sync log's too
         opts = SyncOptions(tables=names or None, policy=policy, batch_rows=batch_rows,
                            batch_bytes=BATCH_BYTES, allow_mass_delete=allow_mass_delete,
                            feed_keys=dict(feed_keys or {}))
@@ -333,6 +334,7 @@ class SyncService:
             try:  # the remote is surveyed (one call) while the local state is checked
                 names, surveyed = await survey(self.local, self.remote, opts, mode,
                                                extra_state=(SYNC_LOG_DDL,))
+                state_made = True
             except NoPrimaryKeyError:
                 outcome = "nothing"
             timings["prepare"] = (time.perf_counter() - t_prep) * 1000
@@ -359,7 +361,7 @@ class SyncService:
         report = SyncReport(mode=mode, tables=reports)
         summary = self._summary(report, outcome, error, (time.perf_counter() - t0) * 1000)
         await self._finish(summary, names, direction, trigger, start_wall, mark,
-                           whole=not tables, generation=generation)
+                           whole=not tables, generation=generation, state_made=state_made)
         if outcome == "cancelled":
             raise SyncCancelledError("sync cancelled",
                                      hint="nothing is lost: the next sync picks up from here")
@@ -380,7 +382,7 @@ class SyncService:
 
     async def _finish(self, summary: dict[str, Any], names: list[str], direction: str,
                       trigger: str, start_wall: float, mark: float, *, whole: bool,
-                      generation: int) -> None:
+                      generation: int, state_made: bool = False) -> None:
         outcome, error = summary["outcome"], summary["error"]
         ok = outcome in ("ok", "nothing")
         down = bool(error and error.get("code") == "remote_unavailable")
@@ -398,7 +400,7 @@ class SyncService:
                 cancelled = True
         t_count = time.perf_counter()
         try:
-            await self._count_waiting(summary)
+            await self._count_waiting(summary, state_made=state_made)
         except asyncio.CancelledError:
             cancelled = True
         self.status.last_run = {
@@ -414,11 +416,11 @@ class SyncService:
         if cancelled:
             raise asyncio.CancelledError
 
-    async def _count_waiting(self, summary: dict[str, Any]) -> None:
+    async def _count_waiting(self, summary: dict[str, Any], *, state_made: bool) -> None:
         """Conflicts and rejections now waiting here, with their events."""
         with contextlib.suppress(DucksyncError):
             before, rejected = self.status.pending_conflicts, self.status.rejections
-            await self._read_waiting()
+            await self._read_waiting(state_made=state_made)
             if summary["conflicts"] or self.status.pending_conflicts > before:
                 self._emit("conflict", {"pending": self.status.pending_conflicts,
                                         "conflicts": summary["conflicts"],
@@ -535,11 +537,14 @@ class SyncService:
             self.status.last_sync = str(last)
         self.publish()
 
-    async def _read_waiting(self) -> None:
+    async def _read_waiting(self, *, state_made: bool = False) -> None:
         """``status.pending_conflicts`` and ``status.rejections`` from their tables, in one
         query. The tables are made first: on a fresh database, or after a run cancelled
-        before the engine made them, the count would fail on a missing table."""
-        await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
+        before the engine made them, the count would fail on a missing table.
+        ``state_made``: this run's survey made them (its check is one catalog query, a
+        round trip in the page between the run's last statement and its answer)."""
+        if not state_made:
+            await state.ensure_state(self.local, extra=(SYNC_LOG_DDL,))
         waiting = (await self.local.fetch_rows(
             "SELECT (SELECT count(*) FROM ducksync.conflicts), "
             "(SELECT count(*) FROM ducksync.rejections)"))[0]
