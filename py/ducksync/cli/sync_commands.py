@@ -18,6 +18,16 @@ from typing import Any
 POLICIES = ("remote-wins", "local-wins", "manual", "newest:COLUMN")
 
 
+def _policy(text: str) -> str:
+    """``--conflict``, checked before anything opens: the engine reads the policy only
+    when a conflict shows up, so a typo would surface mid-run, after other tables moved."""
+    if text in POLICIES[:3] or (text.startswith("newest:") and len(text) > len("newest:")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown conflict policy {text!r}: use remote-wins, local-wins, manual or "
+        "newest:COLUMN")
+
+
 def _csv(text: str | None) -> list[str] | None:
     items = [t.strip() for t in (text or "").split(",") if t.strip()]
     return items or None
@@ -34,7 +44,7 @@ def register(subparsers: Any) -> None:
                        help="tables (default: every table with a primary key)")
         p.add_argument("--key", default=None, metavar="COL[,COL]",
                        help="key columns for tables without a primary key")
-        p.add_argument("--conflict", default="manual", metavar="POLICY",
+        p.add_argument("--conflict", default="manual", metavar="POLICY", type=_policy,
                        help=f"one of {', '.join(POLICIES)} (default manual)")
         p.add_argument("--batch-rows", type=int, default=None, metavar="N",
                        help="rows per pushed Arrow batch (default 100000; 1000000 for an "
@@ -159,12 +169,15 @@ async def _close(remote: Any) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ducksync.cli import open_existing_local
     from ducksync.engine.conflicts import table_status
-    from ducksync.stores import open_local
 
-    rows = asyncio.run(table_status(open_local(args.local)))
+    rows = asyncio.run(table_status(open_existing_local(args.local)))
     if args.json:
         print(json.dumps(rows, default=str))
+    elif not rows:
+        print(f"no table has synced yet in {args.local}: `ducksync sync {args.local} REMOTE` "
+              "syncs every table with a primary key")
     for r in [] if args.json else rows:
         print(f"{r['table']}: key {','.join(r['key'])}, {r['base_rows']} rows synced at "
               f"{r['synced_at']}, {r['pending_conflicts']} pending conflicts, "
@@ -174,11 +187,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
+    from ducksync.cli import open_existing_local
     from ducksync.engine.conflicts import list_conflicts, names_key, resolve
     from ducksync.errors import DucksyncError
-    from ducksync.stores import open_local
 
-    local = open_local(args.local)
+    local = open_existing_local(args.local)
     if args.resolve is None:
         rows = asyncio.run(list_conflicts(local, args.table))
         if args.json:
@@ -201,12 +214,12 @@ def run_conflicts(args: argparse.Namespace) -> int:
 
 
 def run_rejections(args: argparse.Namespace) -> int:
+    from ducksync.cli import open_existing_local
     from ducksync.engine.rejections import discard, list_rejections, retry
     from ducksync.engine.waiting import names_key
     from ducksync.errors import DucksyncError
-    from ducksync.stores import open_local
 
-    local = open_local(args.local)
+    local = open_existing_local(args.local)
     rows = asyncio.run(list_rejections(local, args.table))
     typed = args.discard or args.retry
     if typed is None:
