@@ -684,7 +684,8 @@ class SyncService:
         return done
 
     async def tables(self) -> list[dict[str, Any]]:
-        """Local user tables: rows, key, last sync, pending conflicts and outbox."""
+        """Local user tables: rows, key, last sync, pending conflicts, outbox, and the
+        error of this page's last run of the table (None when it synced)."""
         await state.ensure_state(self.local)
         names = await state.list_local_tables(self.local)
         synced = {t["table"]: t for t in await engine_conflicts.table_status(self.local)}
@@ -708,7 +709,8 @@ class SyncService:
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,
-                        "outbox_batches": s["outbox_batches"] if s else 0})
+                        "outbox_batches": s["outbox_batches"] if s else 0,
+                        "error": self.status.table_errors.get(name)})
         return out
 
     async def sync_log(self, limit: int = 50) -> list[dict[str, Any]]:
