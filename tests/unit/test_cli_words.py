@@ -51,3 +51,20 @@ def test_import_of_a_missing_file_names_it(
     assert main(["import", str(tmp_path / "l.duckdb"), str(absent), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"cannot read {absent}" in err and "Traceback" not in err
+
+
+def test_a_table_left_out_for_want_of_a_key_is_named_with_the_fix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: `ducksync sync` printed only the keyed tables and exited 0; the user's
+    keyless table stayed behind without a word."""
+    local, remote = tmp_path / "l.duckdb", tmp_path / "r.duckdb"
+    with duckdb.connect(str(local)) as con:
+        con.execute("CREATE TABLE keyed (id INTEGER PRIMARY KEY); INSERT INTO keyed VALUES (1);"
+                    "CREATE TABLE loose (a INTEGER); INSERT INTO loose VALUES (1)")
+    assert main(["sync", str(local), str(remote)]) == 0
+    captured = capsys.readouterr()
+    assert "keyed: pushed 1" in captured.out
+    assert ("loose: not synced (no primary key): declare one (ALTER TABLE \"loose\" ADD "
+            "PRIMARY KEY (col)) or pass --table loose --key COL") in captured.err
+    assert main(["sync", str(local), str(remote), "--json"]) == 0  # stdout stays JSON
+    assert "loose: not synced" in capsys.readouterr().err

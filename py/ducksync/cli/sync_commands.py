@@ -127,6 +127,7 @@ def _human(rep: dict[str, Any]) -> str:
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from ducksync.engine.sqlbuild import quote_ident
     from ducksync.engine.sync import SyncOptions, sync
     from ducksync.stores import open_local, open_store
 
@@ -136,16 +137,36 @@ def run_sync(args: argparse.Namespace) -> int:
                        batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
                        compression=args.compress, watermark=args.watermark,
                        allow_mass_delete=args.allow_mass_delete)
-    async def run() -> dict[str, Any]:
+    async def run() -> tuple[dict[str, Any], list[str]]:
         try:
             await _prime(local, remote)
-            return (await sync(local, remote, opts, args.mode)).to_dict()
+            report = (await sync(local, remote, opts, args.mode)).to_dict()
         finally:
             await _close(remote)
+        everything = opts.tables is None and opts.key is None
+        return report, await _keyless(local, report) if everything else []
 
-    rep = asyncio.run(run())
+    rep, keyless = asyncio.run(run())
     print(json.dumps(rep, default=str) if args.json else _human(rep))
+    for name in keyless:
+        print(f"{name}: not synced (no primary key): declare one (ALTER TABLE "
+              f"{quote_ident(name)} ADD PRIMARY KEY (col)) or pass --table {name} --key COL",
+              file=sys.stderr)
     return 0 if rep["converged"] else 1
+
+
+async def _keyless(local: Any, report: dict[str, Any]) -> list[str]:
+    """Local tables a run over every table left out for want of a primary key: the
+    engine syncs only keyed tables by default, and a silent skip reads as "synced"."""
+    from ducksync.engine import state
+
+    done = {t["table"] for t in report["tables"]}
+    out = []
+    for name in await state.list_local_tables(local):
+        info = None if name in done else await state.describe_local(local, name)
+        if info is not None and not info["primary_key"]:
+            out.append(name)
+    return out
 
 
 async def _prime(local: Any, remote: Any) -> None:
