@@ -72,6 +72,15 @@ def failed_state(error):
     return "last sync failed: " + message
 
 
+def online_words(status):
+    """The connection in a word; "connecting" while the remote worker still starts (the
+    header said "offline" for the first seconds of every visit)."""
+    if status.get("online"):
+        return "online"
+    phase = (status.get("remote") or {}).get("phase") or "booting"
+    return "connecting" if phase == "booting" else "offline"
+
+
 def shown_key(key, owed=False):
     """A table's key columns in words; ``owed``: the key it gets after its last rows."""
     return ", ".join(key or []) + (" (" + KEY_OWED_WORDS + ")" if owed else "")
