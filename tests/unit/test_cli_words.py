@@ -3,6 +3,7 @@ names the problem and the fix, exit 2, and nothing created or changed on the way
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import duckdb
@@ -68,3 +69,17 @@ def test_a_table_left_out_for_want_of_a_key_is_named_with_the_fix(
             "PRIMARY KEY (col)) or pass --table loose --key COL") in captured.err
     assert main(["sync", str(local), str(remote), "--json"]) == 0  # stdout stays JSON
     assert "loose: not synced" in capsys.readouterr().err
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: "ducksync: serving http://…" printed, then uvicorn's JSON log line, exit 3."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--remote",
+                     str(tmp_path / "r.duckdb")]) == 2
+    captured = capsys.readouterr()
+    assert f"cannot listen on 127.0.0.1:{port}" in captured.err and "--port" in captured.err
+    assert "serving" not in captured.out
