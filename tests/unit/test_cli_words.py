@@ -83,3 +83,15 @@ def test_serve_on_a_port_in_use_says_so_before_serving(
     captured = capsys.readouterr()
     assert f"cannot listen on 127.0.0.1:{port}" in captured.err and "--port" in captured.err
     assert "serving" not in captured.out
+
+
+@pytest.mark.parametrize("rows", ["0", "-5", "lots"])
+def test_a_batch_size_that_is_no_row_count_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str) -> None:
+    """Was: 0 and -5 silently became 1 (a million round trips for a million rows)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["push", str(tmp_path / "l.duckdb"), str(tmp_path / "r.duckdb"),
+              "--batch-rows", rows])
+    assert stop.value.code == 2
+    assert f"argument --batch-rows: {rows!r} is not a whole number of rows above 0" in \
+        capsys.readouterr().err

@@ -28,6 +28,16 @@ def _policy(text: str) -> str:
         "newest:COLUMN")
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rows above 0")
+    return n
+
+
 def _csv(text: str | None) -> list[str] | None:
     items = [t.strip() for t in (text or "").split(",") if t.strip()]
     return items or None
@@ -46,7 +56,7 @@ def register(subparsers: Any) -> None:
                        help="key columns for tables without a primary key")
         p.add_argument("--conflict", default="manual", metavar="POLICY", type=_policy,
                        help=f"one of {', '.join(POLICIES)} (default manual)")
-        p.add_argument("--batch-rows", type=int, default=None, metavar="N",
+        p.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
                        help="rows per pushed Arrow batch (default 100000; 1000000 for an "
                             "initial push into an empty remote table)")
         p.add_argument("--watermark", default=None, metavar="COL",
@@ -134,7 +144,7 @@ def run_sync(args: argparse.Namespace) -> int:
     remote = open_store(args.remote)
     local = open_local(args.local)
     opts = SyncOptions(tables=_csv(args.table), key=_csv(args.key), policy=args.conflict,
-                       batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
+                       batch_rows=args.batch_rows,
                        compression=args.compress, watermark=args.watermark,
                        allow_mass_delete=args.allow_mass_delete)
     async def run() -> tuple[dict[str, Any], list[str]]:
