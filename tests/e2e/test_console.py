@@ -70,6 +70,7 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     done = run(page, "CREATE OR REPLACE TABLE c_t (i INTEGER)")
     assert re.fullmatch(r"Done in [\d,]+ ms\.", done)
     assert headers(page) == []  # no "Success" column, no "0 rows"
+    assert page.locator("#result-actions").is_hidden()  # nothing to copy or download
     # the page's schema panel follows DDL run in the console
     page.wait_for_function("document.getElementById('schema-local').textContent.includes('c_t')")
     # the editor highlights SQL and completes the new table's name
