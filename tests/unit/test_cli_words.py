@@ -95,3 +95,23 @@ def test_a_batch_size_that_is_no_row_count_is_refused(
     assert stop.value.code == 2
     assert f"argument --batch-rows: {rows!r} is not a whole number of rows above 0" in \
         capsys.readouterr().err
+
+
+def test_conflicts_show_both_versions_to_choose_between(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: `t key=2 local_deleted=False remote_deleted=False at …`: nothing to choose by."""
+    a, b, remote = (str(tmp_path / n) for n in ("a.duckdb", "b.duckdb", "r.duckdb"))
+    with duckdb.connect(a) as con:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR);"
+                    "INSERT INTO t VALUES (2, 'base')")
+    assert main(["sync", a, remote]) == 0 and main(["pull", b, remote]) == 0
+    for path, value in ((a, "from a"), (b, "from b")):
+        with duckdb.connect(path) as con:
+            con.execute("UPDATE t SET v = ? WHERE id = 2", [value])
+    assert main(["sync", a, remote]) == 0 and main(["sync", b, remote]) == 1
+    capsys.readouterr()
+    assert main(["conflicts", b]) == 0
+    out = capsys.readouterr().out
+    assert "t key=2 (update/update)" in out
+    assert "local:  {'id': 2, 'v': from b}" in out and "remote: {'id': 2, 'v': from a}" in out
+    assert f"ducksync conflicts {b} --resolve KEY --take local|remote" in out

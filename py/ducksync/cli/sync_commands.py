@@ -219,17 +219,26 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_conflicts(args: argparse.Namespace) -> int:
     from ducksync.cli import open_existing_local
-    from ducksync.engine.conflicts import list_conflicts, names_key, resolve
+    from ducksync.engine.conflicts import (
+        conflicts_with_versions,
+        list_conflicts,
+        names_key,
+        resolve,
+    )
     from ducksync.errors import DucksyncError
 
     local = open_existing_local(args.local)
     if args.resolve is None:
-        rows = asyncio.run(list_conflicts(local, args.table))
+        rows = asyncio.run(conflicts_with_versions(local, args.table))
         if args.json:
             print(json.dumps(rows, default=str))
-        for r in [] if args.json else rows:
-            print(f"{r['table']} key={r['key']} local_deleted={r['local_deleted']} "
-                  f"remote_deleted={r['remote_deleted']} at {r['detected_at']}")
+        for r in [] if args.json else rows:  # both versions: what the choice is between
+            print(f"{r['table']} key={r['key']} ({r['kind']}) at {r['detected_at']}\n"
+                  f"  local:  {'deleted' if r['local'] is None else r['local']}\n"
+                  f"  remote: {'deleted' if r['remote'] is None else r['remote']}")
+        if rows and not args.json:
+            print(f"keep one: ducksync conflicts {args.local} --resolve KEY "
+                  "--take local|remote (then sync)")
         return 0
     if args.take is None:
         raise DucksyncError("--resolve needs --take local|remote")
