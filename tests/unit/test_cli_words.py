@@ -115,3 +115,8 @@ def test_conflicts_show_both_versions_to_choose_between(
     assert "t key=2 (update/update)" in out
     assert "local:  {'id': 2, 'v': from b}" in out and "remote: {'id': 2, 'v': from a}" in out
     assert f"ducksync conflicts {b} --resolve KEY --take local|remote" in out
+    # a key no conflict has: said so, with where the keys are (was: "add --table")
+    assert main(["conflicts", b, "--resolve", "7", "--take", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "no pending conflict has key '7'" in err and "--table" not in err
+    assert main(["conflicts", b, "--resolve", "2", "--take", "local"]) == 0

@@ -244,20 +244,31 @@ def run_conflicts(args: argparse.Namespace) -> int:
         raise DucksyncError("--resolve needs --take local|remote")
     matches = [r for r in asyncio.run(list_conflicts(local, args.table))
                if names_key(r, args.resolve)]
-    if len(matches) != 1:
-        raise DucksyncError(f"{len(matches)} pending conflicts match key {args.resolve!r}",
-                            hint="list them with `ducksync conflicts LOCAL`; add --table")
+    _one(matches, args.resolve, "pending conflict", "conflicts")
     asyncio.run(resolve(local, matches[0]["table"], matches[0]["key"], args.take))
     print(f"resolved {matches[0]['table']} key={matches[0]['key']}: took {args.take}",
           file=sys.stderr)
     return 0
 
 
+def _one(matches: list[dict[str, Any]], key: str, what: str, command: str) -> None:
+    """The one listed item ``key`` names, or an error saying which fix applies: another
+    key (none matched) or ``--table`` (several tables have one with that key)."""
+    from ducksync.errors import DucksyncError
+
+    if not matches:
+        raise DucksyncError(f"no {what} has key {key!r}",
+                            hint=f"`ducksync {command} LOCAL` lists them with their keys")
+    if len(matches) > 1:
+        tables = ", ".join(sorted(m["table"] for m in matches))
+        raise DucksyncError(f"{len(matches)} {what}s have key {key!r} (tables {tables})",
+                            hint="add --table T to say which")
+
+
 def run_rejections(args: argparse.Namespace) -> int:
     from ducksync.cli import open_existing_local
     from ducksync.engine.rejections import discard, list_rejections, retry
     from ducksync.engine.waiting import names_key
-    from ducksync.errors import DucksyncError
 
     local = open_existing_local(args.local)
     rows = asyncio.run(list_rejections(local, args.table))
@@ -270,9 +281,7 @@ def run_rejections(args: argparse.Namespace) -> int:
                   + (" (a delete)" if r["deleted"] else "") + f", at {r['rejected_at']}")
         return 1 if rows else 0
     matches = [r for r in rows if names_key(r, typed)]
-    if len(matches) != 1:
-        raise DucksyncError(f"{len(matches)} rejected rows match key {typed!r}",
-                            hint="list them with `ducksync rejections LOCAL`; add --table")
+    _one(matches, typed, "rejected row", "rejections")
     done = discard if args.discard else retry
     asyncio.run(done(local, matches[0]["table"], matches[0]["key"]))
     print(f"{'discarded' if args.discard else 'will retry'} {matches[0]['table']} "
