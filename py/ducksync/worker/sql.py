@@ -82,3 +82,17 @@ def _from_error_json(message: str) -> str:
         return f"{data['exception_type']} Error: {data['exception_message']}"
     except (ValueError, KeyError, TypeError):
         return message
+
+
+_NO_SUCH_TABLE = re.compile(r"^Catalog Error: Table with name \S+ does not exist!")
+FIRST_SYNC_HINT: Final = (
+    "if it is on the server, this device gets it with its first sync, which has not "
+    "finished yet: wait for the sync event's phase 'idle' (or await db.sync()), then "
+    "query again")
+
+
+def first_sync_hint(message: str) -> str | None:
+    """The hint for a query of a missing table on a device whose first sync has not
+    finished: a new device's page answers before its first pull, and DuckDB's own
+    suggestion ("Did you mean pg_constraint?") leads nowhere."""
+    return FIRST_SYNC_HINT if _NO_SUCH_TABLE.match(message) else None
