@@ -12,7 +12,7 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy
 
 from ui_backup import BackupPanel
-from ui_common import PLAIN_WORDS, el, from_js, sentence
+from ui_common import PLAIN_WORDS, el, from_js, online_words, sentence
 from ui_remote import RemotePanel
 from ui_schema import SchemaPanel
 from ui_signin import SignInPanel
@@ -44,7 +44,7 @@ def render_status(_=None):
         node.querySelector("b").textContent = text
     online = el("status-online")
     online.dataset.online = "true" if status["online"] else "false"
-    online.textContent = "online" if status["online"] else "offline"
+    online.textContent = online_words(status)
     render_tab(status.get("tab") or {})
 
 

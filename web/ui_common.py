@@ -62,6 +62,25 @@ KEY_OWED_WORDS = "added when every row is here"
 KEY_OWED_STATE = "pull not finished: its key is " + KEY_OWED_WORDS
 
 
+def failed_state(error):
+    """A table's state when its last sync failed: the message's first clause (the sync
+    panel's note carries the whole message and what to do)."""
+    message = str(error.get("message") or error.get("code") or "unknown error")
+    for stop in (" (", ";", ": "):
+        clause = message.split(stop)[0].strip()
+        message = clause or message
+    return "last sync failed: " + message
+
+
+def online_words(status):
+    """The connection in a word; "connecting" while the remote worker still starts (the
+    header said "offline" for the first seconds of every visit)."""
+    if status.get("online"):
+        return "online"
+    phase = (status.get("remote") or {}).get("phase") or "booting"
+    return "connecting" if phase == "booting" else "offline"
+
+
 def shown_key(key, owed=False):
     """A table's key columns in words; ``owed``: the key it gets after its last rows."""
     return ", ".join(key or []) + (" (" + KEY_OWED_WORDS + ")" if owed else "")

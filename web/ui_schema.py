@@ -14,7 +14,17 @@ from the ``sync`` events, so a write never makes the worker hash a table just to
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import KEY_OWED_STATE, count, el, escape, from_js, on_promise, plain_error, shown_key
+from ui_common import (
+    KEY_OWED_STATE,
+    count,
+    el,
+    escape,
+    failed_state,
+    from_js,
+    on_promise,
+    plain_error,
+    shown_key,
+)
 
 ENGINE_SCHEMA = "ducksync"
 REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
@@ -61,6 +71,8 @@ def sync_words(table, synced, unsent):
         return KEY_OWED_STATE if synced.get("key_pending") else "not synced (no primary key)"
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
+    if synced.get("error"):
+        return failed_state(synced["error"])
     if not synced.get("synced"):
         return "not synced yet"
     if unsent:

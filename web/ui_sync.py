@@ -15,7 +15,17 @@ computed from the texts of two UTC stamps (:func:`epoch_s`).
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import KEY_OWED_STATE, count, el, escape, from_js, on_promise, plain_error, shown_key
+from ui_common import (
+    KEY_OWED_STATE,
+    count,
+    el,
+    escape,
+    failed_state,
+    from_js,
+    on_promise,
+    plain_error,
+    shown_key,
+)
 
 CHART_RUNS = 20
 PHASE_WORDS = {
@@ -268,6 +278,8 @@ class SyncPanel:
                 state = KEY_OWED_STATE
             elif not t.get("primary_key"):
                 state = "not synced (no primary key)"
+            elif t.get("error"):
+                state = failed_state(t["error"])
             elif not t.get("synced"):
                 state = "not synced yet"
             elif t.get("unsent"):

@@ -26,6 +26,7 @@ from ducksync import protocol
 from ducksync.errors import QueryError
 from ducksync.worker import Handler, cannot_write, checkpoint_deferred, is_read_only, query_types
 from ducksync.worker.extensions import install_as_load, query_error
+from ducksync.worker.sql import first_sync_hint
 from ducksync.worker.write_clock import WriteClock
 from worker_host import WorkerHost, is_crash, js_message
 
@@ -158,10 +159,17 @@ class LocalWorker:
                     await self._checkpoint()
                     self._wrote_now()
         except JsException as exc:
-            raise query_error(js_message(exc), sql, crashed=is_crash(exc)) from None
+            error = query_error(js_message(exc), sql, crashed=is_crash(exc))
+            if error.hint is None and self._first_sync_pending():
+                error.hint = first_sync_hint(error.message)
+            raise error from None
         if not is_read_only(sql):
             self.host.emit(protocol.Event(type=protocol.CHANGED))
         return ipc
+
+    def _first_sync_pending(self) -> bool:
+        service = self.sync.service if self.sync is not None else None
+        return service is None or service.status.last_sync is None
 
     def _restarted(self, reason: str) -> None:
         """DuckDB crashed and was restarted (a statement of any connection: page SQL, sync,

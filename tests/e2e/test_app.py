@@ -24,6 +24,9 @@ def test_both_workers_report_ready_in_api_and_status_bar(shared_app: Any) -> Non
     assert shared_app.locator("#status-local").get_attribute("data-phase") == "ready"
     assert shared_app.locator("#status-remote").get_attribute("data-phase") == "connected"
     assert shared_app.locator("#status-online").text_content() == "online"
+    # no user on an open server: no "Sign out" nor "delete my data" (the account bar's
+    # display: flex overrode its hidden attribute)
+    assert shared_app.locator("#account").is_hidden()
 
 
 def test_workers_answer_ping_and_reach_each_other_over_their_channel(shared_app: Any) -> None:

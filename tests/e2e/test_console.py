@@ -70,6 +70,7 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     done = run(page, "CREATE OR REPLACE TABLE c_t (i INTEGER)")
     assert re.fullmatch(r"Done in [\d,]+ ms\.", done)
     assert headers(page) == []  # no "Success" column, no "0 rows"
+    assert page.locator("#result-actions").is_hidden()  # nothing to copy or download
     # the page's schema panel follows DDL run in the console
     page.wait_for_function("document.getElementById('schema-local').textContent.includes('c_t')")
     # the editor highlights SQL and completes the new table's name
@@ -100,6 +101,19 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     assert "nowhere" in error.inner_text()
     assert "__ds_console" not in error.inner_text()
     shot(page, "error")
+    # a typo reads as DuckDB's text (was its error JSON: {"exception_type":"Parser",...})
+    run(page, "SELEC 1")
+    assert 'Parser Error: syntax error at or near "SELEC"' in error.inner_text()
+    assert "exception_type" not in error.inner_text()
+    # WITH … DELETE is no query: it runs as it is (was: a parser error naming __ds_console)
+    run(page, "WITH d AS (SELECT 2 AS i) DELETE FROM c_t WHERE i IN (SELECT i FROM d)")
+    assert error.is_hidden()
+    assert page.evaluate("window.ducksync.query('SELECT list(i ORDER BY i) AS i FROM c_t')"
+                         ) == [{"i": [1, 3]}]
+    # no sync ran yet on this page (?sync=manual): a missing table may be on its way
+    missing = page.evaluate("""() => window.ducksync.query('SELECT * FROM on_its_way')
+        .then(() => null, (e) => e.hint)""")
+    assert missing and "first sync" in missing, missing
     # a function of an extension this build lacks: named, with the way out (as page SQL)
     run(page, "SELECT current_date")
     assert "icu" in error.inner_text()

@@ -125,5 +125,19 @@ def test_todos_edited_in_the_page_reach_the_server_and_the_app_starts_offline(
         page.wait_for_function("() => Number(document.getElementById('pending')"
                                ".dataset.count) > 0")  # kept here, counted as not sent
         screenshot(page, "example-offline")
+
+        # the server back, its todos changed meanwhile by another tool: the sync on
+        # reconnect fails, and the page says why (was "Sync failed" and nothing more)
+        with duckdb.connect(str(server.remote)) as con:
+            con.execute("ALTER TABLE todos ALTER done TYPE VARCHAR")
+        back = start_server(seeded[0], port=int(server.url.rsplit(":", 1)[1]))
+        try:
+            context.set_offline(False)
+            page.wait_for_function("() => document.getElementById('sync-result')"
+                                   ".dataset.state === 'error'", timeout=60_000)
+            assert "todos.done" in page.inner_text("#sync-result")
+            assert page.locator("#sync-status").get_attribute("data-phase") == "error"
+        finally:
+            back.stop()
     finally:
         context.close()

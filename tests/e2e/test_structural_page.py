@@ -71,6 +71,10 @@ def test_the_page_shows_a_stopped_table_and_its_way_out(open_app: Any, server: A
     item = a.locator('#stopped-list li[data-table="ui_stop"]')
     item.wait_for(timeout=30_000)
     assert "would delete 1200 of its 1200 rows on the server" in item.inner_text()
+    # the tables list says so too, not "synced" after the sync before (was: "synced 1 s ago")
+    a.wait_for_function("""() => document.querySelector(
+        '#sync-tables-body tr[data-table="ui_stop"]')?.textContent.includes('last sync failed')""",
+        timeout=30_000)
     a.once("dialog", lambda dialog: dialog.accept())
     item.get_by_role("button", name="Delete them").click()
     a.wait_for_function("() => !document.querySelector('#stopped-list li')", timeout=60_000)

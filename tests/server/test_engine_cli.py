@@ -176,7 +176,7 @@ def test_cli_resolves_composite_keys_that_joined_alike(tmp_path: Path) -> None:
     listed = cli("conflicts", b).stdout
     assert 'c key=["x","y|z"]' in listed and 'c key=["x|y","z"]' in listed, listed
     missing = cli("conflicts", b, "--resolve", "x|y|z", "--take", "local")
-    assert missing.returncode == 2 and "0 pending conflicts match" in missing.stderr
+    assert missing.returncode == 2 and "no pending conflict has key 'x|y|z'" in missing.stderr
     for key in ('["x|y", "z"]', '["x","y|z"]'):
         done = cli("conflicts", b, "--resolve", key, "--take", "local")
         assert done.returncode == 0, done.stdout + done.stderr

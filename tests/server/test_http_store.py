@@ -166,3 +166,17 @@ def test_unreachable_server_is_remote_unavailable() -> None:
 
     with pytest.raises(RemoteUnavailableError, match="cannot reach"):
         run("http://127.0.0.1:9", work, retries=0)
+
+
+def test_https_to_a_plain_http_server_says_to_use_http(auth_server: Any) -> None:
+    """Was "cannot reach https://…: ConnectError (check the server is running…)" while it
+    ran: the TLS failure was left out."""
+    from ducksync.errors import RemoteUnavailableError
+
+    async def work(store: HttpRemoteStore) -> Any:
+        return await store.list_tables()
+
+    https = auth_server.url.replace("http://", "https://", 1)
+    with pytest.raises(RemoteUnavailableError, match="TLS failed") as caught:
+        run(https, work, retries=0, api_key=API_KEY)
+    assert caught.value.hint and auth_server.url.rstrip("/") in caught.value.hint

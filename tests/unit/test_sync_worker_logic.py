@@ -409,6 +409,25 @@ def test_status_is_in_sync_only_when_proved_and_counts_unsent_changes(
     assert svc.snapshot()["phase"] == "pending"
 
 
+def test_a_table_whose_last_run_failed_is_not_listed_as_synced(
+        own_server: str, tmp_path: Any) -> None:
+    svc = _service(own_server, str(tmp_path / "f.duckdb"), [])
+    _con(svc).execute("CREATE TABLE failing_notes (id BIGINT PRIMARY KEY, body VARCHAR, "
+                      "done BOOLEAN)")
+    _con(svc).execute("INSERT INTO failing_notes VALUES (1, 'a', true)")
+    assert run(svc.sync())["outcome"] == "ok"
+    assert run(svc.tables())[0]["error"] is None
+    _con(svc).execute("ALTER TABLE failing_notes DROP COLUMN done")  # stops the table
+    assert run(svc.sync())["outcome"] == "error"
+    entry = {t["table"]: t for t in run(svc.tables())}["failing_notes"]
+    assert entry["synced"] and entry["error"]["code"] == "schema_mismatch", entry
+    # the column back with its values: the table syncs again and the error goes
+    _con(svc).execute("ALTER TABLE failing_notes ADD COLUMN done BOOLEAN")
+    _con(svc).execute("UPDATE failing_notes SET done = true")
+    assert run(svc.sync())["outcome"] == "ok"
+    assert run(svc.tables())[0]["error"] is None
+
+
 def test_a_cancelled_sync_is_not_a_failed_one(own_server: str, tmp_path: Any) -> None:
     svc = _service(own_server, str(tmp_path / "cancel.duckdb"), [])
     _con(svc).execute("CREATE TABLE honest_cancel (id BIGINT PRIMARY KEY)")

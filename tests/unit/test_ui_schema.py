@@ -47,6 +47,12 @@ def test_sync_state_words(schema: Any) -> None:
     assert schema.sync_words(keyed, {"synced": True, "pending_conflicts": 2}, 0) == \
         "2 conflicts to resolve"
     assert schema.sync_words({**keyed, "key": []}, {}, None) == "not synced (no primary key)"
+    # the last run of the table failed: an older sync does not make it "synced"
+    stopped = {"synced": True, "error": {"code": "schema_mismatch", "message": (
+        "column t.done was dropped locally since the last sync (remote: done BOOLEAN; "
+        "local: no such column); syncing would replace its values")}}
+    assert schema.sync_words(keyed, stopped, 0) == \
+        "last sync failed: column t.done was dropped locally since the last sync"
     assert schema.sync_words({**keyed, "schema": "s"}, {}, None).startswith("not synced (only")
 
 

@@ -54,3 +54,11 @@ def test_motherduck_unreachable_is_said_once(common: Any) -> None:
     assert common.lead_once("Could not reach MotherDuck", "token expired") == \
         "Could not reach MotherDuck: token expired"
 
+
+
+def test_the_header_says_connecting_not_offline_while_the_remote_worker_starts(
+        common: Any) -> None:
+    assert common.online_words({"online": False, "remote": {"phase": "booting"}}) == \
+        "connecting"
+    assert common.online_words({"online": False, "remote": {"phase": "offline"}}) == "offline"
+    assert common.online_words({"online": True, "remote": {"phase": "connected"}}) == "online"

@@ -150,3 +150,26 @@ def test_tidy_error_message_drops_a_repeated_context_block() -> None:
     assert tidy_error_message(twice) == (
         'Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC oops\n        ^')
     assert tidy_error_message("Catalog Error: no table t") == "Catalog Error: no table t"
+
+
+def test_a_pending_querys_error_json_reads_as_duckdbs_text() -> None:
+    """The console (pending queries) showed `{"exception_type":"Parser",...}` for a typo,
+    and its WITH … DELETE fallback, which looks for "Parser Error", never ran."""
+    raw = ('{"exception_type":"Parser","exception_message":"syntax error at or near '
+           '\\"SELEC\\"\\n\\nLINE 1: SELEC 1\\n        ^","error_subtype":"SYNTAX_ERROR",'
+           '"position":"0"}')
+    assert tidy_error_message(raw) == (
+        'Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC 1\n        ^')
+    assert tidy_error_message('{"exception_type": oops') == '{"exception_type": oops'
+
+
+def test_a_missing_table_before_the_first_sync_gets_the_way_to_wait_for_it() -> None:
+    """A new device's page queried a table still on its way: DuckDB's own answer was
+    "Did you mean pg_constraint?"."""
+    from ducksync.worker.sql import first_sync_hint
+
+    message = ('Catalog Error: Table with name todos does not exist!\nDid you mean '
+               '"pg_constraint"?\n\nLINE 1: SELECT * FROM todos')
+    hint = first_sync_hint(message)
+    assert hint is not None and "first sync" in hint and "db.sync()" in hint
+    assert first_sync_hint("Parser Error: syntax error at or near \"SELEC\"") is None

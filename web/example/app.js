@@ -64,6 +64,10 @@ function showSync(state) {
     : state.last_sync ? `last synced ${readable(utc(state.last_sync))}` : "";
   if (wasRunning && !state.running) render(); // a sync ended: rows may have arrived
   wasRunning = Boolean(state.running);
+  // A sync of its own accord (at start, after a write, on reconnect) failed: say why here,
+  // as "Sync now" does; gone once a sync succeeds.
+  if (state.phase === "error" && state.last_error) report(`Sync failed: ${describe(state.last_error)}`, "error");
+  else if (state.phase !== "error" && !state.running && $("sync-result").dataset.state === "error") report("", "idle");
 }
 
 function showOnline(status) {

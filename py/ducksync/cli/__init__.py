@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ducksync import __version__
 from ducksync.errors import DucksyncError
 
 # Modules under ducksync.cli that each register one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = ("serve", "sync_commands", "backup", "bench")
+
+
+def open_existing_local(spec: str, *, error: type[DucksyncError] = DucksyncError) -> Any:
+    """The local store at ``spec``, which must exist: opening a DuckDB path creates the
+    file, so a mistyped path would read as an empty database (and leave one behind)."""
+    from ducksync.stores import open_local
+
+    if not spec.startswith("md:") and spec != ":memory:" and not os.path.exists(spec):
+        raise error(f"no database at {spec}", hint="pass the path of your local DuckDB file")
+    return open_local(spec)
 
 
 def build_parser() -> argparse.ArgumentParser:

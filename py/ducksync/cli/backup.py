@@ -15,6 +15,7 @@ import sys
 from typing import IO, Any
 
 from ducksync.backup.progress import Progress
+from ducksync.cli import open_existing_local
 from ducksync.errors import BackupError
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -56,11 +57,7 @@ def _progress(quiet: bool) -> Any:
 
 
 def _open_existing(spec: str) -> Any:
-    from ducksync.stores import open_local
-
-    if not spec.startswith("md:") and spec != ":memory:" and not os.path.exists(spec):
-        raise BackupError(f"no database at {spec}", hint="pass the path of your local DuckDB file")
-    return open_local(spec)
+    return open_existing_local(spec, error=BackupError)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -102,7 +99,7 @@ def run_import(args: argparse.Namespace) -> int:
     from ducksync.backup import import_csv, import_sql
     from ducksync.stores import open_local
 
-    src: IO[bytes] = sys.stdin.buffer if args.src == "-" else open(args.src, "rb")  # noqa: SIM115
+    src = sys.stdin.buffer if args.src == "-" else _open_backup(args.src)
     with src:
         head = src.read(4)
         store = open_local(args.local)
@@ -119,6 +116,15 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"\nimported {len(result['tables'])} tables, {result['rows']} rows into "
               f"{args.local}", file=sys.stderr)
     return 0
+
+
+def _open_backup(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise BackupError(f"cannot read {path}: {exc.strerror}",
+                          hint="pass the path of a .sql script or .zip CSV bundle "
+                               "written by `ducksync export`") from None
 
 
 def _text(head: bytes, src: IO[bytes]) -> Any:

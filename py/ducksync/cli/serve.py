@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                  tables=tables, rules_file=Path(args.rules) if args.rules else None,
                                  app_root=Path(args.app_root) if args.app_root else None)
     check_bind(settings)
+    _check_port_free(settings.host, settings.port)
     configure_logging(json_lines=settings.log_json)
     # Before "serving": a bad rules file or auth setup stops here, with why.
     app = create_app(settings)
@@ -71,3 +72,22 @@ def run(args: argparse.Namespace) -> int:
         app, host=settings.host, port=settings.port, log_level="info", access_log=False,
         log_config=None, timeout_keep_alive=15, timeout_graceful_shutdown=10)).run()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on before saying "serving": uvicorn finds
+    out only after the app started, logs it as a JSON line and exits 3."""
+    import socket
+
+    from ducksync.errors import DucksyncError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DucksyncError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                hint="another process holds that port (a ducksync serve already running?): "
+                     "stop it, or pass another --port") from None

@@ -18,6 +18,26 @@ from typing import Any
 POLICIES = ("remote-wins", "local-wins", "manual", "newest:COLUMN")
 
 
+def _policy(text: str) -> str:
+    """``--conflict``, checked before anything opens: the engine reads the policy only
+    when a conflict shows up, so a typo would surface mid-run, after other tables moved."""
+    if text in POLICIES[:3] or (text.startswith("newest:") and len(text) > len("newest:")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown conflict policy {text!r}: use remote-wins, local-wins, manual or "
+        "newest:COLUMN")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rows above 0")
+    return n
+
+
 def _csv(text: str | None) -> list[str] | None:
     items = [t.strip() for t in (text or "").split(",") if t.strip()]
     return items or None
@@ -34,9 +54,9 @@ def register(subparsers: Any) -> None:
                        help="tables (default: every table with a primary key)")
         p.add_argument("--key", default=None, metavar="COL[,COL]",
                        help="key columns for tables without a primary key")
-        p.add_argument("--conflict", default="manual", metavar="POLICY",
+        p.add_argument("--conflict", default="manual", metavar="POLICY", type=_policy,
                        help=f"one of {', '.join(POLICIES)} (default manual)")
-        p.add_argument("--batch-rows", type=int, default=None, metavar="N",
+        p.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
                        help="rows per pushed Arrow batch (default 100000; 1000000 for an "
                             "initial push into an empty remote table)")
         p.add_argument("--watermark", default=None, metavar="COL",
@@ -117,25 +137,46 @@ def _human(rep: dict[str, Any]) -> str:
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from ducksync.engine.sqlbuild import quote_ident
     from ducksync.engine.sync import SyncOptions, sync
     from ducksync.stores import open_local, open_store
 
     remote = open_store(args.remote)
     local = open_local(args.local)
     opts = SyncOptions(tables=_csv(args.table), key=_csv(args.key), policy=args.conflict,
-                       batch_rows=None if args.batch_rows is None else max(1, args.batch_rows),
+                       batch_rows=args.batch_rows,
                        compression=args.compress, watermark=args.watermark,
                        allow_mass_delete=args.allow_mass_delete)
-    async def run() -> dict[str, Any]:
+    async def run() -> tuple[dict[str, Any], list[str]]:
         try:
             await _prime(local, remote)
-            return (await sync(local, remote, opts, args.mode)).to_dict()
+            report = (await sync(local, remote, opts, args.mode)).to_dict()
         finally:
             await _close(remote)
+        everything = opts.tables is None and opts.key is None
+        return report, await _keyless(local, report) if everything else []
 
-    rep = asyncio.run(run())
+    rep, keyless = asyncio.run(run())
     print(json.dumps(rep, default=str) if args.json else _human(rep))
+    for name in keyless:
+        print(f"{name}: not synced (no primary key): declare one (ALTER TABLE "
+              f"{quote_ident(name)} ADD PRIMARY KEY (col)) or pass --table {name} --key COL",
+              file=sys.stderr)
     return 0 if rep["converged"] else 1
+
+
+async def _keyless(local: Any, report: dict[str, Any]) -> list[str]:
+    """Local tables a run over every table left out for want of a primary key: the
+    engine syncs only keyed tables by default, and a silent skip reads as "synced"."""
+    from ducksync.engine import state
+
+    done = {t["table"] for t in report["tables"]}
+    out = []
+    for name in await state.list_local_tables(local):
+        info = None if name in done else await state.describe_local(local, name)
+        if info is not None and not info["primary_key"]:
+            out.append(name)
+    return out
 
 
 async def _prime(local: Any, remote: Any) -> None:
@@ -159,12 +200,15 @@ async def _close(remote: Any) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ducksync.cli import open_existing_local
     from ducksync.engine.conflicts import table_status
-    from ducksync.stores import open_local
 
-    rows = asyncio.run(table_status(open_local(args.local)))
+    rows = asyncio.run(table_status(open_existing_local(args.local)))
     if args.json:
         print(json.dumps(rows, default=str))
+    elif not rows:
+        print(f"no table has synced yet in {args.local}: `ducksync sync {args.local} REMOTE` "
+              "syncs every table with a primary key")
     for r in [] if args.json else rows:
         print(f"{r['table']}: key {','.join(r['key'])}, {r['base_rows']} rows synced at "
               f"{r['synced_at']}, {r['pending_conflicts']} pending conflicts, "
@@ -174,39 +218,59 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_conflicts(args: argparse.Namespace) -> int:
-    from ducksync.engine.conflicts import list_conflicts, names_key, resolve
+    from ducksync.cli import open_existing_local
+    from ducksync.engine.conflicts import (
+        conflicts_with_versions,
+        list_conflicts,
+        names_key,
+        resolve,
+    )
     from ducksync.errors import DucksyncError
-    from ducksync.stores import open_local
 
-    local = open_local(args.local)
+    local = open_existing_local(args.local)
     if args.resolve is None:
-        rows = asyncio.run(list_conflicts(local, args.table))
+        rows = asyncio.run(conflicts_with_versions(local, args.table))
         if args.json:
             print(json.dumps(rows, default=str))
-        for r in [] if args.json else rows:
-            print(f"{r['table']} key={r['key']} local_deleted={r['local_deleted']} "
-                  f"remote_deleted={r['remote_deleted']} at {r['detected_at']}")
+        for r in [] if args.json else rows:  # both versions: what the choice is between
+            print(f"{r['table']} key={r['key']} ({r['kind']}) at {r['detected_at']}\n"
+                  f"  local:  {'deleted' if r['local'] is None else r['local']}\n"
+                  f"  remote: {'deleted' if r['remote'] is None else r['remote']}")
+        if rows and not args.json:
+            print(f"keep one: ducksync conflicts {args.local} --resolve KEY "
+                  "--take local|remote (then sync)")
         return 0
     if args.take is None:
         raise DucksyncError("--resolve needs --take local|remote")
     matches = [r for r in asyncio.run(list_conflicts(local, args.table))
                if names_key(r, args.resolve)]
-    if len(matches) != 1:
-        raise DucksyncError(f"{len(matches)} pending conflicts match key {args.resolve!r}",
-                            hint="list them with `ducksync conflicts LOCAL`; add --table")
+    _one(matches, args.resolve, "pending conflict", "conflicts")
     asyncio.run(resolve(local, matches[0]["table"], matches[0]["key"], args.take))
     print(f"resolved {matches[0]['table']} key={matches[0]['key']}: took {args.take}",
           file=sys.stderr)
     return 0
 
 
+def _one(matches: list[dict[str, Any]], key: str, what: str, command: str) -> None:
+    """The one listed item ``key`` names, or an error saying which fix applies: another
+    key (none matched) or ``--table`` (several tables have one with that key)."""
+    from ducksync.errors import DucksyncError
+
+    if not matches:
+        raise DucksyncError(f"no {what} has key {key!r}",
+                            hint=f"`ducksync {command} LOCAL` lists them with their keys")
+    if len(matches) > 1:
+        tables = ", ".join(sorted(m["table"] for m in matches))
+        raise DucksyncError(f"{len(matches)} {what}s have key {key!r} (tables {tables})",
+                            hint="add --table T to say which")
+
+
 def run_rejections(args: argparse.Namespace) -> int:
+    from ducksync.cli import open_existing_local
     from ducksync.engine.rejections import discard, list_rejections, retry
     from ducksync.engine.waiting import names_key
-    from ducksync.errors import DucksyncError
-    from ducksync.stores import open_local
 
-    local = open_local(args.local)
+    local = open_existing_local(args.local)
     rows = asyncio.run(list_rejections(local, args.table))
     typed = args.discard or args.retry
     if typed is None:
@@ -217,9 +281,7 @@ def run_rejections(args: argparse.Namespace) -> int:
                   + (" (a delete)" if r["deleted"] else "") + f", at {r['rejected_at']}")
         return 1 if rows else 0
     matches = [r for r in rows if names_key(r, typed)]
-    if len(matches) != 1:
-        raise DucksyncError(f"{len(matches)} rejected rows match key {typed!r}",
-                            hint="list them with `ducksync rejections LOCAL`; add --table")
+    _one(matches, typed, "rejected row", "rejections")
     done = discard if args.discard else retry
     asyncio.run(done(local, matches[0]["table"], matches[0]["key"]))
     print(f"{'discarded' if args.discard else 'will retry'} {matches[0]['table']} "

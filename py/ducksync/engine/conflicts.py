@@ -27,7 +27,8 @@ from ducksync.engine.transaction import transaction
 from ducksync.engine.waiting import names_key
 from ducksync.errors import DucksyncError
 
-__all__ = ["list_conflicts", "names_key", "resolve", "table_status"]
+__all__ = ["conflicts_with_versions", "list_conflicts", "names_key", "resolve",
+           "table_status"]
 
 
 _FIELDS: Final = {"local_deleted": "e.local_deleted", "remote_deleted": "e.remote_deleted",
@@ -42,6 +43,49 @@ async def list_conflicts(local: LocalStore, table: str | None = None) -> list[di
     (values as text; None for a label of the old form whose rows were gone).
     """
     return await waiting.listed(local, "conflicts", _FIELDS, table)
+
+
+async def conflicts_with_versions(local: LocalStore,
+                                  table: str | None = None) -> list[dict[str, Any]]:
+    """Pending conflicts, each with both versions of the row as text (``local``,
+    ``remote``; None for the side that deleted it) and its ``kind``: update/update,
+    delete/update (deleted here, changed there), update/delete, or insert/insert (the
+    key is new on both sides: not in the base). What a person choosing a side reads."""
+    items = await list_conflicts(local, table)
+    versions: dict[tuple[str, str, str], str] = {}
+    inserted: set[tuple[str, str]] = set()
+    for name in sorted({c["table"] for c in items}):
+        kept = conflict_rows_table(name)  # the row's columns, without the bookkeeping
+        rows = await local.fetch_rows(
+            f"SELECT c.__key, c.__side, CAST(__ds_version AS VARCHAR) FROM {kept} c, "
+            f"(SELECT * EXCLUDE (__key, __side) FROM {kept} WHERE __key = c.__key AND "
+            "__side = c.__side) __ds_version")
+        for key, side, text in rows:
+            versions[(name, key, side)] = text
+        inserted |= {(name, k) for k in await _new_on_both_sides(local, name)}
+    for c in items:
+        c["kind"] = ("delete/update" if c["local_deleted"] else
+                     "update/delete" if c["remote_deleted"] else
+                     "insert/insert" if (c["table"], c["key"]) in inserted else
+                     "update/update")
+        for side in ("local", "remote"):
+            c[side] = None if c[f"{side}_deleted"] else versions.get((c["table"], c["key"],
+                                                                      side))
+    return items
+
+
+async def _new_on_both_sides(local: LocalStore, table: str) -> list[str]:
+    """Conflict keys of ``table`` that the base does not hold (inserted on both sides)."""
+    found = await local.fetch_rows("SELECT key_cols FROM ducksync.tables WHERE name = ?",
+                                   [table])
+    if not found:
+        return []
+    label = key_text_sql(list(found[0][0]), "b")
+    rows = await local.fetch_rows(
+        "SELECT key_text FROM ducksync.conflicts WHERE table_name = ? AND key_text NOT IN "
+        f"(SELECT {label} FROM {base_table(table)} b WHERE {label} IN "
+        "(SELECT key_text FROM ducksync.conflicts WHERE table_name = ?))", [table, table])
+    return [str(r[0]) for r in rows]
 
 
 async def table_status(local: LocalStore) -> list[dict[str, Any]]:

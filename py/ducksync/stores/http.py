@@ -143,9 +143,7 @@ class HttpRemoteStore:
                 if attempt < self._retries:
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
-                raise RemoteUnavailableError(
-                    f"cannot reach {self.url}: {type(exc).__name__}",
-                    hint="check the server is running (ducksync serve) and the URL") from exc
+                raise _unreachable(self.url, exc) from exc
             if response.status_code < 400 or response.status_code in accept:
                 return response
             if (response.status_code == 401 and authed and not relogged and self._token
@@ -321,3 +319,17 @@ def _split(stream: bytes, batch_rows: int) -> list[bytes]:
     if table.num_rows <= batch_rows:  # one chunk already (a bootstrap page): no re-encode
         return [stream]
     return [to_ipc(batch) for batch in table.to_batches(max_chunksize=batch_rows)]
+
+
+def _unreachable(url: str, exc: httpx.TransportError) -> RemoteUnavailableError:
+    """Why ``url`` could not be reached, in httpx's words (refused, unknown name, TLS),
+    with the fix that fits: an https:// URL to a plain-HTTP server is no server down."""
+    why = str(exc) or type(exc).__name__
+    if url.startswith("https://") and "SSL" in why:
+        return RemoteUnavailableError(
+            f"cannot reach {url}: TLS failed ({why})",
+            hint="a ducksync serve speaks plain HTTP unless a proxy adds TLS: use "
+                 + "http://" + url.removeprefix("https://"))
+    return RemoteUnavailableError(
+        f"cannot reach {url}: {why}",
+        hint="check the server is running (ducksync serve) and the URL")

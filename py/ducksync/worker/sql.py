@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Final
 
@@ -57,13 +58,41 @@ def checkpoint_deferred(sql: str, message: str) -> bool:
 
 
 def tidy_error_message(message: str) -> str:
-    """DuckDB's error text without repeated paragraphs.
+    """DuckDB's error text as its shell prints it, without repeated paragraphs.
 
     DuckDB-WASM 1.32 appends the ``LINE 1: ...`` context block twice; users should
     read it once. Paragraphs (blank-line separated) that repeat the previous one go.
+    A pending query's error (the console's road) arrives as DuckDB's error JSON
+    (``{"exception_type": "Parser", "exception_message": ...}``): it is read back as
+    ``Parser Error: ...``, the text every other road gives and callers test for.
     """
+    message = _from_error_json(message)
     paragraphs: list[str] = []
     for paragraph in message.strip().split("\n\n"):
         if not paragraphs or paragraph.strip() != paragraphs[-1].strip():
             paragraphs.append(paragraph)
     return "\n\n".join(paragraphs)
+
+
+def _from_error_json(message: str) -> str:
+    if not message.lstrip().startswith("{"):
+        return message
+    try:
+        data = json.loads(message)
+        return f"{data['exception_type']} Error: {data['exception_message']}"
+    except (ValueError, KeyError, TypeError):
+        return message
+
+
+_NO_SUCH_TABLE = re.compile(r"^Catalog Error: Table with name \S+ does not exist!")
+FIRST_SYNC_HINT: Final = (
+    "if it is on the server, this device gets it with its first sync, which has not "
+    "finished yet: wait for the sync event's phase 'idle' (or await db.sync()), then "
+    "query again")
+
+
+def first_sync_hint(message: str) -> str | None:
+    """The hint for a query of a missing table on a device whose first sync has not
+    finished: a new device's page answers before its first pull, and DuckDB's own
+    suggestion ("Did you mean pg_constraint?") leads nowhere."""
+    return FIRST_SYNC_HINT if _NO_SUCH_TABLE.match(message) else None

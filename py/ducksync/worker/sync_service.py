@@ -553,42 +553,9 @@ class SyncService:
 
     # --- conflicts and tables --------------------------------------------------------
     async def conflicts(self, table: str | None = None) -> list[dict[str, Any]]:
-        """Pending manual conflicts, each with both versions of the row as text and its
-        ``kind``: update/update, delete/update (deleted here, changed there),
-        update/delete, or insert/insert (the key is new on both sides: not in the base)."""
-        items = await engine_conflicts.list_conflicts(self.local, table)
-        versions: dict[tuple[str, str, str], str] = {}
-        inserted: set[tuple[str, str]] = set()
-        for name in sorted({c["table"] for c in items}):
-            rows = await self.local.fetch_rows(
-                "SELECT __key, __side, CAST(x AS VARCHAR) FROM "
-                f"{state.conflict_rows_table(name)} x")
-            for key, side, text in rows:
-                versions[(name, key, side)] = text
-            inserted |= {(name, k) for k in await self._new_on_both_sides(name)}
-        for c in items:
-            c["kind"] = ("delete/update" if c["local_deleted"] else
-                         "update/delete" if c["remote_deleted"] else
-                         "insert/insert" if (c["table"], c["key"]) in inserted else
-                         "update/update")
-            c["local"] = None if c["local_deleted"] else versions.get((c["table"], c["key"],
-                                                                       "local"))
-            c["remote"] = None if c["remote_deleted"] else versions.get((c["table"], c["key"],
-                                                                         "remote"))
-        return items
-
-    async def _new_on_both_sides(self, table: str) -> list[str]:
-        """Conflict keys of ``table`` that the base does not hold (inserted on both sides)."""
-        found = await self.local.fetch_rows(
-            "SELECT key_cols FROM ducksync.tables WHERE name = ?", [table])
-        if not found:
-            return []
-        label = state.key_text_sql(list(found[0][0]), "b")
-        rows = await self.local.fetch_rows(
-            "SELECT key_text FROM ducksync.conflicts WHERE table_name = ? AND key_text NOT IN "
-            f"(SELECT {label} FROM {state.base_table(table)} b WHERE {label} IN "
-            "(SELECT key_text FROM ducksync.conflicts WHERE table_name = ?))", [table, table])
-        return [str(r[0]) for r in rows]
+        """Pending manual conflicts with both versions and their kind
+        (:func:`ducksync.engine.conflicts.conflicts_with_versions`)."""
+        return await engine_conflicts.conflicts_with_versions(self.local, table)
 
     async def resolve(self, table: str, key: str, take: str) -> dict[str, Any]:
         if take not in ("local", "remote"):
@@ -689,7 +656,8 @@ class SyncService:
         return done
 
     async def tables(self) -> list[dict[str, Any]]:
-        """Local user tables: rows, key, last sync, pending conflicts and outbox."""
+        """Local user tables: rows, key, last sync, pending conflicts, outbox, and the
+        error of this page's last run of the table (None when it synced)."""
         await state.ensure_state(self.local)
         names = await state.list_local_tables(self.local)
         synced = {t["table"]: t for t in await engine_conflicts.table_status(self.local)}
@@ -713,7 +681,8 @@ class SyncService:
                         "synced": s is not None, "synced_at": s and s["synced_at"],
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,
-                        "outbox_batches": s["outbox_batches"] if s else 0})
+                        "outbox_batches": s["outbox_batches"] if s else 0,
+                        "error": self.status.table_errors.get(name)})
         return out
 
     async def sync_log(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -81,6 +81,9 @@ class SyncStatus:
     # a yes): {table: {"dropped_on": side} | {"mass_delete": {side, rows, of}}}. They
     # stay until a run syncs the table again, so the page can offer the way out.
     stopped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Each table whose last run failed, with that error ({code, name, message, hint}):
+    # the tables list must not call it "synced" on the strength of an older sync.
+    table_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The change feed as the remote worker last reported it (docs/change-feed.md): live
     # (another device's write shows within a second), connecting, fallback (interval
     # syncs only, with the reason) or off (this transport has none).
@@ -126,10 +129,14 @@ class SyncStatus:
             self.last_error = {**(error or {}), "at": at}
 
     def note_tables(self, tables: list[dict[str, Any]]) -> None:
-        """A run's table reports: remember the structural stops, forget the tables that
-        synced again (or were dropped everywhere)."""
+        """A run's table reports: remember the structural stops and the failures, forget
+        the tables that synced again (or were dropped everywhere)."""
         for t in tables:
             name = str(t.get("table"))
+            if t.get("error"):
+                self.table_errors[name] = dict(t["error"])
+            else:
+                self.table_errors.pop(name, None)
             if t.get("dropped_on"):
                 self.stopped[name] = {"dropped_on": t["dropped_on"]}
             elif t.get("mass_delete"):
