@@ -46,6 +46,9 @@ def badge_words(state):
     """The badge: the phase, and for ``pending`` why this device is not proved in sync."""
     phase = state.get("phase") or "pending"
     unsent = state.get("unsent")
+    keyless = len(state.get("keyless_tables") or [])
+    if phase == "idle" and keyless:  # as the tables list says: "not synced (no primary key)"
+        return "in sync · " + count(keyless, "table") + " not synced"
     if phase != "pending":
         words = PHASE_WORDS.get(phase, phase)
         return words + ", " + changes(unsent) + " not sent" if unsent and phase != "syncing" \

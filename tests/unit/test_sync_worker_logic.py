@@ -395,6 +395,9 @@ def test_status_is_in_sync_only_when_proved_and_counts_unsent_changes(
     _con(svc).execute("INSERT INTO honest_notes VALUES (5000, 'new')")
     svc.wrote()
     assert not svc.snapshot()["in_sync"]
+    # the total is unknown: no table's older count (0) is claimed either
+    assert svc.snapshot()["unsent"] is None
+    assert svc.snapshot()["unsent_tables"]["honest_notes"] is None  # was 0
     assert run(svc.count_unsent())["honest_notes"] == 3
     assert svc.snapshot()["unsent"] == 3
     tables = {t["table"]: t for t in run(svc.tables())}
@@ -402,6 +405,14 @@ def test_status_is_in_sync_only_when_proved_and_counts_unsent_changes(
     svc.set_online(True)
     assert run(svc.sync())["pushed"] == 3
     assert svc.snapshot()["in_sync"] and svc.snapshot()["unsent"] == 0
+    # a keyless table no sync covers: the status names it (the badge does not say
+    # "in sync" alone), as the tables list does
+    _con(svc).execute("CREATE TABLE honest_scratch (v VARCHAR)")
+    assert {t["table"]: t for t in run(svc.tables())}["honest_scratch"]["primary_key"] == []
+    assert svc.snapshot()["keyless_tables"] == ["honest_scratch"]
+    _con(svc).execute("DROP TABLE honest_scratch")
+    run(svc.tables())
+    assert svc.snapshot()["keyless_tables"] == []
     # a sync of some tables proves only those: the device is not called in sync
     _con(svc).execute("CREATE TABLE honest_other (id BIGINT PRIMARY KEY)")
     svc.wrote()

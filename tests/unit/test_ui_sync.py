@@ -45,6 +45,9 @@ def test_badge_words_never_say_in_sync_unless_proved(ui: Any) -> None:
     assert words({"phase": "pending", "unsent": 0, "last_outcome": "cancelled"}) == \
         "sync cancelled"
     assert words({"phase": "offline", "unsent": 1}) == "offline, 1 change not sent"
+    # a keyless user table is left out of every sync: not "in sync" alone (was)
+    assert words({"phase": "idle", "unsent": 0, "keyless_tables": ["scratch"]}) == \
+        "in sync · 1 table not synced"
 
 
 @pytest.mark.parametrize(("record", "kind"), [

@@ -683,6 +683,10 @@ class SyncService:
                         "rejections": s["pending_rejections"] if s else 0,
                         "outbox_batches": s["outbox_batches"] if s else 0,
                         "error": self.status.table_errors.get(name)})
+        keyless = [str(t["table"]) for t in out if not t["primary_key"]]
+        if keyless != self.status.keyless_tables:  # the badge names them (not "in sync")
+            self.status.keyless_tables = keyless
+            self.publish()
         return out
 
     async def sync_log(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ fail), ``conflict`` (manual conflicts wait for a decision), ``pending`` (nothing
 this device in sync: no sync yet, the last one was cancelled or covered only some
 tables, or the page wrote since), else ``idle``: in sync, as proved by a sync after
 which nothing was written. ``unsent`` counts the local changes not yet sent (None:
-written since the last count). Plain data in, plain dict out.
+written since the last count; then ``unsent_tables`` are unknown too, each None).
+``keyless_tables``: user tables no sync covers for want of a primary key, so the page
+does not call the device "in sync" without naming them. Plain data in, plain dict out.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class SyncStatus:
     proved: bool = False  # a whole sync proved this device in sync; nothing written since
     unsent: int | None = 0  # local changes not yet sent; None: written since the last count
     unsent_tables: dict[str, int] = field(default_factory=dict)
+    # User tables left out of every sync for want of a primary key, as the tables list
+    # (SyncService.tables) last found them.
+    keyless_tables: list[str] = field(default_factory=list)
     next_sync_at: float | None = None  # epoch seconds
     interval_s: float = 0.0
     tables_done: list[str] = field(default_factory=list)
@@ -150,7 +155,10 @@ class SyncStatus:
                 if self.progress else None, "last_sync": self.last_sync,
                 "last_error": self.last_error, "last_outcome": self.last_outcome,
                 "in_sync": self.phase == IDLE, "unsent": self.unsent,
-                "unsent_tables": dict(self.unsent_tables),
+                # written since the count: no table's older count stands (was 0)
+                "unsent_tables": dict(self.unsent_tables) if self.unsent is not None
+                else dict.fromkeys(self.unsent_tables),
+                "keyless_tables": list(self.keyless_tables),
                 "pending_conflicts": self.pending_conflicts, "rejections": self.rejections,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
                 "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())],
