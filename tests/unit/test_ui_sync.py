@@ -4,7 +4,9 @@ run in CPython with a stand-in for PyScript's ``pyscript`` module, which they ne
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +133,17 @@ def test_offline_says_the_server_is_unreachable_once(ui: Any) -> None:
     assert "Last sync failed: Not signed in to the server" in text
     text = ui.SyncPanel.detail(None, {"phase": "error", "last_error": unreachable, "unsent": 0})
     assert "Last sync failed: The server could not be reached" in text
+
+
+def test_the_badge_before_the_first_status_is_drawn_neutral() -> None:
+    """"sync: waiting" was drawn in the "in sync" green (data-phase="idle") until the worker
+    answered: nothing is proved yet, so the page starts in the neutral pending state."""
+    web = Path(__file__).resolve().parents[2] / "web"
+    badge = re.search(r'<span id="status-sync" data-phase="(\w+)">sync: <b>(\w+)</b>',
+                      (web / "index.html").read_text())
+    assert badge is not None and badge.group(2) == "waiting"
+    css = (web / "app.css").read_text()
+    colour = re.search(r'#status-sync\[data-phase="' + badge.group(1) + r'"\] b \{ color: (#\w+)',
+                       css)
+    green = re.search(r'#status-sync\[data-phase="idle"\] b \{ color: (#\w+)', css)
+    assert colour is not None and green is not None and colour.group(1) != green.group(1)
