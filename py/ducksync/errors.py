@@ -18,6 +18,7 @@ __all__ = [
     "DucksyncError",
     "ForbiddenError",
     "InvalidKeyError",
+    "InvalidOptionError",
     "LimitExceededError",
     "MassDeleteError",
     "NoPrimaryKeyError",
@@ -94,6 +95,13 @@ class InvalidKeyError(DucksyncError):
     collapse rows into one."""
 
     code = "invalid_key"
+
+
+class InvalidOptionError(DucksyncError):
+    """An option of a run (e.g. the conflict policy) has a value ducksync does not know:
+    refused before anything moves, the message naming the values it takes."""
+
+    code = "invalid_option"
 
 
 class SchemaMismatchError(DucksyncError):
@@ -233,6 +241,7 @@ _BY_CODE: dict[str, type[DucksyncError]] = {
         DuckDBCrashedError,
         NoPrimaryKeyError,
         InvalidKeyError,
+        InvalidOptionError,
         SchemaMismatchError,
         TableDroppedError,
         MassDeleteError,

@@ -80,6 +80,22 @@ def test_callable_policy_sees_both_versions() -> None:
     assert rows(b) == rows(r)
 
 
+@pytest.mark.parametrize("options", [{"policy": "remote_wins"}, {"policy": "newest:"},
+                                     {"policies": {"t": "bogus"}}])
+def test_an_unknown_policy_is_refused_when_the_options_are_made(options: Any) -> None:
+    """Only the CLI checked it: ``SyncOptions(policy="remote_wins")`` was taken, and the
+    typo surfaced (as an untyped error) only when a conflict showed up mid-run."""
+    from ducksync.engine.sync import SyncOptions
+    from ducksync.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError) as refused:
+        SyncOptions(**options)
+    assert refused.value.code == "invalid_option" and "unknown conflict policy" in str(
+        refused.value)
+    assert refused.value.hint == "use remote-wins, local-wins, manual or newest:COLUMN"
+    SyncOptions(policy="newest:ts", policies={"t": "local-wins"})  # known ones pass
+
+
 @pytest.mark.parametrize("take", ["local", "remote"])
 def test_manual_conflict_kept_then_resolved(take: str) -> None:
     a, b, r = setup()

@@ -15,17 +15,18 @@ import json
 import sys
 from typing import Any
 
-POLICIES = ("remote-wins", "local-wins", "manual", "newest:COLUMN")
+from ducksync.engine.merge import POLICY_NAMES as POLICIES
+from ducksync.engine.merge import checked_policy
+from ducksync.errors import InvalidOptionError
 
 
 def _policy(text: str) -> str:
-    """``--conflict``, checked before anything opens: the engine reads the policy only
-    when a conflict shows up, so a typo would surface mid-run, after other tables moved."""
-    if text in POLICIES[:3] or (text.startswith("newest:") and len(text) > len("newest:")):
-        return text
-    raise argparse.ArgumentTypeError(
-        f"unknown conflict policy {text!r}: use remote-wins, local-wins, manual or "
-        "newest:COLUMN")
+    """``--conflict``, checked before anything opens (the engine's own check)."""
+    try:
+        checked_policy(text)
+    except InvalidOptionError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}: {exc.hint}") from None
+    return text
 
 
 def _positive(text: str) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import Transfer
@@ -35,9 +35,10 @@ from ducksync.engine.state import (
 )
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.engine.transaction import transaction
-from ducksync.errors import DucksyncError
+from ducksync.errors import DucksyncError, InvalidOptionError
 
-__all__ = ["ConflictCase", "Policy", "apply_policy", "apply_pull", "build_plan", "fetch_changed"]
+__all__ = ["POLICY_NAMES", "ConflictCase", "Policy", "apply_policy", "apply_pull", "build_plan",
+           "checked_policy", "fetch_changed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +54,20 @@ class ConflictCase:
 Winner = Literal["local", "remote"]
 # "remote-wins" | "local-wins" | "manual" | "newest:COLUMN" | callable(case) -> winner
 Policy = str | Callable[[ConflictCase], Winner]
+POLICY_NAMES = ("remote-wins", "local-wins", "manual", "newest:COLUMN")
+P = TypeVar("P", bound=Policy)
+
+
+def checked_policy(policy: P) -> P:
+    """``policy`` if the engine knows it, else :class:`InvalidOptionError` naming the
+    valid ones. Checked when the options are made (and by the CLI's ``--conflict``):
+    the engine reads the policy only when a conflict shows up, so a typo would surface
+    mid-run, after other tables moved."""
+    if not isinstance(policy, str) or policy in POLICY_NAMES[:3] or (
+            policy.startswith("newest:") and len(policy) > len("newest:")):
+        return policy  # a callable decides each conflict itself
+    raise InvalidOptionError(f"unknown conflict policy {policy!r}",
+                             hint="use " + ", ".join(POLICY_NAMES[:3]) + " or newest:COLUMN")
 
 
 async def fetch_changed(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer,
@@ -161,8 +176,7 @@ async def apply_policy(local: LocalStore, shape: Shape, policy: Policy) -> int:
     elif callable(policy):
         await _callable_winners(local, shape, policy)
     else:
-        raise DucksyncError(f"unknown conflict policy {policy!r}",
-                            hint="use remote-wins, local-wins, manual or newest:COLUMN")
+        checked_policy(policy)  # raises: an unknown name
     await local.execute("UPDATE __ds_plan SET action = CASE winner WHEN 'local' THEN 'push' "
                         "ELSE 'pull' END WHERE action = 'conflict'")
     return n

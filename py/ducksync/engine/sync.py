@@ -32,7 +32,7 @@ from ducksync.engine import (
 )
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.detect import BaseSums, Top, Transfer
-from ducksync.engine.merge import Policy
+from ducksync.engine.merge import Policy, checked_policy
 from ducksync.engine.overlap import both
 from ducksync.engine.schema import Shape, Side, reconcile
 from ducksync.engine.store import (
@@ -88,6 +88,12 @@ class SyncOptions:
     # commits it announced wrote. Tried first when this device did not write the table
     # since its last sync; proved by checksums, else the general round runs.
     feed_keys: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """An unknown policy is refused here, before a run sends anything."""
+        checked_policy(self.policy)
+        for policy in self.policies.values():
+            checked_policy(policy)
 
     def rows_per_batch(self, bulk: bool = False) -> int:
         if self.batch_rows is not None:

@@ -23,7 +23,8 @@ from ducksync.errors import UnsupportedMediaError as UnsupportedMediaError
 
 STATUS_BY_CODE: dict[str, int] = {
     "auth": 401, "protocol": 400, "query": 400, "no_primary_key": 422,
-    "schema_mismatch": 409, "invalid_key": 422, "conflict": 409, "remote_unavailable": 503,
+    "schema_mismatch": 409, "invalid_key": 422, "invalid_option": 422,
+    "conflict": 409, "remote_unavailable": 503,
     "payload_too_large": 413, "limit_exceeded": 413, "rate_limited": 429, "forbidden": 403,
     "not_found": 404,
     "timeout": 504, "unsupported_media": 415, "read_only_remote": 403, "internal": 500,

@@ -39,6 +39,7 @@ from ducksync.engine import drop as engine_drop
 from ducksync.engine import rejections as engine_rejections
 from ducksync.engine import sqlbuild as sb
 from ducksync.engine.bootstrap import BOOT_TOTAL
+from ducksync.engine.merge import checked_policy
 from ducksync.engine.push import PUSH_TOTAL
 from ducksync.engine.schema import Shape
 from ducksync.engine.store import LocalStore, WriteTracked
@@ -61,7 +62,6 @@ __all__ = ["DIRECTIONS", "SyncCancelledError", "SyncService"]
 Emit = Callable[[str, dict[str, Any]], None]
 DIRECTIONS: Final[dict[str, Mode]] = {"push": "push", "pull": "pull", "both": "sync",
                                       "sync": "sync"}
-POLICIES: Final = ("manual", "remote-wins", "local-wins")
 SYNC_LOG_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS ducksync.sync_log (started_at TIMESTAMP, ended_at TIMESTAMP, "
     "direction VARCHAR, tables VARCHAR[], rows_pushed BIGINT, rows_pulled BIGINT, "
@@ -150,7 +150,7 @@ class SyncService:
         if debounce_s is not None:
             self.schedule.debounce_s = max(0.0, float(debounce_s))
         if policy is not None:
-            self.policy = _checked_policy(policy)
+            self.policy = checked_policy(policy)
         if batch_rows is not None:
             self.batch_rows = max(1, int(batch_rows))
         self._wakeup()
@@ -295,7 +295,7 @@ class SyncService:
                     return self._summary(SyncReport(mode=mode, tables=[]), "nothing", None, 0.0)
             task = asyncio.ensure_future(self._run(
                 tables=tables, mode=mode, direction=direction,
-                policy=_checked_policy(policy or self.policy),
+                policy=checked_policy(policy or self.policy),
                 batch_rows=batch_rows or self.batch_rows, trigger=trigger,
                 allow_mass_delete=allow_mass_delete, feed_keys=feed_keys or {}))
             self._task = task
@@ -700,9 +700,3 @@ class SyncService:
                 "ms")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-
-def _checked_policy(policy: str) -> str:
-    if policy in POLICIES or policy.startswith("newest:"):
-        return policy
-    raise DucksyncError(f"unknown conflict policy {policy!r}",
-                        hint="use manual, remote-wins, local-wins or newest:COLUMN")
