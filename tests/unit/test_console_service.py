@@ -173,6 +173,15 @@ def test_ddl_and_dml_come_back_raw_and_errors_do_not_show_the_wrapper(con: Any) 
     assert ddl["kind"] == "raw" and ddl["statement"] == "create"
     dml = run(h.service.run({"sql": "INSERT INTO u SELECT * FROM range(3)"}))
     assert dml["kind"] == "raw" and table_of(dml["ipc"]).column(0).to_pylist() == [3]
+    # a DELETE after a WITH clause is a delete (was "with": the page said "1 row in ms"
+    # with a Count grid, not "1 row deleted")
+    cte = run(h.service.run({"sql": "WITH old(n) AS (SELECT ')(' || 1), gone AS (SELECT 2) "
+                                    "DELETE FROM u WHERE i IN (SELECT 2 FROM gone)"}))
+    assert cte["kind"] == "raw" and cte["statement"] == "delete"
+    assert table_of(cte["ipc"]).column(0).to_pylist() == [1]
+    assert csql.statement_verb("WITH RECURSIVE r(a) USING KEY (a) AS (SELECT 1) "
+                               "INSERT INTO u SELECT a FROM r") == "insert"
+    assert csql.statement_verb("WITH a AS (SELECT 1) SELECT * FROM a") == "select"
     with pytest.raises(QueryError) as caught:
         run(h.service.run({"sql": "SELECT * FROM nowhere"}))
     assert "nowhere" in caught.value.message and "__ds_console" not in caught.value.message

@@ -176,7 +176,7 @@ class ConsoleService:
                 # not a query after all (e.g. WITH … DELETE): run it as it is, below
             else:
                 return await self._table(page_rows, described)
-        return {"kind": "raw", "ipc": await self._run(last), "statement": csql.first_word(last)}
+        return {"kind": "raw", "ipc": await self._run(last), "statement": csql.statement_verb(last)}
 
     async def _describe(self, body: str) -> list[list[Any]] | None:
         try:

@@ -22,7 +22,7 @@ from ducksync.engine.names import CONSOLE_HISTORY, CONSOLE_RESULT, SCHEMA
 
 __all__ = ["RESULT_TABLE", "Statement", "count_sql", "describe_query_sql", "describe_sql",
            "first_word", "history_sql", "page_sql", "query_body", "result_table_sql", "split",
-           "statement_at"]
+           "statement_at", "statement_verb"]
 
 RESULT_TABLE: Final = f"temp.main.{CONSOLE_RESULT}"
 HISTORY_TABLE: Final = f"{SCHEMA}.{CONSOLE_HISTORY}"
@@ -127,6 +127,41 @@ def first_word(sql: str) -> str:
     lead = _LEADING.match(sql)
     word = _WORD.match(sql, lead.end() if lead else 0)
     return word.group(0).lower() if word else ""
+
+
+def statement_verb(sql: str) -> str:
+    """What the statement does (``delete`` for ``WITH old AS (...) DELETE ...``): its first
+    keyword, or after a leading WITH clause the first word that follows a CTE's body. The
+    console's summary says "1 row deleted" from it. DuckDB-WASM's API has no statement
+    type to ask, so the clause is skipped here: quotes and comments by the splitter's
+    rules, each CTE's column list and body by their parentheses."""
+    word = first_word(sql)
+    if word != "with":
+        return word
+    lead = _LEADING.match(sql)
+    i, n, depth, closed = (lead.end() if lead else 0) + len("with"), len(sql), 0, False
+    while i < n:
+        skipped = _skip_quoted(sql, i)
+        if skipped != i:
+            i = skipped
+            continue
+        ch = sql[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            closed = depth == 0
+        elif depth == 0 and ch == ",":
+            closed = False  # the next CTE
+        elif depth == 0 and closed and (found := _WORD.match(sql, i)):
+            verb = found.group(0).lower()
+            if verb not in ("as", "using"):  # after a column list, not a body
+                return verb
+            closed = False
+            i = found.end()
+            continue
+        i += 1
+    return word
 
 
 def query_body(statement: str) -> str | None:
