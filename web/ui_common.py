@@ -17,6 +17,16 @@ PLAIN_WORDS = {
 }
 # The start of a message that only restates a lead's plain words (the workers' and
 # session.js's own, kept whole for logs): said once, the rest kept as the cause.
+# The page's own way out, said instead of the engine's hint where the page has one: the
+# engine's hints lead with CLI commands (`ducksync pull LOCAL REMOTE --table t`), which
+# a page user cannot run; the sync panel's "Stopped tables" has a button for each.
+PAGE_HINTS = {
+    "table_dropped": "use the table's buttons under Stopped tables below: get it back, or "
+                     "drop it everywhere",
+    "mass_delete": "confirm the deletion with the table's button under Stopped tables "
+                   "below, or undo it to keep the rows",
+}
+
 RESTATED = {"The server could not be reached": "cannot reach the server",
             "Could not reach MotherDuck": "cannot connect to motherduck"}
 
@@ -101,7 +111,7 @@ def plain_error(error):
     part a sentence."""
     lead = PLAIN_WORDS.get(str(error.get("code") or ""), "")
     text = sentence(lead_once(lead, str(error.get("message") or "unknown error")))
-    hint = error.get("hint")
+    hint = PAGE_HINTS.get(str(error.get("code") or "")) or error.get("hint")
     if hint:
         text += " What to do: " + sentence(hint)
     if error.get("request_id"):  # what the server's operator looks the failure up by

@@ -62,3 +62,19 @@ def test_the_header_says_connecting_not_offline_while_the_remote_worker_starts(
         "connecting"
     assert common.online_words({"online": False, "remote": {"phase": "offline"}}) == "offline"
     assert common.online_words({"online": True, "remote": {"phase": "connected"}}) == "online"
+
+
+@pytest.mark.parametrize("side", ["local", "remote"])
+def test_a_stopped_table_s_hint_in_the_page_is_the_page_s_own_way_out(common: Any,
+                                                                       side: str) -> None:
+    """The engine's hint leads with CLI commands ("`ducksync pull LOCAL REMOTE --table t2`
+    ... (JS: ducksync.redownload)"), which the page showed as its "What to do"."""
+    from ducksync.engine.schema import _dropped_table
+    from ducksync.errors import error_to_wire
+
+    text = common.plain_error(error_to_wire(_dropped_table("t2", side)))
+    assert "What to do: Use the table's buttons under Stopped tables below" in text, text
+    assert "ducksync pull" not in text and "ducksync push" not in text and "JS:" not in text
+    mass = common.plain_error({"code": "mass_delete", "message": "this sync would delete",
+                               "hint": "sync again with --allow-mass-delete"})
+    assert "Stopped tables" in mass and "--allow-mass-delete" not in mass
