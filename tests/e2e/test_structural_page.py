@@ -85,6 +85,9 @@ def test_the_page_shows_a_stopped_table_and_its_way_out(open_app: Any, server: A
     assert sync(a, tables=["ui_stop"])["tables"][0]["dropped_on"] == "local"
     item.wait_for(timeout=30_000)
     assert "was dropped on this device" in item.inner_text()
+    # what to do is the page's own way out, not the engine's CLI command (was "ducksync pull")
+    detail = a.inner_text("#sync-detail")
+    assert "under Stopped tables" in detail and "ducksync pull" not in detail, detail
     item.get_by_role("button", name="Download it again").click()
     a.wait_for_function("() => !document.querySelector('#stopped-list li')", timeout=60_000)
     assert q(a, "SELECT count(*) AS n FROM ui_stop") == [{"n": 10}]

@@ -42,6 +42,11 @@ def test_sync_button_badge_tables_chart_and_conflict_resolution(open_app: Any,
     assert a.get_by_role("button", name="Sync now").is_enabled()
     assert a.locator("#sync-progress").is_hidden() and a.locator("#sync-cancel").is_hidden()
     assert a.get_by_role("img").get_attribute("aria-label").startswith("1 recent syncs")
+    # a keyless table no sync covers: the badge says so (was "in sync" alone)
+    ex(a, "CREATE TABLE ui_scratch (v VARCHAR)")
+    a.get_by_role("button", name="Sync now").click()
+    a.wait_for_function("""() => document.getElementById('status-sync').textContent
+        === 'sync: in sync · 1 table not synced'""", timeout=60_000)
 
     # the same row edited on both devices: b's sync surfaces a conflict in its view
     assert b.evaluate("window.ducksync.sync({tables: ['ui_notes']})")["pulled"] == 3
