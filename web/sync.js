@@ -6,7 +6,8 @@ import { REQUEST } from "@ducksync/protocol";
 // Until the worker (or, in a follower tab, the owner's worker) answers: nothing is proved.
 const UNKNOWN = Object.freeze({ phase: "pending", running: false, progress: null, last_sync: null,
                                 last_error: null, last_outcome: null, in_sync: false,
-                                unsent: null, unsent_tables: {}, pending_conflicts: 0 });
+                                unsent: null, unsent_tables: {}, keyless_tables: [],
+                                pending_conflicts: 0 });
 const DIRECTIONS = new Set(["push", "pull", "both"]);
 
 /** Called from the Client constructor: keep the sync status, apply connect() options. */

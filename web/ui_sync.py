@@ -195,6 +195,11 @@ class SyncPanel:
         if rejected:
             parts.append(str(rejected) + (" change was" if rejected == 1 else " changes were") +
                          " rejected by the server's sync rules: see below.")
+        keyless = state.get("keyless_tables") or []
+        if keyless:  # the badge's "1 table not synced": which, and why
+            parts.append(("Table " if len(keyless) == 1 else "Tables ") + ", ".join(keyless) +
+                         (" is" if len(keyless) == 1 else " are") +
+                         " not synced: no primary key. Declare one to sync it.")
         unsent = state.get("unsent")
         if unsent:
             parts.append(changes(unsent) + " made here not sent yet.")

@@ -50,6 +50,8 @@ def test_badge_words_never_say_in_sync_unless_proved(ui: Any) -> None:
     # a keyless user table is left out of every sync: not "in sync" alone (was)
     assert words({"phase": "idle", "unsent": 0, "keyless_tables": ["scratch"]}) == \
         "in sync · 1 table not synced"
+    detail = ui.SyncPanel.detail(None, {"phase": "idle", "keyless_tables": ["scratch"]})
+    assert "Table scratch is not synced: no primary key. Declare one to sync it." in detail
 
 
 @pytest.mark.parametrize(("record", "kind"), [
