@@ -81,6 +81,10 @@ def test_the_sample_query_runs_and_ddl_dml_read_as_sentences(page: Any) -> None:
     page.keyboard.press("Escape")
     assert run(page, "INSERT INTO c_t VALUES (1)").startswith("1 row inserted in ")
     assert run(page, "INSERT INTO c_t VALUES (2), (3)").startswith("2 rows inserted in ")
+    # a DELETE after a WITH clause is a delete (was "1 row in ..." with a Count grid)
+    assert run(page, "WITH gone AS (SELECT 3 AS i) DELETE FROM c_t WHERE i IN "
+                     "(SELECT i FROM gone)").startswith("1 row deleted in ")
+    assert run(page, "INSERT INTO c_t VALUES (3)").startswith("1 row inserted in ")
     # several statements: the last one's result; Ctrl+Enter runs the one under the cursor
     assert run(page, "SELECT 1 AS a; SELECT count(*) AS n FROM c_t;").startswith("1 row in ")
     assert headers(page) == ["n BIGINT"] and cells(page) == [["3"]]
