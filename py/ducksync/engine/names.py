@@ -37,6 +37,8 @@ PROTOCOL_COLUMNS: Final = frozenset({
     "__ds_ok",  # remote store: a batch row's new values pass its scope's filter
     # local scratch (never travel): keys.add_pending_key's rows of a key held twice
     "__ds_row", "__ds_h", "__ds_mine",
+    # conflicts.conflicts_with_versions: a kept conflict row as one struct (its text)
+    "__ds_version",
 })
 
 # The feed pull's temp tables (engine/feed_pull.py uses these constants).
