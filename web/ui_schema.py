@@ -63,8 +63,10 @@ def group_catalog(rows):
     return out
 
 
-def sync_words(table, synced, unsent):
-    """The sync state of one local table in words: only tables of ``main`` with a key sync."""
+def sync_words(table, synced, unsent, counting=False):
+    """The sync state of one local table in words: only tables of ``main`` with a key sync.
+    ``counting``: its unsent changes are being counted again (after a write): not yet
+    "synced", whatever an older count said."""
     if table["schema"] != "main":
         return "not synced (only the main schema syncs)"
     if not table["key"]:
@@ -77,6 +79,8 @@ def sync_words(table, synced, unsent):
         return "not synced yet"
     if unsent:
         return count(unsent, "change") + " not sent"
+    if counting:
+        return "counting changes not sent"
     if synced.get("outbox_batches"):
         return "changes waiting to be sent"
     return "synced"
@@ -109,7 +113,9 @@ def local_html(tables, counts, synced, unsent, opened=()):
             '<span class="schema-key">' +
             (("key " + escape(shown_key(key_shown, owed))) if key_shown else "no key") +
             "</span> · " +
-            '<span class="schema-sync">' + escape(sync_words(t, info, pending)) +
+            '<span class="schema-sync">' +
+            escape(sync_words(t, info, pending, t["schema"] == "main" and pending is None
+                              and t["table"] in unsent)) +
             "</span></summary><table><thead><tr><th scope=\"col\">column</th>"
             "<th scope=\"col\">type</th><th scope=\"col\"></th></tr></thead><tbody>" +
             columns + "</tbody></table></details>")

@@ -44,6 +44,10 @@ def test_sync_state_words(schema: Any) -> None:
     assert schema.sync_words(keyed, {}, 9) == "not synced yet"  # its rows: all unsent
     assert schema.sync_words(keyed, {"synced": True}, 1) == "1 change not sent"
     assert schema.sync_words(keyed, {"synced": True}, 0) == "synced"
+    # right after a write the status counts again (unsent_tables: null): not "synced"
+    assert schema.sync_words(keyed, {"synced": True}, None, True) == "counting changes not sent"
+    html = schema.local_html([{**keyed, "columns": []}], [3], {"t": {"synced": True}}, {"t": None})
+    assert "counting changes not sent" in html and ">synced<" not in html
     assert schema.sync_words(keyed, {"synced": True, "pending_conflicts": 2}, 0) == \
         "2 conflicts to resolve"
     assert schema.sync_words({**keyed, "key": []}, {}, None) == "not synced (no primary key)"
