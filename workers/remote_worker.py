@@ -36,6 +36,9 @@ class RemoteWorker:
     def __init__(self) -> None:
         self.host = WorkerHost()
         self.last: HealthCheck | None = None
+        # Probes started so far: only the newest settles the phase (an older one, sent
+        # before the network went off, may answer after the newer one did).
+        self._probes = 0
         self._wake = asyncio.Event()
         core = self.host.core
         core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
@@ -64,6 +67,8 @@ class RemoteWorker:
                 self.host.core.settle(result.state, reason=None, remote=result.remote)
             self.last = result
             return result
+        self._probes += 1
+        probe = self._probes
         try:
             response = await pyfetch(HEALTH_URL, cache="no-store")
             try:
@@ -73,6 +78,8 @@ class RemoteWorker:
             result = classify_health(status=response.status, body=body)
         except Exception as exc:  # the request itself failed: no network, server down
             result = classify_health(status=None, error=str(exc))
+        if probe != self._probes:  # a newer probe is under way: its answer is the current one
+            return result
         if result != self.last or self.host.core.phase == protocol.BOOTING:
             if result.state == protocol.CONNECTED and self.last is not None:
                 self.feed.wake()  # back: reconnect the feed now, not after its backoff
