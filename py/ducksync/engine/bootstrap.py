@@ -229,9 +229,15 @@ async def hashes_alike(local: LocalStore, types: Mapping[str, str],
     """The local engine hashes every column (``types``: each column's) as the remote's
     does: its :func:`sqlbuild.hash_probe_sql` answer is the remote's, and each column's
     type is one the probe covers. A local engine that cannot run the probe proves nothing."""
-    if remote_probe is None or not all(sb.hash_proven(t) for t in types.values()):
+    if not _provable(types, remote_probe):
         return False
     return await _local_probe(local) == remote_probe
+
+
+def _provable(types: Mapping[str, str], remote_probe: str | None) -> bool:
+    """The probe can prove the engines alike: the remote answered it, and it covers
+    every column's type."""
+    return remote_probe is not None and all(sb.hash_proven(t) for t in types.values())
 
 
 def hashes_alike_foreseen(local: LocalStore, types: Mapping[str, str],
@@ -242,7 +248,7 @@ def hashes_alike_foreseen(local: LocalStore, types: Mapping[str, str],
     this runs on (DuckDB-WASM and native: ``test_the_hash_probe_answers_alike_in_wasm_
     and_native``). A wrong guess costs a request, never a row: the bootstrap's own
     request follows the probe's answer and uses a fetch only when it is the same."""
-    if remote_probe is None or not all(sb.hash_proven(t) for t in types.values()):
+    if not _provable(types, remote_probe):
         return False
     with contextlib.suppress(KeyError, TypeError):
         return _PROBED[local] == remote_probe
