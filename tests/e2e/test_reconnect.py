@@ -10,6 +10,7 @@ app's own state, never sleeps.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -62,3 +63,34 @@ def test_offline_edit_survives_reload_and_is_pushed_after_reconnect(
     rows = assert_converged(server, a, b, table="trips")
     assert [r["note"] for r in rows] == ["planned", "edited offline", "planned", "added offline"]
     assert a.query(ROWS) == edited
+
+
+def test_an_older_health_answer_never_puts_connected_back_after_a_newer_one(
+        ducksync_server: Any, ducksync_device: Any) -> None:
+    """A probe sent while online can answer after the probe sent when the network went
+    off: the older answer ("connected") must not override the newer ("offline"), which
+    would hold the page 'connected' until the next periodic probe (30 s later)."""
+    server = ducksync_server()
+    device = open_device(ducksync_device, server)
+    page = device.page
+    body = page.request.get(server.url + "/readyz").text()  # a real "connected" answer
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # the first probe is held, any later one goes through
+        if held:
+            route.fallback()
+        else:
+            held.append(route)
+
+    page.context.route("**/readyz", hold)
+    page.evaluate(f"() => {{ window.__older = ({device.client}).remoteHealth(); }}")
+    deadline = time.monotonic() + 30
+    while not held and time.monotonic() < deadline:  # the older probe is in flight
+        page.wait_for_timeout(50)
+    assert held, "the older probe never reached the network"
+    with device.offline():  # the newer probe: no network, 'offline'
+        assert device.status()["remote"]["phase"] == "offline"
+        held[0].fulfill(status=200, content_type="application/json", body=body)
+        older = page.evaluate("() => window.__older")  # its answer has been handled
+        assert older["status"] == "connected"  # it did answer, after the newer one
+        assert device.status()["remote"]["phase"] == "offline"
