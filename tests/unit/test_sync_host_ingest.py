@@ -68,3 +68,48 @@ def test_ingest_appends_a_known_schema_directly_and_keeps_replace_semantics(
     # the scratch catalog only for a schema without a template yet (on any table); before,
     # each table had its own: [True, False, False, True, True, True]
     assert [s["scratch"] for s in got] == [True, False, False, False, True, False]
+
+
+# insertInto: IPC appended to a table of the database, by position, only when its columns
+# are named as given; a refusal leaves the IPC whole; in a transaction, a rollback undoes it.
+INTO = """
+import { createRequire } from "node:module";
+const [dist, hostPath] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const duckdb = require(dist + "/duckdb-node-blocking.cjs");
+const { syncConnection, streamOfFile } = await import(hostPath);
+""" + OPEN_DB_JS + """
+const raw = db.connect();
+const conn = {
+  query: async (sql) => raw.useUnsafe((b, id) => b.runQuery(id, sql)),
+  insert: async (ipc, options) => raw.insertArrowFromIPCStream(ipc, options),
+};
+const sc = await syncConnection({ connect: async () => conn });
+const ipcOf = async (sql) => streamOfFile(await conn.query(sql)).slice();
+await sc.query("CREATE TABLE m (a INTEGER, b VARCHAR)");
+const out = {};
+const swapped = await ipcOf("SELECT 'y' AS b, 2 AS a");
+out.swapped = await sc.insertInto("m", swapped, ["a", "b"]);
+out.swappedWhole = swapped.byteLength > 0;
+out.fewer = await sc.insertInto("m", await ipcOf("SELECT 2 AS a"), ["a", "b"]);
+await sc.query("BEGIN TRANSACTION");
+out.rolledBack = await sc.insertInto("m", await ipcOf("SELECT 7 AS a, 'r' AS b"), ["a", "b"]);
+await sc.query("ROLLBACK");
+await sc.query("BEGIN TRANSACTION");
+out.matching = await sc.insertInto("m", await ipcOf("SELECT 1::BIGINT AS a, 'x' AS b"), ["a", "b"]);
+await sc.query("COMMIT");
+out.rows = await sc.rows("SELECT a, b FROM m ORDER BY ALL");
+console.log(JSON.stringify(out));
+"""
+
+
+@needs_wasm
+def test_insert_into_a_table_takes_columns_by_position_only_when_named_alike(
+        tmp_path: Path) -> None:
+    runner = tmp_path / "into.mjs"
+    runner.write_text(INTO)
+    out = subprocess.run(["node", str(runner), str(DIST), str(HOST)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got == {"swapped": False, "swappedWhole": True, "fewer": False, "rolledBack": True,
+                   "matching": True, "rows": [[1, "x"]]}
