@@ -160,17 +160,6 @@ export async function syncConnection(db) {
         await db.files.drop(name);
       }
     },
-    // Append IPC to the database's table `name`, in the open transaction if any (a
-    // bootstrap page straight into its table: engine/bootstrap.py). DuckDB-WASM's Arrow
-    // insert takes the columns by position, so only when they are named `columns` in that
-    // order: true; else nothing is done and `ipc` is left whole (not detached): false.
-    insertInto: async (name, ipc, columns) => {
-      const names = new MessageReader(ipc).readSchema()?.fields.map((f) => f.name) ?? [];
-      const want = Array.from(columns);
-      if (names.length !== want.length || names.some((n, i) => n !== want[i])) return false;
-      await conn.insert(ipc, { name, schema: "main", create: false });
-      return true;
-    },
     // Load IPC into temp table `name` (replaced, or appended to). DuckDB-WASM detaches `ipc`.
     // The first IPC of a schema lands in the scratch catalog and is copied into temp (the
     // insert cannot create a TEMP table), leaving an empty temp template of that schema;

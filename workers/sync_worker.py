@@ -42,8 +42,7 @@ def js_bytes(data: Any) -> Any:
 
 
 class WasmLocalStore:
-    """:class:`ducksync.engine.store.LocalStore` over a DuckDB-WASM connection; also
-    :class:`~ducksync.engine.store.ArrowInto`."""
+    """:class:`ducksync.engine.store.LocalStore` over a DuckDB-WASM connection."""
 
     def __init__(self, conn: Any, gate: TransactionGate | None = None) -> None:
         self.conn = conn
@@ -88,13 +87,6 @@ class WasmLocalStore:
 
     async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
         await self._q(lambda: self.conn.ingest(table, js_bytes(ipc), append), f"ingest {table}")
-
-    async def insert_arrow(self, table: str, ipc: bytes, columns: Sequence[str]) -> bool:
-        """:class:`ducksync.engine.store.ArrowInto` (workers/sync_host.mjs ``insertInto``)."""
-        done = await self._q(lambda: self.conn.insertInto(table, js_bytes(ipc),
-                                                          to_js(list(columns))),
-                             f"insert into {table}")
-        return bool(done)
 
     def _scratch(self, sql: str) -> tuple[str, str]:
         """A fresh scratch file name, and ``sql`` with ``{file}`` replaced by it."""

@@ -131,8 +131,7 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
 
 
 # Installed in the local worker's Python: each page asked for (the port's call) and each
-# page loaded here (into its temp table or straight into the table), in order, and each
-# read of a page's end.
+# page loaded here (its ingest done), in order, and each read of a page's end.
 RECORD_PAGES = r'''
 import sync_worker as _sw
 from ducksync.worker import port_store as _ps
@@ -150,13 +149,6 @@ async def _ingest(self, table, ipc, *, append=False):
     await _ingest0(self, table, ipc, append=append)
     _ds_pages.append("loaded")
 _sw.WasmLocalStore.ingest_arrow = _ingest
-
-_into0 = _sw.WasmLocalStore.insert_arrow
-async def _into(self, table, ipc, columns):
-    done = await _into0(self, table, ipc, columns)
-    _ds_pages.append("loaded" if done else "refused")
-    return done
-_sw.WasmLocalStore.insert_arrow = _into
 
 _q0 = _sw.WasmLocalStore._q
 async def _q(self, start, sql):
@@ -188,51 +180,3 @@ def test_the_page_asks_for_the_next_page_before_loading_this_one(
     assert len(asked) == len(loaded) >= 3, events
     assert all(asked[k + 1] < loaded[k] for k in range(len(asked) - 1)), events
     assert "read its end" not in events
-
-
-# Installed in the local worker's Python: the second page's fetch, once answered, waits
-# for `_ds_gate` (set by the test) and says so in `self.__ds_held`.
-HOLD_SECOND_PAGE = r'''
-import asyncio, js
-from ducksync.worker import port_store as _ps
-
-_ds_gate, _ds_fetches = asyncio.Event(), [0]
-_hold0 = _ps.PortRemoteStore.call
-async def _hold(self, method, args, ipc=None):
-    out = await _hold0(self, method, args, ipc)
-    if method == "fetch_rows_after":
-        _ds_fetches[0] += 1
-        if _ds_fetches[0] == 2:
-            js.self.__ds_held = True
-            await _ds_gate.wait()
-    return out
-_ps.PortRemoteStore.call = _hold
-'''
-
-
-def test_a_write_here_between_pages_is_not_taken_into_the_base(
-        open_app: Any, four_tables: Any) -> None:
-    """Pages go straight into the table here; a row the app writes between pages with a
-    key of a later page (the table is usable while rows arrive) is not read into that
-    page's base rows: the page takes the temp path, the row written here is kept, and
-    the next round sees it as a write on both sides (a conflict), not as synced."""
-    page = open_app(four_tables.url + "/?sync=manual&tables=boot_c")
-    worker = local_worker(page)
-    run_py = "(code) => self.ducksyncDiagnostics.pyodide.runPython(code)"
-    worker.evaluate(run_py, HOLD_SECOND_PAGE)
-    page.evaluate("""() => { window.__run = null;
-      window.ducksync.sync({direction: "pull", batchRows: 50})
-        .then((r) => { window.__run = r; }, (e) => { window.__run = {error: String(e)}; }); }""")
-    worker.evaluate("async () => { while (!self.__ds_held) await new Promise((r) => "
-                    "setTimeout(r, 20)); }")  # the second page is in: held there
-    q(page, "INSERT INTO boot_c VALUES (120, 'mine', 0)")  # page 3 holds 100..149
-    worker.evaluate(run_py, "_ds_gate.set()")
-    page.wait_for_function("window.__run !== null", timeout=90_000)
-    report = page.evaluate("window.__run")
-    assert "error" not in report or report["error"] is None, report
-    boot_c = report["tables"][0]
-    assert "bootstrap-straight" in boot_c["paths"] and boot_c["pending_conflicts"] == 1
-    assert q(page, "SELECT name FROM boot_c WHERE id = 120") == [{"name": "mine"}]
-    assert q(page, "SELECT count(*)::INTEGER AS n FROM boot_c") == [{"n": ROWS["boot_c"]}]
-    assert q(page, "SELECT count(*)::INTEGER AS n FROM ducksync.base__boot_c WHERE id = 120"
-             ) == [{"n": 0}]

@@ -54,29 +54,6 @@ def local_db(spec: str = ":memory:") -> NativeLocalStore:
     return NativeLocalStore(spec=spec)
 
 
-class IntoLocal(NativeLocalStore):
-    """A native local store that is ``ArrowInto`` as DuckDB-WASM's is
-    (workers/sync_host.mjs ``insertInto``): IPC appended to a table by position, only
-    when its columns are named as given."""
-
-    async def insert_arrow(self, table: str, ipc: bytes, columns: Any) -> bool:
-        from ducksync.stores._arrow import from_ipc
-
-        data = from_ipc(ipc)
-        if data.column_names != list(columns):
-            return False
-
-        def insert() -> None:
-            self.con.register("__ds_ingest", data)
-            try:
-                self._run(f"INSERT INTO {quote_ident(table)} SELECT * FROM __ds_ingest")
-            finally:
-                self.con.unregister("__ds_ingest")
-
-        await self._call(insert)
-        return True
-
-
 class ScalarConnector(NativeLocalStore):
     """A native connection that accepts only what a browser connector can bind (JSON
     scalars): proves SqlRemoteStore never sends a list or BLOB parameter. Like the
@@ -269,12 +246,3 @@ class FlakyLocal:
     def export_arrow(self, sql: str, params: Any = (), **kw: Any) -> Any:
         self._tick(sql)
         return self.inner.export_arrow(sql, params, **kw)
-
-
-class FlakyInto(FlakyLocal):
-    """FlakyLocal over an :class:`IntoLocal`: its inserts into a table count too."""
-
-    async def insert_arrow(self, table: str, ipc: bytes, columns: Any) -> bool:
-        self._tick("insert into")
-        done: bool = await self.inner.insert_arrow(table, ipc, columns)
-        return done

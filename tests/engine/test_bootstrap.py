@@ -11,10 +11,8 @@ from typing import Any
 
 from engine_helpers import (
     Crash,
-    FlakyInto,
     FlakyLocal,
     FlakyRemote,
-    IntoLocal,
     assert_kept_sums_hold,
     do_sync,
     local_db,
@@ -730,118 +728,3 @@ def test_a_page_read_aside_gives_the_cursor_the_database_would() -> None:
         for i, chunk in enumerate(page):
             run(store.ingest_arrow("p", chunk, append=i > 0))
         assert aside == run(store.fetch_rows(sql)) and aside[0][0] == 300, typ
-
-
-# --- straight into the table: a told page appended to the table itself (ArrowInto) -------
-
-class _Statements(FlakyInto):
-    """An ``ArrowInto`` store (as the page's) recording its statements."""
-
-    def __init__(self, fail_at: int | None = None) -> None:
-        super().__init__(IntoLocal(spec=":memory:"), fail_at=fail_at)
-        self.seen: list[str] = []
-
-    def _tick(self, sql: str) -> None:
-        self.seen.append(" ".join(sql.split()))
-        super()._tick(sql)
-
-
-def test_a_told_page_goes_straight_into_the_table_without_a_temp_copy() -> None:
-    """A page whose end the remote told goes into the table created here without its
-    key, and its base rows are read back from it: no temp table of the page, no copy."""
-    r, device = _remote(), _Statements()
-    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
-    assert rep.converged and rep.pulled == N
-    assert "bootstrap-straight" in rep.paths and "bootstrap-settled" in rep.paths
-    _assert_equal_to_remote(device, r)
-    assert device.seen.count("insert into") == 5  # pages of 8, 8, 8, 8, 3
-    assert "ingest" not in device.seen
-    assert not any("__ds_boot0" in s or "__ds_boot1" in s for s in device.seen)
-
-
-def _gapped_remote() -> Any:
-    """A remote table ``t`` of even keys 0..68: odd keys are free for local rows."""
-    writer, r = local_db(), remote_db()
-    writer.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, w DOUBLE)")
-    writer.con.execute(f"INSERT INTO t SELECT 2 * i, 'v' || i, i / 3 FROM range({N}) x(i)")
-    assert do_sync(writer, r).converged
-    return r
-
-
-def test_a_local_write_in_a_page_s_range_is_not_made_a_base_row() -> None:
-    """A row written here between pages, with a key inside a later page's range (the
-    table is usable meanwhile): that page's base rows are not read from the table (they
-    would take the local row for a synced one and hide it), it takes the temp path, and
-    the row is pushed by the next sync. The straight path alone would have read it into
-    the base."""
-    r, device = _gapped_remote(), _Statements()
-
-    def write_here() -> None:  # page 3 holds keys 32..46
-        with device.inner._lock:
-            device.con.execute("INSERT INTO t VALUES (41, 'mine', 0)")
-
-    rep = do_sync(device, _Meddling(r, at=2, hook=write_here), batch_rows=PAGE).tables[0]
-    assert rep.error is None and "bootstrap-straight" in rep.paths
-    assert 41 not in _base_keys(device) and len(_base_keys(device)) == N
-    assert device.seen.count("ingest") == 1  # that page alone, through its temp table
-    assert do_sync(device, r).converged
-    assert r.con.execute("SELECT v FROM t WHERE id = 41").fetchone() == ("mine",)
-    assert rows(device) == rows(r) and len(rows(r)) == N + 1
-
-
-def test_a_kill_at_every_statement_of_a_straight_bootstrap_resumes_whole() -> None:
-    """A failure at each local statement of a bootstrap whose pages go straight into the
-    table (the open transaction lost, as in a killed process): the next sync resumes,
-    every key once, equal to the remote."""
-    r = _remote(12)  # pages of 8 and 4
-    whole = _Statements()
-    assert do_sync(whole, r, batch_rows=PAGE).converged
-    first = next(i for i, s in enumerate(whole.seen) if "__ds_boot_total" in s) + 1
-    inserts = [i + 1 for i, s in enumerate(whole.seen) if s == "insert into"]
-    assert len(inserts) == 2
-    for k in range(first, whole.calls + 1):
-        device = _Statements(fail_at=k)
-        with contextlib.suppress(Crash):  # or reported in the table's report
-            run(sync(device, r, SyncOptions(batch_rows=PAGE), "sync"))
-        rep = do_sync(device.inner, r, batch_rows=PAGE).tables[0]
-        assert rep.converged, (k, rep.error)
-        _assert_equal_to_remote(device.inner, r)
-
-
-class _Lying:
-    """A remote that tells one row more than its pages hold."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def fetch_rows_after(self, *a: Any, told: Any = None, **kw: Any) -> Any:
-        async for chunk in self.inner.fetch_rows_after(*a, told=told, **kw):
-            if told:
-                told["rows"] += 1
-            yield chunk
-
-
-def test_a_page_that_is_not_what_the_remote_told_is_rolled_back() -> None:
-    """The base rows read back from the table are counted against the told rows: a
-    remote whose page differs from what it told leaves nothing of that page here."""
-    r, device = _remote(), _Statements()
-    rep = do_sync(device, _Lying(r), batch_rows=PAGE).tables[0]
-    assert rep.error is not None and rep.error["code"] == "protocol"
-    assert rows(device) == [] and _base_keys(device) == []
-    rep = do_sync(device.inner, r, batch_rows=PAGE).tables[0]
-    assert rep.converged and rep.pulled == N
-    _assert_equal_to_remote(device.inner, r)
-
-
-def test_a_table_made_by_the_user_keeps_the_temp_path() -> None:
-    """A keyed table created here by the user (its column order is its own, a key the
-    page's insert would check) is bootstrapped through the temp pages."""
-    r, device = _remote(), _Statements()
-    device.con.execute("CREATE TABLE t (w DOUBLE, v VARCHAR, id INTEGER PRIMARY KEY)")
-    rep = do_sync(device, r, batch_rows=PAGE).tables[0]
-    assert rep.converged and "bootstrap" in rep.paths and "bootstrap-straight" not in rep.paths
-    assert device.seen.count("insert into") == 0
-    assert sorted(device.con.execute("SELECT id, v, w FROM t").fetchall()) == rows(r)

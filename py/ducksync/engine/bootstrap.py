@@ -29,17 +29,6 @@ MotherDuck straight from the page) leaves it to the local side: natively read of
 page's Arrow beside the connection (``ArrowAside``), else (DuckDB-WASM) after loading
 the page, behind the commit before it.
 
-**Straight into the table** where that is provably right (``_Pages.straight``): a local
-store that appends Arrow to a table itself (``ArrowInto``: DuckDB-WASM), a table created
-here without its key (the remote's columns in the remote's order: the insert maps them
-by position; no key to fail), pages without the remote's hashes (only the table's
-columns), a one-column key, not a resumed run. Then a page whose end is known on arrival
-is inserted into the table in its commit's transaction and its base rows are read back
-from the table as the page's key range, instead of loading a temp copy and inserting
-from it twice. That range must hold no row before the insert (else a row written here
-would become a base row and hide its unsent change: that page takes the temp path), and
-the base rows read must be exactly the page's (else it is rolled back).
-
 **Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
 ``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
 a lost connection at any point resumes after the last committed page: never from zero,
@@ -98,16 +87,9 @@ from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums, stored_hashes_sql
-from ducksync.engine.store import (
-    ArrowAside,
-    ArrowInto,
-    LocalStore,
-    PageEnd,
-    RemoteStore,
-    TableInfo,
-)
+from ducksync.engine.store import ArrowAside, LocalStore, PageEnd, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
-from ducksync.errors import DucksyncError, ProtocolError
+from ducksync.errors import DucksyncError
 
 __all__ = ["BOOT_TOTAL", "Booted", "Fetched", "PageAsk", "eligible", "first_limit", "hashes_alike",
            "hashes_alike_foreseen",
@@ -230,7 +212,7 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     boot = _Pages(local, remote, shape, xfer, page_rows=page_rows, page_bytes=page_bytes,
                   resumed=cursor is not None, derive=derive)
     await boot.set_total(top)
-    pulled, limit, after = 0, first_limit(page_rows), cursor
+    pulled, limit = 0, first_limit(page_rows)
     pending = boot.fetch(cursor, limit, _PAGES[0], early=early)
     try:
         for turn in itertools.count():
@@ -241,18 +223,16 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
                 limit = boot.next_limit(limit, n, nbytes)
                 pending = boot.fetch(last, limit, _PAGES[(turn + 1) % 2])
             with xfer.phase("bootstrap.commit"):
-                pulled += await boot.commit(page, n, last if full else None,
-                                            span=(after, last))
+                pulled += await boot.commit(page, n, last if full else None)
             if not full:
                 break
-            after = last
     except BaseException:
         pending.cancel()
         with contextlib.suppress(BaseException):
             await pending
         raise
-    finally:  # the temp tables it made (a straight page makes none)
-        for name in (*sorted(boot.made), BOOT_TOTAL):
+    finally:
+        for name in (*_PAGES, _KEPT, BOOT_TOTAL):
             with contextlib.suppress(DucksyncError):
                 await local.execute(f"DROP TABLE IF EXISTS {name}")
     if shape.key_pending:
@@ -315,10 +295,6 @@ async def _local_probe(local: LocalStore) -> str | None:
     return str(found[0][0])
 
 
-class _Detour(Exception):
-    """A page not for the straight path after all: rolled back, to the temp path."""
-
-
 class _Pages:
     """One bootstrap's page fetches and local commits."""
 
@@ -340,10 +316,6 @@ class _Pages:
         # a page whose end is known on arrival (told, or read aside): its chunks, loaded
         # by its commit
         self._arrived: dict[str, list[bytes]] = {}
-        self.made: set[str] = set()  # temp tables made, dropped at the end
-        # its pages go straight into the table (see _commit_straight)
-        self.straight = (isinstance(local, ArrowInto) and shape.key_pending and derive
-                         and len(self.key) == 1 and not resumed)
 
     async def set_total(self, top: Top) -> None:
         """``BOOT_TOTAL``: rows left to pull (the remote's count less the base's)."""
@@ -394,7 +366,6 @@ class _Pages:
 
     async def _load(self, page: str, chunks: list[bytes]) -> None:
         """The page's rows into the temp table ``page`` (its statements read them there)."""
-        self.made.add(page)
         for i, chunk in enumerate(chunks):
             await self.local.ingest_arrow(page, chunk, append=i > 0)
 
@@ -405,17 +376,11 @@ class _Pages:
         ``rows``: runs a query where ``page`` holds the page."""
         return sb.page_end(await rows(sb.page_end_sql(self.key, self.shape.types, page)))
 
-    async def commit(self, page: str, n: int, cursor: str | None, *,
-                     span: tuple[str | None, str | None]) -> int:
+    async def commit(self, page: str, n: int, cursor: str | None) -> int:
         """The page's rows and base rows, and the cursor, in one transaction; rows whose
-        key the local table holds already (written here meanwhile) are skipped.
-        ``span``: the page's keys, above the first (None: from the start) up to the
-        second, its last."""
+        key the local table holds already (written here meanwhile) are skipped."""
         async with self._lock:
             arrived = self._arrived.pop(page, None)  # not in the database yet: loaded here
-            if (arrived is not None and n and self.straight
-                    and await self._commit_straight(arrived, n, cursor, span)):
-                return n
             if arrived is not None and n:
                 await self._load(page, arrived)
             del arrived
@@ -440,7 +405,6 @@ class _Pages:
         async with transaction(self.local):
             n = 0
             if skip_held:  # kept apart: the inserts below change what the joins would keep
-                self.made.add(_KEPT)
                 await run(f"CREATE OR REPLACE TEMP TABLE {_KEPT} AS SELECT p.* FROM {src} "
                           f"ANTI JOIN {self.t} x ON {sb.key_join_sql(shape.key, 'p', 'x')} "
                           f"ANTI JOIN {self.base} b ON {sb.key_join_sql(shape.key, 'p', 'b')}")
@@ -452,58 +416,6 @@ class _Pages:
             await run("UPDATE ducksync.tables SET boot_cursor = ? WHERE name = ?",
                       [cursor, shape.table])
         return int(n)
-
-    async def _commit_straight(self, chunks: list[bytes], n: int, cursor: str | None,
-                               span: tuple[str | None, str | None]) -> bool:
-        """The page into the table itself, no temp copy: True once committed; False,
-        nothing done and ``chunks`` untouched, where that is not provably right (the
-        caller then takes the temp path).
-
-        Its base rows are then read back from the table, as the rows in the page's key
-        range: so that none of them can be a row written here (it would hide an unsent
-        local change), the range must hold no row before the page's insert, in this
-        transaction's snapshot (a write committed since is not in it, nor absorbed);
-        else the temp path, which skips nothing here (the table is still without its key)
-        and builds the base from the page. The base rows must then be exactly the page's
-        ``n``: else the remote's page was not what it told, and the page is rolled back
-        (ProtocolError: nothing lost or doubled, the sync stops there).
-        Only for a table created here without its key (``straight``): its columns are the
-        remote's, in the remote's order, and no duplicate key can fail the insert."""
-        key = sb.quote_ident(self.key[0])
-        after, last = span
-        kind = self.shape.types[self.key[0]]
-        rng = f"p.{key} <= CAST(? AS {kind})" + (
-            "" if after is None else f" AND p.{key} > CAST(? AS {kind})")
-        params = [last] if after is None else [last, after]
-        into = self.local
-        assert isinstance(into, ArrowInto)
-        try:
-            async with transaction(self.local):
-                held = await self.local.fetch_rows(
-                    f"SELECT count(*) FROM {self.t} p WHERE {rng}", params)
-                if held[0][0]:
-                    raise _Detour
-                for i, chunk in enumerate(chunks):
-                    if not await into.insert_arrow(self.shape.table, chunk, self.shape.columns):
-                        if i:  # a page is of one schema; those before are in: not undone
-                            raise ProtocolError("a bootstrap page's chunks differ in columns")
-                        raise _Detour
-                based = await self.local.fetch_rows(self._base_insert(f"{self.t} p WHERE {rng}"),
-                                                    params)
-                if int(based[0][0]) != n:
-                    raise ProtocolError(
-                        f"the remote told a page of {n} rows up to key {last!r}, but "
-                        f"{based[0][0]} arrived in that range",
-                        hint="nothing of that page was kept here; the server's answer "
-                             "disagrees with itself: update it, or report it with its log")
-                await self.local.execute(
-                    "UPDATE ducksync.tables SET boot_cursor = ? WHERE name = ?",
-                    [cursor, self.shape.table])
-        except _Detour:
-            return False
-        if "bootstrap-straight" not in self.xfer.paths:  # one page or more
-            self.xfer.paths.append("bootstrap-straight")
-        return True
 
     def _base_insert(self, src: str) -> str:
         """The page's base rows: key, ``lh`` (the local row hash), the remote's ``rh``

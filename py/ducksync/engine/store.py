@@ -52,9 +52,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ApplyResult", "ArrowAside", "ArrowInto", "BodyLimited", "CleanMark", "ColumnInfo",
-           "LocalStore", "PageEnd", "RemoteStore", "Survey", "SurveyedTable", "TableInfo",
-           "WriteTracked"]
+__all__ = ["ApplyResult", "ArrowAside", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore",
+           "PageEnd", "RemoteStore", "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -231,19 +230,6 @@ class ArrowAside(Protocol):
                           chunks: Sequence[bytes]) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` (small: an aggregate), which reads ``chunks`` (IPC
         streams of one schema) as the relation ``name``."""
-        ...
-
-
-@runtime_checkable
-class ArrowInto(Protocol):
-    """Optional, on a :class:`LocalStore` that can append IPC to a table of its database
-    directly (DuckDB-WASM's Arrow insert, in the running transaction), so a bootstrap
-    page goes into the table without a temp copy (engine/bootstrap.py)."""
-
-    async def insert_arrow(self, table: str, ipc: bytes, columns: Sequence[str]) -> bool:
-        """Append ``ipc``'s rows to the table ``table``, column by position, when its
-        columns are named ``columns`` in that order: True. Else nothing is done and
-        ``ipc`` is left as it was, to be used otherwise: False."""
         ...
 
 
