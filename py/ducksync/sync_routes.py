@@ -12,11 +12,15 @@ Pure data (stdlib only): it loads in Pyodide like the protocol module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-__all__ = ["API", "FEED", "ROUTES", "Route", "route_path"]
+from ducksync.engine.store import PageEnd
+
+__all__ = ["API", "FEED", "PAGE_HEADERS", "ROUTES", "Route", "page_headers", "page_told",
+           "route_path"]
 
 API: Final = "/api/v1/sync"
 
@@ -77,3 +81,35 @@ def route_path(route: Route, *, table: str | None = None, batch_id: str | None =
     if missing:
         raise ValueError(f"{route.method} needs {', '.join(missing)}")
     return API + route.path.format(**{k: quote(v or "", safe="") for k, v in fill.items()})
+
+
+# A keyset page's end (``RemoteStore.fetch_rows_after``'s ``told``), beside its rows:
+# response headers, so the body stays the one IPC stream every reader takes as is.
+PAGE_ROWS: Final = "x-ducksync-page-rows"
+PAGE_LAST: Final = "x-ducksync-page-last"  # the cursor text, percent-encoded (UTF-8)
+PAGE_HEADERS: Final = (PAGE_ROWS, PAGE_LAST)
+_LAST_MAX: Final = 2048  # a longer key is not told: the client reads the page itself
+
+
+def page_headers(told: PageEnd) -> dict[str, str]:
+    """The headers telling ``told`` (none when it is empty or its key too long)."""
+    if "rows" not in told:
+        return {}
+    last = told.get("last")
+    out = {PAGE_ROWS: str(int(told["rows"]))}
+    if last is not None:
+        out[PAGE_LAST] = quote(last, safe="")
+        if len(out[PAGE_LAST]) > _LAST_MAX:
+            return {}
+    return out
+
+
+def page_told(headers: Mapping[str, str]) -> PageEnd:
+    """What :func:`page_headers` told (header names in lower case); empty when they are
+    absent (an older server) or malformed: the page is then read where it arrives."""
+    rows, last = headers.get(PAGE_ROWS), headers.get(PAGE_LAST)
+    if rows is None or not (rows.isascii() and rows.isdigit()):
+        return {}
+    if last is None and int(rows):
+        return {}
+    return {"rows": int(rows), "last": None if last is None else unquote(last)}

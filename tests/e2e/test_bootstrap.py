@@ -3,12 +3,13 @@ them, and a reload mid-bootstrap resumes (engine/bootstrap.py, engine/subscripti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import q, wait_ready
+from pageutil import local_worker, q, wait_ready
 from playwright.sync_api import expect
 
 from serverutil import RunningServer, running_server
@@ -127,3 +128,55 @@ def test_a_new_device_bootstraps_four_tables_and_a_reload_mid_way_resumes(
                            ".held.includes('boot_d')")
     assert page.evaluate("() => window.ducksync.sync()")["converged"]
     assert q(page, FINGERPRINT.format(t="boot_d")) == [_expected("boot_d")]
+
+
+# Installed in the local worker's Python: each page asked for (the port's call) and each
+# page loaded here (its ingest done), in order, and each read of a page's end.
+RECORD_PAGES = r'''
+import sync_worker as _sw
+from ducksync.worker import port_store as _ps
+
+_ds_pages = []
+_call0 = _ps.PortRemoteStore.call
+async def _call(self, method, args, ipc=None):
+    if method == "fetch_rows_after":
+        _ds_pages.append("asked")
+    return await _call0(self, method, args, ipc)
+_ps.PortRemoteStore.call = _call
+
+_ingest0 = _sw.WasmLocalStore.ingest_arrow
+async def _ingest(self, table, ipc, *, append=False):
+    await _ingest0(self, table, ipc, append=append)
+    _ds_pages.append("loaded")
+_sw.WasmLocalStore.ingest_arrow = _ingest
+
+_q0 = _sw.WasmLocalStore._q
+async def _q(self, start, sql):
+    if "CAST(max(" in sql:
+        _ds_pages.append("read its end")
+    return await _q0(self, start, sql)
+_sw.WasmLocalStore._q = _q
+'''
+
+
+def test_the_page_asks_for_the_next_page_before_loading_this_one(
+        open_app: Any, four_tables: Any) -> None:
+    """The server tells each page's rows and last key with it (response headers, through
+    the remote worker's reply to the port store), so the page's store, which cannot read
+    a page aside, asks for the next page as a page arrives and loads it only in its
+    commit. Before, it loaded each page and read its last key first (docs/benchmarks.md,
+    session 14, page)."""
+    page = open_app(four_tables.url + "/?sync=manual&tables=boot_b")
+    worker = local_worker(page)
+    run_py = "(code) => self.ducksyncDiagnostics.pyodide.runPython(code)"
+    worker.evaluate(run_py, RECORD_PAGES)
+    report = page.evaluate("() => window.ducksync.sync({direction: 'pull', batchRows: 300})")
+    assert report["converged"], report["error"]
+    assert "bootstrap-settled" in report["tables"][0]["paths"]
+    assert q(page, FINGERPRINT.format(t="boot_b")) == [_expected("boot_b")]
+    events = json.loads(worker.evaluate(run_py, "import json; json.dumps(_ds_pages)"))
+    asked = [i for i, e in enumerate(events) if e == "asked"]
+    loaded = [i for i, e in enumerate(events) if e == "loaded"]
+    assert len(asked) == len(loaded) >= 3, events
+    assert all(asked[k + 1] < loaded[k] for k in range(len(asked) - 1)), events
+    assert "read its end" not in events

@@ -28,15 +28,15 @@ from ducksync.engine.state import base_rh_sql, base_rk_sql, base_table
 from ducksync.engine.store import ArrowAside
 from ducksync.engine.sync import SyncOptions, sync
 from ducksync.stores._arrow import to_ipc
-from ducksync.stores.native import NativeLocalStore
+from ducksync.stores.native import NativeLocalStore, NativeRemoteStore
 
 N = 35  # rows of the remote table
 PAGE = 8  # rows per page (batch_rows): pages of 8, 8, 8, 8, 3
 
 
-def _remote(n: int = N) -> Any:
-    """A remote table ``t`` with ``n`` rows, pushed by another device."""
-    writer, r = local_db(), remote_db()
+def _remote(n: int = N, *, into: Any = None) -> Any:
+    """A remote table ``t`` with ``n`` rows, pushed by another device (into ``into``)."""
+    writer, r = local_db(), remote_db() if into is None else into
     writer.con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR, w DOUBLE)")
     writer.con.execute(f"INSERT INTO t SELECT i, 'v' || i, i / 3 FROM range({n}) x(i)")
     assert do_sync(writer, r).converged
@@ -608,6 +608,74 @@ def test_natively_the_next_page_is_asked_for_before_this_one_is_loaded_here() ->
     loaded = [i for i, e in enumerate(events) if e == "loaded"]
     assert len(asked) == len(loaded) == 5  # pages of 8, 8, 8, 8, 3
     assert all(asked[k + 1] < loaded[k] for k in range(4)), events
+
+
+class _Asks:
+    """A remote recording each page asked for in ``events``; ``tells=False``: one that
+    cannot tell a page's end (an older server, MotherDuck straight from the page)."""
+
+    def __init__(self, inner: Any, events: list[str], *, tells: bool = True) -> None:
+        self.inner, self.events, self.tells = inner, events, tells
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
+        self.events.append("asked")
+        if not self.tells:
+            kw.pop("told", None)
+        async for chunk in self.inner.fetch_rows_after(*a, **kw):
+            yield chunk
+
+
+class _Loads(FlakyLocal):
+    """A local store that is not ``ArrowAside`` (as DuckDB-WASM's): ``events`` records
+    each page loaded here and each read of a page's end."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__(local_db(), fail_at=None)
+        self.events = events
+
+    def _tick(self, sql: str) -> None:
+        if "CAST(max(" in sql:
+            self.events.append("read its end")
+
+    async def ingest_arrow(self, table: str, ipc: bytes, *, append: bool = False) -> None:
+        await super().ingest_arrow(table, ipc, append=append)
+        self.events.append("loaded")
+
+
+def test_a_page_whose_end_the_remote_tells_is_not_read_before_the_next_is_asked() -> None:
+    """The remote tells each page's rows and last key with it (``fetch_rows_after``'s
+    ``told``), so a store that cannot read a page aside (the page's DuckDB-WASM) asks for
+    the next page the moment a page arrives, and loads it only in its commit. Before,
+    it loaded each page and read its last key there first, behind the commit before."""
+    events: list[str] = []
+    r = NativeRemoteStore(spec=":memory:")  # tells (a file remote, as our server does)
+    _remote(into=r)
+    device = _Loads(events)
+    assert not isinstance(device, ArrowAside)
+    rep = do_sync(device, _Asks(r, events), batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap-settled" in rep.paths
+    _assert_equal_to_remote(device, r)
+    asked = [i for i, e in enumerate(events) if e == "asked"]
+    loaded = [i for i, e in enumerate(events) if e == "loaded"]
+    assert len(asked) == len(loaded) == 5  # pages of 8, 8, 8, 8, 3
+    assert all(asked[k + 1] < loaded[k] for k in range(4)), events
+    assert "read its end" not in events
+
+
+def test_a_remote_that_cannot_tell_a_page_s_end_still_bootstraps() -> None:
+    """Without ``told`` (an older server, MotherDuck from the page) the page is loaded
+    and its end read here before the next is asked for, as before."""
+    events: list[str] = []
+    r = _remote()
+    device = _Loads(events)
+    rep = do_sync(device, _Asks(r, events, tells=False), batch_rows=PAGE).tables[0]
+    assert rep.converged and "bootstrap-settled" in rep.paths and rep.pulled == N
+    _assert_equal_to_remote(device, r)
+    assert events.count("read its end") == 5
+    assert [e for e in events if e != "read its end"] == ["asked", "loaded"] * 5
 
 
 def test_a_native_store_reads_arrow_while_its_connection_is_busy() -> None:

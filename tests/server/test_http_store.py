@@ -72,10 +72,12 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
         out["after"] = [read(c) async for c in store.fetch_rows_after("items", "id", "1",
                                                                        batch_rows=10)]
         # a composite key's keyset page: the rows after the pair ('a', 0), in pair order
+        out["pair_told"], out["page_told"] = {}, {}
         out["after_pair"] = [read(c) async for c in store.fetch_rows_after(
-            "items", ["name", "id"], ["a", "0"], batch_rows=10, limit=5)]
+            "items", ["name", "id"], ["a", "0"], batch_rows=10, limit=5,
+            told=out["pair_told"])]
         out["plain_page"] = [read(c) async for c in store.fetch_rows_after(
-            "items", "id", None, batch_rows=10, limit=2, hashes=False)]
+            "items", "id", None, batch_rows=10, limit=2, hashes=False, told=out["page_told"])]
         out["survey"] = await store.survey(["items"], None)
         await store.add_columns("items", [{"name": "note", "type": "VARCHAR",
                                            "nullable": True}])
@@ -101,6 +103,9 @@ def test_remote_store_round_trip(auth_server: Any) -> None:
     # a bootstrap page without the remote's hashes, and the server engine's hash probe
     assert [t.column_names for t in out["plain_page"]] == [["id", "name"]]
     assert [r["id"] for t in out["plain_page"] for r in t.to_pylist()] == [1, 2]
+    # each page's end told with it (headers), as the bootstrap would read it
+    assert out["page_told"] == {"rows": 2, "last": "2"}
+    assert out["pair_told"] == {"rows": 2, "last": '["b", "2"]'}
     local_probe = duckdb.sql(hash_probe_sql()).fetchall()[0][0]
     assert out["survey"]["hash_probe"] == local_probe  # one duckdb in both processes
     assert [c["name"] for c in out["info2"]["columns"]] == ["id", "name", "note"]

@@ -21,6 +21,14 @@ remote look changed. And the end's whole-table check below compares exactly thos
 normal round that follows reads the remote's real hashes and pulls any row they
 disagree on (a cost, never a wrong merge).
 
+**The next page is asked for as a page arrives**: its cursor is this page's last key,
+which the remote tells with the page (``fetch_rows_after``'s ``told``: our server in
+response headers, read from the rows it sends, no other statement on its remote); the
+page is loaded here only by its own commit. A remote that cannot tell (an older server,
+MotherDuck straight from the page) leaves it to the local side: natively read off the
+page's Arrow beside the connection (``ArrowAside``), else (DuckDB-WASM) after loading
+the page, behind the commit before it.
+
 **Resumable**: a page's rows, its base rows and the cursor (the page's last key, in
 ``ducksync.tables.boot_cursor``) commit in ONE local transaction, so a reload, a kill or
 a lost connection at any point resumes after the last committed page: never from zero,
@@ -79,11 +87,11 @@ from ducksync.engine.detect import BaseSums, Top, Transfer, base_sums
 from ducksync.engine.keys import add_pending_key
 from ducksync.engine.schema import Shape
 from ducksync.engine.state import base_table, forget_base_sums, stored_hashes_sql
-from ducksync.engine.store import ArrowAside, LocalStore, RemoteStore, TableInfo
+from ducksync.engine.store import ArrowAside, LocalStore, PageEnd, RemoteStore, TableInfo
 from ducksync.engine.transaction import transaction
 from ducksync.errors import DucksyncError
 
-__all__ = ["BOOT_TOTAL", "Booted", "PageAsk", "eligible", "first_limit", "hashes_alike",
+__all__ = ["BOOT_TOTAL", "Booted", "Fetched", "PageAsk", "eligible", "first_limit", "hashes_alike",
            "hashes_alike_foreseen",
            "pageable", "run"]
 
@@ -155,13 +163,25 @@ class PageAsk:
     limit: int
     hashes: bool  # the remote's hashes sent with the rows (not derived here)
 
-    async def fetch(self, remote: RemoteStore) -> list[bytes]:
-        """The page's IPC chunks (a composite key's cursor is a JSON list of texts)."""
+    async def fetch(self, remote: RemoteStore) -> Fetched:
+        """The page's IPC chunks and what the remote told of it (a composite key's
+        cursor is a JSON list of texts)."""
         single = len(self.key) == 1
-        return [c async for c in remote.fetch_rows_after(
+        told: PageEnd = {}
+        chunks = [c async for c in remote.fetch_rows_after(
             self.table, self.key[0] if single else list(self.key),
             self.cursor if single or self.cursor is None else json.loads(self.cursor),
-            batch_rows=self.limit, limit=self.limit, hashes=self.hashes)]
+            batch_rows=self.limit, limit=self.limit, hashes=self.hashes, told=told)]
+        return Fetched(chunks, told)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A page as it arrived: its IPC chunks and its :class:`~ducksync.engine.store.PageEnd`
+    as the remote told it (empty: read here)."""
+
+    chunks: list[bytes]
+    told: PageEnd
 
 
 def first_limit(page_rows: int) -> int:
@@ -171,7 +191,7 @@ def first_limit(page_rows: int) -> int:
 
 # A first page already asked for: given the request run() would send, that fetch's
 # answer to await when it is the same request, else None (engine/early_page.py).
-Adopt = Callable[[PageAsk], Awaitable[list[bytes]] | None]
+Adopt = Callable[[PageAsk], Awaitable[Fetched] | None]
 
 
 async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transfer, *,
@@ -180,8 +200,8 @@ async def run(local: LocalStore, remote: RemoteStore, shape: Shape, xfer: Transf
     """Pull every remote row after ``cursor`` (None: from the start) page by page.
 
     While page k is committed locally, page k+1 is already asked for (its cursor is
-    page k's last key, known once k arrived): the remote reads and hashes the next
-    page while the local side inserts this one. ``top``: the remote's whole-table
+    page k's last key, told with k or read here: the module docstring): the remote reads
+    the next page while the local side inserts this one. ``top``: the remote's whole-table
     checksum at the run's start. ``page_rows``/``page_bytes``: the largest page.
     ``remote_probe``: the survey's ``hash_probe`` (see the module docstring).
     ``early``: the first page, when it was asked for before this run.
@@ -293,7 +313,8 @@ class _Pages:
                                     "AS __ds_rh")
         self.cast = f"SELECT {casts}{hashes} FROM {{page}} p"
         self._lock = asyncio.Lock()  # the fetch task's ingest and the commit share `local`
-        # a page that arrived at an ArrowAside store: its chunks, loaded by its commit
+        # a page whose end is known on arrival (told, or read aside): its chunks, loaded
+        # by its commit
         self._arrived: dict[str, list[bytes]] = {}
 
     async def set_total(self, top: Top) -> None:
@@ -320,13 +341,18 @@ class _Pages:
         return asyncio.ensure_future(self._fetch(ask, page, asked))
 
     async def _fetch(self, ask: PageAsk, page: str,
-                     asked: Awaitable[list[bytes]] | None) -> tuple[int, int, str | None]:
-        chunks = await (asked if asked is not None else ask.fetch(self.remote))
+                     asked: Awaitable[Fetched] | None) -> tuple[int, int, str | None]:
+        got = await (asked if asked is not None else ask.fetch(self.remote))
+        chunks, told = got.chunks, got.told
+        del got
         cursor = ask.cursor
         self.xfer.calls += 1
         self.xfer.sent += 64 + len(cursor or "")
         nbytes = sum(len(c) for c in chunks)
         self.xfer.received += nbytes
+        if "rows" in told:  # the remote told its end: nothing to read; loaded by its commit
+            self._arrived[page] = chunks
+            return told["rows"], nbytes, told.get("last")
         if isinstance(self.local, ArrowAside):  # the last key now; loaded by its commit
             n, last = await self._last_key(
                 functools.partial(self.local.query_arrow, name=page, chunks=chunks), page)
@@ -345,21 +371,10 @@ class _Pages:
 
     async def _last_key(self, rows: Callable[[str], Awaitable[list[tuple[Any, ...]]]],
                         page: str) -> tuple[int, str | None]:
-        """The page's rows and its largest key as the cursor's text: the key's text, or
-        a composite key's texts as a JSON list (the order of the remote's pages).
+        """The page's rows and its largest key as the cursor's text
+        (:func:`sqlbuild.page_end`: a remote that tells it reads the same).
         ``rows``: runs a query where ``page`` holds the page."""
-        keys = [f"CAST({sb.quote_ident(k)} AS {self.shape.types[k]})" for k in self.key]
-        if len(keys) == 1:
-            n, last = (await rows(
-                f"SELECT count(*), CAST(max({keys[0]}) AS VARCHAR) FROM {page}"))[0]
-            return int(n), None if last is None else str(last)
-        top = await rows(
-            f"SELECT (SELECT count(*) FROM {page}), "
-            + ", ".join(f"CAST({k} AS VARCHAR)" for k in keys)
-            + f" FROM {page} ORDER BY {', '.join(k + ' DESC' for k in keys)} LIMIT 1")
-        if not top:
-            return 0, None
-        return int(top[0][0]), json.dumps([str(v) for v in top[0][1:]])
+        return sb.page_end(await rows(sb.page_end_sql(self.key, self.shape.types, page)))
 
     async def commit(self, page: str, n: int, cursor: str | None) -> int:
         """The page's rows and base rows, and the cursor, in one transaction; rows whose

@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 
 from ducksync.engine import bootstrap
-from ducksync.engine.bootstrap import BOOT_TOTAL, PageAsk
+from ducksync.engine.bootstrap import BOOT_TOTAL, Fetched, PageAsk
 from ducksync.engine.state import base_table
 from ducksync.engine.store import LocalStore, RemoteStore
 from ducksync.errors import DucksyncError
@@ -50,11 +50,11 @@ class EarlyPage:
     """One early first-page fetch: handed to the bootstrap asking the same, once."""
 
     def __init__(self, local: LocalStore, ask: PageAsk,
-                 task: asyncio.Future[list[bytes]]) -> None:
+                 task: asyncio.Future[Fetched]) -> None:
         self.local, self.ask, self.task = local, ask, task
         self.taken = False
 
-    def adopt(self, ask: PageAsk) -> asyncio.Future[list[bytes]] | None:
+    def adopt(self, ask: PageAsk) -> asyncio.Future[Fetched] | None:
         """The fetch, when ``ask`` is its request and it was not taken yet; else None
         (the bootstrap fetches itself; :meth:`close` cancels this one)."""
         if self.taken or ask != self.ask:

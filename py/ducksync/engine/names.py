@@ -85,6 +85,7 @@ TEMP: Final = {
     "__ds_keys": "remote store: keys to fetch, cast",
     "__ds_rej": "remote store: the batch's rows its scope refuses, as answers",
     "__ds_kept": "remote store: the batch's rows its scope accepts",
+    "__ds_page": "remote store: a keyset page read beside the connection for its end (told)",
     "__ds_held": "remote store (CTE): remote rows holding a batch's keys outside its scope",
     "__ds_new": "remote store (CTE): a batch's rows cast, with their scope verdict",
     "__ds_hashes": "native remote store: a table's kept row hashes",

@@ -8,8 +8,10 @@ side must recompute the remote's bucket checksums from stored hashes exactly.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ducksync.errors import ProtocolError, SchemaMismatchError
 
@@ -26,6 +28,8 @@ __all__ = [
     "key_hash_sql",
     "key_join_sql",
     "mix_sql",
+    "page_end",
+    "page_end_sql",
     "parse_checksum",
     "quote_ident",
     "row_hash_sql",
@@ -326,3 +330,27 @@ def parse_checksum(text: str | None) -> int | None:
         raise ProtocolError(f"checksum must be a decimal UBIGINT, got {str(text)[:40]!r}",
                             hint="send the checksum the engine computed, or none")
     return int(text)
+
+
+def page_end_sql(key: Sequence[str], types: Mapping[str, str], source: str) -> str:
+    """One row (or none: an empty ``source``) of a keyset page's end, read by
+    :func:`page_end`: its rows, then its largest key's columns as text, each cast to
+    ``types`` first. The remote that serves the page and the bootstrap that reads it
+    build the same statement, so both give the same cursor text."""
+    keys = [f"CAST({quote_ident(k)} AS {types[k]})" for k in key]
+    if len(keys) == 1:
+        return f"SELECT count(*), CAST(max({keys[0]}) AS VARCHAR) FROM {source}"
+    return (f"SELECT (SELECT count(*) FROM {source}), "
+            + ", ".join(f"CAST({k} AS VARCHAR)" for k in keys)
+            + f" FROM {source} ORDER BY {', '.join(k + ' DESC' for k in keys)} LIMIT 1")
+
+
+def page_end(rows: Sequence[Sequence[Any]]) -> tuple[int, str | None]:
+    """:func:`page_end_sql`'s rows as ``(rows, cursor)``: the cursor is the key's text,
+    or a composite key's texts as a JSON list (None: an empty page)."""
+    if not rows:
+        return 0, None
+    n, *last = rows[0]
+    if len(last) == 1:
+        return int(n), None if last[0] is None else str(last[0])
+    return int(n), json.dumps([str(v) for v in last])

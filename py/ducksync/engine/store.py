@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 __all__ = ["ApplyResult", "ArrowAside", "BodyLimited", "CleanMark", "ColumnInfo", "LocalStore",
-           "RemoteStore", "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
+           "PageEnd", "RemoteStore", "Survey", "SurveyedTable", "TableInfo", "WriteTracked"]
 
 
 class ColumnInfo(TypedDict):
@@ -128,6 +128,17 @@ class ApplyResult(TypedDict):
     replayed: bool
     result: bytes
     verified: NotRequired[bool]
+
+
+class PageEnd(TypedDict, total=False):
+    """What a remote tells of a keyset page with it (:meth:`RemoteStore.fetch_rows_after`'s
+    ``told``): ``rows`` in the page and ``last``, its largest key as the cursor's text
+    (:func:`ducksync.engine.sqlbuild.page_end`; None when the page is empty). Empty: the
+    remote cannot tell (an older server, MotherDuck straight from the page), and the
+    caller reads the page itself."""
+
+    rows: int
+    last: str | None
 
 
 class LocalStore(Protocol):
@@ -211,8 +222,8 @@ class ArrowAside(Protocol):
     query waits for no statement running there. A bootstrap reads a page's last key this
     way as the page arrives and asks for the next page at once, instead of after the page
     before it has committed and this one has been loaded into the database
-    (engine/bootstrap.py). A store without it (DuckDB-WASM: one connection) loads the
-    page first.
+    (engine/bootstrap.py), when the remote did not tell it with the page. A store
+    without it (DuckDB-WASM: one connection) then loads the page first.
     """
 
     async def query_arrow(self, sql: str, name: str,
@@ -317,6 +328,7 @@ class RemoteStore(Protocol):
     def fetch_rows_after(
         self, table: str, column: str | list[str], after: str | list[str] | None, *,
         batch_rows: int, limit: int | None = None, hashes: bool = True,
+        told: PageEnd | None = None,
     ) -> AsyncIterator[bytes]:
         """Rows with ``column > CAST(after AS column's type)`` (the append-only fast path).
 
@@ -327,6 +339,12 @@ class RemoteStore(Protocol):
         pages: the bootstrap asks for the next page after the last key it holds).
         A list of columns (a composite key's pages) orders by all of them and
         ``after`` is then the tuple's text, one per column: rows above it.
+
+        ``told``: filled, by a store that can, with the page's :class:`PageEnd` before
+        its last chunk is yielded, read from the rows it is about to send (no other
+        statement, no other round trip): the bootstrap then asks for the next page the
+        moment this one arrives, without loading it first. Left empty by one that
+        cannot; the caller must work either way.
         """
         ...
 

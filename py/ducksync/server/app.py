@@ -34,6 +34,7 @@ from ducksync.server.observability import ObservabilityMiddleware, init_sentry
 from ducksync.server.preload import preload
 from ducksync.server.remote import RemoteDatabase
 from ducksync.server.settings import Settings
+from ducksync.sync_routes import PAGE_HEADERS
 
 # Some systems' mime tables lack these; browsers refuse wasm streaming and module
 # scripts served with the wrong type.
@@ -191,7 +192,7 @@ def create_app(settings: Settings, *, database: RemoteDatabase | None = None,
                        allow_headers=["authorization", "content-type", "content-encoding",
                                       "x-api-key", "x-request-id"],
                        expose_headers=["x-request-id", "x-ducksync-batch-id",
-                                       "x-ducksync-replayed"])
+                                       "x-ducksync-replayed", *PAGE_HEADERS])
     app.add_middleware(IsolationMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=ctx.metrics)
     return app

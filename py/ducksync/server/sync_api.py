@@ -23,6 +23,7 @@ from ducksync.engine.sqlbuild import parse_checksum
 from ducksync.engine.store import (
     ApplyResult,
     ColumnInfo,
+    PageEnd,
     RemoteStore,
     Survey,
     SurveyedTable,
@@ -42,7 +43,7 @@ from ducksync.server.limits import MAX_COLUMNS, MAX_TYPE_CHARS
 from ducksync.server.read_cache import Carry, keep_all, shift_top
 from ducksync.stores.remote_sql import survey_keys
 from ducksync.stores.scope import Scopes
-from ducksync.sync_routes import API, ROUTES
+from ducksync.sync_routes import API, ROUTES, page_headers
 
 if TYPE_CHECKING:
     from ducksync.stores.native import NativeRemoteStore
@@ -475,14 +476,19 @@ async def fetch_rows(table: str, key: KeyParam, request: Request, who: Who, ctx:
 @_route("fetch_rows_after", responses=_IPC_REPLY)
 async def fetch_rows_after(table: str, body: RowsAfterBody, request: Request, who: Who,
                            ctx: Ctx) -> Response:
-    """Append-only fast path: rows with ``column > after``, as one IPC stream."""
+    """Rows with ``column > after``, as one IPC stream; a page (``limit``) tells its
+    rows and last key in headers (``sync_routes.page_headers``), read from the rows
+    sent, so the client asks for the next page without loading this one first."""
     ctx.check_table(table)
     column = (check_column(body.column) if isinstance(body.column, str)
               else [check_column(c) for c in body.column])
-    return await _rows(ctx, request, lambda store: store.fetch_rows_after(
+    told: PageEnd = {}
+    response = await _rows(ctx, request, lambda store: store.fetch_rows_after(
         table, column, body.after, batch_rows=body.batch_rows, limit=body.limit,
-        hashes=body.hashes),
+        hashes=body.hashes, told=None if body.limit is None else told),
         ctx.scopes(who, table))
+    response.headers.update(page_headers(told))
+    return response
 
 
 @_route("apply_batch", openapi_extra=_IPC_BODY,

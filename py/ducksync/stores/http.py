@@ -33,9 +33,9 @@ import httpx
 
 from ducksync.engine import codec
 from ducksync.engine.limits import describe_key, too_large
-from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, PageEnd, Survey, TableInfo
 from ducksync.errors import AuthError, DucksyncError, RemoteUnavailableError, error_from_wire
-from ducksync.sync_routes import ROUTES, route_path
+from ducksync.sync_routes import ROUTES, page_told, route_path
 
 __all__ = ["HttpRemoteStore"]
 
@@ -263,11 +263,13 @@ class HttpRemoteStore:
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
                                limit: int | None = None, hashes: bool = True,
-                               ) -> AsyncIterator[bytes]:
+                               told: PageEnd | None = None) -> AsyncIterator[bytes]:
         response = await self._call("fetch_rows_after", table=table,
                                     json={"column": column, "after": after,
                                           "batch_rows": batch_rows, "limit": limit,
                                           "hashes": hashes})
+        if told is not None:
+            told.update(page_told(response.headers))
         for chunk in _split(response.content, batch_rows):
             yield chunk
 

@@ -179,8 +179,10 @@ class NativeLocalStore(_Native):
         tables = [from_ipc(c) for c in chunks]  # views of the chunks' buffers: no copy
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         with self._aside_lock:
-            if self._aside is None:  # a cursor: far cheaper than a new in-memory duckdb
-                self._aside = self.con.cursor()
+            if self._aside is None:  # a cursor: far cheaper than a new in-memory duckdb;
+                # over md: a private one, so that reading the chunks stays in this process
+                self._aside = (duckdb.connect() if self.spec.startswith("md:")
+                               else self.con.cursor())
             self._aside.register(name, data)
             try:
                 rows: list[tuple[Any, ...]] = self._aside.execute(sql).fetchall()

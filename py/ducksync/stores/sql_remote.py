@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ducksync.engine import sqlbuild as sb
-from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
+from ducksync.engine.store import ApplyResult, ArrowAside, ColumnInfo, PageEnd, Survey, TableInfo
 from ducksync.errors import (
     DucksyncError,
     ForbiddenError,
@@ -591,7 +591,7 @@ class SqlRemoteStore:
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
                                limit: int | None = None, hashes: bool = True,
-                               ) -> AsyncIterator[bytes]:
+                               told: PageEnd | None = None) -> AsyncIterator[bytes]:
         cols = [column] if isinstance(column, str) else list(column)
         async with self._lock:
             await self._setup()
@@ -606,8 +606,21 @@ class SqlRemoteStore:
             sql = rs.rows_after_sql(info, key, column, after is not None, limit, hashes)
             out = await self._chunks(
                 *self._read([table], sql, rs.rows_after_params(after, limit)), batch_rows)
+        if told is not None and isinstance(self.connector, ArrowAside):
+            told.update(await self._page_end(info, cols, out))
         for chunk in out:
             yield chunk
+
+    async def _page_end(self, info: TableInfo, cols: list[str],
+                        chunks: list[bytes]) -> PageEnd:
+        """The page's end read from its chunks beside the connection (in this process:
+        no statement on the remote, so no round trip to MotherDuck), by the statement
+        the bootstrap would run on them (``sqlbuild.page_end_sql``: the same text)."""
+        assert isinstance(self.connector, ArrowAside)
+        types = {c["name"]: c["type"] for c in info["columns"]}
+        n, last = sb.page_end(await self.connector.query_arrow(
+            sb.page_end_sql(cols, types, "__ds_page"), "__ds_page", chunks))
+        return {"rows": n, "last": last}
 
     # -- writes ----------------------------------------------------------------------
     async def apply_batch(self, table: str, key: list[str], batch_id: str, ipc: bytes, *,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from ducksync.engine.limits import too_large
-from ducksync.engine.store import ApplyResult, ColumnInfo, Survey, TableInfo
+from ducksync.engine.store import ApplyResult, ColumnInfo, PageEnd, Survey, TableInfo
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
 
@@ -145,11 +145,13 @@ class PortRemoteStore:
     async def fetch_rows_after(self, table: str, column: str | list[str],
                                after: str | list[str] | None, *, batch_rows: int,
                                limit: int | None = None, hashes: bool = True,
-                               ) -> AsyncIterator[bytes]:
+                               told: PageEnd | None = None) -> AsyncIterator[bytes]:
         reply = await self.call("fetch_rows_after", {"table": table, "column": column,
                                                      "after": after,
                                                      "batch_rows": int(batch_rows),
                                                      "limit": limit, "hashes": bool(hashes)})
+        if told is not None:  # as the remote worker's transport told it, or nothing
+            told.update(_told(reply.get("told")))
         yield cast(bytes, self._ipc(reply))
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
@@ -175,3 +177,13 @@ class PortRemoteStore:
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         await self.call("ack_batches", {"batch_ids": list(batch_ids)})
+
+
+def _told(value: Any) -> PageEnd:
+    """A reply's ``told`` (a message, so checked): empty unless whole."""
+    if not isinstance(value, dict) or not isinstance(value.get("rows"), int):
+        return {}
+    last = value.get("last")
+    if (last is None and value["rows"]) or (last is not None and not isinstance(last, str)):
+        return {}
+    return {"rows": value["rows"], "last": last}

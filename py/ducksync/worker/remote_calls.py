@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ducksync.errors import DucksyncError, ProtocolError, RemoteUnavailableError, error_from_wire
-from ducksync.sync_routes import ROUTES, route_path
+from ducksync.sync_routes import ROUTES, page_told, route_path
 
 __all__ = ["METHODS", "Fetch", "HttpAnswer", "HttpCall", "error_for", "http_call", "reply_value",
            "serve_call"]
@@ -135,6 +135,8 @@ def reply_value(method: str, call: HttpCall, status: int, body: Any,
                 "batch_id": headers.get("x-ducksync-batch-id"),
                 "replayed": headers.get("x-ducksync-replayed") == "true",
                 "verified": headers.get("x-ducksync-verified") == "true"}
+    if method == "fetch_rows_after":
+        return {"value": None, "told": page_told(headers)}
     return {"value": None if call.reply_ipc else body}
 
 

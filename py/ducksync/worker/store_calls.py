@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ducksync.engine.store import ApplyResult, RemoteStore
+from ducksync.engine.store import ApplyResult, PageEnd, RemoteStore
 from ducksync.errors import ProtocolError
 from ducksync.worker.port_store import size_of
 from ducksync.worker.remote_calls import METHODS
@@ -84,9 +84,12 @@ async def call_store(store: RemoteStore, method: str, args: dict[str, Any],
         return _ipc(await _one(store.fetch_rows(a["table"], list(a["key"]), ipc,
                                                 batch_rows=WHOLE)))
     if method == "fetch_rows_after":
-        return _ipc(await _one(store.fetch_rows_after(a["table"], a["column"], a.get("after"),
-                                                      batch_rows=WHOLE, limit=a.get("limit"),
-                                                      hashes=a.get("hashes", True) is not False)))
+        told: PageEnd = {}
+        out = _ipc(await _one(store.fetch_rows_after(a["table"], a["column"], a.get("after"),
+                                                     batch_rows=WHOLE, limit=a.get("limit"),
+                                                     hashes=a.get("hashes", True) is not False,
+                                                     told=told)))
+        return {**out, "told": told}
     if method == "apply_batch":
         return _applied(await store.apply_batch(a["table"], list(a["key"]), a["batch_id"], ipc,
                                                 checksum=a.get("checksum")))
