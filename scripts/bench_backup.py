@@ -5,9 +5,9 @@ Usage: .venv/bin/python scripts/bench_backup.py [ROWS]   (default 1000000)
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
-import sys
 import time
 
 from ducksync.backup import export_csv, export_sql, import_csv, import_sql
@@ -48,4 +48,6 @@ async def main(rows: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("rows", nargs="?", type=int, default=1_000_000, help="rows to back up")
+    asyncio.run(main(ap.parse_args().rows))

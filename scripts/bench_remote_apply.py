@@ -8,9 +8,9 @@ ack, on a fresh file remote: no client engine, no HTTP, so an A/B of the remote 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 
@@ -65,4 +65,6 @@ def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="?", type=int, default=3, help="timed applies")
+    main(ap.parse_args().runs)

@@ -12,6 +12,7 @@ point. Exit status 0 when the inner run passed; its output is printed either way
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -110,4 +111,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     sys.exit(main())

@@ -16,7 +16,7 @@ try {
     db: "opfs://ducksync-example-todos.duckdb",
     tables: ["todos"],
     conflictPolicy: "newest:updated_at", // edited on two devices: the later edit wins
-    syncInterval: 30, // seconds; it also syncs ~2 s after each write, and on reconnect
+    syncInterval: 30, // seconds; it also syncs shortly after each write, and on reconnect
   });
 } catch (err) {
   showError(err); // e.g. a browser without OPFS: the error says why

@@ -43,7 +43,8 @@ class Settings:
     tables: tuple[str, ...] | None = None
     # Sync rules (TOML, docs/rules.md): each principal's rows of each table.
     rules_file: Path | None = None
-    # Auth. ``users_file`` holds ``name:scrypt$...`` lines (see ``ducksync hash-password``).
+    # Auth. ``users_file`` holds ``name:scrypt$...`` lines (made by ``python -m
+    # ducksync.server.auth NAME``: docs/configuration.md).
     users_file: Path | None = None
     users: tuple[str, ...] = ()  # inline ``name:scrypt$...`` entries (DUCKSYNC_USERS)
     api_key_hashes: tuple[str, ...] = ()  # sha256 hex digests of machine keys
