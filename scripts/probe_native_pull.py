@@ -10,7 +10,8 @@ are timed from ask to last chunk; the local side's idle time between the first p
 the key is the wait for pages. CPU: this process's ``RUSAGE_SELF`` and the server's
 ``/proc/PID/stat`` (and each server thread's, and both sides' minor page faults).
 ``--push-first --pulls N``: N pulls per pushed server, the first the bench's, the next
-ones warm; ``--floor-between``: the bench's floor run between the push and the first
+ones warm; ``--second-table``: then the same rows pushed as a second table into the same
+server and pulled N times; ``--floor-between``: the bench's floor run between the push and the first
 pull, as the bench does; ``PROBE_LOCAL_SET``: a DuckDB statement run on each new
 device's database first (a setting to try). Not a test, not the bench: a measuring
 tool for docs/benchmarks.md (sessions 13 and 14, native).
@@ -142,7 +143,8 @@ def cpu_pid(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-async def pull(path: Path, remote: Any, server_pid: int | None) -> dict[str, Any]:
+async def pull(path: Path, remote: Any, server_pid: int | None,
+               table: str = data.TABLE) -> dict[str, Any]:
     from ducksync.engine.sync import SyncOptions, sync
 
     local = TimedLocal(str(path))
@@ -155,7 +157,7 @@ async def pull(path: Path, remote: Any, server_pid: int | None) -> dict[str, Any
     th0 = threads_cpu(server_pid) if server_pid else {}
     local.t0 = time.perf_counter()
     try:
-        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "pull")
+        report = await sync(local, remote, SyncOptions(tables=[table]), "pull")
     finally:
         wall = (time.perf_counter() - local.t0) * 1000
         local.close()
@@ -202,20 +204,23 @@ def summary(r: dict[str, Any], timeline: bool) -> None:
             print(f"    {s * 1000:8,.1f} {e * 1000:8,.1f}  {kind(label)}")
 
 
-async def push(source: Path, copy: Path, url: str) -> None:
-    """The table pushed from a copy of ``source`` into the server at ``url``."""
+async def push(source: Path, copy: Path, url: str, table: str = data.TABLE) -> None:
+    """``table`` pushed from a copy of ``source`` into the server at ``url``."""
     from ducksync.engine.sync import SyncOptions, sync
     from ducksync.stores.http import HttpRemoteStore
 
     shutil.copy(source, copy)
     local, remote = NativeLocalStore(spec=str(copy)), HttpRemoteStore(url=url)
     try:
-        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "push")
+        report = await sync(local, remote, SyncOptions(tables=[table]), "push")
         if report.tables[0].error:
             raise RuntimeError(report.tables[0].error)
     finally:
         await remote.aclose()
         local.close()
+
+
+SECOND = data.TABLE + "_2"  # --second-table
 
 
 async def main() -> None:
@@ -233,6 +238,10 @@ async def main() -> None:
     ap.add_argument("--pulls", type=int, default=1,
                     help="with --push-first: pulls per pushed server (the 1st is the bench's, "
                          "the next ones warm)")
+    ap.add_argument("--second-table", action="store_true",
+                    help="with --push-first: then the same rows as a second table pushed into "
+                         "the same server and pulled --pulls times (is a first pull's extra "
+                         "cost the process's or the write's?)")
     ap.add_argument("--floor-between", action="store_true",
                     help="with --push-first: the bench's floor (Arrow export + ingest into a "
                          "fresh file) run between the push and the pull, as the bench does")
@@ -245,6 +254,9 @@ async def main() -> None:
         con = duckdb.connect(str(tmp / "source.duckdb"))
         con.execute(data.create_sql())
         con.execute(data.fill_sql(args.rows))
+        if args.second_table:
+            con.execute(data.create_sql(SECOND))
+            con.execute(f"INSERT INTO {SECOND} SELECT * FROM {data.TABLE}")
         con.execute("CHECKPOINT")
         con.close()
         if "file" in args.modes:
@@ -279,17 +291,24 @@ async def main() -> None:
                         wal = folder / "remote.duckdb.wal"
                         print(f"server WAL after the push: "
                               f"{wal.stat().st_size if wal.exists() else 0:,} bytes")
-                    for again in range(args.pulls if args.push_first else 1):
-                        print(f"via the server, run {run + 1}"
-                              f"{' (its first pull)' if first and not again else ''}"
-                              f"{f' (warm pull {again})' if again else ''}"
-                              f" (load {os.getloadavg()[0]:.1f})")
-                        http = HttpRemoteStore(url=server.url)
-                        try:
-                            summary(await pull(tmp / f"http-{run}-{again}.duckdb", http,
-                                               server.process.pid), args.timeline)
-                        finally:
-                            await http.aclose()
+                    tables = [data.TABLE, SECOND] if args.push_first and args.second_table \
+                        else [data.TABLE]
+                    for table in tables:
+                        if table != data.TABLE:
+                            await push(tmp / "source.duckdb", tmp / f"pushed-{run}-2.duckdb",
+                                       server.url, table)
+                        for again in range(args.pulls if args.push_first else 1):
+                            print(f"via the server, run {run + 1}, {table}"
+                                  f"{' (its first pull)' if first and not again else ''}"
+                                  f"{f' (again: {again})' if again else ''}"
+                                  f" (load {os.getloadavg()[0]:.1f})")
+                            http = HttpRemoteStore(url=server.url)
+                            try:
+                                summary(await pull(tmp / f"http-{run}-{table}-{again}.duckdb",
+                                                   http, server.process.pid, table),
+                                        args.timeline)
+                            finally:
+                                await http.aclose()
                 except BaseException:
                     server.stop()
                     raise
