@@ -52,3 +52,19 @@ def test_an_empty_table_is_a_stream_of_its_schema() -> None:
     empty = _table(0)
     assert from_ipc(to_ipc(empty)).schema == empty.schema
     assert from_ipc(to_ipc(empty)).num_rows == 0
+
+
+def test_the_servers_merged_answer_is_written_once_too() -> None:
+    """``merge_chunks`` (a store's several chunks as one HTTP answer) writes through
+    ``to_ipc``: the same bound, the same rows, a chunk without rows dropped."""
+    from ducksync.server.arrowio import merge_chunks
+
+    table = _table(200_000)
+    chunks = [to_ipc(t) for t in (table.slice(0, 90_000), table.slice(0, 0),
+                                  table.slice(90_000))]
+    with counted_pool() as pool:
+        out, rows = merge_chunks(chunks)
+    assert pool.max_memory() <= len(out) + 64
+    assert rows == 200_000 and from_ipc(out).equals(table)
+    empty, none = merge_chunks([to_ipc(table.slice(0, 0)), to_ipc(table.slice(0, 0))])
+    assert none == 0 and from_ipc(empty).schema == table.schema
