@@ -8,11 +8,17 @@ just before, as the bench does). Every local statement is timed inside the store
 (``perf_counter``, ms since the pull started), grouped by what it does; the page fetches
 are timed from ask to last chunk; the local side's idle time between the first page and
 the key is the wait for pages. CPU: this process's ``RUSAGE_SELF`` and the server's
-``/proc/PID/stat``. Not a test, not the bench: a measuring tool for docs/benchmarks.md
-(session 13, native).
+``/proc/PID/stat`` (and each server thread's, and both sides' minor page faults).
+``--push-first --pulls N``: N pulls per pushed server, the first the bench's, the next
+ones warm; ``--second-table``: then the same rows pushed as a second table into the same
+server and pulled N times; ``--floor-between``: the bench's floor run between the push and the first
+pull, as the bench does; ``PROBE_LOCAL_SET``: a DuckDB statement run on each new
+device's database first (a setting to try). Not a test, not the bench: a measuring
+tool for docs/benchmarks.md (sessions 13 and 14, native).
 
     PYTHONPATH=$PWD/py flock /work/bench.lock .venv/bin/python scripts/probe_native_pull.py \
-        [--rows 1000000] [--runs 3] [--modes file,http] [--timeline]
+        [--rows 1000000] [--runs 3] [--modes file,http] [--timeline] \
+        [--push-first [--pulls 3] [--floor-between]]
 """
 
 from __future__ import annotations
@@ -109,21 +115,49 @@ def cpu_self() -> float:
     return (r.ru_utime + r.ru_stime) * 1000
 
 
+def threads_cpu(pid: int) -> dict[str, float]:
+    """CPU ms of each thread of ``pid`` (``tid:name``)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[f"{task.name}:{name}"] = ((int(fields[11]) + int(fields[12])) * 1000
+                                      / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def faults_self() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def faults_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 def cpu_pid(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-async def pull(path: Path, remote: Any, server_pid: int | None) -> dict[str, Any]:
+async def pull(path: Path, remote: Any, server_pid: int | None,
+               table: str = data.TABLE) -> dict[str, Any]:
     from ducksync.engine.sync import SyncOptions, sync
 
     local = TimedLocal(str(path))
+    if os.environ.get("PROBE_LOCAL_SET"):  # a DuckDB setting on the new device's database
+        local.con.execute(os.environ["PROBE_LOCAL_SET"])
     fetches: list[tuple[float, float]] = []
     timed_fetches(remote, lambda: local.t0, fetches)
     c0, s0 = cpu_self(), cpu_pid(server_pid) if server_pid else 0.0
+    f0, g0 = faults_self(), faults_pid(server_pid) if server_pid else 0
+    th0 = threads_cpu(server_pid) if server_pid else {}
     local.t0 = time.perf_counter()
     try:
-        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "pull")
+        report = await sync(local, remote, SyncOptions(tables=[table]), "pull")
     finally:
         wall = (time.perf_counter() - local.t0) * 1000
         local.close()
@@ -132,6 +166,11 @@ async def pull(path: Path, remote: Any, server_pid: int | None) -> dict[str, Any
         raise RuntimeError(table.error)
     return {"wall": wall, "cpu": cpu_self() - c0,
             "server_cpu": cpu_pid(server_pid) - s0 if server_pid else None,
+            "faults": faults_self() - f0,
+            "server_threads": {k: v - th0.get(k, 0.0) for k, v in
+                               (threads_cpu(server_pid) if server_pid else {}).items()
+                               if v - th0.get(k, 0.0) >= 10},
+            "server_faults": faults_pid(server_pid) - g0 if server_pid else None,
             "calls": local.calls, "fetches": fetches, "phases": dict(table.timings or {})}
 
 
@@ -139,8 +178,13 @@ def summary(r: dict[str, Any], timeline: bool) -> None:
     by: dict[str, list[float]] = defaultdict(list)
     for s, e, label in r["calls"]:
         by[kind(label)].append((e - s) * 1000)
-    server = f", server CPU {r['server_cpu']:,.0f} ms" if r["server_cpu"] is not None else ""
-    print(f"  pull {r['wall']:,.0f} ms, client CPU {r['cpu']:,.0f} ms{server}")
+    server = (f", server CPU {r['server_cpu']:,.0f} ms ({r['server_faults']:,} faults)"
+              if r["server_cpu"] is not None else "")
+    print(f"  pull {r['wall']:,.0f} ms, client CPU {r['cpu']:,.0f} ms ({r['faults']:,} faults)"
+          f"{server}")
+    if r.get("server_threads"):
+        print("  server threads (CPU ms): " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in sorted(r["server_threads"].items(), key=lambda kv: -kv[1])))
     pages = [(s, e) for s, e, label in r["calls"] if kind(label).startswith("page ")]
     key_at = min((s for s, _, label in r["calls"] if "ADD PRIMARY KEY" in label), default=None)
     if pages and key_at is not None:  # the local side's idle time from the first page on
@@ -160,20 +204,23 @@ def summary(r: dict[str, Any], timeline: bool) -> None:
             print(f"    {s * 1000:8,.1f} {e * 1000:8,.1f}  {kind(label)}")
 
 
-async def push(source: Path, copy: Path, url: str) -> None:
-    """The table pushed from a copy of ``source`` into the server at ``url``."""
+async def push(source: Path, copy: Path, url: str, table: str = data.TABLE) -> None:
+    """``table`` pushed from a copy of ``source`` into the server at ``url``."""
     from ducksync.engine.sync import SyncOptions, sync
     from ducksync.stores.http import HttpRemoteStore
 
     shutil.copy(source, copy)
     local, remote = NativeLocalStore(spec=str(copy)), HttpRemoteStore(url=url)
     try:
-        report = await sync(local, remote, SyncOptions(tables=[data.TABLE]), "push")
+        report = await sync(local, remote, SyncOptions(tables=[table]), "push")
         if report.tables[0].error:
             raise RuntimeError(report.tables[0].error)
     finally:
         await remote.aclose()
         local.close()
+
+
+SECOND = data.TABLE + "_2"  # --second-table
 
 
 async def main() -> None:
@@ -188,6 +235,16 @@ async def main() -> None:
     ap.add_argument("--push-first", action="store_true",
                     help="http: a fresh server per pull, the table pushed into it first (untimed), "
                          "as the bench's pull follows its push")
+    ap.add_argument("--pulls", type=int, default=1,
+                    help="with --push-first: pulls per pushed server (the 1st is the bench's, "
+                         "the next ones warm)")
+    ap.add_argument("--second-table", action="store_true",
+                    help="with --push-first: then the same rows as a second table pushed into "
+                         "the same server and pulled --pulls times (is a first pull's extra "
+                         "cost the process's or the write's?)")
+    ap.add_argument("--floor-between", action="store_true",
+                    help="with --push-first: the bench's floor (Arrow export + ingest into a "
+                         "fresh file) run between the push and the pull, as the bench does")
     args = ap.parse_args()
     print("load:", os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="probe-pull-") as tmp_name:
@@ -197,6 +254,9 @@ async def main() -> None:
         con = duckdb.connect(str(tmp / "source.duckdb"))
         con.execute(data.create_sql())
         con.execute(data.fill_sql(args.rows))
+        if args.second_table:
+            con.execute(data.create_sql(SECOND))
+            con.execute(f"INSERT INTO {SECOND} SELECT * FROM {data.TABLE}")
         con.execute("CHECKPOINT")
         con.close()
         if "file" in args.modes:
@@ -221,14 +281,34 @@ async def main() -> None:
                 try:
                     if args.push_first:
                         await push(tmp / "source.duckdb", tmp / f"pushed-{run}.duckdb", server.url)
-                    print(f"via the server, run {run + 1}{' (its first pull)' if first else ''}"
-                          f" (load {os.getloadavg()[0]:.1f})")
-                    http = HttpRemoteStore(url=server.url)
-                    try:
-                        summary(await pull(tmp / f"http-{run}.duckdb", http,
-                                           server.process.pid), args.timeline)
-                    finally:
-                        await http.aclose()
+                        if args.floor_between:
+                            from ducksync.bench.native import reference
+
+                            t, c = time.perf_counter(), cpu_self()
+                            reference(tmp / "source.duckdb", tmp / f"floor-{run}.duckdb")
+                            print(f"floor {(time.perf_counter() - t) * 1000:,.0f} ms, "
+                                  f"CPU {cpu_self() - c:,.0f} ms (load {os.getloadavg()[0]:.1f})")
+                        wal = folder / "remote.duckdb.wal"
+                        print(f"server WAL after the push: "
+                              f"{wal.stat().st_size if wal.exists() else 0:,} bytes")
+                    tables = [data.TABLE, SECOND] if args.push_first and args.second_table \
+                        else [data.TABLE]
+                    for table in tables:
+                        if table != data.TABLE:
+                            await push(tmp / "source.duckdb", tmp / f"pushed-{run}-2.duckdb",
+                                       server.url, table)
+                        for again in range(args.pulls if args.push_first else 1):
+                            print(f"via the server, run {run + 1}, {table}"
+                                  f"{' (its first pull)' if first and not again else ''}"
+                                  f"{f' (again: {again})' if again else ''}"
+                                  f" (load {os.getloadavg()[0]:.1f})")
+                            http = HttpRemoteStore(url=server.url)
+                            try:
+                                summary(await pull(tmp / f"http-{run}-{table}-{again}.duckdb",
+                                                   http, server.process.pid, table),
+                                        args.timeline)
+                            finally:
+                                await http.aclose()
                 except BaseException:
                     server.stop()
                     raise

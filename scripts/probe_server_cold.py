@@ -71,6 +71,17 @@ VARIANTS: dict[str, tuple[dict[str, str], str]] = {
     "flush": ({}, "flush"),
     # --per-request flows: jemalloc's purging on DuckDB's background threads
     "bgthreads": ({"PROBE_DUCKDB_SET": "SET allocator_background_threads = true"}, ""),
+    # DuckDB's trims of freed memory after large frees (session 14) kept from happening
+    "noflush": ({"PROBE_DUCKDB_SET": "SET allocator_flush_threshold = '16GiB'; "
+                                     "SET allocator_bulk_deallocation_flush_threshold = '16GiB'"},
+                ""),
+    "blockalloc": ({"PROBE_DUCKDB_SET": "SET block_allocator_memory = '256MiB'"}, ""),
+    # --flow push: the bench's floor (Arrow export + ingest into a fresh file, in this
+    # process) run between the push and the first pull, as the bench does
+    "floor": ({}, "floor"),
+    # the same, the server's jemalloc keeping freed pages 10 s (DuckDB's own: 1 s)
+    "floor_decay": ({"DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10000,muzzy_decay_ms:10000"},
+                    "floor"),
 }
 
 
@@ -330,7 +341,7 @@ def _flow(source: Path, tmp: Path, variant: str, n: int, push: bool) -> dict[str
     from ducksync.stores.native import NativeLocalStore
     from ducksync.testing.server import start_server
 
-    env_extra, _ = VARIANTS[variant]
+    env_extra, before = VARIANTS[variant]
     folder = tmp / f"{variant}-{n}"
     folder.mkdir()
     if not push:
@@ -368,6 +379,12 @@ def _flow(source: Path, tmp: Path, variant: str, n: int, push: bool) -> dict[str
         if push:
             shutil.copy(source, folder / "local.duckdb")
             asyncio.run(leg("push", folder / "local.duckdb", "push"))
+        if before == "floor":
+            from ducksync.bench.native import reference
+
+            t = time.perf_counter()
+            reference(source, folder / "floor.duckdb")
+            out["floor"] = round((time.perf_counter() - t) * 1000)
         asyncio.run(leg("pull1", folder / "new1.duckdb", "pull"))
         asyncio.run(leg("pull2", folder / "new2.duckdb", "pull"))
     finally:
@@ -417,7 +434,8 @@ def _show(variant: str, r: dict[str, Any]) -> str:
         return f"{variant:9} start {r['start_ms']} ms to /healthz, {r['start_cpu_ms']} ms CPU"
     if "pull1" in r:
         return (f"{variant:9} start {r['start_cpu_ms']} ms CPU | (wall ms, server CPU ms) "
-                f"push {r['push']} pull1 {r['pull1']} pull2 {r['pull2']}"
+                f"push {r['push']}" + (f" floor {r['floor']}" if "floor" in r else "")
+                + f" pull1 {r['pull1']} pull2 {r['pull2']}"
                 + "".join(f"\n  {k}: " + "; ".join(_request(q) for q in r[k])
                           for k in ("pull1_requests", "pull2_requests") if k in r))
     if "cold" in r:

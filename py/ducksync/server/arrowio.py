@@ -9,11 +9,13 @@ into chunks. Request bodies are checked to *be* IPC before a store sees them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ducksync.engine import codec
 from ducksync.errors import ProtocolError
+from ducksync.stores._arrow import to_ipc
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -25,21 +27,16 @@ def merge_chunks(chunks: Iterable[bytes]) -> tuple[bytes, int]:
     if len(chunks) == 1:
         single = codec.decode(chunks[0])
         return single, sum(b.num_rows for b in pa.ipc.open_stream(single))
-    sink = pa.BufferOutputStream()
-    writer = None
-    rows = 0
+    schema = None
+    batches: list[Any] = []  # views of the chunks' buffers: written once, by to_ipc
     for chunk in chunks:
         reader = pa.ipc.open_stream(codec.decode(chunk))
-        if writer is None:
-            writer = pa.ipc.new_stream(sink, reader.schema)
-        for batch in reader:
-            if batch.num_rows:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-    if writer is None:
+        schema = reader.schema if schema is None else schema
+        batches.extend(batch for batch in reader if batch.num_rows)
+    if schema is None:
         raise ProtocolError("the remote returned no Arrow schema")
-    writer.close()
-    return bytes(sink.getvalue().to_pybytes()), rows
+    return (to_ipc(batches) if batches else to_ipc(schema.empty_table()),
+            sum(b.num_rows for b in batches))
 
 
 def checked_rows(payload: bytes) -> int:

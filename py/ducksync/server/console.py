@@ -76,7 +76,8 @@ def run_readonly(cursor: duckdb.DuckDBPyConnection, sql: str, *,
                  allowed: Callable[[str], bool], max_rows: int) -> bytes:
     """Validate, run in a read-only transaction, return Arrow IPC (at most ``max_rows``)."""
     import duckdb
-    import pyarrow as pa  # type: ignore[import-untyped]
+
+    from ducksync.stores._arrow import to_ipc
 
     validate(cursor, sql, allowed=allowed)
     cursor.execute("BEGIN TRANSACTION READ ONLY")
@@ -84,16 +85,13 @@ def run_readonly(cursor: duckdb.DuckDBPyConnection, sql: str, *,
         reader = cursor.execute(sql).to_arrow_reader(batch_size=min(max_rows, 65_536))
         if reader is None:
             raise QueryError("query returned no result set", hint=_HINT)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, reader.schema) as writer:
-            remaining = max_rows
-            for batch in reader:
-                if remaining <= 0:
-                    break
-                part = batch.slice(0, remaining)
-                writer.write_batch(part)
-                remaining -= part.num_rows
-        return bytes(sink.getvalue())
+        parts, remaining = [], max_rows
+        for batch in reader:
+            if remaining <= 0:
+                break
+            parts.append(batch.slice(0, remaining))
+            remaining -= parts[-1].num_rows
+        return to_ipc(parts or reader.schema.empty_table())
     except duckdb.Error as exc:
         raise QueryError(f"query failed: {exc}", hint="check table and column names") from exc
     finally:
