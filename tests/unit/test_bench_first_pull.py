@@ -1,4 +1,5 @@
-"""The bench's initial pull in the page starts where its push does: after the first visit.
+"""The bench's initial pull in the page starts where its push does: after the first visit;
+so does its new-device wire floor, in a fresh profile of its own.
 
 The push is timed in a page whose service worker was installed long before (after a fill
 and a reload); a pull timed at ``ready`` shared the machine with the first visit's
@@ -38,6 +39,13 @@ def test_first_pull_waits_for_the_first_visit_to_end(monkeypatch: pytest.MonkeyP
         steps.append("offline ready")
         return True
 
+    def reference(page: Any, wire: dict[str, Any] | None = None) -> dict[str, Any]:
+        steps.append("floor")
+        fetched.append(wire)
+        return {"export_ms": 1.0, "ingest_ms": 2.0, "bytes": 100}
+
+    fetched: list[dict[str, Any] | None] = []
+    monkeypatch.setattr(browser_data, "_reference", reference)
     monkeypatch.setattr(browser_data, "_open_manual", lambda *_: FakePage(steps))
     monkeypatch.setattr(startup, "wait_offline_ready", offline_ready)
     monkeypatch.setattr(browser_data, "_sync", sync)
@@ -45,6 +53,11 @@ def test_first_pull_waits_for_the_first_visit_to_end(monkeypatch: pytest.MonkeyP
     server = type("Server", (), {"url": "http://x"})()
     res = Results(command="test", rows=rows, started_at="now", machine={})
     browser_data._first_pull(None, server, res, rows, runs=2, log=lambda _: None)
-    assert steps == ["offline ready", "sync", "closed"] * 2
+    assert steps == ["offline ready", "floor", "closed", "offline ready", "sync", "closed"] * 2
     pull = next(m for m in res.measurements if m.name == "pull ms")
     assert pull.samples == [5.0, 5.0]
+    # the pull's own bytes: the server's rows-after route, the table's columns only
+    assert fetched[0] == {"url": "http://x/api/v1/sync/tables/bench/rows-after",
+                          "body": {"column": "id", "batch_rows": rows, "hashes": False}}
+    floor = next(m for m in res.measurements if m.name == "new-device wire floor ms")
+    assert floor.samples == [3.0, 3.0]

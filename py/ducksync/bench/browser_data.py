@@ -20,6 +20,7 @@ from ducksync.bench.native import metrics_bytes
 from ducksync.bench.probe import WorkerProbe
 from ducksync.bench.repo import ROOT, launch_options, serverutil
 from ducksync.bench.results import Results, median, phases
+from ducksync.sync_routes import ROUTES, route_path
 
 SUITE = "browser"
 Log = Callable[[str], None]
@@ -48,7 +49,9 @@ SEED_JS = """async ({n, per, create}) => {
 
 # DuckDB-WASM's own limit (REFERENCE): Arrow IPC out of the OPFS table and into a new one
 # with the same primary key (what a pull must maintain too), in the local worker, on a
-# connection of its own; no network, no Python.
+# connection of its own; no network, no Python. With ``fetch`` (a new device's floor) the
+# IPC comes instead from the server's own rows-after route, the whole table as one stream
+# over the same HTTP a pull uses, with no engine on either side.
 #
 # DuckDB-WASM refuses a CHECKPOINT while a statement of another connection is in flight
 # ("other write transactions"), and the page runs statements of its own after a write or
@@ -56,7 +59,7 @@ SEED_JS = """async ({n, per, create}) => {
 # to the bench's writes is waited for first (QUIET_JS); a CHECKPOINT refused for that
 # reason all the same is tried again once the other statement had time to end (bounded),
 # and that wait is kept out of the timings (``waited_ms``, ``retries``).
-REFERENCE_JS = """async (create) => {
+REFERENCE_JS = """async ({create, fetch: wire}) => {
   const db = await self.ducksyncDiagnostics.duckdb;
   const c = await db.connect();
   let waited = 0, retries = 0;
@@ -79,13 +82,22 @@ REFERENCE_JS = """async (create) => {
   await c.query(create);
   await checkpoint();
   const t0 = performance.now();
-  const ipc = await c.query("SELECT * FROM bench");
+  let stream, bytes;
+  if (wire) {
+    const r = await fetch(wire.url, {method: "POST", body: JSON.stringify(wire.body),
+                                     headers: {"content-type": "application/json"}});
+    if (!r.ok) throw new Error(`${wire.url}: HTTP ${r.status} ${await r.text()}`);
+    stream = new Uint8Array(await r.arrayBuffer());
+    bytes = stream.byteLength;
+  } else {
+    const ipc = await c.query("SELECT * FROM bench");
+    bytes = ipc.byteLength;
+    // runQuery answers in the Arrow IPC *file* format: its body (after the 8-byte magic,
+    // up to the footer) is the stream format, EOS included; a view, no copy.
+    const footer = new DataView(ipc.buffer, ipc.byteOffset).getInt32(bytes - 10, true);
+    stream = ipc.subarray(8, bytes - 10 - footer);
+  }
   const t1 = performance.now();
-  const bytes = ipc.byteLength;
-  // runQuery answers in the Arrow IPC *file* format: its body (after the 8-byte magic, up
-  // to the footer) is the stream format, EOS included; a view, no copy.
-  const footer = new DataView(ipc.buffer, ipc.byteOffset).getInt32(bytes - 10, true);
-  const stream = ipc.subarray(8, bytes - 10 - footer);
   await c.insert(stream, {name: "bench_ref", schema: "main", create: false});
   const before = waited;
   await checkpoint();
@@ -109,10 +121,12 @@ QUIET_JS = """() => new Promise((resolve, reject) => {
 })"""
 
 
-def _reference(page: Any) -> dict[str, Any]:
-    """The reference, run once the page is quiet (see REFERENCE_JS)."""
+def _reference(page: Any, wire: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The reference, run once the page is quiet (see REFERENCE_JS); ``wire``: the IPC
+    fetched from the server (``_wire_floor``) instead of exported here."""
     page.evaluate(QUIET_JS)
-    out: dict[str, Any] = _local_worker(page).evaluate(REFERENCE_JS, data.create_sql("bench_ref"))
+    out: dict[str, Any] = _local_worker(page).evaluate(
+        REFERENCE_JS, {"create": data.create_sql("bench_ref"), "fetch": wire})
     return out
 
 START_SYNC_JS = """(args) => {
@@ -281,7 +295,9 @@ def _first_pull(browser: Any, server: Any, res: Results, rows: int, runs: int,
     device's pull at ``ready``, start-up included, is ``new device 4 tables ms``.
     """
     took: list[float] = []
+    floors: list[float] = []
     for _ in range(runs):
+        floors.append(_wire_floor(browser, server, rows, log))
         page = _open_manual(browser, server)
         try:
             startup.wait_offline_ready(page)
@@ -303,6 +319,33 @@ def _first_pull(browser: Any, server: Any, res: Results, rows: int, runs: int,
         f"last run: engine {rep['ms']:,.0f} ms, " + _phases(rep)) if x), samples=took)
     res.add(SUITE, "pull rows/s", rows / ms * 1000, "rows/s")
     _bytes(res, "pull bytes", wire, out)
+    floor, how = median(floors, "ms")
+    res.add(SUITE, "new-device wire floor ms", floor, "ms", "; ".join(x for x in (
+        "the pulled table as one Arrow IPC stream from the server's rows-after route, "
+        "fetched by the local worker of a fresh profile (as for the pull: once its first "
+        "visit is over) + insertArrowFromIPCStream into a new OPFS table with the same "
+        "primary key + CHECKPOINT: the pull's bytes on its wire into a new device, no "
+        f"engine; pull / this = {ms / floor:.2f}x (the reference below runs in a page "
+        "that is already warm)", how) if x), samples=floors)
+
+
+def _wire_floor(browser: Any, server: Any, rows: int, log: Log) -> float:
+    """The reference on a new device (a fresh profile, its first visit over, as the pull
+    runs): the table fetched from the server in one stream instead of exported here, so
+    DuckDB-WASM's code is as cold as a new device's pull finds it. Returns fetch + ingest ms."""
+    page = _open_manual(browser, server)
+    try:
+        startup.wait_offline_ready(page)
+        route = ROUTES["fetch_rows_after"]
+        out = _reference(page, {
+            "url": server.url + route_path(route, table=data.TABLE),
+            "body": {"column": "id", "batch_rows": min(rows, 1_000_000), "hashes": False}})
+    finally:
+        page.context.close()
+    ms = float(out["export_ms"] + out["ingest_ms"])
+    log(f"browser new-device wire floor: {ms:,.0f} ms (fetch {out['export_ms']:,.0f} + "
+        f"ingest {out['ingest_ms']:,.0f} ms, {out['bytes']:,} B)")
+    return ms
 
 
 def _new_device(browser: Any, server: Any, res: Results, rows: int, log: Log) -> None:
