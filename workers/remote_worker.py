@@ -36,9 +36,10 @@ class RemoteWorker:
     def __init__(self) -> None:
         self.host = WorkerHost()
         self.last: HealthCheck | None = None
-        # Probes started so far: only the newest settles the phase (an older one, sent
-        # before the network went off, may answer after the newer one did).
+        # Probes numbered as sent; the newest answered so far: an older probe (sent before
+        # the network went off) may answer after a newer one did, and must not undo it.
         self._probes = 0
+        self._answered = 0
         self._wake = asyncio.Event()
         core = self.host.core
         core.on(protocol.REMOTE_HEALTH, self.health, when_failed=True)
@@ -78,8 +79,9 @@ class RemoteWorker:
             result = classify_health(status=response.status, body=body)
         except Exception as exc:  # the request itself failed: no network, server down
             result = classify_health(status=None, error=str(exc))
-        if probe != self._probes:  # a newer probe is under way: its answer is the current one
-            return result
+        if probe < self._answered:  # a newer probe answered first: its answer is the
+            return self.last or result  # current one, for this caller too
+        self._answered = probe
         if result != self.last or self.host.core.phase == protocol.BOOTING:
             if result.state == protocol.CONNECTED and self.last is not None:
                 self.feed.wake()  # back: reconnect the feed now, not after its backoff
