@@ -588,22 +588,14 @@ def test_natively_the_next_page_is_asked_for_before_this_one_is_loaded_here() ->
             await super().ingest_arrow(table, ipc, append=append)
             events.append("loaded")
 
-    class Asks:
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
-
-        async def fetch_rows_after(self, *a: Any, **kw: Any) -> Any:
-            events.append("asked")
-            async for chunk in self.inner.fetch_rows_after(*a, **kw):
-                yield chunk
-
     r, device = _remote(), Loads(spec=":memory:")
-    rep = do_sync(device, Asks(r), batch_rows=PAGE).tables[0]
+    rep = do_sync(device, _Asks(r, events), batch_rows=PAGE).tables[0]
     assert rep.converged and "bootstrap-settled" in rep.paths
     _assert_equal_to_remote(device, r)
+    _assert_each_next_page_asked_before_this_one_loaded(events)
+
+
+def _assert_each_next_page_asked_before_this_one_loaded(events: list[str]) -> None:
     asked = [i for i, e in enumerate(events) if e == "asked"]
     loaded = [i for i, e in enumerate(events) if e == "loaded"]
     assert len(asked) == len(loaded) == 5  # pages of 8, 8, 8, 8, 3
@@ -658,10 +650,7 @@ def test_a_page_whose_end_the_remote_tells_is_not_read_before_the_next_is_asked(
     rep = do_sync(device, _Asks(r, events), batch_rows=PAGE).tables[0]
     assert rep.converged and "bootstrap-settled" in rep.paths
     _assert_equal_to_remote(device, r)
-    asked = [i for i, e in enumerate(events) if e == "asked"]
-    loaded = [i for i, e in enumerate(events) if e == "loaded"]
-    assert len(asked) == len(loaded) == 5  # pages of 8, 8, 8, 8, 3
-    assert all(asked[k + 1] < loaded[k] for k in range(4)), events
+    _assert_each_next_page_asked_before_this_one_loaded(events)
     assert "read its end" not in events
 
 
