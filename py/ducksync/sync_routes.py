@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote, unquote
 
-from ducksync.engine.store import PageEnd
+if TYPE_CHECKING:  # a type only: this module stays stdlib at run time
+    from ducksync.engine.store import PageEnd
 
-__all__ = ["API", "FEED", "PAGE_HEADERS", "ROUTES", "Route", "page_headers", "page_told",
-           "route_path"]
+__all__ = ["API", "FEED", "PAGE_HEADERS", "ROUTES", "Route", "page_end_told", "page_headers",
+           "page_told", "route_path"]
 
 API: Final = "/api/v1/sync"
 
@@ -110,6 +111,14 @@ def page_told(headers: Mapping[str, str]) -> PageEnd:
     rows, last = headers.get(PAGE_ROWS), headers.get(PAGE_LAST)
     if rows is None or not (rows.isascii() and rows.isdigit()):
         return {}
-    if last is None and int(rows):
+    return page_end_told(int(rows), None if last is None else unquote(last))
+
+
+def page_end_told(rows: object, last: object) -> PageEnd:
+    """A told page's end, as received (headers, a worker's message): empty unless whole,
+    a row count and, unless the page is empty, its last key's text."""
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
         return {}
-    return {"rows": int(rows), "last": None if last is None else unquote(last)}
+    if (last is None and rows) or (last is not None and not isinstance(last, str)):
+        return {}
+    return {"rows": rows, "last": last}

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 from ducksync.engine.limits import too_large
 from ducksync.engine.store import ApplyResult, ColumnInfo, PageEnd, Survey, TableInfo
+from ducksync.sync_routes import page_end_told
 
 __all__ = ["CallStats", "PortRemoteStore", "Transport", "size_of"]
 
@@ -151,7 +152,9 @@ class PortRemoteStore:
                                                      "batch_rows": int(batch_rows),
                                                      "limit": limit, "hashes": bool(hashes)})
         if told is not None:  # as the remote worker's transport told it, or nothing
-            told.update(_told(reply.get("told")))
+            sent = reply.get("told")
+            if isinstance(sent, dict):
+                told.update(page_end_told(sent.get("rows"), sent.get("last")))
         yield cast(bytes, self._ipc(reply))
 
     async def apply_batch(self, table: str, key: list[str], batch_id: str,
@@ -177,13 +180,3 @@ class PortRemoteStore:
 
     async def ack_batches(self, batch_ids: list[str]) -> None:
         await self.call("ack_batches", {"batch_ids": list(batch_ids)})
-
-
-def _told(value: Any) -> PageEnd:
-    """A reply's ``told`` (a message, so checked): empty unless whole."""
-    if not isinstance(value, dict) or not isinstance(value.get("rows"), int):
-        return {}
-    last = value.get("last")
-    if (last is None and value["rows"]) or (last is not None and not isinstance(last, str)):
-        return {}
-    return {"rows": value["rows"], "last": last}
