@@ -184,3 +184,19 @@ def test_a_suite_that_runs_the_page_builds_the_page_first(monkeypatch: pytest.Mo
     calls.clear()
     bench.run(bench.Options(only=("native",)))
     assert calls == ["native"]
+
+
+def test_each_page_pull_is_judged_against_the_floor_of_its_own_state() -> None:
+    """A new device's pull against a new device's wire floor, a newly held table's pull
+    (warm code) against the warm reference: never a cold pull against a warm floor."""
+    res = Results(command="x", rows=10, started_at="now", machine={})
+    res.add("browser", "pull ms", 1900, "ms")
+    res.add("browser", "new-device wire floor ms", 1600, "ms")
+    res.add("browser", "held-table pull ms", 1700, "ms")
+    res.add("browser", "reference arrow round trip ms", 1000, "ms")
+    by_name = {t.name: t for t in evaluate(res.measurements)}
+    cold = by_name["browser initial pull, new device <= 1.5x a new device's wire floor"]
+    warm = by_name["browser initial pull, newly held table <= 1.5x local Arrow round trip "
+                   "(both warm)"]
+    assert (cold.status, round(cold.value or 0, 4)) == ("PASS", round(1900 / 1600, 4))
+    assert (warm.status, warm.value) == ("MISS", 1.7)

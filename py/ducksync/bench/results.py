@@ -93,10 +93,19 @@ TARGETS: tuple[Target, ...] = (
              denominator=f"{side}/{push} ms", op="<=", limit=1.0)
       for side, pull, push in (("native", "pull http", "push http"),
                                ("browser", "pull", "push"))),
-    *(Target(name=f"{side} initial pull <= 1.5x local Arrow round trip (the wire floor)",
-             numerator=f"{side}/{pull} ms", denominator=f"{side}/reference arrow round trip ms",
-             op="<=", limit=1.5)
-      for side, pull in (("native", "pull http"), ("browser", "pull"))),
+    # Each pull against the floor taken in its own state (docs/benchmarks.md, "Which floor
+    # a pull is judged against"): natively there is one state; in the page a new device
+    # (cold code, bytes over HTTP) and a device in use (warm code) each have their own.
+    Target(name="native initial pull <= 1.5x local Arrow round trip (the wire floor)",
+           numerator="native/pull http ms", denominator="native/reference arrow round trip ms",
+           op="<=", limit=1.5),
+    Target(name="browser initial pull, new device <= 1.5x a new device's wire floor",
+           numerator="browser/pull ms", denominator="browser/new-device wire floor ms",
+           op="<=", limit=1.5),
+    Target(name="browser initial pull, newly held table <= 1.5x local Arrow round trip "
+                "(both warm)",
+           numerator="browser/held-table pull ms",
+           denominator="browser/reference arrow round trip ms", op="<=", limit=1.5),
     Target(name="browser no-op sync <= 5% of initial push", numerator="browser/no-op sync ms",
            denominator="browser/push ms", op="<=", limit=0.05, unit="ratio"),
     Target(name="native no-op sync <= 5% of initial push", numerator="native/no-op sync ms",
