@@ -19,7 +19,7 @@ whether a page fetch was then in flight: waiting for a page). A measuring tool f
 docs/benchmarks.md (session 13), not a test.
 
     PYTHONPATH=$PWD/py flock /work/bench.lock .venv/bin/python scripts/probe_page_timeline.py \
-        [--repeat 3] [--out /tmp/timeline.json] [--quiet]
+        [--repeat 3] [--out /tmp/timeline.json] [--quiet] [--warm]
 """
 
 from __future__ import annotations
@@ -136,7 +136,10 @@ SIZE_SQL = ("SELECT wal_size, total_blocks FROM pragma_database_size() "
             "WHERE database_name = current_database()")
 
 
-def _pull(browser: Any, url: str, before: list[str]) -> dict[str, Any]:
+WARM_TABLE = "bench_warm"  # the same rows as the pulled table, for --warm
+
+
+def _pull(browser: Any, url: str, before: list[str], warm: bool = False) -> dict[str, Any]:
     page = browser.new_context().new_page()
     try:
         page.goto(url + "/?sync=manual")
@@ -144,6 +147,12 @@ def _pull(browser: Any, url: str, before: list[str]) -> dict[str, Any]:
         startup.wait_offline_ready(page)
         worker = next(w for w in page.workers if "local.worker" in w.url)
         worker.evaluate(PY, INSTALL)
+        if warm:  # a device in use: it pulled a table of the same rows before (untimed)
+            page.evaluate(START_JS, {"tables": [WARM_TABLE], "direction": "pull"})
+            page.wait_for_function("() => window.__bench", timeout=300_000, polling=50)
+            if not page.evaluate("() => window.__bench.ok"):
+                raise RuntimeError(page.evaluate("() => window.__bench.error"))
+            worker.evaluate(PY, "_ds_tl.clear()")
         for sql in before:  # through the page's exec (which checkpoints after a write)
             page.evaluate("async (s) => { await window.ducksync.exec(s); }", sql)
         size = page.evaluate("async (s) => (await window.ducksync.query(s))[0]", SIZE_SQL)
@@ -161,7 +170,7 @@ def _pull(browser: Any, url: str, before: list[str]) -> dict[str, Any]:
         return {"ms": done["ms"], "at": done["at"], "end": end, "load": os.getloadavg()[0],
                 "pulled": rep.get("pulled"), "timings": table.get("timings"),
                 "events": events, "threshold": threshold,
-                "before": before, "size_before": size}
+                "before": before, "size_before": size, "warm": warm}
     finally:
         page.context.close()
 
@@ -222,6 +231,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--quiet", action="store_true", help="no per-event listing")
+    ap.add_argument("--warm", action="store_true",
+                    help="time a warm device's pull: each fresh profile first pulls another "
+                         "table of the same rows (untimed)")
     ap.add_argument("--before", action="append", default=[],
                     help="alternate pulls with SQL run through the page first (repeatable: "
                          "'' for none, e.g. --before '' --before CHECKPOINT)")
@@ -234,6 +246,9 @@ def main() -> None:
         with duckdb.connect(str(Path(tmp) / "remote.duckdb")) as con:
             con.execute(data.create_sql())
             con.execute(data.fill_sql(args.rows))
+            if args.warm:
+                con.execute(data.create_sql(WARM_TABLE))
+                con.execute(data.fill_sql(args.rows, WARM_TABLE))
         server = su.start_server(Path(tmp))
         browser = pw.chromium.launch(**launch_options())
         results = []
@@ -242,7 +257,7 @@ def main() -> None:
             _pull(browser, server.url, [])
             for _ in range(args.repeat):
                 for sql in args.before or [""]:
-                    r = _pull(browser, server.url, [sql] if sql else [])
+                    r = _pull(browser, server.url, [sql] if sql else [], args.warm)
                     results.append(r)
                     report(r, verbose=not args.quiet)
         finally:
