@@ -171,6 +171,15 @@ def _push(page: Any, probe: WorkerProbe | None, table: str, rows: int, what: str
     return out
 
 
+def _pull(page: Any, tables: list[str], rows: int, what: str) -> Any:
+    """Pull ``tables`` (``_sync``); raise unless all their ``rows`` came."""
+    out = _sync(page, None, tables=tables, direction="pull")
+    rep = out["report"]
+    if rep.get("error") or rep.get("pulled") != rows:
+        raise RuntimeError(f"{what} failed: {rep.get('error') or rep.get('pulled')}")
+    return out
+
+
 def _phases(report: dict[str, Any]) -> str:
     """The engine's biggest phases in a sync report of one table (``results.phases``)."""
     return phases((report.get("tables") or [{}])[0].get("timings"))
@@ -310,10 +319,8 @@ def _first_pull(browser: Any, server: Any, res: Results, rows: int, runs: int,
         try:
             startup.wait_offline_ready(page)
             before = metrics_bytes(server.url)
-            out = _sync(page, None, tables=[data.TABLE], direction="pull")
+            out = _pull(page, [data.TABLE], rows, "initial pull")
             rep = out["report"]
-            if rep.get("error") or rep.get("pulled") != rows:
-                raise RuntimeError(f"initial pull failed: {rep.get('error') or rep.get('pulled')}")
             took.append(float(out["ms"]))
             wire = metrics_bytes(server.url) - before
             log(f"browser initial pull: {out['ms']:,.0f} ms")
@@ -351,10 +358,7 @@ def _first_pull(browser: Any, server: Any, res: Results, rows: int, runs: int,
 
 def _pull_held(page: Any, table: str, rows: int, log: Log) -> float:
     """``table``'s initial pull in ``page`` (a device that holds another table already)."""
-    out = _sync(page, None, tables=[table], direction="pull")
-    rep = out["report"]
-    if rep.get("error") or rep.get("pulled") != rows:
-        raise RuntimeError(f"pull of {table} failed: {rep.get('error') or rep.get('pulled')}")
+    out = _pull(page, [table], rows, f"pull of {table}")
     log(f"browser initial pull of a newly held table: {out['ms']:,.0f} ms")
     return float(out["ms"])
 
@@ -386,10 +390,8 @@ def _new_device(browser: Any, server: Any, res: Results, rows: int, log: Log) ->
     page = _open_manual(browser, server)
     try:
         page.evaluate(PROGRESS_JS)
-        out = _sync(page, None, tables=tables, direction="pull")
+        out = _pull(page, tables, total, "new device")
         rep = out["report"]
-        if rep.get("error") or rep.get("pulled") != total:
-            raise RuntimeError(f"new device failed: {rep.get('error') or rep.get('pulled')}")
         res.add(SUITE, "new device 4 tables ms", out["ms"], "ms",
                 f"a fresh profile pulls {total:,} rows in 4 tables in one sync "
                 f"({', '.join(tables)})")
