@@ -39,23 +39,21 @@ def transport_error(err):
 
 
 class RemotePanel:
-    def __init__(self, client, after_switch):
+    def __init__(self, client, tables, after_switch):
         self.client = client
+        self.tables = tables  # ui_tables.PageTables: reads the server's tables for us
+        tables.add(self)
         self.after_switch = after_switch
         self.service = window.URLSearchParams.new(window.location.search).get("service")
         el("remote-transport").addEventListener("change", create_proxy(self.on_choice))
         el("remote-connect").addEventListener("click", create_proxy(self.connect))
         el("remote-token").addEventListener("keydown", create_proxy(self.on_key))
         el("remote-tables-body").addEventListener("change", create_proxy(self.on_hold))
-        client.on("sync", create_proxy(self.on_sync))
-        self.syncing = False
-        self.listing = []
         self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
         self.on_choice()
 
     def start(self):
         self.busy(False)
-        self.refresh_tables()
         # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
         on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
                    self.got_config_response, lambda _e: None)
@@ -69,29 +67,15 @@ class RemotePanel:
         self.on_choice()
 
     # --- which server tables this device holds (subscriptions) ----------------------
-    def on_sync(self, state):
-        running = bool(from_js(state).get("running"))
-        if self.syncing and not running:
-            self.refresh_tables()  # a run ended: the server's tables and rows may differ
-        self.syncing = running
-
-    def refresh_tables(self):
-        on_promise(self.client.remoteTables(), self.got_tables, self.tables_failed)
-
-    def got_tables(self, listing):
-        self.listing = from_js(listing).get("tables") or []
-        on_promise(self.client.subscriptions(), self.render_tables, self.tables_failed)
-
-    def tables_failed(self, err):
-        el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
-            {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
-            "</td></tr>"
-
-    def render_tables(self, subs):
-        subs = from_js(subs)
+    def draw_remote(self, listing, subs, error):
+        if error is not None:
+            el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
+                {"code": str(error.code), "message": str(error.message),
+                 "hint": error.hint})) + "</td></tr>"
+            return
         held, not_held = set(subs.get("held") or []), set(subs.get("not_held") or [])
         rows = []
-        for t in self.listing:
+        for t in listing.get("tables") or []:
             name = t.get("name") or ""
             on = name in held or (subs.get("all") and name not in not_held)
             rows.append('<tr data-table="' + escape(name) + '"><td><input type="checkbox" '
@@ -116,13 +100,12 @@ class RemotePanel:
         on_promise(call, lambda _s: self.held_changed(), self.hold_failed)
 
     def held_changed(self):
-        self.refresh_tables()
-        self.after_switch()  # the page's tables list changes too
+        self.after_switch()  # every tables list (this one too) and the sync panel
 
     def hold_failed(self, err):
         self.say(plain_error({"code": str(err.code), "message": str(err.message),
                               "hint": err.hint}), "failed")
-        self.refresh_tables()
+        self.tables.read_remote()
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
@@ -172,8 +155,7 @@ class RemotePanel:
                      "): syncs go there directly.", "done")
         else:
             self.say("Using our server (proxy).", "done")
-        self.after_switch()
-        self.refresh_tables()
+        self.after_switch()  # every tables list and the sync panel
 
     def failed(self, err):
         self.busy(False)

@@ -129,11 +129,12 @@ def size(n):
 
 
 class SyncPanel:
-    def __init__(self, client):
+    def __init__(self, client, tables):
         self.client = client
+        self.tables = tables  # ui_tables.PageTables: reads the tables list for us
+        tables.add(self)
         self.state = {}
         self.running = False
-        self.shown_unsent = None
         client.on("sync", create_proxy(self.on_sync))
         client.on("progress", create_proxy(self.on_progress))
         client.on("conflict", create_proxy(lambda _p: self.refresh_conflicts()))
@@ -149,7 +150,7 @@ class SyncPanel:
         self.render(from_js(self.client.status())["sync"])
         # The worker's status (the owner tab's, in a follower), not the client's default.
         on_promise(self.client.syncStatus(), lambda s: self.render(from_js(s)), self.show_error)
-        self.refresh()
+        self.refresh_lists(every=True)  # a reloaded page's waiting conflicts, rejections
 
     # --- status ---------------------------------------------------------------------
     def on_sync(self, state):
@@ -157,9 +158,8 @@ class SyncPanel:
         was_running = self.running
         self.render(state)
         if was_running and not state.get("running"):
-            self.refresh()  # a run ended: tables, chart and conflicts changed
-        elif state.get("unsent") is not None and state.get("unsent") != self.shown_unsent:
-            self.refresh_tables()  # changes were counted: the tables list says which
+            self.refresh_lists()  # a run ended: chart and conflicts changed (the tables
+            # list too: PageTables reads it for every panel)
 
     def render(self, state):
         self.state = state
@@ -237,7 +237,8 @@ class SyncPanel:
     def sync_now(self, _event=None):
         el("sync-now").disabled = True
         el("sync-error").hidden = True
-        on_promise(self.client.sync(), lambda _r: self.refresh(), self.show_error)
+        # its end is a sync event, on which every list is read again
+        on_promise(self.client.sync(), lambda _r: None, self.show_error)
 
     def cancel(self, _event=None):
         on_promise(self.client.cancelSync(), lambda _r: None, self.show_error)
@@ -256,27 +257,41 @@ class SyncPanel:
         el("sync-now").disabled = False
 
     # --- lists ----------------------------------------------------------------------
-    def refresh(self):
-        self.refresh_tables()
+    def refresh(self, *_args):
+        """Every list: after an action here (a conflict settled, an import, a switch)."""
+        self.tables.refresh()
+        self.refresh_lists(every=True)
+
+    def refresh_lists(self, every=False):
+        """The chart, and the conflicts and rejections when there are (or were) any: the
+        status counts them, so a sync that left none asks for neither list."""
         on_promise(self.client.syncLog(CHART_RUNS), self.render_chart, self.show_error)
-        self.refresh_conflicts()
-        self.refresh_rejections()
+        if every or self.state.get("pending_conflicts") or not el("conflicts").hidden:
+            self.refresh_conflicts()
+        if every or self.state.get("rejections") or not el("rejections").hidden:
+            self.refresh_rejections()
 
     def refresh_rejections(self):
         on_promise(self.client.rejections(), self.render_rejections, self.show_error)
 
-    def refresh_tables(self):
-        self.shown_unsent = self.state.get("unsent")
-        on_promise(self.client.syncTables(), self.render_tables, self.show_error)
-
     def refresh_conflicts(self):
         on_promise(self.client.conflicts(), self.render_conflicts, self.show_error)
 
-    def render_tables(self, tables):
-        tables = from_js(tables)
+    def draw_local(self, local):
+        """The main schema's tables (the ones a sync covers): rows from the counts every
+        panel shows, the state from ``syncTables()``."""
         rows = []
-        for t in tables:
-            if t.get("pending_conflicts"):
+        for i, table in enumerate(local["tables"]):
+            if table["schema"] != "main":
+                continue
+            t = dict(local["synced"].get(table["table"]) or
+                     {"table": table["table"], "primary_key": table["key"]})
+            counting = table["table"] in local["unsent"] and \
+                local["unsent"][table["table"]] is None
+            t["unsent"] = local["unsent"].get(table["table"], t.get("unsent"))
+            if counting and t.get("synced"):
+                state = "counting changes not sent"
+            elif t.get("pending_conflicts"):
                 n = t["pending_conflicts"]
                 state = str(n) + (" conflict" if n == 1 else " conflicts")
             elif t.get("rejections"):
@@ -297,12 +312,15 @@ class SyncPanel:
             else:
                 state = "synced" + (" " + ago(t["synced_at"]) if t.get("synced_at") else "")
             rows.append('<tr data-table="' + escape(t["table"]) + '"><th scope="row">' +
-                        escape(t["table"]) + '</th><td class="num">' + str(t["rows"]) +
+                        escape(t["table"]) + '</th><td class="num">' + str(local["counts"][i]) +
                         "</td><td>" +
                         escape(shown_key(t.get("primary_key"), t.get("key_pending"))) +
                         "</td><td>" + escape(state) + "</td></tr>")
         el("sync-tables-body").innerHTML = "".join(rows) or \
             '<tr><td colspan="4">No tables yet: create one in the console below.</td></tr>'
+
+    def read_failed(self, _err):
+        """Said by the schema browser's note; the list keeps what it showed."""
 
     def render_chart(self, runs):
         el("sync-chart").innerHTML = chart_svg(list(reversed(from_js(runs))))

@@ -1,0 +1,84 @@
+"""What the page shows right after another device's change arrives by itself (the change
+feed) or after a write here: every panel that shows a count agrees, at every moment.
+
+Two browser contexts (two devices) on one real server. B syncs by itself (the feed, no
+interval); A writes and syncs when the test says. A MutationObserver on B records, at
+every change of the page, the row counts each panel shows: the Tables panel, the
+schema browser's "On this device", and the two lists of the server's tables. The
+device's panels must never disagree with each other, nor the server's; the waits are
+on the page's own state, never sleeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pageutil import ex, manual, open_in_new_context, sync
+
+from serverutil import start_server
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 30_000  # a bound, not a speed target
+LIVE = ("() => window.ducksync.status().sync.feed?.state === 'live' "
+        "&& window.ducksync.status().sync.in_sync")
+# Each panel's count of one table as the page shows it (null: not listed).
+COUNTS = """(table) => {
+    const text = (sel) => document.querySelector(sel)?.textContent ?? null;
+    const row = '[data-table="' + table + '"]';
+    return {tables: text('#sync-tables-body tr' + row + ' td.num'),
+            schema: document.querySelector('#schema-local details' + row)?.dataset.rows ?? null,
+            server: text('#schema-remote tr' + row + ' td.num'),
+            hold: text('#remote-tables-body tr' + row + ' td.num')};
+}"""
+# Every change of the page (one callback per task that changed the DOM) is recorded.
+WATCH = ("(table) => { const counts = " + COUNTS + """;
+    window.__seen = [counts(table)];
+    new MutationObserver(() => window.__seen.push(counts(table))).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}""")
+SHOWS = "([table, n]) => (" + COUNTS + ")(table).schema === String(n)"
+ALL_SHOW = ("([table, n]) => Object.values((" + COUNTS +
+            ")(table)).every((v) => v === String(n))")
+
+def disagreements(seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The moments the device's two panels, or the server's two lists, showed different
+    counts of the table (a panel not drawn yet, ``None``, is not a count)."""
+    return [s for s in seen if s["tables"] != s["schema"] or s["server"] != s["hold"]]
+
+
+def test_after_a_live_pull_and_a_local_write_every_panel_shows_the_same_count(
+        browser: Any, tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    a = open_in_new_context(browser, manual(server.url))
+    b = open_in_new_context(browser, server.url)
+    try:
+        b.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        ex(a, "CREATE TABLE live_notes (id INTEGER PRIMARY KEY, body VARCHAR); "
+              "INSERT INTO live_notes VALUES (1, 'one')")
+        assert sync(a)["pushed"] == 1
+        b.wait_for_function(ALL_SHOW, arg=["live_notes", 1], timeout=WAIT_MS)
+
+        b.evaluate(WATCH, "live_notes")
+        ex(a, "INSERT INTO live_notes VALUES (2, 'two'), (3, 'three')")
+        assert sync(a)["pushed"] == 2
+        # the moment the schema browser first shows the pulled rows, the Tables panel
+        # shows them too (it lagged the schema browser by a few hundred ms)
+        b.wait_for_function(SHOWS, arg=["live_notes", 3], timeout=WAIT_MS)
+        first = next(s for s in b.evaluate("window.__seen") if s["schema"] == "3")
+        assert first["tables"] == "3", first
+        b.wait_for_function(ALL_SHOW, arg=["live_notes", 3], timeout=WAIT_MS)
+
+        # a write on B itself: the same, with no sync in between (B sends it when asked)
+        ex(b, "INSERT INTO live_notes VALUES (4, 'from B')")
+        b.wait_for_function(SHOWS, arg=["live_notes", 4], timeout=WAIT_MS)
+        first = next(s for s in b.evaluate("window.__seen") if s["schema"] == "4")
+        assert first["tables"] == "4", first
+        assert disagreements(b.evaluate("window.__seen")) == []
+    finally:
+        for device in (a, b):
+            device.context.close()
+        server.stop()

@@ -1,0 +1,98 @@
+"""The page's one read of its tables (web/ui_tables.py, MicroPython in the page; here in
+CPython with a stand-in client whose promises the test settles in any order)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from page_modules import page_module
+
+
+class Promise:
+    def __init__(self) -> None:
+        self.ok: Any = None
+        self.failed: Any = None
+
+    def then(self, ok: Any, failed: Any) -> None:
+        self.ok, self.failed = ok, failed
+
+
+class Client:
+    """Records each call with its promise; answers nothing until the test says."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, Promise]] = []
+
+    def on(self, _event: str, _fn: Any) -> None:
+        pass
+
+    def _ask(self, what: str) -> Promise:
+        promise = Promise()
+        self.asked.append((what, promise))
+        return promise
+
+    def queryTable(self, sql: str) -> Promise:
+        return self._ask("counts" if sql.startswith("SELECT (SELECT count") else "catalog")
+
+    def syncTables(self) -> Promise:
+        return self._ask("synced")
+
+    def take(self, what: str) -> Promise:
+        i = next(i for i, (w, _) in enumerate(self.asked) if w == what)
+        return self.asked.pop(i)[1]
+
+
+class View:
+    def __init__(self) -> None:
+        self.drawn: list[tuple[list[int], list[str]]] = []
+
+    def draw_local(self, local: dict[str, Any]) -> None:
+        self.drawn.append((list(local["counts"]), sorted(local["synced"])))
+
+
+CATALOG = [["main", "notes", "id", "INTEGER", False, ["id"]]]
+
+
+@pytest.fixture
+def tables() -> Iterator[Any]:
+    with page_module("ui_tables") as module:
+        module.from_js = lambda value: value  # the answers here are Python already
+        yield module
+
+
+def answer_counts(client: Client, n: int) -> None:
+    client.take("catalog").ok(SimpleNamespace(rows=CATALOG))
+    client.take("counts").ok(SimpleNamespace(rows=[[n]]))
+
+
+def test_every_view_draws_once_all_parts_of_a_read_are_in(tables: Any) -> None:
+    client, sync_view, schema_view = Client(), View(), View()
+    page = tables.PageTables(client)
+    page.add(sync_view)
+    page.add(schema_view)
+    page.read_local(sync_state=True)
+    answer_counts(client, 3)
+    assert sync_view.drawn == []  # the sync state is not in yet: nothing drawn half
+    client.take("synced").ok([{"table": "notes", "unsent": 0}])
+    assert sync_view.drawn == schema_view.drawn == [([3], ["notes"])]
+
+
+def test_an_older_read_answering_late_never_undoes_a_newer_one(tables: Any) -> None:
+    client, view = Client(), View()
+    page = tables.PageTables(client)
+    page.add(view)
+    page.read_local(sync_state=True)  # after a sync: counts and sync state
+    older_catalog, older_synced = client.take("catalog"), client.take("synced")
+    page.read_local(sync_state=False)  # a write meanwhile: counts only
+    answer_counts(client, 4)
+    assert view.drawn == [([4], [])]
+    older_catalog.ok(SimpleNamespace(rows=CATALOG))
+    client.take("counts").ok(SimpleNamespace(rows=[[3]]))  # the older read's count
+    older_synced.ok([{"table": "notes", "unsent": 1}])
+    # the newer count stays; the sync state (only the older read asked for it) is taken
+    assert view.drawn[-1] == ([4], ["notes"])
+    assert page.local["unsent"] == {"notes": 1}

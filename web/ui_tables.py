@@ -1,0 +1,158 @@
+"""The tables the demo page shows, read in one place and drawn by every panel at once
+(MicroPython).
+
+Four panels list tables with their row counts: the sync panel's Tables list, the schema
+browser's "On this device" and "On the server", and the Remote section's "hold here"
+list. Each used to read for itself when a sync ended (the same lists asked twice, nine
+requests at once to the one DuckDB worker), so each drew at its own moment: right after
+a live pull the Tables list still showed the old count while the schema browser showed
+the new one. Here each source is read once and the panels draw from the same answers
+in the same turn:
+
+* this device: the catalog and the exact row counts (:data:`ui_schema.CATALOG_SQL`,
+  :func:`ui_schema.counts_sql`: the page's connection, what the console sees) and, when
+  asked, the sync state (``syncTables()``); both panels take their rows from the counts;
+* the server: ``remoteTables()`` and which tables this device holds (``subscriptions()``).
+
+When: at start, when a sync run ends, after the page's own writes (the ``changed``
+event, debounced so that a burst redraws once), when a count of changes not sent
+arrives, and when asked (Refresh, an import, a hold changed, a transport switched). A
+write re-reads the counts only: the sync state is re-read when a sync ends or a count
+arrives, so that a write never makes the worker hash a table just to draw this.
+Reads may overlap (a write during a sync's reads): each part keeps the newest read's
+answer, never an older one that came back later.
+"""
+
+from pyscript import window
+from pyscript.ffi import create_proxy
+
+from ui_common import from_js, on_promise
+from ui_schema import CATALOG_SQL, counts_sql, group_catalog
+
+REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
+
+
+class PageTables:
+    """What the panels draw: ``local`` = ``{tables, counts, synced, unsent}`` (the catalog
+    grouped per table, their row counts in the same order, ``syncTables()`` entries by
+    name, changes not sent by name) for each view's ``draw_local(local)``; the server's
+    listing and subscriptions for ``draw_remote(listing, subs, error)``."""
+
+    def __init__(self, client):
+        self.client = client
+        self.views = []
+        self.local = {"tables": [], "counts": [], "synced": {}, "unsent": {}}
+        self.seq = 0  # reads started
+        self.newest = {"counts": 0, "synced": 0}  # the read each part's answer is from
+        self.remote_seq = 0
+        self.running = False
+        self.timer = None
+        client.on("sync", create_proxy(self.on_sync))
+        client.on("changed", create_proxy(lambda _e: self.refresh_soon()))
+
+    def add(self, view):
+        self.views.append(view)
+
+    # --- when -----------------------------------------------------------------------
+    def on_sync(self, state):
+        state = from_js(state)
+        ended = self.running and not state.get("running")
+        self.running = bool(state.get("running"))
+        unsent = state.get("unsent_tables") or {}
+        if ended:  # a sync may have created tables and moved rows, here and there
+            self.local["unsent"] = unsent
+            self.refresh()
+        elif unsent != self.local["unsent"]:
+            counted = any(n is not None for n in unsent.values())
+            self.local["unsent"] = unsent
+            if counted:  # a count arrived: the tables list says which (and which lack a key)
+                self.read_local(sync_state=True)
+            else:
+                self.draw_local()
+
+    def refresh(self, *_args):
+        self.read_local(sync_state=True)
+        self.read_remote()
+
+    def refresh_soon(self):
+        if self.timer is not None:
+            window.clearTimeout(self.timer)
+        self.timer = window.setTimeout(create_proxy(self.counts_only), REFRESH_DELAY_MS)
+
+    def counts_only(self, *_args):
+        self.timer = None
+        self.read_local(sync_state=False)
+
+    # --- this device ----------------------------------------------------------------
+    def read_local(self, sync_state):
+        """The counts (and the sync state): every panel draws once all of them are in."""
+        self.seq += 1
+        seq, got = self.seq, {}
+        waiting = ["counts", "synced"] if sync_state else ["counts"]
+
+        def arrived(part, value):
+            got[part] = value
+            waiting.remove(part)
+            if not waiting:
+                self.settle(seq, got)
+
+        def failed(part):
+            return lambda err: (self.failed(err), arrived(part, None))
+
+        def catalog(result):
+            tables = group_catalog(from_js(result.rows))
+            if not tables:
+                arrived("counts", ([], []))
+                return
+            pairs = [(t["schema"], t["table"]) for t in tables]
+            on_promise(self.client.queryTable(counts_sql(pairs)),
+                       lambda r: arrived("counts", (tables, from_js(r.rows)[0])),
+                       failed("counts"))
+
+        on_promise(self.client.queryTable(CATALOG_SQL), catalog, failed("counts"))
+        if sync_state:
+            on_promise(self.client.syncTables(), lambda s: arrived("synced", from_js(s)),
+                       failed("synced"))
+
+    def settle(self, seq, got):
+        local = self.local
+        if got.get("counts") is not None and seq > self.newest["counts"]:
+            self.newest["counts"] = seq
+            local["tables"], local["counts"] = got["counts"]
+        if got.get("synced") is not None and seq > self.newest["synced"]:
+            self.newest["synced"] = seq
+            local["synced"] = {t["table"]: t for t in got["synced"]}
+            for t in got["synced"]:
+                if t.get("unsent") is not None:
+                    local["unsent"][t["table"]] = t["unsent"]
+        self.draw_local()
+
+    def draw_local(self):
+        for view in self.views:
+            if hasattr(view, "draw_local"):
+                view.draw_local(self.local)
+
+    def failed(self, err):
+        for view in self.views:
+            if hasattr(view, "read_failed"):
+                view.read_failed(err)
+
+    # --- the server -----------------------------------------------------------------
+    def read_remote(self):
+        self.remote_seq += 1
+        seq = self.remote_seq
+
+        def draw(listing, subs, error):
+            if seq != self.remote_seq:  # a newer read is under way: it draws
+                return
+            for view in self.views:
+                if hasattr(view, "draw_remote"):
+                    view.draw_remote(listing, subs, error)
+
+        def listed(reply):
+            listing = from_js(reply)
+            on_promise(self.client.subscriptions(),
+                       lambda subs: draw(listing, from_js(subs), None),
+                       lambda err: draw(listing, None, err))
+
+        on_promise(self.client.remoteTables(), listed, lambda err: draw(None, None, err))
