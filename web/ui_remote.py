@@ -38,6 +38,19 @@ def transport_error(err):
     return text
 
 
+def hold_words(table, held, dropped):
+    """What ticking or unticking ``table``'s "hold here" did, in words (the lists alone
+    said nothing of the copy kept, nor that the server lost nothing)."""
+    if held:
+        return table + " is held on this device: it syncs from now on."
+    if dropped:
+        return (table + " is no longer synced here, and its copy on this device was "
+                "deleted. The server keeps every row.")
+    return (table + " is no longer synced here: its copy on this device is kept, and "
+            "changes to it are not sent. The server keeps every row; tick it to sync "
+            "it again.")
+
+
 class RemotePanel:
     def __init__(self, client, tables, after_switch):
         self.client = client
@@ -92,14 +105,17 @@ class RemotePanel:
         if not table:
             return
         box.disabled = True
+        drop = False
         if box.checked:
             call = self.client.subscribe(table)
         else:
             drop = window.confirm(UNSUBSCRIBE.format(table=table))
             call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
-        on_promise(call, lambda _s: self.held_changed(), self.hold_failed)
+        on_promise(call, lambda _s: self.held_changed(hold_words(table, box.checked, drop)),
+                   self.hold_failed)
 
-    def held_changed(self):
+    def held_changed(self, words):
+        self.say(words, "done")  # what the tick did, and what it did not (the server)
         self.after_switch()  # every tables list (this one too) and the sync panel
 
     def hold_failed(self, err):

@@ -14,11 +14,13 @@ from pyscript.ffi import create_proxy
 
 from ui_common import (
     KEY_OWED_STATE,
+    NOT_HELD_STATE,
     count,
     el,
     escape,
     failed_state,
     from_js,
+    no_tables_words,
     plain_error,
     shown_key,
 )
@@ -67,6 +69,8 @@ def sync_words(table, synced, unsent, counting=False):
         return "not synced (only the main schema syncs)"
     if not table["key"]:
         return KEY_OWED_STATE if synced.get("key_pending") else "not synced (no primary key)"
+    if synced.get("held") is False:
+        return NOT_HELD_STATE
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
     if synced.get("error"):
@@ -82,10 +86,11 @@ def sync_words(table, synced, unsent, counting=False):
     return "synced"
 
 
-def local_html(tables, counts, synced, unsent, opened=()):
-    """``opened``: ``schema.table`` names whose columns were shown (kept open on redraw)."""
+def local_html(tables, counts, synced, unsent, opened=(), syncing=False):
+    """``opened``: ``schema.table`` names whose columns were shown (kept open on redraw);
+    ``syncing``: a sync runs (an empty list says the server's tables are on their way)."""
     if not tables:
-        return '<p class="muted">No tables yet: create one in the console below.</p>'
+        return '<p class="muted">' + no_tables_words(syncing) + "</p>"
     items = []
     for i, t in enumerate(tables):
         name = t["table"] if t["schema"] == "main" else t["schema"] + "." + t["table"]
@@ -159,7 +164,7 @@ class SchemaPanel:
         opened = [shown.item(i).dataset.schema + "." + shown.item(i).dataset.table
                   for i in range(shown.length)]
         box.innerHTML = local_html(local["tables"], local["counts"], local["synced"],
-                                   local["unsent"], opened)
+                                   local["unsent"], opened, local["syncing"])
         note = el("schema-note")
         if not note.textContent.startswith("DuckDB crashed"):
             note.textContent = count(len(local["tables"]), "table") + " here."

@@ -33,15 +33,17 @@ REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
 
 
 class PageTables:
-    """What the panels draw: ``local`` = ``{tables, counts, synced, unsent}`` (the catalog
-    grouped per table, their row counts in the same order, ``syncTables()`` entries by
-    name, changes not sent by name) for each view's ``draw_local(local)``; the server's
+    """What the panels draw: ``local`` = ``{tables, counts, synced, unsent, syncing}``
+    (the catalog grouped per table, their row counts in the same order, ``syncTables()``
+    entries by name, changes not sent by name, a sync running) for each view's
+    ``draw_local(local)``; the server's
     listing and subscriptions for ``draw_remote(listing, subs, error)``."""
 
     def __init__(self, client):
         self.client = client
         self.views = []
-        self.local = {"tables": [], "counts": [], "synced": {}, "unsent": {}}
+        self.local = {"tables": [], "counts": [], "synced": {}, "unsent": {},
+                      "syncing": False}
         self.seq = 0  # reads started
         self.newest = {"counts": 0, "synced": 0}  # the read each part's answer is from
         self.remote_seq = 0
@@ -57,8 +59,11 @@ class PageTables:
     def on_sync(self, state):
         state = from_js(state)
         ended = self.running and not state.get("running")
-        self.running = bool(state.get("running"))
+        started = not self.running and state.get("running")
+        self.running = self.local["syncing"] = bool(state.get("running"))
         unsent = state.get("unsent_tables") or {}
+        if started and not self.local["tables"]:
+            self.draw_local()  # an empty list says the tables are on their way
         if ended:  # a sync may have created tables and moved rows, here and there
             self.local["unsent"] = unsent
             self.refresh()

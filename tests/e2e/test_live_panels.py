@@ -5,8 +5,10 @@ Two browser contexts (two devices) on one real server. B syncs by itself (the fe
 interval); A writes and syncs when the test says. A MutationObserver on B records, at
 every change of the page, the row counts each panel shows: the Tables panel, the
 schema browser's "On this device", and the two lists of the server's tables. The
-device's panels must never disagree with each other, nor the server's; the waits are
-on the page's own state, never sleeps.
+device's panels must never disagree with each other, nor the server's. Then what a new
+user meets: a new device's first sync (what the lists and the progress say while the
+server's tables arrive) and a table unticked with its copy kept. The waits are on the
+page's own state, never sleeps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pageutil import ex, manual, open_in_new_context, sync
+from pageutil import ex, forward_console, manual, open_in_new_context, screenshot, sync, wait_ready
 
 from serverutil import start_server
 
@@ -81,4 +83,73 @@ def test_after_a_live_pull_and_a_local_write_every_panel_shows_the_same_count(
     finally:
         for device in (a, b):
             device.context.close()
+        server.stop()
+
+
+# From the page's first paint: the sync badge's phase and what each part of the sync
+# panel says, at every change of the page.
+RECORD_FROM_START = """document.addEventListener('DOMContentLoaded', () => {
+    const text = (id) => document.getElementById(id)?.textContent ?? '';
+    const look = () => ({phase: document.getElementById('status-sync').dataset.phase,
+                         tables: text('sync-tables-body'), local: text('schema-local'),
+                         detail: text('sync-detail'),
+                         progress: document.getElementById('sync-progress').hidden
+                             ? '' : text('sync-progress-label')});
+    window.__seen = [look()];
+    new MutationObserver(() => window.__seen.push(look())).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+});"""
+BIG = 60_000
+NOT_HELD = "not synced (this device does not hold it)"
+STATE = """(table) => [document.querySelector('#sync-tables-body tr[data-table="' + table +
+    '"] td:last-child')?.textContent, document.querySelector('#schema-local details' +
+    '[data-table="' + table + '"] .schema-sync')?.textContent]"""
+
+
+def test_a_new_device_says_what_arrives_and_a_kept_copy_is_not_called_synced(
+        browser: Any, tmp_path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE big AS SELECT range::BIGINT AS id, 'row ' || range AS name "
+                    f"FROM range({BIG})")
+        con.execute("ALTER TABLE big ADD PRIMARY KEY (id)")
+    server = start_server(tmp_path)
+    context = browser.new_context()
+    context.add_init_script(RECORD_FROM_START)
+    b = context.new_page()
+    forward_console(b)
+    try:
+        b.goto(server.url)
+        wait_ready(b)
+        b.wait_for_function(LIVE, timeout=60_000)
+        seen = b.evaluate("window.__seen")
+        syncing = [s for s in seen if s["phase"] == "syncing"]
+        assert syncing, "the first sync was recorded"
+        # while the server's tables arrive, the lists do not tell a new user to make one
+        assert not [s for s in syncing if "create one" in s["tables"] + s["local"]], syncing
+        # the detail names the table being synced (it said "syncing …", no name)
+        details = {s["detail"].split(" Live:")[0] for s in syncing}
+        assert "syncing big…" in details and "syncing …" not in details, details
+        # the bar's rows are grouped: "60,000", not "60000"
+        assert any(f"of {BIG:,} rows" in s["progress"] for s in syncing), syncing
+        screenshot(b, "live-new-device-in-sync")
+
+        # unticked, copy kept: the panels never call it synced, and the section says
+        # what became of the copy and of the server's rows
+        b.once("dialog", lambda dialog: dialog.dismiss())  # Cancel: keep the copy
+        b.locator('#remote-tables-body input[data-table="big"]').uncheck()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('is kept')""", timeout=WAIT_MS)
+        b.wait_for_function(f"(want) => ({STATE})('big').every((s) => s === want)",
+                            arg=NOT_HELD, timeout=WAIT_MS)
+        assert "server keeps every row" in b.inner_text("#remote-result")
+        screenshot(b, "live-kept-copy-not-held")
+        b.locator('#remote-tables-body input[data-table="big"]').check()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('syncs from now on')""", timeout=WAIT_MS)
+        b.wait_for_function(f"() => ({STATE})('big').every((s) => s?.startsWith('synced'))",
+                            timeout=WAIT_MS)
+    finally:
+        context.close()
         server.stop()

@@ -598,6 +598,26 @@ def test_an_automatic_sync_naming_a_table_this_device_does_not_hold_does_nothing
     assert by_hand["outcome"] == "error" and calls == ["survey"]
 
 
+
+def test_a_copy_kept_after_unsubscribing_is_listed_as_not_held() -> None:
+    """Unsubscribing with keep_local keeps the table's sync state (a later hold resumes
+    from it), so ``synced`` stays true: ``held`` is what tells the page no sync covers it
+    (it said "synced" while a write to the copy would never be sent)."""
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=_no_transport),
+                      emit=lambda kind, payload: None)
+    _con(svc).execute("CREATE TABLE kept (id BIGINT PRIMARY KEY)")
+    assert [t["held"] for t in run(svc.tables())] == [True]  # every table by default
+    run(svc.subscribe(table="kept", held=False, keep_local=True))
+    assert [(t["table"], t["held"]) for t in run(svc.tables())] == [("kept", False)]
+    run(svc.subscribe(table="kept", held=True))
+    assert [t["held"] for t in run(svc.tables())] == [True]
+
+
+async def _no_transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+    raise RemoteUnavailableError("no server in this test")
+
+
 # --- the change feed's trigger (docs/change-feed.md) ----------------------------------
 
 def test_announced_tables_are_due_now_and_synced_alone() -> None:

@@ -656,9 +656,12 @@ class SyncService:
         return done
 
     async def tables(self) -> list[dict[str, Any]]:
-        """Local user tables: rows, key, last sync, pending conflicts, outbox, and the
-        error of this page's last run of the table (None when it synced)."""
+        """Local user tables: rows, key, last sync, pending conflicts, outbox, the error
+        of this page's last run of the table (None when it synced), and ``held``: whether
+        this device holds it (a copy kept after unsubscribing keeps its sync state, yet
+        no sync covers it: the page must not call it synced)."""
         await state.ensure_state(self.local)
+        subs = await subscriptions.read(self.local)
         names = await state.list_local_tables(self.local)
         synced = {t["table"]: t for t in await engine_conflicts.table_status(self.local)}
         counts: dict[str, int] = {}
@@ -679,6 +682,7 @@ class SyncService:
             out.append({"table": name, "rows": counts.get(name, 0), "unsent": unsent.get(name),
                         "primary_key": owed or key, "key_pending": owed is not None,
                         "synced": s is not None, "synced_at": s and s["synced_at"],
+                        "held": subs.holds(name),
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,
                         "outbox_batches": s["outbox_batches"] if s else 0,
