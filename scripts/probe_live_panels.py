@@ -23,17 +23,17 @@ PANELS = {"tables": "#sync-tables-body tr[data-table='notes'] td.num",
           "schema": "#schema-local details[data-table='notes'] .schema-rows",
           "server": "#schema-remote tr[data-table='notes'] td.num",
           "hold": "#remote-tables-body tr[data-table='notes'] td.num"}
-# On B: the time of the sync event that ended the run, and of each panel's first
-# showing of the count `want` (the schema browser's text is "N rows").
-WATCH = """(want) => {
+# On B, installed once: the time of the sync event that ended a run, and of each panel's
+# first showing of the count ``window.__want`` (the schema browser's text is "N rows").
+WATCH = """() => {
     const panels = PANELS;
     const shows = (sel) => (document.querySelector(sel)?.textContent ?? '').split(' ')[0]
-        === String(want);
+        === String(window.__want);
     window.__t = {};
     const look = () => { for (const [name, sel] of Object.entries(panels))
         if (!(name in window.__t) && shows(sel)) window.__t[name] = performance.now(); };
-    const seen = new MutationObserver(look);
-    seen.observe(document.body, {subtree: true, childList: true, characterData: true});
+    new MutationObserver(look).observe(document.body,
+                                       {subtree: true, childList: true, characterData: true});
     let running = false;
     window.ducksync.on('sync', (s) => {
         if (running && !s.running && !('ended' in window.__t)) window.__t.ended = performance.now();
@@ -71,8 +71,9 @@ def main() -> None:
             b.wait_for_function("() => window.ducksync.status().sync.feed?.state === 'live'"
                                 " && window.ducksync.status().sync.in_sync", timeout=60_000)
             a.evaluate("window.ducksync.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY)')")
+            b.evaluate(watch)
             for n in range(1, args.trials + 2):
-                b.evaluate(watch, n)
+                b.evaluate("(n) => { window.__want = n; window.__t = {}; }", n)
                 a.evaluate(f"window.ducksync.exec('INSERT INTO notes VALUES ({n})')")
                 a.evaluate("window.ducksync.sync()")
                 b.wait_for_function(done, timeout=60_000)

@@ -47,6 +47,7 @@ class PageTables:
         self.seq = 0  # reads started
         self.newest = {"counts": 0, "synced": 0}  # the read each part's answer is from
         self.remote_seq = 0
+        self.subs = None  # this device's choices, as last read
         self.running = False
         self.timer = None
         client.on("sync", create_proxy(self.on_sync))
@@ -144,20 +145,40 @@ class PageTables:
 
     # --- the server -----------------------------------------------------------------
     def read_remote(self):
+        """The server's tables and this device's choices, asked together: both lists draw
+        when the tables arrive (with the choices last read, which only a tick here
+        changes), and again if the choices read now differ."""
         self.remote_seq += 1
-        seq = self.remote_seq
+        seq, got = self.remote_seq, {}
 
-        def draw(listing, subs, error):
-            if seq != self.remote_seq:  # a newer read is under way: it draws
-                return
+        def draw():
+            if seq != self.remote_seq or "listing" not in got:
+                return  # a newer read is under way (it draws), or the tables are not in
+            subs = got.get("subs", self.subs)
+            if subs is None and "error" not in got:
+                return  # the first read: wait for the choices
             for view in self.views:
                 if hasattr(view, "draw_remote"):
-                    view.draw_remote(listing, subs, error)
+                    view.draw_remote(got["listing"], subs, got.get("error"))
 
         def listed(reply):
-            listing = from_js(reply)
-            on_promise(self.client.subscriptions(),
-                       lambda subs: draw(listing, from_js(subs), None),
-                       lambda err: draw(listing, None, err))
+            got["listing"] = from_js(reply)
+            draw()
 
-        on_promise(self.client.remoteTables(), listed, lambda err: draw(None, None, err))
+        def held(subs):
+            subs = from_js(subs)
+            changed = subs != self.subs
+            self.subs = got["subs"] = subs
+            if changed:
+                draw()
+
+        def failed(err):
+            got["error"] = err
+            draw()
+
+        def unlisted(err):
+            got["listing"], got["error"] = None, err
+            draw()
+
+        on_promise(self.client.remoteTables(), listed, unlisted)
+        on_promise(self.client.subscriptions(), held, failed)

@@ -41,6 +41,12 @@ class Client:
     def syncTables(self) -> Promise:
         return self._ask("synced")
 
+    def remoteTables(self) -> Promise:
+        return self._ask("listing")
+
+    def subscriptions(self) -> Promise:
+        return self._ask("subs")
+
     def take(self, what: str) -> Promise:
         i = next(i for i, (w, _) in enumerate(self.asked) if w == what)
         return self.asked.pop(i)[1]
@@ -49,6 +55,10 @@ class Client:
 class View:
     def __init__(self) -> None:
         self.drawn: list[tuple[list[int], list[str]]] = []
+        self.remote: list[tuple[Any, Any, Any]] = []
+
+    def draw_remote(self, listing: Any, subs: Any, error: Any) -> None:
+        self.remote.append((listing, subs, error))
 
     def draw_local(self, local: dict[str, Any]) -> None:
         self.drawn.append((list(local["counts"]), sorted(local["synced"])))
@@ -96,3 +106,27 @@ def test_an_older_read_answering_late_never_undoes_a_newer_one(tables: Any) -> N
     # the newer count stays; the sync state (only the older read asked for it) is taken
     assert view.drawn[-1] == ([4], ["notes"])
     assert page.local["unsent"] == {"notes": 1}
+
+
+def test_the_servers_lists_draw_together_when_its_tables_arrive(tables: Any) -> None:
+    client, schema_view, hold_view = Client(), View(), View()
+    page = tables.PageTables(client)
+    page.add(schema_view)
+    page.add(hold_view)
+    listing, every = {"tables": [{"name": "t", "rows": 2}]}, {"all": True}
+    page.read_remote()
+    client.take("listing").ok(listing)
+    assert hold_view.remote == []  # the first read waits for this device's choices
+    client.take("subs").ok(every)
+    assert schema_view.remote == hold_view.remote == [(listing, every, None)]
+    # later reads draw as soon as the server answers, with the choices last read...
+    page.read_remote()
+    newer = {"tables": [{"name": "t", "rows": 3}]}
+    client.take("listing").ok(newer)
+    assert hold_view.remote[-1] == (newer, every, None)
+    client.take("subs").ok({"all": True})  # ...and again only if the choices moved
+    assert len(hold_view.remote) == 2
+    page.read_remote()
+    client.take("subs").ok({"all": False})
+    client.take("listing").ok(newer)
+    assert hold_view.remote[-1] == (newer, {"all": False}, None) and len(hold_view.remote) == 3
