@@ -111,17 +111,18 @@ class RemotePanel:
         else:
             drop = window.confirm(UNSUBSCRIBE.format(table=table))
             call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
-        on_promise(call, lambda _s: self.held_changed(hold_words(table, box.checked, drop)),
-                   self.hold_failed)
+        on_promise(call, lambda subs: self.held_changed(
+            subs, hold_words(table, box.checked, drop)), self.hold_failed)
 
-    def held_changed(self, words):
+    def held_changed(self, subs, words):
         self.say(words, "done")  # what the tick did, and what it did not (the server)
+        self.tables.took_choices(subs)  # the choices now: the box stays as ticked
         self.after_switch()  # every tables list (this one too) and the sync panel
 
     def hold_failed(self, err):
         self.say(plain_error({"code": str(err.code), "message": str(err.message),
                               "hint": err.hint}), "failed")
-        self.tables.read_remote()
+        self.tables.read_remote(redraw=True)  # the box back as the choices stand
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"

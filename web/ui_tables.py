@@ -45,9 +45,12 @@ class PageTables:
         self.local = {"tables": [], "counts": [], "synced": {}, "unsent": {},
                       "syncing": False}
         self.seq = 0  # reads started
-        self.newest = {"counts": 0, "synced": 0}  # the read each part's answer is from
+        # the read each part's answer is from
+        self.newest = {"counts": 0, "synced": 0, "listing": 0, "subs": 0}
         self.remote_seq = 0
-        self.subs = None  # this device's choices, as last read
+        # the server's tables and this device's choices (subscriptions), as last read
+        self.remote = {"listing": None, "subs": None, "error": None}
+        self.remote_shown = None
         self.running = False
         self.timer = None
         client.on("sync", create_proxy(self.on_sync))
@@ -144,41 +147,46 @@ class PageTables:
                 view.read_failed(err)
 
     # --- the server -----------------------------------------------------------------
-    def read_remote(self):
-        """The server's tables and this device's choices, asked together: both lists draw
-        when the tables arrive (with the choices last read, which only a tick here
-        changes), and again if the choices read now differ."""
+    def read_remote(self, redraw=False):
+        """The server's tables and this device's choices, asked together; both lists draw
+        from the newest answer of each as soon as both are known, and again whenever one
+        moves (``redraw``: even if nothing moved, e.g. to undo a tick that failed). A tick
+        here hands its answer straight in (:meth:`took_choices`)."""
+        if redraw:
+            self.remote_shown = None
         self.remote_seq += 1
-        seq, got = self.remote_seq, {}
+        seq = self.remote_seq
 
-        def draw():
-            if seq != self.remote_seq or "listing" not in got:
-                return  # a newer read is under way (it draws), or the tables are not in
-            subs = got.get("subs", self.subs)
-            if subs is None and "error" not in got:
-                return  # the first read: wait for the choices
-            for view in self.views:
-                if hasattr(view, "draw_remote"):
-                    view.draw_remote(got["listing"], subs, got.get("error"))
+        def take(part, value, error=None):
+            if seq < self.newest[part]:
+                return  # a newer read answered already
+            self.newest[part] = seq
+            self.remote[part] = value
+            if part == "listing" or error is not None:
+                self.remote["error"] = error
+            self.draw_remote()
 
-        def listed(reply):
-            got["listing"] = from_js(reply)
-            draw()
+        on_promise(self.client.remoteTables(), lambda r: take("listing", from_js(r)),
+                   lambda err: take("listing", None, err))
+        on_promise(self.client.subscriptions(), lambda r: take("subs", from_js(r)),
+                   lambda err: take("subs", self.remote["subs"], err))
 
-        def held(subs):
-            subs = from_js(subs)
-            changed = subs != self.subs
-            self.subs = got["subs"] = subs
-            if changed:
-                draw()
+    def took_choices(self, subs):
+        """A tick's answer (``subscribe`` / ``unsubscribe``): the choices now, newer than
+        any read already asked (which may have been answered before the tick)."""
+        self.remote_seq += 1
+        self.newest["subs"] = self.remote_seq
+        self.remote["subs"] = from_js(subs)
+        self.draw_remote()
 
-        def failed(err):
-            got["error"] = err
-            draw()
-
-        def unlisted(err):
-            got["listing"], got["error"] = None, err
-            draw()
-
-        on_promise(self.client.remoteTables(), listed, unlisted)
-        on_promise(self.client.subscriptions(), held, failed)
+    def draw_remote(self):
+        r = self.remote
+        if r["error"] is None and (r["listing"] is None or r["subs"] is None):
+            return  # the first answers are not both in
+        shown = (r["listing"], r["subs"], r["error"])
+        if shown == self.remote_shown:
+            return
+        self.remote_shown = shown
+        for view in self.views:
+            if hasattr(view, "draw_remote"):
+                view.draw_remote(r["listing"], r["subs"], r["error"])

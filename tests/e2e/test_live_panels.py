@@ -99,6 +99,11 @@ RECORD_FROM_START = """document.addEventListener('DOMContentLoaded', () => {
     new MutationObserver(() => window.__seen.push(look())).observe(
         document.body, {subtree: true, childList: true, characterData: true, attributes: true});
 });"""
+BOXES = """() => { window.__boxes = [];
+    new MutationObserver(() => window.__boxes.push(document.querySelector(
+        '#remote-tables-body input[data-table="big"]')?.checked ?? null)).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
 BIG = 60_000
 NOT_HELD = "not synced (this device does not hold it)"
 STATE = """(table) => [document.querySelector('#sync-tables-body tr[data-table="' + table +
@@ -145,11 +150,16 @@ def test_a_new_device_says_what_arrives_and_a_kept_copy_is_not_called_synced(
                             arg=NOT_HELD, timeout=WAIT_MS)
         assert "server keeps every row" in b.inner_text("#remote-result")
         screenshot(b, "live-kept-copy-not-held")
+        b.evaluate(BOXES)
         b.locator('#remote-tables-body input[data-table="big"]').check()
         b.wait_for_function("""() => document.getElementById('remote-result').textContent
             .includes('syncs from now on')""", timeout=WAIT_MS)
         b.wait_for_function(f"() => ({STATE})('big').every((s) => s?.startsWith('synced'))",
                             timeout=WAIT_MS)
+        # held again, it is pulled at once: its box stays ticked all along (a read of the
+        # choices behind that run drew the old one)
+        boxes = b.evaluate("window.__boxes")
+        assert boxes[-1] is True and False not in boxes[boxes.index(True):], boxes
     finally:
         context.close()
         server.stop()

@@ -614,6 +614,21 @@ def test_a_copy_kept_after_unsubscribing_is_listed_as_not_held() -> None:
     assert [t["held"] for t in run(svc.tables())] == [True]
 
 
+
+def test_the_choices_are_read_without_waiting_for_a_running_sync() -> None:
+    """Holding a table starts a run (its bootstrap): the page's read of the choices
+    waited for the whole run, and meanwhile its "hold here" box showed the old choice."""
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=_no_transport),
+                      emit=lambda kind, payload: None)
+    run(svc.subscribe(table="kept", held=False, keep_local=True))
+
+    async def read_during_a_run() -> dict[str, Any]:
+        async with svc._lock:  # what a running sync holds
+            return await asyncio.wait_for(svc.subscriptions(), 10)
+
+    assert run(read_during_a_run())["not_held"] == ["kept"]
+
 async def _no_transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
     raise RemoteUnavailableError("no server in this test")
 

@@ -130,3 +130,12 @@ def test_the_servers_lists_draw_together_when_its_tables_arrive(tables: Any) -> 
     client.take("subs").ok({"all": False})
     client.take("listing").ok(newer)
     assert hold_view.remote[-1] == (newer, {"all": False}, None) and len(hold_view.remote) == 3
+
+    # a tick's answer is the choices now: a read asked before it never undoes it
+    page.read_remote()
+    before = client.take("subs")
+    page.took_choices({"all": False, "held": ["t"]})
+    assert hold_view.remote[-1] == (newer, {"all": False, "held": ["t"]}, None)
+    before.ok({"all": False})
+    client.take("listing").ok(newer)
+    assert hold_view.remote[-1] == (newer, {"all": False, "held": ["t"]}, None)

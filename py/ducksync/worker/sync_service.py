@@ -610,7 +610,13 @@ class SyncService:
             self.hold_at_start = None
 
     async def subscriptions(self) -> dict[str, Any]:
-        """``{all, held, not_held}``: which remote tables this device holds."""
+        """``{all, held, not_held}``: which remote tables this device holds. A read waits
+        for no sync (the page asks when a run ends and when a table is held, which starts
+        a run: behind a new table's bootstrap, its "hold here" box showed the old choice);
+        only storing ``connect({tables})`` first does."""
+        if self.hold_at_start is None:
+            await state.ensure_state(self.local)
+            return (await subscriptions.read(self.local)).to_dict()
         async with self._lock:
             await self._store_hold_at_start()
             await state.ensure_state(self.local)
