@@ -130,6 +130,14 @@ def plain_error(error):
     return text
 
 
+def stale_words(listing, error):
+    """The server's tables as last read, while it cannot be read now: when, and why not
+    (the lead only: the sync panel says what to do)."""
+    lead = PLAIN_WORDS.get(str(error.code or ""), "")
+    return "As read at " + str(listing.get("read_at") or "?") + ". " + sentence(
+        lead_once(lead, str(error.message or "unknown error")))
+
+
 def on_promise(promise, ok, failed):
     """``promise.then(ok, failed)`` with Python callbacks."""
     promise.then(create_proxy(ok), create_proxy(failed))

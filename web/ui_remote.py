@@ -15,7 +15,17 @@ to delete the local copy too; the server keeps every row either way.
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, js_obj, lead_once, on_promise, plain_error, sentence
+from ui_common import (
+    el,
+    escape,
+    from_js,
+    js_obj,
+    lead_once,
+    on_promise,
+    plain_error,
+    sentence,
+    stale_words,
+)
 
 UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
                "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
@@ -81,7 +91,7 @@ class RemotePanel:
 
     # --- which server tables this device holds (subscriptions) ----------------------
     def draw_remote(self, listing, subs, error):
-        if error is not None:
+        if listing is None or subs is None:  # nothing to list: why
             el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
                 {"code": str(error.code), "message": str(error.message),
                  "hint": error.hint})) + "</td></tr>"
@@ -96,6 +106,9 @@ class RemotePanel:
                         ' on this device"' + (" checked" if on else "") + '></td><th scope="row">'
                         + escape(name) + '</th><td class="num">' +
                         ("" if t.get("rows") is None else str(t["rows"])) + "</td></tr>")
+        if error is not None:  # the server's tables as last read
+            rows.append('<tr class="stale"><td colspan="3" class="muted">' +
+                        escape(stale_words(listing, error)) + "</td></tr>")
         el("remote-tables-body").innerHTML = "".join(rows) or \
             '<tr><td colspan="3">The server has no tables yet.</td></tr>'
 

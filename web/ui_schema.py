@@ -23,6 +23,7 @@ from ui_common import (
     no_tables_words,
     plain_error,
     shown_key,
+    stale_words,
 )
 
 ENGINE_SCHEMA = "ducksync"
@@ -176,7 +177,9 @@ class SchemaPanel:
     # --- the server -----------------------------------------------------------------
     def draw_remote(self, listing, _subs, error):
         if listing is not None:
-            el("schema-remote").innerHTML = remote_html(listing)
+            el("schema-remote").innerHTML = ("" if error is None else (
+                '<p class="muted" id="schema-remote-stale">' +
+                escape(stale_words(listing, error)) + "</p>")) + remote_html(listing)
             return
         el("schema-remote").innerHTML = '<p class="muted">' + escape(
             "The server's tables are not available: " + plain_error(

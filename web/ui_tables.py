@@ -51,6 +51,7 @@ class PageTables:
         # the server's tables and this device's choices (subscriptions), as last read
         self.remote = {"listing": None, "subs": None, "error": None}
         self.remote_shown = None
+        self.clock = lambda: str(window.Date.new().toLocaleTimeString())  # "as read at"
         self.running = False
         self.timer = None
         client.on("sync", create_proxy(self.on_sync))
@@ -166,8 +167,16 @@ class PageTables:
                 self.remote["error"] = error
             self.draw_remote()
 
-        on_promise(self.client.remoteTables(), lambda r: take("listing", from_js(r)),
-                   lambda err: take("listing", None, err))
+        def listed(reply):
+            listing = from_js(reply)
+            listing["read_at"] = self.clock()
+            take("listing", listing)
+
+        # the server unreachable: its tables as last read stay, said to be so (the lists
+        # were replaced by the error, the "hold here" boxes with them, though holding is
+        # this device's choice and works offline)
+        on_promise(self.client.remoteTables(), listed,
+                   lambda err: take("listing", self.remote["listing"], err))
         on_promise(self.client.subscriptions(), lambda r: take("subs", from_js(r)),
                    lambda err: take("subs", self.remote["subs"], err))
 

@@ -7,8 +7,8 @@ every change of the page, the row counts each panel shows: the Tables panel, the
 schema browser's "On this device", and the two lists of the server's tables. The
 device's panels must never disagree with each other, nor the server's. Then what a new
 user meets: a new device's first sync (what the lists and the progress say while the
-server's tables arrive) and a table unticked with its copy kept. The waits are on the
-page's own state, never sleeps.
+server's tables arrive), a table unticked with its copy kept and held again, and the
+server's tables while offline. The waits are on the page's own state, never sleeps.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ STATE = """(table) => [document.querySelector('#sync-tables-body tr[data-table="
     '[data-table="' + table + '"] .schema-sync')?.textContent]"""
 
 
-def test_a_new_device_says_what_arrives_and_a_kept_copy_is_not_called_synced(
+def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
         browser: Any, tmp_path: Path) -> None:
     import duckdb
 
@@ -160,6 +160,25 @@ def test_a_new_device_says_what_arrives_and_a_kept_copy_is_not_called_synced(
         # choices behind that run drew the old one)
         boxes = b.evaluate("window.__boxes")
         assert boxes[-1] is True and False not in boxes[boxes.index(True):], boxes
+
+        # offline, a sync asked for fails and the server's tables cannot be read: the
+        # lists keep them as last read and say so (they were replaced by the error, the
+        # "hold here" boxes with them, though holding works offline)
+        context.set_offline(True)
+        b.wait_for_function("() => window.ducksync.status().sync.phase === 'offline'",
+                            timeout=WAIT_MS)
+        b.get_by_role("button", name="Sync now").click()
+        stale = b.locator("#schema-remote-stale")
+        stale.wait_for(timeout=WAIT_MS)
+        assert stale.inner_text().startswith("As read at ")
+        assert "could not be reached" in stale.inner_text()
+        assert b.locator('#remote-tables-body input[data-table="big"]').is_checked()
+        assert "As read at " in b.inner_text("#remote-tables-body tr.stale")
+        assert b.inner_text("#schema-remote tr[data-table='big'] td.num") == f"{BIG}"
+        screenshot(b, "live-offline-server-as-read")
+        context.set_offline(False)
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        b.locator("#schema-remote-stale").wait_for(state="detached", timeout=WAIT_MS)
     finally:
         context.close()
         server.stop()

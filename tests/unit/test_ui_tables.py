@@ -111,6 +111,7 @@ def test_an_older_read_answering_late_never_undoes_a_newer_one(tables: Any) -> N
 def test_the_servers_lists_draw_together_when_its_tables_arrive(tables: Any) -> None:
     client, schema_view, hold_view = Client(), View(), View()
     page = tables.PageTables(client)
+    page.clock = lambda: "5:10:44 AM"
     page.add(schema_view)
     page.add(hold_view)
     listing, every = {"tables": [{"name": "t", "rows": 2}]}, {"all": True}
@@ -139,3 +140,26 @@ def test_the_servers_lists_draw_together_when_its_tables_arrive(tables: Any) -> 
     before.ok({"all": False})
     client.take("listing").ok(newer)
     assert hold_view.remote[-1] == (newer, {"all": False, "held": ["t"]}, None)
+
+
+def test_the_servers_tables_as_last_read_stay_when_it_cannot_be_reached(tables: Any) -> None:
+    """Offline, the lists were replaced by the error (the "hold here" boxes with them,
+    though holding is this device's choice): they stay, said to be as read then."""
+    client, view = Client(), View()
+    page = tables.PageTables(client)
+    page.clock = lambda: "5:10:44 AM"
+    page.add(view)
+    page.read_remote()
+    client.take("listing").ok({"tables": [{"name": "t", "rows": 2}]})
+    client.take("subs").ok({"all": True})
+    page.read_remote()
+    down = SimpleNamespace(code="remote_unavailable", message="cannot reach the server: "
+                           "Failed to fetch", hint="check the network")
+    client.take("listing").failed(down)
+    client.take("subs").ok({"all": True})
+    listing, subs, error = view.remote[-1]
+    assert listing == {"tables": [{"name": "t", "rows": 2}], "read_at": "5:10:44 AM"}
+    assert subs == {"all": True} and error is down
+    with page_module("ui_common") as common:
+        assert common.stale_words(listing, error) == (
+            "As read at 5:10:44 AM. The server could not be reached (Failed to fetch).")
