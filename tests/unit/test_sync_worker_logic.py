@@ -629,6 +629,40 @@ def test_the_choices_are_read_without_waiting_for_a_running_sync() -> None:
 
     assert run(read_during_a_run())["not_held"] == ["kept"]
 
+
+def test_unholding_the_table_a_run_is_pulling_stops_that_run(own_server: str,
+                                                             tmp_path: Any) -> None:
+    """A new device's bootstrap of a table the user unticks: the run went on to the
+    table's last row before the choice applied (then dropped it all)."""
+    a = _service(own_server, str(tmp_path / "ua.duckdb"), [])
+    _con(a).execute("CREATE TABLE unheld_big (id BIGINT PRIMARY KEY, v VARCHAR)")
+    _con(a).execute("INSERT INTO unheld_big SELECT range, 'v' || range FROM range(20000)")
+    run(a.sync(tables=["unheld_big"]))
+    b = _service(own_server, str(tmp_path / "ub.duckdb"), [])
+    original, pages = b.remote._transport, []
+
+    async def slow(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        if method == "fetch_rows_after":  # a page of the bootstrap: slow, as on a far link
+            pages.append(method)
+            await asyncio.sleep(0.2)
+        return await original(method, args, ipc)
+
+    b.remote._transport = slow
+
+    async def untick_mid_pull() -> tuple[BaseException | None, dict[str, Any]]:
+        pull = asyncio.ensure_future(b.sync(tables=["unheld_big"], batch_rows=500))
+        while not pages:
+            await asyncio.sleep(0.01)
+        subs = await asyncio.wait_for(
+            b.subscribe(table="unheld_big", held=False, keep_local=False), 10)
+        return (await asyncio.gather(pull, return_exceptions=True))[0], subs
+
+    ended, subs = run(untick_mid_pull())
+    assert isinstance(ended, SyncCancelledError) and subs["not_held"] == ["unheld_big"]
+    assert len(pages) < 40, "the run stopped before the table's last page"
+    assert _con(b).execute("SELECT count(*) FROM duckdb_tables() "
+                           "WHERE table_name = 'unheld_big'").fetchone() == (0,)
+
 async def _no_transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
     raise RemoteUnavailableError("no server in this test")
 

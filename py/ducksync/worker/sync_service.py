@@ -627,7 +627,15 @@ class SyncService:
                         keep_local: bool = True) -> dict[str, Any]:
         """``only``: hold exactly ``tables`` (None: every table). Else ``table``: hold it
         (``held``) or stop holding it, keeping or dropping the local copy; the remote is
-        never touched. Waits for a running sync; a newly held table is pulled at once."""
+        never touched. Waits for a running sync; a newly held table is pulled at once.
+
+        Unholding the table the running sync is on cancels that run: a new device's
+        bootstrap of a large table went on to its last row (minutes) before the choice
+        applied, and then dropped it. A cancelled bootstrap resumes from its cursor if
+        the table is held again; the run's other tables sync at once after."""
+        stopped = (not only and not held and table is not None and self.status.running
+                   and self.status.progress is not None
+                   and self.status.progress.table == table and self.cancel())
         async with self._lock:
             self.hold_at_start = None
             await state.ensure_state(self.local)
@@ -644,9 +652,11 @@ class SyncService:
                 if not keep_local:
                     self.status.stopped.pop(table, None)
                     self.status.unsent_tables.pop(table, None)
-        if ((only or held) and subs != before
+        if ((((only or held) and subs != before) or stopped)
                 and (self.schedule.interval_s or self.schedule.on_write)):
-            self.schedule.asap = True  # syncing by itself: pull what is now held at once
+            # syncing by itself: pull what is now held (or what the cancelled run still
+            # had to do) at once
+            self.schedule.asap = True
             self._wakeup()
         self.publish()
         return subs.to_dict()
