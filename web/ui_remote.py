@@ -118,6 +118,7 @@ class RemotePanel:
         if not table:
             return
         box.disabled = True
+        self.tables.ticking()
         drop = False
         if box.checked:
             call = self.client.subscribe(table)
@@ -135,7 +136,7 @@ class RemotePanel:
     def hold_failed(self, err):
         self.say(plain_error({"code": str(err.code), "message": str(err.message),
                               "hint": err.hint}), "failed")
-        self.tables.read_remote(redraw=True)  # the box back as the choices stand
+        self.tables.tick_failed()  # the box back as the choices stand
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"

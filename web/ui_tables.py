@@ -51,6 +51,7 @@ class PageTables:
         # the server's tables and this device's choices (subscriptions), as last read
         self.remote = {"listing": None, "subs": None, "error": None}
         self.remote_shown = None
+        self.ticks = 0  # "hold here" ticks being saved
         self.clock = lambda: str(window.Date.new().toLocaleTimeString())  # "as read at"
         self.running = False
         self.timer = None
@@ -180,9 +181,21 @@ class PageTables:
         on_promise(self.client.subscriptions(), lambda r: take("subs", from_js(r)),
                    lambda err: take("subs", self.remote["subs"], err))
 
+    def ticking(self):
+        """A "hold here" tick is being saved: the lists keep the box as the user left it
+        until its answer (:meth:`took_choices`, or :meth:`tick_failed`); a read answered
+        meanwhile may predate it (unticking the table a run pulls ends that run, whose
+        end reads the choices again)."""
+        self.ticks += 1
+
+    def tick_failed(self):
+        self.ticks -= 1
+        self.read_remote(redraw=True)  # the box back as the choices stand
+
     def took_choices(self, subs):
         """A tick's answer (``subscribe`` / ``unsubscribe``): the choices now, newer than
         any read already asked (which may have been answered before the tick)."""
+        self.ticks -= 1
         self.remote_seq += 1
         self.newest["subs"] = self.remote_seq
         self.remote["subs"] = from_js(subs)
@@ -190,6 +203,8 @@ class PageTables:
 
     def draw_remote(self):
         r = self.remote
+        if self.ticks:
+            return  # the tick's answer draws
         if r["error"] is None and (r["listing"] is None or r["subs"] is None):
             return  # the first answers are not both in
         shown = (r["listing"], r["subs"], r["error"])

@@ -182,3 +182,36 @@ def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
     finally:
         context.close()
         server.stop()
+
+
+def test_unticking_a_table_while_it_arrives_stops_its_download(browser: Any,
+                                                               tmp_path: Path) -> None:
+    """The bootstrap went on to the last row before the choice applied (then dropped it
+    all), and meanwhile the box showed the old choice again."""
+    import duckdb
+
+    rows = 2_000_000  # seconds of download here: time to untick it on the way
+    with duckdb.connect(str(tmp_path / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE huge (id BIGINT PRIMARY KEY, name VARCHAR)")
+        con.execute(f"INSERT INTO huge SELECT range, 'row ' || range FROM range({rows})")
+    server = start_server(tmp_path)
+    b = open_in_new_context(browser, server.url)
+    try:
+        b.wait_for_function("""() => /^huge: /.test(
+            document.getElementById('sync-progress-label').textContent)
+            && !document.getElementById('sync-progress').hidden""", timeout=60_000)
+        b.evaluate(BOXES.replace('"big"', '"huge"'))
+        b.once("dialog", lambda dialog: dialog.accept())  # OK: delete the copy here
+        b.locator('#remote-tables-body input[data-table="huge"]').uncheck()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('was deleted')""", timeout=WAIT_MS)
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        start = [r for r in b.evaluate("window.ducksync.syncLog(10)") if r["trigger"] == "start"]
+        assert start[0]["outcome"] == "cancelled" and start[0]["rows_pulled"] < rows, start
+        assert b.evaluate("window.ducksync.query(\"SELECT count(*)::INTEGER AS n FROM "
+                          "duckdb_tables() WHERE table_name = 'huge'\")") == [{"n": 0}]
+        boxes = b.evaluate("window.__boxes")
+        assert True not in boxes and boxes[-1] is False, boxes  # never ticked again
+    finally:
+        b.context.close()
+        server.stop()
