@@ -1,13 +1,13 @@
 """The tables the demo page shows, read in one place and drawn by every panel at once
 (MicroPython).
 
-Four panels list tables with their row counts: the sync panel's Tables list, the schema
-browser's "On this device" and "On the server", and the Remote section's "hold here"
-list. Each used to read for itself when a sync ended (the same lists asked twice, nine
-requests at once to the one DuckDB worker), so each drew at its own moment: right after
-a live pull the Tables list still showed the old count while the schema browser showed
-the new one. Here each source is read once and the panels draw from the same answers
-in the same turn:
+The panels that list tables with their row counts: the sync panel's Tables list, the
+schema browser's "On this device" and "On the server", and the Remote section's "hold
+here" list. Each used to read for itself when a sync ended (the same lists asked twice,
+every request at once to the one DuckDB worker), so each drew at its own moment: right
+after a live pull the Tables list still showed the old count while the schema browser
+showed the new one. Here each source is read once and the panels draw from the same
+answers in the same turn:
 
 * this device: the catalog and the exact row counts (:data:`ui_schema.CATALOG_SQL`,
   :func:`ui_schema.counts_sql`: the page's connection, what the console sees) and, when
@@ -36,8 +36,9 @@ class PageTables:
     """What the panels draw: ``local`` = ``{tables, counts, synced, unsent, syncing}``
     (the catalog grouped per table, their row counts in the same order, ``syncTables()``
     entries by name, changes not sent by name, a sync running) for each view's
-    ``draw_local(local)``; the server's
-    listing and subscriptions for ``draw_remote(listing, subs, error)``."""
+    ``draw_local(local)``; the server's listing (as last read, with ``read_at``), this
+    device's choices and the error of the last read, if any, for each view's
+    ``draw_remote(listing, subs, error)``."""
 
     def __init__(self, client):
         self.client = client
