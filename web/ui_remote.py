@@ -27,9 +27,12 @@ from ui_common import (
     stale_words,
 )
 
-UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
-               "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
-               "(no longer synced).")
+# Two questions, so that Cancel always means "change nothing": with one question (OK:
+# delete the copy, Cancel: keep it), Cancel still stopped the table's sync.
+STOP = ("Stop syncing {table} on this device?\n\nThe server keeps every row either way. "
+        "Cancel: keep syncing it.")
+DELETE_COPY = ("Also delete the copy of {table} on this device?\n\nOK: delete it here. "
+               "Cancel: keep it here, no longer synced.")
 REFUSED = ("MotherDuck refused the token: paste a fresh token from app.motherduck.com "
            "(Settings → Access Tokens), then Connect again.")
 FIELDS = ("remote-transport", "remote-token", "remote-database", "remote-connect")
@@ -117,13 +120,17 @@ class RemotePanel:
         table = box.dataset.table
         if not table:
             return
+        drop = False
+        if not box.checked:
+            if not window.confirm(STOP.format(table=table)):
+                box.checked = True  # Cancel: nothing changes
+                return
+            drop = window.confirm(DELETE_COPY.format(table=table))
         box.disabled = True
         self.tables.ticking()
-        drop = False
         if box.checked:
             call = self.client.subscribe(table)
         else:
-            drop = window.confirm(UNSUBSCRIBE.format(table=table))
             call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
         on_promise(call, lambda subs: self.held_changed(
             subs, hold_words(table, box.checked, drop)), self.hold_failed)

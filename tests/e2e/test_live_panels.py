@@ -142,7 +142,14 @@ def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
 
         # unticked, copy kept: the panels never call it synced, and the section says
         # what became of the copy and of the server's rows
-        b.once("dialog", lambda dialog: dialog.dismiss())  # Cancel: keep the copy
+        # Cancel at the first question changes nothing (it unticked the table all the
+        # same: Cancel was "keep the copy")
+        b.once("dialog", lambda dialog: dialog.dismiss())
+        b.locator('#remote-tables-body input[data-table="big"]').click()
+        assert b.locator('#remote-tables-body input[data-table="big"]').is_checked()
+        assert b.evaluate("window.ducksync.subscriptions()")["not_held"] == []
+        answers = iter([True, False])  # stop syncing it: yes; delete the copy: no, keep it
+        b.on("dialog", lambda dialog: dialog.accept() if next(answers) else dialog.dismiss())
         b.locator('#remote-tables-body input[data-table="big"]').uncheck()
         b.wait_for_function("""() => document.getElementById('remote-result').textContent
             .includes('is kept')""", timeout=WAIT_MS)
@@ -201,7 +208,7 @@ def test_unticking_a_table_while_it_arrives_stops_its_download(browser: Any,
             document.getElementById('sync-progress-label').textContent)
             && !document.getElementById('sync-progress').hidden""", timeout=60_000)
         b.evaluate(BOXES.replace('"big"', '"huge"'))
-        b.once("dialog", lambda dialog: dialog.accept())  # OK: delete the copy here
+        b.on("dialog", lambda dialog: dialog.accept())  # stop syncing it, delete the copy
         b.locator('#remote-tables-body input[data-table="huge"]').uncheck()
         b.wait_for_function("""() => document.getElementById('remote-result').textContent
             .includes('was deleted')""", timeout=WAIT_MS)
