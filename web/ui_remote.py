@@ -9,7 +9,8 @@ a loopback origin only.
 
 Below it, the server's tables with a "hold here" checkbox each (the device's
 subscriptions, ``client.subscribe`` / ``client.unsubscribe``): unticking asks whether
-to delete the local copy too; the server keeps every row either way.
+to stop syncing it, then whether to delete the local copy too; the server keeps every
+row either way.
 """
 
 from pyscript import window
