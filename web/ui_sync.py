@@ -2,9 +2,10 @@
 recent syncs, tables list, conflicts view and the rows the server's sync rules rejected.
 
 It only draws what the client reports (``status().sync``, events ``sync``, ``progress``,
-``conflict``, ``rejection``) and asks it for lists (``syncTables``, ``syncLog``,
-``conflicts``, ``rejections``); every list is re-read after each sync. Values cross as
-JSON, like the rest of the UI.
+``conflict``, ``rejection``) and asks it for lists (``syncLog``, ``conflicts``,
+``rejections``), re-read after each sync; the tables list is drawn from what
+``ui_tables.PageTables`` read for every panel that lists tables. Values cross as JSON,
+like the rest of the UI.
 
 Times: MicroPython's FFI turns a JS integer into a 32-bit int, so an epoch in ms
 (``Date.now()``) arrives wrong. No such number crosses here: a stamp becomes a JS
