@@ -55,6 +55,7 @@ class PageTables:
         self.ticks = 0  # "hold here" ticks being saved
         self.clock = lambda: str(window.Date.new().toLocaleTimeString())  # "as read at"
         self.running = False
+        self.event_unsent = {}  # changes not sent as the last sync event said
         self.timer = None
         client.on("sync", create_proxy(self.on_sync))
         client.on("changed", create_proxy(lambda _e: self.refresh_soon()))
@@ -71,12 +72,14 @@ class PageTables:
         unsent = state.get("unsent_tables") or {}
         if started and not self.local["tables"]:
             self.draw_local()  # an empty list says the tables are on their way
+        moved = unsent != self.event_unsent  # compared with the events' own (the list
+        self.event_unsent = unsent  # merges syncTables()' counts into its copy)
         if ended:  # a sync may have created tables and moved rows, here and there
-            self.local["unsent"] = unsent
+            self.local["unsent"] = dict(unsent)
             self.refresh()
-        elif unsent != self.local["unsent"]:
+        elif moved:
             counted = any(n is not None for n in unsent.values())
-            self.local["unsent"] = unsent
+            self.local["unsent"] = dict(unsent)
             if counted:  # a count arrived: the tables list says which (and which lack a key)
                 self.read_local(sync_state=True)
             else:

@@ -170,3 +170,17 @@ def test_the_servers_tables_as_last_read_stay_when_it_cannot_be_reached(tables: 
     with page_module("ui_common") as common:
         assert common.stale_words(listing, error) == (
             "As read at 5:10:44 AM. The server could not be reached (Failed to fetch).")
+
+
+def test_a_status_event_that_says_nothing_new_reads_nothing(tables: Any) -> None:
+    """The tables list merges syncTables()' counts into its copy of the changes not sent:
+    compared with that copy, every later status event looked new and read again."""
+    client = Client()
+    page = tables.PageTables(client)
+    page.add(View())
+    page.on_sync({"running": False, "unsent_tables": {"notes": 1}})  # a count arrived
+    answer_counts(client, 3)
+    client.take("synced").ok([{"table": "notes", "unsent": 1}, {"table": "kept", "unsent": 2}])
+    assert page.local["unsent"] == {"notes": 1, "kept": 2}
+    page.on_sync({"running": False, "unsent_tables": {"notes": 1}})  # e.g. the feed's state
+    assert client.asked == []
