@@ -4,7 +4,8 @@ It only draws: the client (``window.ducksyncClient``, created by the page's modu
 script so both workers start before this interpreter boots) does all the work. The SQL
 console is ``web/console.js`` (a JS module: its editor is CodeMirror). The sync
 panel is ``ui_sync.py``, the backup buttons ``ui_backup.py``, the transport choice
-``ui_remote.py``, sign-in ``ui_signin.py`` (fetched through the ``files`` config in index.html).
+``ui_remote.py``, sign-in ``ui_signin.py``; every panel that lists tables draws what
+``ui_tables.py`` read once (fetched through the ``files`` config in index.html).
 Values cross as JSON (``JSON.stringify`` -> ``json.loads``): plain data, no proxies.
 """
 
@@ -17,15 +18,16 @@ from ui_remote import RemotePanel
 from ui_schema import SchemaPanel
 from ui_signin import SignInPanel
 from ui_sync import SyncPanel
+from ui_tables import PageTables
 
 client = window.ducksyncClient  # None until someone signs in, on a server that asks (ui_signin)
 signin_panel = SignInPanel(window.ducksyncSession, client)
 if client:
-    sync_panel = SyncPanel(client)
-    schema_panel = SchemaPanel(client)
-    backup_panel = BackupPanel(client, after_import=lambda: (sync_panel.refresh(),
-                                                             schema_panel.refresh()))
-    remote_panel = RemotePanel(client, after_switch=sync_panel.refresh)
+    tables = PageTables(client)  # first: its reads go before the panels' own after a sync
+    sync_panel = SyncPanel(client, tables)
+    schema_panel = SchemaPanel(client, tables)
+    backup_panel = BackupPanel(client, after_import=sync_panel.refresh)
+    remote_panel = RemotePanel(client, tables, after_switch=sync_panel.refresh)
 
 
 def render_status(_=None):
@@ -82,6 +84,7 @@ def on_ready(_client):
     backup_panel.start()
     remote_panel.start()
     schema_panel.start()
+    tables.refresh()
     window.ducksync = client
     document.body.dataset.ready = "true"
     window.performance.mark("ducksync:ready")

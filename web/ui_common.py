@@ -70,6 +70,17 @@ def count(n, word, plural=None):
 # (engine/bootstrap.py): until then DuckDB's catalog shows no key, yet the table syncs.
 KEY_OWED_WORDS = "added when every row is here"
 KEY_OWED_STATE = "pull not finished: its key is " + KEY_OWED_WORDS
+# A copy kept after unsubscribing keeps its sync state (a later hold resumes from it),
+# yet no sync covers it: never "synced" (``syncTables()``'s ``held``).
+NOT_HELD_STATE = "not synced (this device does not hold it)"
+
+
+def no_tables_words(syncing):
+    """An empty tables list: while a sync runs (a new device's first), the server's
+    tables are on their way, and "create one" alone read as if there were none."""
+    if syncing:
+        return "No tables here yet: the server's tables arrive with the sync under way."
+    return "No tables yet: create one in the console below."
 
 
 def failed_state(error):
@@ -117,6 +128,14 @@ def plain_error(error):
     if error.get("request_id"):  # what the server's operator looks the failure up by
         text += " (request " + str(error.get("request_id")) + ")"
     return text
+
+
+def stale_words(listing, error):
+    """The server's tables as last read, while it cannot be read now: when, and why not
+    (the lead only: the sync panel says what to do)."""
+    lead = PLAIN_WORDS.get(str(error.code or ""), "")
+    return "As read at " + str(listing.get("read_at") or "?") + ". " + sentence(
+        lead_once(lead, str(error.message or "unknown error")))
 
 
 def on_promise(promise, ok, failed):

@@ -9,17 +9,31 @@ a loopback origin only.
 
 Below it, the server's tables with a "hold here" checkbox each (the device's
 subscriptions, ``client.subscribe`` / ``client.unsubscribe``): unticking asks whether
-to delete the local copy too; the server keeps every row either way.
+to stop syncing it, then whether to delete the local copy too; the server keeps every
+row either way.
 """
 
 from pyscript import window
 from pyscript.ffi import create_proxy
 
-from ui_common import el, escape, from_js, js_obj, lead_once, on_promise, plain_error, sentence
+from ui_common import (
+    el,
+    escape,
+    from_js,
+    js_obj,
+    lead_once,
+    on_promise,
+    plain_error,
+    sentence,
+    stale_words,
+)
 
-UNSUBSCRIBE = ("Stop syncing {table} on this device.\n\nAlso delete its copy here? The server "
-               "keeps every row either way.\n\nOK: delete the copy here. Cancel: keep it "
-               "(no longer synced).")
+# Two questions, so that Cancel always means "change nothing": with one question (OK:
+# delete the copy, Cancel: keep it), Cancel still stopped the table's sync.
+STOP = ("Stop syncing {table} on this device?\n\nThe server keeps every row either way. "
+        "Cancel: keep syncing it.")
+DELETE_COPY = ("Also delete the copy of {table} on this device?\n\nOK: delete it here. "
+               "Cancel: keep it here, no longer synced.")
 REFUSED = ("MotherDuck refused the token: paste a fresh token from app.motherduck.com "
            "(Settings → Access Tokens), then Connect again.")
 FIELDS = ("remote-transport", "remote-token", "remote-database", "remote-connect")
@@ -38,24 +52,35 @@ def transport_error(err):
     return text
 
 
+def hold_words(table, held, dropped):
+    """What ticking or unticking ``table``'s "hold here" did, in words (the lists alone
+    said nothing of the copy kept, nor that the server lost nothing)."""
+    if held:
+        return table + " is held on this device: it syncs from now on."
+    if dropped:
+        return (table + " is no longer synced here, and its copy on this device was "
+                "deleted. The server keeps every row.")
+    return (table + " is no longer synced here: its copy on this device is kept, and "
+            "changes to it are not sent. The server keeps every row; tick it to sync "
+            "it again.")
+
+
 class RemotePanel:
-    def __init__(self, client, after_switch):
+    def __init__(self, client, tables, after_switch):
         self.client = client
+        self.tables = tables  # ui_tables.PageTables: reads the server's tables for us
+        tables.add(self)
         self.after_switch = after_switch
         self.service = window.URLSearchParams.new(window.location.search).get("service")
         el("remote-transport").addEventListener("change", create_proxy(self.on_choice))
         el("remote-connect").addEventListener("click", create_proxy(self.connect))
         el("remote-token").addEventListener("keydown", create_proxy(self.on_key))
         el("remote-tables-body").addEventListener("change", create_proxy(self.on_hold))
-        client.on("sync", create_proxy(self.on_sync))
-        self.syncing = False
-        self.listing = []
         self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
         self.on_choice()
 
     def start(self):
         self.busy(False)
-        self.refresh_tables()
         # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
         on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
                    self.got_config_response, lambda _e: None)
@@ -69,29 +94,15 @@ class RemotePanel:
         self.on_choice()
 
     # --- which server tables this device holds (subscriptions) ----------------------
-    def on_sync(self, state):
-        running = bool(from_js(state).get("running"))
-        if self.syncing and not running:
-            self.refresh_tables()  # a run ended: the server's tables and rows may differ
-        self.syncing = running
-
-    def refresh_tables(self):
-        on_promise(self.client.remoteTables(), self.got_tables, self.tables_failed)
-
-    def got_tables(self, listing):
-        self.listing = from_js(listing).get("tables") or []
-        on_promise(self.client.subscriptions(), self.render_tables, self.tables_failed)
-
-    def tables_failed(self, err):
-        el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
-            {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
-            "</td></tr>"
-
-    def render_tables(self, subs):
-        subs = from_js(subs)
+    def draw_remote(self, listing, subs, error):
+        if listing is None or subs is None:  # nothing to list: why
+            el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
+                {"code": str(error.code), "message": str(error.message),
+                 "hint": error.hint})) + "</td></tr>"
+            return
         held, not_held = set(subs.get("held") or []), set(subs.get("not_held") or [])
         rows = []
-        for t in self.listing:
+        for t in listing.get("tables") or []:
             name = t.get("name") or ""
             on = name in held or (subs.get("all") and name not in not_held)
             rows.append('<tr data-table="' + escape(name) + '"><td><input type="checkbox" '
@@ -99,6 +110,9 @@ class RemotePanel:
                         ' on this device"' + (" checked" if on else "") + '></td><th scope="row">'
                         + escape(name) + '</th><td class="num">' +
                         ("" if t.get("rows") is None else str(t["rows"])) + "</td></tr>")
+        if error is not None:  # the server's tables as last read
+            rows.append('<tr class="stale"><td colspan="3" class="muted">' +
+                        escape(stale_words(listing, error)) + "</td></tr>")
         el("remote-tables-body").innerHTML = "".join(rows) or \
             '<tr><td colspan="3">The server has no tables yet.</td></tr>'
 
@@ -107,22 +121,30 @@ class RemotePanel:
         table = box.dataset.table
         if not table:
             return
+        drop = False
+        if not box.checked:
+            if not window.confirm(STOP.format(table=table)):
+                box.checked = True  # Cancel: nothing changes
+                return
+            drop = window.confirm(DELETE_COPY.format(table=table))
         box.disabled = True
+        self.tables.ticking()
         if box.checked:
             call = self.client.subscribe(table)
         else:
-            drop = window.confirm(UNSUBSCRIBE.format(table=table))
             call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
-        on_promise(call, lambda _s: self.held_changed(), self.hold_failed)
+        on_promise(call, lambda subs: self.held_changed(
+            subs, hold_words(table, box.checked, drop)), self.hold_failed)
 
-    def held_changed(self):
-        self.refresh_tables()
-        self.after_switch()  # the page's tables list changes too
+    def held_changed(self, subs, words):
+        self.say(words, "done")  # what the tick did, and what it did not (the server)
+        self.tables.took_choices(subs)  # the choices now: the box stays as ticked
+        self.after_switch()  # every tables list (this one too) and the sync panel
 
     def hold_failed(self, err):
         self.say(plain_error({"code": str(err.code), "message": str(err.message),
                               "hint": err.hint}), "failed")
-        self.refresh_tables()
+        self.tables.tick_failed()  # the box back as the choices stand
 
     def on_choice(self, _event=None):
         el("remote-md").hidden = el("remote-transport").value != "motherduck"
@@ -172,8 +194,7 @@ class RemotePanel:
                      "): syncs go there directly.", "done")
         else:
             self.say("Using our server (proxy).", "done")
-        self.after_switch()
-        self.refresh_tables()
+        self.after_switch()  # every tables list and the sync panel
 
     def failed(self, err):
         self.busy(False)

@@ -5,29 +5,28 @@ schema left out) with its columns and types, exact row count, primary key, sync 
 changes not sent yet. The server: its tables with exact row counts (``remoteTables()``).
 
 Cheap by design: the local catalog is one statement (:data:`CATALOG_SQL`) and the row
-counts one more (:func:`counts_sql`), re-read after every statement that may change
-tables or rows (the worker's ``changed`` event, debounced) and after syncs; the sync state
-comes from ``syncTables()`` (re-read when a sync ends) and the counts of changes not sent
-from the ``sync`` events, so a write never makes the worker hash a table just to draw this.
+counts one more (:func:`counts_sql`). ``ui_tables.PageTables`` reads them (and the sync
+state, and the server's tables) once for every panel that lists tables, and says when;
+this module defines those statements and draws.
 """
 
-from pyscript import window
 from pyscript.ffi import create_proxy
 
 from ui_common import (
     KEY_OWED_STATE,
+    NOT_HELD_STATE,
     count,
     el,
     escape,
     failed_state,
     from_js,
-    on_promise,
+    no_tables_words,
     plain_error,
     shown_key,
+    stale_words,
 )
 
 ENGINE_SCHEMA = "ducksync"
-REFRESH_DELAY_MS = 150  # a burst of writes (an import, a script) redraws once
 CATALOG_SQL = (
     "SELECT t.schema_name, t.table_name, c.column_name, c.data_type, c.is_nullable, "
     "k.constraint_column_names AS primary_key "
@@ -71,6 +70,8 @@ def sync_words(table, synced, unsent, counting=False):
         return "not synced (only the main schema syncs)"
     if not table["key"]:
         return KEY_OWED_STATE if synced.get("key_pending") else "not synced (no primary key)"
+    if synced.get("held") is False:
+        return NOT_HELD_STATE
     if synced.get("pending_conflicts"):
         return count(synced["pending_conflicts"], "conflict") + " to resolve"
     if synced.get("error"):
@@ -86,10 +87,11 @@ def sync_words(table, synced, unsent, counting=False):
     return "synced"
 
 
-def local_html(tables, counts, synced, unsent, opened=()):
-    """``opened``: ``schema.table`` names whose columns were shown (kept open on redraw)."""
+def local_html(tables, counts, synced, unsent, opened=(), syncing=False):
+    """``opened``: ``schema.table`` names whose columns were shown (kept open on redraw);
+    ``syncing``: a sync runs (an empty list says the server's tables are on their way)."""
     if not tables:
-        return '<p class="muted">No tables yet: create one in the console below.</p>'
+        return '<p class="muted">' + no_tables_words(syncing) + "</p>"
     items = []
     for i, t in enumerate(tables):
         name = t["table"] if t["schema"] == "main" else t["schema"] + "." + t["table"]
@@ -139,95 +141,47 @@ def remote_html(reply):
 
 
 class SchemaPanel:
-    def __init__(self, client):
-        self.client = client
-        self.synced = {}  # table -> syncTables() entry (main schema)
-        self.unsent = {}  # table -> changes not sent (from the sync events)
-        self.tables, self.counts = [], []
-        self.timer = None
-        self.running = False
-        client.on("changed", create_proxy(lambda _e: self.refresh_soon()))
+    """Draws what :class:`ui_tables.PageTables` read (it reads nothing itself)."""
+
+    def __init__(self, client, tables):
+        self.tables = tables
+        tables.add(self)
         client.on("restarted", create_proxy(self.on_restarted))
-        client.on("sync", create_proxy(self.on_sync))
-        el("schema-refresh").addEventListener("click", create_proxy(lambda _e: self.refresh()))
+        el("schema-refresh").addEventListener("click", create_proxy(tables.refresh))
 
     def start(self):
         el("schema-refresh").disabled = False
-        self.refresh()
-
-    def on_sync(self, state):
-        state = from_js(state)
-        unsent = state.get("unsent_tables") or {}
-        ended = self.running and not state.get("running")
-        self.running = bool(state.get("running"))
-        if ended:
-            self.refresh()  # a sync may have created tables and moved rows, here and there
-        elif unsent != self.unsent:
-            self.unsent = unsent
-            self.draw_local()
 
     def on_restarted(self, event):
         reason = str(from_js(event).get("reason") or "unknown error")
         el("schema-note").textContent = ("DuckDB crashed (" + reason + ") and was restarted; "
                                          "the database was reopened and is read again.")
-        self.refresh_soon()
-
-    def refresh_soon(self):
-        if self.timer is not None:
-            window.clearTimeout(self.timer)
-        self.timer = window.setTimeout(create_proxy(self.refresh_local), REFRESH_DELAY_MS)
-
-    def refresh(self):
-        self.refresh_local()
-        on_promise(self.client.syncTables(), self.got_synced, self.failed)
-        on_promise(self.client.remoteTables(), self.got_remote, self.remote_failed)
+        self.tables.refresh_soon()
 
     # --- this device ----------------------------------------------------------------
-    def refresh_local(self, *_args):
-        self.timer = None
-        on_promise(self.client.queryTable(CATALOG_SQL), self.got_catalog, self.failed)
-
-    def got_catalog(self, result):
-        tables = group_catalog(from_js(result.rows))
-        if not tables:
-            self.tables, self.counts = [], []
-            self.draw_local()
-            return
-        pairs = [(t["schema"], t["table"]) for t in tables]
-        on_promise(self.client.queryTable(counts_sql(pairs)),
-                   lambda r: self.got_counts(tables, r), self.failed)
-
-    def got_counts(self, tables, result):
-        self.tables, self.counts = tables, from_js(result.rows)[0]
-        self.draw_local()
-
-    def got_synced(self, tables):
-        self.synced = {t["table"]: t for t in from_js(tables)}
-        for t in self.synced.values():
-            if t.get("unsent") is not None:
-                self.unsent[t["table"]] = t["unsent"]
-        self.draw_local()
-
-    def draw_local(self):
+    def draw_local(self, local):
         box = el("schema-local")
         shown = box.querySelectorAll("details[open]")
         opened = [shown.item(i).dataset.schema + "." + shown.item(i).dataset.table
                   for i in range(shown.length)]
-        box.innerHTML = local_html(self.tables, self.counts, self.synced, self.unsent, opened)
+        box.innerHTML = local_html(local["tables"], local["counts"], local["synced"],
+                                   local["unsent"], opened, local["syncing"])
         note = el("schema-note")
         if not note.textContent.startswith("DuckDB crashed"):
-            note.textContent = count(len(self.tables), "table") + " here."
+            note.textContent = count(len(local["tables"]), "table") + " here."
 
-    def failed(self, err):
+    def read_failed(self, err):
         el("schema-note").textContent = "Could not read the tables: " + plain_error(
             {"code": str(err.code), "message": str(err.message), "hint": err.hint})
 
     # --- the server -----------------------------------------------------------------
-    def got_remote(self, reply):
-        el("schema-remote").innerHTML = remote_html(from_js(reply))
-
-    def remote_failed(self, err):
+    def draw_remote(self, listing, _subs, error):
+        if listing is not None:
+            el("schema-remote").innerHTML = ("" if error is None else (
+                '<p class="muted" id="schema-remote-stale">' +
+                escape(stale_words(listing, error)) + "</p>")) + remote_html(listing)
+            return
         el("schema-remote").innerHTML = '<p class="muted">' + escape(
             "The server's tables are not available: " + plain_error(
-                {"code": str(err.code), "message": str(err.message), "hint": err.hint})) + \
+                {"code": str(error.code), "message": str(error.message), "hint": error.hint})) + \
             "</p>"

@@ -2,9 +2,10 @@
 recent syncs, tables list, conflicts view and the rows the server's sync rules rejected.
 
 It only draws what the client reports (``status().sync``, events ``sync``, ``progress``,
-``conflict``, ``rejection``) and asks it for lists (``syncTables``, ``syncLog``,
-``conflicts``, ``rejections``); every list is re-read after each sync. Values cross as
-JSON, like the rest of the UI.
+``conflict``, ``rejection``) and asks it for lists (``syncLog``, ``conflicts``,
+``rejections``), re-read after each sync; the tables list is drawn from what
+``ui_tables.PageTables`` read for every panel that lists tables. Values cross as JSON,
+like the rest of the UI.
 
 Times: MicroPython's FFI turns a JS integer into a 32-bit int, so an epoch in ms
 (``Date.now()``) arrives wrong. No such number crosses here: a stamp becomes a JS
@@ -17,11 +18,13 @@ from pyscript.ffi import create_proxy
 
 from ui_common import (
     KEY_OWED_STATE,
+    NOT_HELD_STATE,
     count,
     el,
     escape,
     failed_state,
     from_js,
+    no_tables_words,
     on_promise,
     plain_error,
     shown_key,
@@ -120,6 +123,30 @@ def local_time(stamp):
     return date.toLocaleString()
 
 
+def grouped(n):
+    """``1234567`` as ``1,234,567``: a row count a reader takes in at a glance."""
+    text = str(int(n))
+    head = len(text) % 3 or 3
+    return ",".join([text[:head]] + [text[i:i + 3] for i in range(head, len(text), 3)])
+
+
+def progress_words(p):
+    """The progress bar's label: rows and bytes of the table so far, and the time left;
+    once every row is here, the sync still writes them (and a new table's key), so it
+    says so instead of sitting at "300,000 of 300,000" with nothing to say."""
+    done, total = p.get("rows_done") or 0, p.get("rows_total") or 0
+    eta = p.get("eta_s")
+    if total and done >= total:
+        tail = ", finishing…"
+    elif eta is not None:
+        tail = ", about {} s left".format(int(eta + 0.99))
+    else:
+        tail = ""
+    return "{}: {} of {} {}, {} of {}{}".format(
+        p.get("table") or "sync", grouped(done), grouped(total), "row" if total == 1 else "rows",
+        size(p.get("bytes_done") or 0), size(p.get("bytes_total") or 0), tail)
+
+
 def size(n):
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -129,11 +156,12 @@ def size(n):
 
 
 class SyncPanel:
-    def __init__(self, client):
+    def __init__(self, client, tables):
         self.client = client
+        self.tables = tables  # ui_tables.PageTables: reads the tables list for us
+        tables.add(self)
         self.state = {}
         self.running = False
-        self.shown_unsent = None
         client.on("sync", create_proxy(self.on_sync))
         client.on("progress", create_proxy(self.on_progress))
         client.on("conflict", create_proxy(lambda _p: self.refresh_conflicts()))
@@ -149,7 +177,7 @@ class SyncPanel:
         self.render(from_js(self.client.status())["sync"])
         # The worker's status (the owner tab's, in a follower), not the client's default.
         on_promise(self.client.syncStatus(), lambda s: self.render(from_js(s)), self.show_error)
-        self.refresh()
+        self.refresh_lists(every=True)  # a reloaded page's waiting conflicts, rejections
 
     # --- status ---------------------------------------------------------------------
     def on_sync(self, state):
@@ -157,9 +185,8 @@ class SyncPanel:
         was_running = self.running
         self.render(state)
         if was_running and not state.get("running"):
-            self.refresh()  # a run ended: tables, chart and conflicts changed
-        elif state.get("unsent") is not None and state.get("unsent") != self.shown_unsent:
-            self.refresh_tables()  # changes were counted: the tables list says which
+            self.refresh_lists()  # a run ended: chart and conflicts changed (the tables
+            # list too: PageTables reads it for every panel)
 
     def render(self, state):
         self.state = state
@@ -180,8 +207,8 @@ class SyncPanel:
         last, error = state.get("last_sync"), state.get("last_error")
         parts = []
         if phase == "syncing":
-            progress = state.get("progress") or {}
-            parts.append("syncing " + (progress.get("table") or "") + "…")
+            table = (state.get("progress") or {}).get("table")
+            parts.append("syncing " + table + "…" if table else "syncing…")
         elif phase == "conflict":
             n = state.get("pending_conflicts") or 0
             parts.append(str(n) + (" row was" if n == 1 else " rows were") +
@@ -227,17 +254,16 @@ class SyncPanel:
         bar = el("sync-progress-bar")
         bar.max = max(total, 1)
         bar.value = min(done, max(total, 1))
-        eta = p.get("eta_s")
-        el("sync-progress-label").textContent = "{}: {} of {}, {} of {}{}".format(
-            p.get("table") or "sync", done, count(total, "row"), size(p.get("bytes_done") or 0),
-            size(p.get("bytes_total") or 0),
-            "" if eta is None or done >= total else ", about {} s left".format(int(eta + 0.99)))
+        el("sync-progress-label").textContent = progress_words(p)
+        self.state["progress"] = p  # the detail names the table being synced
+        el("sync-detail").textContent = self.detail(self.state)
 
     # --- actions --------------------------------------------------------------------
     def sync_now(self, _event=None):
         el("sync-now").disabled = True
         el("sync-error").hidden = True
-        on_promise(self.client.sync(), lambda _r: self.refresh(), self.show_error)
+        # its end is a sync event, on which every list is read again
+        on_promise(self.client.sync(), lambda _r: None, self.show_error)
 
     def cancel(self, _event=None):
         on_promise(self.client.cancelSync(), lambda _r: None, self.show_error)
@@ -256,53 +282,49 @@ class SyncPanel:
         el("sync-now").disabled = False
 
     # --- lists ----------------------------------------------------------------------
-    def refresh(self):
-        self.refresh_tables()
+    def refresh(self, *_args):
+        """Every list: after an action here (a conflict settled, an import, a switch)."""
+        self.tables.refresh()
+        self.refresh_lists(every=True)
+
+    def refresh_lists(self, every=False):
+        """The chart, and the conflicts and rejections when there are (or were) any: the
+        status counts them, so a sync that left none asks for neither list."""
         on_promise(self.client.syncLog(CHART_RUNS), self.render_chart, self.show_error)
-        self.refresh_conflicts()
-        self.refresh_rejections()
+        if every or self.state.get("pending_conflicts") or not el("conflicts").hidden:
+            self.refresh_conflicts()
+        if every or self.state.get("rejections") or not el("rejections").hidden:
+            self.refresh_rejections()
 
     def refresh_rejections(self):
         on_promise(self.client.rejections(), self.render_rejections, self.show_error)
 
-    def refresh_tables(self):
-        self.shown_unsent = self.state.get("unsent")
-        on_promise(self.client.syncTables(), self.render_tables, self.show_error)
-
     def refresh_conflicts(self):
         on_promise(self.client.conflicts(), self.render_conflicts, self.show_error)
 
-    def render_tables(self, tables):
-        tables = from_js(tables)
+    def draw_local(self, local):
+        """The main schema's tables (the ones a sync covers): rows from the counts every
+        panel shows, the state from ``syncTables()``."""
         rows = []
-        for t in tables:
-            if t.get("pending_conflicts"):
-                n = t["pending_conflicts"]
-                state = str(n) + (" conflict" if n == 1 else " conflicts")
-            elif t.get("rejections"):
-                n = t["rejections"]
-                state = str(n) + (" change" if n == 1 else " changes") + " rejected"
-            elif t.get("key_pending"):
-                state = KEY_OWED_STATE
-            elif not t.get("primary_key"):
-                state = "not synced (no primary key)"
-            elif t.get("error"):
-                state = failed_state(t["error"])
-            elif not t.get("synced"):
-                state = "not synced yet"
-            elif t.get("unsent"):
-                state = changes(t["unsent"]) + " not sent"
-            elif t.get("outbox_batches"):
-                state = "changes waiting to be sent"
-            else:
-                state = "synced" + (" " + ago(t["synced_at"]) if t.get("synced_at") else "")
+        for i, table in enumerate(local["tables"]):
+            if table["schema"] != "main":
+                continue
+            t = dict(local["synced"].get(table["table"]) or
+                     {"table": table["table"], "primary_key": table["key"]})
+            counting = table["table"] in local["unsent"] and \
+                local["unsent"][table["table"]] is None
+            t["unsent"] = local["unsent"].get(table["table"], t.get("unsent"))
+            state = table_state(t, counting)
             rows.append('<tr data-table="' + escape(t["table"]) + '"><th scope="row">' +
-                        escape(t["table"]) + '</th><td class="num">' + str(t["rows"]) +
+                        escape(t["table"]) + '</th><td class="num">' + str(local["counts"][i]) +
                         "</td><td>" +
                         escape(shown_key(t.get("primary_key"), t.get("key_pending"))) +
                         "</td><td>" + escape(state) + "</td></tr>")
         el("sync-tables-body").innerHTML = "".join(rows) or \
-            '<tr><td colspan="4">No tables yet: create one in the console below.</td></tr>'
+            '<tr><td colspan="4">' + no_tables_words(local["syncing"]) + "</td></tr>"
+
+    def read_failed(self, _err):
+        """Said by the schema browser's note; the list keeps what it showed."""
 
     def render_chart(self, runs):
         el("sync-chart").innerHTML = chart_svg(list(reversed(from_js(runs))))
@@ -377,6 +399,35 @@ class SyncPanel:
         event.target.disabled = True
         on_promise(self.client.resolveConflict(data.table, data.key, data.take),
                    lambda _r: self.refresh(), self.show_error)
+
+
+def table_state(t, counting=False):
+    """One table's sync state in the Tables list (``t``: its ``syncTables()`` entry, with
+    ``unsent`` from the latest count); ``counting``: its changes are being counted again
+    (after a write), so not "synced" whatever an older count said."""
+    if t.get("pending_conflicts"):
+        n = t["pending_conflicts"]
+        return str(n) + (" conflict" if n == 1 else " conflicts")
+    if t.get("rejections"):
+        n = t["rejections"]
+        return str(n) + (" change" if n == 1 else " changes") + " rejected"
+    if t.get("key_pending"):
+        return KEY_OWED_STATE
+    if not t.get("primary_key"):
+        return "not synced (no primary key)"
+    if t.get("held") is False:
+        return NOT_HELD_STATE
+    if t.get("error"):
+        return failed_state(t["error"])
+    if not t.get("synced"):
+        return "not synced yet"
+    if t.get("unsent"):
+        return changes(t["unsent"]) + " not sent"
+    if counting:
+        return "counting changes not sent"
+    if t.get("outbox_batches"):
+        return "changes waiting to be sent"
+    return "synced" + (" " + ago(t["synced_at"]) if t.get("synced_at") else "")
 
 
 def rejection_item(r):

@@ -20,7 +20,7 @@ from typing import Any, Final
 # Files the page loads straight from the web root (not built).
 SHELL: Final = ("index.html", "app.css", "ui.py", "ui_common.py", "ui_sync.py", "ui_backup.py",
                 "ui_remote.py", "ui_signin.py",
-                "ui_schema.py")
+                "ui_schema.py", "ui_tables.py")
 # The example app (/example/), offline too.
 EXAMPLE: Final = ("example/index.html", "example/app.js", "example/app.css")
 # Built files the app never fetches: source maps, and the manifest itself (a new manifest

@@ -598,6 +598,75 @@ def test_an_automatic_sync_naming_a_table_this_device_does_not_hold_does_nothing
     assert by_hand["outcome"] == "error" and calls == ["survey"]
 
 
+
+def test_a_copy_kept_after_unsubscribing_is_listed_as_not_held() -> None:
+    """Unsubscribing with keep_local keeps the table's sync state (a later hold resumes
+    from it), so ``synced`` stays true: ``held`` is what tells the page no sync covers it
+    (it said "synced" while a write to the copy would never be sent)."""
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=_no_transport),
+                      emit=lambda kind, payload: None)
+    _con(svc).execute("CREATE TABLE kept (id BIGINT PRIMARY KEY)")
+    assert [t["held"] for t in run(svc.tables())] == [True]  # every table by default
+    run(svc.subscribe(table="kept", held=False, keep_local=True))
+    assert [(t["table"], t["held"]) for t in run(svc.tables())] == [("kept", False)]
+    run(svc.subscribe(table="kept", held=True))
+    assert [t["held"] for t in run(svc.tables())] == [True]
+
+
+
+def test_the_choices_are_read_without_waiting_for_a_running_sync() -> None:
+    """Holding a table starts a run (its bootstrap): the page's read of the choices
+    waited for the whole run, and meanwhile its "hold here" box showed the old choice."""
+    local = NativeLocalStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=_no_transport),
+                      emit=lambda kind, payload: None)
+    run(svc.subscribe(table="kept", held=False, keep_local=True))
+
+    async def read_during_a_run() -> dict[str, Any]:
+        async with svc._lock:  # what a running sync holds
+            return await asyncio.wait_for(svc.subscriptions(), 10)
+
+    assert run(read_during_a_run())["not_held"] == ["kept"]
+
+
+def test_unholding_the_table_a_run_is_pulling_stops_that_run(own_server: str,
+                                                             tmp_path: Any) -> None:
+    """A new device's bootstrap of a table the user unticks: the run went on to the
+    table's last row before the choice applied (then dropped it all)."""
+    a = _service(own_server, str(tmp_path / "ua.duckdb"), [])
+    _con(a).execute("CREATE TABLE unheld_big (id BIGINT PRIMARY KEY, v VARCHAR)")
+    _con(a).execute("INSERT INTO unheld_big SELECT range, 'v' || range FROM range(20000)")
+    run(a.sync(tables=["unheld_big"]))
+    b = _service(own_server, str(tmp_path / "ub.duckdb"), [])
+    original, pages = b.remote._transport, []
+
+    async def slow(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+        if method == "fetch_rows_after":  # a page of the bootstrap: slow, as on a far link
+            pages.append(method)
+            await asyncio.sleep(0.2)
+        return await original(method, args, ipc)
+
+    b.remote._transport = slow
+
+    async def untick_mid_pull() -> tuple[BaseException | None, dict[str, Any]]:
+        pull = asyncio.ensure_future(b.sync(tables=["unheld_big"], batch_rows=500))
+        while not pages:
+            await asyncio.sleep(0.01)
+        subs = await asyncio.wait_for(
+            b.subscribe(table="unheld_big", held=False, keep_local=False), 10)
+        return (await asyncio.gather(pull, return_exceptions=True))[0], subs
+
+    ended, subs = run(untick_mid_pull())
+    assert isinstance(ended, SyncCancelledError) and subs["not_held"] == ["unheld_big"]
+    assert len(pages) < 40, "the run stopped before the table's last page"
+    assert _con(b).execute("SELECT count(*) FROM duckdb_tables() "
+                           "WHERE table_name = 'unheld_big'").fetchone() == (0,)
+
+async def _no_transport(method: str, args: dict[str, Any], ipc: Any) -> dict[str, Any]:
+    raise RemoteUnavailableError("no server in this test")
+
+
 # --- the change feed's trigger (docs/change-feed.md) ----------------------------------
 
 def test_announced_tables_are_due_now_and_synced_alone() -> None:

@@ -79,3 +79,21 @@ def test_local_html_escapes_names_and_keeps_open_tables_open(schema: Any) -> Non
     html = schema.local_html(tables, [1], {}, {}, ["main.<b>"])
     assert "&lt;b&gt;" in html and "<b><b>" not in html and " open>" in html
     assert "1 row<" in html
+
+
+def test_a_kept_copy_is_not_synced_and_an_empty_list_says_why(schema: Any) -> None:
+    keyed = {"schema": "main", "table": "t", "key": ["id"]}
+    assert schema.sync_words(keyed, {"synced": True, "held": False}, 0) == \
+        "not synced (this device does not hold it)"
+    # a new device's first sync is bringing the tables: not "create one" alone
+    assert "arrive with the sync" in schema.local_html([], [], {}, {}, syncing=True)
+    assert "create one" in schema.local_html([], [], {}, {})
+
+
+def test_the_hold_checkbox_says_what_it_did_to_the_copy_and_the_server() -> None:
+    with page_module("ui_remote") as remote:
+        assert "syncs from now on" in remote.hold_words("big", True, False)
+        dropped = remote.hold_words("big", False, True)
+        assert "deleted" in dropped and "server keeps every row" in dropped
+        kept = remote.hold_words("big", False, False)
+        assert "is kept" in kept and "not sent" in kept and "tick it" in kept

@@ -149,3 +149,26 @@ def test_the_badge_before_the_first_status_is_drawn_neutral() -> None:
                        css)
     green = re.search(r'#status-sync\[data-phase="idle"\] b \{ color: (#\w+)', css)
     assert colour is not None and green is not None and colour.group(1) != green.group(1)
+
+
+def test_a_kept_copy_that_no_sync_covers_is_never_called_synced(ui: Any) -> None:
+    # unsubscribed with its copy kept: the sync state stays (synced: true), yet no sync
+    # covers it, and the list said "synced 5 s ago" over a change that is never sent
+    kept = {"table": "big", "primary_key": ["id"], "synced": True, "held": False,
+            "synced_at": "2026-12-05 03:41:15", "unsent": 1}
+    assert ui.table_state(kept) == "not synced (this device does not hold it)"
+    assert ui.table_state({**kept, "held": True}) == "1 change not sent"
+    assert ui.table_state({**kept, "held": True, "unsent": 0}, counting=True) == \
+        "counting changes not sent"
+
+
+def test_the_progress_label_groups_digits_and_says_when_it_is_finishing(ui: Any) -> None:
+    p = {"table": "big", "rows_done": 122880, "rows_total": 300000, "bytes_done": 3670016,
+         "bytes_total": 9017753, "eta_s": 1.2}
+    assert ui.progress_words(p) == "big: 122,880 of 300,000 rows, 3.5 MB of 8.6 MB, about 2 s left"
+    # every row here, still writing them: was "300000 of 300000 rows" with nothing more
+    assert ui.progress_words({**p, "rows_done": 300000, "eta_s": 0.0}).endswith(
+        "300,000 of 300,000 rows, 3.5 MB of 8.6 MB, finishing…")
+    assert ui.progress_words({"table": "t", "rows_done": 0, "rows_total": 1}) == \
+        "t: 0 of 1 row, 0 B of 0 B"
+    assert [ui.grouped(n) for n in (0, 999, 1000, 1234567)] == ["0", "999", "1,000", "1,234,567"]

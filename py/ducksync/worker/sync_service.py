@@ -610,7 +610,13 @@ class SyncService:
             self.hold_at_start = None
 
     async def subscriptions(self) -> dict[str, Any]:
-        """``{all, held, not_held}``: which remote tables this device holds."""
+        """``{all, held, not_held}``: which remote tables this device holds. A read waits
+        for no sync (the page asks when a run ends and when a table is held, which starts
+        a run: behind a new table's bootstrap, its "hold here" box showed the old choice);
+        only storing ``connect({tables})`` first does."""
+        if self.hold_at_start is None:
+            await state.ensure_state(self.local)
+            return (await subscriptions.read(self.local)).to_dict()
         async with self._lock:
             await self._store_hold_at_start()
             await state.ensure_state(self.local)
@@ -621,7 +627,15 @@ class SyncService:
                         keep_local: bool = True) -> dict[str, Any]:
         """``only``: hold exactly ``tables`` (None: every table). Else ``table``: hold it
         (``held``) or stop holding it, keeping or dropping the local copy; the remote is
-        never touched. Waits for a running sync; a newly held table is pulled at once."""
+        never touched. Waits for a running sync; a newly held table is pulled at once.
+
+        Unholding the table the running sync is on cancels that run: a new device's
+        bootstrap of a large table went on to its last row (minutes) before the choice
+        applied, and then dropped it. A cancelled bootstrap resumes from its cursor if
+        the table is held again; the run's other tables sync at once after."""
+        stopped = (not only and not held and table is not None and self.status.running
+                   and self.status.progress is not None
+                   and self.status.progress.table == table and self.cancel())
         async with self._lock:
             self.hold_at_start = None
             await state.ensure_state(self.local)
@@ -638,9 +652,11 @@ class SyncService:
                 if not keep_local:
                     self.status.stopped.pop(table, None)
                     self.status.unsent_tables.pop(table, None)
-        if ((only or held) and subs != before
+        if ((((only or held) and subs != before) or stopped)
                 and (self.schedule.interval_s or self.schedule.on_write)):
-            self.schedule.asap = True  # syncing by itself: pull what is now held at once
+            # syncing by itself: pull what is now held (or what the cancelled run still
+            # had to do) at once
+            self.schedule.asap = True
             self._wakeup()
         self.publish()
         return subs.to_dict()
@@ -656,9 +672,12 @@ class SyncService:
         return done
 
     async def tables(self) -> list[dict[str, Any]]:
-        """Local user tables: rows, key, last sync, pending conflicts, outbox, and the
-        error of this page's last run of the table (None when it synced)."""
+        """Local user tables: rows, key, last sync, pending conflicts, outbox, the error
+        of this page's last run of the table (None when it synced), and ``held``: whether
+        this device holds it (a copy kept after unsubscribing keeps its sync state, yet
+        no sync covers it: the page must not call it synced)."""
         await state.ensure_state(self.local)
+        subs = await subscriptions.read(self.local)
         names = await state.list_local_tables(self.local)
         synced = {t["table"]: t for t in await engine_conflicts.table_status(self.local)}
         counts: dict[str, int] = {}
@@ -679,6 +698,7 @@ class SyncService:
             out.append({"table": name, "rows": counts.get(name, 0), "unsent": unsent.get(name),
                         "primary_key": owed or key, "key_pending": owed is not None,
                         "synced": s is not None, "synced_at": s and s["synced_at"],
+                        "held": subs.holds(name),
                         "pending_conflicts": s["pending_conflicts"] if s else 0,
                         "rejections": s["pending_rejections"] if s else 0,
                         "outbox_batches": s["outbox_batches"] if s else 0,

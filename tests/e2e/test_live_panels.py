@@ -1,0 +1,224 @@
+"""What the page shows right after another device's change arrives by itself (the change
+feed) or after a write here: every panel that shows a count agrees, at every moment.
+
+Two browser contexts (two devices) on one real server. B syncs by itself (the feed, no
+interval); A writes and syncs when the test says. A MutationObserver on B records, at
+every change of the page, the row counts each panel shows: the Tables panel, the
+schema browser's "On this device", and the two lists of the server's tables. The
+device's panels must never disagree with each other, nor the server's. Then what a new
+user meets: a new device's first sync (what the lists and the progress say while the
+server's tables arrive), a table unticked with its copy kept and held again, and the
+server's tables while offline. The waits are on the page's own state, never sleeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pageutil import ex, forward_console, manual, open_in_new_context, screenshot, sync, wait_ready
+
+from serverutil import start_server
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 30_000  # a bound, not a speed target
+LIVE = ("() => window.ducksync.status().sync.feed?.state === 'live' "
+        "&& window.ducksync.status().sync.in_sync")
+# Each panel's count of one table as the page shows it (null: not listed).
+COUNTS = """(table) => {
+    const text = (sel) => document.querySelector(sel)?.textContent ?? null;
+    const row = '[data-table="' + table + '"]';
+    return {tables: text('#sync-tables-body tr' + row + ' td.num'),
+            schema: document.querySelector('#schema-local details' + row)?.dataset.rows ?? null,
+            server: text('#schema-remote tr' + row + ' td.num'),
+            hold: text('#remote-tables-body tr' + row + ' td.num')};
+}"""
+# Every change of the page (one callback per task that changed the DOM) is recorded.
+WATCH = ("(table) => { const counts = " + COUNTS + """;
+    window.__seen = [counts(table)];
+    new MutationObserver(() => window.__seen.push(counts(table))).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}""")
+SHOWS = "([table, n]) => (" + COUNTS + ")(table).schema === String(n)"
+ALL_SHOW = ("([table, n]) => Object.values((" + COUNTS +
+            ")(table)).every((v) => v === String(n))")
+
+def disagreements(seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The moments the device's two panels, or the server's two lists, showed different
+    counts of the table (a panel not drawn yet, ``None``, is not a count)."""
+    return [s for s in seen if s["tables"] != s["schema"] or s["server"] != s["hold"]]
+
+
+def test_after_a_live_pull_and_a_local_write_every_panel_shows_the_same_count(
+        browser: Any, tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    a = open_in_new_context(browser, manual(server.url))
+    b = open_in_new_context(browser, server.url)
+    try:
+        b.evaluate("window.ducksync.configureSync({interval: 0, onWrite: false})")
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        ex(a, "CREATE TABLE live_notes (id INTEGER PRIMARY KEY, body VARCHAR); "
+              "INSERT INTO live_notes VALUES (1, 'one')")
+        assert sync(a)["pushed"] == 1
+        b.wait_for_function(ALL_SHOW, arg=["live_notes", 1], timeout=WAIT_MS)
+
+        b.evaluate(WATCH, "live_notes")
+        ex(a, "INSERT INTO live_notes VALUES (2, 'two'), (3, 'three')")
+        assert sync(a)["pushed"] == 2
+        # the moment the schema browser first shows the pulled rows, the Tables panel
+        # shows them too (it lagged the schema browser by a few hundred ms)
+        b.wait_for_function(SHOWS, arg=["live_notes", 3], timeout=WAIT_MS)
+        first = next(s for s in b.evaluate("window.__seen") if s["schema"] == "3")
+        assert first["tables"] == "3", first
+        b.wait_for_function(ALL_SHOW, arg=["live_notes", 3], timeout=WAIT_MS)
+
+        # a write on B itself: the same, with no sync in between (B sends it when asked)
+        ex(b, "INSERT INTO live_notes VALUES (4, 'from B')")
+        b.wait_for_function(SHOWS, arg=["live_notes", 4], timeout=WAIT_MS)
+        first = next(s for s in b.evaluate("window.__seen") if s["schema"] == "4")
+        assert first["tables"] == "4", first
+        assert disagreements(b.evaluate("window.__seen")) == []
+    finally:
+        for device in (a, b):
+            device.context.close()
+        server.stop()
+
+
+# From the page's first paint: the sync badge's phase and what each part of the sync
+# panel says, at every change of the page.
+RECORD_FROM_START = """document.addEventListener('DOMContentLoaded', () => {
+    const text = (id) => document.getElementById(id)?.textContent ?? '';
+    const look = () => ({phase: document.getElementById('status-sync').dataset.phase,
+                         tables: text('sync-tables-body'), local: text('schema-local'),
+                         detail: text('sync-detail'),
+                         progress: document.getElementById('sync-progress').hidden
+                             ? '' : text('sync-progress-label')});
+    window.__seen = [look()];
+    new MutationObserver(() => window.__seen.push(look())).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+});"""
+BOXES = """() => { window.__boxes = [];
+    new MutationObserver(() => window.__boxes.push(document.querySelector(
+        '#remote-tables-body input[data-table="big"]')?.checked ?? null)).observe(
+        document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+BIG = 60_000
+NOT_HELD = "not synced (this device does not hold it)"
+STATE = """(table) => [document.querySelector('#sync-tables-body tr[data-table="' + table +
+    '"] td:last-child')?.textContent, document.querySelector('#schema-local details' +
+    '[data-table="' + table + '"] .schema-sync')?.textContent]"""
+
+
+def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
+        browser: Any, tmp_path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE big AS SELECT range::BIGINT AS id, 'row ' || range AS name "
+                    f"FROM range({BIG})")
+        con.execute("ALTER TABLE big ADD PRIMARY KEY (id)")
+    server = start_server(tmp_path)
+    context = browser.new_context()
+    context.add_init_script(RECORD_FROM_START)
+    b = context.new_page()
+    forward_console(b)
+    try:
+        b.goto(server.url)
+        wait_ready(b)
+        b.wait_for_function(LIVE, timeout=60_000)
+        seen = b.evaluate("window.__seen")
+        syncing = [s for s in seen if s["phase"] == "syncing"]
+        assert syncing, "the first sync was recorded"
+        # while the server's tables arrive, the lists do not tell a new user to make one
+        assert not [s for s in syncing if "create one" in s["tables"] + s["local"]], syncing
+        # the detail names the table being synced (it said "syncing …", no name)
+        details = {s["detail"].split(" Live:")[0] for s in syncing}
+        assert "syncing big…" in details and "syncing …" not in details, details
+        # the bar's rows are grouped: "60,000", not "60000"
+        assert any(f"of {BIG:,} rows" in s["progress"] for s in syncing), syncing
+        screenshot(b, "live-new-device-in-sync")
+
+        # unticked, copy kept: the panels never call it synced, and the section says
+        # what became of the copy and of the server's rows
+        # Cancel at the first question changes nothing (it unticked the table all the
+        # same: Cancel was "keep the copy")
+        b.once("dialog", lambda dialog: dialog.dismiss())
+        b.locator('#remote-tables-body input[data-table="big"]').click()
+        assert b.locator('#remote-tables-body input[data-table="big"]').is_checked()
+        assert b.evaluate("window.ducksync.subscriptions()")["not_held"] == []
+        answers = iter([True, False])  # stop syncing it: yes; delete the copy: no, keep it
+        b.on("dialog", lambda dialog: dialog.accept() if next(answers) else dialog.dismiss())
+        b.locator('#remote-tables-body input[data-table="big"]').uncheck()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('is kept')""", timeout=WAIT_MS)
+        b.wait_for_function(f"(want) => ({STATE})('big').every((s) => s === want)",
+                            arg=NOT_HELD, timeout=WAIT_MS)
+        assert "server keeps every row" in b.inner_text("#remote-result")
+        screenshot(b, "live-kept-copy-not-held")
+        b.evaluate(BOXES)
+        b.locator('#remote-tables-body input[data-table="big"]').check()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('syncs from now on')""", timeout=WAIT_MS)
+        b.wait_for_function(f"() => ({STATE})('big').every((s) => s?.startsWith('synced'))",
+                            timeout=WAIT_MS)
+        # held again, it is pulled at once: its box stays ticked all along (a read of the
+        # choices behind that run drew the old one)
+        boxes = b.evaluate("window.__boxes")
+        assert boxes[-1] is True and False not in boxes[boxes.index(True):], boxes
+
+        # offline, a sync asked for fails and the server's tables cannot be read: the
+        # lists keep them as last read and say so (they were replaced by the error, the
+        # "hold here" boxes with them, though holding works offline)
+        context.set_offline(True)
+        b.wait_for_function("() => window.ducksync.status().sync.phase === 'offline'",
+                            timeout=WAIT_MS)
+        b.get_by_role("button", name="Sync now").click()
+        stale = b.locator("#schema-remote-stale")
+        stale.wait_for(timeout=WAIT_MS)
+        assert stale.inner_text().startswith("As read at ")
+        assert "could not be reached" in stale.inner_text()
+        assert b.locator('#remote-tables-body input[data-table="big"]').is_checked()
+        assert "As read at " in b.inner_text("#remote-tables-body tr.stale")
+        assert b.inner_text("#schema-remote tr[data-table='big'] td.num") == f"{BIG}"
+        screenshot(b, "live-offline-server-as-read")
+        context.set_offline(False)
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        b.locator("#schema-remote-stale").wait_for(state="detached", timeout=WAIT_MS)
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_unticking_a_table_while_it_arrives_stops_its_download(browser: Any,
+                                                               tmp_path: Path) -> None:
+    """The bootstrap went on to the last row before the choice applied (then dropped it
+    all), and meanwhile the box showed the old choice again."""
+    import duckdb
+
+    rows = 2_000_000  # seconds of download here: time to untick it on the way
+    with duckdb.connect(str(tmp_path / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE huge (id BIGINT PRIMARY KEY, name VARCHAR)")
+        con.execute(f"INSERT INTO huge SELECT range, 'row ' || range FROM range({rows})")
+    server = start_server(tmp_path)
+    b = open_in_new_context(browser, server.url)
+    try:
+        b.wait_for_function("""() => /^huge: /.test(
+            document.getElementById('sync-progress-label').textContent)
+            && !document.getElementById('sync-progress').hidden""", timeout=60_000)
+        b.evaluate(BOXES.replace('"big"', '"huge"'))
+        b.on("dialog", lambda dialog: dialog.accept())  # stop syncing it, delete the copy
+        b.locator('#remote-tables-body input[data-table="huge"]').uncheck()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('was deleted')""", timeout=WAIT_MS)
+        b.wait_for_function(LIVE, timeout=WAIT_MS)
+        start = [r for r in b.evaluate("window.ducksync.syncLog(10)") if r["trigger"] == "start"]
+        assert start[0]["outcome"] == "cancelled" and start[0]["rows_pulled"] < rows, start
+        assert b.evaluate("window.ducksync.query(\"SELECT count(*)::INTEGER AS n FROM "
+                          "duckdb_tables() WHERE table_name = 'huge'\")") == [{"n": 0}]
+        boxes = b.evaluate("window.__boxes")
+        assert True not in boxes and boxes[-1] is False, boxes  # never ticked again
+    finally:
+        b.context.close()
+        server.stop()
