@@ -65,6 +65,15 @@ def hold_words(table, held, dropped):
             "it again.")
 
 
+def wait_words(table, held, running):
+    """Why a ticked box stays disabled: a hold is saved between two syncs, so a tick made
+    while another table downloads (a new device's bootstrap: minutes) waits for it;
+    ``running``: the table the sync is on ("" before it names one)."""
+    what = "the sync of " + running if running else "the sync running now"
+    return (("Holding " if held else "Not holding ") + table + " here waits for " + what +
+            " to finish.")
+
+
 class RemotePanel:
     def __init__(self, client, tables, after_switch):
         self.client = client
@@ -77,6 +86,9 @@ class RemotePanel:
         el("remote-token").addEventListener("keydown", create_proxy(self.on_key))
         el("remote-tables-body").addEventListener("change", create_proxy(self.on_hold))
         self.rules = False  # our server applies sync rules (GET /api/v1/sync/config)
+        self.syncing = None  # the table a running sync is on ("" unnamed yet); None: none
+        client.on("sync", create_proxy(self.on_sync))
+        client.on("progress", create_proxy(self.on_progress))
         self.on_choice()
 
     def start(self):
@@ -94,6 +106,15 @@ class RemotePanel:
         self.on_choice()
 
     # --- which server tables this device holds (subscriptions) ----------------------
+    def on_sync(self, state):
+        running = bool(from_js(state).get("running"))
+        self.syncing = (self.syncing or "") if running else None
+
+    def on_progress(self, p):
+        p = from_js(p)
+        if self.syncing is not None and p.get("task") != "backup":
+            self.syncing = p.get("table") or ""
+
     def draw_remote(self, listing, subs, error):
         if listing is None or subs is None:  # nothing to list: why
             el("remote-tables-body").innerHTML = '<tr><td colspan="3">' + escape(plain_error(
@@ -129,12 +150,24 @@ class RemotePanel:
             drop = window.confirm(DELETE_COPY.format(table=table))
         box.disabled = True
         self.tables.ticking()
+        # unholding the table the run is on stops that run at once: no wait to explain
+        if self.syncing is not None and (box.checked or self.syncing != table):
+            box.title = wait_words(table, box.checked, self.syncing)
+            self.say(box.title, "running")
         if box.checked:
             call = self.client.subscribe(table)
         else:
             call = self.client.unsubscribe(table, js_obj({"keepLocal": not drop}))
-        on_promise(call, lambda subs: self.held_changed(
-            subs, hold_words(table, box.checked, drop)), self.hold_failed)
+
+        def saved(subs):
+            box.title = ""
+            self.held_changed(subs, hold_words(table, box.checked, drop))
+
+        def failed(err):
+            box.title = ""
+            self.hold_failed(err)
+
+        on_promise(call, saved, failed)
 
     def held_changed(self, subs, words):
         self.say(words, "done")  # what the tick did, and what it did not (the server)
