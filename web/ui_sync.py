@@ -50,8 +50,15 @@ def badge_words(state):
     phase = state.get("phase") or "pending"
     unsent = state.get("unsent")
     keyless = len(state.get("keyless_tables") or [])
-    if phase == "idle" and keyless:  # as the tables list says: "not synced (no primary key)"
-        return "in sync · " + count(keyless, "table") + " not synced"
+    kept = len(state.get("not_held_changed") or [])
+    if phase == "idle" and (keyless or kept):
+        words = ["in sync"]
+        if keyless:  # as the tables list says: "not synced (no primary key)"
+            words.append(count(keyless, "table") + " not synced")
+        if kept:  # a copy kept unheld, edited here: no sync sends it (not an error)
+            words.append(count(kept, "table") + " not held here " +
+                         ("has" if kept == 1 else "have") + " changes that will not be sent")
+        return " · ".join(words)
     if phase != "pending":
         words = PHASE_WORDS.get(phase, phase)
         return words + ", " + changes(unsent) + " not sent" if unsent and phase != "syncing" \
@@ -227,6 +234,14 @@ class SyncPanel:
             parts.append(("Table " if len(keyless) == 1 else "Tables ") + ", ".join(keyless) +
                          (" is" if len(keyless) == 1 else " are") +
                          " not synced: no primary key. Declare one to sync it.")
+        kept = state.get("not_held_changed") or []
+        if kept:  # the badge's "not held here has changes": which, and the way to send them
+            one = len(kept) == 1
+            parts.append(("Table " if one else "Tables ") + ", ".join(kept) +
+                         (" is" if one else " are") + " not held here: " +
+                         ("its" if one else "their") + " changes made here will not be "
+                         'sent. Tick "hold here" to sync ' + ("it" if one else "them") +
+                         " again.")
         unsent = state.get("unsent")
         if unsent:
             parts.append(changes(unsent) + " made here not sent yet.")

@@ -222,3 +222,43 @@ def test_unticking_a_table_while_it_arrives_stops_its_download(browser: Any,
     finally:
         b.context.close()
         server.stop()
+
+
+BADGE = "() => document.querySelector('#status-sync b').textContent"
+KEPT_CHANGED = "1 table not held here has changes that will not be sent"
+
+
+def test_an_edit_to_a_kept_copy_is_said_never_to_be_sent(browser: Any, tmp_path: Path) -> None:
+    """Unticked with its copy kept, then edited: the badge said "in sync" alone (only the
+    lists said the copy is not held), and nothing said that the edit is never sent. The
+    device is still in sync (no error), and the edit stays here."""
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "remote.duckdb")) as con:
+        con.execute("CREATE TABLE kept_notes (id BIGINT PRIMARY KEY, body VARCHAR)")
+        con.execute("INSERT INTO kept_notes VALUES (1, 'one'), (2, 'two')")
+    server = start_server(tmp_path)
+    b = open_in_new_context(browser, server.url)
+    try:
+        b.wait_for_function(LIVE, timeout=60_000)
+        answers = iter([True, False])  # stop syncing it: yes; delete the copy: no, keep it
+        b.on("dialog", lambda dialog: dialog.accept() if next(answers) else dialog.dismiss())
+        b.locator('#remote-tables-body input[data-table="kept_notes"]').uncheck()
+        b.wait_for_function("""() => document.getElementById('remote-result').textContent
+            .includes('is kept')""", timeout=WAIT_MS)
+        ex(b, "UPDATE kept_notes SET body = 'edited here' WHERE id = 1")
+        b.wait_for_function(f"() => ({BADGE})().includes({KEPT_CHANGED!r})", timeout=WAIT_MS)
+        assert b.evaluate(BADGE) == "in sync · " + KEPT_CHANGED
+        assert b.locator("#status-sync").get_attribute("data-phase") == "idle"  # no error
+        assert ("Table kept_notes is not held here: its changes made here will not be sent."
+                in b.inner_text("#sync-detail"))
+        assert b.evaluate("(t) => (" + STATE + ")(t)", "kept_notes") == [NOT_HELD] * 2
+        screenshot(b, "live-kept-copy-edited")
+        # held again, the edit is sent and the badge says "in sync" alone
+        b.locator('#remote-tables-body input[data-table="kept_notes"]').check()
+        b.wait_for_function(f"() => ({BADGE})() === 'in sync'", timeout=WAIT_MS)
+        runs = b.evaluate("window.ducksync.syncLog(20)")  # a feed run may come after it
+        assert sum(r["rows_pushed"] for r in runs) == 1, runs
+    finally:
+        b.context.close()
+        server.stop()

@@ -805,3 +805,35 @@ def test_a_run_s_end_counts_what_waits_without_checking_the_state_again() -> Non
         "CHECKPOINT", "SELECT (SELECT count(*) FROM ducksync.conflicts), "
         "(SELECT count(*) FROM ducksync.rejections)"]
     assert (svc.snapshot()["pending_conflicts"], svc.snapshot()["rejections"]) == (0, 0)
+
+
+def test_a_kept_copys_changes_are_named_apart_and_never_counted_as_to_be_sent() -> None:
+    """Unticked with its copy kept, then edited: the whole sync after the edit covers only
+    the tables held here, so it set the count to 0 and the status said "in sync" with
+    no word of the edit, which no sync sends. The device is in sync (its held tables
+    are); the kept copy's changes are named apart, not counted as waiting to be sent."""
+    local = NativeLocalStore(spec=":memory:")
+    local.con.execute("CREATE TABLE held_items (id BIGINT PRIMARY KEY, v VARCHAR)")
+    local.con.execute("CREATE TABLE kept_items (id BIGINT PRIMARY KEY, v VARCHAR)")
+    local.con.execute("INSERT INTO held_items VALUES (1, 'a')")
+    local.con.execute("INSERT INTO kept_items VALUES (1, 'a')")
+    svc = SyncService(local=local, remote=NativeRemoteStore(spec=":memory:"),
+                      emit=lambda kind, payload: None)
+    assert run(svc.sync())["pushed"] == 2
+    run(svc.subscribe(table="kept_items", held=False, keep_local=True))
+    local.con.execute("UPDATE kept_items SET v = 'edited here' WHERE id = 1")
+    svc.wrote()
+    done = run(svc.sync())  # what a write's automatic sync does: the held table only
+    assert done["outcome"] in ("ok", "nothing") and done["pushed"] == 0
+    run(svc.count_unsent())  # what the service's loop does when the run asks for it
+    status = svc.snapshot()
+    assert status["phase"] == "idle" and status["unsent"] == 0
+    assert status["not_held_changed"] == ["kept_items"]
+    assert {t["table"]: t["unsent"] for t in run(svc.tables())}["kept_items"] == 1
+    # held again, its change is one a sync sends: counted, and no longer named apart
+    run(svc.subscribe(table="kept_items", held=True))
+    status = svc.snapshot()
+    assert status["unsent"] == 1 and status["phase"] == "pending"
+    assert status["not_held_changed"] == []
+    assert run(svc.sync())["pushed"] == 1
+    assert svc.snapshot()["phase"] == "idle" and svc.snapshot()["not_held_changed"] == []

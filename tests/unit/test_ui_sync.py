@@ -172,3 +172,24 @@ def test_the_progress_label_groups_digits_and_says_when_it_is_finishing(ui: Any)
     assert ui.progress_words({"table": "t", "rows_done": 0, "rows_total": 1}) == \
         "t: 0 of 1 row, 0 B of 0 B"
     assert [ui.grouped(n) for n in (0, 999, 1000, 1234567)] == ["0", "999", "1,000", "1,234,567"]
+
+
+def test_a_kept_copys_changes_are_said_never_to_be_sent(ui: Any) -> None:
+    """Unticked with its copy kept, then edited: the badge said "in sync" alone (only the
+    tables list said the copy is not held), and nothing said the edit is never sent."""
+    state = {"phase": "idle", "unsent": 0, "not_held_changed": ["big"]}
+    assert ui.badge_words(state) == \
+        "in sync · 1 table not held here has changes that will not be sent"
+    detail = ui.SyncPanel.detail(None, state)
+    assert ("Table big is not held here: its changes made here will not be sent. "
+            'Tick "hold here" to sync it again.') in detail
+    both = {**state, "keyless_tables": ["scratch"], "not_held_changed": ["big", "old"]}
+    assert ui.badge_words(both) == \
+        ("in sync · 1 table not synced · 2 tables not held here have changes that "
+         "will not be sent")
+    assert "Tables big, old are not held here: their changes" in ui.SyncPanel.detail(None, both)
+    # waiting to send other tables' changes: the badge counts those, the detail says both
+    pending = {"phase": "pending", "unsent": 2, "last_outcome": "ok",
+               "not_held_changed": ["big"]}
+    assert ui.badge_words(pending) == "2 changes not sent"
+    assert "Table big is not held here" in ui.SyncPanel.detail(None, pending)

@@ -117,6 +117,9 @@ class SyncService:
         self._writes = 0  # the write generation: one more per local write (wrote())
         self._unsent_gen: int | None = None  # the generation status.unsent_tables counts
         self._count_due: float | None = None  # when to count unsent changes (clock)
+        # Local tables this device does not hold (copies kept after unsubscribing): no
+        # sync sends their changes, so they are named apart, never counted as waiting.
+        self._not_held: frozenset[str] = frozenset()
         # connect({tables}): stored by the first sync (or subscription call), before it
         # chooses its tables, so a new device never pulls a table it was not asked to hold
         self.hold_at_start: list[str] | None = None
@@ -173,10 +176,26 @@ class SyncService:
         """``counts`` (table -> rows not yet sent) hold as of write ``generation``."""
         self.status.unsent_tables = dict(counts)
         self._unsent_gen = generation
-        current = generation == self._writes
-        self.status.unsent = sum(counts.values()) if current else None
-        if current:
+        if generation == self._writes:
             self._count_due = None
+        self._split_unsent()
+
+    def _split_unsent(self) -> None:
+        """``status.unsent``: the changes a sync will send (the tables held here); a kept
+        copy's changes (``not_held_changed``) are said apart: no sync sends them."""
+        counts = self.status.unsent_tables
+        current = self._unsent_gen == self._writes
+        self.status.unsent = sum(n for t, n in counts.items() if t not in self._not_held) \
+            if current else None
+        self.status.not_held_changed = sorted(t for t, n in counts.items()
+                                              if n and t in self._not_held)
+
+    async def _note_held(self, names: list[str] | None = None) -> None:
+        """Which local tables this device does not hold, from its stored choices."""
+        subs = await subscriptions.read(self.local)
+        if names is None:
+            names = await state.list_local_tables(self.local)
+        self._not_held = frozenset(n for n in names if not subs.holds(n))
 
     async def count_unsent(self) -> dict[str, int]:
         """Count the local changes not yet sent, per table (see the module docstring)."""
@@ -186,7 +205,9 @@ class SyncService:
                 return dict(self.status.unsent_tables)
             await state.ensure_state(self.local)
             counts = {}
-            for name in await state.list_local_tables(self.local):
+            names = await state.list_local_tables(self.local)
+            await self._note_held(names)
+            for name in names:
                 try:
                     n = await self._unsent_rows(name)
                 except DucksyncError:  # e.g. its shape changed: the next sync says so
@@ -442,10 +463,16 @@ class SyncService:
                 and not summary["pending_conflicts"]  # a conflicting row was not sent
                 and not summary["rejections"])  # nor was a rejected one (held)
         if sent:  # every local change of these tables went out: 0 without hashing
-            counts = {} if whole else dict(self.status.unsent_tables)
+            # a whole run covers every table held here, not the copies kept unheld
+            counts = dict(self.status.unsent_tables)
+            if whole:
+                counts = {t: n for t, n in counts.items() if t in self._not_held}
             counts.update({t["table"]: 0 for t in summary["tables"] if not t.get("error")})
+            kept_stale = whole and bool(self._not_held) and self._unsent_gen != generation
             if whole or self._unsent_gen == generation:
                 self._set_unsent(counts, generation)
+            if kept_stale:  # a kept copy may have been written since its count: count it
+                self._unsent_gen, self._count_due = None, self.clock()
         elif self._unsent_gen != self._writes:
             self._count_due = self.clock()  # what waits to be sent: count it now
         proved = (sent and whole and summary["mode"] == "sync"
@@ -652,6 +679,8 @@ class SyncService:
                 if not keep_local:
                     self.status.stopped.pop(table, None)
                     self.status.unsent_tables.pop(table, None)
+            await self._note_held()
+            self._split_unsent()  # a copy's changes move between "to send" and "kept"
         if ((((only or held) and subs != before) or stopped)
                 and (self.schedule.interval_s or self.schedule.on_write)):
             # syncing by itself: pull what is now held (or what the cancelled run still

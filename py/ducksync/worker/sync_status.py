@@ -8,7 +8,9 @@ tables, or the page wrote since), else ``idle``: in sync, as proved by a sync af
 which nothing was written. ``unsent`` counts the local changes not yet sent (None:
 written since the last count; then ``unsent_tables`` are unknown too, each None).
 ``keyless_tables``: user tables no sync covers for want of a primary key, so the page
-does not call the device "in sync" without naming them. Plain data in, plain dict out.
+does not call the device "in sync" without naming them; ``not_held_changed``: copies
+kept after unsubscribing that were changed here, which no sync sends (named, as the
+keyless ones are, and left out of ``unsent``). Plain data in, plain dict out.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class SyncStatus:
     # User tables left out of every sync for want of a primary key, as the tables list
     # (SyncService.tables) last found them.
     keyless_tables: list[str] = field(default_factory=list)
+    # Local tables this device does not hold (kept copies) with changes no sync sends.
+    not_held_changed: list[str] = field(default_factory=list)
     next_sync_at: float | None = None  # epoch seconds
     interval_s: float = 0.0
     tables_done: list[str] = field(default_factory=list)
@@ -159,6 +163,7 @@ class SyncStatus:
                 "unsent_tables": dict(self.unsent_tables) if self.unsent is not None
                 else dict.fromkeys(self.unsent_tables),
                 "keyless_tables": list(self.keyless_tables),
+                "not_held_changed": list(self.not_held_changed),
                 "pending_conflicts": self.pending_conflicts, "rejections": self.rejections,
                 "next_sync_at": self.next_sync_at, "interval_s": self.interval_s,
                 "stopped": [{"table": k, **v} for k, v in sorted(self.stopped.items())],
