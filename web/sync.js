@@ -7,6 +7,7 @@ import { REQUEST } from "@ducksync/protocol";
 const UNKNOWN = Object.freeze({ phase: "pending", running: false, progress: null, last_sync: null,
                                 last_error: null, last_outcome: null, in_sync: false,
                                 unsent: null, unsent_tables: {}, keyless_tables: [],
+                                not_held_changed: [],
                                 pending_conflicts: 0 });
 const DIRECTIONS = new Set(["push", "pull", "both"]);
 
