@@ -93,6 +93,7 @@ class RemotePanel:
 
     def start(self):
         self.busy(False)
+        self.on_sync(self.client.status().sync)  # a run already going (the first sync)
         # Sync rules without sign-in (open loopback dev mode) bypass the same way: ask.
         on_promise(window.fetch("/api/v1/sync/config", js_obj({"cache": "no-store"})),
                    self.got_config_response, lambda _e: None)
@@ -111,8 +112,10 @@ class RemotePanel:
         self.syncing = (self.syncing or "") if running else None
 
     def on_progress(self, p):
+        """A sync's progress says it runs, even one that began before this page listened
+        (a new device's first sync starts while the page loads)."""
         p = from_js(p)
-        if self.syncing is not None and p.get("task") != "backup":
+        if p.get("task") != "backup":
             self.syncing = p.get("table") or ""
 
     def draw_remote(self, listing, subs, error):

@@ -31,6 +31,9 @@ class Client:
     def on(self, event: str, fn: Any) -> None:
         self.handlers[event] = fn
 
+    def status(self) -> Any:
+        return SimpleNamespace(sync={"running": False})
+
     def subscribe(self, _table: str) -> Promise:
         self.calls.append(Promise())
         return self.calls[-1]
@@ -85,6 +88,19 @@ def test_a_tick_that_waits_for_another_tables_download_says_so(remote: Any) -> N
     client.calls[-1].ok({"all": True})
     assert box.title == ""
     assert remote.elements["remote-result"].textContent.startswith("small is held")
+
+
+def test_a_sync_that_began_before_the_page_listened_is_known_by_its_progress(
+        remote: Any) -> None:
+    """A new device's first sync starts while the page loads: no "sync started" event."""
+    client = Client()
+    panel = remote.RemotePanel(client, Tables(), after_switch=lambda: None)
+    client.handlers["progress"]({"table": "big", "rows_done": 10, "rows_total": 300000})
+    client.handlers["progress"]({"task": "backup", "table": "notes"})  # not a sync
+    box = SimpleNamespace(dataset=SimpleNamespace(table="small"), checked=True,
+                          disabled=False, title="")
+    panel.on_hold(SimpleNamespace(target=box))
+    assert box.title == "Holding small here waits for the sync of big to finish."
 
 
 def test_a_tick_with_no_sync_running_says_nothing_while_it_is_saved(remote: Any) -> None:
