@@ -21,6 +21,9 @@ write since it started sets the count to 0 without hashing; otherwise the table 
 counted once per write burst (``debounce_s`` after the last write, when no sync runs
 instead) or when the tables list is asked for. A table the engine proved clean at
 the current write token (``engine.store.WriteTracked``) counts 0 without hashing.
+A copy kept after unsubscribing is counted too, but apart (``not_held_changed``): no
+sync sends its changes, so they never keep the device from "in sync"; a whole sync,
+which covers only the tables held here, keeps that count, or counts again if written.
 """
 
 from __future__ import annotations
