@@ -630,6 +630,40 @@ def test_the_choices_are_read_without_waiting_for_a_running_sync() -> None:
     assert run(read_during_a_run())["not_held"] == ["kept"]
 
 
+class _YieldingStore(NativeLocalStore):
+    """A local store that lets other tasks run before each statement, as the page's
+    DuckDB worker does (every statement is a message and its answer)."""
+
+    async def execute(self, sql: str, params: Any = ()) -> None:
+        await asyncio.sleep(0)
+        await super().execute(sql, params)
+
+    async def fetch_rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        await asyncio.sleep(0)
+        return await super().fetch_rows(sql, params)
+
+
+def test_a_read_of_the_choices_never_sees_a_change_half_stored() -> None:
+    """connect({tables: ["huge"]}) on a new device: the page's client says the choice
+    again when ready (``holdOnly``) while its lists read the choices. The read, taken
+    between the change's statements, answered "every table" and the page showed a table
+    it never held ticked "hold here" for the whole first sync."""
+    local = _YieldingStore(spec=":memory:")
+    svc = SyncService(local=local, remote=PortRemoteStore(transport=_no_transport),
+                      emit=lambda kind, payload: None)
+    svc.hold_at_start = ["huge"]  # from the worker's URL, before anything runs
+
+    async def read_while_the_choice_is_stored() -> dict[str, Any]:
+        change = asyncio.ensure_future(svc.subscribe(only=True, tables=["huge"]))
+        await asyncio.sleep(0)  # the change has begun, its statements not all run
+        read = await asyncio.wait_for(svc.subscriptions(), 10)
+        await change
+        return read
+
+    assert run(read_while_the_choice_is_stored()) == {"all": False, "held": ["huge"],
+                                                       "not_held": []}
+
+
 def test_unholding_the_table_a_run_is_pulling_stops_that_run(own_server: str,
                                                              tmp_path: Any) -> None:
     """A new device's bootstrap of a table the user unticks: the run went on to the

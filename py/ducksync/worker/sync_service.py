@@ -126,6 +126,9 @@ class SyncService:
         # connect({tables}): stored by the first sync (or subscription call), before it
         # chooses its tables, so a new device never pulls a table it was not asked to hold
         self.hold_at_start: list[str] | None = None
+        # Held while the choices are being changed: a read that waits for no sync waits
+        # for this (taken between a change's statements, a read saw it half stored).
+        self._choices = asyncio.Lock()
         remote_observer: Any = self._observe
         self.remote._observer = remote_observer
 
@@ -636,8 +639,9 @@ class SyncService:
     # --- subscriptions (engine/subscriptions.py) --------------------------------------
     async def _store_hold_at_start(self) -> None:
         if self.hold_at_start is not None:
-            await subscriptions.hold_only(self.local, self.hold_at_start)
-            self.hold_at_start = None
+            async with self._choices:
+                await subscriptions.hold_only(self.local, self.hold_at_start)
+                self.hold_at_start = None
 
     async def subscriptions(self) -> dict[str, Any]:
         """``{all, held, not_held}``: which remote tables this device holds. A read waits
@@ -645,8 +649,9 @@ class SyncService:
         a run: behind a new table's bootstrap, its "hold here" box showed the old choice);
         only storing ``connect({tables})`` first does."""
         if self.hold_at_start is None:
-            await state.ensure_state(self.local)
-            return (await subscriptions.read(self.local)).to_dict()
+            async with self._choices:
+                await state.ensure_state(self.local)
+                return (await subscriptions.read(self.local)).to_dict()
         async with self._lock:
             await self._store_hold_at_start()
             await state.ensure_state(self.local)
@@ -666,7 +671,7 @@ class SyncService:
         stopped = (not only and not held and table is not None and self.status.running
                    and self.status.progress is not None
                    and self.status.progress.table == table and self.cancel())
-        async with self._lock:
+        async with self._lock, self._choices:
             self.hold_at_start = None
             await state.ensure_state(self.local)
             before = await subscriptions.read(self.local)
