@@ -37,3 +37,15 @@ def page_module(name: str) -> Iterator[Any]:
                 sys.modules.pop(n, None)
             else:
                 sys.modules[n] = module
+
+
+class HeldPromise:
+    """A JS promise as the page's modules use it (``then(ok, failed)``): it keeps both
+    callbacks, and the test settles it when and in which order it chooses."""
+
+    def __init__(self) -> None:
+        self.ok: Any = None
+        self.failed: Any = None
+
+    def then(self, ok: Any, failed: Any) -> None:
+        self.ok, self.failed = ok, failed

@@ -111,6 +111,23 @@ STATE = """(table) => [document.querySelector('#sync-tables-body tr[data-table="
     '[data-table="' + table + '"] .schema-sync')?.textContent]"""
 
 
+def open_recorded(browser: Any, url: str, record: str) -> tuple[Any, Any]:
+    """A new device (a fresh context) whose page runs ``record`` before its own scripts,
+    opened at ``url`` and waited for until its first sync is over and its feed is live."""
+    context = browser.new_context()
+    context.add_init_script(record)
+    page = context.new_page()
+    forward_console(page)
+    try:
+        page.goto(url)
+        wait_ready(page)
+        page.wait_for_function(LIVE, timeout=60_000)
+    except BaseException:
+        context.close()
+        raise
+    return context, page
+
+
 def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
         browser: Any, tmp_path: Path) -> None:
     import duckdb
@@ -120,14 +137,8 @@ def test_a_new_device_a_kept_copy_and_offline_say_what_is_true(
                     f"FROM range({BIG})")
         con.execute("ALTER TABLE big ADD PRIMARY KEY (id)")
     server = start_server(tmp_path)
-    context = browser.new_context()
-    context.add_init_script(RECORD_FROM_START)
-    b = context.new_page()
-    forward_console(b)
+    context, b = open_recorded(browser, server.url, RECORD_FROM_START)
     try:
-        b.goto(server.url)
-        wait_ready(b)
-        b.wait_for_function(LIVE, timeout=60_000)
         seen = b.evaluate("window.__seen")
         syncing = [s for s in seen if s["phase"] == "syncing"]
         assert syncing, "the first sync was recorded"
@@ -287,14 +298,8 @@ def test_a_device_holding_one_table_never_shows_another_ticked(browser: Any,
             con.execute(f"CREATE TABLE {table} AS SELECT range::BIGINT AS id FROM range({rows})")
             con.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
     server = start_server(tmp_path)
-    context = browser.new_context()
-    context.add_init_script(BOXES_FROM_START)
-    b = context.new_page()
-    forward_console(b)
+    context, b = open_recorded(browser, server.url + "/?tables=big", BOXES_FROM_START)
     try:
-        b.goto(server.url + "/?tables=big")
-        wait_ready(b)
-        b.wait_for_function(LIVE, timeout=60_000)
         b.wait_for_function("() => window.__holds.some((h) => 'small' in h)", timeout=WAIT_MS)
         holds = [h for h in b.evaluate("window.__holds") if h]
         assert holds and all(h.get("big") is True and h.get("small") is False

@@ -9,16 +9,7 @@ from typing import Any
 
 import pytest
 
-from page_modules import page_module
-
-
-class Promise:
-    def __init__(self) -> None:
-        self.ok: Any = None
-        self.failed: Any = None
-
-    def then(self, ok: Any, failed: Any) -> None:
-        self.ok, self.failed = ok, failed
+from page_modules import HeldPromise, page_module
 
 
 class Client:
@@ -26,7 +17,7 @@ class Client:
 
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {}
-        self.calls: list[Promise] = []
+        self.calls: list[HeldPromise] = []
 
     def on(self, event: str, fn: Any) -> None:
         self.handlers[event] = fn
@@ -34,8 +25,8 @@ class Client:
     def status(self) -> Any:
         return SimpleNamespace(sync={"running": False})
 
-    def subscribe(self, _table: str) -> Promise:
-        self.calls.append(Promise())
+    def subscribe(self, _table: str) -> HeldPromise:
+        self.calls.append(HeldPromise())
         return self.calls[-1]
 
 

@@ -9,45 +9,36 @@ from typing import Any
 
 import pytest
 
-from page_modules import page_module
-
-
-class Promise:
-    def __init__(self) -> None:
-        self.ok: Any = None
-        self.failed: Any = None
-
-    def then(self, ok: Any, failed: Any) -> None:
-        self.ok, self.failed = ok, failed
+from page_modules import HeldPromise, page_module
 
 
 class Client:
     """Records each call with its promise; answers nothing until the test says."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[str, Promise]] = []
+        self.asked: list[tuple[str, HeldPromise]] = []
 
     def on(self, _event: str, _fn: Any) -> None:
         pass
 
-    def _ask(self, what: str) -> Promise:
-        promise = Promise()
+    def _ask(self, what: str) -> HeldPromise:
+        promise = HeldPromise()
         self.asked.append((what, promise))
         return promise
 
-    def queryTable(self, sql: str) -> Promise:
+    def queryTable(self, sql: str) -> HeldPromise:
         return self._ask("counts" if sql.startswith("SELECT (SELECT count") else "catalog")
 
-    def syncTables(self) -> Promise:
+    def syncTables(self) -> HeldPromise:
         return self._ask("synced")
 
-    def remoteTables(self) -> Promise:
+    def remoteTables(self) -> HeldPromise:
         return self._ask("listing")
 
-    def subscriptions(self) -> Promise:
+    def subscriptions(self) -> HeldPromise:
         return self._ask("subs")
 
-    def take(self, what: str) -> Promise:
+    def take(self, what: str) -> HeldPromise:
         i = next(i for i, (w, _) in enumerate(self.asked) if w == what)
         return self.asked.pop(i)[1]
 
